@@ -1,0 +1,398 @@
+"""The pipeline, in order: read records -> collect URL slots -> fetch each distinct URL once ->
+verdict and metadata -> (enrich) write records -> one RunResult.
+
+Data flows one way; no stage calls back into an earlier one. Records are read twice (once to
+collect links, once to write) so memory holds URLs and results, never all records.
+This module wires the stages; it must not parse YAML or HTML, talk HTTP, or print (it hands
+lines to the Reporter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from enricher import records
+from enricher.classify import classify
+from enricher.config import Config
+from enricher.decode import decode_html
+from enricher.enrich import EnrichOptions, build_edits
+from enricher.extract import extract
+from enricher.images import probe_image
+from enricher.models import (
+    FetchResult,
+    ImageInfo,
+    LinkKind,
+    LinkRef,
+    LinkResult,
+    LinkStatus,
+    Origin,
+    PageMeta,
+    RecordCounts,
+    RecordError,
+    RunResult,
+)
+from enricher.net.fetch import Fetcher
+from enricher.net.guard import Resolver
+from enricher.policy import LinkPolicy, record_slots
+from enricher.progress import Reporter
+from enricher.signals import is_challenge, is_soft_404
+
+#: when one URL is cited for several purposes, it is fetched for the most demanding one
+_KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class Aborted(Exception):
+    """The run stopped before writing (network outage guard, interruption)."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Collection:
+    """What the read phase keeps: URLs with their origins, never record texts."""
+
+    sources: dict[str, list[Origin]] = field(default_factory=dict)
+    kinds: dict[str, LinkKind] = field(default_factory=dict)
+    providers: dict[str, str] = field(default_factory=dict)  # page URL -> provider name
+    slot_results: list[LinkRef] = field(default_factory=list)
+    record_errors: list[RecordError] = field(default_factory=list)
+    record_paths: list[tuple[Path, str]] = field(default_factory=list)
+    read: int = 0
+
+
+def _provider(data: Mapping[str, Any], ref: LinkRef) -> str | None:
+    holder: Any = data
+    for step in ref.holder:
+        holder = holder[step]
+    provider = holder.get("provider") if isinstance(holder, Mapping) else None
+    name = provider.get("name") if isinstance(provider, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+async def collect(
+    inputs: Iterable[str], config: Config, reporter: Reporter, stdin: TextIO | None = None
+) -> Collection:
+    """Read every record once; keep its URL slots' origins, drop its text."""
+    col = Collection()
+    policy = LinkPolicy.from_config(config)
+    reporter.phase("reading records")
+    for path, display in records.iter_record_paths(list(inputs), stdin):
+        col.read += 1
+        if col.read % 64 == 0:
+            await asyncio.sleep(0)  # lets an interruption through between files
+        record = records.read_record(path, display, config.max_record_bytes)
+        if isinstance(record, RecordError):
+            col.record_errors.append(record)
+            reporter.log(str(record))
+            continue
+        slots = record_slots(record, config)
+        if slots.problems:
+            for problem in slots.problems:
+                error = RecordError(display, problem)
+                col.record_errors.append(error)
+                reporter.log(str(error))
+            continue  # a structurally bad record is left untouched
+        col.record_paths.append((path, display))
+        for ref in policy.apply(slots):
+            if ref.url is None:
+                col.slot_results.append(ref)
+                continue
+            col.sources.setdefault(ref.url, []).append(ref.origin)
+            known = col.kinds.get(ref.url)
+            if known is None or _KIND_RANK[ref.kind] < _KIND_RANK[known]:
+                col.kinds[ref.url] = ref.kind
+            if ref.kind is LinkKind.PAGE and ref.url not in col.providers:
+                name = _provider(record.data, ref)
+                if name:
+                    col.providers[ref.url] = name
+    return col
+
+
+def interpret(
+    fetched: FetchResult,
+    sources: Iterable[Origin],
+    provider: str | None,
+    config: Config,
+) -> LinkResult:
+    """FetchResult -> LinkResult: bot walls, page metadata, soft 404s, image facts, verdict."""
+    page: PageMeta | None = None
+    image: ImageInfo | None = None
+    challenge = soft_404 = False
+    ctype = (fetched.content_type or "").split(";")[0].strip().lower()
+    status = fetched.http_status or 0
+    if fetched.failure is None and fetched.body:
+        if fetched.kind is not LinkKind.IMAGE and ctype in _HTML_TYPES:
+            text = decode_html(fetched.body, fetched.content_type)
+            challenge = is_challenge(fetched.headers, status, text[:4096])
+            if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
+                final = fetched.final_url or fetched.url
+                page = extract(text, final, provider=provider)
+                soft_404 = is_soft_404(fetched.url, fetched.final_url, page.title, text[:65536])
+        elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
+            image = probe_image(fetched.body, fetched.content_type).info
+    elif fetched.failure is None:
+        challenge = is_challenge(fetched.headers, status, "")
+    verdict = classify(
+        fetched,
+        challenge=challenge,
+        soft_404=soft_404,
+        accepted=config.fetch.accepted_status,
+    )
+    if verdict.status not in (LinkStatus.OK, LinkStatus.REDIRECTED):
+        page = None  # never report metadata of an error, challenge or soft-404 page
+    return LinkResult(
+        url=fetched.url,
+        kind=fetched.kind,
+        status=verdict.status,
+        reason=verdict.reason,
+        http_status=verdict.http_status,
+        final_url=verdict.final_url,
+        redirects=tuple(hop.url for hop in fetched.redirects),
+        attempts=fetched.attempts,
+        elapsed_ms=fetched.elapsed_ms,
+        checked_at=utc_now(),
+        content_type=fetched.content_type,
+        sources=tuple(sources),
+        page=page,
+        image=image,
+        bytes_read=fetched.bytes_read,
+    )
+
+
+@dataclass(slots=True)
+class FetchOutcome:
+    results: dict[str, LinkResult]
+    requests: int = 0
+    bytes_read: int = 0
+
+
+async def fetch_phase(
+    col: Collection,
+    config: Config,
+    reporter: Reporter,
+    *,
+    resolver: Resolver | None = None,
+    probe_page_images: bool = False,
+    on_fetcher: Callable[[Fetcher], None] | None = None,
+    outcome: FetchOutcome | None = None,
+) -> FetchOutcome:
+    """Fetch every distinct URL once; fan results out to their origins. Results land in
+    ``outcome`` as they come, so an interrupted run still reports what it finished."""
+    outcome = outcome if outcome is not None else FetchOutcome(results={})
+    reporter.phase("checking links", total=len(col.kinds))
+
+    def on_result(fetched: FetchResult) -> None:
+        result = interpret(
+            fetched, col.sources.get(fetched.url, ()), col.providers.get(fetched.url), config
+        )
+        outcome.results[fetched.url] = result
+        reporter.advance(result)
+
+    async with Fetcher(config.fetch, resolver=resolver) as fetcher:
+        if on_fetcher is not None:
+            on_fetcher(fetcher)
+        try:
+            await fetcher.fetch_all(list(col.kinds.items()), on_result)
+            if fetcher.network_down:
+                raise Aborted(
+                    "the network looks down: nearly every host failed to connect; "
+                    "no record was written"
+                )
+            if probe_page_images:
+                await _probe_page_images(fetcher, outcome.results, reporter)
+        finally:
+            outcome.requests = fetcher.requests
+            outcome.bytes_read = fetcher.bytes_read
+    return outcome
+
+
+async def _probe_page_images(
+    fetcher: Fetcher, results: dict[str, LinkResult], reporter: Reporter
+) -> None:
+    """Type and size of each page's chosen image, fetched once per distinct image URL."""
+    wanted: dict[str, list[str]] = {}
+    for url, result in results.items():
+        if result.page is not None and result.page.image is not None and result.page.image.url:
+            wanted.setdefault(result.page.image.url, []).append(url)
+    if not wanted:
+        return
+    probed: dict[str, ImageInfo] = {}
+    todo = []
+    for image_url in wanted:
+        known = results.get(image_url)
+        if known is not None and known.image is not None:
+            probed[image_url] = known.image
+        elif known is None:
+            todo.append((image_url, LinkKind.IMAGE))
+    reporter.phase("probing page images", total=len(todo))
+
+    def on_image(fetched: FetchResult) -> None:
+        if fetched.failure is None and fetched.http_status and 200 <= fetched.http_status < 300:
+            info = probe_image(fetched.body, fetched.content_type).info
+            if info is not None:
+                probed[fetched.url] = info
+
+    await fetcher.fetch_all(todo, on_image)
+    for image_url, info in probed.items():
+        for page_url in wanted[image_url]:
+            result = results[page_url]
+            assert result.page is not None and result.page.image is not None
+            old = result.page.image
+            merged = replace(
+                old,
+                type=info.type,
+                width=old.width or info.width,
+                height=old.height or info.height,
+            )
+            results[page_url] = replace(result, page=replace(result.page, image=merged))
+
+
+def _common_root(paths: Iterable[Path]) -> Path:
+    parents = [str(p.resolve().parent) for p in paths]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+async def write_phase(
+    col: Collection,
+    results: Mapping[str, LinkResult],
+    config: Config,
+    reporter: Reporter,
+    now: str,
+    diff_lines: list[str] | None = None,
+) -> tuple[int, int, list[RecordError]]:
+    """Write each readable record whose bytes change. Returns (changed, unchanged, errors)."""
+    changed = unchanged = 0
+    errors: list[RecordError] = []
+    options = EnrichOptions(now=now, fill_missing=config.fill_missing)
+    policy = LinkPolicy.from_config(config)
+    root = _common_root(p for p, _ in col.record_paths)
+    out_dir = Path(config.out_dir)
+    reporter.phase("writing records", total=len(col.record_paths))
+    for i, (path, display) in enumerate(col.record_paths):
+        if i % 64 == 0:
+            await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one
+        record = records.read_record(path, display, config.max_record_bytes)
+        if isinstance(record, RecordError):
+            errors.append(record)
+            reporter.log(str(record))
+            continue
+        refs = policy.apply(record_slots(record, config))
+        edits = build_edits(record.data, refs, results, options)
+        try:
+            new = records.apply_edits(record, edits)
+        except records.EditError as exc:
+            error = RecordError(display, str(exc))
+            errors.append(error)
+            reporter.log(str(error))
+            continue
+        if new == record.raw:
+            unchanged += 1
+        else:
+            changed += 1
+            if diff_lines is not None:
+                diff_lines.append(f"{display}: {_describe(edits)}")
+        if config.dry_run:
+            continue
+        dest = path if config.in_place else records.output_path(path, root, out_dir)
+        try:
+            records.write_record(record, new, dest)
+        except OSError as exc:
+            error = RecordError(display, f"cannot write {dest}: {exc.strerror or exc}")
+            errors.append(error)
+            reporter.log(str(error))
+    return changed, unchanged, errors
+
+
+def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]]) -> str:
+    parts = []
+    for holder, keys in edits.items():
+        where = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in holder).lstrip(".")
+        for key in keys:
+            parts.append(f"{where}.{key}" if where else key)
+    return ", ".join(parts)
+
+
+def run_result(
+    command: str,
+    started_at: str,
+    col: Collection,
+    outcome: FetchOutcome | None,
+    counts: RecordCounts,
+    extra_errors: Iterable[RecordError] = (),
+    aborted: str | None = None,
+    options: Mapping[str, object] | None = None,
+) -> RunResult:
+    return RunResult(
+        command=command,
+        started_at=started_at,
+        finished_at=utc_now(),
+        results=tuple(outcome.results.values()) if outcome else (),
+        slot_results=tuple(col.slot_results),
+        record_errors=(*col.record_errors, *extra_errors),
+        records=counts,
+        requests=outcome.requests if outcome else 0,
+        bytes_read=outcome.bytes_read if outcome else 0,
+        aborted=aborted,
+        options=dict(options or {}),
+    )
+
+
+async def run(
+    command: str,
+    inputs: Iterable[str],
+    config: Config,
+    reporter: Reporter,
+    *,
+    write: bool,
+    stdin: TextIO | None = None,
+    resolver: Resolver | None = None,
+    diff_lines: list[str] | None = None,
+    on_fetcher: Callable[[Fetcher], None] | None = None,
+) -> RunResult:
+    """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
+    a partial RunResult whose ``aborted`` says why."""
+    started = utc_now()
+    col = Collection()
+    outcome = FetchOutcome(results={})
+    try:
+        col = await collect(inputs, config, reporter, stdin)
+        await fetch_phase(
+            col,
+            config,
+            reporter,
+            resolver=resolver,
+            probe_page_images=write,
+            on_fetcher=on_fetcher,
+            outcome=outcome,
+        )
+    except Aborted as exc:
+        return run_result(command, started, col, outcome, _counts(col), aborted=str(exc))
+    except asyncio.CancelledError:
+        return run_result(command, started, col, outcome, _counts(col), aborted="interrupted")
+    if not write:
+        return run_result(command, started, col, outcome, _counts(col))
+    done: tuple[int, int, list[RecordError]] = (0, 0, [])
+    try:
+        done = await write_phase(col, outcome.results, config, reporter, started, diff_lines)
+    except asyncio.CancelledError:
+        return run_result(command, started, col, outcome, _counts(col), aborted="interrupted")
+    changed, unchanged, errors = done
+    counts = _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors))
+    return run_result(command, started, col, outcome, counts, errors)
+
+
+def _counts(
+    col: Collection, *, changed: int = 0, unchanged: int = 0, failed_writes: int = 0
+) -> RecordCounts:
+    failed = col.read - len(col.record_paths) + failed_writes
+    return RecordCounts(read=col.read, failed=failed, changed=changed, unchanged=unchanged)

@@ -1,0 +1,238 @@
+"""Command line: argv -> Settings -> run the pipeline -> print -> an exit code.
+
+Presentation and exit codes only: no link, record or network logic lives here. Data goes to
+files or stdout; progress, log lines and the summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TextIO
+
+from rich.console import Console
+
+from enricher import __version__
+from enricher.config import DEFAULT_OUT_DIR
+from enricher.models import RunResult
+from enricher.settings import ConfigError, Settings, load_settings
+
+
+class ExitCode(IntEnum):
+    """The documented exit statuses (README, "Exit codes")."""
+
+    OK = 0
+    LINKS_FAILED = 1  # some links have a status named by --fail-on
+    USAGE = 2  # usage or config error, or unreadable records
+    ABORTED = 3  # network outage guard, interrupted
+
+
+def exit_code(run: RunResult, fail_on: frozenset[str]) -> ExitCode:
+    """The one mapping from a finished run to the process status."""
+    if run.aborted:
+        return ExitCode.ABORTED
+    if run.record_errors:
+        return ExitCode.USAGE
+    statuses = {r.status.value for r in run.results} | {
+        s.status.value for s in run.slot_results if s.status
+    }
+    return ExitCode.LINKS_FAILED if statuses & fail_on else ExitCode.OK
+
+
+@dataclass(slots=True)
+class Env:
+    """The process context (httpie style): streams and terminal facts, injectable in tests."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    force_terminal: bool | None = None  # None: decide from the stream
+
+
+_NETWORK_FLAGS: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("--max-concurrency", "max_concurrency", {"metavar": "N", "help": "requests in flight over all hosts (default 128)"}),
+    ("--host-concurrency", "host_concurrency", {"metavar": "N", "help": "requests in flight per host (default 4)"}),
+    ("--host-request-interval", "host_request_interval", {"metavar": "DURATION", "help": "minimum time between request starts per host, e.g. 100ms (default 100ms)"}),
+    ("--timeout", "timeout", {"metavar": "DURATION", "help": "total deadline per request attempt (default 30s)"}),
+    ("--connect-timeout", "connect_timeout", {"metavar": "DURATION", "help": "TCP/TLS connect timeout (default 10s)"}),
+    ("--max-attempts", "max_attempts", {"metavar": "N", "help": "attempts per URL for transient failures (default 3)"}),
+    ("--max-redirects", "max_redirects", {"metavar": "N", "help": "redirect hops followed (default 10)"}),
+    ("--user-agent", "user_agent", {"metavar": "TEXT", "help": "User-Agent header"}),
+    ("--proxy", "proxy", {"metavar": "URL", "help": "proxy for all requests (HTTP_PROXY etc. are honoured too)"}),
+    ("--ca-bundle", "ca_bundle", {"metavar": "FILE", "help": "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)"}),
+    ("--max-age", "max_age", {"metavar": "DURATION", "help": "reuse ok results younger than this from the history, e.g. 20h"}),
+    ("--state", "state", {"metavar": "FILE", "help": "history database (default .enricher/state.sqlite)"}),
+)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="record files, folders or globs; - reads paths from stdin")
+    p.add_argument("--config", metavar="FILE", help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, searched upwards)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the exit status")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per URL")
+    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+
+
+def _network(p: argparse.ArgumentParser) -> None:
+    for flag, dest, kwargs in _NETWORK_FLAGS:
+        p.add_argument(flag, dest=dest, default=None, **kwargs)  # type: ignore[arg-type]
+    p.add_argument("--header", dest="headers", action="append", metavar="'NAME: VALUE'", help="extra request header (repeatable)")
+    p.add_argument("--include", action="append", metavar="REGEX", help="check only URLs matching (repeatable)")
+    p.add_argument("--exclude", action="append", metavar="REGEX", help="skip URLs matching (repeatable)")
+    p.add_argument("--accept", metavar="CODES", help="extra HTTP codes counted as ok, e.g. 403,999 or 200..=299")
+    p.add_argument("--fail-on", dest="fail_on", metavar="STATUSES", help="statuses that make the exit status 1 (default dead)")
+    p.add_argument("--allow-private", dest="allow_private", action="store_const", const=True, default=None, help="switch the address policy off (local testing only)")
+    p.add_argument("--report", action="append", metavar="FILE", help="write a report; format from the extension or --format (repeatable)")
+    p.add_argument("--format", dest="report_format", choices=("json", "jsonl", "md", "csv", "html", "junit"), help="report format when the extension does not say")
+    p.add_argument("--results", metavar="FILE", help="per-URL results as JSON Lines (- for stdout)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enricher", description="Check and enrich the links in news records.")
+    parser.add_argument("--version", action="version", version=f"enricher {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help="check every URL; never writes records")
+    _common(check)
+    _network(check)
+    enrich = sub.add_parser("enrich", help="check, then write enriched records")
+    _common(enrich)
+    _network(enrich)
+    enrich.add_argument("--out", metavar="DIR", help=f"write enriched records under DIR, mirroring the input tree (default {DEFAULT_OUT_DIR})")
+    enrich.add_argument("--in-place", dest="in_place", action="store_const", const=True, default=None, help="rewrite the input records")
+    enrich.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    enrich.add_argument("--fill-missing", dest="fill_missing", action="store_const", const=True, default=None, help="fill empty title/excerpt/images from the live page")
+    links = sub.add_parser("links", help="list every URL slot (no network)")
+    _common(links)
+    links.add_argument("--format", dest="links_format", choices=("text", "jsonl"), default="text", help="text (default) or jsonl")
+    demo = sub.add_parser("demo", help="run enrich offline against a local demo web")
+    demo.add_argument("--out", metavar="DIR", default=None, help="where the demo writes (default: a temporary folder)")
+    demo.add_argument("--no-color", action="store_true")
+    return parser
+
+
+_SETTING_FLAGS = (
+    "max_concurrency", "host_concurrency", "host_request_interval", "timeout", "connect_timeout",
+    "max_attempts", "max_redirects", "user_agent", "proxy", "ca_bundle", "max_age", "state",
+    "headers", "include", "exclude", "accept", "fail_on", "allow_private", "report", "results",
+    "out", "in_place", "fill_missing",
+)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+    return load_settings(flags, config_file=getattr(args, "config", None))
+
+
+def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
+    return Console(
+        file=stream,
+        force_terminal=env.force_terminal,
+        no_color=no_color or None,  # type: ignore[arg-type]
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
+    env = env or Env()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0) and int(ExitCode.USAGE)
+    if args.command is None:
+        parser.print_help(env.stderr)
+        return ExitCode.USAGE
+    err = _console(env.stderr, env, args.no_color)
+    try:
+        if args.command == "links":
+            from enricher.inventory import run_links
+
+            settings = _settings(args)
+            return run_links(args.paths, settings.config, args.links_format, env.stdout, err, env.stdin)
+        if args.command == "demo":
+            from enricher.demo import run_demo
+
+            return run_demo(args.out, err)
+        settings = _settings(args)
+        return _run_pipeline(args, settings, env, err)
+    except ConfigError as exc:
+        err.print(f"enricher: {exc}", markup=False)
+        return ExitCode.USAGE
+    except _usage_errors() as exc:
+        err.print(f"enricher: {exc}", markup=False)
+        return ExitCode.USAGE
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    from enricher.records import UsageError
+
+    return (UsageError,)
+
+
+def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: Console) -> int:
+    from enricher import app
+    from enricher.progress import make_reporter
+    from enricher.report import format_for, write_report
+    from enricher.report.summary import render_summary
+
+    config = settings.config
+    write = args.command == "enrich"
+    if write and getattr(args, "dry_run", False):
+        from dataclasses import replace
+
+        config = replace(config, dry_run=True)
+    if not args.paths:
+        raise ConfigError(f"enricher {args.command}: give at least one PATH (a file, folder, glob or -)")
+    reports = [(path, format_for(path, args.report_format)) for path in settings.reports]
+    fetchers: list[object] = []
+    reporter = make_reporter(
+        err,
+        quiet=args.quiet,
+        verbose=args.verbose,
+        interval=config.progress_interval,
+        in_flight=lambda: fetchers[0].in_flight() if fetchers else {},  # type: ignore[attr-defined]
+    )
+    diff_lines: list[str] = []
+
+    async def go() -> RunResult:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        return await app.run(
+            args.command,
+            args.paths,
+            config,
+            reporter,
+            write=write,
+            stdin=env.stdin,
+            diff_lines=diff_lines if config.dry_run else None,
+            on_fetcher=fetchers.append,
+        )
+
+    try:
+        run = asyncio.run(go())
+    finally:
+        reporter.close()
+    if settings.results:
+        write_report(run, settings.results, "jsonl", fail_on=config.fail_on, stdout=env.stdout)
+    for path, fmt in reports:
+        write_report(run, path, fmt, fail_on=config.fail_on, stdout=env.stdout)
+    if config.dry_run and not args.quiet:
+        for line in diff_lines:
+            err.print(f"would change {line}", markup=False)
+    if not args.quiet:
+        render_summary(run, err)
+    elif run.aborted:
+        err.print(f"enricher: aborted: {run.aborted}", markup=False)
+    return exit_code(run, config.fail_on)
+

@@ -1,0 +1,134 @@
+"""Configuration: every default number in one place, and the frozen values that carry them.
+
+Defaults are the ``DEFAULT_*`` constants below; the README documents each one. Loading from
+files, the environment and flags lives in ``enricher.settings``. This module must not do I/O
+or import third-party libraries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from enricher import __version__
+
+PROJECT_URL = "https://github.com/enricher-project/enricher"
+DEFAULT_USER_AGENT = f"enricher/{__version__} (+{PROJECT_URL})"
+
+# --- politeness (flag names as lychee users know them) ---------------------------------
+DEFAULT_MAX_CONCURRENCY = 128  # requests in flight over all hosts
+DEFAULT_HOST_CONCURRENCY = 4  # requests in flight per host
+DEFAULT_HOST_REQUEST_INTERVAL = 0.1  # seconds between request starts per host (jittered)
+DEFAULT_HOST_INTERVAL_JITTER = 0.2  # +-20% of the interval
+
+# --- timeouts (seconds) ---------------------------------------------------------------------
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 15.0
+DEFAULT_REQUEST_DEADLINE = 30.0  # total per attempt, body included (stops drip-feeding)
+DEFAULT_DNS_TIMEOUT = 5.0
+
+# --- retries --------------------------------------------------------------------------------
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_BACKOFF_BASE = 0.5  # seconds; exponential with full jitter
+DEFAULT_BACKOFF_MAX = 10.0
+DEFAULT_RETRY_AFTER_CAP = 60.0  # a longer Retry-After gives up with reason retry_after_too_long
+
+# --- redirects and sizes --------------------------------------------------------------------
+DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_PAGE_BYTES = 512 * 1024  # decoded bytes read from an article page (stop after </head>)
+DEFAULT_IMAGE_BYTES = 64 * 1024  # bytes read from an image for type and size
+DEFAULT_REACH_BYTES = 16 * 1024  # bytes read on a GET fallback for reachability
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_HTML_PARSE_BYTES = 512 * 1024  # HTML handed to the parser at most
+DEFAULT_MAX_URL_LENGTH = 8 * 1024
+DEFAULT_MAX_RECORD_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_URLS_PER_RECORD = 2_000
+DEFAULT_MAX_YAML_NODES = 100_000  # what one record's front matter may expand to (alias bombs)
+DEFAULT_TITLE_MAX_CHARS = 500
+
+# --- circuit breaker and outage guard -------------------------------------------------------
+DEFAULT_BREAKER_THRESHOLD = 3  # consecutive connect failures/timeouts before a host is skipped
+DEFAULT_OUTAGE_MIN_HOSTS = 20  # hosts tried before the outage guard may judge
+DEFAULT_OUTAGE_RATIO = 0.95  # share of tried hosts failing at connection level => abort
+
+# --- address policy -------------------------------------------------------------------------
+DEFAULT_ALLOWED_LOW_PORTS = frozenset({80, 443})  # ports below 1024 other than these: skipped
+
+# --- history (nightly runs) -----------------------------------------------------------------
+DEFAULT_STATE_FILE = ".enricher/state.sqlite"
+DEFAULT_CONFIRM_RUNS = 3
+DEFAULT_CONFIRM_DAYS = 2.0
+
+# --- output ---------------------------------------------------------------------------------
+DEFAULT_OUT_DIR = "enriched"
+DEFAULT_FAIL_ON = frozenset({"dead"})
+DEFAULT_PROGRESS_INTERVAL = 10.0  # seconds between plain progress lines when not a terminal
+
+
+@dataclass(frozen=True, slots=True)
+class HostPolicy:
+    """Per-host overrides; None means "use the global value"."""
+
+    concurrency: int | None = None
+    interval: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """Everything the network layer needs, and nothing about records."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    headers: Mapping[str, str] = field(default_factory=dict)
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    host_concurrency: int = DEFAULT_HOST_CONCURRENCY
+    host_request_interval: float = DEFAULT_HOST_REQUEST_INTERVAL
+    host_interval_jitter: float = DEFAULT_HOST_INTERVAL_JITTER
+    hosts: Mapping[str, HostPolicy] = field(default_factory=dict)  # key: host (punycode, lower)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    dns_timeout: float = DEFAULT_DNS_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    page_bytes: int = DEFAULT_PAGE_BYTES
+    image_bytes: int = DEFAULT_IMAGE_BYTES
+    reach_bytes: int = DEFAULT_REACH_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    allow_private: bool = False
+    allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS
+    proxy: str | None = None
+    ca_bundle: str | None = None
+    http2: bool = True
+    accepted_status: frozenset[int] = frozenset()  # extra codes counted as ok (e.g. 403)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One run's settings, after flags > environment > file > defaults."""
+
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    include: tuple[str, ...] = ()  # URL regexes; when given, only matching URLs are checked
+    exclude: tuple[str, ...] = ()  # URL regexes; matching URLs are skipped
+    out_dir: str = DEFAULT_OUT_DIR
+    in_place: bool = False
+    dry_run: bool = False
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON
+    fill_missing: bool = False
+    update_redirects: bool = False
+    prune_dead: bool = False
+    state_file: str | None = None  # None: no history
+    max_age: float | None = None  # seconds; reuse ok results younger than this
+    confirm_runs: int = DEFAULT_CONFIRM_RUNS
+    confirm_days: float = DEFAULT_CONFIRM_DAYS
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_urls_per_record: int = DEFAULT_MAX_URLS_PER_RECORD
+    max_url_length: int = DEFAULT_MAX_URL_LENGTH
+    outage_min_hosts: int = DEFAULT_OUTAGE_MIN_HOSTS
+    outage_ratio: float = DEFAULT_OUTAGE_RATIO
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL

@@ -1,0 +1,153 @@
+"""``enricher demo``: the whole tool working offline, against a small local web.
+
+Starts three HTTP servers on 127.0.0.1 (a news site with pages, images, a dead link, a
+permanent redirect and a soft 404; a slow host; a host behind a bot wall), copies the demo
+records with their URLs pointed at those servers, runs ``enricher enrich`` on them with the
+address policy opened for 127.0.0.1 only, prints the summary and one enriched record.
+
+The same local web serves tests (``DemoWeb``). This module must never reach the internet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+
+_SITE = resources.files(__package__) / "site"
+_RECORDS = resources.files(__package__) / "records"
+
+#: route -> (status, site file or None, extra headers)
+NEWS_ROUTES: dict[str, tuple[int, str | None, dict[str, str]]] = {
+    "/news/bike-lanes.html": (200, "article.html", {}),
+    "/news/old-library-story": (301, None, {"Location": "/news/library-study-hall.html"}),
+    "/news/library-study-hall.html": (200, "moved.html", {}),
+    "/news/transit-plan.html": (200, "soft404.html", {}),
+    "/amp/bike-lanes.html": (200, "amp.html", {}),
+    "/img/photo.png": (200, "photo.png", {}),
+    "/img/logo.png": (200, "logo.png", {}),
+}
+SLOW_DELAY = 1.0  # seconds the slow host waits before answering
+DEFAULT_DEMO_DIR = "enricher-demo"
+
+
+def _content_type(name: str) -> str:
+    return "image/png" if name.endswith(".png") else "text/html; charset=utf-8"
+
+
+def _handler(kind: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "demo-web"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return None
+
+        def _answer(self, head_only: bool) -> None:
+            path = self.path.split("?")[0]
+            status, name, headers = 404, "soft404.html", {}
+            if kind == "news":
+                status, name, headers = NEWS_ROUTES.get(path, (404, None, {}))
+            elif kind == "slow":
+                time.sleep(SLOW_DELAY)
+                status, name = 200, "other.html"
+            elif kind == "walled":
+                status, name, headers = 403, "challenge.html", {"cf-mitigated": "challenge"}
+            body = (_SITE / name).read_bytes() if name else b"<h1>Not Found</h1>"
+            self.send_response(status)
+            self.send_header("Content-Type", _content_type(name or ".html"))
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if not head_only:
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer(head_only=False)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._answer(head_only=True)
+
+    return Handler
+
+
+@dataclass(frozen=True, slots=True)
+class DemoWeb:
+    news: str
+    slow: str
+    walled: str
+
+    def fill(self, text: str) -> str:
+        return text.replace("{news}", self.news).replace("{slow}", self.slow).replace(
+            "{walled}", self.walled
+        )
+
+
+@contextmanager
+def demo_web() -> Iterator[DemoWeb]:
+    """The local demo web, on ephemeral ports of 127.0.0.1, for as long as the block runs."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _handler(k)) for k in ("news", "slow", "walled")]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    try:
+        bases = [f"http://127.0.0.1:{s.server_address[1]}" for s in servers]
+        yield DemoWeb(*bases)
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+
+def write_demo_records(web: DemoWeb, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in sorted(_RECORDS.iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".md"):
+            target = folder / item.name
+            target.write_text(web.fill(item.read_text(encoding="utf-8")), encoding="utf-8")
+            written.append(target)
+    return written
+
+
+def run_demo(out: str | None, console: Console) -> int:
+    from enricher.cli import ExitCode, main
+
+    base = Path(out or DEFAULT_DEMO_DIR)
+    with demo_web() as web:
+        records = write_demo_records(web, base / "records")
+        enriched = base / "enriched"
+        console.print(f"demo web: news {web.news}, slow {web.slow}, walled {web.walled}")
+        console.print(f"records:  {base / 'records'}\n")
+        code = main(
+            [
+                "enrich",
+                str(base / "records"),
+                "--out",
+                str(enriched),
+                "--allow-private",
+                "--host-request-interval",
+                "10ms",
+                "--timeout",
+                "5s",
+                "--fill-missing",
+                "--report",
+                str(base / "report.html"),
+            ]
+        )
+    first = enriched / records[0].name
+    if first.exists():
+        console.print(f"\n[bold]{first}[/bold] (front matter):")
+        text = first.read_text(encoding="utf-8")
+        console.print(text.split("\n---", 1)[0] + "\n---", markup=False, highlight=False)
+    console.print(f"\nHTML report: {base / 'report.html'}")
+    # the demo web holds dead links on purpose: exit 1 ("links failed") is the expected result
+    return int(ExitCode.OK) if code in (ExitCode.OK, ExitCode.LINKS_FAILED) else code

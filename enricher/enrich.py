@@ -1,0 +1,194 @@
+"""Turn one record's link results into edits of that record (pure).
+
+Input: the record's front-matter mapping, its URL slots and the results by URL. Output: a
+mapping ``holder path -> {key: value}`` that ``records.apply_edits`` writes surgically.
+enricher owns two keys, ``linkCheck`` and ``livePage`` (see the README's record contract);
+the opt-in fix-ups (``--fill-missing``) may also fill empty ``title``, ``excerpt`` and
+``images`` but never overwrite a value that is present.
+
+Stability rule: a run whose results did not change must not change a byte, so entries hold no
+per-run details (check time, elapsed, attempts); ``since`` is carried over from the record's
+previous ``linkCheck`` entry while the status stays the same.
+
+This module must not do I/O, import yaml, httpx or selectolax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from enricher.models import HolderPath, LinkKind, LinkRef, LinkResult, LinkStatus, PageMeta
+from enricher.textsim import title_drift
+
+LINK_CHECK = "linkCheck"
+LIVE_PAGE = "livePage"
+_GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
+#: which slot of a holder describes the holder's own page, in order of preference
+_PAGE_KEYS = ("webUrl", "originalUrl")
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichOptions:
+    now: str  # the run's start time, ISO 8601 UTC: ``since`` for statuses first seen now
+    fill_missing: bool = False
+
+
+def holder_mapping(data: Mapping[str, Any], holder: HolderPath) -> Mapping[str, Any] | None:
+    """The mapping at ``holder`` inside ``data``, or None when the path does not lead to one."""
+    node: Any = data
+    for step in holder:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node if isinstance(node, Mapping) else None
+
+
+def _previous_entry(holder: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
+    if holder is None:
+        return {}
+    block = holder.get(LINK_CHECK)
+    entry = block.get(key) if isinstance(block, Mapping) else None
+    return entry if isinstance(entry, Mapping) else {}
+
+
+def _since(previous: Mapping[str, Any], status: str, fallback: str) -> str:
+    old = previous.get("since")
+    if previous.get("status") == status and isinstance(old, str) and old:
+        return old
+    return fallback
+
+
+def slot_entry(
+    slot: LinkRef,
+    result: LinkResult | None,
+    previous: Mapping[str, Any],
+    *,
+    now: str,
+    record_title: object = None,
+) -> dict[str, Any]:
+    """The ``linkCheck`` entry of one URL slot."""
+    if result is None:
+        status = slot.status or LinkStatus.SKIPPED
+        entry: dict[str, Any] = {"status": status.value, "reason": slot.reason or "not_checked"}
+        entry["since"] = _since(previous, status.value, now)
+        return entry
+    entry = {"status": result.status.value}
+    if result.http_status is not None:
+        entry["httpStatus"] = result.http_status
+    if result.status is not LinkStatus.OK:
+        entry["reason"] = result.reason
+    if result.status is LinkStatus.REDIRECTED and result.final_url:
+        entry["finalUrl"] = result.final_url
+    if slot.kind is LinkKind.IMAGE and result.image is not None:
+        for name in ("type", "width", "height"):
+            value = getattr(result.image, name)
+            if value is not None:
+                entry[name] = value
+    if (
+        slot.kind is LinkKind.PAGE
+        and result.page is not None
+        and isinstance(record_title, str)
+        and title_drift(record_title, result.page.title)
+    ):
+        entry["titleDrift"] = True
+    if result.confirmed is not None and result.status is LinkStatus.DEAD:
+        entry["confirmed"] = result.confirmed
+    entry["since"] = result.since or _since(previous, result.status.value, now)
+    return entry
+
+
+def live_page(page: PageMeta) -> dict[str, Any]:
+    """The ``livePage`` value: only what was found, in the contract's key names."""
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("title", page.title),
+        ("description", page.description),
+        ("siteName", page.site_name),
+    ):
+        if value:
+            out[key] = value
+    if page.image is not None and page.image.url:
+        image: dict[str, Any] = {"url": page.image.url}
+        if page.image.width:
+            image["width"] = page.image.width
+        if page.image.height:
+            image["height"] = page.image.height
+        out["image"] = image
+    for key, value in (
+        ("canonicalUrl", page.canonical_url),
+        ("publishedDateTime", page.published_at),
+        ("lang", page.lang),
+    ):
+        if value:
+            out[key] = value
+    return out
+
+
+def _empty(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _fill(holder: Mapping[str, Any], page: PageMeta) -> dict[str, Any]:
+    """``--fill-missing``: values for empty title/excerpt/images; never overwrite."""
+    edits: dict[str, Any] = {}
+    if _empty(holder.get("title")) and page.title:
+        edits["title"] = page.title
+    if _empty(holder.get("excerpt")) and page.description:
+        edits["excerpt"] = page.description
+    images = holder.get("images")
+    if (images is None or images == []) and page.image is not None and page.image.url:
+        image: dict[str, Any] = {"url": page.image.url}
+        if page.image.width and page.image.height:
+            image["width"] = page.image.width
+            image["height"] = page.image.height
+        edits["images"] = [image]
+    return edits
+
+
+def build_edits(
+    data: Mapping[str, Any],
+    slots: Sequence[LinkRef],
+    results: Mapping[str, LinkResult],
+    options: EnrichOptions,
+) -> dict[HolderPath, dict[str, Any]]:
+    """All edits of one record. Holders are visited in document order; entries within a
+    ``linkCheck`` keep the order of the slots."""
+    checks: dict[HolderPath, dict[str, Any]] = {}
+    pages: dict[HolderPath, tuple[int, LinkResult]] = {}  # holder -> (preference, result)
+    for slot in slots:
+        holder = holder_mapping(data, slot.holder)
+        result = results.get(slot.url) if slot.url else None
+        entry = slot_entry(
+            slot,
+            result,
+            _previous_entry(holder, slot.key),
+            now=options.now,
+            record_title=holder.get("title") if holder is not None else None,
+        )
+        checks.setdefault(slot.holder, {})[slot.key] = entry
+        if (
+            result is not None
+            and slot.kind is LinkKind.PAGE
+            and result.status in _GOOD
+            and result.page is not None
+            and slot.key in _PAGE_KEYS
+        ):
+            rank = _PAGE_KEYS.index(slot.key)
+            if slot.holder not in pages or rank < pages[slot.holder][0]:
+                pages[slot.holder] = (rank, result)
+    edits: dict[HolderPath, dict[str, Any]] = {}
+    for path, entries in checks.items():
+        edits[path] = {LINK_CHECK: entries}
+    for path, (_, result) in pages.items():
+        assert result.page is not None
+        page = live_page(result.page)
+        if page:
+            edits.setdefault(path, {})[LIVE_PAGE] = page
+        holder = holder_mapping(data, path)
+        if options.fill_missing and holder is not None:
+            edits.setdefault(path, {}).update(_fill(holder, result.page))
+    return edits
+

@@ -1,0 +1,132 @@
+"""``enricher links``: the URL inventory of a corpus, without any network.
+
+Lists every URL slot with its origin (file, line, field path), the text as written and the
+cleaned URL, then counts: records, slots, distinct URLs, hosts, per field and per host.
+``--format jsonl`` writes one JSON object per slot for machines (counts then go to stderr).
+This module must not fetch anything or write records.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+
+from enricher import records
+from enricher.config import Config
+from enricher.models import LinkRef, RecordError
+from enricher.net.urls import host_key
+from enricher.policy import LinkPolicy, record_slots
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def field_pattern(field_path: str) -> str:
+    """``related[3].images[0].url`` -> ``related[].images[].url`` (for per-field counts)."""
+    return _INDEX.sub("[]", field_path)
+
+
+@dataclass(slots=True)
+class Inventory:
+    records: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+    slots: int = 0
+    unfetchable: Counter[str] = field(default_factory=Counter)  # "status reason" -> slots
+    per_field: Counter[str] = field(default_factory=Counter)
+    per_host: Counter[str] = field(default_factory=Counter)  # distinct URLs per host
+    urls: set[str] = field(default_factory=set)
+
+    def add(self, ref: LinkRef) -> None:
+        self.slots += 1
+        self.per_field[field_pattern(ref.origin.field)] += 1
+        if ref.url is None:
+            status = ref.status.value if ref.status else "invalid"
+            self.unfetchable[f"{status} {ref.reason}"] += 1
+        elif ref.url not in self.urls:
+            self.urls.add(ref.url)
+            self.per_host[host_key(ref.url)] += 1
+
+    def summary_lines(self, top: int = 10) -> list[str]:
+        lines = [
+            f"records: {self.records} ({len(self.errors)} unreadable)",
+            f"URL slots: {self.slots}  distinct URLs: {len(self.urls)}  hosts: {len(self.per_host)}",
+            "per field: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_field.items())),
+        ]
+        if self.unfetchable:
+            lines.append(
+                "not fetchable: " + ", ".join(f"{k} {v}" for k, v in self.unfetchable.most_common())
+            )
+        lines.append(
+            f"top hosts (distinct URLs): "
+            + ", ".join(f"{h} {n}" for h, n in self.per_host.most_common(top))
+        )
+        return lines
+
+
+def iter_slots(
+    inputs: Sequence[str], config: Config, inventory: Inventory, stdin: TextIO | None = None
+) -> Iterable[LinkRef]:
+    """Every slot of every readable record; unreadable records are noted in ``inventory``."""
+    policy = LinkPolicy.from_config(config)
+    for path, display in records.iter_record_paths(list(inputs), stdin):
+        inventory.records += 1
+        record = records.read_record(path, display, config.max_record_bytes)
+        if isinstance(record, RecordError):
+            inventory.errors.append(record)
+            continue
+        slots = record_slots(record, config)
+        inventory.errors.extend(RecordError(display, p) for p in slots.problems)
+        yield from policy.apply(slots)
+
+
+def run_links(
+    inputs: Sequence[str],
+    config: Config,
+    fmt: str,
+    out: TextIO,
+    err: Console,
+    stdin: TextIO | None = None,
+) -> int:
+    if not inputs:
+        err.print("enricher links: give at least one PATH (a file, folder, glob or -)")
+        return 2
+    inventory = Inventory()
+    write = out.write
+    for ref in iter_slots(inputs, config, inventory, stdin):
+        inventory.add(ref)
+        if fmt == "jsonl":
+            write(
+                json.dumps(
+                    {
+                        "file": ref.origin.file,
+                        "line": ref.origin.line,
+                        "field": ref.origin.field,
+                        "kind": ref.kind.value,
+                        "raw": ref.raw,
+                        "url": ref.url,
+                        "status": ref.status.value if ref.status else None,
+                        "reason": ref.reason,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        else:
+            where = f"{ref.origin.file}:{ref.origin.line or ''}"
+            target = ref.url if ref.url else f"[{ref.status.value if ref.status else 'invalid'} {ref.reason}]"
+            shown = ref.raw if ref.raw == ref.url else f"{ref.raw!r} -> {target}"
+            write(f"{where}\t{ref.origin.field}\t{shown}\n")
+    for error in inventory.errors:
+        err.print(str(error), markup=False, highlight=False)
+    lines = inventory.summary_lines()
+    if fmt == "jsonl":
+        for line in lines:
+            err.print(line, markup=False, highlight=False)
+    else:
+        write("\n" + "\n".join(lines) + "\n")
+    return 2 if inventory.errors else 0

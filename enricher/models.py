@@ -1,0 +1,193 @@
+"""Values that cross module boundaries: links with their origins, fetch results, verdicts,
+page and image metadata, per-URL results and the run result.
+
+Everything here is a frozen, slotted dataclass or a ``str`` enum, so values serialise to
+YAML/JSON as they are and can be shared between stages without defensive copies.
+This module must not do I/O, import third-party libraries, or hold behaviour beyond
+small derived properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: A path to a mapping inside a record's front matter: ``()`` is the root,
+#: ``("related", 3)`` the fourth related item, ``("related", 3, "images", 0)`` its first image.
+HolderPath = tuple[str | int, ...]
+
+
+class LinkStatus(StrEnum):
+    """The verdict of one URL. The only closed set of outcomes; reports count these."""
+
+    OK = "ok"
+    REDIRECTED = "redirected"
+    DEAD = "dead"
+    BLOCKED = "blocked"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+
+
+class LinkKind(StrEnum):
+    """What a URL is needed for; decides how it is fetched."""
+
+    PAGE = "page"  # article page we enrich: GET, read the head region, extract metadata
+    REACH = "reach"  # reachability only (AMP URLs): HEAD, GET fallback
+    IMAGE = "image"  # GET the first bytes; type and pixel size
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a URL was written: record file (as displayed) and field path."""
+
+    file: str
+    field: str  # e.g. "webUrl", "images[0].url", "related[3].ampWebUrl"
+    line: int | None = None  # 1-based line of the value in the file, when known
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRef:
+    """One URL slot of one record, cleaned. ``url`` is None when the slot cannot be fetched;
+    then ``status`` (invalid/skipped) and ``reason`` say why."""
+
+    origin: Origin
+    holder: HolderPath  # the mapping that holds the field
+    key: str  # the field name inside ``holder`` ("webUrl", "url", ...)
+    kind: LinkKind
+    raw: str  # the value as written (repr-like text for non-strings), for reports
+    url: str | None  # normalised URL to fetch; the dedupe key
+    status: LinkStatus | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One redirect response in a chain."""
+
+    url: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What the network layer observed for one URL (after retries and redirects).
+
+    ``failure`` is a reason token for transport-level failures (``dns``, ``tls``,
+    ``connect``, ``reset``, ``timeout``, ``protocol``, ``too_large``, ``decoding``,
+    ``too_many_redirects``, ``redirect_loop``, ``bad_redirect``, ``forbidden_address``,
+    ``forbidden_scheme``, ``invalid_url``, ``host_unreachable``, ``retry_after_too_long``,
+    ...); None when an HTTP response was received.
+    """
+
+    url: str
+    kind: LinkKind
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: tuple[Hop, ...] = ()
+    attempts: int = 1
+    elapsed_ms: int = 0
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # selected, lower-case names
+    body: bytes = b""  # capped prefix: the head region of pages, first bytes of images
+    bytes_read: int = 0
+    failure: str | None = None
+    detail: str | None = None  # human-readable detail for failures
+    not_modified: bool = False  # a conditional request got 304
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: LinkStatus
+    reason: str
+    http_status: int | None = None
+    final_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """An image: where it is (for page images) and what it is (when probed)."""
+
+    url: str | None = None
+    type: str | None = None  # "jpeg", "png", "gif", "webp", "avif", "svg", "ico", "bmp"
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageMeta:
+    """What a live page says about itself. Fields not found are None."""
+
+    title: str | None = None
+    description: str | None = None
+    site_name: str | None = None
+    image: ImageInfo | None = None
+    published_at: str | None = None  # ISO 8601
+    canonical_url: str | None = None
+    amp_url: str | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """The outcome for one distinct URL, fanned out to every origin. The results
+    JSON Lines contract is a rendering of this value."""
+
+    url: str
+    kind: LinkKind
+    status: LinkStatus
+    reason: str
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: tuple[str, ...] = ()
+    attempts: int = 0
+    elapsed_ms: int = 0
+    checked_at: str = ""  # ISO 8601 UTC
+    content_type: str | None = None
+    sources: tuple[Origin, ...] = ()
+    page: PageMeta | None = None
+    image: ImageInfo | None = None
+    reused: bool = False  # taken from history (--max-age) instead of fetched
+    since: str | None = None  # when this status was first seen
+    confirmed: bool | None = None  # dead in enough consecutive runs (history)
+    bytes_read: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A record that could not be read or written. ``line`` is 1-based when known."""
+
+    file: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCounts:
+    read: int = 0
+    failed: int = 0  # unreadable or unwritable records
+    changed: int = 0  # written (or, with --dry-run, would be written)
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One run, whole: what reports render. Every renderer counts from this value."""
+
+    command: str
+    started_at: str
+    finished_at: str
+    results: tuple[LinkResult, ...]
+    slot_results: tuple[LinkRef, ...]  # invalid/skipped slots (no fetch)
+    record_errors: tuple[RecordError, ...]
+    records: RecordCounts
+    requests: int = 0
+    bytes_read: int = 0
+    aborted: str | None = None  # reason when the run was aborted
+    options: Mapping[str, object] = field(default_factory=dict)
