@@ -1,0 +1,313 @@
+"""URL cleaning: one raw value -> a normalised absolute http(s) URL, or a reasoned rejection.
+
+``clean_url`` takes a value as written in a record (or, through ``resolve_url``, a redirect
+``Location`` or an ``og:image`` joined to its page) and returns either a ``CleanURL`` -- the
+string we fetch and dedupe on, its host and its effective port -- or a ``Rejected`` with a
+status (``invalid``: cannot be fetched as written; ``skipped``: policy) and a reason token.
+
+Policy, in the order it is applied:
+
+1. Non-strings are ``not_a_string``; surrounding whitespace is stripped; nothing left is
+   ``empty``; longer than ``max_length`` is ``too_long`` (checked on the input and the result).
+2. HTML character references are decoded, because records are HTML-escaped WordPress output
+   (``?a=1&#038;b=2``). Only ``&amp; &quot; &lt; &gt; &apos;`` and numeric references *with*
+   their ``;`` are decoded -- never legacy ``&copy``-style names, so ``?a=1&copy=2`` is kept.
+   Decoding repeats (double-escaped ``&amp;amp;``) until nothing changes, at most
+   ``_MAX_UNESCAPE_PASSES`` times (more is ``bad_url``), so the result never contains a
+   reference and cleaning is idempotent. A URL that really contains ``&amp;`` loses it.
+3. A TAB, CR, LF or any other ASCII control character inside is ``bad_url`` (no header
+   injection; we do not silently drop them as browsers do).
+4. The scheme must be ``http``/``https`` followed by ``//``: ``data:`` is ``data_url`` (never
+   fetched), other schemes ``bad_scheme``; ``//host/x`` and ``example.com`` are ``no_scheme``,
+   ``/x`` ``relative``. Nothing is guessed.
+5. ``httpx.URL`` parses -- the *one* parser: the fetcher re-parses our string with it, so the
+   host we return is the host httpx connects to (``example.com。evil.example`` becomes
+   ``example.com.evil.example`` for both). Its errors map to ``bad_host`` / ``bad_port`` /
+   ``bad_url``; it percent-encodes spaces and non-ASCII in path and query, keeps existing
+   ``%XX`` as they are, encodes IDN hosts to punycode and lower-cases scheme and host.
+6. Userinfo (``user@host``) is ``userinfo``: we never send credentials, and a URL carrying them
+   is either a mistake or a disguise (``http://evil.example@127.0.0.1/``).
+7. Hosts must be names of ``[a-z0-9_-]`` labels (1-63 chars, 253 in all, one trailing dot
+   allowed), dotted-quad IPv4 or IPv6 without zone. Numeric names such as ``2130706433``,
+   ``0x7f000001`` or ``127.1`` are kept as written: the address guard vets what they resolve to.
+8. Ports outside 1..65535 are ``bad_port`` (httpx accepts 65536 and -1); effective ports below
+   1024 not in ``allowed_low_ports`` are ``skipped``/``forbidden_port``.
+9. The result is rebuilt from the parsed parts: default port dropped, fragment dropped, empty
+   path ``/``, IPv6 compressed. ``host`` is lower-case punycode without the trailing dot.
+
+Results are cached (``functools.lru_cache``): most URLs repeat across records.
+This module must not do I/O, resolve names or know about records; it never raises for any input.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import dataclass
+
+import httpx
+import idna
+
+from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_MAX_URL_LENGTH
+from enricher.models import LinkStatus
+
+CACHE_SIZE = 65_536  # distinct strings remembered by clean_url
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_UNESCAPE_PASSES = 4
+_MAX_HOST_LENGTH = 253
+_MAX_LABEL_LENGTH = 63
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENTITY = re.compile(r"&(?:(amp|quot|lt|gt|apos)|#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6}));")
+_NAMED = {"amp": "&", "quot": '"', "lt": "<", "gt": ">", "apos": "'"}
+_HOST_CHARS = re.compile(r"[a-z0-9_.-]+")
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CleanURL:
+    url: str  # normalised, absolute, ASCII-only http(s) URL: the dedupe key and what is fetched
+    host: str  # punycode, lower-case, no trailing dot; IPv6 without brackets
+    port: int  # effective port
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    status: LinkStatus  # INVALID (cannot be fetched as written) or SKIPPED (policy)
+    reason: str  # token: empty, not_a_string, bad_scheme, data_url, no_scheme, relative, ...
+    detail: str  # one human line
+
+
+def _invalid(reason: str, detail: str) -> Rejected:
+    return Rejected(LinkStatus.INVALID, reason, detail)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A repr safe for one line of a report."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def clean_url(
+    raw: object,
+    *,
+    max_length: int = DEFAULT_MAX_URL_LENGTH,
+    allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+) -> CleanURL | Rejected:
+    """Clean one URL as written; see the module docstring for the policy. Never raises."""
+    if type(raw) is not str:
+        if not isinstance(raw, str):
+            return _invalid("not_a_string", f"expected a URL string, found {_type_name(raw)}")
+        raw = str.__str__(raw)  # an exact str, so the cache key behaves
+    if type(allowed_low_ports) is not frozenset:
+        allowed_low_ports = frozenset(allowed_low_ports)  # hashable, for the cache
+    return _clean_cached(raw, max_length, allowed_low_ports)
+
+
+def resolve_url(
+    base: str,
+    ref: str,
+    *,
+    max_length: int = DEFAULT_MAX_URL_LENGTH,
+    allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+) -> CleanURL | Rejected:
+    """Join ``ref`` (a ``Location`` header, an ``og:image``) to ``base``, then clean the result.
+
+    Absolute references are cleaned as they are (``javascript:`` stays ``bad_scheme``);
+    relative and scheme-relative ones (``//cdn.example/x.png``) are resolved against ``base``,
+    which must itself be clean. Never raises.
+    """
+    prepared = _prepare(ref, max_length) if isinstance(ref, str) else None
+    if prepared is None:
+        return _invalid("not_a_string", f"expected a URL string, found {_type_name(ref)}")
+    if isinstance(prepared, Rejected):
+        return prepared
+    if _SCHEME.match(prepared):
+        return clean_url(prepared, max_length=max_length, allowed_low_ports=allowed_low_ports)
+    start = clean_url(base, max_length=max_length, allowed_low_ports=allowed_low_ports)
+    if isinstance(start, Rejected):
+        return _invalid("bad_base", f"cannot resolve against {_short(str(base))}: {start.reason}")
+    try:
+        joined = str(httpx.URL(start.url).join(prepared))
+    except httpx.InvalidURL as exc:
+        return _from_parse_error(str(exc))
+    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeError is a ValueError
+        return _invalid("bad_url", f"cannot resolve {_short(prepared)}: {exc}")
+    return clean_url(joined, max_length=max_length, allowed_low_ports=allowed_low_ports)
+
+
+def host_key(url: str) -> str:
+    """The host of an already-clean URL (punycode, no brackets, no trailing dot), cheaply,
+    for scheduling. Garbage in, garbage out: this does not validate."""
+    authority = url.partition("://")[2].partition("/")[0]
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")]
+    host, colon, _port = authority.rpartition(":")
+    return (host if colon else authority).rstrip(".")
+
+
+def clear_cache() -> None:
+    """Forget cached results (tests, long-lived processes)."""
+    _clean_cached.cache_clear()
+
+
+# --- implementation ---------------------------------------------------------------------------
+
+
+def _decode_entity(match: re.Match[str]) -> str:
+    name, decimal, hexadecimal = match.groups()
+    if name is not None:
+        return _NAMED[name]
+    code = int(decimal, 10) if decimal is not None else int(hexadecimal, 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return match.group(0)  # not a character: keep the text as written
+    return chr(code)
+
+
+def _unescape(text: str) -> str | None:
+    """Decode HTML character references until nothing changes; None if that takes too long."""
+    for _ in range(_MAX_UNESCAPE_PASSES + 1):
+        decoded = _ENTITY.sub(_decode_entity, text)
+        if decoded == text:
+            return text
+        text = decoded
+    return None
+
+
+def _prepare(raw: str, max_length: int) -> str | Rejected:
+    """Strip, cap, unescape and refuse control characters: what every input goes through."""
+    text = raw.strip()
+    if not text:
+        return _invalid("empty", "empty value")
+    if len(text) > max_length:
+        return _too_long(len(text), max_length)
+    if "&" in text:
+        decoded = _unescape(text)
+        if decoded is None:
+            return _invalid("bad_url", f"HTML-escaped more than {_MAX_UNESCAPE_PASSES} times")
+        text = decoded.strip()
+        if not text:
+            return _invalid("empty", "empty value after decoding HTML character references")
+    control = _CONTROL.search(text)
+    if control is not None:
+        return _invalid(
+            "bad_url",
+            f"control character {control.group()!r} at position {control.start()}; "
+            "a URL cannot contain TAB, CR, LF or other control characters",
+        )
+    return text
+
+
+def _too_long(length: int, max_length: int) -> Rejected:
+    return _invalid("too_long", f"URL is {length} characters; the limit is {max_length}")
+
+
+def _without_scheme(text: str) -> Rejected:
+    if text.startswith("//"):
+        return _invalid(
+            "no_scheme", "scheme-relative URL ('//host/...'): write http:// or https://"
+        )
+    if text[0] in "/.?#":
+        return _invalid("relative", f"relative URL {_short(text)}: write an absolute http(s) URL")
+    return _invalid("no_scheme", f"no scheme in {_short(text)}: write http:// or https://")
+
+
+def _from_parse_error(message: str) -> Rejected:
+    """httpx.InvalidURL message -> reason token; the one place that reads those messages."""
+    if message.startswith(("Invalid IDNA hostname", "Invalid IPv4", "Invalid IPv6")):
+        return _invalid("bad_host", message[:200])
+    if message.startswith("Invalid port"):
+        return _invalid("bad_port", message[:200])
+    if "too long" in message:
+        return _invalid("too_long", message[:200])
+    return _invalid("bad_url", message[:200])
+
+
+def _check_name(host: str) -> str | None:
+    """Why a registered-name host (already lower-case ASCII from httpx) is unusable, or None."""
+    if not _HOST_CHARS.fullmatch(host):
+        return f"host {_short(host)} has characters a host name cannot have"
+    bare = host[:-1] if host.endswith(".") else host
+    if len(bare) > _MAX_HOST_LENGTH:
+        return f"host name is longer than {_MAX_HOST_LENGTH} characters"
+    labels = bare.split(".")
+    for label in labels:
+        if not label:
+            return f"host {_short(host)} has an empty label"
+        if len(label) > _MAX_LABEL_LENGTH:
+            return f"host {_short(host)} has a label longer than {_MAX_LABEL_LENGTH} characters"
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                return f"host {_short(host)} has an invalid punycode label {_short(label)}"
+    if bare != host and _IPV4_STYLE.fullmatch(bare):
+        try:  # "0177.0.0.1." would slip past httpx's IPv4 check because of the dot
+            ipaddress.IPv4Address(bare)
+        except ValueError:
+            return f"invalid IPv4 address: {_short(bare)}"
+    return None
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _clean_cached(
+    raw: str, max_length: int, allowed_low_ports: frozenset[int]
+) -> CleanURL | Rejected:
+    text = _prepare(raw, max_length)
+    if isinstance(text, Rejected):
+        return text
+    scheme_match = _SCHEME.match(text)
+    if scheme_match is None:
+        return _without_scheme(text)
+    scheme = scheme_match.group(1).lower()
+    if scheme not in DEFAULT_PORTS:
+        if "." in scheme:  # "example.com:8080/x"
+            return _invalid("no_scheme", f"no scheme in {_short(text)}: write http:// or https://")
+        if scheme == "data":
+            return _invalid("data_url", "data: URL (inline content); never fetched")
+        return _invalid("bad_scheme", f"scheme {scheme!r} is not http or https")
+    if not text.startswith("//", scheme_match.end()):
+        return _invalid("bad_url", f"'//' missing after '{scheme}:'")
+    try:
+        parsed = httpx.URL(text)
+        raw_host = parsed.raw_host.decode("ascii")
+        raw_path = parsed.raw_path.decode("ascii")
+    except httpx.InvalidURL as exc:
+        return _from_parse_error(str(exc))
+    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeError is a ValueError
+        return _invalid("bad_url", f"cannot parse: {exc}"[:200])
+    if parsed.userinfo:
+        return _invalid("userinfo", "credentials ('user@') in the URL: never sent; remove them")
+    if not raw_host:
+        return _invalid("bad_host", "no host")
+    if ":" in raw_host:  # IPv6, validated by httpx
+        if "%" in raw_host:
+            return _invalid("bad_host", f"IPv6 zone in {_short(raw_host)}")
+        host = ipaddress.IPv6Address(raw_host).compressed
+        netloc = f"[{host}]"
+    else:
+        problem = _check_name(raw_host)
+        if problem is not None:
+            return _invalid("bad_host", problem)
+        host = raw_host.rstrip(".")
+        netloc = raw_host
+    default = DEFAULT_PORTS[scheme]
+    port = default if parsed.port is None else parsed.port
+    if not 0 < port <= 65535:
+        return _invalid("bad_port", f"port {port} is outside 1..65535")
+    if port != default:
+        netloc = f"{netloc}:{port}"
+    url = f"{scheme}://{netloc}{raw_path}"
+    if len(url) > max_length:
+        return _too_long(len(url), max_length)
+    if port < 1024 and port not in allowed_low_ports:
+        allowed = ", ".join(str(p) for p in sorted(allowed_low_ports)) or "none"
+        return Rejected(
+            LinkStatus.SKIPPED, "forbidden_port", f"port {port} (below 1024, allowed: {allowed})"
+        )
+    return CleanURL(url=url, host=host, port=port)

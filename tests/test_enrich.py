@@ -1,0 +1,136 @@
+"""Record + results -> edits (pure): the linkCheck/livePage contract, stability, fill-missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from enricher.enrich import EnrichOptions, build_edits, live_page
+from enricher.models import ImageInfo, LinkKind, LinkRef, LinkResult, LinkStatus, Origin, PageMeta
+
+NOW = "2026-11-27T03:00:00Z"
+
+
+def _slot(holder: tuple[str | int, ...], key: str, kind: LinkKind, url: str | None, **kw: Any) -> LinkRef:
+    field = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in (*holder, key)).lstrip(".")
+    return LinkRef(Origin("r.md", field), holder, key, kind, url or "", url, **kw)
+
+
+def _result(url: str, status: LinkStatus, **kw: Any) -> LinkResult:
+    defaults: dict[str, Any] = {
+        "kind": LinkKind.PAGE,
+        "reason": "ok" if status is LinkStatus.OK else "http_404",
+        "http_status": 200,
+    }
+    defaults.update(kw)
+    return LinkResult(url=url, status=status, **defaults)
+
+
+DATA: dict[str, Any] = {
+    "title": "City council approves bike lanes",
+    "excerpt": "",
+    "webUrl": "https://a.example/x",
+    "related": [
+        {
+            "title": "Bike lanes approved",
+            "webUrl": "https://b.example/y",
+            "ampWebUrl": "https://b.example/amp/y",
+            "images": [{"url": "https://b.example/i.png"}],
+        }
+    ],
+}
+SLOTS = [
+    _slot((), "webUrl", LinkKind.PAGE, "https://a.example/x"),
+    _slot(("related", 0), "webUrl", LinkKind.PAGE, "https://b.example/y"),
+    _slot(("related", 0), "ampWebUrl", LinkKind.REACH, "https://b.example/amp/y"),
+    _slot(("related", 0, "images", 0), "url", LinkKind.IMAGE, "https://b.example/i.png"),
+]
+PAGE = PageMeta(
+    title="City Council Approves Bike Lanes",
+    description="The vote was 7-2.",
+    site_name="A News",
+    image=ImageInfo(url="https://a.example/p.jpg", width=1200, height=630),
+)
+RESULTS = {
+    "https://a.example/x": _result("https://a.example/x", LinkStatus.OK, page=PAGE),
+    "https://b.example/y": _result(
+        "https://b.example/y",
+        LinkStatus.REDIRECTED,
+        reason="moved_permanently",
+        http_status=301,
+        final_url="https://b.example/z",
+        page=PageMeta(title="Completely different: celebrity gossip of the week"),
+    ),
+    "https://b.example/amp/y": _result("https://b.example/amp/y", LinkStatus.DEAD, http_status=404),
+    "https://b.example/i.png": _result(
+        "https://b.example/i.png", LinkStatus.OK, kind=LinkKind.IMAGE, image=ImageInfo(type="png", width=10, height=20)
+    ),
+}
+
+
+def test_link_check_entries_follow_the_contract() -> None:
+    edits = build_edits(DATA, SLOTS, RESULTS, EnrichOptions(now=NOW))
+    assert edits[()]["linkCheck"] == {"webUrl": {"status": "ok", "httpStatus": 200, "since": NOW}}
+    related = edits[("related", 0)]["linkCheck"]
+    assert related["webUrl"]["status"] == "redirected"
+    assert related["webUrl"]["finalUrl"] == "https://b.example/z"
+    assert related["webUrl"]["titleDrift"] is True
+    assert related["ampWebUrl"] == {"status": "dead", "httpStatus": 404, "reason": "http_404", "since": NOW}
+    image = edits[("related", 0, "images", 0)]["linkCheck"]["url"]
+    assert (image["type"], image["width"], image["height"]) == ("png", 10, 20)
+
+
+def test_live_page_only_what_was_found() -> None:
+    edits = build_edits(DATA, SLOTS, RESULTS, EnrichOptions(now=NOW))
+    assert edits[()]["livePage"] == {
+        "title": "City Council Approves Bike Lanes",
+        "description": "The vote was 7-2.",
+        "siteName": "A News",
+        "image": {"url": "https://a.example/p.jpg", "width": 1200, "height": 630},
+    }
+    assert live_page(PageMeta()) == {}
+
+
+def test_since_is_carried_over_while_status_stays() -> None:
+    data = dict(DATA, linkCheck={"webUrl": {"status": "ok", "since": "2026-01-01T00:00:00Z"}})
+    edits = build_edits(data, SLOTS, RESULTS, EnrichOptions(now=NOW))
+    assert edits[()]["linkCheck"]["webUrl"]["since"] == "2026-01-01T00:00:00Z"
+    data = dict(DATA, linkCheck={"webUrl": {"status": "dead", "since": "2026-01-01T00:00:00Z"}})
+    edits = build_edits(data, SLOTS, RESULTS, EnrichOptions(now=NOW))
+    assert edits[()]["linkCheck"]["webUrl"]["since"] == NOW
+
+
+def test_no_live_page_from_failed_fetch_and_no_drift_without_page() -> None:
+    results = dict(RESULTS)
+    results["https://a.example/x"] = _result("https://a.example/x", LinkStatus.BLOCKED, reason="challenge", http_status=403)
+    edits = build_edits(DATA, SLOTS, results, EnrichOptions(now=NOW))
+    assert "livePage" not in edits[()]
+    assert edits[()]["linkCheck"]["webUrl"]["status"] == "blocked"
+
+
+def test_unfetchable_slot_gets_its_reason() -> None:
+    slot = _slot((), "webUrl", LinkKind.PAGE, None, status=LinkStatus.INVALID, reason="bad_scheme")
+    edits = build_edits({"webUrl": "javascript:x"}, [slot], {}, EnrichOptions(now=NOW))
+    assert edits[()]["linkCheck"]["webUrl"] == {"status": "invalid", "reason": "bad_scheme", "since": NOW}
+
+
+def test_fill_missing_fills_only_empty_values() -> None:
+    edits = build_edits(DATA, SLOTS, RESULTS, EnrichOptions(now=NOW, fill_missing=True))
+    root = edits[()]
+    assert root["excerpt"] == "The vote was 7-2."  # was empty
+    assert "title" not in root  # present: never overwritten
+    assert root["images"] == [{"url": "https://a.example/p.jpg", "width": 1200, "height": 630}]
+    assert "title" not in edits[("related", 0)]
+    edits = build_edits(DATA, SLOTS, RESULTS, EnrichOptions(now=NOW))
+    assert "excerpt" not in edits[()]
+
+
+def test_web_url_preferred_over_original_url_for_live_page() -> None:
+    data = {"originalUrl": "https://o.example/", "webUrl": "https://a.example/x"}
+    slots = [
+        _slot((), "originalUrl", LinkKind.PAGE, "https://o.example/"),
+        _slot((), "webUrl", LinkKind.PAGE, "https://a.example/x"),
+    ]
+    results = dict(RESULTS)
+    results["https://o.example/"] = _result("https://o.example/", LinkStatus.OK, page=PageMeta(title="Other"))
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW))
+    assert edits[()]["livePage"]["title"] == PAGE.title
