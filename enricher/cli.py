@@ -179,8 +179,8 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: Console) -> int:
     from enricher import app
     from enricher.progress import make_reporter
-    from enricher.report import format_for, write_report
-    from enricher.report.summary import render_summary
+    from enricher.report import ReportError, format_for, write_report
+    from enricher.report.summary import print_summary
 
     config = settings.config
     write = args.command == "enrich"
@@ -190,7 +190,10 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         config = replace(config, dry_run=True)
     if not args.paths:
         raise ConfigError(f"enricher {args.command}: give at least one PATH (a file, folder, glob or -)")
-    reports = [(path, format_for(path, args.report_format)) for path in settings.reports]
+    try:
+        reports = [(path, format_for(path, args.report_format)) for path in settings.reports]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     fetchers: list[object] = []
     reporter = make_reporter(
         err,
@@ -223,16 +226,20 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         run = asyncio.run(go())
     finally:
         reporter.close()
-    if settings.results:
-        write_report(run, settings.results, "jsonl", fail_on=config.fail_on, stdout=env.stdout)
-    for path, fmt in reports:
-        write_report(run, path, fmt, fail_on=config.fail_on, stdout=env.stdout)
+    report_failed = False
+    for path, fmt in ([(settings.results, "jsonl")] if settings.results else []) + reports:
+        try:
+            write_report(run, path, fmt, fail_on=config.fail_on)
+        except ReportError as exc:
+            err.print(f"enricher: {exc}", markup=False)
+            report_failed = True
     if config.dry_run and not args.quiet:
         for line in diff_lines:
             err.print(f"would change {line}", markup=False)
     if not args.quiet:
-        render_summary(run, err)
+        print_summary(run, err, fail_on=config.fail_on)
     elif run.aborted:
         err.print(f"enricher: aborted: {run.aborted}", markup=False)
-    return exit_code(run, config.fail_on)
+    code = exit_code(run, config.fail_on)
+    return max(code, ExitCode.USAGE) if report_failed and code != ExitCode.ABORTED else code
 

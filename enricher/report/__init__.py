@@ -1,0 +1,154 @@
+"""Reports: choose a format, render a ``RunResult`` with it, write it atomically.
+
+Every format is a thin renderer over ``enricher.report.model`` (so all agree on every count):
+
+========  ===========================  ===============================================
+format    extensions                   module
+========  ===========================  ===============================================
+json      .json                        ``json_report`` (whole run)
+jsonl     .jsonl .ndjson               ``jsonl`` (the per-link results contract)
+md        .md .markdown                ``markdown``
+csv       .csv                         ``csv_report`` (one row per link and source)
+html      .html .htm                   ``html`` (one self-contained page)
+junit     .xml                         ``junit``
+========  ===========================  ===============================================
+
+``write_report`` writes to a temporary file next to the target and renames it over the target
+(``os.replace``), so a report is never half-written; ``-`` means standard output. Errors a user
+can cause (unknown format, unwritable path) are one-line ``ValueError``/``ReportError``
+messages for the CLI to print. The end-of-run summary is ``summary.print_summary``.
+
+This package must not fetch, read records or decide verdicts; it only renders values.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import TextIO
+
+from enricher.models import RunResult
+from enricher.report.csv_report import write_csv
+from enricher.report.html import write_html
+from enricher.report.json_report import write_json
+from enricher.report.jsonl import write_jsonl
+from enricher.report.junit import write_junit
+from enricher.report.markdown import write_markdown
+from enricher.report.model import Changes
+
+__all__ = ["FORMATS", "Changes", "ReportError", "format_for", "render", "write_report"]
+
+FORMATS: tuple[str, ...] = ("json", "jsonl", "md", "csv", "html", "junit")
+
+_EXTENSIONS: dict[str, str] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".md": "md",
+    ".markdown": "md",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "junit",
+}
+_ALIASES: dict[str, str] = {"markdown": "md", "ndjson": "jsonl", "xml": "junit", "htm": "html"}
+
+Writer = Callable[..., None]
+_WRITERS: dict[str, Writer] = {
+    "json": write_json,
+    "jsonl": write_jsonl,
+    "md": write_markdown,
+    "csv": write_csv,
+    "html": write_html,
+    "junit": write_junit,
+}
+
+
+class ReportError(Exception):
+    """A report could not be written; the message is one line naming the path and the fix."""
+
+
+def format_for(path: str, explicit: str | None) -> str:
+    """The report format: ``explicit`` (``--format``) when given, else from the extension."""
+    listed = ", ".join(FORMATS)
+    if explicit is not None:
+        name = explicit.strip().lower()
+        name = _ALIASES.get(name, name)
+        if name not in FORMATS:
+            raise ValueError(f"unknown report format {explicit!r}; use one of: {listed}")
+        return name
+    if path == "-":
+        raise ValueError(f"a report to stdout ('-') needs --format, one of: {listed}")
+    fmt = _EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the report format of {path!r} from its extension; "
+            f"use --format with one of: {listed}"
+        )
+    return fmt
+
+
+def _writer(fmt: str) -> Writer:
+    try:
+        return _WRITERS[fmt]
+    except KeyError:
+        raise ValueError(
+            f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}"
+        ) from None
+
+
+def render(
+    run: RunResult, fmt: str, *, fail_on: frozenset[str], changes: Changes | None = None
+) -> str:
+    """The report as a string (tests, small runs)."""
+    buf = io.StringIO()
+    _writer(fmt)(run, buf, fail_on=fail_on, changes=changes)
+    return buf.getvalue()
+
+
+def write_report(
+    run: RunResult,
+    path: str,
+    fmt: str,
+    *,
+    fail_on: frozenset[str],
+    changes: Changes | None = None,
+) -> None:
+    """Write the report atomically to ``path`` (``-``: standard output)."""
+    writer = _writer(fmt)
+    if path == "-":
+        stream: TextIO = sys.stdout
+        writer(run, stream, fail_on=fail_on, changes=changes)
+        stream.flush()
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write report {path}: {exc.strerror or exc}; "
+            "check that its folder exists and is writable"
+        ) from None
+    try:
+        with open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
+            writer(run, out, fail_on=fail_on, changes=changes)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise ReportError(
+            f"cannot write report {path}: {exc.strerror or exc}; "
+            "check the path (not a folder), free space and permissions"
+        ) from None
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,138 @@
+"""The results JSON Lines contract: one JSON object per link, one link per line.
+
+A line is either a fetched URL (one ``LinkResult``: ``url`` set, ``raw`` null) or a group of
+never-fetched slots (status ``invalid`` or ``skipped``; ``url`` null unless policy skipped a
+well-formed URL; ``raw`` the value as written; ``sources`` every slot of the group; see
+``enricher.report.model`` for the grouping). Every line has every key of the contract,
+so consumers never test for presence; ``changes`` (a list of change kinds) appears only when
+a change report was given. The shape is ``enricher/schema/results.schema.json``; keys are
+added, never renamed or removed. Lines are in report order (by URL, then slot groups).
+
+This module only turns values into JSON-ready dicts and writes lines; it must not count,
+filter or decide anything (that is ``model``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from enricher.config import DEFAULT_FAIL_ON
+from enricher.models import ImageInfo, LinkResult, Origin, PageMeta, RunResult
+from enricher.report.model import Changes, Entry, change_tags, entries
+
+
+def _origin(o: Origin) -> dict[str, Any]:
+    return {"file": o.file, "field": o.field, "line": o.line}
+
+
+def _page_image(i: ImageInfo | None) -> dict[str, Any] | None:
+    if i is None:
+        return None
+    return {"url": i.url, "width": i.width, "height": i.height, "type": i.type}
+
+
+def _page(p: PageMeta | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "title": p.title,
+        "description": p.description,
+        "site_name": p.site_name,
+        "image": _page_image(p.image),
+        "published_at": p.published_at,
+        "canonical_url": p.canonical_url,
+        "amp_url": p.amp_url,
+        "lang": p.lang,
+    }
+
+
+def _image(i: ImageInfo | None) -> dict[str, Any] | None:
+    if i is None:
+        return None
+    return {"type": i.type, "width": i.width, "height": i.height}
+
+
+def result_to_dict(r: LinkResult) -> dict[str, Any]:
+    """The contract line of one fetched URL."""
+    return {
+        "url": r.url,
+        "raw": None,
+        "status": r.status.value,
+        "reason": r.reason,
+        "http_status": r.http_status,
+        "final_url": r.final_url,
+        "redirects": list(r.redirects),
+        "attempts": r.attempts,
+        "elapsed_ms": r.elapsed_ms,
+        "checked_at": r.checked_at or None,
+        "content_type": r.content_type,
+        "sources": [_origin(o) for o in r.sources],
+        "kind": r.kind.value,
+        "page": _page(r.page),
+        "image": _image(r.image),
+        "reused": r.reused,
+        "since": r.since,
+        "confirmed": r.confirmed,
+    }
+
+
+def entry_to_dict(e: Entry, tags: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The contract line of one link (fetched or slot group); ``tags`` adds ``changes``."""
+    if e.result is not None:
+        line = result_to_dict(e.result)
+    else:
+        line = {
+            "url": e.url,
+            "raw": e.raw,
+            "status": e.status.value,
+            "reason": e.reason,
+            "http_status": None,
+            "final_url": None,
+            "redirects": [],
+            "attempts": 0,
+            "elapsed_ms": 0,
+            "checked_at": None,
+            "content_type": None,
+            "sources": [_origin(o) for o in e.sources],
+            "kind": e.kind.value,
+            "page": None,
+            "image": None,
+            "reused": False,
+            "since": None,
+            "confirmed": None,
+        }
+    if tags is not None:
+        line["changes"] = list(tags)
+    return line
+
+
+def lines(run: RunResult, changes: Changes | None = None) -> list[dict[str, Any]]:
+    """Every contract line of the run, in report order."""
+    tags = change_tags(changes)
+    return [
+        entry_to_dict(e, None if changes is None else tags.get(e.url or "", ()))
+        for e in entries(run)
+    ]
+
+
+#: Characters JSON leaves raw but line splitters (``str.splitlines``, JavaScript) break on.
+LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def dumps_line(line: Any) -> str:
+    """Compact JSON on one line: UTF-8 text kept readable, line-breaking characters escaped."""
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).translate(LINE_BREAKERS)
+
+
+def write_jsonl(
+    run: RunResult,
+    stream: TextIO,
+    *,
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON,
+    changes: Changes | None = None,
+) -> None:
+    """Write one line per link. ``fail_on`` is accepted for a uniform writer signature."""
+    for line in lines(run, changes):
+        stream.write(dumps_line(line))
+        stream.write("\n")

@@ -1,0 +1,131 @@
+"""JUnit XML report for CI dashboards.
+
+One ``<testsuite name="enricher links">`` inside ``<testsuites>``; one ``<testcase>`` per link
+(``name`` = the URL, or the value as written for never-fetched slots; ``classname`` =
+``enricher.<status>`` so dashboards group by status; ``time`` = elapsed seconds). A link whose
+status is in ``fail_on`` has a ``<failure type="<status>">`` naming the reason and the citing
+records; a ``skipped`` link not in ``fail_on`` has ``<skipped/>``; every other link passes.
+So ``tests`` = the model's total, ``failures`` = the links failing per ``fail_on``,
+``skipped`` = the skipped links not failing, ``errors`` = 0. Record errors and changes go to
+the suite's ``<system-out>``.
+
+Escaping is ElementTree's; characters XML 1.0 cannot carry (most C0 controls) and bidi controls
+are shown as escapes first.
+
+This module renders only; every number and list comes from ``enricher.report.model``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TextIO
+
+from enricher.config import DEFAULT_FAIL_ON
+from enricher.models import LinkStatus, RunResult
+from enricher.report.model import (
+    CHANGE_KINDS,
+    Changes,
+    Entry,
+    change_urls,
+    entries,
+    fail_statuses,
+    origin_text,
+    printable,
+    totals,
+)
+
+SUITE_NAME = "enricher links"
+
+
+def x(text: str, *, lines: bool = False) -> str:
+    """Text XML can carry (and a reader can trust): controls and bidi shown as escapes;
+    ``lines`` keeps newlines and tabs (element text)."""
+    return printable(text, keep_newlines=lines)
+
+
+def _failure_text(e: Entry) -> str:
+    head = f"{e.status.value}: {e.reason}"
+    if e.result is not None and e.result.http_status is not None:
+        head += f" (HTTP {e.result.http_status})"
+    cited = "\n".join(f"  {origin_text(o)}" for o in e.sources)
+    return f"{head}\ncited by:\n{cited}" if cited else head
+
+
+def _system_out(run: RunResult, changes: Changes | None) -> str:
+    lines = [f"record error: {err}" for err in run.record_errors]
+    if run.aborted:
+        lines.insert(0, f"run aborted: {run.aborted}")
+    if changes is not None:
+        for kind in CHANGE_KINDS:
+            lines += [f"{kind}: {url}" for url in change_urls(changes, kind)]
+    return "\n".join(lines)
+
+
+def build_junit(
+    run: RunResult,
+    *,
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON,
+    changes: Changes | None = None,
+) -> ET.Element:
+    failing = fail_statuses(fail_on)
+    t = totals(run, fail_on)
+    all_entries = entries(run)
+    skipped = sum(
+        1 for e in all_entries if e.status is LinkStatus.SKIPPED and e.status not in failing
+    )
+    seconds = f"{t.elapsed_s:.3f}" if t.elapsed_s is not None else "0"
+    counts = {
+        "tests": str(t.links),
+        "failures": str(t.failing),
+        "errors": "0",
+        "skipped": str(skipped),
+        "time": seconds,
+    }
+    root = ET.Element("testsuites", {"name": "enricher", **counts})
+    suite = ET.SubElement(
+        root, "testsuite", {"name": SUITE_NAME, "timestamp": x(run.started_at), **counts}
+    )
+    for e in all_entries:
+        elapsed = e.result.elapsed_ms / 1000 if e.result is not None else 0.0
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "name": x(e.label),
+                "classname": f"enricher.{e.status.value}",
+                "time": f"{elapsed:.3f}",
+            },
+        )
+        if e.status in failing:
+            failure = ET.SubElement(
+                case, "failure", {"type": e.status.value, "message": x(f"{e.status}: {e.reason}")}
+            )
+            failure.text = x(_failure_text(e), lines=True)
+        elif e.status is LinkStatus.SKIPPED:
+            ET.SubElement(case, "skipped", {"message": x(e.reason)})
+    out = _system_out(run, changes)
+    if out:
+        ET.SubElement(suite, "system-out").text = x(out, lines=True)
+    return root
+
+
+def render_junit(
+    run: RunResult,
+    *,
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON,
+    changes: Changes | None = None,
+) -> str:
+    root = build_junit(run, fail_on=fail_on, changes=changes)
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
+
+
+def write_junit(
+    run: RunResult,
+    stream: TextIO,
+    *,
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON,
+    changes: Changes | None = None,
+) -> None:
+    stream.write(render_junit(run, fail_on=fail_on, changes=changes))
