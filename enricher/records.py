@@ -1,0 +1,486 @@
+"""Find, read and write record files: Markdown with YAML front matter between ``---`` lines.
+
+Reading parses the front matter once: PyYAML composes the node graph (C loader when present),
+``spans.check`` vets it (node cap with aliases expanded, recursive aliases, duplicate keys)
+and the data is constructed from the same graph with safe-loader semantics. Every problem is
+a RecordError with file and line, never an exception. The graph is kept for its marks.
+
+Writing is surgical: ``apply_edits`` splices freshly dumped ``key: value`` text into the
+original text at the offsets the marks give, so every other byte (quotes, order, comments,
+blank lines, CRLF, BOM, the Markdown body) stays as it was; the result is re-parsed and
+compared with the intended data before it is returned, so an unusual layout (``? `` complex
+keys, say) gives an EditError, never a wrong file. Values are dumped by ``yaml.dump`` with
+the safe representer: block style, simple words plain, every other string double-quoted
+(one line, escapes for control characters), no anchors. Files are replaced atomically.
+
+Symlinks: a symlinked record file is followed and its *target* is rewritten (realpath); folder
+walks do not descend into symlinked folders (a folder named on the command line is followed).
+Explicitly named files are taken whatever their suffix; folders and globs yield only ``*.md``
+and ``*.markdown`` files.
+
+This is the only module that imports yaml. It must not re-dump YAML it does not own, touch the
+body, know about links or the network, or print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from enricher import spans
+from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
+from enricher.models import HolderPath, RecordError
+from enricher.spans import DELETE as DELETE
+from enricher.spans import EditError as EditError
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+
+RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
+TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
+_OPEN = re.compile(r"\ufeff?---[ \t]*(?:\r?\n|\Z)")
+_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+_SIMPLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # strings dumped plain; all others double-quoted
+_GLOB = re.compile(r"[*?[]")
+
+
+class UsageError(Exception):
+    """An input named on the command line does not exist (one-line message)."""
+
+
+class _Problem(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+# --- finding records -----------------------------------------------------------------------
+
+
+def iter_record_paths(
+    inputs: Sequence[str], stdin: TextIO | None = None
+) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, display)`` for each record under ``inputs``, each file once, in order.
+
+    An input is a file, a folder (walked recursively, sorted, not into symlinked folders), a
+    glob (``**`` allowed) or ``-``: paths read from ``stdin`` one per line (taken literally).
+    Files are deduplicated by their resolved path. All inputs are expanded before the first
+    path is yielded, so a missing one raises UsageError before any record is read.
+    """
+    expanded = [list(_expand(item, literal)) for item, literal in _inputs(inputs, stdin)]
+    seen: set[str] = set()
+    for path, display in (found for group in expanded for found in group):
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            yield Path(path), display
+
+
+def _inputs(inputs: Sequence[str], stdin: TextIO | None) -> Iterator[tuple[str, bool]]:
+    for item in inputs:
+        if item != "-":
+            yield item, False
+            continue
+        for line in stdin if stdin is not None else sys.stdin:
+            name = line.rstrip("\r\n")
+            if name.strip():
+                yield name, True
+
+
+def _is_record_name(name: str) -> bool:
+    return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
+
+
+def _expand(item: str, literal: bool) -> Iterator[tuple[str, str]]:
+    if os.path.isdir(item):
+        yield from _walk(item)
+    elif os.path.isfile(item):
+        yield item, item
+    elif (
+        not literal and _GLOB.search(item) and (matches := sorted(glob.glob(item, recursive=True)))
+    ):
+        for match in matches:
+            if os.path.isdir(match) and not os.path.islink(match):
+                yield from _walk(match)
+            elif os.path.isfile(match) and _is_record_name(os.path.basename(match)):
+                yield match, match
+    elif os.path.lexists(item):
+        raise UsageError(f"input is neither a file nor a folder: {item}")
+    else:
+        raise UsageError(f"input not found: {item}")
+
+
+def _walk(top: str) -> Iterator[tuple[str, str]]:
+    def fail(exc: OSError) -> None:
+        raise UsageError(f"cannot read folder {exc.filename}: {exc.strerror}")
+
+    found = []
+    for folder, _, files in os.walk(top, onerror=fail):  # followlinks=False
+        for name in files:
+            path = os.path.join(folder, name)
+            if _is_record_name(name) and os.path.isfile(path):
+                found.append(path)
+    for path in sorted(found, key=lambda p: p.split(os.sep)):
+        yield path, path
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One readable record: its exact bytes, its front-matter data, and the composed graph
+    whose marks locate every value (for ``line_of`` and ``apply_edits``)."""
+
+    path: Path
+    display: str  # the path as shown to users
+    raw: bytes
+    data: dict[str, Any]
+    _text: str = field(repr=False, compare=False)
+    _fm: tuple[int, int] = field(repr=False, compare=False)  # front-matter text span
+    _root: MappingNode = field(repr=False, compare=False)  # the composed front matter
+    _shared: frozenset[int] = field(repr=False, compare=False)  # ids of aliased collections
+    _newline: str = field(repr=False, compare=False)
+
+    def line_of(self, holder: HolderPath, key: str) -> int | None:
+        """1-based file line of the value of ``key`` in the mapping at ``holder``, or None."""
+        path = spans.find(self._root, holder)
+        if path is None or not isinstance(path[-1], MappingNode):
+            return None
+        for k, v in path[-1].value:
+            if k.tag == spans.STR_TAG and k.value == key:
+                k_start, k_end, v_start = k.start_mark.index, k.end_mark.index, v.start_mark.index
+                at = self._fm[0] + (v_start if v_start >= k_end else k_start)  # alias: key line
+                return self._text.count("\n", 0, at) + 1
+        return None
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that rejects duplicate non-string keys (``spans.check`` finds the others)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.mixed = frozenset[int]()  # mappings with non-string keys
+        self.own: dict[int, tuple[MappingNode, list[Any]]] = {}  # "<<" mappings, unflattened
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        if id(node) not in self.own and any(k.tag == spans.MERGE_TAG for k, _ in node.value):
+            self.own[id(node)] = (node, list(node.value))
+        super().flatten_mapping(node)
+
+    def restore(self) -> None:
+        """Undo the in-place flattening of merge keys, so the graph matches the text."""
+        for node, pairs in self.own.values():
+            node.value = pairs
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        if id(node) not in self.mixed:
+            return super().construct_mapping(node, deep=deep)
+        seen: dict[Any, Node] = {}
+        pairs: list[Any] = self.own[id(node)][1] if id(node) in self.own else node.value
+        for key_node, _ in pairs:
+            if key_node.tag == spans.STR_TAG and isinstance(key_node.value, str):
+                key = key_node.value
+            elif key_node.tag != spans.MERGE_TAG:
+                key = self.construct_object(key_node, deep=True)
+            else:
+                continue
+            with contextlib.suppress(TypeError):  # unhashable: the base class reports it
+                if seen.setdefault(key, key_node) is not key_node:
+                    first, second = seen[key].start_mark.index, key_node.start_mark.index
+                    raise spans.GraphError(f"duplicate key {key!r}", second, first)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _with_position(tag: str) -> None:
+    """Turn a scalar constructor's crash on a bad value (``2024-02-30``, a 5000-digit int,
+    ``!!bool maybe``, ``!!timestamp x``) into a ConstructorError with a position."""
+    construct = SafeConstructor.yaml_constructors[tag]
+
+    def checked(loader: _Loader, node: Node) -> Any:
+        try:
+            return construct(loader, node)
+        except _CONSTRUCT_ERRORS as exc:
+            problem = f"{exc!s} ({node.tag.replace('tag:yaml.org,2002:', '!!')})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
+
+    _Loader.add_constructor(tag, checked)
+
+
+_CONSTRUCT_ERRORS = (ValueError, OverflowError, KeyError, AttributeError, TypeError, IndexError)
+for _tag in ("null", "bool", "int", "float", "binary", "timestamp"):
+    _with_position(f"tag:yaml.org,2002:{_tag}")
+
+
+def read_record(
+    path: Path,
+    display: str,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_nodes: int = DEFAULT_MAX_YAML_NODES,
+) -> Record | RecordError:
+    """Read and parse one record; every problem is a RecordError naming the file (and line)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        return RecordError(display, f"cannot read the file: {exc.strerror or exc}")
+    if len(raw) > max_bytes:
+        return RecordError(display, f"file is larger than {max_bytes} bytes (max_record_bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        msg = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        return RecordError(display, msg, line)
+    try:
+        fm, root, shared, data = _parse(text, max_nodes)
+    except _Problem as problem:
+        return RecordError(display, problem.message, problem.line)
+    newline = "\r\n" if text[fm[0] - 2 : fm[0]] == "\r\n" else "\n"
+    return Record(path, display, raw, data, text, fm, root, shared, newline)
+
+
+def _split(text: str) -> tuple[int, int]:
+    """The front matter's text span: after the opening ``---`` line, before the closing one."""
+    opening = _OPEN.match(text)
+    if opening is None:
+        raise _Problem("no front matter: the file must start with a '---' line, fields, '---'", 1)
+    closing = _CLOSE.search(text, opening.end())
+    if closing is None:
+        raise _Problem("front matter is never closed: add a '---' line after the fields", 1)
+    return opening.end(), closing.start()
+
+
+def _parse(
+    text: str, max_nodes: int | None
+) -> tuple[tuple[int, int], MappingNode, frozenset[int], Any]:
+    """Compose once, check the graph (node cap, recursive aliases), construct from it.
+    With ``max_nodes`` None (re-reading our own edit) the check is skipped."""
+    fm = _split(text)
+
+    def line(index: int) -> int:  # offset in the front matter -> 1-based file line
+        return text.count("\n", 0, fm[0] + index) + 1
+
+    loader = _Loader(text[fm[0] : fm[1]])
+    shared = frozenset[int]()
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise _Problem("front matter is empty: add 'key: value' fields", line(0))
+        if not isinstance(node, MappingNode):
+            found = "a list" if isinstance(node, SequenceNode) else "a single value"
+            msg = f"front matter must be a mapping of 'key: value' fields, not {found}"
+            raise _Problem(msg, line(node.start_mark.index))
+        if max_nodes is not None:
+            shared, loader.mixed = spans.check(node, max_nodes)
+        data = loader.construct_document(node)
+        loader.restore()
+    except spans.GraphError as exc:
+        msg = exc.message
+        if exc.first is not None:
+            msg += f" (first at line {line(exc.first)}); keep only one"
+        raise _Problem(msg, line(exc.index)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise _Problem(_yaml_message(exc), line(mark.index) if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        pos = exc.position
+        if yaml.__with_libyaml__:  # libyaml reports a byte offset
+            pos = len(text[fm[0] : fm[1]].encode()[:pos].decode("utf-8", "ignore"))
+        msg = f"front matter contains a forbidden character (0x{exc.character:02x}); remove it"
+        raise _Problem(msg, line(pos)) from None
+    except RecursionError:
+        raise _Problem("front matter is nested too deeply") from None
+    except _CONSTRUCT_ERRORS as exc:  # PyYAML internals on odd input; no position known
+        raise _Problem(f"a front matter value cannot be read: {exc!s}") from None
+    finally:
+        loader.dispose()
+    return fm, node, shared, data
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = " ".join(str(exc.problem or "").split())
+    tag = re.match(r"could not determine a constructor for the tag '(.*)'", problem)
+    if tag:
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        return f"unsupported YAML tag '{name}': only plain values are allowed"
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return f"a front matter value cannot be read: {problem}; fix the value"
+    context = " ".join(str(exc.context or "").split())
+    where = f" ({context})" if context else ""
+    return f"front matter is not valid YAML: {problem}{where}; fix the syntax"
+
+
+# --- editing -------------------------------------------------------------------------------
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """safe_dump with simple strings plain, all other strings double-quoted, no anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = None if _SIMPLE.fullmatch(data) else '"'
+    return dumper.represent_scalar(spans.STR_TAG, data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+_DUMPED: dict[str, list[str]] = {}  # repr of plain (key, value) -> lines; statuses repeat a lot
+
+
+def _dump(key: Any, value: Any) -> list[str]:
+    """``key: value`` as YAML lines relative to column 0, without line ends."""
+    memo = repr((key, value))  # values are plain data (spans.plain), so repr is faithful
+    lines = _DUMPED.get(memo)
+    if lines is None:
+        try:
+            text = yaml.dump(
+                {key: value},
+                Dumper=_Dumper,
+                default_flow_style=False,
+                allow_unicode=True,
+                sort_keys=False,
+                width=1 << 30,
+            )
+        except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
+            raise EditError(f"cannot write {key!r}: {exc}") from None
+        if len(_DUMPED) >= 4096:
+            _DUMPED.clear()
+        lines = _DUMPED[memo] = text[:-1].split("\n")
+    return list(lines)
+
+
+def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> bytes:
+    """The record's new bytes with ``edits`` (holder -> {key: value or DELETE}) applied.
+
+    An existing key gets its value replaced in place, a new key goes at the end of its mapping
+    with the mapping's indentation, DELETE removes a key with its value lines. A value equal
+    to the current one is left alone, so applying edits twice changes nothing the second
+    time. Raises EditError when a holder is missing, in flow style or behind an alias, when
+    edits overlap, or when the result would not read back as exactly the intended data.
+    """
+    (start, end), text = record._fm, record._text
+    front = text[start:end]  # node marks are offsets into the front matter
+    ops, expected = spans.plan(
+        front, record._newline, record._root, record._shared, record.data, edits, _dump
+    )
+    if not ops:
+        return record.raw
+    text = text[:start] + spans.splice(front, ops) + text[end:]
+    try:
+        data = _parse(text, None)[3]
+    except _Problem as problem:
+        data = problem
+    if not spans.same(data, expected):
+        raise EditError("the edited front matter would not read back as intended; edit it by hand")
+    return text.encode("utf-8")
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` (its realpath target when it is a symlink) by ``data``, atomically.
+
+    The temp file sits in the same folder, is named ``.enricher-tmp-*.tmp`` (never a record
+    glob match), is fsynced, gets the original file's mode (``mode`` or 0644 for a new file)
+    and owner (best effort), then replaces the file; the folder is fsynced (best effort). A
+    read-only file (no write bit, or not writable by us) is refused with PermissionError. On
+    any error the temp file is removed and the error re-raised; the original is intact.
+    """
+    target = os.path.realpath(path)
+    try:
+        old: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    if old and not (old.st_mode & 0o222 and os.access(target, os.W_OK)):
+        raise PermissionError(errno.EACCES, "the file is read-only; not rewritten", target)
+    folder = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o644 if mode is None else mode)
+        if old and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(OSError):
+                os.chown(tmp, old.st_uid, old.st_gid)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def common_root(paths: Iterable[Path]) -> Path:
+    """The deepest folder holding all ``paths`` (the current folder when there are none)."""
+    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+def output_path(path: Path, inputs_root: Path, out_dir: Path) -> Path:
+    """Where ``path`` goes under ``out_dir``, mirroring its place under ``inputs_root``
+    (compared as given, then with symlinks resolved). ValueError when it is outside."""
+    for resolve in (os.path.abspath, os.path.realpath):
+        rel = os.path.relpath(resolve(path), resolve(inputs_root))
+        if rel != os.curdir and rel.split(os.sep)[0] != os.pardir and not os.path.isabs(rel):
+            return Path(out_dir) / rel
+    raise ValueError(f"{path} is not inside {inputs_root}")
+
+
+def write_record(record: Record, new: bytes, dest: Path) -> bool:
+    """Write ``new`` to ``dest`` atomically unless it already holds exactly those bytes;
+    return True when written. Creates parent folders (``--out``); a new file gets the
+    record's mode. Raises OSError when writing fails, and (EBUSY, nothing written) when
+    ``dest`` is the record itself and changed on disk since it was read."""
+    try:
+        current: bytes | None = Path(dest).read_bytes()
+    except FileNotFoundError:
+        current = None
+    if current == new:
+        return False
+    mode = None
+    if current is None:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(record.path).st_mode)
+    elif current != record.raw and _same_file(dest, record.path):
+        msg = "the file changed on disk since it was read; not overwritten, run again"
+        raise OSError(errno.EBUSY, msg, str(dest))
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(dest), new, mode)
+    return True
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,641 @@
+"""Records: finding files, reading front matter, surgical edits, atomic writes.
+
+The round-trip checks run over every fixture in fixtures/records and, when the shared corpus
+exists, over every record in /work/shared/records (read in place, never copied).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import io
+import os
+import re
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from enricher import records
+from enricher.models import HolderPath, RecordError
+from enricher.records import DELETE, EditError, Record, UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "records"
+BAD = ROOT / "fixtures" / "bad"
+SHARED = Path("/work/shared/records")
+
+LINK_CHECK = {
+    "webUrl": {"status": "ok", "httpStatus": 200, "since": "2026-11-27T16:00:00Z"},
+    "ampWebUrl": {"status": "dead", "reason": "http_404", "redirects": ["https://example.com/a"]},
+}
+LIVE_PAGE = {"title": "Live: title # with 'quotes'", "lang": "en", "image": None}
+
+# holders a fixture cannot have edited, and why (tested separately below)
+NOT_EDITABLE: dict[str, set[HolderPath]] = {
+    "flow-style-mapping.md": {("images", 0), ("related", 0)},
+}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def typed(x: Any) -> str:
+    """A strict, order-sensitive view of YAML data: True is not 1, 1.0 is not 1, and the
+    order of keys counts (``repr`` of the plain types YAML produces)."""
+    return repr(x)
+
+
+def read(path: Path) -> Record:
+    record = records.read_record(path, str(path))
+    assert isinstance(record, Record), str(record)
+    return record
+
+
+def reread(tmp: Path, data: bytes, name: str = "r.md") -> Record:
+    path = tmp / name
+    path.write_bytes(data)
+    return read(path)
+
+
+def body(raw: bytes) -> bytes:
+    """The bytes after the closing front-matter delimiter line."""
+    opening = re.match(rb"(?:\xef\xbb\xbf)?---[ \t]*(?:\r?\n|\Z)", raw)
+    assert opening
+    closing = re.compile(rb"^(?:---|\.\.\.)[ \t]*\r?$", re.M).search(raw, opening.end())
+    assert closing
+    return raw[closing.end() :]
+
+
+def bare_lf(raw: bytes) -> int:
+    return raw.count(b"\n") - raw.count(b"\r\n")
+
+
+def only_insertions(old: bytes, new: bytes) -> bool:
+    """``new`` is ``old`` with whole lines inserted, nothing else changed."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    ops = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    return all(tag in ("equal", "insert") for tag, *_ in ops)
+
+
+def holders_of(data: dict[str, Any]) -> list[HolderPath]:
+    """Root, images[i], related[j] and related[j].images[i] that hold mappings."""
+    found: list[HolderPath] = [()]
+
+    def images(prefix: HolderPath, holder: dict[str, Any]) -> None:
+        for i, image in enumerate(holder.get("images") or []):
+            if isinstance(image, dict):
+                found.append((*prefix, "images", i))
+
+    images((), data)
+    for j, item in enumerate(data.get("related") or []):
+        if isinstance(item, dict):
+            found.append(("related", j))
+            images(("related", j), item)
+    return found
+
+
+def enrich_edits(record: Record, small: bool = False) -> dict[HolderPath, dict[str, Any]]:
+    """linkCheck on every holder, livePage on the root and related items (``small``: short
+    values, for the thousand-record corpus where the layout matters, not the values)."""
+    link_check = {"webUrl": {"status": "ok"}} if small else LINK_CHECK
+    live_page = {"title": "T: x"} if small else LIVE_PAGE
+    skip = NOT_EDITABLE.get(record.path.name, set())
+    edits: dict[HolderPath, dict[str, Any]] = {}
+    for holder in holders_of(record.data):
+        if holder in skip:
+            continue
+        edits[holder] = {"linkCheck": link_check}
+        if len(holder) < 3:
+            edits[holder]["livePage"] = live_page
+    return edits
+
+
+def expected_data(data: dict[str, Any], edits: dict[HolderPath, dict[str, Any]]) -> Any:
+    out = copy.deepcopy(data)
+    for holder, changes in edits.items():
+        node: Any = out
+        for step in holder:
+            node = node[step]
+        for key, value in changes.items():
+            if value is DELETE:
+                node.pop(key, None)
+            else:
+                node[key] = copy.deepcopy(value)
+    return out
+
+
+def check_round_trip(
+    record: Record, tmp: Path, replace_and_delete: bool = True, small: bool = False
+) -> None:
+    """The whole contract of apply_edits on one record (raises AssertionError)."""
+    raw = record.raw
+    assert records.apply_edits(record, {}) == raw
+    edits = enrich_edits(record, small)
+    new = records.apply_edits(record, edits)
+    assert body(new) == body(raw), "body changed"
+    assert only_insertions(raw, new), "bytes outside the inserted lines changed"
+    crlf = b"\r\n" in raw.split(b"\n", 1)[0] + b"\n"
+    if crlf:
+        assert bare_lf(new) == bare_lf(raw), "a bare LF was introduced in a CRLF file"
+    again = reread(tmp, new, record.path.name)
+    assert typed(again.data) == typed(expected_data(record.data, edits))
+    assert records.apply_edits(again, edits) == new, "second application changed bytes"
+    if not replace_and_delete:
+        return
+    # replace every linkCheck with another value, then remove what we added
+    other = {"webUrl": {"status": "redirected", "finalUrl": "https://example.org/moved"}}
+    replaced = records.apply_edits(again, {h: {"linkCheck": other} for h in edits})
+    third = reread(tmp, replaced, record.path.name)
+    want = expected_data(record.data, edits)
+    want = expected_data(want, {h: {"linkCheck": other} for h in edits})
+    assert typed(third.data) == typed(want)
+    removed = records.apply_edits(third, {h: dict.fromkeys(c, DELETE) for h, c in edits.items()})
+    assert removed == raw, "insert then delete did not restore the original bytes"
+
+
+def shared_records() -> Iterator[Path]:
+    yield from sorted(SHARED.rglob("*.md"))
+
+
+# --- round trips over fixtures and the shared corpus ---------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.md")), ids=lambda p: p.name)
+def test_fixture_round_trip(path: Path, tmp_path: Path) -> None:
+    check_round_trip(read(path), tmp_path)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared corpus not mounted")
+def test_shared_corpus_round_trip(tmp_path: Path) -> None:
+    failures = []
+    count = 0
+    for i, path in enumerate(shared_records()):
+        record = records.read_record(path, str(path))
+        if isinstance(record, RecordError):
+            failures.append(str(record))
+            continue
+        count += 1
+        try:
+            check_round_trip(record, tmp_path, replace_and_delete=i % 10 == 0, small=True)
+        except (AssertionError, EditError) as exc:
+            failures.append(f"{path}: {exc}")
+    assert count > 900
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared corpus not mounted")
+def test_shared_corpus_reads_at_yaml_speed() -> None:
+    """Reading costs about what a plain CSafeLoader load of the front matter costs (the check
+    and the duplicate-key test must not make it several times slower). Relative, min of 3,
+    so a busy machine does not fail it."""
+    paths = list(shared_records())[:150]
+    texts = [p.read_text(encoding="utf-8") for p in paths]
+    fronts = [t.split("\n---", 1)[0].split("\n", 1)[1] for t in texts]
+
+    def best(run: Any) -> float:
+        times = []
+        for _ in range(3):
+            start = time.process_time()
+            run()
+            times.append(time.process_time() - start)
+        return min(times)
+
+    base = best(lambda: [yaml.load(f, Loader=yaml.CSafeLoader) for f in fronts])
+    ours = best(lambda: [records.read_record(p, str(p)) for p in paths])
+    assert ours < 4 * base + 0.05, f"read_record {ours:.3f}s vs yaml.load {base:.3f}s"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+BAD_EXPECTED = {
+    "alias-bomb.md": (None, "expands to more than 100000 nodes (alias bomb?)"),
+    "bad-indentation.md": (5, "not valid YAML"),
+    "control-character.md": (2, "forbidden character (0x07)"),
+    "duplicate-keys.md": (6, "duplicate key 'url' (first at line 4)"),
+    "duplicate-top-level-keys.md": (4, "duplicate key 'title' (first at line 2)"),
+    "duplicate-int-keys.md": (3, "duplicate key 1 (first at line 2)"),
+    "empty-front-matter.md": (2, "front matter is empty"),
+    "front-matter-not-at-start.md": (1, "no front matter"),
+    "invalid-date.md": (3, "day is out of range"),
+    "list-front-matter.md": (2, "not a list"),
+    "no-front-matter.md": (1, "no front matter"),
+    "not-utf8.md": (3, "not valid UTF-8 (byte 0xe9)"),
+    "python-tag.md": (3, "unsupported YAML tag '!!python/object/apply:os.system'"),
+    "recursive-alias.md": (3, "recursive YAML alias"),
+    "scalar-front-matter.md": (2, "not a single value"),
+    "unterminated-front-matter.md": (1, "never closed"),
+    "yaml-syntax-error.md": (6, "while scanning a quoted scalar"),
+}
+
+
+def test_every_bad_fixture_has_an_expectation() -> None:
+    assert {p.name for p in BAD.glob("*.md")} == set(BAD_EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_EXPECTED))
+def test_bad_fixture_is_a_record_error(name: str) -> None:
+    line, text = BAD_EXPECTED[name]
+    error = records.read_record(BAD / name, f"bad/{name}")
+    assert isinstance(error, RecordError)
+    assert error.file == f"bad/{name}"
+    assert text in error.message
+    if line is not None:
+        assert error.line == line
+    assert "\n" not in str(error)
+
+
+def test_python_tag_executes_nothing(tmp_path: Path) -> None:  # hostile 47
+    target = tmp_path / "pwned"
+    path = tmp_path / "evil.md"
+    path.write_text(f"---\nx: !!python/object/apply:builtins.open ['{target}', 'w']\n---\n")
+    assert isinstance(records.read_record(path, "evil.md"), RecordError)
+    assert not target.exists()
+
+
+def test_alias_bomb_is_cut_off_without_expanding_it() -> None:  # hostile 48
+    start = time.process_time()
+    error = records.read_record(BAD / "alias-bomb.md", "bomb", max_nodes=1000)
+    assert isinstance(error, RecordError)
+    assert "more than 1000 nodes" in error.message
+    assert time.process_time() - start < 1.0
+
+
+def test_small_aliases_are_counted_and_allowed() -> None:
+    record = read(FIXTURES / "anchors-and-aliases.md")
+    assert record.data["originalUrl"] == record.data["webUrl"]
+    tight = records.read_record(FIXTURES / "anchors-and-aliases.md", "x", max_nodes=10)
+    assert isinstance(tight, RecordError)
+
+
+def test_recursive_alias_does_not_recurse(tmp_path: Path) -> None:  # hostile 49
+    for text in ("a: &a [1, *a]", "a: &a {b: *a}", "a: &a\n  - 1\n  - *a"):
+        path = tmp_path / "r.md"
+        path.write_text(f"---\n{text}\n---\n")
+        error = records.read_record(path, "r.md")
+        assert isinstance(error, RecordError) and "recursive" in error.message
+
+
+def test_deep_nesting_is_a_record_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.md"
+    path.write_text("---\na: " + "[" * 5000 + "]" * 5000 + "\n---\n")
+    error = records.read_record(path, "deep.md")
+    assert isinstance(error, RecordError)
+
+
+def test_too_large_and_unreadable(tmp_path: Path) -> None:  # hostile 52 (50 MB file)
+    path = tmp_path / "big.md"
+    path.write_text("---\ntitle: x\n---\n" + "x" * 200)
+    error = records.read_record(path, "big.md", max_bytes=100)
+    assert isinstance(error, RecordError) and "larger than 100 bytes" in error.message
+    missing = records.read_record(tmp_path / "gone.md", "gone.md")
+    assert isinstance(missing, RecordError) and "cannot read" in missing.message
+    folder = records.read_record(tmp_path, "folder")
+    assert isinstance(folder, RecordError)
+
+
+def test_front_matter_variants_read() -> None:  # hostile 52
+    assert read(FIXTURES / "bom.md").data["title"].startswith("A file that starts")
+    assert read(FIXTURES / "dots-terminator.md").data == {
+        "category": "news",
+        "title": "Front matter closed with three dots",
+        "webUrl": "https://example.com/dots",
+    }
+    assert read(FIXTURES / "dashes-in-body.md").data["webUrl"] == "https://example.com/dashes"
+    assert read(FIXTURES / "crlf-line-endings.md").data["provider"]["domain"] == "example.com"
+    assert read(FIXTURES / "trailing-spaces-on-delimiters.md").data["title"]
+
+
+def test_odd_url_fields_read_with_lines() -> None:  # hostile 53
+    record = read(FIXTURES / "odd-url-types.md")
+    assert record.data["originalUrl"] is None
+    assert record.data["webUrl"] == 12345
+    assert record.data["images"][0]["url"] == [
+        "https://example.com/a.png",
+        "https://example.com/b.png",
+    ]
+    assert record.line_of((), "originalUrl") == 5
+    assert record.line_of(("images", 1), "url") == 10
+    assert record.line_of(("images", 2), "url") == 11
+    assert record.line_of(("related", 0), "ampWebUrl") == 15
+
+
+def test_yaml11_coercions_are_not_our_business() -> None:  # hostile 51
+    record = read(FIXTURES / "yaml11-coercions.md")
+    assert record.data["country"] is False and record.data["id"] == 10
+    assert record.data[True] is True  # "on: yes"
+
+
+def test_line_of() -> None:
+    record = read(FIXTURES / "related-with-images.md")
+    assert record.line_of((), "webUrl") == 4
+    assert record.line_of(("images", 0), "url") == 8
+    assert record.line_of(("related", 0), "webUrl") == 14
+    assert record.line_of(("related", 0, "images", 1), "url") == 24
+    assert record.line_of(("related", 2, "images", 0), "url") == 30
+    assert record.line_of(("related", 1), "images") is None
+    assert record.line_of(("related", 9), "webUrl") is None
+    assert record.line_of(("title",), "x") is None
+    assert read(FIXTURES / "crlf-line-endings.md").line_of(("images", 0), "url") == 19
+    assert read(FIXTURES / "bom.md").line_of(("images", 0), "url") == 6
+    empty = read(FIXTURES / "empty-weburl.md")
+    assert empty.line_of(("related", 0), "webUrl") == 10
+    separators = read(FIXTURES / "unicode-line-separators.md")
+    assert separators.line_of(("related", 0), "webUrl") == 6
+    flow = read(FIXTURES / "flow-style-mapping.md")
+    assert flow.line_of(("related", 0), "webUrl") == 9
+    merged = read(FIXTURES / "merge-keys.md")  # own keys by their own line; merged ones: None
+    assert merged.line_of(("related", 0), "quality") == 11
+    assert merged.data["related"][0]["type"] == "article"
+    assert merged.line_of(("related", 0), "type") is None
+    aliased = read(FIXTURES / "anchors-and-aliases.md")  # an alias value: the key's line
+    assert aliased.line_of((), "originalUrl") == 4
+
+
+# --- editing -------------------------------------------------------------------------------
+
+
+def test_hostile_titles_round_trip(tmp_path: Path) -> None:  # hostile 54
+    record = read(FIXTURES / "related-with-images.md")
+    titles = [
+        "Hello\n---\nadmin: true",
+        "key: value",
+        "# x",
+        "...",
+        "--- x",
+        *(c + "lead" for c in "*&!%@`|>?-:,[]{}#'\""),
+        "tab\there\r\nand\x00nul\x1b[31m",
+        "emoji 🎉 and \u2028 separator \x85 nel \ufeff bom",
+        "x" * 5000,
+        "yes",
+        "null",
+        "012",
+        "2024-01-01",
+        "",
+        " leading and trailing ",
+    ]
+    for title in titles:
+        edits: dict[HolderPath, dict[str, Any]] = {
+            (): {"title": title},
+            ("related", 1): {"livePage": {"title": title}},
+        }
+        new = records.apply_edits(record, edits)
+        again = reread(tmp_path, new)
+        assert typed(again.data) == typed(expected_data(record.data, edits)), repr(title)
+        assert records.apply_edits(again, edits) == new
+
+
+def test_equal_value_written_by_someone_else_changes_nothing() -> None:
+    record = read(FIXTURES / "quoted-and-unquoted-scalars.md")
+    same = {"title": "Single quoted: it's fine", "quality": "081", "published": True}
+    assert records.apply_edits(record, {(): same}) == record.raw
+    assert records.apply_edits(record, {(): {"heat": -1.0}}) != record.raw  # float is not int
+
+
+def test_replace_keeps_key_text_and_trailing_comment(tmp_path: Path) -> None:
+    record = read(FIXTURES / "comments-and-blank-lines.md")
+    new = records.apply_edits(record, {(): {"webUrl": "https://example.org/new"}})
+    old_url, new_url = b'"https://example.com/comments"', b'"https://example.org/new"'
+    assert new == record.raw.replace(old_url, new_url)
+    holder: HolderPath = ("related", 0)
+    new = records.apply_edits(record, {holder: {"title": "Uno"}})
+    assert b"  - title: Uno   # item title\n" in new
+
+
+def test_replace_block_values_and_delete(tmp_path: Path) -> None:
+    record = read(FIXTURES / "block-scalars-last.md")
+    edits: dict[HolderPath, dict[str, Any]] = {("related", i): {"note": "new"} for i in range(3)}
+    again = reread(tmp_path, records.apply_edits(record, edits))
+    assert typed(again.data) == typed(expected_data(record.data, edits))
+    gone = {("related", i): {"note": DELETE} for i in range(3)}
+    again = reread(tmp_path, records.apply_edits(record, gone))
+    assert typed(again.data) == typed(expected_data(record.data, gone))
+
+
+def test_delete_first_key_of_a_sequence_item(tmp_path: Path) -> None:
+    record = read(FIXTURES / "related-with-images.md")
+    holder: HolderPath = ("related", 0, "images", 0)
+    for keys in (["url"], ["url", "width"]):
+        edits = {holder: dict.fromkeys(keys, DELETE)}
+        new = records.apply_edits(record, edits)
+        again = reread(tmp_path, new)
+        assert typed(again.data) == typed(expected_data(record.data, edits))
+    with pytest.raises(EditError, match="every key"):
+        records.apply_edits(record, {holder: dict.fromkeys(["url", "width", "height"], DELETE)})
+    assert records.apply_edits(record, {holder: {"nothere": DELETE}}) == record.raw
+
+
+def test_crlf_inserted_lines_use_crlf() -> None:
+    record = read(FIXTURES / "crlf-line-endings.md")
+    new = records.apply_edits(record, {(): {"linkCheck": LINK_CHECK}, ("images", 0): {"x": 1}})
+    assert bare_lf(new) == 0 and new.count(b"\r\n") > record.raw.count(b"\r\n")
+
+
+def test_insertion_order_when_mappings_end_together(tmp_path: Path) -> None:
+    record = read(FIXTURES / "block-scalars-last.md")  # related[2] is the last root value
+    edits: dict[HolderPath, dict[str, Any]] = {
+        (): {"a": 1},
+        ("related", 2): {"b": 2},
+    }
+    again = reread(tmp_path, records.apply_edits(record, edits))
+    assert typed(again.data) == typed(expected_data(record.data, edits))
+
+
+def test_edit_errors() -> None:
+    flow = read(FIXTURES / "flow-style-mapping.md")
+    with pytest.raises(EditError, match="flow style"):
+        records.apply_edits(flow, {("related", 0): {"linkCheck": {}}})
+    with pytest.raises(EditError, match="no such mapping"):
+        records.apply_edits(flow, {("related", 7): {"linkCheck": {}}})
+    with pytest.raises(EditError, match="not a mapping"):
+        records.apply_edits(flow, {("topics",): {"linkCheck": {}}})
+    aliases = read(FIXTURES / "anchors-and-aliases.md")
+    with pytest.raises(EditError, match="alias"):
+        records.apply_edits(aliases, {("related", 0, "provider"): {"x": 1}})
+    with pytest.raises(EditError, match="another edit rewrites it"):
+        records.apply_edits(flow, {(): {"related": []}, ("related", 1): {"x": 1}})
+    with pytest.raises(EditError, match="cannot write"):
+        records.apply_edits(flow, {(): {"x": object()}})
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(EditError, match="contains itself"):
+        records.apply_edits(flow, {(): {"x": loop}})
+
+
+def test_values_are_normalised() -> None:
+    import enum
+
+    class Status(enum.StrEnum):
+        OK = "ok"
+
+    record = read(FIXTURES / "missing-fields.md")
+    new = records.apply_edits(record, {(): {"linkCheck": {"status": Status.OK, "hops": ("a",)}}})
+    assert b"linkCheck:\n  status: ok\n  hops:\n  - a\n" in new
+
+
+# --- finding files -------------------------------------------------------------------------
+
+
+def make_tree(tmp: Path) -> Path:
+    root = tmp / "in"
+    (root / "b" / "c").mkdir(parents=True)
+    (root / "a.md").write_text("---\nx: 1\n---\n")
+    (root / "b" / "z.markdown").write_text("---\nx: 1\n---\n")
+    (root / "b" / "c" / "y.MD").write_text("---\nx: 1\n---\n")
+    (root / "b" / "notes.txt").write_text("no")
+    (root / "b" / (records.TEMP_PREFIX + "abc.md")).write_text("---\nx: 1\n---\n")  # crashed run
+    return root
+
+
+def test_iter_record_paths_folders_files_globs(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    found = [d for _, d in records.iter_record_paths([str(root)])]
+    assert found == [f"{root}/a.md", f"{root}/b/c/y.MD", f"{root}/b/z.markdown"]
+    globbed = [d for _, d in records.iter_record_paths([f"{root}/**/*.m*"])]
+    assert globbed == [f"{root}/a.md", f"{root}/b/z.markdown"]
+    folders = [d for _, d in records.iter_record_paths([f"{root}/*"])]  # a folder match is walked
+    assert folders == [f"{root}/a.md", f"{root}/b/c/y.MD", f"{root}/b/z.markdown"]
+    explicit = list(records.iter_record_paths([str(root / "b" / "notes.txt"), str(root / "a.md")]))
+    assert [p.name for p, _ in explicit] == ["notes.txt", "a.md"]
+    twice = list(records.iter_record_paths([str(root / "a.md"), str(root), str(root / "a.md")]))
+    assert len(twice) == 3
+
+
+def test_iter_record_paths_stdin_and_errors(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    stdin = io.StringIO(f"{root}/a.md\r\n\n{root}/b\n")
+    found = [d for _, d in records.iter_record_paths(["-"], stdin)]
+    assert found == [f"{root}/a.md", f"{root}/b/c/y.MD", f"{root}/b/z.markdown"]
+    paths = records.iter_record_paths([str(root), str(root / "nope")])
+    with pytest.raises(UsageError, match=r"input not found: .*nope"):
+        next(paths)  # before the first record of the good input
+    with pytest.raises(UsageError, match="not found"):
+        list(records.iter_record_paths([str(root / "*.nothing")]))
+    with pytest.raises(UsageError, match="not found"):
+        list(records.iter_record_paths(["-"], io.StringIO(f"{root}/*.md\n")))
+
+
+def test_symlinks(tmp_path: Path) -> None:  # hostile 58
+    root = make_tree(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.md").write_text("---\nx: 1\n---\n")
+    (root / "link-dir").symlink_to(outside, target_is_directory=True)
+    (root / "link.md").symlink_to(root / "a.md")
+    (root / "other.md").symlink_to(outside / "o.md")
+    found = [d for _, d in records.iter_record_paths([str(root)])]
+    assert f"{root}/link-dir/o.md" not in found  # no descent into a symlinked folder
+    assert f"{root}/link.md" not in found  # same file as a.md: once
+    assert f"{root}/other.md" in found  # a symlinked file is followed
+    assert [d for _, d in records.iter_record_paths([str(root / "link-dir")])]  # named: followed
+    record = read(root / "other.md")
+    new = records.apply_edits(record, {(): {"y": 2}})
+    assert records.write_record(record, new, root / "other.md")
+    assert (root / "other.md").is_symlink()
+    assert (outside / "o.md").read_bytes() == new
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def test_write_atomic_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:  # hostile 57
+    for mode in (0o644, 0o600, 0o755):
+        path = tmp_path / f"m{mode:o}.md"
+        path.write_bytes(b"old")
+        path.chmod(mode)
+        records.write_atomic(path, b"new")
+        assert path.read_bytes() == b"new"
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+    fresh = tmp_path / "sub-new.md"
+    records.write_atomic(fresh, b"x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(records.TEMP_PREFIX)]
+
+
+@pytest.mark.parametrize("fail", ["replace", "fsync", "chmod"])
+def test_write_atomic_failure_keeps_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: str
+) -> None:  # hostile 55/56
+    path = tmp_path / "r.md"
+    path.write_bytes(b"original")
+    seen: list[str] = []
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        seen.extend(os.listdir(tmp_path))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, fail, boom)
+    with pytest.raises(OSError, match="No space"):
+        records.write_atomic(path, b"new bytes")
+    monkeypatch.undo()
+    temps = [n for n in seen if n.startswith(records.TEMP_PREFIX)]
+    assert temps and not any(n.endswith((".md", ".markdown")) for n in temps)
+    assert path.read_bytes() == b"original"
+    assert sorted(os.listdir(tmp_path)) == ["r.md"]
+
+
+def test_read_only_record_is_not_rewritten(tmp_path: Path) -> None:  # hostile 56
+    path = tmp_path / "r.md"
+    path.write_bytes(b"original")
+    path.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        records.write_atomic(path, b"new")
+    assert path.read_bytes() == b"original"
+    assert sorted(os.listdir(tmp_path)) == ["r.md"]
+
+
+def test_write_record_only_when_bytes_differ(tmp_path: Path) -> None:  # hostile 60
+    path = tmp_path / "r.md"
+    path.write_bytes((FIXTURES / "missing-fields.md").read_bytes())
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    record = read(path)
+    unchanged = records.apply_edits(record, {})
+    assert records.write_record(record, unchanged, path) is False
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    new = records.apply_edits(record, {(): {"linkCheck": LINK_CHECK}})
+    assert records.write_record(record, new, path) is True
+    again = read(path)
+    assert (
+        records.write_record(
+            again, records.apply_edits(again, {(): {"linkCheck": LINK_CHECK}}), path
+        )
+        is False
+    )
+
+
+def test_write_record_refuses_a_file_changed_since_read(tmp_path: Path) -> None:
+    path = tmp_path / "r.md"
+    path.write_bytes(b"---\na: 1\n---\n")
+    record = read(path)
+    path.write_bytes(b"---\na: 2\n---\n")
+    with pytest.raises(OSError, match="changed on disk") as caught:
+        records.write_record(record, records.apply_edits(record, {(): {"b": 1}}), path)
+    assert caught.value.strerror.startswith("the file changed on disk")
+    assert path.read_bytes() == b"---\na: 2\n---\n"
+
+
+def test_write_record_to_out_dir(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    paths = [p for p, _ in records.iter_record_paths([str(root)])]
+    common = records.common_root(paths)
+    assert common == root
+    src = root / "b" / "c" / "y.MD"
+    src.chmod(0o640)
+    dest = records.output_path(src, common, tmp_path / "out")
+    assert dest == tmp_path / "out" / "b" / "c" / "y.MD"
+    record = read(src)
+    assert records.write_record(record, record.raw, dest) is True
+    assert dest.read_bytes() == record.raw
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+    assert records.write_record(record, record.raw, dest) is False
+    with pytest.raises(ValueError, match="not inside"):
+        records.output_path(tmp_path / "elsewhere.md", root, tmp_path / "out")
+    assert records.common_root([root / "a.md"]) == root
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)  # root given resolved
+    assert records.output_path(tmp_path / "alias" / "a.md", root, tmp_path / "o") == (
+        tmp_path / "o" / "a.md"
+    )
