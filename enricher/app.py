@@ -23,7 +23,7 @@ from enricher.classify import classify
 from enricher.config import Config
 from enricher.decode import decode_html
 from enricher.enrich import EnrichOptions, build_edits
-from enricher.extract import extract
+from enricher.extract import extract_with_signals
 from enricher.images import probe_image
 from enricher.models import (
     FetchResult,
@@ -136,8 +136,10 @@ def interpret(
             challenge = is_challenge(fetched.headers, status, text[:4096])
             if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
                 final = fetched.final_url or fetched.url
-                page = extract(text, final, provider=provider)
-                soft_404 = is_soft_404(fetched.url, fetched.final_url, page.title, text[:65536])
+                page, signals = extract_with_signals(text, final, provider=provider)
+                soft_404 = is_soft_404(
+                    fetched.url, fetched.final_url, signals.title, signals.h1, text
+                )
         elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
             image = probe_image(fetched.body, fetched.content_type).info
     elif fetched.failure is None:

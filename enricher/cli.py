@@ -135,7 +135,7 @@ def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
         force_terminal=env.force_terminal,
         no_color=no_color or None,  # type: ignore[arg-type]
         highlight=False,
-        soft_wrap=False,
+        soft_wrap=True,  # one-line messages stay one line in logs
     )
 
 

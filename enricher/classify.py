@@ -1,0 +1,82 @@
+"""FetchResult -> Verdict: the one place where a status code or failure becomes a verdict.
+
+Rules, first match wins:
+
+1. A transport failure decides by its token (``FAILURES``): ``dns`` (NXDOMAIN) is dead;
+   ``forbidden_address`` (address policy, before any TCP connection) is blocked;
+   ``forbidden_port`` is skipped; ``invalid_url`` is invalid; ``timeout`` and ``dns_timeout``
+   are timeout; ``retry_after_too_long`` is blocked for 429 and error otherwise; everything
+   else (tls, connect, reset, protocol, decoding, bad_encoding, too_large, redirect_loop,
+   too_many_redirects, bad_redirect, forbidden_scheme at a redirect hop, host_unreachable,
+   dns_error, proxy, unknown tokens) is error. The reason is the token.
+2. ``accepted`` codes are ok (reason ``http_<code>``).
+3. A challenge page (bot wall, computed by the caller) is blocked, reason ``challenge``.
+4. 2xx: a soft 404 is dead (``soft_404``). Otherwise, after redirects whose hops were all
+   permanent (301/308) to a different URL: redirected, reason ``http_301``/``http_308`` (the
+   first hop), with ``final_url``; after a chain with any temporary hop: ok with ``final_url``.
+   A conditional request answered 304 is ok, reason ``not_modified``.
+5. 404/410 dead; 401, 403, 429, 451, 999 blocked; 5xx error; any other code error.
+
+A 403, a challenge, a 429, a timeout or a 503 is never dead. This module is pure: it must
+not import httpx or do I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from enricher.models import FetchResult, LinkStatus, Verdict
+
+PERMANENT = frozenset({301, 308})
+DEAD_CODES = frozenset({404, 410})
+BLOCKED_CODES = frozenset({401, 403, 429, 451, 999})
+
+FAILURES: Mapping[str, LinkStatus] = {
+    "dns": LinkStatus.DEAD,
+    "forbidden_address": LinkStatus.BLOCKED,
+    "forbidden_port": LinkStatus.SKIPPED,
+    "invalid_url": LinkStatus.INVALID,
+    "timeout": LinkStatus.TIMEOUT,
+    "dns_timeout": LinkStatus.TIMEOUT,
+}
+
+
+def classify(
+    result: FetchResult,
+    *,
+    challenge: bool = False,
+    soft_404: bool = False,
+    accepted: frozenset[int] = frozenset(),
+) -> Verdict:
+    """The verdict for one fetched URL (see the module docstring for the rules)."""
+    code = result.http_status
+    if result.failure is not None:
+        token = result.failure
+        if token == "retry_after_too_long":
+            status = LinkStatus.BLOCKED if code == 429 else LinkStatus.ERROR
+        else:
+            status = FAILURES.get(token, LinkStatus.ERROR)
+        return Verdict(status, token, code, result.final_url)
+    if code is None:
+        return Verdict(LinkStatus.ERROR, "no_response", None, result.final_url)
+    if code in accepted:
+        return Verdict(LinkStatus.OK, f"http_{code}", code, result.final_url)
+    if challenge:
+        return Verdict(LinkStatus.BLOCKED, "challenge", code, result.final_url)
+    if 200 <= code < 300 or (code == 304 and result.not_modified):
+        if soft_404:
+            return Verdict(LinkStatus.DEAD, "soft_404", code, result.final_url)
+        reason = "not_modified" if code == 304 else f"http_{code}"
+        hops = result.redirects
+        moved = bool(hops) and bool(result.final_url) and result.final_url != result.url
+        if moved and all(hop.status in PERMANENT for hop in hops):
+            return Verdict(LinkStatus.REDIRECTED, f"http_{hops[0].status}", code,
+                           result.final_url)
+        return Verdict(LinkStatus.OK, reason, code, result.final_url)
+    if code in DEAD_CODES:
+        status = LinkStatus.DEAD
+    elif code in BLOCKED_CODES:
+        status = LinkStatus.BLOCKED
+    else:
+        status = LinkStatus.ERROR
+    return Verdict(status, f"http_{code}", code, result.final_url)

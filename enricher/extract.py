@@ -1,0 +1,172 @@
+"""Decoded HTML -> PageMeta. The only module importing selectolax (lexbor backend).
+
+The page is read once into a ``_Doc``, which answers the questions of the field rules in
+:mod:`enricher.rules` (ordered rules, first clean value wins; a failing rule is an empty
+field, never an exception). Work is bounded whatever the page (hostile.md rows 42-46):
+
+* only the first ``max_parse_chars`` characters are looked at;
+* lexbor parses the head region only: up to ``</head>``, else ``<body``, cut before the
+  first block tag when it holds too many (:func:`enricher.scan.head_end`): 140 000 nested
+  ``<div>``s never reach the parser;
+* the body is never parsed: what rules need from it (``<h1>`` elements, JSON-LD scripts,
+  ``itemprop=datePublished``, ``<time datetime>``, a date near the headline, a first
+  image) is found by bounded scans (:mod:`enricher.scan`), on demand;
+* only the first :data:`MAX_METAS` metas, :data:`MAX_LINKS` links and :data:`MAX_H1`
+  headings, and a bounded number of JSON-LD scripts and objects, are used.
+
+This module must not do I/O, fetch anything it finds (image, canonical and AMP URLs are
+returned for the network layer and its address guard) or decode bytes (``decode`` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
+
+from enricher.config import DEFAULT_HTML_PARSE_BYTES, DEFAULT_TITLE_MAX_CHARS
+from enricher.fields import page_meta
+from enricher.jsonld import MAX_JSONLD_CHARS, MAX_JSONLD_SCRIPTS, JsonLd
+from enricher.models import PageMeta
+from enricher.rules import http_url
+from enricher.scan import find_tag, h1_contents, head_end, tags_with
+from enricher.textclean import clean_text
+
+__all__ = ["PageSignals", "extract", "extract_with_signals"]
+
+MAX_METAS = 2_000
+MAX_VALUES_PER_KEY = 8
+MAX_LINKS = 500
+MAX_H1 = 5
+H1_REACH = 50_000  # characters after the first <h1> searched for more
+_META_KEYS = frozenset({"property", "name", "itemprop", "http-equiv"})
+
+
+@dataclass(frozen=True, slots=True)
+class PageSignals:
+    """What soft-404 detection needs from a page: its ``<title>`` and first ``<h1>``,
+    cleaned but not shortened."""
+
+    title: str | None = None
+    h1: str | None = None
+
+
+def _index_metas(nodes: list[Any], into: dict[str, list[str]], *, text: bool = False) -> None:
+    """key (property/name/itemprop/http-equiv, lower case) -> contents, in page order."""
+    for node in nodes[:MAX_METAS]:
+        attrs = node.attributes
+        content = attrs.get("content")
+        if content is None:
+            content = attrs.get("value") or attrs.get("datetime")
+        if not content and text:
+            content = node.text()[:200]
+        if not content:
+            continue
+        for attr, key in attrs.items():
+            if key and attr in _META_KEYS:
+                values = into.setdefault(key.strip().lower(), [])
+                if len(values) < MAX_VALUES_PER_KEY:
+                    values.append(content)
+
+
+class _Doc:
+    """One page, parsed once; implements :class:`enricher.rules.Page`. Body facts are
+    looked for on first use only. Internal: never leaves this module."""
+
+    def __init__(self, html: str, url: str, provider: str | None, cap: int) -> None:
+        self.html = html
+        self.url = url
+        self.provider = provider
+        self.cap = min(len(html), max(cap, 0))
+        self.end = head_end(html, self.cap)  # the body is html[end:cap]
+        self.memo: dict[str, Any] = {}
+        # Bytes parse faster than str (measured: 0.18 vs 0.27 ms per head); the text is
+        # already decoded, so lexbor gets UTF-8, whatever the page declares.
+        self.tree = LexborHTMLParser(html[: self.end].encode("utf-8", "surrogatepass"))
+        self.metas: dict[str, list[str]] = {}
+        _index_metas(self.tree.css("meta"), self.metas)
+        self.links: dict[str, str] = {}
+        for node in self.tree.css("link")[:MAX_LINKS]:
+            attrs = node.attributes
+            href = attrs.get("href")
+            for rel in (attrs.get("rel") or "").lower().split():
+                if href and rel not in self.links:
+                    self.links[rel] = href
+        base = self.tree.css_first("base[href]")
+        self.base = (http_url(url, base.attributes.get("href")) if base else None) or url
+        self._title: tuple[str | None] | None = None
+        self._h1s: list[tuple[int, str]] | None = None
+        self._head_ld: JsonLd | None = None
+        self._body_ld: JsonLd | None = None
+
+    def meta(self, key: str) -> str | None:
+        values = self.metas.get(key)
+        return values[0] if values else None
+
+    def link(self, rel: str) -> str | None:
+        return self.links.get(rel)
+
+    def html_lang(self) -> str | None:
+        root = self.tree.root
+        return root.attributes.get("lang") if root is not None else None
+
+    def doc_title(self) -> str | None:
+        """The first ``<title>`` of the head (else of the head region: not an SVG's)."""
+        if self._title is None:
+            node = self.tree.css_first("head > title") or self.tree.css_first("title")
+            self._title = (node.text() if node else None,)
+        return self._title[0]
+
+    def h1s(self) -> list[tuple[int, str]]:
+        """(position, cleaned text) of the first :data:`MAX_H1` non-empty ``<h1>``s."""
+        if self._h1s is None:
+            self._h1s = []
+            node = self.tree.css_first("h1")
+            if node and (text := clean_text(node.text(separator=" "), DEFAULT_TITLE_MAX_CHARS)):
+                self._h1s.append((self.end, text))
+            for at, inner in h1_contents(self.html, self.end, self.cap, MAX_H1, H1_REACH):
+                text = clean_text(inner, DEFAULT_TITLE_MAX_CHARS, strip_tags=True)
+                if text and len(self._h1s) < MAX_H1:
+                    self._h1s.append((at, text))
+        return self._h1s
+
+    def ld(self, key: str, *, site: bool = False) -> Any:
+        """``key`` from the page's JSON-LD: the head's scripts first; the body's are only
+        looked for (a scan of the whole body) when the head has no such value."""
+        if self._head_ld is None:
+            self._head_ld = JsonLd([n.text() for n in self.tree.css('script[type*="ld+json" i]')])
+        value = self._head_ld.get(key, site=site)
+        if value is None:
+            if self._body_ld is None:
+                texts, html = [], self.html
+                for lt, gt in tags_with(html, "ld+json", self.end, self.cap, MAX_JSONLD_SCRIPTS):
+                    if html[lt: lt + 7].lower() == "<script":
+                        close = find_tag(html, "</script", gt, min(self.cap, gt + MAX_JSONLD_CHARS))
+                        if close >= 0:
+                            texts.append(html[gt:close])
+                self._body_ld = JsonLd(texts)
+            value = self._body_ld.get(key, site=site)
+        return value
+
+
+def extract_with_signals(html: str, url: str, *, provider: str | None = None,
+                         max_parse_chars: int = DEFAULT_HTML_PARSE_BYTES,
+                         ) -> tuple[PageMeta, PageSignals]:
+    """Like :func:`extract`, plus what soft-404 detection looks at. Never raises."""
+    try:
+        doc = _Doc(html, url, provider, max_parse_chars)
+        meta = page_meta(doc)
+        h1s = doc.h1s()
+        title = clean_text(doc.doc_title(), DEFAULT_TITLE_MAX_CHARS)
+        return meta, PageSignals(title=title, h1=h1s[0][1] if h1s else None)
+    except Exception:  # pragma: no cover - rules are guarded; this is the last net
+        return PageMeta(), PageSignals()
+
+
+def extract(html: str, url: str, *, provider: str | None = None,
+            max_parse_chars: int = DEFAULT_HTML_PARSE_BYTES) -> PageMeta:
+    """Metadata of a decoded page. ``url`` is the final URL (relative URLs resolve against
+    it or ``<base href>``); ``provider`` is the record's provider name, used to recognise
+    site-name suffixes in titles. Never raises; fields not found are None."""
+    return extract_with_signals(html, url, provider=provider, max_parse_chars=max_parse_chars)[0]

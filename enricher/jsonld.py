@@ -1,0 +1,124 @@
+"""JSON-LD (schema.org) blocks of a page -> a ranked list of objects, and typed lookups.
+
+Objects are flattened from top-level lists, ``@graph`` and ``mainEntity``, then ranked:
+articles (NewsArticle, BlogPosting, ...) first, then web pages, then other content; site
+and publisher objects (Organization, WebSite, Person, BreadcrumbList...) last and only for
+lookups that ask for them. Invalid JSON is skipped; sizes and counts are bounded.
+Pure functions over strings and decoded JSON; this module must not parse HTML or do I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["MAX_JSONLD_CHARS", "MAX_JSONLD_NODES", "MAX_JSONLD_SCRIPTS", "JsonLd"]
+
+MAX_JSONLD_SCRIPTS = 16
+MAX_JSONLD_CHARS = 256 * 1024
+MAX_JSONLD_NODES = 500
+
+_ARTICLE_TYPES = frozenset({
+    "article", "newsarticle", "blogposting", "reportagenews", "analysisnewsarticle",
+    "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "scholarlyarticle",
+    "techarticle", "socialmediaposting", "liveblogposting", "report", "blog", "posting",
+    "discussionforumposting", "videoobject", "recipe", "review", "podcastepisode",
+    "medicalwebpage", "howto", "product", "event", "creativework"})
+_PAGE_TYPES = frozenset({"webpage", "itempage", "collectionpage", "aboutpage", "profilepage",
+                         "qapage", "faqpage", "searchresultspage"})
+_SITE_TYPES = frozenset({"organization", "newsmediaorganization", "website", "person",
+                         "breadcrumblist", "imageobject", "sitenavigationelement", "listitem",
+                         "searchaction", "corporation", "localbusiness", "wpheader",
+                         "wpfooter", "wpsidebar", "readaction", "entrypoint"})
+_WRAPPERS = (("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<![CDATA[", "]]>"))
+
+
+def _uncomment(text: str) -> str:
+    """JSON-LD wrapped in ``<!-- -->`` or CDATA markers, as some CMSs write it."""
+    text = text.strip()
+    for start, end in _WRAPPERS:
+        if text.startswith(start):
+            text = text[len(start):].strip()
+        if text.endswith(end):
+            text = text[: -len(end)].strip()
+    return text
+
+
+def _rank(obj: dict[str, Any]) -> int:
+    """0 article, 1 web page, 2 other content, 3 site/publisher object."""
+    t = obj.get("@type")
+    names = [t] if isinstance(t, str) else t[:10] if isinstance(t, list) else []
+    rank = 2
+    for name in names:
+        if isinstance(name, str):
+            key = name.lower().rsplit("/", 1)[-1]
+            if key in _ARTICLE_TYPES:
+                return 0
+            if key in _PAGE_TYPES:
+                rank = 1
+            elif key in _SITE_TYPES and rank == 2:
+                rank = 3
+    return rank
+
+
+def _walk(data: Any, out: list[dict[str, Any]]) -> None:
+    stack = [data]
+    while stack and len(out) < MAX_JSONLD_NODES:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item[:MAX_JSONLD_NODES]))
+        elif isinstance(item, dict):
+            out.append(item)
+            for key in ("mainEntity", "@graph"):
+                if isinstance(item.get(key), list | dict):
+                    stack.append(item[key])
+
+
+class JsonLd:
+    """The JSON-LD objects of one page, ranked. Built once per page by ``extract``."""
+
+    __slots__ = ("content", "site")
+
+    def __init__(self, texts: list[str]) -> None:
+        objects: list[dict[str, Any]] = []
+        for text in texts[:MAX_JSONLD_SCRIPTS]:
+            if len(text) > MAX_JSONLD_CHARS:
+                continue
+            try:
+                data = json.loads(_uncomment(text), strict=False)
+            except (ValueError, RecursionError):
+                continue
+            _walk(data, objects)
+        buckets: tuple[list[dict[str, Any]], ...] = ([], [], [], [])
+        for obj in objects:
+            buckets[_rank(obj)].append(obj)
+        self.content = buckets[0] + buckets[1] + buckets[2]
+        self.site = buckets[3]
+
+    def get(self, key: str, *, site: bool = False) -> Any:
+        """The first non-empty ``key`` among content objects (and site objects if asked)."""
+        for group in (self.content, self.site) if site else (self.content,):
+            for obj in group:
+                value = obj.get(key)
+                if value:
+                    return value
+        return None
+
+
+def name_of(value: Any) -> str | None:
+    """``"Site"``, ``{"name": "Site"}`` or a list of those -> the first name."""
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, dict):
+        value = value.get("name")
+    return value if isinstance(value, str) else None
+
+
+def image_of(value: Any) -> str | None:
+    """``"url"``, an ImageObject (``url``/``contentUrl``/``@id``) or a list -> the first URL."""
+    for _ in range(3):
+        if isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, dict):
+            value = value.get("url") or value.get("contentUrl") or value.get("@id")
+    return value if isinstance(value, str) else None

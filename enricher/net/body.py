@@ -1,0 +1,254 @@
+"""Read one response: status, selected headers, and a body prefix with hard bounds -- raw
+bytes in, at most ``limit`` decoded bytes out.
+
+httpx's own decoders are not used on hostile input: measured, they hand back a 64-256 MiB
+first chunk from a gzip or brotli bomb before the caller can stop. Instead we read the raw
+stream and decode it ourselves with an output limit per call (``zlib`` ``max_length``,
+brotli's ``output_buffer_limit``), so memory stays near ``limit`` + one network read.
+
+* ``Content-Encoding`` must name at most one coding among gzip/x-gzip/deflate/br (identity
+  tokens aside, and never more than 5 tokens in all); stacked or unknown codings fail with
+  ``bad_encoding`` before the body is read.
+* Corrupt or truncated compressed data fails with ``decoding`` and no partial body.
+* Reading stops, without error, once ``limit`` decoded bytes are in hand, once ``</head>`` has
+  been seen (pages: everything up to and including it is kept), or once ``limit`` + 64 KiB
+  raw bytes were read without reaching the limit (a stream of empty compressed blocks).
+* A short unread rest (declared length, at most ``DRAIN_BYTES``) is read and dropped so the
+  connection can be reused; a longer or unknown one is never read.
+
+* A declared ``Content-Length`` above 1 GiB is ``too_large`` and never read; a smaller one
+  above the cap is read up to the cap (pages only need their head).
+
+This module must not open connections, follow redirects or retry, nor parse HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import zlib
+from collections.abc import AsyncIterable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import brotli  # type: ignore[import-untyped]
+import httpx
+
+from enricher.config import FetchConfig
+from enricher.models import LinkKind
+from enricher.net.client import BodyError, failure_of
+from enricher.net.retry import retry_after
+
+RAW_SLACK = 64 * 1024
+DRAIN_BYTES = 32 * 1024  # unread rest of a body we read to keep the connection alive
+_MAX_TOKENS = 5
+_HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
+_KNOWN = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "br": "br"}
+
+
+def coding_of(header: str | None) -> str | None:
+    """The one content coding to undo (None: identity). Raises BodyError(bad_encoding)."""
+    if not header:
+        return None
+    tokens = [t.strip().lower() for t in header.split(",")]
+    tokens = [t for t in tokens if t]
+    if len(tokens) > _MAX_TOKENS:
+        raise BodyError("bad_encoding", f"{len(tokens)} content codings")
+    real = [t for t in tokens if t != "identity"]
+    if len(real) > 1:
+        raise BodyError("bad_encoding", f"stacked content codings: {', '.join(real[:5])}")
+    if not real:
+        return None
+    coding = _KNOWN.get(real[0])
+    if coding is None:
+        raise BodyError("bad_encoding", f"unknown content coding {real[0][:40]!r}")
+    return coding
+
+
+class BoundedDecoder:
+    """Undo one content coding, never producing more than ``limit`` bytes in all."""
+
+    def __init__(self, coding: str | None, limit: int) -> None:
+        self.coding = coding
+        self.room = max(0, limit)
+        self._first = True
+        self._zlib: zlib._Decompress | None = None
+        self._brotli: brotli.Decompressor | None = None
+        if coding == "gzip":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            self._zlib = zlib.decompressobj()
+        elif coding == "br":
+            self._brotli = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> bytes:
+        if self.room <= 0 or not data:
+            return b""
+        try:
+            if self._zlib is not None:
+                out = self._inflate(data)
+            elif self._brotli is not None:
+                out = self._brotli.process(data, output_buffer_limit=self.room)[: self.room]
+            else:
+                out = data[: self.room]
+        except (zlib.error, brotli.error) as exc:
+            raise BodyError("decoding", f"corrupt {self.coding} data: {exc}") from exc
+        self._first = False
+        self.room -= len(out)
+        return out
+
+    def _inflate(self, data: bytes) -> bytes:
+        assert self._zlib is not None
+        try:
+            return self._zlib.decompress(data, self.room)
+        except zlib.error:
+            if self.coding != "deflate" or not self._first:
+                raise
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as servers send
+            return self._zlib.decompress(data, self.room)
+
+    def finish(self) -> None:
+        """The raw stream ended: fail if the compressed data was cut short."""
+        if self._zlib is not None and not self._zlib.eof:
+            raise BodyError("decoding", f"truncated {self.coding} data")
+        if self._brotli is not None and not self._brotli.is_finished():
+            raise BodyError("decoding", "truncated br data")
+
+
+async def read_bounded(
+    raw: AsyncIterable[bytes],
+    decoder: BoundedDecoder,
+    *,
+    limit: int,
+    stop_at_head: bool,
+    count: Callable[[int], None],
+    expected: int | None = None,
+) -> bytes:
+    """Decoded body prefix (see the module docstring). ``count(n)`` is told every raw read.
+
+    Once we have what we need, a body whose declared length (``expected``) leaves at most
+    ``DRAIN_BYTES`` unread is read to its end and discarded, so the connection can be reused;
+    anything longer is left unread (the caller closes the stream and the connection)."""
+    body = bytearray()
+    raw_total = 0
+    scan_from = 0
+    result: bytes | None = None
+    async for chunk in raw:
+        raw_total += len(chunk)
+        count(len(chunk))
+        if result is not None:
+            continue  # draining a short remainder
+        out = decoder.feed(chunk)
+        if out:
+            body += out
+            if stop_at_head:
+                match = _HEAD_END.search(body, max(0, scan_from - 16))
+                if match is not None:
+                    result = bytes(body[: match.end()])
+                scan_from = len(body)
+        if result is None and (len(body) >= limit or raw_total >= limit + RAW_SLACK):
+            result = bytes(body[:limit])
+        if result is not None and not drainable(expected, raw_total):
+            return result
+    if result is None:
+        decoder.finish()
+        result = bytes(body)
+    return result
+
+
+def drainable(expected: int | None, done: int) -> bool:
+    """Is the unread rest of a body short enough to read and drop for keep-alive?"""
+    return expected is not None and 0 <= expected - done <= DRAIN_BYTES
+
+
+async def drain(raw: AsyncIterable[bytes], expected: int | None,
+                count: Callable[[int], None]) -> None:
+    """Read and drop a short unread body (see ``read_bounded``)."""
+    if not drainable(expected, 0) or not expected:
+        return
+    async for chunk in raw:
+        count(len(chunk))
+
+
+# --- one response -> Reply ------------------------------------------------------------------
+
+MAX_DECLARED_BYTES = 1 << 30  # a body the server says is bigger is not read at all
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+KEPT_HEADERS = frozenset({
+    "content-type", "content-length", "content-encoding", "location", "retry-after", "etag",
+    "last-modified", "server", "cf-mitigated", "x-datadome", "x-amzn-waf-action", "refresh"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One attempt: what came back (or why nothing did)."""
+
+    http_status: int | None = None
+    failure: str | None = None
+    detail: str | None = None
+    connect_stage: bool = False  # failed before a connection existed (feeds the outage guard)
+    retry_after: float | None = None
+    location: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # KEPT_HEADERS, lower-case
+    body: bytes = b""
+
+
+async def read_response(
+    response: httpx.Response,
+    *,
+    method: str,
+    kind: LinkKind,
+    config: FetchConfig,
+    now: Callable[[], float],
+    count: Callable[[int], None],
+) -> Reply:
+    """Status, selected headers and what the kind needs of the body. Bodies are read only for
+    2xx (and for pages and reachability only when HTML); 3xx bodies never; other short bodies
+    are drained for keep-alive. ``now`` is the wall clock (Retry-After dates)."""
+    status = response.status_code
+    raw = response.headers.raw
+    if sum(len(k) + len(v) for k, v in raw) > config.max_header_bytes:
+        return Reply(failure="protocol", detail="response headers too large")
+    kept: dict[str, str] = {}
+    for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does
+        name = raw_name.decode("latin-1").lower()
+        if name in KEPT_HEADERS:
+            value = raw_value.decode("latin-1")
+            kept[name] = f"{kept[name]}, {value}" if name in kept else value
+    if 300 <= status < 400:  # never read a redirect's body
+        return Reply(http_status=status, location=kept.get("location"), headers=kept)
+    wait = retry_after(kept, now()) if "retry-after" in kept else None
+    stream: AsyncIterable[bytes] = response.stream  # type: ignore[assignment]
+    ctype = kept.get("content-type", "").split(";", 1)[0].strip().lower()
+    if (method == "HEAD" or not 200 <= status < 300
+            or (kind is not LinkKind.IMAGE and ctype not in HTML_TYPES)):
+        with contextlib.suppress(Exception):  # best effort: the status is what matters
+            async with asyncio.timeout(min(1.0, config.read_timeout)):
+                await drain(stream, declared_length(kept.get("content-length")), count)
+        return Reply(http_status=status, retry_after=wait, headers=kept)
+    limit = {LinkKind.PAGE: config.page_bytes, LinkKind.IMAGE: config.image_bytes,
+             LinkKind.REACH: config.reach_bytes}[kind]
+    try:
+        declared = declared_length(kept.get("content-length"))
+        decoder = BoundedDecoder(coding_of(kept.get("content-encoding")), limit)
+        body = await read_bounded(stream, decoder, limit=limit, count=count,
+                                  stop_at_head=kind is LinkKind.PAGE, expected=declared)
+    except Exception as exc:
+        failed = failure_of(exc)
+        return Reply(http_status=status, failure=failed.token, detail=failed.detail,
+                     retry_after=wait, headers=kept)
+    return Reply(http_status=status, headers=kept, body=body)
+
+
+def declared_length(value: str | None) -> int | None:
+    """Declared Content-Length; BodyError for nonsense or a body too large to touch."""
+    if value is None:
+        return None
+    try:
+        declared = int(value.strip())
+    except ValueError:
+        raise BodyError("protocol", f"bad Content-Length {value[:40]!r}") from None
+    if declared > MAX_DECLARED_BYTES:
+        raise BodyError("too_large", f"Content-Length {declared} (cap {MAX_DECLARED_BYTES}): "
+                                     "body not read")
+    return declared

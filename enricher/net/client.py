@@ -1,0 +1,280 @@
+"""Transports, proxies, CA certificates, and the one map from exceptions to failure tokens.
+
+``TransportFactory`` builds ``PoolTransport``s: a small httpcore connection pool whose
+network backend is the address guard (``GuardedBackend``), plus pools through proxies when
+``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (minus ``NO_PROXY``) or ``FetchConfig.proxy``
+apply. The Fetcher asks for one transport per host (``max_connections`` = the host's
+concurrency), so httpcore's pool bookkeeping, which costs connections × queued requests on
+every state change, stays tiny. We use the transport directly, not ``httpx.AsyncClient``: the
+client adds per-request work we do not want (auth, a cookie jar that would persist cookies,
+redirect and header merging).
+
+CA certificates: ``FetchConfig.ca_bundle``, else ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else
+certifi. Verification is never switched off. SOCKS proxies are not supported (they need the
+``socksio`` package).
+
+``failure_of(exc)`` is the only place an exception becomes a failure token::
+
+    GuardError (address policy / DNS) ........ its own token: forbidden_address, forbidden_scheme,
+                                               forbidden_port, dns, dns_timeout, dns_error
+    BodyError (our body reader) ............... too_large, bad_encoding, decoding, protocol
+    TimeoutError (our per-attempt deadline) ... timeout
+    ConnectTimeout ............................ timeout      (connection level)
+    ReadTimeout, WriteTimeout, PoolTimeout .... timeout
+    ConnectError  caused by ssl.SSLError ...... tls
+                  caused by socket.gaierror ... dns / dns_error (connection level)
+                  otherwise ................... connect      (connection level: refused, no route)
+    ReadError, WriteError ..................... reset
+    RemoteProtocolError, LocalProtocolError ... protocol     (header bomb, short body, garbage)
+    ProxyError ................................ proxy
+    UnsupportedProtocol ....................... forbidden_scheme
+    InvalidURL ................................ invalid_url
+    ssl.SSLError .............................. tls
+    ConnectionResetError, BrokenPipeError ..... reset
+    other OSError ............................. connect      (connection level)
+    anything else ............................. error
+
+(each httpx class and its httpcore twin map alike; MockTransport handlers raise httpx ones.)
+This module must not schedule, retry or decide verdicts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import ssl
+import sys
+import urllib.request
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import certifi
+import httpcore
+import httpx
+
+from enricher.net.guard import Guard, GuardedBackend, GuardError
+
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
+
+if importlib.util.find_spec("sniffio") is None:
+    # httpcore runs ``import sniffio`` in every lock and event setup (current_async_library);
+    # without sniffio installed each failed import scans sys.path again -- measured at about
+    # 40% of our CPU per URL. A None entry makes that import fail at once (as it would anyway).
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+# failures that happen before any HTTP exchange: they feed the breaker and the outage guard
+CONNECTION_LEVEL = frozenset({"connect", "dns", "dns_error", "dns_timeout"})
+
+
+class BodyError(Exception):
+    """The body could not be read as we need it (token in ``failure``)."""
+
+    def __init__(self, failure: str, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    token: str
+    detail: str
+    connect_stage: bool  # failed before a connection existed (connect/DNS, connect timeout)
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, kind):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """Exception -> failure token (see the table in the module docstring)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, GuardError | BodyError):
+        return Failure(exc.failure, exc.detail, exc.failure in CONNECTION_LEVEL)
+    if isinstance(exc, httpx.ConnectTimeout | httpcore.ConnectTimeout):
+        return Failure("timeout", f"connect timeout: {text}", True)
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | TimeoutError):
+        return Failure("timeout", text if text != "TimeoutError" else "deadline exceeded", False)
+    if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
+        if _cause(exc, ssl.SSLError) is not None:
+            return Failure("tls", text, False)
+        gai = _cause(exc, socket.gaierror)
+        if gai is not None:
+            token = "dns" if getattr(gai, "errno", None) == socket.EAI_NONAME else "dns_error"
+            return Failure(token, text, True)
+        return Failure("connect", text, True)
+    if isinstance(exc, httpx.ProxyError | httpcore.ProxyError):
+        return Failure("proxy", text, False)
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
+                  | httpcore.WriteError):
+        return Failure("reset", text, False)
+    if isinstance(exc, httpx.ProtocolError | httpcore.ProtocolError):
+        return Failure("protocol", text, False)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpcore.UnsupportedProtocol):
+        return Failure("forbidden_scheme", text, False)
+    if isinstance(exc, httpx.InvalidURL):
+        return Failure("invalid_url", text, False)
+    if isinstance(exc, ssl.SSLError):
+        return Failure("tls", text, False)
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return Failure("reset", text, False)
+    if isinstance(exc, OSError):
+        return Failure("connect", text, True)
+    return Failure("error", f"{type(exc).__name__}: {text}"[:300], False)
+
+
+# --- TLS and proxies ------------------------------------------------------------------------
+
+def ssl_context(ca_bundle: str | None, env: Mapping[str, str]) -> ssl.SSLContext:
+    """A verifying context: ca_bundle, else SSL_CERT_FILE/SSL_CERT_DIR, else certifi.
+    Raises ValueError (a configuration error) when the certificates cannot be loaded."""
+    cafile = ca_bundle or env.get("SSL_CERT_FILE") or None
+    capath = None if ca_bundle else (env.get("SSL_CERT_DIR") or None)
+    if cafile is None and capath is None:
+        cafile = certifi.where()
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load CA certificates from {cafile or capath}: {exc}") from exc
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name.lower()) or env.get(name.upper()) or None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoutes:
+    """Which proxy (if any) a URL goes through; ``proxy`` overrides the environment."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: str | None = None
+
+    @classmethod
+    def build(cls, proxy: str | None, env: Mapping[str, str]) -> ProxyRoutes:
+        everything = proxy or _env(env, "all_proxy")
+        routes = cls(
+            http=proxy or _env(env, "http_proxy") or everything,
+            https=proxy or _env(env, "https_proxy") or everything,
+            no_proxy=_env(env, "no_proxy"),
+        )
+        for url in (routes.http, routes.https):
+            if url is not None and httpx.URL(url).scheme not in ("http", "https"):
+                raise ValueError(f"proxy {url!r}: only http:// and https:// proxies are "
+                                 "supported")
+        return routes
+
+    def __bool__(self) -> bool:
+        return bool(self.http or self.https)
+
+    def for_url(self, scheme: str, host: str) -> str | None:
+        proxy = self.https if scheme == "https" else self.http
+        if proxy is None:
+            return None
+        if self.no_proxy and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+            host, {"no": self.no_proxy}
+        ):
+            return None
+        return proxy
+
+
+# --- transports -----------------------------------------------------------------------------
+
+class _Body(httpx.AsyncByteStream):
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._stream:
+            yield part
+
+    async def aclose(self) -> None:
+        close = getattr(self._stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class PoolTransport(httpx.AsyncBaseTransport):
+    """One small pool: direct connections through the guard, or through a proxy."""
+
+    def __init__(self, factory: TransportFactory, max_connections: int) -> None:
+        self._factory = factory
+        self._max = max(1, max_connections)
+        self._direct: httpcore.AsyncConnectionPool | None = None
+        self._proxied: dict[str, httpcore.AsyncHTTPProxy] = {}
+
+    def _pool(self, url: httpx.URL) -> httpcore.AsyncConnectionPool:
+        f = self._factory
+        proxy = f.routes.for_url(url.scheme, url.host) if f.routes else None
+        if proxy is None:
+            if self._direct is None:
+                self._direct = httpcore.AsyncConnectionPool(
+                    ssl_context=f.ssl, max_connections=self._max,
+                    max_keepalive_connections=self._max, keepalive_expiry=KEEPALIVE_EXPIRY,
+                    http1=True, http2=f.http2, network_backend=f.backend,
+                )
+            return self._direct
+        pool = self._proxied.get(proxy)
+        if pool is None:
+            parsed = httpx.Proxy(proxy)
+            pool = httpcore.AsyncHTTPProxy(
+                proxy_url=httpcore.URL(scheme=parsed.url.raw_scheme, host=parsed.url.raw_host,
+                                       port=parsed.url.port, target=parsed.url.raw_path),
+                proxy_auth=parsed.raw_auth, proxy_headers=parsed.headers.raw,
+                ssl_context=f.ssl, max_connections=self._max,
+                max_keepalive_connections=self._max, keepalive_expiry=KEEPALIVE_EXPIRY,
+                http1=True, http2=f.http2,
+            )
+            self._proxied[proxy] = pool
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                             target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        resp = await self._pool(url).handle_async_request(core)
+        assert isinstance(resp.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=resp.status, headers=resp.headers,
+            stream=_Body(resp.stream),
+            extensions=resp.extensions,
+        )
+
+    async def aclose(self) -> None:
+        pools: list[httpcore.AsyncConnectionPool] = [*self._proxied.values()]
+        if self._direct is not None:
+            pools.append(self._direct)
+        self._direct, self._proxied = None, {}
+        for pool in pools:
+            await pool.aclose()
+
+
+class TransportFactory:
+    """Shared per run: the SSL context, the guarded backend, the proxy routes. ``network``
+    is the backend the guard dials through (default anyio; tests: a fake network)."""
+
+    def __init__(self, guard: Guard, *, ca_bundle: str | None, proxy: str | None,
+                 http2: bool, env: Mapping[str, str],
+                 network: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.ssl = ssl_context(ca_bundle, env)
+        self.routes = ProxyRoutes.build(proxy, env)
+        self.backend = GuardedBackend(guard, network)
+        self.http2 = http2
+
+    def __call__(self, max_connections: int) -> httpx.AsyncBaseTransport:
+        return PoolTransport(self, max_connections)

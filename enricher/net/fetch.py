@@ -1,0 +1,370 @@
+"""One URL -> one FetchResult: method per kind, our own redirect loop, caps, retries.
+
+Per URL (a *job*)::
+
+    kind PAGE  GET, read the decoded body of HTML responses up to page_bytes, stop after </head>
+    kind REACH HEAD; on 400/403/405/501 or a protocol/reset failure, GET reading <= reach_bytes
+    kind IMAGE GET, read <= image_bytes
+    every hop:   guard.check_target (scheme, port, literal IP) -> tenacity retry loop of
+                 attempts; each attempt waits for its host slot (hosts.Scheduler), sends one
+                 request under a total deadline, reads what the kind needs, releases the slot
+    3xx + Location: the body is never read; Location is resolved against the current URL and
+                 re-cleaned (urls.resolve_url) and the next hop re-vetted; loops, more than
+                 max_redirects hops and garbage Locations end the job
+
+Bodies are read only for 2xx responses, through ``body.read_bounded`` (bounded decoder), and
+only for HTML when the kind is PAGE or REACH. ``conditional(url)`` headers (If-None-Match...)
+go with the first request of a URL only. Requests carry no cookies and no credentials; the
+User-Agent and extra headers come from config (per-host overrides apply).
+
+``Fetcher.fetch_all`` queues every URL in the scheduler and returns when each has produced
+exactly one ``on_result`` call. Cancelling it cancels in-flight requests and stops scheduling.
+``FetchResult.attempts`` counts the requests sent for the URL: retries, redirect hops and the
+GET after a refused HEAD included (0: never sent, e.g. ``host_unreachable``).
+``network_down`` is the outage signal: at least ``outage_min_hosts`` hosts tried and at least
+``outage_ratio`` of them failed only at connection level (DNS/connect) and never answered.
+
+This module must not decide verdicts, parse HTML, or know about records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpcore
+import httpx
+
+from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, FetchConfig
+from enricher.models import FetchResult, Hop, LinkKind
+from enricher.net.body import Reply, read_response
+from enricher.net.client import TransportFactory, failure_of
+from enricher.net.guard import Guard, Resolver, SystemResolver
+from enricher.net.hosts import Scheduler
+from enricher.net.retry import RetryPolicy, retrying, should_retry
+from enricher.net.urls import Rejected, host_key, resolve_url
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+HEAD_FALLBACK_STATUS = frozenset({400, 403, 405, 501})
+HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset"})
+# what trips a host's breaker; DNS answers are cached for the run, so they need no breaker
+BREAKER_FAILURES = frozenset({"connect", "timeout"})
+_ACCEPT = {
+    LinkKind.PAGE: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
+    LinkKind.REACH: "text/html,*/*;q=0.8",
+    LinkKind.IMAGE: "image/avif,image/webp,image/*,*/*;q=0.5",
+}
+_REJECTED_HOP = {"bad_scheme": "forbidden_scheme", "data_url": "forbidden_scheme",
+                 "forbidden_port": "forbidden_port"}
+
+TransportMaker = Callable[..., httpx.AsyncBaseTransport]
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    url: str
+    kind: LinkKind
+    held: str | None  # host whose slot the dispatcher granted for the first attempt
+    attempts: int = 0
+    raw: int = 0
+    touched: set[str] = field(default_factory=set)
+
+
+class Fetcher:
+    """The network engine for one run. Use as ``async with Fetcher(config) as f``."""
+
+    def __init__(
+        self,
+        config: FetchConfig,
+        *,
+        resolver: Resolver | None = None,
+        transport_factory: TransportMaker | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
+        network: httpcore.AsyncNetworkBackend | None = None,
+        partition_by_host: bool = True,
+        outage_min_hosts: int = DEFAULT_OUTAGE_MIN_HOSTS,
+        outage_ratio: float = DEFAULT_OUTAGE_RATIO,
+    ) -> None:
+        self.config = config
+        self._own_resolver = SystemResolver() if resolver is None else None
+        self.guard = Guard(
+            resolver if resolver is not None else self._own_resolver,  # type: ignore[arg-type]
+            dns_timeout=config.dns_timeout, allow_private=config.allow_private,
+            allowed_low_ports=config.allowed_low_ports,
+        )
+        if transport_factory is None:
+            transport_factory = TransportFactory(
+                self.guard, ca_bundle=config.ca_bundle, proxy=config.proxy,
+                http2=config.http2, env=os.environ if env is None else env, network=network,
+            )
+        self._make = transport_factory
+        self._partition = partition_by_host
+        self._transports: dict[str, httpx.AsyncBaseTransport] = {}
+        self._clock, self._wall, self._rand = clock, wall, rand
+        self._sched = self._scheduler()
+        self._policy = RetryPolicy.from_config(config)
+        self._retrying = retrying(self._policy, sleep=sleep, rand=rand)
+        self._ext = {"timeout": {"connect": config.connect_timeout, "read": config.read_timeout,
+                                 "write": config.read_timeout, "pool": config.request_deadline}}
+        self._headers: dict[tuple[str, LinkKind], list[tuple[str, str]]] = {}
+        self._on_result: Callable[[FetchResult], None] = lambda r: None
+        self._conditional: Callable[[str], Mapping[str, str] | None] | None = None
+        self._requests = 0
+        self._bytes = 0
+        self._outage_min = outage_min_hosts
+        self._outage_ratio = outage_ratio
+        self._tried: set[str] = set()
+        self._answered: set[str] = set()
+        self._conn_failed: set[str] = set()
+
+    def _scheduler(self) -> Scheduler[tuple[str, LinkKind]]:
+        c = self.config
+        return Scheduler(
+            max_concurrency=c.max_concurrency, host_concurrency=c.host_concurrency,
+            interval=c.host_request_interval, jitter=c.host_interval_jitter,
+            overrides=c.hosts, breaker_threshold=c.breaker_threshold,
+            clock=self._clock, rand=self._rand,
+        )
+
+    # --- lifecycle and stats --------------------------------------------------------------
+    async def __aenter__(self) -> Fetcher:
+        # anyio loads its asyncio backend on first use (0.1-0.4 s of imports): do it now, not
+        # inside the first request, where it would stall the loop and skew every timing
+        await httpcore.AnyIOBackend().sleep(0)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            with contextlib.suppress(Exception):
+                await transport.aclose()
+        self.guard.close()
+        if self._own_resolver is not None:
+            self._own_resolver.close()
+
+    @property
+    def requests(self) -> int:
+        """Requests sent (attempts that reached the transport), redirects included."""
+        return self._requests
+
+    @property
+    def bytes_read(self) -> int:
+        """Raw body bytes read from the network."""
+        return self._bytes
+
+    @property
+    def network_down(self) -> bool:
+        tried = len(self._tried)
+        if tried == 0 or tried < self._outage_min:
+            return False
+        dead = len(self._conn_failed - self._answered)
+        return dead / tried >= self._outage_ratio
+
+    # --- scheduling -----------------------------------------------------------------------
+    async def fetch_all(
+        self,
+        items: Iterable[tuple[str, LinkKind]],
+        on_result: Callable[[FetchResult], None],
+        conditional: Callable[[str], Mapping[str, str] | None] | None = None,
+    ) -> None:
+        """Fetch every (url, kind); ``on_result`` once per URL as soon as it is done.
+        Not re-entrant: one fetch_all at a time per Fetcher."""
+        self._on_result = on_result
+        self._conditional = conditional
+        sched = self._sched
+        for url, kind in items:
+            key = host_key(url)
+            if sched.tripped(key):
+                on_result(self._unreachable(url, kind))
+            else:
+                sched.add(key, (url, kind))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                def start(key: str, item: tuple[str, LinkKind]) -> None:
+                    tasks.create_task(self._job(_Job(item[0], item[1], held=key)))
+
+                def unreachable(key: str, item: tuple[str, LinkKind]) -> None:
+                    on_result(self._unreachable(*item))
+
+                await sched.run(start, unreachable)
+        except BaseException as exc:
+            # interrupted (cancelled, or on_result raised): slots and counts are stale now
+            self._sched = self._scheduler()
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                raise exc.exceptions[0] from None
+            raise
+
+    def _unreachable(self, url: str, kind: LinkKind) -> FetchResult:
+        return FetchResult(url=url, kind=kind, attempts=0, failure="host_unreachable",
+                           detail="skipped: the host failed repeatedly at connection level")
+
+    async def _job(self, job: _Job) -> None:
+        try:
+            result = await self._fetch_url(job)
+            self._on_result(result)
+        finally:
+            if job.held is not None:  # refused before its first attempt: give the slot back
+                self._sched.release(job.held)
+            self._sched.done()
+            for key in job.touched:
+                if self._partition and self._sched.idle(key):
+                    transport = self._transports.pop(key, None)
+                    if transport is not None:  # the host is done: free its connections
+                        with contextlib.suppress(Exception):
+                            await transport.aclose()
+
+    async def _fetch_url(self, job: _Job) -> FetchResult:
+        started = self._clock()
+        current, kind = job.url, job.kind
+        method = "HEAD" if kind is LinkKind.REACH else "GET"
+        extra = self._conditional(current) if self._conditional is not None else None
+        hops: list[Hop] = []
+        seen = {current}
+        while True:
+            resp = await self._hop(job, current, method, extra if not hops else None)
+            if (method == "HEAD" and (resp.http_status in HEAD_FALLBACK_STATUS
+                                      or resp.failure in HEAD_FALLBACK_FAILURES)):
+                method = "GET"
+                continue
+            if resp.failure is not None or resp.http_status not in REDIRECTS:
+                break
+            hops.append(Hop(current, resp.http_status))
+            target, failure, detail = self._next_hop(current, resp.location)
+            if target is not None and target in seen:
+                failure, detail = "redirect_loop", f"redirect back to {target}"
+            elif target is not None and len(hops) > self.config.max_redirects:
+                failure = "too_many_redirects"
+                detail = f"more than {self.config.max_redirects} redirects"
+            if failure is not None or target is None:
+                resp = Reply(http_status=resp.http_status, failure=failure, detail=detail,
+                             headers=resp.headers)
+                break
+            seen.add(target)
+            current = target
+        return FetchResult(
+            url=job.url, kind=kind, http_status=resp.http_status,
+            final_url=current if hops else None, redirects=tuple(hops),
+            attempts=job.attempts, elapsed_ms=int((self._clock() - started) * 1000),
+            content_type=resp.headers.get("content-type"), headers=resp.headers,
+            body=resp.body, bytes_read=job.raw, failure=resp.failure, detail=resp.detail,
+            not_modified=resp.http_status == 304 and bool(extra) and not hops,
+        )
+
+    def _next_hop(self, current: str, location: str | None
+                  ) -> tuple[str | None, str | None, str | None]:
+        if location is None or not location.strip():
+            return None, "bad_redirect", "redirect without a Location header"
+        cfg = self.config
+        found = resolve_url(current, location, allowed_low_ports=cfg.allowed_low_ports)
+        if isinstance(found, Rejected):
+            token = _REJECTED_HOP.get(found.reason, "bad_redirect")
+            return None, token, f"Location {location[:200]!r}: {found.detail}"
+        return found.url, None, None
+
+    async def _hop(self, job: _Job, url: str, method: str,
+                   extra: Mapping[str, str] | None) -> Reply:
+        """One hop: the retry loop around attempts; gives up on a too-long Retry-After."""
+        resp: Reply = await self._retrying.copy()(self._attempt, job, url, method, extra)
+        if should_retry(resp) and self._policy.too_long(resp):
+            resp = Reply(http_status=resp.http_status, failure="retry_after_too_long",
+                         detail=f"Retry-After {resp.retry_after:.0f}s exceeds the "
+                                f"{self._policy.retry_after_cap:.0f}s cap",
+                         headers=resp.headers)
+        return resp
+
+    async def _attempt(self, job: _Job, url: str, method: str,
+                       extra: Mapping[str, str] | None) -> Reply:
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return Reply(failure="invalid_url", detail=str(exc)[:200])
+        key = host_key(url)
+        refusal = self.guard.check_target(target.scheme, target.host, target.port)
+        if refusal is not None:
+            return Reply(failure=refusal.failure, detail=refusal.detail)
+        if job.held == key:
+            job.held = None
+        elif not await self._sched.acquire(key):
+            return Reply(failure="host_unreachable",
+                         detail="the host failed repeatedly at connection level")
+        job.attempts += 1
+        job.touched.add(key)
+        failed: bool | None = None
+        try:
+            resp = await self._send(job, key, target, method, extra)
+            self._tried.add(key)
+            if resp.failure is None or resp.http_status is not None:
+                failed = False  # the host answered
+                self._answered.add(key)
+            elif resp.failure in BREAKER_FAILURES:
+                failed = True
+            if resp.connect_stage:
+                self._conn_failed.add(key)
+            return resp
+        finally:
+            self._sched.release(key, failed=failed)
+
+    # --- one request ----------------------------------------------------------------------
+    def _transport(self, key: str) -> httpx.AsyncBaseTransport:
+        slot_key = key if self._partition else ""
+        transport = self._transports.get(slot_key)
+        if transport is None:
+            size = self._sched.limits(key) if self._partition else self._sched.max_concurrency
+            transport = self._transports[slot_key] = self._make(max_connections=size)
+        return transport
+
+    def _base_headers(self, key: str, kind: LinkKind) -> list[tuple[str, str]]:
+        policy = self.config.hosts.get(key)
+        cache_key = (key if policy is not None else "", kind)
+        found = self._headers.get(cache_key)
+        if found is None:
+            merged = {"user-agent": self.config.user_agent, "accept": _ACCEPT[kind],
+                      "accept-encoding": "gzip, deflate, br"}
+            merged.update((k.lower(), v) for k, v in self.config.headers.items())
+            if policy is not None:
+                merged.update((k.lower(), v) for k, v in policy.headers.items())
+                if policy.user_agent:
+                    merged["user-agent"] = policy.user_agent
+            found = self._headers[cache_key] = list(merged.items())
+        return found
+
+    def _count(self, job: _Job, n: int) -> None:
+        job.raw += n
+        self._bytes += n
+
+    async def _send(self, job: _Job, key: str, url: httpx.URL, method: str,
+                    extra: Mapping[str, str] | None) -> Reply:
+        headers = self._base_headers(key, job.kind)
+        if extra:
+            headers = headers + [(k, v) for k, v in extra.items()]
+        transport = self._transport(key)
+        self._requests += 1
+        try:
+            async with asyncio.timeout(self.config.request_deadline):
+                request = httpx.Request(method, url, headers=headers, extensions=self._ext)
+                self._sched.started(key)
+                response = await transport.handle_async_request(request)
+                try:
+                    return await read_response(
+                        response, method=method, kind=job.kind, config=self.config,
+                        now=self._wall, count=lambda n: self._count(job, n))
+                finally:
+                    await response.aclose()
+        except Exception as exc:
+            failed = failure_of(exc)
+            return Reply(failure=failed.token, detail=failed.detail,
+                         connect_stage=failed.connect_stage)

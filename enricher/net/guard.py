@@ -1,0 +1,339 @@
+"""Address policy (SSRF guard): resolve host names ourselves, vet every address, and connect
+to the vetted address only.
+
+How a connection is made::
+
+    URL host ──► Guard.check_target()   scheme http/https only; port policy; literal IPs vetted
+             ──► GuardedBackend.connect_tcp(host)           (httpcore calls this per connection)
+                   └─► Guard.addresses(host)  one resolution per host per run (cached, deduped,
+                   │                           bounded by the DNS timeout), every answer vetted
+                   └─► inner backend.connect_tcp(<vetted IP>)      no second lookup
+             ──► httpcore starts TLS on that stream with server_hostname = the URL's host, so
+                 SNI and certificate verification still use the name, never the IP.
+
+Because the IP we connect to is the one we vetted, DNS rebinding (public on the first answer,
+127.0.0.1 on the second) cannot work: there is no second answer.
+
+**Mixed answers** (``[93.184.216.34, 10.0.0.1]``, hostile.md row 19): the whole host is refused
+(``forbidden_address``), as Synapse does. Connecting to the public half only would let an
+attacker who controls the zone probe which internal addresses exist by timing; refusing is
+simpler to reason about and to test.
+
+``allow_private=True`` switches the address check off (tests, local use); names are still
+resolved through the injected resolver and schemes other than http/https are still refused.
+Behind a proxy the proxy resolves names, so only literal-IP hosts can be vetted (``check_target``).
+
+DNS failures: NXDOMAIN / no address -> ``dns`` (the name does not exist: a dead link);
+a lookup slower than the DNS timeout -> ``dns_timeout``; any other resolver error (SERVFAIL,
+EAI_AGAIN, which is what an outage looks like) -> ``dns_error``. Failures are cached for the run.
+
+This module must not read records, decide verdicts, or talk HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpcore
+
+from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_TIMEOUT
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+_CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
+
+
+class Resolver(Protocol):
+    """Host name -> IP address strings. Raise ``DNSError`` or ``socket.gaierror`` on failure."""
+
+    async def resolve(self, host: str, port: int) -> list[str]: ...
+
+
+class GuardError(Exception):
+    """A host or address refused by the policy, or a failed lookup. ``failure`` is the
+    FetchResult reason token (``forbidden_address``, ``forbidden_scheme``, ``forbidden_port``,
+    ``dns``, ``dns_timeout``, ``dns_error``)."""
+
+    def __init__(self, failure: str, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+
+
+class DNSError(GuardError):
+    """A name that could not be resolved (raised by resolvers, or mapped from gaierror)."""
+
+
+# --- the pure address check -----------------------------------------------------------------
+
+def _nets(
+    pairs: Iterable[tuple[str, str]],
+) -> tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]:
+    return tuple((ipaddress.ip_network(net), reason) for net, reason in pairs)
+
+
+# Checked in order; several of these are ``is_global`` (or not ``is_private``) on Python 3.11.
+_V4 = _nets((
+    ("0.0.0.0/8", "unspecified"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "shared_cgnat"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link_local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "ietf_special"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.88.99.0/24", "reserved"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("255.255.255.255/32", "broadcast"),
+    ("240.0.0.0/4", "reserved"),
+))
+_V6 = _nets((
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "nat64_local"),
+    ("100::/64", "discard"),
+    ("2001:db8::/32", "documentation"),
+    ("2001:10::/28", "orchid"),
+    ("fc00::/7", "unique_local"),
+    ("fe80::/10", "link_local"),
+    ("fec0::/10", "site_local"),
+    ("ff00::/8", "multicast"),
+))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")  # IPv4-translated
+_COMPAT = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+
+
+def _embedded(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    if ip.ipv4_mapped is not None:
+        return "ipv4_mapped", ip.ipv4_mapped
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64:
+        return "nat64", low32
+    if ip in _SIIT:
+        return "ipv4_translated", low32
+    if ip in _COMPAT:
+        return "ipv4_compatible", low32
+    if ip.sixtofour is not None:
+        return "6to4", ip.sixtofour
+    return None
+
+
+def is_forbidden(ip: str | IPAddress) -> str | None:
+    """Why ``ip`` must not be connected to (a short reason such as ``loopback``), or None when
+    it is a public unicast address. Pure; unwraps IPv4 embedded in IPv6 (mapped, compatible,
+    NAT64, SIIT, 6to4, Teredo) and checks the IPv4 inside. Unparseable input is forbidden."""
+    if isinstance(ip, str):
+        try:
+            addr: IPAddress = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
+        except ValueError:
+            return "not_an_address"
+    else:
+        addr = ip
+    if isinstance(addr, ipaddress.IPv4Address):
+        for net, reason in _V4:
+            if addr in net:
+                return reason
+        return None if addr.is_global else "reserved"
+    for net, reason in _V6:
+        if addr in net:
+            return reason
+    embedded = _embedded(addr)
+    if embedded is not None:
+        form, v4 = embedded
+        inner = is_forbidden(v4)
+        if inner is not None:
+            return f"{inner}_via_{form}"
+        if form in ("ipv4_compatible", "ipv4_translated"):
+            return form  # deprecated forms: no legitimate public use
+        return None
+    if addr.teredo is not None:
+        for v4 in addr.teredo:
+            inner = is_forbidden(v4)
+            if inner is not None:
+                return f"{inner}_via_teredo"
+        return "teredo"
+    return None if addr.is_global else "reserved"
+
+
+def _literal_ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+# --- resolution -----------------------------------------------------------------------------
+
+class SystemResolver:
+    """The operating system's resolver (``getaddrinfo``) on a dedicated thread pool.
+
+    Not ``loop.getaddrinfo``: that runs on the loop's default executor, which anyio and others
+    share; lookups that never answer would occupy its few threads and stall unrelated work.
+    A hung lookup still holds one of our threads until the system resolver gives up; the
+    Guard stops waiting for it after the DNS timeout."""
+
+    def __init__(self, max_workers: int = 32) -> None:
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="enricher-dns")
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        infos = await loop.run_in_executor(
+            self._executor, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+        )
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_NXDOMAIN = frozenset(
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY")
+    if hasattr(socket, name)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    failure: str
+    detail: str
+
+
+class Guard:
+    """Address policy for one run: target checks, cached resolution, vetting."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        dns_timeout: float = DEFAULT_DNS_TIMEOUT,
+        allow_private: bool = False,
+        allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+    ) -> None:
+        self._resolver = resolver
+        self._dns_timeout = dns_timeout
+        self.allow_private = allow_private
+        self._low_ports = allowed_low_ports
+        self._done: dict[str, list[str] | _Failed] = {}
+        self._inflight: dict[str, asyncio.Task[list[str] | _Failed]] = {}
+
+    def check_target(self, scheme: str, host: str, port: int | None) -> GuardError | None:
+        """Pure pre-connection check of one hop: scheme, port, and the host if it is a
+        literal IP. Names are vetted when connecting (``addresses``)."""
+        if scheme not in _WEB_SCHEMES:
+            return GuardError("forbidden_scheme", f"scheme {scheme!r} is not http or https")
+        if port is not None and (port < 1 or port > 65535):
+            return GuardError("forbidden_port", f"port {port} is out of range")
+        if port is not None and port < 1024 and port not in self._low_ports:
+            return GuardError("forbidden_port", f"port {port} is not a web port")
+        if not self.allow_private:
+            ip = _literal_ip(host)
+            if ip is not None and (reason := is_forbidden(ip)) is not None:
+                return GuardError("forbidden_address", f"{ip} is {reason}")
+        return None
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """Vetted IP strings for ``host``, resolved at most once per run. Raises GuardError."""
+        ip = _literal_ip(host)
+        if ip is not None:
+            if not self.allow_private and (reason := is_forbidden(ip)) is not None:
+                raise GuardError("forbidden_address", f"{ip} is {reason}")
+            return [str(ip)]
+        key = host.lower().rstrip(".") or host
+        hit = self._done.get(key)
+        if hit is None:
+            task = self._inflight.get(key)
+            if task is None:
+                task = asyncio.ensure_future(self._lookup(host, port))
+                self._inflight[key] = task
+                task.add_done_callback(lambda t: self._settle(key, t))
+            hit = await asyncio.shield(task)
+        if isinstance(hit, _Failed):
+            cls = DNSError if hit.failure.startswith("dns") else GuardError
+            raise cls(hit.failure, hit.detail)  # a fresh exception: no traceback growth
+        return hit
+
+    def close(self) -> None:
+        """Stop waiting for lookups still in flight (end of run)."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+
+    def _settle(self, key: str, task: asyncio.Task[list[str] | _Failed]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            self._done[key] = task.result()
+
+    async def _lookup(self, host: str, port: int) -> list[str] | _Failed:
+        try:
+            async with asyncio.timeout(self._dns_timeout):
+                ips = await self._resolver.resolve(host, port)
+        except TimeoutError:
+            return _Failed("dns_timeout", f"no DNS answer for {host} within {self._dns_timeout}s")
+        except GuardError as exc:
+            return _Failed(exc.failure, exc.detail)
+        except socket.gaierror as exc:
+            kind = "dns" if exc.errno in _NXDOMAIN else "dns_error"
+            return _Failed(kind, f"{host}: {exc.strerror or exc}")
+        except OSError as exc:
+            return _Failed("dns_error", f"{host}: {exc}")
+        if not ips:
+            return _Failed("dns", f"{host} has no address")
+        if not self.allow_private:
+            for ip in ips:
+                reason = is_forbidden(ip)
+                if reason is not None:
+                    return _Failed("forbidden_address", f"{host} resolves to {ip} ({reason})")
+        return list(ips)
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend that resolves through the Guard and dials the vetted IP.
+
+    httpcore then starts TLS on the returned stream with ``server_hostname`` taken from the
+    request URL, so SNI and the certificate check stay on the name."""
+
+    def __init__(self, guard: Guard, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._guard = guard
+        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        ips = await self._guard.addresses(host, port)
+        error: Exception | None = None
+        for ip in ips[:_CONNECT_TRIES]:
+            try:
+                return await self._inner.connect_tcp(ip, port, timeout, local_address,
+                                                     socket_options)
+            except httpcore.ConnectError as exc:  # refused/unreachable: try the next address
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never used")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)

@@ -1,0 +1,277 @@
+"""Per-host politeness: host slots and the dispatcher that starts requests.
+
+Design (after scrapy's downloader ``Slot`` and lychee's host module):
+
+* A **HostSlot** per host holds its concurrency limit, the minimum interval between request
+  *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs not
+  yet started (``pending``) and of jobs that want another attempt (``waiters``: retries and
+  redirect hops, served first), and a circuit breaker. Spacing is measured between starts
+  (the job reports the moment its request really leaves with ``started``), so an error page
+  that comes back fast never shortens a host's delay, and neither does a slow wake-up.
+* The **Scheduler** starts a request only when both its host slot (concurrency + spacing)
+  and a global slot (``max_concurrency`` requests in flight) are free. Hosts that have work
+  and a free connection sit in a heap keyed by the time they may next start; the dispatcher
+  pops the earliest ready host, so a host with thousands of URLs never fills the global slots
+  with requests that only wait for its spacing, and a slow host never holds up the others.
+  Nothing is handed to the HTTP layer before it can run, so connection pools never queue.
+* A job that sleeps between retries holds no slot at all; when it wants its next attempt it
+  calls ``acquire(host)`` and waits in that host's ``waiters`` queue.
+* **Circuit breaker**: ``breaker_threshold`` consecutive connection-level failures or
+  timeouts trip the host: its pending URLs are handed to ``on_unreachable`` at once and
+  waiting jobs get ``False`` from ``acquire``; any HTTP response resets the count.
+
+The clock (monotonic seconds) and the jitter source are injectable. This module must not
+import httpx, build requests, or decide verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from enricher.config import (
+    DEFAULT_BREAKER_THRESHOLD,
+    DEFAULT_HOST_CONCURRENCY,
+    DEFAULT_HOST_INTERVAL_JITTER,
+    DEFAULT_HOST_REQUEST_INTERVAL,
+    DEFAULT_MAX_CONCURRENCY,
+    HostPolicy,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True, eq=False)
+class HostSlot(Generic[T]):
+    """Mutable state of one host (private to the scheduler; tests read it)."""
+
+    key: str
+    concurrency: int
+    interval: float
+    jitter: float
+    active: int = 0
+    next_start: float = 0.0
+    last_gap: float = 0.0  # the gap drawn at the last grant
+    failures: int = 0  # consecutive connection-level failures
+    tripped: bool = False
+    queued: bool = False  # in the ready heap
+    pending: deque[T] = field(default_factory=deque)
+    waiters: deque[asyncio.Future[bool]] = field(default_factory=deque)
+
+    def gap(self, rand: Callable[[], float]) -> float:
+        """Seconds from one start to the next: the interval, jittered."""
+        if self.interval <= 0:
+            return 0.0
+        return self.interval * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+
+    def has_work(self) -> bool:
+        return bool(self.pending or self.waiters)
+
+    def can_start(self) -> bool:
+        return not self.tripped and self.active < self.concurrency and self.has_work()
+
+    def idle(self) -> bool:
+        return self.active == 0 and not self.pending and not self.waiters
+
+
+class Scheduler(Generic[T]):
+    """Hands out host+global slots; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        host_concurrency: int = DEFAULT_HOST_CONCURRENCY,
+        interval: float = DEFAULT_HOST_REQUEST_INTERVAL,
+        jitter: float = DEFAULT_HOST_INTERVAL_JITTER,
+        overrides: Mapping[str, HostPolicy] | None = None,
+        breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.max_concurrency = max(1, max_concurrency)
+        self._host_concurrency = max(1, host_concurrency)
+        self._interval = max(0.0, interval)
+        self._jitter = min(max(0.0, jitter), 1.0)
+        self._overrides = overrides or {}
+        self._threshold = max(1, breaker_threshold)
+        self._clock = clock
+        self._rand = rand
+        self._slots: dict[str, HostSlot[T]] = {}
+        self._heap: list[tuple[float, int, HostSlot[T]]] = []
+        self._seq = itertools.count()
+        self.active = 0  # requests in flight, all hosts
+        self._open = 0  # items added and not finished
+        self._wake: asyncio.Future[None] | None = None
+        self._start: Callable[[str, T], None] | None = None
+        self._unreachable: Callable[[str, T], None] | None = None
+
+    # --- slots ----------------------------------------------------------------------------
+    def slot(self, key: str) -> HostSlot[T]:
+        found = self._slots.get(key)
+        if found is None:
+            policy = self._overrides.get(key)
+            conc = policy.concurrency if policy and policy.concurrency else None
+            interval = policy.interval if policy and policy.interval is not None else None
+            found = HostSlot(
+                key,
+                max(1, conc or self._host_concurrency),
+                max(0.0, self._interval if interval is None else interval),
+                self._jitter,
+            )
+            self._slots[key] = found
+        return found
+
+    def limits(self, key: str) -> int:
+        """The host's concurrency (its connection pool size)."""
+        return self.slot(key).concurrency
+
+    def idle(self, key: str) -> bool:
+        found = self._slots.get(key)
+        return found is None or found.idle()
+
+    def tripped(self, key: str) -> bool:
+        found = self._slots.get(key)
+        return found is not None and found.tripped
+
+    # --- work -----------------------------------------------------------------------------
+    def add(self, key: str, item: T) -> None:
+        """Queue a new item (not started) for host ``key``."""
+        slot = self.slot(key)
+        slot.pending.append(item)
+        self._open += 1
+        self._consider(slot)
+
+    def done(self) -> None:
+        """A started item finished (its job calls this once, at the very end)."""
+        self._open -= 1
+        self._poke()
+
+    async def acquire(self, key: str) -> bool:
+        """Wait for a host slot and a global slot for one more attempt of a started job.
+        False when the host's breaker has tripped (then no slot is held)."""
+        slot = self.slot(key)
+        if slot.tripped:
+            return False
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        slot.waiters.append(fut)
+        self._consider(slot)
+        self._poke()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                self.release(key)
+            raise
+
+    def release(self, key: str, *, failed: bool | None = None) -> None:
+        """An attempt ended. ``failed``: True for a connection-level failure or timeout
+        (counts towards the breaker), False for any HTTP response (resets it), None for
+        neither (e.g. a policy refusal)."""
+        slot = self.slot(key)
+        slot.active -= 1
+        self.active -= 1
+        if failed is False:
+            slot.failures = 0
+        elif failed:
+            slot.failures += 1
+            if slot.failures >= self._threshold and not slot.tripped:
+                self._trip(slot)
+        self._consider(slot)
+        self._poke()
+
+    def _trip(self, slot: HostSlot[T]) -> None:
+        slot.tripped = True
+        while slot.waiters:
+            fut = slot.waiters.popleft()
+            if not fut.done():
+                fut.set_result(False)
+        items = list(slot.pending)
+        slot.pending.clear()
+        self._open -= len(items)
+        for item in items:
+            if self._unreachable is not None:
+                self._unreachable(slot.key, item)
+
+    # --- dispatcher -----------------------------------------------------------------------
+    def _consider(self, slot: HostSlot[T]) -> None:
+        if not slot.queued and slot.can_start():
+            slot.queued = True
+            heapq.heappush(self._heap, (slot.next_start, next(self._seq), slot))
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _grant(self, slot: HostSlot[T], now: float) -> None:
+        while slot.waiters:
+            fut = slot.waiters.popleft()
+            if fut.done():  # its job was cancelled while waiting
+                continue
+            self._take(slot, now)
+            fut.set_result(True)
+            return
+        if slot.pending:
+            item = slot.pending.popleft()
+            self._take(slot, now)
+            assert self._start is not None
+            self._start(slot.key, item)
+
+    def _take(self, slot: HostSlot[T], now: float) -> None:
+        slot.active += 1
+        self.active += 1
+        slot.last_gap = slot.gap(self._rand)
+        slot.next_start = now + slot.last_gap
+
+    def started(self, key: str) -> None:
+        """The granted request really goes out now: measure the gap from here, so the time
+        a job takes to wake up and build its request never shortens the spacing."""
+        slot = self.slot(key)
+        slot.next_start = max(slot.next_start, self._clock() + slot.last_gap)
+
+    async def run(
+        self,
+        start: Callable[[str, T], None],
+        on_unreachable: Callable[[str, T], None],
+    ) -> None:
+        """Dispatch until every added item is done. ``start(key, item)`` must launch the job
+        (which then holds one slot of ``key`` for its first attempt) without blocking."""
+        self._start, self._unreachable = start, on_unreachable
+        loop = asyncio.get_running_loop()
+        try:
+            while self._open > 0:
+                now = self._clock()
+                while self._heap and self.active < self.max_concurrency:
+                    ready_at, _, slot = self._heap[0]
+                    if ready_at > now:
+                        break
+                    heapq.heappop(self._heap)
+                    slot.queued = False
+                    if slot.next_start > now:  # moved by started(): queue again
+                        self._consider(slot)
+                        continue
+                    if slot.can_start():
+                        self._grant(slot, now)
+                        self._consider(slot)
+                if self._open <= 0:
+                    break
+                delay = None
+                if self._heap and self.active < self.max_concurrency:
+                    delay = max(0.0, self._heap[0][0] - now)
+                self._wake = loop.create_future()
+                timer = loop.call_later(delay, self._poke) if delay is not None else None
+                try:
+                    await self._wake
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                    self._wake = None
+        finally:
+            self._start = self._unreachable = None

@@ -1,0 +1,304 @@
+"""The extraction rules: for each PageMeta field an ordered tuple of small rules (order is
+priority, metascraper style), and the page-level facts several rules share (the site's
+names, all title candidates, where the article starts).
+
+Rules read a :class:`Page` (built by ``extract`` from the parsed head and bounded scans of
+the body); each returns a raw value or None, and :func:`first` runs them through a cleaner:
+the first clean value wins, a rule or cleaner that raises counts as no value. Date rules
+are ordered by precision measured on the human-labelled pages (``bench/extract_pages.py``);
+:mod:`enricher.fields` makes the decisions that weigh several sources. This module must
+not parse HTML or do I/O; it never fetches the URLs it returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html import escape
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+from enricher.config import DEFAULT_TITLE_MAX_CHARS
+from enricher.dates import date_from_url
+from enricher.jsonld import image_of, name_of
+from enricher.scan import (
+    attribute_values,
+    dates_in_text,
+    find_tag,
+    itemprop_date,
+    script_date,
+    time_datetime,
+)
+from enricher.textclean import clean_text, host_names, name_key
+
+__all__ = [
+    "AMP_RULES", "BODY_DATE_RULES", "CANONICAL_RULES", "DESCRIPTION_RULES", "IMAGE_RULES",
+    "LANG_RULES", "OG_IMAGE_RULES", "PUBLISHED_RULES", "SITE_NAME_RULES", "TITLE_RULES", "Page",
+    "anchor", "clean_image", "first", "http_url", "site_names", "title_sources",
+]
+
+MAX_URL_CHARS = 8_192
+MAX_BODY_IMAGES = 10
+TEXT_DATE_AFTER = 20_000  # characters after the headline searched for a written date
+TEXT_DATE_BEFORE = 5_000  # ... and before it, when nothing follows
+BODY_DATE_REACH = 50_000  # characters past the headline searched for <time>, itemprop
+
+_IMG_SRC = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_POSTER = re.compile(r"""\sposter\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_NOT_IMAGE = re.compile(r"\.(?:mp4|m4v|webm|mov|m3u8|mp3|m4a|ogg|wav|pdf|html?|js|css)$", re.I)
+
+
+class Page(Protocol):
+    """What rules can ask of a parsed page (``extract._Doc``)."""
+
+    url: str  # the final URL
+    base: str  # <base href> resolved, else url
+    provider: str | None
+    html: str
+    end: int  # where the body starts in html
+    cap: int  # where the part looked at ends
+    memo: dict[str, Any]  # per-page results shared by rules
+
+    def meta(self, key: str) -> str | None: ...
+    def link(self, rel: str) -> str | None: ...
+    def ld(self, key: str, *, site: bool = False) -> Any: ...
+    def h1s(self) -> list[tuple[int, str]]: ...
+    def doc_title(self) -> str | None: ...
+    def html_lang(self) -> str | None: ...
+
+
+Rule = Callable[[Page], Any]
+Cleaner = Callable[[Page, Any], Any]
+
+
+def _safe(rule: Rule, page: Page) -> Any:
+    try:
+        return rule(page)
+    except Exception:  # a failing rule is an empty value, never a crash
+        return None
+
+
+def first(page: Page, rules: tuple[Rule, ...], clean: Cleaner) -> tuple[Any, int]:
+    """The first clean value and the index of the rule that found it (-1: none)."""
+    for n, rule in enumerate(rules):
+        raw = _safe(rule, page)
+        if raw is None:
+            continue
+        try:
+            value = clean(page, raw)
+        except Exception:  # a failing cleaner drops the value
+            value = None
+        if value:
+            return value, n
+    return None, -1
+
+
+def http_url(base: str, value: Any) -> str | None:
+    """``value`` resolved against ``base`` if it is an http(s) URL; else None
+    (``javascript:``, ``data:``, ``mailto:``, garbage)."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_URL_CHARS:
+        return None
+    try:
+        resolved = value if value.startswith(("https://", "http://")) else urljoin(base, value)
+        parts = urlsplit(resolved)
+    except ValueError:
+        return None
+    return resolved if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+# --- page-level facts several rules use ----------------------------------------------------
+
+
+def _memo(page: Page, key: str, compute: Callable[[], Any]) -> Any:
+    if key not in page.memo:
+        page.memo[key] = compute()
+    return page.memo[key]
+
+
+def site_names(page: Page) -> tuple[str, ...]:
+    """Name keys the site goes by: og:site_name, the record's provider, the host. Not
+    application-name (some sites put the title there), not the JSON-LD publisher (no
+    measured gain, and it can cost a scan of the body)."""
+    def compute() -> tuple[str, ...]:
+        names = [page.meta("og:site_name"), page.provider]
+        return tuple(name_key(n) for n in names if n) + host_names(page.url)
+
+    return _memo(page, "site_names", compute)  # type: ignore[no-any-return]
+
+
+def title_sources(page: Page) -> list[str]:
+    """All title candidates, cleaned: evidence for what is a suffix."""
+    def compute() -> list[str]:
+        raw = [_safe(rule, page) for rule in TITLE_RULES[:4]]
+        found = [t for r in raw if (t := clean_text(r, DEFAULT_TITLE_MAX_CHARS))]
+        return found + [text for _, text in page.h1s()]
+
+    return _memo(page, "title_sources", compute)  # type: ignore[no-any-return]
+
+
+def anchor(page: Page) -> int:
+    """Where the article starts: the ``<h1>`` holding the title, else where the title's
+    first words are written, else the first ``<h1>`` that is not the site's name, else the
+    start of the body."""
+    title = page.memo.get("title") or ""
+    key = name_key(title)
+    for pos, text in page.h1s():
+        h1_key = name_key(text)
+        if key and h1_key and (h1_key in key or key in h1_key):
+            return pos
+    if len(title) >= 12:
+        for form in (title[:40], escape(title[:40], quote=False)):
+            at = page.html.find(form, page.end, page.cap)
+            if at >= 0:
+                return at
+    for pos, text in page.h1s():
+        if name_key(text) not in site_names(page):
+            return pos
+    return page.end
+
+
+# --- rule constructors and body rules ------------------------------------------------------
+
+
+def _meta(*keys: str) -> Rule:
+    def rule(page: Page) -> str | None:
+        for key in keys:
+            value = page.meta(key)
+            if value:
+                return value
+        return None
+
+    return rule
+
+
+def _ld(key: str, convert: Callable[[Any], Any] = lambda v: v) -> Rule:
+    return lambda page: convert(page.ld(key))
+
+
+def _link(rel: str) -> Rule:
+    return lambda page: page.link(rel)
+
+
+def clean_image(page: Page, raw: Any) -> str | None:
+    url = http_url(page.base, raw)
+    return None if url is None or _NOT_IMAGE.search(urlsplit(url).path) else url
+
+
+def _images_in(page: Page, start: int, end: int, tag: str = "<img",
+               attr: re.Pattern[str] = _IMG_SRC) -> str | None:
+    upper = tag == "<img"  # <video> is HTML5: never written in upper case
+    for value in attribute_values(page.html, start, end, tag, attr, MAX_BODY_IMAGES,
+                                  upper=upper):
+        url = clean_image(page, clean_text(value, MAX_URL_CHARS))
+        if url:
+            return url
+    return None
+
+
+def _body_image(page: Page) -> str | None:
+    """metascraper's last resort: the first image of the ``<article>``, else of the page."""
+    article = find_tag(page.html, "<article", page.end, page.cap)
+    if article >= 0:
+        close = find_tag(page.html, "</article", article, page.cap)
+        found = _images_in(page, article, close if close >= 0 else page.cap)
+        if found:
+            return found
+    return _images_in(page, page.end, page.cap)
+
+
+def _text_date(page: Page) -> str | None:
+    """A date written in the text right after (else just before) the headline."""
+    at, html = anchor(page), page.html
+    month_first = (page.memo.get("lang") or "").lower() in ("en", "en-us")
+    found = dates_in_text(html, at, min(page.cap, at + TEXT_DATE_AFTER), month_first=month_first)
+    if found is None and at > page.end:
+        found = dates_in_text(html, max(page.end, at - TEXT_DATE_BEFORE), at,
+                              month_first=month_first, last=True)
+    return found
+
+
+def _script_date(page: Page) -> str | None:
+    return script_date(page.html, page.cap)
+
+
+# --- the rules, in priority order -----------------------------------------------------------
+
+TITLE_RULES: tuple[Rule, ...] = (
+    _meta("og:title"),
+    _meta("twitter:title"),
+    _ld("headline"),
+    lambda page: page.doc_title(),
+    lambda page: page.h1s()[0][1] if page.h1s() else None,
+    _ld("name"),
+)
+DESCRIPTION_RULES: tuple[Rule, ...] = (
+    _meta("og:description"),
+    _meta("twitter:description"),
+    _meta("description"),
+    _ld("description"),
+)
+SITE_NAME_RULES: tuple[Rule, ...] = (
+    _meta("og:site_name"),
+    lambda page: name_of(page.ld("publisher", site=True)),
+    _meta("application-name"),
+)
+OG_IMAGE_RULES = 3  # the first rules, whose image og:image:width/height describe
+IMAGE_RULES: tuple[Rule, ...] = (
+    _meta("og:image:secure_url"),
+    _meta("og:image"),
+    _meta("og:image:url"),
+    _meta("twitter:image", "twitter:image:src"),
+    _meta("image"),  # itemprop=image
+    _ld("image", image_of),
+    _ld("thumbnailUrl", image_of),
+    _link("image_src"),
+    _body_image,
+    lambda page: _images_in(page, page.end, page.cap, "<video", _POSTER),
+)
+DATE_KEYS = ("pubdate", "publishdate", "publish-date", "publish_date", "dc.date.issued",
+             "dcterms.issued", "parsely-pub-date", "sailthru.date", "article.published",
+             "article:published", "og:published_time", "datepublished",
+             "citation_publication_date", "originalpublicationdate", "published_time",
+             "published-date", "release_date")
+WEAK_DATE_KEYS = ("date", "dc.date", "dcterms.date", "dc.date.created", "dcterms.created",
+                  "citation_date", "date.created")  # sometimes the date of the last change
+
+
+def _near_headline(page: Page) -> tuple[int, int]:
+    """The body up to :data:`BODY_DATE_REACH` characters past the headline."""
+    return page.end, min(page.cap, anchor(page) + BODY_DATE_REACH)
+
+
+def _itemprop_date(page: Page) -> str | None:
+    return itemprop_date(page.html, *_near_headline(page))
+
+
+def _time_date(page: Page) -> str | None:
+    return time_datetime(page.html, *_near_headline(page))
+
+
+PUBLISHED_RULES: tuple[Rule, ...] = (
+    _meta("article:published_time"),
+    _ld("datePublished"),
+    _meta(*DATE_KEYS),
+    _itemprop_date,
+    lambda page: date_from_url(page.url),
+    _time_date,
+    _text_date,
+    _script_date,
+    _ld("dateCreated"),
+    _meta(*WEAK_DATE_KEYS),
+)
+# Costly scans of the body, not consulted for the local form of a UTC time.
+BODY_DATE_RULES = frozenset({_itemprop_date, _text_date, _script_date})
+CANONICAL_RULES: tuple[Rule, ...] = (_link("canonical"), _meta("og:url"))
+AMP_RULES: tuple[Rule, ...] = (_link("amphtml"),)
+LANG_RULES: tuple[Rule, ...] = (
+    lambda page: page.html_lang(),
+    _meta("og:locale"),
+    _meta("content-language", "language", "dc.language"),
+    _ld("inLanguage"),
+)

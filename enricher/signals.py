@@ -1,0 +1,188 @@
+"""Page-level signals: bot walls (challenge pages) and soft 404s. Pure predicates over
+response headers, status, the decoded start of the page, URLs and the page's title/h1.
+
+Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
+
+* a challenge needs a vendor's signature: Cloudflare's ``cf-mitigated: challenge`` header
+  or its challenge-page markers, Akamai's "Access Denied ... Reference #", DataDome's
+  captcha host or headers, PerimeterX's ``px-captcha`` / "Press & Hold", Incapsula's and
+  Sucuri's block pages. A page merely titled "Just a moment..." is not one.
+* a soft 404 needs a title or first ``<h1>`` that *is* a not-found message (a whole
+  separator-delimited part such as "Page not found | Site", or a not-found sentence), in
+  one of the major languages; or a deep article URL redirected to the site root, to a
+  section that is a prefix of it, or to an error path; or a parked-domain page. A title
+  that merely mentions 404 ("404 errors explained", "Top 404 pages") is not one.
+
+This module must not do I/O or parse HTML (``extract`` gives the title and h1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+__all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
+
+TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
+
+# --- challenges ---------------------------------------------------------------------------
+
+_CLOUDFLARE_MARKERS = ("cf-chl", "challenge-platform", "_cf_chl_opt", "cf_chl_",
+                       "cf-browser-verification", "cf-challenge")
+_CHALLENGE_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("cloudflare", re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
+                              r"cloudflare|please wait\.\.\.)\s*</title>", re.I)),
+    ("akamai", re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
+                          r"(?:\s|&#32;)*(?:#|&#35;)\s*[\d.a-f]+", re.I | re.S)),
+    ("datadome", re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I)),
+    ("perimeterx", re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
+                              r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I)),
+    ("incapsula", re.compile(r"_Incapsula_Resource|Incapsula incident ID", re.I)),
+    ("sucuri", re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
+                          r"policy.{0,500}?blocked", re.I | re.S)),
+)
+
+
+def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) -> str | None:
+    """The bot-wall vendor whose challenge or block page this is, or None."""
+    h = {k.lower(): v for k, v in headers.items()}
+    if h.get("cf-mitigated", "").strip().lower() == "challenge":
+        return "cloudflare"
+    datadome = "x-datadome" in h or "x-dd-b" in h or "datadome=" in h.get("set-cookie", "")
+    if datadome and status in (401, 403, 405, 429):
+        return "datadome"
+    text = text_prefix[:TEXT_SCAN_CHARS]
+    for vendor, pattern in _CHALLENGE_TEXT:
+        cloudflare_ok = vendor != "cloudflare" or any(m in text for m in _CLOUDFLARE_MARKERS)
+        if cloudflare_ok and pattern.search(text):
+            return vendor
+    akamai = h.get("server", "").lower().startswith("akamaighost")
+    if akamai and status == 403 and "Reference #" in text:
+        return "akamai"
+    return None
+
+
+def is_challenge(headers: Mapping[str, str], status: int, text_prefix: str) -> bool:
+    """Whether the response is a bot wall's challenge or block page (never parse it)."""
+    return challenge_vendor(headers, status, text_prefix) is not None
+
+
+# --- soft 404 -----------------------------------------------------------------------------
+
+# A whole part of a title that says "not found" (after dropping punctuation and "oops").
+_NOT_FOUND_PART = re.compile(
+    r"(?:(?:error|fehler|erreur|errore|fout|erro|błąd|hata|ошибка)\s*)?"
+    r"(?:404|410)?\s*(?:error|fehler)?\s*"
+    r"(?:(?:the\s+)?(?:page|file|article|content|document|site|seite|datei|artikel|inhalt|"
+    r"page|fichier|página|pagina|artículo|articolo|pagina|strona|sida|side|sivu|stránka|"
+    r"sayfa|страница|oldal)\s+)?"
+    r"(?:not\s+found|cannot\s+be\s+found|could\s+not\s+be\s+found|does\s+not\s+exist|"
+    r"doesn'?t\s+exist|no\s+longer\s+exists|(?:wurde\s+)?nicht\s+gefunden|existiert\s+nicht|"
+    r"introuvable|non\s+trouvée?|n'existe\s+pas|no\s+encontrad[ao]|no\s+existe|"
+    r"non\s+trovat[ao]|non\s+esiste|niet\s+gevonden|bestaat\s+niet|não\s+encontrad[ao]|"
+    r"não\s+existe|nie\s+znaleziono|nie\s+istnieje|hittades\s+inte|ikke\s+fundet|"
+    r"ei\s+löytynyt|nenalezena|nem\s+található|bulunamadı|не\s+найдена?|"
+    r"見つかりません|不存在|未找到|찾을\s+수\s+없습니다)"
+    r"|(?:error|fehler|erreur|errore)?\s*404(?:\s*(?:error|fehler|erreur))?"
+    r"|404\s*[-:|]?\s*(?:not\s+found|page\s+not\s+found)", re.I)
+# A not-found sentence anywhere in the title or h1.
+_NOT_FOUND_SENTENCE = re.compile(
+    r"(?:page|article|content|file)\s+you\s+(?:are|were|'re)\s+looking\s+for\s+"
+    r"(?:could\s+not|cannot|can'?t|can’t|does\s+not|doesn'?t|doesn’t|no\s+longer|was\s+not|"
+    r"wasn'?t|is\s+not|isn'?t)"
+    r"|(?:that|this|the)\s+page\s+(?:can'?t|can’t|cannot|could\s+not|couldn'?t)\s+be\s+found"
+    r"|(?:this|that|the)\s+page\s+(?:doesn'?t|doesn’t|does\s+not|no\s+longer)\s+exists?"
+    r"|(?:die\s+)?(?:angeforderte\s+|gesuchte\s+)?seite\s+(?:wurde\s+|konnte\s+)?nicht\s+"
+    r"gefunden|la\s+page\s+(?:demandée\s+|que\s+vous\s+cherchez\s+)?(?:est\s+)?introuvable"
+    r"|la\s+página\s+(?:que\s+buscas\s+)?no\s+(?:existe|se\s+encuentra|ha\s+sido\s+encontrada)"
+    r"|la\s+pagina\s+(?:richiesta\s+)?non\s+(?:è\s+stata\s+trovata|esiste)"
+    r"|deze\s+pagina\s+(?:bestaat\s+niet|kon\s+niet\s+(?:worden\s+)?gevonden)"
+    r"|a\s+página\s+(?:que\s+procura\s+)?não\s+(?:existe|foi\s+encontrada)"
+    r"|nie\s+znaleziono\s+strony|strona\s+nie\s+(?:istnieje|została\s+znaleziona)"
+    r"|страница\s+не\s+найдена|ページが見つかりません|页面不存在|找不到页面|页面未找到"
+    r"|페이지를\s+찾을\s+수\s+없", re.I)
+_PARTS = re.compile(r"\s+[|\-–—»:·•]\s+|\s*[|»·•]\s*")
+_PUNCT = re.compile(r"^[\s!.¡¿?…:,\-–—()\[\]]+|[\s!.¡¿?…:,\-–—()\[\]]+$")
+_OOPS = re.compile(r"^(?:oops|whoops|ups|hoppla|uh[\s-]?oh|sorry|désolé|lo\s+sentimos)\W+", re.I)
+
+_ERROR_PATH = re.compile(r"(?:^|/)(?:404|410|error|errors|not[-_]?found|page[-_]not[-_]found|"
+                         r"fehler|seite[-_]nicht[-_]gefunden|erreur|pagina[-_]no[-_]encontrada)"
+                         r"(?:\.html?|\.php|\.aspx?)?(?:/|$)", re.I)
+_PARKED = re.compile(
+    r"this\s+domain\s+(?:name\s+)?(?:is|may\s+be)\s+for\s+sale|buy\s+this\s+domain|"
+    r"domain\s+is\s+parked|parked\s+(?:free|domain)|sedoparking\.com|sedo\.com/search/details|"
+    r"parkingcrew\.net|bodis\.com|parklogic\.com|"
+    r"hugedomains\.com/domain_profile|dan\.com/buy-domain|afternic\.com/forsale", re.I)
+
+
+def _says_not_found(text: str | None) -> bool:
+    if not text:
+        return False
+    text = text.strip()[:300]
+    if _NOT_FOUND_SENTENCE.search(text):
+        return True
+    for part in _PARTS.split(text):
+        part = _PUNCT.sub("", _OOPS.sub("", part.strip()))
+        if part and _NOT_FOUND_PART.fullmatch(part):
+            return True
+    return False
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def _is_deep(path: str) -> bool:
+    """An article-like path: two or more segments, or one long/numbered/.html slug."""
+    segments = _segments(path)
+    if len(segments) >= 2:
+        return True
+    return bool(segments) and (len(segments[0]) >= 20 or any(c.isdigit() for c in segments[0])
+                               or segments[0].endswith((".html", ".htm", ".php", ".aspx")))
+
+
+def _redirect_reason(url: str, final_url: str | None) -> str | None:
+    if not final_url or final_url == url:
+        return None
+    try:
+        old, new = urlsplit(url), urlsplit(final_url)
+    except ValueError:
+        return None
+    if _ERROR_PATH.search(new.path) and not _ERROR_PATH.search(old.path):
+        return "redirect_to_error_page"
+    if not _is_deep(old.path):
+        return None
+    new_segments, old_segments = _segments(new.path), _segments(old.path)
+    if not new_segments and not new.query:
+        return "redirect_to_root"
+    same_host = ((new.hostname or "").removeprefix("www.")
+                 == (old.hostname or "").removeprefix("www."))
+    if (same_host and len(new_segments) == 1 and old_segments[:1] == new_segments
+            and len(old_segments) > 1 and not new.query):
+        return "redirect_to_section"
+    return None
+
+
+def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
+                    text_prefix: str = "") -> str | None:
+    """Why a 200 page is really "not found" (``not_found_title``, ``not_found_h1``,
+    ``redirect_to_root``, ``redirect_to_section``, ``redirect_to_error_page``,
+    ``parked_domain``), or None."""
+    if _says_not_found(title):
+        return "not_found_title"
+    if _says_not_found(h1):
+        return "not_found_h1"
+    reason = _redirect_reason(url, final_url)
+    if reason:
+        return reason
+    if text_prefix and _PARKED.search(text_prefix[:TEXT_SCAN_CHARS]):
+        return "parked_domain"
+    return None
+
+
+def is_soft_404(url: str, final_url: str | None, title: str | None, h1: str | None,
+                text_prefix: str = "") -> bool:
+    """Whether a successful response is really a "not found" page (verdict dead,
+    reason soft_404). Only strong evidence counts; see the module docstring."""
+    return soft_404_reason(url, final_url, title, h1, text_prefix) is not None

@@ -1,0 +1,153 @@
+"""body: content-coding policy, the bounded decoder, and bounded reading."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+from collections.abc import AsyncIterator
+
+import brotli  # type: ignore[import-untyped]
+import pytest
+
+from enricher.net.body import (
+    RAW_SLACK,
+    BoundedDecoder,
+    coding_of,
+    declared_length,
+    read_bounded,
+)
+from enricher.net.client import BodyError
+
+
+@pytest.mark.parametrize(("header", "coding"), [
+    (None, None), ("", None), ("identity", None), ("gzip", "gzip"), ("x-gzip", "gzip"),
+    ("GZIP", "gzip"), ("deflate", "deflate"), ("br", "br"), ("identity, gzip", "gzip"),
+    (" br ", "br"),
+])
+def test_codings(header: str | None, coding: str | None) -> None:
+    assert coding_of(header) == coding
+
+
+@pytest.mark.parametrize("header", ["gzip, gzip", "gzip, br", "xyz", "gzip, xyz", "zstd",
+                                    ", ".join(["identity"] * 6), ", ".join(["identity"] * 5000)])
+def test_refused_codings(header: str) -> None:
+    with pytest.raises(BodyError) as info:
+        coding_of(header)
+    assert info.value.failure == "bad_encoding"
+
+
+def chunks(data: bytes, size: int = 65536) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def decode_all(coding: str | None, data: bytes, limit: int) -> bytes:
+    decoder = BoundedDecoder(coding, limit)
+    out = b"".join(decoder.feed(c) for c in chunks(data))
+    return out
+
+
+def test_bombs_never_exceed_the_limit_per_call() -> None:
+    zeros = bytes(16 << 20)
+    for coding, data in (("gzip", gzip.compress(zeros)), ("br", brotli.compress(zeros)),
+                         ("deflate", zlib.compress(zeros))):
+        decoder = BoundedDecoder(coding, 1000)
+        pieces = [decoder.feed(c) for c in chunks(data, 4096)]
+        assert max(len(p) for p in pieces) <= 1000
+        assert sum(len(p) for p in pieces) == 1000, coding
+
+
+def test_raw_deflate_and_round_trips() -> None:
+    text = b"<html><head><title>x</title></head>" * 100
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw_deflate = raw.compress(text) + raw.flush()
+    assert decode_all("deflate", raw_deflate, 10**6) == text
+    assert decode_all("deflate", zlib.compress(text), 10**6) == text
+    assert decode_all("gzip", gzip.compress(text), 10**6) == text
+    assert decode_all("br", brotli.compress(text), 10**6) == text
+    assert decode_all(None, text, 100) == text[:100]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate"])
+def test_lying_encoding_fails(coding: str) -> None:
+    with pytest.raises(BodyError) as info:
+        decode_all(coding, b"<html><head><title>plain</title></head>" * 10, 10**6)
+    assert info.value.failure == "decoding"
+
+
+@pytest.mark.parametrize(("coding", "data"), [
+    ("gzip", gzip.compress(bytes(range(256)) * 400)[:500]),
+    ("br", brotli.compress(bytes(range(256)) * 400)[:60]),
+])
+def test_truncated_streams_fail_at_the_end(coding: str, data: bytes) -> None:
+    decoder = BoundedDecoder(coding, 10**6)
+    decoder.feed(data)
+    with pytest.raises(BodyError) as info:
+        decoder.finish()
+    assert info.value.failure == "decoding"
+
+
+async def _source(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def read(parts: list[bytes], limit: int, *, head: bool = True,
+         expected: int | None = None) -> tuple[bytes, int]:
+    seen = 0
+
+    def count(n: int) -> None:
+        nonlocal seen
+        seen += n
+
+    body = asyncio.run(read_bounded(_source(parts), BoundedDecoder(None, limit), limit=limit,
+                                    stop_at_head=head, count=count, expected=expected))
+    return body, seen
+
+
+def test_stops_after_head_case_insensitively_across_chunks() -> None:
+    parts = [b"<html><HEAD><title>t</title></HE", b"AD >", b"<body>" + b"x" * 100_000]
+    body, seen = read(parts, 10**6)
+    assert body == b"<html><HEAD><title>t</title></HEAD >"
+    assert seen == len(parts[0]) + len(parts[1])
+
+
+def test_short_rest_is_drained_long_rest_is_not() -> None:
+    parts = [b"<head></head>", b"x" * 1000]
+    total = sum(map(len, parts))
+    body, seen = read(parts, 10**6, expected=total)
+    assert body == b"<head></head>" and seen == total
+    body, seen = read([*parts, b"y" * 100000], 10**6, expected=total + 100_000)
+    assert seen == len(parts[0])
+
+
+def test_cap_and_raw_slack() -> None:
+    body, seen = read([b"a" * 1000] * 100, 5000, head=False)
+    assert body == b"a" * 5000 and seen == 5000
+    empty = [b""] * 3 + [b"\x00" * 1000] * 200
+
+    async def main() -> int:
+        seen = 0
+
+        def count(n: int) -> None:
+            nonlocal seen
+            seen += n
+
+        decoder = BoundedDecoder(None, 10)
+        decoder.room = 10  # a decoder that produces nothing stops on raw bytes read
+        decoder.feed = lambda data: b""  # type: ignore[method-assign]
+        await read_bounded(_source(empty), decoder, limit=10, stop_at_head=False, count=count)
+        return seen
+
+    assert asyncio.run(main()) <= 10 + RAW_SLACK + 1000
+
+
+def test_declared_length() -> None:
+    assert declared_length(None) is None
+    assert declared_length(" 12 ") == 12
+    with pytest.raises(BodyError) as info:
+        declared_length("12, 13")
+    assert info.value.failure == "protocol"
+    with pytest.raises(BodyError) as info:
+        declared_length("10000000000")
+    assert info.value.failure == "too_large"

@@ -1,0 +1,182 @@
+"""The CLI end to end against the local demo web: in-process and as a subprocess.
+
+Covers exit codes, plain (non-terminal) output without ANSI codes, the results JSON Lines
+against the shipped schema, reports that agree on counts, enriched records per the contract,
+and a second run that changes zero bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from enricher.cli import Env, ExitCode, main
+from enricher.demo import DemoWeb, demo_web, write_demo_records
+from enricher.report.schema import load_schema
+
+ANSI = "\x1b["
+FAST = ["--allow-private", "--host-request-interval", "1ms", "--timeout", "5s", "--max-attempts", "1"]
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[DemoWeb]:
+    with demo_web() as w:
+        yield w
+
+
+def _run(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, force_terminal=False))
+    return code, out.getvalue(), err.getvalue()
+
+
+def _front(path: Path) -> dict[str, object]:
+    text = path.read_text(encoding="utf-8")
+    loaded = yaml.safe_load(text.split("---", 2)[1])
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_check_reports_dead_links_and_exit_1(web: DemoWeb, tmp_path: Path) -> None:
+    records = write_demo_records(web, tmp_path / "records")
+    before = {p: p.read_bytes() for p in records}
+    results = tmp_path / "results.jsonl"
+    code, _, err = _run(["check", str(tmp_path / "records"), "--results", str(results), *FAST])
+    assert code == ExitCode.LINKS_FAILED
+    assert ANSI not in err
+    assert "deleted-minutes.html" in err  # the dead link is named in the summary
+    assert {p: p.read_bytes() for p in records} == before  # check never writes records
+    schema = load_schema("results")
+    lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        jsonschema.validate(line, schema)
+    by_url = {line["url"]: line for line in lines if line["url"]}
+    assert by_url[f"{web.news}/news/deleted-minutes.html"]["status"] == "dead"
+    assert by_url[f"{web.news}/news/old-library-story"]["status"] == "redirected"
+    assert by_url[f"{web.news}/news/transit-plan.html"]["reason"] == "soft_404"
+    assert by_url[f"{web.walled}/opinion/bike-lanes.html"]["status"] == "blocked"
+    assert by_url[f"{web.news}/news/bike-lanes.html"]["page"]["title"] == "City Council Approves New Bike Lanes"
+    # one fetch per distinct URL, fanned out to every origin
+    assert len(by_url[f"{web.news}/news/bike-lanes.html"]["sources"]) == 3
+
+
+def test_fail_on_ok_only_dead(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    code, _, _ = _run(["check", str(tmp_path / "records"), "--fail-on", "timeout", "--exclude", "javascript", *FAST])
+    assert code == ExitCode.OK
+
+
+def test_enrich_writes_contract_and_second_run_changes_nothing(web: DemoWeb, tmp_path: Path) -> None:
+    records = write_demo_records(web, tmp_path / "records")
+    argv = ["enrich", str(tmp_path / "records"), "--in-place", *FAST]
+    code, _, err = _run(argv)
+    assert code == ExitCode.LINKS_FAILED, err
+    data = _front(records[0])
+    check = data["linkCheck"]
+    assert isinstance(check, dict) and check["webUrl"]["status"] == "ok"
+    live = data["livePage"]
+    assert isinstance(live, dict) and live["title"] == "City Council Approves New Bike Lanes"
+    related = data["related"]
+    assert isinstance(related, list)
+    assert related[0]["linkCheck"]["webUrl"]["status"] == "redirected"
+    assert related[2]["linkCheck"]["webUrl"] == {
+        "status": "dead", "httpStatus": 404, "reason": "http_404", "since": related[2]["linkCheck"]["webUrl"]["since"]
+    }
+    assert related[2]["images"][0]["linkCheck"]["url"]["status"] == "dead"
+    assert records[0].read_text(encoding="utf-8").endswith("A demo record. Its body is never touched.\n")
+    stamps = {p: p.stat().st_mtime_ns for p in records}
+    contents = {p: p.read_bytes() for p in records}
+    code, _, _ = _run(argv)
+    assert code == ExitCode.LINKS_FAILED
+    assert {p: p.read_bytes() for p in records} == contents
+    assert {p: p.stat().st_mtime_ns for p in records} == stamps
+
+
+def test_enrich_out_mirrors_and_dry_run_writes_nothing(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    out = tmp_path / "out"
+    code, _, err = _run(["enrich", str(tmp_path / "records"), "--out", str(out), "--dry-run", *FAST])
+    assert "would change" in err
+    assert not out.exists()
+    code, _, _ = _run(["enrich", str(tmp_path / "records"), "--out", str(out), *FAST])
+    assert sorted(p.name for p in out.rglob("*.md")) == sorted(p.name for p in (tmp_path / "records").glob("*.md"))
+
+
+def test_all_report_formats_agree(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    argv = ["check", str(tmp_path / "records"), *FAST]
+    for ext in ("json", "jsonl", "md", "csv", "html", "xml"):
+        argv += ["--report", str(tmp_path / f"report.{ext}")]
+    _run(argv)
+    run = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    jsonschema.validate(run, load_schema("run"))
+    lines = (tmp_path / "report.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == sum(run["counts"].values())
+    assert f'tests="{len(lines)}"' in (tmp_path / "report.xml").read_text(encoding="utf-8")
+    assert "dead" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert _run(["check", str(tmp_path / "missing")])[0] == ExitCode.USAGE
+    assert _run(["check"])[0] == ExitCode.USAGE
+    assert _run(["check", str(tmp_path), "--max-concurrency", "zero"])[0] == ExitCode.USAGE
+    assert _run(["nonsense"])[0] == ExitCode.USAGE
+    code, _, err = _run(["check", str(tmp_path), "--report", str(tmp_path / "r.pdf")])
+    assert code == ExitCode.USAGE and "r.pdf" in err
+
+
+def test_bad_record_exit_2_and_run_goes_on(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    (tmp_path / "records" / "broken.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    code, _, err = _run(["check", str(tmp_path / "records"), *FAST])
+    assert code == ExitCode.USAGE
+    assert re.search(r"broken.md:\d+: front matter is not valid YAML", err)
+
+
+def test_links_inventory(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    code, out, _ = _run(["links", str(tmp_path / "records")])
+    assert code == ExitCode.OK
+    assert "related[2].images[0].url" in out
+    assert "distinct URLs: 9" in out
+    code, out, _ = _run(["links", str(tmp_path / "records"), "--format", "jsonl"])
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert any(r["status"] == "invalid" and r["reason"] == "bad_scheme" for r in rows)
+    code, out, _ = _run(["links", "-"], stdin=str(sorted((tmp_path / "records").glob("*.md"))[0]) + "\n")
+    assert code == ExitCode.OK and "bike-lanes.html" in out
+
+
+def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "NO_COLOR"}}
+    done = subprocess.run(
+        [sys.executable, "-m", "enricher", "check", str(tmp_path / "records"), *FAST],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == ExitCode.LINKS_FAILED
+    assert ANSI not in done.stderr and ANSI not in done.stdout
+    # SIGTERM while the slow host keeps a request in flight: partial summary, exit 3
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enricher", "enrich", str(tmp_path / "records"), "--in-place", "-v", *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until checking has started (a per-URL line)
+        if "http://" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.ABORTED, err
+    assert "interrupted" in err
+    assert all("linkCheck" not in p.read_text() for p in (tmp_path / "records").glob("*.md"))

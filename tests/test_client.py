@@ -1,0 +1,83 @@
+"""client: the exception -> failure map, proxy routing from the environment, CA loading."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+
+from enricher.net.client import BodyError, ProxyRoutes, failure_of, ssl_context
+from enricher.net.guard import DNSError, GuardError
+
+
+def caused(exc: Exception, cause: BaseException) -> Exception:
+    exc.__cause__ = cause
+    return exc
+
+
+CASES: list[tuple[BaseException, str, bool]] = [
+    (GuardError("forbidden_address", "x"), "forbidden_address", False),
+    (DNSError("dns", "nx"), "dns", True),
+    (DNSError("dns_timeout", "slow"), "dns_timeout", True),
+    (BodyError("bad_encoding", "gzip, gzip"), "bad_encoding", False),
+    (TimeoutError(), "timeout", False),
+    (httpx.ConnectTimeout("t"), "timeout", True),
+    (httpcore.ConnectTimeout("t"), "timeout", True),
+    (httpx.ReadTimeout("t"), "timeout", False),
+    (httpcore.PoolTimeout("t"), "timeout", False),
+    (caused(httpcore.ConnectError("x"), ssl.SSLCertVerificationError("bad cert")), "tls", False),
+    (caused(httpx.ConnectError("x"), socket.gaierror(socket.EAI_NONAME, "nx")), "dns", True),
+    (caused(httpx.ConnectError("x"), socket.gaierror(socket.EAI_AGAIN, "again")), "dns_error",
+     True),
+    (caused(httpcore.ConnectError("x"), ConnectionRefusedError()), "connect", True),
+    (httpcore.ReadError("reset"), "reset", False),
+    (httpx.WriteError("pipe"), "reset", False),
+    (httpcore.RemoteProtocolError("Receive buffer too long"), "protocol", False),
+    (httpx.LocalProtocolError("bad header"), "protocol", False),
+    (httpcore.ProxyError("407"), "proxy", False),
+    (httpx.UnsupportedProtocol("ftp"), "forbidden_scheme", False),
+    (httpx.InvalidURL("bad"), "invalid_url", False),
+    (ssl.SSLError("x"), "tls", False),
+    (ConnectionResetError(), "reset", False),
+    (OSError("no route"), "connect", True),
+    (ValueError("bug"), "error", False),
+]
+
+
+@pytest.mark.parametrize(("exc", "token", "connect_stage"), CASES)
+def test_failure_map(exc: BaseException, token: str, connect_stage: bool) -> None:
+    failure = failure_of(exc)
+    assert (failure.token, failure.connect_stage) == (token, connect_stage)
+    assert failure.detail
+
+
+def test_proxy_routes_from_environment() -> None:
+    env = {"HTTP_PROXY": "http://proxy:3128", "https_proxy": "http://secure:3128",
+           "NO_PROXY": "internal.example,.corp"}
+    routes = ProxyRoutes.build(None, env)
+    assert routes.for_url("http", "a.example") == "http://proxy:3128"
+    assert routes.for_url("https", "a.example") == "http://secure:3128"
+    assert routes.for_url("http", "internal.example") is None
+    assert routes.for_url("https", "x.corp") is None
+    everything = ProxyRoutes.build(None, {"ALL_PROXY": "http://all:1"})
+    assert everything.for_url("https", "a.example") == "http://all:1"
+    explicit = ProxyRoutes.build("http://mine:8080", env)
+    assert explicit.for_url("https", "a.example") == "http://mine:8080"
+    assert not ProxyRoutes.build(None, {})
+
+
+def test_socks_proxies_are_a_config_error() -> None:
+    with pytest.raises(ValueError, match="only http"):
+        ProxyRoutes.build("socks5://127.0.0.1:1080", {})
+
+
+def test_ca_loading(tmp_path: Path) -> None:
+    assert ssl_context(None, {}).verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(ValueError, match="cannot load CA certificates"):
+        ssl_context(str(tmp_path / "missing.pem"), {})
+    with pytest.raises(ValueError, match="cannot load CA certificates"):
+        ssl_context(None, {"SSL_CERT_FILE": str(tmp_path / "missing.pem")})

@@ -1,0 +1,670 @@
+"""fetch: each verdict and each hostile server behaviour (hostile.md rows 23-40) against real
+servers on 127.0.0.1, with bounded time and memory; politeness, breaker, outage guard."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import random
+import socket
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import brotli  # type: ignore[import-untyped]
+import httpx
+import pytest
+from netserver import Conn, FakeResolver, NetServer, Request, gzip_bomb, gzipped, page, route
+
+from enricher.classify import classify
+from enricher.config import FetchConfig, HostPolicy
+from enricher.models import FetchResult, LinkKind, LinkStatus
+from enricher.net.client import TransportFactory
+from enricher.net.fetch import Fetcher
+from enricher.net.guard import Guard
+
+HOSTS = {f"{c}.test": ["127.0.0.1"] for c in "abcdefgh"}
+FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,
+                   host_request_interval=0.0, dns_timeout=0.3, allow_private=True,
+                   page_bytes=64 * 1024, image_bytes=8 * 1024, reach_bytes=4 * 1024,
+                   backoff_base=0.0)
+
+
+@dataclass
+class Run:
+    results: dict[str, FetchResult]
+    server: NetServer
+    fetcher: Fetcher
+    elapsed: float
+    sleeps: list[float]
+
+    def one(self) -> FetchResult:
+        assert len(self.results) == 1
+        return next(iter(self.results.values()))
+
+    def at(self, path: str) -> FetchResult:
+        return next(r for u, r in self.results.items() if u.endswith(path))
+
+
+Handler = Callable[[Request, Conn], object]
+
+
+def run(handler: object, paths: list[str] | list[tuple[str, LinkKind]] | str,
+        config: FetchConfig = FAST, *, host: str = "a.test",
+        kind: LinkKind = LinkKind.PAGE, resolver: FakeResolver | None = None,
+        **fetcher_kw: object) -> Run:
+    if isinstance(handler, dict):
+        handler = route(handler)
+    items = [paths] if isinstance(paths, str) else paths
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def main() -> Run:
+        async with NetServer(handler) as srv:  # type: ignore[arg-type]
+            todo = []
+            for item in items:
+                path, k = item if isinstance(item, tuple) else (item, kind)
+                url = path.format(port=srv.port) if "://" in path else srv.url(host, path)
+                todo.append((url, k))
+            out: dict[str, FetchResult] = {}
+            started = time.monotonic()
+            fetcher = Fetcher(config, resolver=resolver or FakeResolver(dict(HOSTS)),
+                              sleep=fake_sleep, **fetcher_kw)  # type: ignore[arg-type]
+            async with fetcher:
+                await fetcher.fetch_all(todo, lambda r: out.__setitem__(r.url, r))
+            return Run(out, srv, fetcher, time.monotonic() - started, sleeps)
+
+    return asyncio.run(main())
+
+
+def status(result: FetchResult) -> tuple[LinkStatus, str]:
+    verdict = classify(result)
+    return verdict.status, verdict.reason
+
+
+def ok_page(title: str = "Hello") -> Callable[[Request, Conn], object]:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page(title))
+    return handler
+
+
+def code(status_code: int, headers: list[tuple[str, str]] | None = None
+         ) -> Callable[[Request, Conn], object]:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.respond(status_code, page(str(status_code)), headers or [])
+    return handler
+
+
+def redirect(location: str, status_code: int = 302) -> Callable[[Request, Conn], object]:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.respond(status_code, b"", [("Location", location)])
+    return handler
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+def test_each_verdict_end_to_end() -> None:
+    r = run({"/ok": ok_page(), "/moved": redirect("/ok", 301), "/temp": redirect("/ok", 302),
+             "/gone": code(410), "/403": code(403), "/500": code(500), "/401": code(401)},
+            ["/ok", "/moved", "/temp", "/missing", "/gone", "/403", "/500", "/401"])
+    assert status(r.at("/ok")) == (LinkStatus.OK, "http_200")
+    assert r.at("/ok").body.endswith(b"</head>")
+    assert status(r.at("/moved")) == (LinkStatus.REDIRECTED, "http_301")
+    assert r.at("/moved").final_url == r.at("/ok").url
+    assert status(r.at("/temp")) == (LinkStatus.OK, "http_200")
+    assert r.at("/temp").final_url == r.at("/ok").url
+    assert status(r.at("/missing")) == (LinkStatus.DEAD, "http_404")
+    assert status(r.at("/gone")) == (LinkStatus.DEAD, "http_410")
+    assert status(r.at("/403")) == (LinkStatus.BLOCKED, "http_403")
+    assert status(r.at("/401")) == (LinkStatus.BLOCKED, "http_401")
+    assert status(r.at("/500")) == (LinkStatus.ERROR, "http_500")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dns_connect_and_forbidden_verdicts() -> None:
+    port = free_port()
+    resolver = FakeResolver({"refused.test": ["127.0.0.1"], "private.test": ["10.0.0.7"]})
+    config = replace(FAST, allow_private=False)
+    r = run(ok_page(), [f"http://nx.test:{port}/", f"http://private.test:{port}/"],
+            config, resolver=resolver)
+    assert status(r.at(f"nx.test:{port}/")) == (LinkStatus.DEAD, "dns")
+    assert status(r.at(f"private.test:{port}/")) == (LinkStatus.BLOCKED, "forbidden_address")
+    r = run(ok_page(), f"http://refused.test:{port}/", resolver=resolver)
+    assert status(r.one()) == (LinkStatus.ERROR, "connect")
+
+
+# --- redirects (rows 23-28) -----------------------------------------------------------------
+
+def test_redirect_loop_and_hop_cap() -> None:  # row 23
+    chain = {f"/c{i}": redirect(f"/c{i + 1}") for i in range(6)}
+    chain["/c6"] = ok_page()
+    r = run({"/loop": redirect("/loop"), "/a": redirect("/b"), "/b": redirect("/a"), **chain},
+            ["/loop", "/a", "/c0"], replace(FAST, max_redirects=5))
+    assert status(r.at("/loop")) == (LinkStatus.ERROR, "redirect_loop")
+    assert status(r.at("/a")) == (LinkStatus.ERROR, "redirect_loop")
+    assert [h.status for h in r.at("/a").redirects] == [302, 302]
+    assert status(r.at("/c0")) == (LinkStatus.ERROR, "too_many_redirects")
+    assert len(r.at("/c0").redirects) == 6
+    r = run(chain, "/c0", replace(FAST, max_redirects=6))
+    assert status(r.one()) == (LinkStatus.OK, "http_200")
+    assert [h.url.rsplit("/", 1)[1] for h in r.one().redirects] == [f"c{i}" for i in range(6)]
+
+
+def test_non_web_and_malformed_locations() -> None:  # rows 24, 26
+    r = run({"/file": redirect("file:///etc/passwd"), "/gopher": redirect("gopher://x/_INFO"),
+             "/ftp": redirect("ftp://example.com/"), "/empty": redirect("http:///path"),
+             "/garbage": redirect("http://[::1"), "/none": code(302),
+             "/port": redirect("http://a.test:22/")},
+            ["/file", "/gopher", "/ftp", "/empty", "/garbage", "/none", "/port"])
+    for path in ("/file", "/gopher", "/ftp"):
+        assert status(r.at(path)) == (LinkStatus.ERROR, "forbidden_scheme")
+    for path in ("/empty", "/garbage", "/none"):
+        assert status(r.at(path)) == (LinkStatus.ERROR, "bad_redirect"), path
+    assert status(r.at("/port")) == (LinkStatus.SKIPPED, "forbidden_port")
+    assert all(len(x.redirects) == 1 for x in r.results.values())
+    assert len(r.server.arrivals) == 7  # no request ever followed a refused Location
+
+
+def test_relative_location_is_resolved_against_the_current_url() -> None:
+    r = run({"/d/rel": redirect("../ok?x=1"), "/ok": ok_page()}, "/d/rel")
+    assert r.one().final_url is not None and r.one().final_url.endswith("/ok?x=1")
+    assert r.one().http_status == 200
+
+
+def test_redirect_bodies_are_never_read() -> None:  # row 25
+    async def endless_302(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Encoding: gzip\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"10000\r\n" + bytes(0x10000) + b"\r\n"
+        for _ in range(1600):  # 100 MiB, unless the client hangs up
+            await conn.send(chunk)
+
+    tracemalloc.start()
+    try:
+        r = run({"/r": endless_302, "/ok": ok_page()}, "/r")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.one().http_status == 200 and r.one().final_url
+    assert r.fetcher.bytes_read < 4096
+    assert peak < 8 << 20
+    assert r.elapsed < 1.0
+
+
+def test_no_cookies_or_credentials_are_sent() -> None:  # row 27
+    async def set_cookie(request: Request, conn: Conn) -> None:
+        await conn.respond(302, b"", [("Set-Cookie", "sid=1; Path=/"), ("Location", "/ok")])
+
+    r = run({"/login": set_cookie, "/ok": ok_page()}, "/login")
+    assert r.one().http_status == 200
+    assert [a.target for a in r.server.arrivals] == ["/login", "/ok"]
+    for arrival in r.server.arrivals:
+        assert "cookie" not in arrival.headers and "authorization" not in arrival.headers
+
+
+# --- hostile responses (rows 29-40) -----------------------------------------------------------
+
+def test_huge_content_length_is_not_read() -> None:  # row 29
+    async def huge(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Content-Length: 10000000000\r\n\r\n" + bytes(65536) * 4)
+
+    r = run(huge, "/")
+    assert status(r.one()) == (LinkStatus.ERROR, "too_large")
+    assert r.one().body == b"" and r.fetcher.bytes_read == 0
+
+
+def test_large_but_sane_bodies_are_read_up_to_the_cap() -> None:
+    async def big(request: Request, conn: Conn) -> None:
+        await conn.respond(200, b"<html><head>" + b"x" * (1 << 20))
+
+    r = run(big, [("/p", LinkKind.PAGE), ("/i", LinkKind.IMAGE)])
+    assert len(r.at("/p").body) == FAST.page_bytes
+    assert len(r.at("/i").body) == FAST.image_bytes
+    assert status(r.at("/p"))[0] is LinkStatus.OK
+    assert r.fetcher.bytes_read < FAST.page_bytes + FAST.image_bytes + 2 * 65536
+
+
+def test_endless_chunked_body_stops_at_the_cap() -> None:  # row 30
+    async def endless(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+        while True:
+            await conn.send(b"4000\r\n" + b"a" * 0x4000 + b"\r\n")
+
+    r = run(endless, "/")
+    assert len(r.one().body) == FAST.page_bytes
+    assert r.one().bytes_read < FAST.page_bytes + 65536
+    assert r.elapsed < 1.0
+
+
+@functools.cache
+def bomb(encoding: str) -> bytes:
+    """gzip: 200 MiB of zeros in ~200 KB; br: 256 MiB in a few hundred bytes."""
+    if encoding == "gzip":
+        return gzip_bomb(200 << 20)
+    compressor = brotli.Compressor(quality=5)
+    block = bytes(1 << 20)
+    return b"".join([compressor.process(block) for _ in range(256)] + [compressor.finish()])
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_compression_bombs_stop_at_the_cap_in_bounded_memory(encoding: str) -> None:  # 31, 32
+    payload = bomb(encoding)
+
+    async def bombing(request: Request, conn: Conn) -> None:
+        await conn.respond(200, payload, [("Content-Encoding", encoding)])
+
+    tracemalloc.start()
+    try:
+        r = run(bombing, [("/p", LinkKind.PAGE), ("/i", LinkKind.IMAGE)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(r.at("/p").body) == FAST.page_bytes
+    assert len(r.at("/i").body) == FAST.image_bytes
+    assert peak < len(payload) + 8 * FAST.page_bytes + (4 << 20)  # the payload itself is traced
+    assert r.elapsed < 2.0
+
+
+@pytest.mark.parametrize("header", ["gzip, gzip", "br, gzip", ", ".join(["identity"] * 5000),
+                                    "gzip, xyz", "xyz", "zstd"])
+def test_stacked_and_unknown_encodings_are_refused(header: str) -> None:  # rows 32, 33
+    async def stacked(request: Request, conn: Conn) -> None:
+        await conn.respond(200, gzipped(gzipped(page())), [("Content-Encoding", header)])
+
+    r = run(stacked, "/")
+    assert status(r.one()) == (LinkStatus.ERROR, "bad_encoding")
+    assert r.one().body == b"" and r.fetcher.bytes_read == 0
+
+
+TRUNCATED = gzipped(page(random.Random(7).randbytes(20_000).hex()))[:3000]
+
+
+@pytest.mark.parametrize("body", [page(), TRUNCATED])
+def test_lying_or_truncated_encoding_gives_no_body(body: bytes) -> None:  # row 34
+    async def liar(request: Request, conn: Conn) -> None:
+        await conn.respond(200, body, [("Content-Encoding", "gzip")])
+
+    r = run(liar, "/")
+    assert status(r.one()) == (LinkStatus.ERROR, "decoding")
+    assert r.one().body == b""
+
+
+def test_honest_encodings_are_decoded() -> None:
+    import zlib
+    html = page("Zipped")
+    variants = {"/gz": ("gzip", gzipped(html)), "/br": ("br", brotli.compress(html)),
+                "/zl": ("deflate", zlib.compress(html)),
+                "/raw": ("deflate", zlib.compress(html)[2:-4])}
+
+    def handler_for(coding: str, data: bytes) -> Callable[[Request, Conn], object]:
+        async def handler(request: Request, conn: Conn) -> None:
+            await conn.respond(200, data, [("Content-Encoding", coding)])
+        return handler
+
+    r = run({p: handler_for(*v) for p, v in variants.items()}, list(variants))
+    for path in variants:
+        assert r.at(path).body == html[: html.index(b"</head>") + 7], path
+
+
+def test_slowloris_ends_at_the_deadline() -> None:  # row 35
+    async def drip(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Content-Length: 999\r\n\r\n")
+        while True:
+            await conn.send(b"a")
+            await asyncio.sleep(0.05)
+
+    r = run(drip, "/")
+    assert status(r.one()) == (LinkStatus.TIMEOUT, "timeout")
+    assert FAST.request_deadline - 0.05 < r.elapsed < FAST.request_deadline + 0.5
+
+
+def test_silent_server_and_full_backlog_time_out() -> None:  # row 36
+    async def silent(request: Request, conn: Conn) -> None:
+        await asyncio.Event().wait()
+
+    r = run(silent, "/")
+    assert status(r.one()) == (LinkStatus.TIMEOUT, "timeout")
+    assert r.elapsed < FAST.read_timeout + 0.5
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        port = listener.getsockname()[1]
+        filler = socket.socket()
+        filler.connect(("127.0.0.1", port))  # the accept queue is now full
+        fillers.append(filler)
+        r = run(silent, f"http://a.test:{port}/")
+        assert status(r.one()) == (LinkStatus.TIMEOUT, "timeout")
+        assert "connect" in (r.one().detail or "")
+        assert r.elapsed < FAST.connect_timeout + 0.5
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_header_bomb_and_short_body_are_protocol_errors() -> None:  # rows 37, 38
+    async def header_bomb(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 100_000 + b"\r\n")
+
+    async def short(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n"
+                        b"\r\n<html><he")
+        conn.close()
+
+    r = run({"/bomb": header_bomb, "/short": short}, ["/bomb", "/short"])
+    assert status(r.at("/bomb")) == (LinkStatus.ERROR, "protocol")
+    assert status(r.at("/short")) == (LinkStatus.ERROR, "protocol")
+    assert r.at("/short").body == b""
+
+
+def test_our_header_cap_applies_below_h11s() -> None:
+    async def fat(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page(), [(f"X-{i}", "v" * 100) for i in range(200)])
+
+    r = run(fat, "/", replace(FAST, max_header_bytes=8 * 1024))
+    assert status(r.one()) == (LinkStatus.ERROR, "protocol")
+
+
+@pytest.mark.parametrize("ctype", ["video/mp4", "audio/mpeg", "application/octet-stream",
+                                   "text/plain", None])
+def test_non_html_pages_are_not_read_but_reachable(ctype: str | None) -> None:  # row 39
+    async def media(request: Request, conn: Conn) -> None:
+        await conn.respond(200, bytes(200_000), content_type=ctype)
+
+    r = run(media, "/")
+    assert status(r.one()) == (LinkStatus.OK, "http_200")
+    assert r.one().body == b"" and r.fetcher.bytes_read == 0
+
+
+def test_transient_statuses_are_retried_and_dead_ones_never() -> None:  # row 40
+    counts: dict[str, int] = {}
+
+    def counting(inner: Callable[[Request, Conn], object]) -> Callable[[Request, Conn], object]:
+        async def handler(request: Request, conn: Conn) -> None:
+            counts[request.path] = counts.get(request.path, 0) + 1
+            await inner(request, conn)  # type: ignore[misc]
+        return handler
+
+    table = {"/404": code(404), "/410": code(410), "/500": code(500), "/403": code(403),
+             "/429": code(429, [("Retry-After", "999999")]),
+             "/503": code(503, [("Retry-After", "999999")]),
+             "/429short": code(429, [("Retry-After", "2")])}
+    r = run({p: counting(h) for p, h in table.items()}, list(table), replace(FAST, max_attempts=3))
+    assert counts == {"/404": 1, "/410": 1, "/500": 3, "/403": 1, "/429": 1, "/503": 1,
+                      "/429short": 3}
+    assert status(r.at("/404")) == (LinkStatus.DEAD, "http_404")
+    assert status(r.at("/500")) == (LinkStatus.ERROR, "http_500") and r.at("/500").attempts == 3
+    assert status(r.at("/429")) == (LinkStatus.BLOCKED, "retry_after_too_long")
+    assert status(r.at("/503")) == (LinkStatus.ERROR, "retry_after_too_long")
+    assert status(r.at("/429short")) == (LinkStatus.BLOCKED, "http_429")
+    assert r.sleeps.count(2.0) == 2  # Retry-After honoured (the test's sleep returns at once)
+
+
+def test_head_falls_back_to_get() -> None:  # row 40, reachability
+    methods: list[tuple[str, str]] = []
+
+    async def picky(request: Request, conn: Conn) -> None:
+        methods.append((request.path, request.method))
+        if request.method == "HEAD" and request.path != "/fine":
+            await conn.respond({"/405": 405, "/403": 403, "/501": 501}[request.path])
+        else:
+            await conn.respond(200, page())
+
+    r = run(picky, ["/405", "/403", "/501", "/fine"], kind=LinkKind.REACH)
+    assert {status(x)[0] for x in r.results.values()} == {LinkStatus.OK}
+    assert sorted(methods) == sorted([("/405", "HEAD"), ("/405", "GET"), ("/403", "HEAD"),
+                                      ("/403", "GET"), ("/501", "HEAD"), ("/501", "GET"),
+                                      ("/fine", "HEAD")])
+    assert len(r.at("/405").body) <= FAST.reach_bytes
+
+
+def test_conditional_requests_and_headers_sent() -> None:
+    seen: list[Mapping[str, str]] = []
+
+    async def cond(request: Request, conn: Conn) -> None:
+        seen.append(request.headers)
+        if request.headers.get("if-none-match") == '"v1"':
+            await conn.respond(304, b"")
+        else:
+            await conn.respond(200, page(), [("ETag", '"v1"')])
+
+    config = replace(FAST, headers={"X-Extra": "1"},
+                     hosts={"b.test": HostPolicy(user_agent="special/1", headers={"X-B": "2"})})
+
+    async def main() -> dict[str, FetchResult]:
+        async with NetServer(cond) as srv:
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS))) as f:
+                await f.fetch_all(
+                    [(srv.url("a.test", "/x"), LinkKind.PAGE), (srv.url("b.test", "/y"),
+                                                                LinkKind.PAGE)],
+                    lambda r: out.__setitem__(r.url, r),
+                    conditional=lambda u: {"If-None-Match": '"v1"'} if "/x" in u else None)
+            return out
+
+    out = asyncio.run(main())
+    a = next(r for u, r in out.items() if "/x" in u)
+    b = next(r for u, r in out.items() if "/y" in u)
+    assert a.not_modified and classify(a).reason == "not_modified"
+    assert b.headers.get("etag") == '"v1"'
+    by_host = {h["host"].split(":")[0]: h for h in seen}
+    assert by_host["a.test"]["user-agent"] == config.user_agent
+    assert by_host["b.test"]["user-agent"] == "special/1" and by_host["b.test"]["x-b"] == "2"
+    assert "x-b" not in by_host["a.test"] and by_host["a.test"]["x-extra"] == "1"
+    assert "br" in by_host["a.test"]["accept-encoding"]
+    for headers in seen:
+        assert "cookie" not in headers and "authorization" not in headers
+
+
+def test_http_proxy_from_the_environment() -> None:
+    async def proxy(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page(request.target))
+
+    async def main() -> tuple[list[str], dict[str, FetchResult], FakeResolver]:
+        async with NetServer(proxy) as srv:
+            resolver = FakeResolver(dict(HOSTS))
+            env = {"HTTP_PROXY": f"http://127.0.0.1:{srv.port}", "NO_PROXY": "b.test"}
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(FAST, resolver=resolver, env=env) as f:
+                await f.fetch_all([("http://a.test:8080/via", LinkKind.PAGE),
+                                   (srv.url("b.test", "/direct"), LinkKind.PAGE)],
+                                  lambda r: out.__setitem__(r.url, r))
+            return [a.target for a in srv.arrivals], out, resolver
+
+    targets, out, resolver = asyncio.run(main())
+    assert "http://a.test:8080/via" in targets  # absolute-form: the proxy resolves the name
+    assert "/direct" in targets  # NO_PROXY: straight to the server
+    assert resolver.calls["a.test"] == 0 and resolver.calls["b.test"] == 1
+    assert {r.http_status for r in out.values()} == {200}
+
+
+# --- politeness, breaker, outage, cancellation ------------------------------------------------
+
+class Stamped(httpx.AsyncBaseTransport):
+    """Wraps a real transport; notes when each request is handed to it (per host)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, log: list[tuple[str, float]]) -> None:
+        self.inner, self.log = inner, log
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.log.append((request.url.host, time.monotonic()))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_politeness_limits_hold_with_retries() -> None:
+    tries: dict[str, int] = {}
+
+    async def slow(request: Request, conn: Conn) -> None:
+        tries[request.host + request.path] = tries.get(request.host + request.path, 0) + 1
+        await asyncio.sleep(0.12)  # simulated server latency, not synchronisation
+        if request.path.endswith("flaky") and tries[request.host + request.path] == 1:
+            await conn.respond(503, b"busy")
+        else:
+            await conn.respond(200, page())
+
+    config = replace(FAST, max_concurrency=5, host_concurrency=2, host_request_interval=0.05,
+                     host_interval_jitter=0.2, max_attempts=3,
+                     hosts={"c.test": HostPolicy(concurrency=1, interval=0.1)})
+    items = [(f"http://{h}:{{port}}/{i}{'flaky' if i % 3 == 0 else ''}", LinkKind.PAGE)
+             for h in ("a.test", "b.test", "c.test") for i in range(7)]
+    sent: list[tuple[str, float]] = []
+    real = TransportFactory(Guard(FakeResolver(dict(HOSTS)), allow_private=True),
+                            ca_bundle=None, proxy=None, http2=False, env={})
+
+    async def main() -> tuple[NetServer, dict[str, FetchResult]]:
+        async with NetServer(slow) as srv:
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(config, resolver=FakeResolver(),
+                               transport_factory=lambda **kw: Stamped(real(**kw), sent)) as f:
+                await f.fetch_all([(u.format(port=srv.port), k) for u, k in items],
+                                  lambda r: out.__setitem__(r.url, r))
+            return srv, out
+
+    srv, out = asyncio.run(main())
+    assert {r.http_status for r in out.values()} == {200}
+    assert sum(r.attempts for r in out.values()) == 21 + 9  # 9 flaky URLs retried once
+    assert len(srv.arrivals) == len(sent) == 30
+    # concurrency, as the server saw it
+    assert srv.peak["a.test"] == srv.peak["b.test"] == 2 and srv.peak["c.test"] == 1
+    for host, interval in (("a.test", 0.05), ("b.test", 0.05), ("c.test", 0.1)):
+        # spacing between request starts, retries included: exact where requests leave us
+        starts = [t for h, t in sent if h == host]
+        assert min(b - a for a, b in itertools.pairwise(starts)) >= interval * 0.8 - 0.001
+        # as the server saw it: connection setup blurs single gaps, the mean holds
+        arrived = srv.starts(host)
+        gaps = [b - a for a, b in itertools.pairwise(arrived)]
+        assert sum(gaps) / len(gaps) >= interval * 0.9, (host, gaps)
+
+
+def test_global_limit_holds() -> None:
+    active = 0
+    peak = 0
+
+    async def handler(request: Request, conn: Conn) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.02)
+        active -= 1
+        await conn.respond(200, page())
+
+    items = [(f"/{i}", LinkKind.PAGE) for i in range(4)]
+    config = replace(FAST, max_concurrency=3, host_concurrency=4)
+
+    async def main() -> int:
+        async with NetServer(handler) as srv:
+            todo = [(srv.url(h, p), k) for h in HOSTS for p, k in items]
+            done: list[FetchResult] = []
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS))) as f:
+                await f.fetch_all(todo, done.append)
+            return len(done)
+
+    assert asyncio.run(main()) == 4 * len(HOSTS)
+    assert peak <= 3
+
+
+def test_circuit_breaker_skips_the_rest_of_a_dead_host() -> None:
+    port = free_port()
+    config = replace(FAST, host_concurrency=1, breaker_threshold=3, max_attempts=3)
+    r = run(ok_page(), [f"http://a.test:{port}/{i}" for i in range(20)], config)
+    failures = sorted(x.failure or "" for x in r.results.values())
+    assert failures.count("connect") == 3
+    assert failures.count("host_unreachable") == 17
+    assert r.fetcher.requests == 3
+    assert all(classify(x).status is LinkStatus.ERROR for x in r.results.values())
+
+
+def test_breaker_ignores_cached_dns_answers() -> None:
+    port = free_port()
+    r = run(ok_page(), [f"http://nx.test:{port}/{i}" for i in range(10)],
+            replace(FAST, breaker_threshold=2))
+    assert {status(x) for x in r.results.values()} == {(LinkStatus.DEAD, "dns")}
+
+
+def test_outage_guard() -> None:
+    port = free_port()
+    hosts = [f"h{i}.test" for i in range(25)]
+    down = FakeResolver({h: OSError("network unreachable") for h in hosts})
+    r = run(ok_page(), [f"http://{h}:{port}/" for h in hosts], resolver=down,
+            outage_min_hosts=20, outage_ratio=0.95)
+    assert r.fetcher.network_down
+    assert {x.failure for x in r.results.values()} == {"dns_error"}
+
+    half = FakeResolver({h: (["127.0.0.1"] if i % 2 else OSError("unreachable"))
+                         for i, h in enumerate(hosts)})
+    r = run(ok_page(), [f"http://{h}:{{port}}/" for h in hosts], resolver=half,
+            outage_min_hosts=20, outage_ratio=0.95)
+    assert sum(x.http_status == 200 for x in r.results.values()) == 12
+    assert not r.fetcher.network_down
+    few = run(ok_page(), [f"http://{h}:{port}/" for h in hosts[:5]], resolver=down,
+              outage_min_hosts=20)
+    assert not few.fetcher.network_down  # too few hosts to judge
+
+
+def test_cancellation_stops_promptly() -> None:
+    arrived = asyncio.Event()
+
+    async def hang(request: Request, conn: Conn) -> None:
+        arrived.set()
+        await asyncio.Event().wait()
+
+    async def main() -> tuple[float, int]:
+        async with NetServer(hang) as srv:
+            done: list[FetchResult] = []
+            config = replace(FAST, request_deadline=30.0, read_timeout=30.0)
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS))) as f:
+                task = asyncio.create_task(f.fetch_all(
+                    [(srv.url("a.test", f"/{i}"), LinkKind.PAGE) for i in range(50)],
+                    done.append))
+                await arrived.wait()
+                started = time.monotonic()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                return time.monotonic() - started, len(done)
+
+    elapsed, finished = asyncio.run(main())
+    assert elapsed < 0.5 and finished == 0
+
+
+def test_with_a_mock_transport() -> None:
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/moved":
+            return httpx.Response(308, headers={"Location": "https://example.org/new"})
+        return httpx.Response(200, headers={"Content-Type": "image/png"}, content=b"\x89PNG" * 10)
+
+    async def main() -> dict[str, FetchResult]:
+        out: dict[str, FetchResult] = {}
+        config = replace(FAST, allow_private=False)
+        async with Fetcher(config, resolver=FakeResolver(),
+                           transport_factory=lambda **_: httpx.MockTransport(handler)) as f:
+            await f.fetch_all([("https://example.org/moved", LinkKind.IMAGE),
+                               ("http://127.0.0.1/x", LinkKind.IMAGE)],
+                              lambda r: out.__setitem__(r.url, r))
+        return out
+
+    out = asyncio.run(main())
+    moved = out["https://example.org/moved"]
+    assert status(moved) == (LinkStatus.REDIRECTED, "http_308")
+    assert moved.body.startswith(b"\x89PNG")
+    assert status(out["http://127.0.0.1/x"]) == (LinkStatus.BLOCKED, "forbidden_address")

@@ -1,0 +1,162 @@
+"""hosts: slot arithmetic, and the dispatcher's limits measured on simulated jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter, defaultdict
+
+from enricher.config import HostPolicy
+from enricher.net.hosts import HostSlot, Scheduler
+
+
+def test_gap_is_jittered_around_the_interval() -> None:
+    slot: HostSlot[str] = HostSlot("a", concurrency=2, interval=0.1, jitter=0.2)
+    assert slot.gap(lambda: 0.0) == 0.1 * 0.8
+    assert slot.gap(lambda: 1.0) == 0.1 * 1.2
+    assert slot.gap(lambda: 0.5) == 0.1
+    assert HostSlot("b", 1, 0.0, 0.2).gap(lambda: 1.0) == 0.0
+
+
+def test_overrides_apply_per_host() -> None:
+    sched: Scheduler[str] = Scheduler(host_concurrency=4, interval=0.1,
+                                      overrides={"slow.test": HostPolicy(concurrency=1,
+                                                                         interval=2.0)})
+    assert (sched.slot("slow.test").concurrency, sched.slot("slow.test").interval) == (1, 2.0)
+    assert (sched.slot("x.test").concurrency, sched.slot("x.test").interval) == (4, 0.1)
+
+
+class Sim:
+    """Runs a scheduler over simulated jobs that take ``work`` seconds each."""
+
+    def __init__(self, sched: Scheduler[str], work: float = 0.01,
+                 fail: frozenset[str] = frozenset()) -> None:
+        self.sched = sched
+        self.work = work
+        self.fail = fail
+        self.starts: defaultdict[str, list[float]] = defaultdict(list)
+        self.order: list[str] = []
+        self.active: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.global_peak = 0
+        self.unreachable: list[str] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, key: str, item: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.job(key, item))
+        self.tasks.add(task)
+
+    async def job(self, key: str, item: str) -> None:
+        self.starts[key].append(time.monotonic())
+        self.active[key] += 1
+        self.peak[key] = max(self.peak[key], self.active[key])
+        self.global_peak = max(self.global_peak, self.sched.active)
+        await asyncio.sleep(self.work)
+        self.active[key] -= 1
+        self.order.append(item)
+        self.sched.release(key, failed=key in self.fail)
+        self.sched.done()
+
+    async def run(self, items: list[tuple[str, str]]) -> None:
+        for key, item in items:
+            self.sched.add(key, item)
+        await asyncio.wait_for(self.sched.run(self.start, self.on_unreachable), 10)
+
+    def on_unreachable(self, key: str, item: str) -> None:
+        self.unreachable.append(item)
+
+
+def test_limits_hold_and_spacing_is_between_starts() -> None:
+    sched: Scheduler[str] = Scheduler(max_concurrency=3, host_concurrency=2, interval=0.02,
+                                      jitter=0.25)
+    sim = Sim(sched, work=0.05)
+    items = [(host, f"{host}/{i}") for host in ("a", "b", "c", "d") for i in range(6)]
+    asyncio.run(sim.run(items))
+    assert len(sim.order) == 24
+    assert sim.global_peak <= 3
+    assert max(sim.peak.values()) <= 2
+    for starts in sim.starts.values():
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert min(gaps) >= 0.02 * 0.75 - 0.002
+
+
+def test_a_big_sorted_host_does_not_hold_up_the_others() -> None:
+    # the big host comes first in input order and may start one request per 50 ms
+    sched: Scheduler[str] = Scheduler(max_concurrency=4, host_concurrency=4, interval=0.05,
+                                      jitter=0.0)
+    sim = Sim(sched, work=0.005)
+    items = [("big", f"big/{i}") for i in range(10)]
+    items += [(f"small{i}", f"small{i}") for i in range(12)]
+    started = time.monotonic()
+    asyncio.run(sim.run(items[:5] + items[10:] + items[5:10]))
+    first_small = [sim.starts[f"small{i}"][0] - started for i in range(12)]
+    assert max(first_small) < 0.1  # all small hosts start at once, not after the big one
+    assert sim.order.index("small11") < sim.order.index("big/3")
+
+
+def test_breaker_trips_and_drains_pending() -> None:
+    sched: Scheduler[str] = Scheduler(max_concurrency=8, host_concurrency=1, interval=0.0,
+                                      breaker_threshold=3)
+    sim = Sim(sched, work=0.001, fail=frozenset({"down"}))
+    items = [("down", f"down/{i}") for i in range(10)] + [("up", "up/0")]
+    asyncio.run(sim.run(items))
+    assert len(sim.starts["down"]) == 3
+    assert sorted(sim.unreachable) == sorted(f"down/{i}" for i in range(3, 10))
+    assert "up/0" in sim.order
+    assert sched.tripped("down")
+
+
+def test_success_resets_the_breaker_count() -> None:
+    sched: Scheduler[str] = Scheduler(breaker_threshold=2)
+    slot = sched.slot("h")
+    for failed in (True, False, True, False, True):
+        slot.active += 1
+        sched.active += 1
+        sched.release("h", failed=failed)
+    assert not slot.tripped and slot.failures == 1
+
+
+def test_waiters_get_priority_and_false_after_a_trip() -> None:
+    async def main() -> list[object]:
+        sched: Scheduler[str] = Scheduler(max_concurrency=4, host_concurrency=1, interval=0.0,
+                                          breaker_threshold=1)
+        events: list[object] = []
+
+        def start(key: str, item: str) -> None:
+            events.append(item)
+            asyncio.get_running_loop().create_task(job(key, item))
+
+        async def job(key: str, item: str) -> None:
+            if item == "first":
+                sched.release(key, failed=False)
+                granted = await sched.acquire(key)  # a retry: served before "second"
+                events.append(("retry", granted))
+                sched.release(key, failed=True)  # trips the host
+                granted = await sched.acquire(key)
+                events.append(("after trip", granted))
+            else:
+                sched.release(key, failed=False)
+            sched.done()
+
+        sched.add("h", "first")
+        sched.add("h", "second")
+        await asyncio.wait_for(sched.run(start, lambda k, i: events.append(("gone", i))), 5)
+        return events
+
+    events = asyncio.run(main())
+    assert events == ["first", ("retry", True), ("gone", "second"), ("after trip", False)]
+
+
+def test_cancelled_waiter_gives_its_slot_back() -> None:
+    async def main() -> int:
+        sched: Scheduler[str] = Scheduler(max_concurrency=1, host_concurrency=1, interval=0.0)
+        sched.slot("h").active = 1  # someone holds the only slot
+        sched.active = 1
+        waiter = asyncio.ensure_future(sched.acquire("h"))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        sched.release("h")
+        return sched.active
+
+    assert asyncio.run(main()) == 0

@@ -1,0 +1,142 @@
+"""Bot walls and soft 404s: vendor signatures, not-found titles in many languages,
+redirects of deep URLs, parked domains; and pages that merely look similar stay ok."""
+
+from __future__ import annotations
+
+import pytest
+
+from enricher.decode import decode_html
+from enricher.extract import extract_with_signals
+from enricher.signals import challenge_vendor, is_challenge, is_soft_404, soft_404_reason
+
+ARTICLE = "https://news.example.org/world/2021/05/06/big-story"
+
+CLOUDFLARE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+              "<noscript>Enable JavaScript and cookies to continue</noscript>"
+              "<script>window._cf_chl_opt={cvId: '3'};</script>"
+              '<script src="/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1"></script>'
+              "</body></html>")
+AKAMAI = ("<HTML><HEAD>\n<TITLE>Access Denied</TITLE>\n</HEAD><BODY>\n<H1>Access Denied</H1>\n"
+          "You don't have permission to access \"http&#58;&#47;&#47;www&#46;example&#46;com&#47;"
+          "\" on this server.<P>\nReference&#32;&#35;18&#46;2d351ab8&#46;1557333295&#46;a4e16ab"
+          "\n</BODY>\n</HTML>")
+DATADOME = ('<html><head><title>example.com</title></head><body><script>var dd={"rt":"c",'
+            '"host":"geo.captcha-delivery.com"}</script><script src="https://ct.captcha-'
+            'delivery.com/c.js"></script></body></html>')
+PERIMETERX = ('<html><head><title>Access to this page has been denied</title></head><body>'
+              '<div id="px-captcha"></div><p>Press &amp; Hold to confirm you are a human '
+              "(and not a bot).</p></body></html>")
+INCAPSULA = ('<html><body><iframe src="/_Incapsula_Resource?SWUDNSAI=30">Request unsuccessful.'
+             " Incapsula incident ID: 12345-678</iframe></body></html>")
+
+
+@pytest.mark.parametrize(("headers", "status", "text", "vendor"), [
+    ({"cf-mitigated": "challenge"}, 403, "", "cloudflare"),
+    ({"CF-Mitigated": "Challenge"}, 403, "", "cloudflare"),
+    ({"server": "cloudflare"}, 403, CLOUDFLARE, "cloudflare"),
+    ({}, 503, CLOUDFLARE, "cloudflare"),
+    ({}, 403, AKAMAI, "akamai"),
+    ({"server": "AkamaiGHost"}, 403, "<p>Access Denied</p> Reference #18.2d35", "akamai"),
+    ({}, 403, DATADOME, "datadome"),
+    ({"x-datadome": "protected"}, 403, "<html></html>", "datadome"),
+    ({}, 403, PERIMETERX, "perimeterx"),
+    ({}, 200, INCAPSULA, "incapsula"),
+])
+def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
+                              vendor: str) -> None:
+    assert challenge_vendor(headers, status, text) == vendor
+    assert is_challenge(headers, status, text)
+
+
+@pytest.mark.parametrize(("headers", "status", "text"), [
+    ({}, 200, "<html><head><title>Just a moment... a poem</title></head></html>"),
+    ({}, 200, "<title>Just a moment...</title><p>An essay about patience.</p>"),
+    ({"server": "cloudflare", "cf-ray": "8a1b"}, 200, "<title>Normal article</title>"),
+    ({}, 200, "<title>Access Denied</title><p>A film review.</p>"),
+    ({"x-datadome": "protected"}, 200, "<title>Fine</title>"),
+    ({}, 200, "<p>How to press and hold the button on your phone</p>"),
+    ({}, 200, ""),
+])
+def test_ordinary_pages_are_not_challenges(headers: dict[str, str], status: int,
+                                           text: str) -> None:
+    assert not is_challenge(headers, status, text)
+
+
+@pytest.mark.parametrize("title", [
+    "Page not found | Example News", "404 Not Found", "404", "Error 404", "404 - Page Not Found",
+    "Oops! That page can’t be found. – Example", "Not Found",
+    "The page you were looking for doesn't exist (404)",
+    "Seite nicht gefunden - Beispiel", "Fehler 404 – Seite nicht gefunden",
+    "Die angeforderte Seite wurde nicht gefunden", "Page introuvable", "Erreur 404",
+    "Página no encontrada", "La página no existe", "Pagina non trovata",
+    "Pagina niet gevonden", "Página não encontrada", "Страница не найдена",
+    "ページが見つかりません", "页面不存在", "Sayfa bulunamadı", "Nie znaleziono strony",
+])
+def test_not_found_titles(title: str) -> None:
+    assert soft_404_reason(ARTICLE, None, title, None) == "not_found_title"
+    assert soft_404_reason(ARTICLE, None, "Example News", title) == "not_found_h1"
+
+
+@pytest.mark.parametrize("title", [
+    "404 errors explained", "Top 404 pages of the year", "How to fix a 404",
+    "Why the 404 page matters for SEO | Blog", "We found 404 ways to cook rice",
+    "Route 404 reopens after repairs", "Lost and found: a memoir", "Found: the missing cat",
+    "Error messages people love", "Page Six: the gossip", "This page is a draft",
+    None, "",
+])
+def test_titles_that_merely_mention_404_stay_ok(title: str | None) -> None:
+    assert not is_soft_404(ARTICLE, ARTICLE, title, title)
+
+
+@pytest.mark.parametrize(("url", "final", "reason"), [
+    (ARTICLE, "https://news.example.org/", "redirect_to_root"),
+    (ARTICLE, "https://news.example.org", "redirect_to_root"),
+    (ARTICLE, "https://other.example/", "redirect_to_root"),
+    (ARTICLE, "https://news.example.org/world/", "redirect_to_section"),
+    ("https://x.example/a-long-article-slug-about-things", "https://x.example/404.html",
+     "redirect_to_error_page"),
+    ("https://x.example/story?id=9", "https://x.example/error/not-found",
+     "redirect_to_error_page"),
+    ("https://x.example/article-12345", "https://x.example/", "redirect_to_root"),
+])
+def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
+    assert soft_404_reason(url, final, "Example News", None) == reason
+
+
+@pytest.mark.parametrize(("url", "final"), [
+    (ARTICLE, None),
+    (ARTICLE, ARTICLE),
+    (ARTICLE, ARTICLE.replace("https", "http")),
+    (ARTICLE, "https://www.example.org/world/2021/05/06/big-story"),
+    (ARTICLE, "https://news.example.org/world/2021/05/06/big-story/amp"),
+    ("https://x.example/", "https://www.x.example/"),
+    ("https://x.example/news", "https://x.example/"),  # a section moved home: not deep
+    ("https://x.example/a/b", "https://x.example/?page=2"),
+    ("https://x.example/a/b", "https://login.x.example/a"),
+])
+def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
+    assert not is_soft_404(url, final, "A normal article", "A normal article")
+
+
+@pytest.mark.parametrize("text", [
+    "<html><body><h1>example.net</h1><p>This domain may be for sale!</p></body></html>",
+    '<script src="https://www.sedoparking.com/frmpark/example.net/park.js"></script>',
+    '<script>window.park = "parkingcrew.net";</script>',
+    '<a href="https://www.bodis.com">Parked free, courtesy of Bodis</a>',
+    "<p>Buy this domain. The domain example.net is for sale.</p>",
+])
+def test_parked_domains(text: str) -> None:
+    assert soft_404_reason("https://example.net/", None, "example.net", None, text) \
+        == "parked_domain"
+
+
+def test_article_about_domain_sales_stays_ok() -> None:
+    text = "<h1>Domain investors meet in Berlin</h1><p>Prices of names rose.</p>"
+    assert not is_soft_404(ARTICLE, None, "Domain investors meet", "Domain investors", text)
+
+
+def test_soft_404_from_an_extracted_page() -> None:
+    body = ("<html><head><title>Oops! Page not found – Example</title></head>"
+            "<body><h1>Sorry</h1></body></html>").encode()
+    _, signals = extract_with_signals(decode_html(body, None), ARTICLE)
+    assert is_soft_404(ARTICLE, ARTICLE, signals.title, signals.h1)

@@ -1,0 +1,545 @@
+"""Tests for enricher.state: nightly runs with an injected clock (confirmed dead, since, the
+change report, flapping), --max-age reuse, conditional headers, resume after a crash,
+locking across processes, bad state files, and a 100,000-URL finish_run."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enricher.models import ImageInfo, LinkKind, LinkResult, LinkStatus, Origin, PageMeta
+from enricher.report.model import Changes, StillDead
+from enricher.state import INTERRUPTED, JOURNAL_BATCH, History, StateError, StateLocked, iso
+
+T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+A, B, C = "https://a.example/1", "https://b.example/2", "https://c.example/3"
+PAGE = PageMeta(
+    title="Bike lanes approved",
+    description="The vote was 7-2.",
+    site_name="A News",
+    image=ImageInfo(url="https://a.example/p.jpg", type="jpeg", width=1200, height=630),
+    published_at="2026-11-26T10:00:00Z",
+    lang="en",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Clock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+_REASONS = {"ok": "ok", "redirected": "moved_permanently", "dead": "http_404",
+            "error": "http_500", "timeout": "timeout", "blocked": "http_429"}
+
+
+def res(url: str, status: str, at: datetime | str, **kw: Any) -> LinkResult:
+    status_ = LinkStatus(status)
+    defaults: dict[str, Any] = {
+        "kind": LinkKind.PAGE,
+        "reason": _REASONS.get(status, status),
+        "checked_at": at if isinstance(at, str) else iso(at),
+        "sources": (Origin("r.md", "webUrl"),),
+    }
+    if status_ is LinkStatus.REDIRECTED:
+        defaults["final_url"] = url + "/moved"
+    defaults.update(kw)
+    return LinkResult(url=url, status=status_, **defaults)
+
+
+def one_run(h: History, clock: Clock, statuses: dict[str, str], **kw: Any
+            ) -> tuple[dict[str, LinkResult], Changes]:
+    h.start_run("check", {"max_age": None})
+    return h.finish_run([res(u, s, clock()) for u, s in statuses.items()], **kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def hist(tmp_path: Path, clock: Clock) -> Iterator[History]:
+    with History.open(tmp_path / "s" / "state.sqlite", clock=clock) as h:
+        yield h
+
+
+# --- nightly runs -----------------------------------------------------------------------------
+
+
+def test_dead_is_confirmed_after_three_runs_spanning_two_days(hist: History, clock: Clock) -> None:
+    out, changes = one_run(hist, clock, {A: "ok"})
+    assert out[A].since == iso(T0) and out[A].confirmed is None and changes.empty
+    first_dead = T0 + timedelta(days=1)
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "dead"})
+    assert (out[A].since, out[A].confirmed) == (iso(first_dead), False)
+    assert changes == Changes(newly_dead=(A,))
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "dead"})
+    assert (out[A].since, out[A].confirmed) == (iso(first_dead), False)  # two runs only
+    assert changes.still_dead == (StillDead(A, iso(first_dead), 1.0),) and not changes.newly_dead
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "dead"})
+    assert (out[A].since, out[A].confirmed) == (iso(first_dead), True)
+    assert changes == Changes(still_dead=(StillDead(A, iso(first_dead), 2.0),))
+    assert out[A].sources == (Origin("r.md", "webUrl"),)  # everything else kept
+
+
+def test_three_dead_runs_within_a_day_are_not_confirmed(hist: History, clock: Clock) -> None:
+    for _ in range(4):
+        out, _ = one_run(hist, clock, {A: "dead"})
+        assert out[A].confirmed is False
+        clock.advance(hours=8)  # four runs over a day: enough runs, not enough days
+    clock.advance(hours=24)
+    out, _ = one_run(hist, clock, {A: "dead"})
+    assert out[A].confirmed is True and out[A].since == iso(T0)
+
+
+def test_confirmation_honours_configured_runs_and_days(tmp_path: Path, clock: Clock) -> None:
+    with History.open(tmp_path / "s.sqlite", clock=clock, confirm_runs=2, confirm_days=0.5) as h:
+        assert one_run(h, clock, {A: "dead"})[0][A].confirmed is False
+        clock.advance(hours=11)
+        assert one_run(h, clock, {A: "dead"})[0][A].confirmed is False
+        clock.advance(hours=1)
+        assert one_run(h, clock, {A: "dead"})[0][A].confirmed is True
+
+
+def test_runs_that_do_not_check_a_url_leave_its_streak_alone(hist: History, clock: Clock) -> None:
+    one_run(hist, clock, {A: "dead", B: "ok"})
+    clock.advance(days=1)
+    one_run(hist, clock, {B: "ok"})  # A's record was not part of this run
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "dead"})
+    assert out[A].confirmed is False and changes.still_dead == (StillDead(A, iso(T0), 2.0),)
+    clock.advance(days=1)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True
+
+
+def test_another_failure_breaks_the_dead_streak(hist: History, clock: Clock) -> None:
+    for status in ("dead", "dead", "timeout", "dead"):
+        out, changes = one_run(hist, clock, {A: status})
+        clock.advance(days=1)
+    assert out[A].since == iso(T0 + timedelta(days=3)) and out[A].confirmed is False
+    assert changes.newly_dead == (A,) and not changes.recovered
+
+
+def test_recovered_newly_dead_and_newly_redirected(hist: History, clock: Clock) -> None:
+    out, changes = one_run(hist, clock, {A: "dead", B: "ok", C: "redirected"})
+    assert changes == Changes(newly_dead=(A,), newly_redirected=(C,))  # new URLs count as new
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "ok", B: "redirected", C: "redirected"})
+    assert changes == Changes(recovered=(A,), newly_redirected=(B,))  # C: same target
+    assert out[A].since == iso(clock()) and out[A].confirmed is None
+    clock.advance(days=1)
+    hist.start_run("check", {})
+    _, changes = hist.finish_run([res(B, "redirected", clock(), final_url="https://else/")])
+    assert changes == Changes(newly_redirected=(B,))  # another target
+
+
+def test_error_to_ok_is_recovered_and_ok_to_error_is_no_news(hist: History, clock: Clock) -> None:
+    one_run(hist, clock, {A: "error", B: "ok"})
+    _, changes = one_run(hist, clock, {A: "ok", B: "timeout"})
+    assert changes == Changes(recovered=(A,))
+
+
+def test_flapping_needs_three_changes_among_the_last_six_checks(
+    hist: History, clock: Clock
+) -> None:
+    flaps = []
+    for a in ("ok", "dead", "ok", "dead", "ok", "ok", "ok", "ok"):
+        _, changes = one_run(hist, clock, {A: a, B: "ok", C: "dead"})
+        flaps.append(changes.flapping)
+        clock.advance(days=1)
+    # checks gbgb... : 3 changes at the 4th run; 'gbgggg' (8th run) has only 2 left
+    assert flaps == [(), (), (), (A,), (A,), (A,), (A,), ()]
+
+
+def test_invalid_and_skipped_are_passed_through_not_stored(hist: History, clock: Clock) -> None:
+    out, changes = one_run(hist, clock, {A: "invalid", B: "skipped"})
+    assert out[A].since is None and out[B].confirmed is None and changes.empty
+    assert hist.stored(A) is None and hist.stored(B) is None
+    assert hist.last_run() is not None and hist.last_run().counts == {"invalid": 1, "skipped": 1}  # type: ignore[union-attr]
+
+
+def test_runs_and_change_report_are_kept_for_enricher_report(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok", B: "ok"})
+        clock.advance(days=1)
+        _, changes = one_run(h, clock, {A: "dead", B: "ok"})
+        h.start_run("enrich", {"in_place": True})
+        with History.open(path, read_only=True) as reader:  # a report during a run: no lock
+            assert reader.last_run().state == "running"  # type: ignore[union-attr]
+            assert reader.change_report() == changes
+        h.finish_run([res(A, "ok", clock())], aborted="the network looks down")
+    with History.open(path, clock=clock, read_only=True) as h:
+        assert h.change_report() == changes == Changes(newly_dead=(A,))  # not the aborted run
+        runs = h.runs(5)
+        assert [(r.id, r.command, r.state) for r in runs] == [
+            (3, "enrich", "aborted"), (2, "check", "finished"), (1, "check", "finished")]
+        assert runs[0].aborted == "the network looks down" and runs[0].options == {"in_place": True}
+        assert runs[1].counts == {"dead": 1, "ok": 1} and runs[1].finished_at == iso(clock())
+        assert h.last_run() == runs[0]
+        assert h.stored(A) is not None and h.stored(A).status is LinkStatus.DEAD  # type: ignore[union-attr]
+
+
+def test_an_aborted_run_changes_nothing_stored(hist: History, clock: Clock) -> None:
+    one_run(hist, clock, {A: "ok"})
+    clock.advance(days=1)
+    out, changes = one_run(hist, clock, {A: "dead"}, aborted="the network looks down")
+    assert changes.empty and out[A].since is None
+    assert hist.stored(A).status is LinkStatus.OK  # type: ignore[union-attr]
+
+
+# --- --max-age and conditional requests -------------------------------------------------------
+
+
+def test_fresh_returns_recent_good_results_with_their_metadata(hist: History, clock: Clock) -> None:
+    hist.start_run("enrich", {})
+    hist.finish_run([
+        res(A, "ok", clock(), page=PAGE, content_type="text/html", http_status=200),
+        res(B, "redirected", clock(), redirects=("https://b.example/2",), http_status=301),
+        res(C, "dead", clock()),
+        res("https://i.example/x.png", "ok", clock(), kind=LinkKind.IMAGE,
+            image=ImageInfo(type="png", width=1, height=2)),
+    ])
+    clock.advance(hours=19)
+    fresh = hist.fresh([A, B, C, "https://i.example/x.png", "https://new.example/"], 20 * 3600)
+    assert set(fresh) == {A, B, "https://i.example/x.png"}  # never the dead one, nor unknown
+    a = fresh[A]
+    assert (a.status, a.reused, a.page, a.content_type, a.http_status) == (
+        LinkStatus.OK, True, PAGE, "text/html", 200)
+    assert a.checked_at == iso(T0) and a.since == iso(T0)
+    assert fresh[B].final_url == B + "/moved" and fresh[B].redirects == ("https://b.example/2",)
+    assert fresh["https://i.example/x.png"].image == ImageInfo(type="png", width=1, height=2)
+    assert hist.fresh([A, B], 18 * 3600) == {}  # older than max age
+
+
+def test_a_reused_result_is_not_a_check(hist: History, clock: Clock) -> None:
+    one_run(hist, clock, {A: "ok"})
+    clock.advance(hours=10)
+    reused = hist.fresh([A], 20 * 3600)
+    hist.start_run("enrich", {"max_age": 72000})
+    out, changes = hist.finish_run(reused.values())
+    assert out[A].reused and out[A].since == iso(T0) and changes.empty
+    clock.advance(hours=11)  # 21 h after the real check: stale, must be rechecked
+    assert hist.fresh([A], 20 * 3600) == {}
+
+
+def test_conditional_headers_from_stored_validators(hist: History, clock: Clock) -> None:
+    lm = "Wed, 25 Nov 2026 10:00:00 GMT"
+    one_run(hist, clock, {A: "ok", B: "ok", C: "ok"},
+            etags={A: ('"v1"', lm), B: ('W/"x"', None), C: (None, None)})
+    assert hist.conditional_headers(A) == {"If-None-Match": '"v1"', "If-Modified-Since": lm}
+    assert hist.conditional_headers(B) == {"If-None-Match": 'W/"x"'}
+    assert hist.conditional_headers(C) is None
+    assert hist.conditional_headers("https://unknown.example/") is None
+    clock.advance(days=1)  # a 304 run: validators not named again are kept
+    hist.start_run("enrich", {})
+    stored = hist.stored(A)
+    assert stored is not None
+    hist.finish_run([res(A, "ok", clock(), page=stored.page), res(B, "dead", clock())])
+    assert hist.conditional_headers(A) == {"If-None-Match": '"v1"', "If-Modified-Since": lm}
+    assert hist.conditional_headers(B) is None  # last check failed
+
+
+def test_stored_metadata_round_trips(hist: History, clock: Clock) -> None:
+    page = PageMeta(title="Ünïcode — \u202e", image=None, canonical_url="https://a.example/c")
+    hist.start_run("enrich", {})
+    hist.finish_run([res(A, "ok", clock(), page=page, redirects=("https://x/", "https://y/"))])
+    stored = hist.stored(A)
+    assert stored is not None and stored.page == page and stored.redirects == (
+        "https://x/", "https://y/")
+
+
+# --- resume -----------------------------------------------------------------------------------
+
+
+def test_a_closed_unfinished_run_resumes(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock(), page=PAGE))
+        h.journal(res(B, "dead", clock()))
+        h.journal(res(C, "invalid", clock()))  # never fetched: not journaled
+    clock.advance(hours=1)
+    with History.open(path, clock=clock) as h:
+        assert h.last_run().state == INTERRUPTED  # type: ignore[union-attr]
+        resumable = h.resumable()
+        assert set(resumable) == {A, B} and resumable[A].page == PAGE and resumable[A].reused
+        h.start_run("enrich", {})
+        assert set(h.resumable()) == {A, B}
+        out, changes = h.finish_run([*resumable.values(), res(C, "ok", clock())])
+        assert out[A].since == iso(T0)  # a resumed result is a check from the killed run
+        assert changes == Changes(newly_dead=(B,))
+        assert h.resumable() == {}
+        assert [r.state for r in h.runs(2)] == ["finished", INTERRUPTED]
+
+
+def test_resume_survives_a_killed_process_losing_at_most_one_batch(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    script = f"""
+import os
+import re
+from datetime import datetime, UTC
+from enricher.models import LinkKind, LinkResult, LinkStatus
+from enricher.state import History
+h = History.open({str(path)!r}, clock=lambda: datetime(2026, 11, 27, 3, tzinfo=UTC))
+h.start_run("enrich", {{}})
+for i in range({2 * JOURNAL_BATCH + 50}):
+    h.journal(LinkResult(f"https://x.example/{{i}}", LinkKind.PAGE, LinkStatus.OK, "ok",
+                         checked_at="2026-11-27T03:00:00Z"))
+os.kill(os.getpid(), 9)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with History.open(path, clock=Clock()) as h:
+        assert len(h.resumable()) == 2 * JOURNAL_BATCH  # the last, partial batch is lost
+
+
+def test_journal_commits_after_a_second_by_the_clock(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+
+    def committed() -> int:
+        with sqlite3.connect(path) as db:  # a second reader, as a crash would leave it
+            count: int = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+        return count
+
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))
+        assert committed() == 0
+        clock.advance(seconds=1.5)
+        h.journal(res(B, "ok", clock()))
+        assert committed() == 2
+
+
+def test_resume_window_and_how_aborted_runs_treat_the_journal(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))
+        h.finish_run([res(A, "ok", clock())], aborted=INTERRUPTED)  # Ctrl-C: keep it
+        assert h.last_run().state == INTERRUPTED and set(h.resumable()) == {A}  # type: ignore[union-attr]
+        assert h.stored(A) is None
+        clock.advance(hours=25)
+        assert h.resumable() == {}  # too old to trust
+        clock.advance(hours=-25)
+        h.start_run("enrich", {})
+        h.journal(res(B, "ok", clock()))
+        h.finish_run([], aborted="the network looks down")  # outage results: drop them
+        assert h.resumable() == {}
+
+
+# --- locking ----------------------------------------------------------------------------------
+
+LOCKED = (r"another enricher run holds .*state\.sqlite \(pid {pid}, started 2026-11-27T03:00:00Z\);"
+          r" wait for it or remove the lock if it is stale")
+
+
+def _try_open(path: Path) -> subprocess.CompletedProcess[str]:
+    script = f"""
+import sys
+from enricher.state import History, StateLocked
+try:
+    History.open({str(path)!r}).close()
+except StateLocked as exc:
+    print(exc)
+    sys.exit(3)
+"""
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_a_second_open_fails_at_once_until_the_first_closes(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock):
+        with pytest.raises(StateLocked, match=LOCKED.format(pid=os.getpid())):
+            History.open(path, clock=clock)
+        proc = _try_open(path)
+        assert proc.returncode == 3, proc.stderr
+        assert len(proc.stdout.splitlines()) == 1
+        assert re.fullmatch(LOCKED.format(pid=os.getpid()), proc.stdout.strip())
+    assert _try_open(path).returncode == 0
+    History.open(path, clock=clock).close()
+
+
+def test_the_lock_dies_with_its_process(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    script = f"""
+import sys
+from enricher.state import History
+h = History.open({str(path)!r})
+print("locked", flush=True)
+sys.stdin.read()
+"""
+    with subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+            with pytest.raises(StateLocked, match=f"pid {proc.pid}"):
+                History.open(path, clock=clock)
+        finally:
+            proc.kill()
+    History.open(path, clock=clock).close()
+
+
+# --- bad state files --------------------------------------------------------------------------
+
+
+def test_unusable_state_files_give_one_line(tmp_path: Path, clock: Clock) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database, just text " * 200)
+    with pytest.raises(StateError, match=r"cannot use .*junk\.sqlite \(file is not a database\); "
+                       "choose another --state or remove it") as e:
+        History.open(junk, clock=clock)
+    assert "\n" not in str(e.value)
+    History.open(tmp_path / "fine.sqlite", clock=clock).close()  # the lock was released
+    History.open(tmp_path / "fine.sqlite", clock=clock).close()
+    newer = tmp_path / "newer.sqlite"
+    with sqlite3.connect(newer) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match=r"not written by this enricher \(schema 99\); upgrade"):
+        History.open(newer, clock=clock)
+    with pytest.raises(StateError, match="no run history yet"):
+        History.open(tmp_path / "missing.sqlite", read_only=True)
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(StateError, match=r"cannot use .*dir\.sqlite"):
+        History.open(tmp_path / "dir.sqlite", clock=clock)
+
+
+def test_open_creates_folders_and_uses_wal(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "a" / "b" / "state.sqlite"
+    History.open(path, clock=clock).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_only_the_state_module_imports_sqlite3() -> None:
+    for path in (ROOT / "enricher").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        if "sqlite3" in names:
+            assert path.name == "state.py", f"{path} imports sqlite3; only enricher/state.py may"
+
+
+# --- the rules against a small model, for any sequence of checks ------------------------------
+
+STATUSES = st.sampled_from(["ok", "redirected", "dead", "error", "timeout", "blocked", None])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), STATUSES), min_size=1, max_size=9))
+def test_since_confirmed_and_changes_follow_the_rules(steps: list[tuple[int, str | None]]) -> None:
+    clock = Clock()
+    seen: list[tuple[datetime, str]] = []  # the model: every check of A
+    with tempfile.TemporaryDirectory() as tmp, History.open(Path(tmp) / "s", clock=clock) as h:
+        for hours, status in steps:
+            clock.advance(hours=hours)
+            out, changes = one_run(h, clock, {A: status} if status else {})
+            if status is None:
+                assert A not in out
+                continue
+            before = seen[-1][1] if seen else None
+            seen.append((clock(), status))
+            streak = [t for t, s in reversed(seen)]
+            for i, (_, s) in enumerate(reversed(seen)):
+                if s != status:
+                    streak = streak[:i]
+                    break
+            since = streak[-1]
+            assert out[A].since == iso(since)
+            span = (clock() - since) >= timedelta(days=2)
+            assert out[A].confirmed == ((len(streak) >= 3 and span) if status == "dead" else None)
+            bad = {"dead", "error", "timeout", "blocked"}
+            assert (A in changes.newly_dead) == (status == "dead" and before != "dead")
+            assert (A in [s.url for s in changes.still_dead]) == (status == before == "dead")
+            assert (A in changes.recovered) == (status in {"ok", "redirected"} and before in bad)
+            assert (A in changes.newly_redirected) == (status == "redirected" != before)
+            good = [s in {"ok", "redirected"} for _, s in seen[-6:]]
+            flips = sum(x != y for x, y in itertools.pairwise(good))
+            assert (A in changes.flapping) == (flips >= 3)
+
+
+# --- scale ------------------------------------------------------------------------------------
+
+
+def _synthetic(n: int, at: datetime, day: int) -> Iterator[LinkResult]:
+    statuses = ["ok"] * 7 + ["redirected", "dead", "timeout"]
+    for i in range(n):
+        status = statuses[(i + day * (i % 3 == 0)) % 10]
+        page = None
+        if status == "ok":
+            image = ImageInfo(url=f"https://img.example/{i}.jpg", width=800, height=600)
+            page = PageMeta(title=f"Title {i}", description="d" * 120, site_name="Site",
+                            image=image, canonical_url=f"https://h{i % 500}.example/a/{i}")
+        yield res(f"https://h{i % 500}.example/a/{i}?q=1", status, at, page=page,
+                  http_status=200, content_type="text/html; charset=utf-8")
+
+
+def test_finish_run_over_100000_urls(tmp_path: Path, clock: Clock) -> None:
+    n = 100_000
+    with History.open(tmp_path / "state.sqlite", clock=clock) as h:
+        timings = []
+        for day in range(2):  # all new, then all known with some status changes
+            results = list(_synthetic(n, clock(), day))
+            h.start_run("check", {})
+            started = time.perf_counter()
+            out, changes = h.finish_run(results)
+            timings.append(time.perf_counter() - started)
+            assert len(out) == n and all(r.since for r in out.values())
+            clock.advance(days=1)
+            del results, out
+        started = time.perf_counter()
+        fresh = h.fresh((f"https://h{i % 500}.example/a/{i}?q=1" for i in range(n)), 2 * 86400)
+        fresh_s = time.perf_counter() - started
+    assert len(fresh) > n // 2 and len(changes.still_dead) > 1000 and changes.recovered
+    print(f"\nfinish_run {n} URLs: {timings[0]:.2f} s new, {timings[1]:.2f} s known; "
+          f"fresh: {fresh_s:.2f} s")
+    assert max(timings) < 60  # generous: a few seconds on an idle machine
+
+
+def test_finish_run_memory_is_a_few_hundred_bytes_per_url(tmp_path: Path, clock: Clock) -> None:
+    n = 10_000
+    with History.open(tmp_path / "state.sqlite", clock=clock) as h:
+        h.start_run("check", {})
+        h.finish_run(_synthetic(n, clock(), 0))
+        clock.advance(days=1)
+        results = list(_synthetic(n, clock(), 1))
+        h.start_run("check", {})
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        h.finish_run(results)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+    print(f"\nfinish_run {n} URLs: peak {peak / n:.0f} bytes per URL traced, output included")
+    assert peak < n * 1000

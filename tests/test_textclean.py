@@ -1,0 +1,83 @@
+"""Text cleaning, site names from hosts, suffix/kicker stripping, headline variants."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enricher.textclean import (
+    clean_text,
+    host_names,
+    is_site_name,
+    is_variant,
+    name_key,
+    strip_site_affixes,
+)
+
+
+def test_clean_text() -> None:
+    assert clean_text("  a&amp;b \n\t c\u00a0d ", 100) == "a&b c d"
+    assert clean_text("x\x00y\x07z\u202e\u2066w\ufeff", 100) == "xyzw"
+    assert clean_text("<b>bold</b> text", 100, strip_tags=True) == "bold text"
+    assert clean_text("<b>kept</b>", 100) == "<b>kept</b>"
+    assert clean_text("abcdef", 3) == "abc"
+    assert clean_text(" \n ", 10) is None
+    assert clean_text(None, 10) is None
+    assert clean_text("日本語の\n記事です", 100) == "日本語の記事です"  # a break, not a space
+    assert clean_text("米朝 首脳", 100) == "米朝 首脳"  # a real space stays
+
+
+def test_host_names() -> None:
+    assert set(host_names("https://www.cbsnews.com/news/x")) >= {"cbsnewscom", "cbsnews"}
+    names = host_names("https://wien.orf.at/")
+    assert {"orf", "wien", "orfat"} <= set(names)
+    assert "at" not in names  # suffixes and short labels are no names
+    assert host_names("not a url") == ()
+    assert host_names(None) == ()
+
+
+def test_is_site_name() -> None:
+    names = ("bostonglobe", "krimiblog")
+    assert is_site_name("The Boston Globe", names)
+    assert is_site_name("Krimiblog-Archiv", names)
+    assert not is_site_name("Boston city council votes on the budget for next year", names)
+    assert not is_site_name("", names)
+
+
+@pytest.mark.parametrize(("title", "names", "others", "expected"), [
+    ("Headline | Site", ("site",), (), "Headline"),
+    ("Site: Headline", ("site",), (), "Headline"),
+    ("Headline - Section - Site", ("site",), (), "Headline - Section"),
+    ("Headline : Site | A tagline | Since 2005", ("site",), (), "Headline"),
+    ("Site » Blog Archive » Headline", ("site",), (), "Headline"),
+    ("Home | Headline", (), (), "Headline"),
+    ("Headline | Section", (), ("Headline",), "Headline"),
+    ("Kicker: Headline", (), ("Headline",), "Headline"),
+    ("Logo name | Real headline", (), ("Logo name", "Real headline"), "Real headline"),
+    ("Headline | Section", (), (), "Headline | Section"),
+    ("Headline -", (), (), "Headline"),
+    ("Headline: the subtitle", (), (), "Headline: the subtitle"),
+])
+def test_strip_site_affixes(title: str, names: tuple[str, ...], others: tuple[str, ...],
+                            expected: str) -> None:
+    assert strip_site_affixes(title, names, others) == expected
+
+
+def test_is_variant() -> None:
+    assert is_variant("City council approves the new bridge", "Council approves new bridge", 0.5)
+    assert not is_variant("Menu", "Council approves new bridge", 0.5)
+    assert not is_variant("Politics: Council approves new bridge",
+                          "Council approves new bridge", 0.5)  # a kicker, not a variant
+    assert not is_variant("Same", "same", 0.5)
+
+
+def test_name_key() -> None:
+    assert name_key("The Boston-Globe!") == "thebostonglobe"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200), st.lists(st.text(max_size=20), max_size=3))
+def test_strip_never_raises_and_never_grows(title: str, others: list[str]) -> None:
+    result = strip_site_affixes(title, tuple(name_key(o) for o in others), others)
+    assert len(result) <= len(title)
