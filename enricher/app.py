@@ -11,50 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from enricher import records
-from enricher.classify import classify
 from enricher.config import Config
-from enricher.decode import decode_html
 from enricher.enrich import EnrichOptions, build_edits
-from enricher.extract import extract_with_signals
 from enricher.images import probe_image
 from enricher.models import (
+    Changes,
     FetchResult,
     ImageInfo,
     LinkKind,
     LinkRef,
     LinkResult,
-    LinkStatus,
     Origin,
-    PageMeta,
     RecordCounts,
     RecordError,
     RunResult,
 )
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Resolver
+from enricher.nightly import Nightly
+from enricher.outcome import interpret, utc_now
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
-from enricher.signals import is_challenge, is_soft_404
 
 #: when one URL is cited for several purposes, it is fetched for the most demanding one
 _KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class Aborted(Exception):
     """The run stopped before writing (network outage guard, interruption)."""
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -118,59 +108,6 @@ async def collect(
     return col
 
 
-def interpret(
-    fetched: FetchResult,
-    sources: Iterable[Origin],
-    provider: str | None,
-    config: Config,
-) -> LinkResult:
-    """FetchResult -> LinkResult: bot walls, page metadata, soft 404s, image facts, verdict."""
-    page: PageMeta | None = None
-    image: ImageInfo | None = None
-    challenge = soft_404 = False
-    ctype = (fetched.content_type or "").split(";")[0].strip().lower()
-    status = fetched.http_status or 0
-    if fetched.failure is None and fetched.body:
-        if fetched.kind is not LinkKind.IMAGE and ctype in _HTML_TYPES:
-            text = decode_html(fetched.body, fetched.content_type)
-            challenge = is_challenge(fetched.headers, status, text[:4096])
-            if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
-                final = fetched.final_url or fetched.url
-                page, signals = extract_with_signals(text, final, provider=provider)
-                soft_404 = is_soft_404(
-                    fetched.url, fetched.final_url, signals.title, signals.h1, text
-                )
-        elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
-            image = probe_image(fetched.body, fetched.content_type).info
-    elif fetched.failure is None:
-        challenge = is_challenge(fetched.headers, status, "")
-    verdict = classify(
-        fetched,
-        challenge=challenge,
-        soft_404=soft_404,
-        accepted=config.fetch.accepted_status,
-    )
-    if verdict.status not in (LinkStatus.OK, LinkStatus.REDIRECTED):
-        page = None  # never report metadata of an error, challenge or soft-404 page
-    return LinkResult(
-        url=fetched.url,
-        kind=fetched.kind,
-        status=verdict.status,
-        reason=verdict.reason,
-        http_status=verdict.http_status,
-        final_url=verdict.final_url,
-        redirects=tuple(hop.url for hop in fetched.redirects),
-        attempts=fetched.attempts,
-        elapsed_ms=fetched.elapsed_ms,
-        checked_at=utc_now(),
-        content_type=fetched.content_type,
-        sources=tuple(sources),
-        page=page,
-        image=image,
-        bytes_read=fetched.bytes_read,
-    )
-
-
 @dataclass(slots=True)
 class FetchOutcome:
     results: dict[str, LinkResult]
@@ -187,24 +124,38 @@ async def fetch_phase(
     probe_page_images: bool = False,
     on_fetcher: Callable[[Fetcher], None] | None = None,
     outcome: FetchOutcome | None = None,
+    nightly: Nightly | None = None,
 ) -> FetchOutcome:
-    """Fetch every distinct URL once; fan results out to their origins. Results land in
-    ``outcome`` as they come, so an interrupted run still reports what it finished."""
+    """Fetch every distinct URL once (except those the history lets us reuse); fan results
+    out to their origins. Results land in ``outcome`` as they come, so an interrupted run
+    still reports what it finished."""
     outcome = outcome if outcome is not None else FetchOutcome(results={})
+    nightly = nightly or Nightly(None, config)
+    reused = nightly.reuse(col.sources)
+    outcome.results.update(reused)
+    todo = [(url, kind) for url, kind in col.kinds.items() if url not in reused]
     reporter.phase("checking links", total=len(col.kinds))
+    for result in reused.values():
+        reporter.advance(result)
 
     def on_result(fetched: FetchResult) -> None:
         result = interpret(
             fetched, col.sources.get(fetched.url, ()), col.providers.get(fetched.url), config
         )
+        result = nightly.observe(fetched, result)
         outcome.results[fetched.url] = result
         reporter.advance(result)
 
-    async with Fetcher(config.fetch, resolver=resolver) as fetcher:
+    async with Fetcher(
+        config.fetch,
+        resolver=resolver,
+        outage_min_hosts=config.outage_min_hosts,
+        outage_ratio=config.outage_ratio,
+    ) as fetcher:
         if on_fetcher is not None:
             on_fetcher(fetcher)
         try:
-            await fetcher.fetch_all(list(col.kinds.items()), on_result)
+            await fetcher.fetch_all(todo, on_result, conditional=nightly.conditional)
             if fetcher.network_down:
                 raise Aborted(
                     "the network looks down: nearly every host failed to connect; "
@@ -275,7 +226,13 @@ async def write_phase(
     """Write each readable record whose bytes change. Returns (changed, unchanged, errors)."""
     changed = unchanged = 0
     errors: list[RecordError] = []
-    options = EnrichOptions(now=now, fill_missing=config.fill_missing)
+    options = EnrichOptions(
+        now=now,
+        fill_missing=config.fill_missing,
+        history=bool(config.state_file),
+        update_redirects=config.update_redirects,
+        prune_dead=config.prune_dead,
+    )
     policy = LinkPolicy.from_config(config)
     root = _common_root(p for p, _ in col.record_paths)
     out_dir = Path(config.out_dir)
@@ -333,6 +290,7 @@ def run_result(
     extra_errors: Iterable[RecordError] = (),
     aborted: str | None = None,
     options: Mapping[str, object] | None = None,
+    changes: Changes | None = None,
 ) -> RunResult:
     return RunResult(
         command=command,
@@ -346,6 +304,7 @@ def run_result(
         bytes_read=outcome.bytes_read if outcome else 0,
         aborted=aborted,
         options=dict(options or {}),
+        changes=changes,
     )
 
 
@@ -360,37 +319,68 @@ async def run(
     resolver: Resolver | None = None,
     diff_lines: list[str] | None = None,
     on_fetcher: Callable[[Fetcher], None] | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> RunResult:
     """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
-    a partial RunResult whose ``aborted`` says why."""
+    a partial RunResult whose ``aborted`` says why. Raises ``state.StateError`` when the
+    history cannot be opened (locked by another run)."""
     started = utc_now()
     col = Collection()
     outcome = FetchOutcome(results={})
+    nightly = Nightly.open(config, command, options or {})
+    aborted: str | None = None
     try:
-        col = await collect(inputs, config, reporter, stdin)
-        await fetch_phase(
+        try:
+            col = await collect(inputs, config, reporter, stdin)
+            await fetch_phase(
+                col,
+                config,
+                reporter,
+                resolver=resolver,
+                probe_page_images=write,
+                on_fetcher=on_fetcher,
+                outcome=outcome,
+                nightly=nightly,
+            )
+        except Aborted as exc:
+            aborted = str(exc)
+        except asyncio.CancelledError:
+            aborted = "interrupted"
+        updated, changes = nightly.finish(outcome.results.values(), aborted)
+    finally:
+        nightly.close()
+    if updated is not None:
+        outcome.results.update(updated)
+    if aborted or not write:
+        return run_result(
+            command,
+            started,
             col,
-            config,
-            reporter,
-            resolver=resolver,
-            probe_page_images=write,
-            on_fetcher=on_fetcher,
-            outcome=outcome,
+            outcome,
+            _counts(col),
+            aborted=aborted,
+            changes=changes,
+            options=options,
         )
-    except Aborted as exc:
-        return run_result(command, started, col, outcome, _counts(col), aborted=str(exc))
-    except asyncio.CancelledError:
-        return run_result(command, started, col, outcome, _counts(col), aborted="interrupted")
-    if not write:
-        return run_result(command, started, col, outcome, _counts(col))
-    done: tuple[int, int, list[RecordError]] = (0, 0, [])
     try:
-        done = await write_phase(col, outcome.results, config, reporter, started, diff_lines)
+        changed, unchanged, errors = await write_phase(
+            col, outcome.results, config, reporter, started, diff_lines
+        )
     except asyncio.CancelledError:
-        return run_result(command, started, col, outcome, _counts(col), aborted="interrupted")
-    changed, unchanged, errors = done
+        return run_result(
+            command,
+            started,
+            col,
+            outcome,
+            _counts(col),
+            aborted="interrupted",
+            changes=changes,
+            options=options,
+        )
     counts = _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors))
-    return run_result(command, started, col, outcome, counts, errors)
+    return run_result(
+        command, started, col, outcome, counts, errors, changes=changes, options=options
+    )
 
 
 def _counts(

@@ -56,25 +56,96 @@ class Env:
 
 
 _NETWORK_FLAGS: tuple[tuple[str, str, dict[str, object]], ...] = (
-    ("--max-concurrency", "max_concurrency", {"metavar": "N", "help": "requests in flight over all hosts (default 128)"}),
-    ("--host-concurrency", "host_concurrency", {"metavar": "N", "help": "requests in flight per host (default 4)"}),
-    ("--host-request-interval", "host_request_interval", {"metavar": "DURATION", "help": "minimum time between request starts per host, e.g. 100ms (default 100ms)"}),
-    ("--timeout", "timeout", {"metavar": "DURATION", "help": "total deadline per request attempt (default 30s)"}),
-    ("--connect-timeout", "connect_timeout", {"metavar": "DURATION", "help": "TCP/TLS connect timeout (default 10s)"}),
-    ("--max-attempts", "max_attempts", {"metavar": "N", "help": "attempts per URL for transient failures (default 3)"}),
-    ("--max-redirects", "max_redirects", {"metavar": "N", "help": "redirect hops followed (default 10)"}),
+    (
+        "--max-concurrency",
+        "max_concurrency",
+        {"metavar": "N", "help": "requests in flight over all hosts (default 128)"},
+    ),
+    (
+        "--host-concurrency",
+        "host_concurrency",
+        {"metavar": "N", "help": "requests in flight per host (default 4)"},
+    ),
+    (
+        "--host-request-interval",
+        "host_request_interval",
+        {
+            "metavar": "DURATION",
+            "help": "minimum time between request starts per host, e.g. 100ms (default 100ms)",
+        },
+    ),
+    (
+        "--timeout",
+        "timeout",
+        {"metavar": "DURATION", "help": "total deadline per request attempt (default 30s)"},
+    ),
+    (
+        "--connect-timeout",
+        "connect_timeout",
+        {"metavar": "DURATION", "help": "TCP/TLS connect timeout (default 10s)"},
+    ),
+    (
+        "--max-attempts",
+        "max_attempts",
+        {"metavar": "N", "help": "attempts per URL for transient failures (default 3)"},
+    ),
+    (
+        "--max-redirects",
+        "max_redirects",
+        {"metavar": "N", "help": "redirect hops followed (default 10)"},
+    ),
     ("--user-agent", "user_agent", {"metavar": "TEXT", "help": "User-Agent header"}),
-    ("--proxy", "proxy", {"metavar": "URL", "help": "proxy for all requests (HTTP_PROXY etc. are honoured too)"}),
-    ("--ca-bundle", "ca_bundle", {"metavar": "FILE", "help": "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)"}),
-    ("--max-age", "max_age", {"metavar": "DURATION", "help": "reuse ok results younger than this from the history, e.g. 20h"}),
-    ("--state", "state", {"metavar": "FILE", "help": "history database (default .enricher/state.sqlite)"}),
+    (
+        "--proxy",
+        "proxy",
+        {"metavar": "URL", "help": "proxy for all requests (HTTP_PROXY etc. are honoured too)"},
+    ),
+    (
+        "--ca-bundle",
+        "ca_bundle",
+        {
+            "metavar": "FILE",
+            "help": "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)",
+        },
+    ),
+    (
+        "--max-age",
+        "max_age",
+        {
+            "metavar": "DURATION",
+            "help": "reuse ok results younger than this from the history, e.g. 20h",
+        },
+    ),
+    (
+        "--state",
+        "state",
+        {"metavar": "FILE", "help": "history database (default .enricher/state.sqlite)"},
+    ),
 )
 
 
+def _history_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-state", action="store_true", help="keep no history (no since/confirmed, no --max-age)"
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH", help="record files, folders or globs; - reads paths from stdin")
-    p.add_argument("--config", metavar="FILE", help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, searched upwards)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the exit status")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="record files, folders or globs; - reads paths from stdin",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, "
+        "searched upwards)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print only errors and the exit status"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="one line per URL")
     p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
 
@@ -82,19 +153,58 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _network(p: argparse.ArgumentParser) -> None:
     for flag, dest, kwargs in _NETWORK_FLAGS:
         p.add_argument(flag, dest=dest, default=None, **kwargs)  # type: ignore[arg-type]
-    p.add_argument("--header", dest="headers", action="append", metavar="'NAME: VALUE'", help="extra request header (repeatable)")
-    p.add_argument("--include", action="append", metavar="REGEX", help="check only URLs matching (repeatable)")
-    p.add_argument("--exclude", action="append", metavar="REGEX", help="skip URLs matching (repeatable)")
-    p.add_argument("--accept", metavar="CODES", help="extra HTTP codes counted as ok, e.g. 403,999 or 200..=299")
-    p.add_argument("--fail-on", dest="fail_on", metavar="STATUSES", help="statuses that make the exit status 1 (default dead)")
-    p.add_argument("--allow-private", dest="allow_private", action="store_const", const=True, default=None, help="switch the address policy off (local testing only)")
-    p.add_argument("--report", action="append", metavar="FILE", help="write a report; format from the extension or --format (repeatable)")
-    p.add_argument("--format", dest="report_format", choices=("json", "jsonl", "md", "csv", "html", "junit"), help="report format when the extension does not say")
+    p.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    p.add_argument(
+        "--include", action="append", metavar="REGEX", help="check only URLs matching (repeatable)"
+    )
+    p.add_argument(
+        "--exclude", action="append", metavar="REGEX", help="skip URLs matching (repeatable)"
+    )
+    p.add_argument(
+        "--accept",
+        metavar="CODES",
+        help="extra HTTP codes counted as ok, e.g. 403,999 or 200..=299",
+    )
+    p.add_argument(
+        "--fail-on",
+        dest="fail_on",
+        metavar="STATUSES",
+        help="statuses that make the exit status 1 (default dead)",
+    )
+    p.add_argument(
+        "--allow-private",
+        dest="allow_private",
+        action="store_const",
+        const=True,
+        default=None,
+        help="switch the address policy off (local testing only)",
+    )
+    p.add_argument(
+        "--report",
+        action="append",
+        metavar="FILE",
+        help="write a report; format from the extension or --format (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        dest="report_format",
+        choices=("json", "jsonl", "md", "csv", "html", "junit"),
+        help="report format when the extension does not say",
+    )
     p.add_argument("--results", metavar="FILE", help="per-URL results as JSON Lines (- for stdout)")
+    _history_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="enricher", description="Check and enrich the links in news records.")
+    parser = argparse.ArgumentParser(
+        prog="enricher", description="Check and enrich the links in news records."
+    )
     parser.add_argument("--version", action="version", version=f"enricher {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check every URL; never writes records")
@@ -103,29 +213,126 @@ def build_parser() -> argparse.ArgumentParser:
     enrich = sub.add_parser("enrich", help="check, then write enriched records")
     _common(enrich)
     _network(enrich)
-    enrich.add_argument("--out", metavar="DIR", help=f"write enriched records under DIR, mirroring the input tree (default {DEFAULT_OUT_DIR})")
-    enrich.add_argument("--in-place", dest="in_place", action="store_const", const=True, default=None, help="rewrite the input records")
-    enrich.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    enrich.add_argument("--fill-missing", dest="fill_missing", action="store_const", const=True, default=None, help="fill empty title/excerpt/images from the live page")
+    enrich.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"write enriched records under DIR, mirroring the input tree "
+        f"(default {DEFAULT_OUT_DIR})",
+    )
+    enrich.add_argument(
+        "--in-place",
+        dest="in_place",
+        action="store_const",
+        const=True,
+        default=None,
+        help="rewrite the input records",
+    )
+    enrich.add_argument(
+        "--dry-run", action="store_true", help="show what would change; write nothing"
+    )
+    enrich.add_argument(
+        "--fill-missing",
+        dest="fill_missing",
+        action="store_const",
+        const=True,
+        default=None,
+        help="fill empty title/excerpt/images from the live page",
+    )
+    enrich.add_argument(
+        "--update-redirects",
+        dest="update_redirects",
+        action="store_const",
+        const=True,
+        default=None,
+        help="replace a URL by its permanent-redirect target "
+        "(old URL kept in linkCheck.<field>.previousUrl)",
+    )
+    enrich.add_argument(
+        "--prune-dead",
+        dest="prune_dead",
+        action="store_const",
+        const=True,
+        default=None,
+        help="move related items whose webUrl is confirmed dead into deadRelated",
+    )
     links = sub.add_parser("links", help="list every URL slot (no network)")
     _common(links)
-    links.add_argument("--format", dest="links_format", choices=("text", "jsonl"), default="text", help="text (default) or jsonl")
+    links.add_argument(
+        "--format",
+        dest="links_format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text (default) or jsonl",
+    )
+    report = sub.add_parser("report", help="reports from the run history (no network)")
+    report.add_argument(
+        "--state", metavar="FILE", help="history database (default .enricher/state.sqlite)"
+    )
+    report.add_argument(
+        "--report",
+        action="append",
+        metavar="FILE",
+        help="write a report; format from the extension or --format (repeatable)",
+    )
+    report.add_argument(
+        "--format",
+        dest="report_format",
+        choices=("json", "jsonl", "md", "csv", "html", "junit"),
+        help="report format when the extension does not say",
+    )
+    report.add_argument(
+        "--fail-on",
+        dest="fail_on",
+        metavar="STATUSES",
+        help="statuses that make the exit status 1 (default dead)",
+    )
+    report.add_argument("--config", metavar="FILE", help="config file")
+    report.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    report.add_argument("--no-color", action="store_true", help="no colours")
     demo = sub.add_parser("demo", help="run enrich offline against a local demo web")
-    demo.add_argument("--out", metavar="DIR", default=None, help="where the demo writes (default: a temporary folder)")
+    demo.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="where the demo writes (default: a temporary folder)",
+    )
     demo.add_argument("--no-color", action="store_true")
     return parser
 
 
 _SETTING_FLAGS = (
-    "max_concurrency", "host_concurrency", "host_request_interval", "timeout", "connect_timeout",
-    "max_attempts", "max_redirects", "user_agent", "proxy", "ca_bundle", "max_age", "state",
-    "headers", "include", "exclude", "accept", "fail_on", "allow_private", "report", "results",
-    "out", "in_place", "fill_missing",
+    "max_concurrency",
+    "host_concurrency",
+    "host_request_interval",
+    "timeout",
+    "connect_timeout",
+    "max_attempts",
+    "max_redirects",
+    "user_agent",
+    "proxy",
+    "ca_bundle",
+    "max_age",
+    "state",
+    "headers",
+    "include",
+    "exclude",
+    "accept",
+    "fail_on",
+    "allow_private",
+    "report",
+    "results",
+    "out",
+    "in_place",
+    "fill_missing",
+    "update_redirects",
+    "prune_dead",
 )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+    if getattr(args, "no_state", False):
+        flags["state"] = ""  # explicit: no history
     return load_settings(flags, config_file=getattr(args, "config", None))
 
 
@@ -133,7 +340,7 @@ def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
     return Console(
         file=stream,
         force_terminal=env.force_terminal,
-        no_color=no_color or None,  # type: ignore[arg-type]
+        no_color=no_color or None,
         highlight=False,
         soft_wrap=True,  # one-line messages stay one line in logs
     )
@@ -155,7 +362,11 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
             from enricher.inventory import run_links
 
             settings = _settings(args)
-            return run_links(args.paths, settings.config, args.links_format, env.stdout, err, env.stdin)
+            return run_links(
+                args.paths, settings.config, args.links_format, env.stdout, err, env.stdin
+            )
+        if args.command == "report":
+            return _run_report(args, _settings(args), err)
         if args.command == "demo":
             from enricher.demo import run_demo
 
@@ -172,14 +383,56 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
 
 def _usage_errors() -> tuple[type[Exception], ...]:
     from enricher.records import UsageError
+    from enricher.state import StateError
 
-    return (UsageError,)
+    return (UsageError, StateError)
+
+
+def _write_reports(
+    run: RunResult, reports: list[tuple[str, str]], fail_on: frozenset[str], err: Console
+) -> bool:
+    """Write every requested report; False when one could not be written (named on stderr)."""
+    from enricher.report import ReportError, write_report
+
+    ok = True
+    for path, fmt in reports:
+        try:
+            write_report(run, path, fmt, fail_on=fail_on, changes=run.changes)
+        except ReportError as exc:
+            err.print(f"enricher: {exc}", markup=False)
+            ok = False
+    return ok
+
+
+def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[str, str]]:
+    from enricher.report import format_for
+
+    try:
+        return [(path, format_for(path, explicit)) for path in paths]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> int:
+    """``enricher report``: the latest state of every URL and the last run's changes."""
+    from enricher.config import DEFAULT_STATE_FILE
+    from enricher.nightly import history_run
+    from enricher.report.summary import print_summary
+
+    config = settings.config
+    run = history_run(config.state_file or DEFAULT_STATE_FILE)
+    reports = _report_formats(settings.reports, args.report_format)
+    written = _write_reports(run, reports, config.fail_on, err)
+    if not args.quiet:
+        print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
+    code = exit_code(run, config.fail_on)
+    return code if written else max(code, ExitCode.USAGE)
 
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: Console) -> int:
     from enricher import app
+    from enricher.net.fetch import Fetcher
     from enricher.progress import make_reporter
-    from enricher.report import ReportError, format_for, write_report
     from enricher.report.summary import print_summary
 
     config = settings.config
@@ -189,18 +442,19 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
 
         config = replace(config, dry_run=True)
     if not args.paths:
-        raise ConfigError(f"enricher {args.command}: give at least one PATH (a file, folder, glob or -)")
-    try:
-        reports = [(path, format_for(path, args.report_format)) for path in settings.reports]
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    fetchers: list[object] = []
+        raise ConfigError(
+            f"enricher {args.command}: give at least one PATH (a file, folder, glob or -)"
+        )
+    reports = _report_formats(settings.reports, args.report_format)
+    if settings.results:
+        reports.insert(0, (settings.results, "jsonl"))
+    fetchers: list[Fetcher] = []
     reporter = make_reporter(
         err,
         quiet=args.quiet,
         verbose=args.verbose,
         interval=config.progress_interval,
-        in_flight=lambda: fetchers[0].in_flight() if fetchers else {},  # type: ignore[attr-defined]
+        in_flight=lambda: fetchers[0].in_flight() if fetchers else {},
     )
     diff_lines: list[str] = []
 
@@ -220,26 +474,20 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             stdin=env.stdin,
             diff_lines=diff_lines if config.dry_run else None,
             on_fetcher=fetchers.append,
+            options={k: v for k, v in vars(args).items() if v not in (None, False)},
         )
 
     try:
         run = asyncio.run(go())
     finally:
         reporter.close()
-    report_failed = False
-    for path, fmt in ([(settings.results, "jsonl")] if settings.results else []) + reports:
-        try:
-            write_report(run, path, fmt, fail_on=config.fail_on)
-        except ReportError as exc:
-            err.print(f"enricher: {exc}", markup=False)
-            report_failed = True
+    written = _write_reports(run, reports, config.fail_on, err)
     if config.dry_run and not args.quiet:
         for line in diff_lines:
             err.print(f"would change {line}", markup=False)
     if not args.quiet:
-        print_summary(run, err, fail_on=config.fail_on)
+        print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
     elif run.aborted:
         err.print(f"enricher: aborted: {run.aborted}", markup=False)
     code = exit_code(run, config.fail_on)
-    return max(code, ExitCode.USAGE) if report_failed and code != ExitCode.ABORTED else code
-
+    return max(code, ExitCode.USAGE) if not written and code != ExitCode.ABORTED else code

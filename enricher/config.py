@@ -122,7 +122,7 @@ class Config:
     fill_missing: bool = False
     update_redirects: bool = False
     prune_dead: bool = False
-    state_file: str | None = None  # None: no history
+    state_file: str | None = DEFAULT_STATE_FILE  # None: no history (--no-state)
     max_age: float | None = None  # seconds; reuse ok results younger than this
     confirm_runs: int = DEFAULT_CONFIRM_RUNS
     confirm_days: float = DEFAULT_CONFIRM_DAYS

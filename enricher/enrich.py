@@ -29,10 +29,16 @@ _GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 _PAGE_KEYS = ("webUrl", "originalUrl")
 
 
+_BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
+
+
 @dataclass(frozen=True, slots=True)
 class EnrichOptions:
     now: str  # the run's start time, ISO 8601 UTC: ``since`` for statuses first seen now
     fill_missing: bool = False
+    history: bool = False  # results carry confirmation: unconfirmed failures change nothing
+    update_redirects: bool = False
+    prune_dead: bool = False
 
 
 def holder_mapping(data: Mapping[str, Any], holder: HolderPath) -> Mapping[str, Any] | None:
@@ -61,6 +67,14 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str) -> str:
     return fallback
 
 
+def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
+    """With a history, one bad night never changes a record: a failure replaces a good
+    entry only once it is a confirmed dead link."""
+    if result.status not in _BAD or previous.get("status") not in {"ok", "redirected"}:
+        return True
+    return result.status is LinkStatus.DEAD and bool(result.confirmed)
+
+
 def slot_entry(
     slot: LinkRef,
     result: LinkResult | None,
@@ -68,8 +82,11 @@ def slot_entry(
     *,
     now: str,
     record_title: object = None,
+    history: bool = False,
 ) -> dict[str, Any]:
     """The ``linkCheck`` entry of one URL slot."""
+    if history and result is not None and not _settled(result, previous):
+        return dict(previous)
     if result is None:
         status = slot.status or LinkStatus.SKIPPED
         entry: dict[str, Any] = {"status": status.value, "reason": slot.reason or "not_checked"}
@@ -97,6 +114,9 @@ def slot_entry(
     if result.confirmed is not None and result.status is LinkStatus.DEAD:
         entry["confirmed"] = result.confirmed
     entry["since"] = result.since or _since(previous, result.status.value, now)
+    old_url = previous.get("previousUrl")
+    if isinstance(old_url, str) and old_url != slot.url:
+        entry["previousUrl"] = old_url  # kept from an earlier --update-redirects
     return entry
 
 
@@ -157,6 +177,7 @@ def build_edits(
     """All edits of one record. Holders are visited in document order; entries within a
     ``linkCheck`` keep the order of the slots."""
     checks: dict[HolderPath, dict[str, Any]] = {}
+    fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     pages: dict[HolderPath, tuple[int, LinkResult]] = {}  # holder -> (preference, result)
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
@@ -167,8 +188,18 @@ def build_edits(
             _previous_entry(holder, slot.key),
             now=options.now,
             record_title=holder.get("title") if holder is not None else None,
+            history=options.history,
         )
         checks.setdefault(slot.holder, {})[slot.key] = entry
+        if (
+            options.update_redirects
+            and result is not None
+            and result.status is LinkStatus.REDIRECTED
+            and result.final_url
+            and entry.get("status") == "redirected"
+        ):
+            fixes.setdefault(slot.holder, {})[slot.key] = result.final_url
+            entry["previousUrl"] = slot.raw
         if (
             result is not None
             and slot.kind is LinkKind.PAGE
@@ -190,5 +221,59 @@ def build_edits(
         holder = holder_mapping(data, path)
         if options.fill_missing and holder is not None:
             edits.setdefault(path, {}).update(_fill(holder, result.page))
+    for path, values in fixes.items():
+        edits.setdefault(path, {}).update(values)
+    if options.prune_dead:
+        _prune(data, slots, results, edits)
     return edits
 
+
+def _prune(
+    data: Mapping[str, Any],
+    slots: Sequence[LinkRef],
+    results: Mapping[str, LinkResult],
+    edits: dict[HolderPath, dict[str, Any]],
+) -> None:
+    """``--prune-dead``: move related items whose webUrl is confirmed dead into
+    ``deadRelated`` (appended, with their linkCheck), keeping every other item in order."""
+    related = data.get("related")
+    if not isinstance(related, list):
+        return
+    dead: set[int] = set()
+    for slot in slots:
+        result = results.get(slot.url) if slot.url else None
+        if (
+            len(slot.holder) == 2
+            and slot.holder[0] == "related"
+            and slot.key == "webUrl"
+            and result is not None
+            and result.status is LinkStatus.DEAD
+            and result.confirmed
+        ):
+            dead.add(int(slot.holder[1]))
+    if not dead:
+        return
+    kept: list[Any] = []
+    moved: list[Any] = []
+    for index, item in enumerate(related):
+        merged = _with_edits(item, ("related", index), edits)
+        (moved if index in dead else kept).append(merged)
+    for path in [p for p in edits if len(p) >= 2 and p[0] == "related"]:
+        del edits[path]
+    previous = data.get("deadRelated")
+    root = edits.setdefault((), {})
+    root["related"] = kept
+    root["deadRelated"] = [*(previous if isinstance(previous, list) else ()), *moved]
+
+
+def _with_edits(
+    item: Any, prefix: HolderPath, edits: Mapping[HolderPath, Mapping[str, Any]]
+) -> Any:
+    """A copy of ``item`` (at ``prefix``) with the edits of it and of what it holds applied."""
+    if isinstance(item, Mapping):
+        out = {k: _with_edits(v, (*prefix, k), edits) for k, v in item.items()}
+        out.update(edits.get(prefix, {}))
+        return out
+    if isinstance(item, list):
+        return [_with_edits(v, (*prefix, i), edits) for i, v in enumerate(item)]
+    return item

@@ -41,26 +41,26 @@ MAX_LINKS = 500
 MAX_H1 = 5
 H1_REACH = 50_000  # characters after the first <h1> searched for more
 _META_KEYS = frozenset({"property", "name", "itemprop", "http-equiv"})
+# One walk of the head tree finds everything the rules read from it.
+_HEAD_NODES = 'meta, link, base[href], title, h1, script[type*="ld+json" i]'
 
 
 @dataclass(frozen=True, slots=True)
 class PageSignals:
     """What soft-404 detection needs from a page: its ``<title>`` and first ``<h1>``,
-    cleaned but not shortened."""
+    cleaned, with site names left in ("Page not found | Site")."""
 
     title: str | None = None
     h1: str | None = None
 
 
-def _index_metas(nodes: list[Any], into: dict[str, list[str]], *, text: bool = False) -> None:
+def _index_metas(nodes: list[Any], into: dict[str, list[str]]) -> None:
     """key (property/name/itemprop/http-equiv, lower case) -> contents, in page order."""
     for node in nodes[:MAX_METAS]:
         attrs = node.attributes
         content = attrs.get("content")
         if content is None:
             content = attrs.get("value") or attrs.get("datetime")
-        if not content and text:
-            content = node.text()[:200]
         if not content:
             continue
         for attr, key in attrs.items():
@@ -85,16 +85,31 @@ class _Doc:
         # already decoded, so lexbor gets UTF-8, whatever the page declares.
         self.tree = LexborHTMLParser(html[: self.end].encode("utf-8", "surrogatepass"))
         self.metas: dict[str, list[str]] = {}
-        _index_metas(self.tree.css("meta"), self.metas)
         self.links: dict[str, str] = {}
-        for node in self.tree.css("link")[:MAX_LINKS]:
-            attrs = node.attributes
-            href = attrs.get("href")
-            for rel in (attrs.get("rel") or "").lower().split():
-                if href and rel not in self.links:
-                    self.links[rel] = href
-        base = self.tree.css_first("base[href]")
-        self.base = (http_url(url, base.attributes.get("href")) if base else None) or url
+        metas, base, title, h1, scripts = [], None, None, None, []
+        for node in self.tree.css(_HEAD_NODES)[: MAX_METAS + MAX_LINKS]:
+            tag = node.tag
+            if tag == "meta":
+                metas.append(node)
+            elif tag == "link":
+                attrs = node.attributes
+                href = attrs.get("href")
+                for rel in (attrs.get("rel") or "").lower().split():
+                    if href and rel not in self.links:
+                        self.links[rel] = href
+            elif tag == "script":
+                scripts.append(node)
+            elif tag == "title":
+                title = title or node
+            elif tag == "h1":
+                h1 = h1 or node
+            elif tag == "base" and base is None:
+                base = node.attributes.get("href")
+        _index_metas(metas, self.metas)
+        self.base = http_url(url, base) or url
+        self._scripts = scripts
+        self._head_title = title
+        self._head_h1 = h1
         self._title: tuple[str | None] | None = None
         self._h1s: list[tuple[int, str]] | None = None
         self._head_ld: JsonLd | None = None
@@ -114,16 +129,17 @@ class _Doc:
     def doc_title(self) -> str | None:
         """The first ``<title>`` of the head (else of the head region: not an SVG's)."""
         if self._title is None:
-            node = self.tree.css_first("head > title") or self.tree.css_first("title")
-            self._title = (node.text() if node else None,)
+            node = self._head_title
+            self._title = (node.text() if node is not None else None,)
         return self._title[0]
 
     def h1s(self) -> list[tuple[int, str]]:
         """(position, cleaned text) of the first :data:`MAX_H1` non-empty ``<h1>``s."""
         if self._h1s is None:
             self._h1s = []
-            node = self.tree.css_first("h1")
-            if node and (text := clean_text(node.text(separator=" "), DEFAULT_TITLE_MAX_CHARS)):
+            node = self._head_h1
+            if node is not None and (text := clean_text(node.text(separator=" "),
+                                                        DEFAULT_TITLE_MAX_CHARS)):
                 self._h1s.append((self.end, text))
             for at, inner in h1_contents(self.html, self.end, self.cap, MAX_H1, H1_REACH):
                 text = clean_text(inner, DEFAULT_TITLE_MAX_CHARS, strip_tags=True)
@@ -131,13 +147,13 @@ class _Doc:
                     self._h1s.append((at, text))
         return self._h1s
 
-    def ld(self, key: str, *, site: bool = False) -> Any:
+    def ld(self, key: str, *, site: bool = False, body: bool = True) -> Any:
         """``key`` from the page's JSON-LD: the head's scripts first; the body's are only
         looked for (a scan of the whole body) when the head has no such value."""
         if self._head_ld is None:
-            self._head_ld = JsonLd([n.text() for n in self.tree.css('script[type*="ld+json" i]')])
+            self._head_ld = JsonLd([n.text() for n in self._scripts[:MAX_JSONLD_SCRIPTS]])
         value = self._head_ld.get(key, site=site)
-        if value is None:
+        if value is None and body:
             if self._body_ld is None:
                 texts, html = [], self.html
                 for lt, gt in tags_with(html, "ld+json", self.end, self.cap, MAX_JSONLD_SCRIPTS):

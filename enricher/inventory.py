@@ -54,7 +54,8 @@ class Inventory:
     def summary_lines(self, top: int = 10) -> list[str]:
         lines = [
             f"records: {self.records} ({len(self.errors)} unreadable)",
-            f"URL slots: {self.slots}  distinct URLs: {len(self.urls)}  hosts: {len(self.per_host)}",
+            f"URL slots: {self.slots}  distinct URLs: {len(self.urls)}  "
+            f"hosts: {len(self.per_host)}",
             "per field: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_field.items())),
         ]
         if self.unfetchable:
@@ -62,7 +63,7 @@ class Inventory:
                 "not fetchable: " + ", ".join(f"{k} {v}" for k, v in self.unfetchable.most_common())
             )
         lines.append(
-            f"top hosts (distinct URLs): "
+            "top hosts (distinct URLs): "
             + ", ".join(f"{h} {n}" for h, n in self.per_host.most_common(top))
         )
         return lines
@@ -118,7 +119,11 @@ def run_links(
             )
         else:
             where = f"{ref.origin.file}:{ref.origin.line or ''}"
-            target = ref.url if ref.url else f"[{ref.status.value if ref.status else 'invalid'} {ref.reason}]"
+            target = (
+                ref.url
+                if ref.url
+                else f"[{ref.status.value if ref.status else 'invalid'} {ref.reason}]"
+            )
             shown = ref.raw if ref.raw == ref.url else f"{ref.raw!r} -> {target}"
             write(f"{where}\t{ref.origin.field}\t{shown}\n")
     for error in inventory.errors:

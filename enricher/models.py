@@ -177,6 +177,34 @@ class RecordCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class StillDead:
+    url: str
+    since: str  # ISO 8601, first dead verdict
+    days: float  # age of the dead state at the end of this run
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since the previous run (computed by history; lists of URLs)."""
+
+    newly_dead: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()
+    still_dead: tuple[StillDead, ...] = ()
+    newly_redirected: tuple[str, ...] = ()
+    flapping: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.newly_dead
+            or self.recovered
+            or self.still_dead
+            or self.newly_redirected
+            or self.flapping
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """One run, whole: what reports render. Every renderer counts from this value."""
 
@@ -191,3 +219,4 @@ class RunResult:
     bytes_read: int = 0
     aborted: str | None = None  # reason when the run was aborted
     options: Mapping[str, object] = field(default_factory=dict)
+    changes: Changes | None = None  # what changed since the previous run (with a history)

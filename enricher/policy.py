@@ -31,21 +31,23 @@ class LinkPolicy:
 
     def apply(self, slots: LinkSlots) -> list[LinkRef]:
         amp = {ref.holder: ref.url for ref in slots.refs if ref.key == "ampWebUrl" and ref.url}
-        out: list[LinkRef] = []
-        for ref in slots.refs:
-            if ref.url is not None:
-                if self.include and not any(p.search(ref.url) for p in self.include):
-                    ref = replace(ref, url=None, status=LinkStatus.SKIPPED, reason="not_included")
-                elif any(p.search(ref.url) for p in self.exclude):
-                    ref = replace(ref, url=None, status=LinkStatus.SKIPPED, reason="excluded")
-                elif ref.key == "cdnAmpWebUrl" and ref.holder in amp:
-                    expected = amp_cache_url(amp[ref.holder])
-                    if expected is not None and expected != ref.url:
-                        ref = replace(
-                            ref, url=None, status=LinkStatus.INVALID, reason="amp_cache_mismatch"
-                        )
-            out.append(ref)
-        return out
+        return [self._check(ref, amp.get(ref.holder)) for ref in slots.refs]
+
+    def _check(self, ref: LinkRef, amp_url: str | None) -> LinkRef:
+        url = ref.url
+        if url is None:
+            return ref
+        if self.include and not any(p.search(url) for p in self.include):
+            return replace(ref, url=None, status=LinkStatus.SKIPPED, reason="not_included")
+        if any(p.search(url) for p in self.exclude):
+            return replace(ref, url=None, status=LinkStatus.SKIPPED, reason="excluded")
+        if ref.key == "cdnAmpWebUrl" and amp_url is not None:
+            expected = amp_cache_url(amp_url)
+            if expected is not None and expected != url:
+                return replace(
+                    ref, url=None, status=LinkStatus.INVALID, reason="amp_cache_mismatch"
+                )
+        return ref
 
 
 def record_slots(record: Record, config: Config) -> LinkSlots:

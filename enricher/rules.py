@@ -45,7 +45,9 @@ BODY_DATE_REACH = 50_000  # characters past the headline searched for <time>, it
 
 _IMG_SRC = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _POSTER = re.compile(r"""\sposter\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
-_NOT_IMAGE = re.compile(r"\.(?:mp4|m4v|webm|mov|m3u8|mp3|m4a|ogg|wav|pdf|html?|js|css)$", re.I)
+_NOT_IMAGE = re.compile(r"\.(?:mp4|m4v|webm|mov|m3u8|mp3|m4a|ogg|wav|pdf|html?|js|css)(?:[?#]|$)",
+                        re.I)
+_ABSOLUTE = re.compile(r"https?://[^/?#\s@\\]+(?:[/?#]|$)")
 
 
 class Page(Protocol):
@@ -61,7 +63,7 @@ class Page(Protocol):
 
     def meta(self, key: str) -> str | None: ...
     def link(self, rel: str) -> str | None: ...
-    def ld(self, key: str, *, site: bool = False) -> Any: ...
+    def ld(self, key: str, *, site: bool = False, body: bool = True) -> Any: ...
     def h1s(self) -> list[tuple[int, str]]: ...
     def doc_title(self) -> str | None: ...
     def html_lang(self) -> str | None: ...
@@ -98,11 +100,13 @@ def http_url(base: str, value: Any) -> str | None:
     (``javascript:``, ``data:``, ``mailto:``, garbage)."""
     if not isinstance(value, str):
         return None
-    value = value.strip()
-    if not value or len(value) > MAX_URL_CHARS:
+    text = value.strip()
+    if not text or len(text) > MAX_URL_CHARS:
         return None
+    if _ABSOLUTE.match(text):
+        return text
     try:
-        resolved = value if value.startswith(("https://", "http://")) else urljoin(base, value)
+        resolved = urljoin(base, text)
         parts = urlsplit(resolved)
     except ValueError:
         return None
@@ -130,9 +134,11 @@ def site_names(page: Page) -> tuple[str, ...]:
 
 
 def title_sources(page: Page) -> list[str]:
-    """All title candidates, cleaned: evidence for what is a suffix."""
+    """All title candidates, cleaned: evidence for what is a suffix. (JSON-LD from the head
+    only: the body's costs a scan, and adds nothing measurable here.)"""
     def compute() -> list[str]:
-        raw = [_safe(rule, page) for rule in TITLE_RULES[:4]]
+        raw = [page.meta("og:title"), page.meta("twitter:title"),
+               page.ld("headline", body=False), page.doc_title()]
         found = [t for r in raw if (t := clean_text(r, DEFAULT_TITLE_MAX_CHARS))]
         return found + [text for _, text in page.h1s()]
 
@@ -184,7 +190,7 @@ def _link(rel: str) -> Rule:
 
 def clean_image(page: Page, raw: Any) -> str | None:
     url = http_url(page.base, raw)
-    return None if url is None or _NOT_IMAGE.search(urlsplit(url).path) else url
+    return None if url is None or _NOT_IMAGE.search(url) else url
 
 
 def _images_in(page: Page, start: int, end: int, tag: str = "<img",

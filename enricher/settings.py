@@ -88,7 +88,9 @@ def _statuses(value: object) -> frozenset[str]:
     valid = {s.value for s in LinkStatus}
     bad = names - valid
     if bad:
-        raise ValueError(f"unknown status {sorted(bad)[0]!r}; choose from {', '.join(sorted(valid))}")
+        raise ValueError(
+            f"unknown status {sorted(bad)[0]!r}; choose from {', '.join(sorted(valid))}"
+        )
     return frozenset(names)
 
 

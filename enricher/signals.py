@@ -7,11 +7,12 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   or its challenge-page markers, Akamai's "Access Denied ... Reference #", DataDome's
   captcha host or headers, PerimeterX's ``px-captcha`` / "Press & Hold", Incapsula's and
   Sucuri's block pages. A page merely titled "Just a moment..." is not one.
-* a soft 404 needs a title or first ``<h1>`` that *is* a not-found message (a whole
-  separator-delimited part such as "Page not found | Site", or a not-found sentence), in
-  one of the major languages; or a deep article URL redirected to the site root, to a
-  section that is a prefix of it, or to an error path; or a parked-domain page. A title
-  that merely mentions 404 ("404 errors explained", "Top 404 pages") is not one.
+* a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
+  major languages: a whole separator-delimited part ("Page not found | Site", the other
+  parts short like a site name) or a not-found sentence. Or a deep article URL redirected
+  to the site root, to a section that is a prefix of it, or to an error path; or a
+  parked-domain page. A title that merely mentions 404 ("404 errors explained", "Top 404
+  pages") is not one.
 
 This module must not do I/O or parse HTML (``extract`` gives the title and h1).
 """
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 __all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
 
 TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
+MAX_SITE_WORDS = 6  # words in the other parts of a "Page not found | Site" title
 
 # --- challenges ---------------------------------------------------------------------------
 
@@ -122,10 +124,11 @@ def _says_not_found(text: str | None) -> bool:
     text = text.strip()[:300]
     if _NOT_FOUND_SENTENCE.search(text):
         return True
-    for part in _PARTS.split(text):
-        part = _PUNCT.sub("", _OOPS.sub("", part.strip()))
+    parts = [_PUNCT.sub("", _OOPS.sub("", p.strip())) for p in _PARTS.split(text)]
+    for n, part in enumerate(parts):
         if part and _NOT_FOUND_PART.fullmatch(part):
-            return True
+            # the rest must look like a site name, not a headline ("Not found – why ...")
+            return all(len(p.split()) <= MAX_SITE_WORDS for i, p in enumerate(parts) if i != n)
     return False
 
 

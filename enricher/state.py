@@ -44,62 +44,29 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from enricher import state_sql as sql
 from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS
-from enricher.models import ImageInfo, LinkKind, LinkResult, LinkStatus, PageMeta
-from enricher.report.model import Changes, StillDead
+from enricher.models import (
+    Changes,
+    ImageInfo,
+    LinkKind,
+    LinkResult,
+    LinkStatus,
+    PageMeta,
+    StillDead,
+)
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
 RESUME_WINDOW = timedelta(hours=24)
 JOURNAL_BATCH = 200
 JOURNAL_SECONDS = 1.0
-HISTORY_LENGTH = 6  # checks kept per URL for the flapping rule
-FLAP_CHANGES = 3
 GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD
 _BAD_SQL = ", ".join(f"'{s.value}'" for s in sorted(BAD))
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
-_SCHEMA = """
-CREATE TABLE urls (
-    url TEXT PRIMARY KEY, kind TEXT NOT NULL,
-    first_seen TEXT NOT NULL, last_checked TEXT NOT NULL,
-    status TEXT NOT NULL, reason TEXT NOT NULL, http_status INTEGER,
-    final_url TEXT, content_type TEXT,
-    since TEXT NOT NULL,        -- first check of the current status streak
-    streak INTEGER NOT NULL,    -- consecutive checks with this status
-    failures INTEGER NOT NULL,  -- consecutive bad checks
-    first_failure TEXT,         -- first check of the current bad streak
-    last_ok TEXT,               -- last good check
-    etag TEXT, last_modified TEXT,
-    history TEXT NOT NULL       -- the last checks, oldest first: g good, b bad
-) WITHOUT ROWID;
-CREATE TABLE meta (             -- of the last check; rewritten only when its hash changes
-    url TEXT PRIMARY KEY, hash TEXT, json TEXT  -- JSON: page, image, redirects
-);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY, command TEXT NOT NULL,
-    started_at TEXT NOT NULL, finished_at TEXT,
-    state TEXT NOT NULL,        -- running, finished, interrupted, aborted
-    options TEXT NOT NULL,      -- JSON
-    counts TEXT,                -- JSON {status: n}
-    aborted TEXT, changes TEXT  -- reason; JSON of the Changes
-);
-CREATE TABLE journal (          -- what unfinished runs finished, for resume
-    url TEXT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-    reason TEXT NOT NULL, http_status INTEGER, final_url TEXT, content_type TEXT,
-    last_checked TEXT NOT NULL, meta TEXT
-) WITHOUT ROWID;
-"""
-_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS obs (
-    url TEXT PRIMARY KEY, kind TEXT, status TEXT, reason TEXT, http_status INTEGER,
-    final_url TEXT, content_type TEXT, checked_at TEXT, reused INTEGER, good INTEGER,
-    etag_given INTEGER, etag TEXT, last_modified TEXT, new INTEGER NOT NULL DEFAULT 1
-) WITHOUT ROWID;  -- in URL order, so joins with urls walk both tables in step
-CREATE TEMP TABLE IF NOT EXISTS wanted (url TEXT PRIMARY KEY);
-"""
 _ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
 _STORED = f"SELECT {_ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
 
@@ -254,12 +221,12 @@ class History:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             if version == 0:
-                self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"
+                self._db.executescript(f"BEGIN; {sql.SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"
                                        " COMMIT;")
             # we hold the lock, so a run still marked running was killed
             self._db.execute("UPDATE runs SET state = ? WHERE state = 'running'", (INTERRUPTED,))
         self._db.execute("PRAGMA cache_size=-16000")
-        self._db.executescript(_TEMP)
+        self._db.executescript(sql.TEMP)
 
     def close(self) -> None:
         """Flush the journal, close the database, release the lock. Idempotent."""
@@ -340,6 +307,11 @@ class History:
         row = self._db.execute(f"{_STORED} WHERE url = ?", (url,)).fetchone()
         return _from_row(row) if row else None
 
+    def latest(self) -> Iterator[LinkResult]:
+        """Every URL's last stored result (for ``enricher report``), in URL order."""
+        for row in self._db.execute(f"{_STORED} ORDER BY url"):
+            yield _from_row(row)
+
     def conditional_headers(self, url: str) -> Mapping[str, str] | None:
         """If-None-Match / If-Modified-Since of a URL whose last check was ok; else None."""
         row = self._db.execute("SELECT etag, last_modified FROM urls WHERE url = ? AND "
@@ -393,10 +365,10 @@ class History:
             db.execute("UPDATE obs SET (etag, last_modified) = (SELECT etag, last_modified "
                        "FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given")
             changes = self._changes(now)
-            db.execute(_UPSERT)
+            db.execute(sql.UPSERT)
             # a reused result's metadata came from here: same hash, nothing written
-            db.executemany(_META, ((url, *_meta(out[url])) for url in kept))
-            changes = replace(changes, flapping=tuple(u for (u,) in db.execute(_FLAPPING)))
+            db.executemany(sql.META, ((url, *_meta(out[url])) for url in kept))
+            changes = replace(changes, flapping=tuple(u for (u,) in db.execute(sql.FLAPPING)))
             self._pending.clear()
             db.execute("DELETE FROM journal")
             annotated = db.execute(
@@ -465,34 +437,3 @@ class History:
         row = self._db.execute("SELECT changes FROM runs WHERE state = 'finished' "
                                "ORDER BY id DESC LIMIT 1").fetchone()
         return _changes_from(row[0] if row else None)
-
-
-_UPSERT = f"""
-INSERT INTO urls (url, kind, first_seen, last_checked, status, reason, http_status, final_url,
-    content_type, since, streak, failures, first_failure, last_ok, etag, last_modified, history)
-SELECT url, kind, checked_at, checked_at, status, reason, http_status, final_url, content_type,
-    checked_at, 1, 1 - good, CASE WHEN good THEN NULL ELSE checked_at END,
-    CASE WHEN good THEN checked_at END, etag, last_modified, CASE WHEN good THEN 'g' ELSE 'b' END
-FROM obs WHERE new
-ON CONFLICT (url) DO UPDATE SET
-    kind = excluded.kind, last_checked = excluded.last_checked, status = excluded.status,
-    reason = excluded.reason, http_status = excluded.http_status,
-    final_url = excluded.final_url, content_type = excluded.content_type,
-    since = CASE WHEN status = excluded.status THEN since ELSE excluded.since END,
-    streak = CASE WHEN status = excluded.status THEN streak + 1 ELSE 1 END,
-    failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
-    first_failure = CASE WHEN excluded.failures
-        THEN coalesce(first_failure, excluded.first_failure) END,
-    last_ok = coalesce(excluded.last_ok, last_ok),
-    etag = excluded.etag, last_modified = excluded.last_modified,
-    history = substr(history || excluded.history, -{HISTORY_LENGTH})
-"""
-_META = """INSERT INTO meta (url, json, hash) VALUES (?, ?, ?) ON CONFLICT (url) DO UPDATE
-    SET hash = excluded.hash, json = excluded.json WHERE hash IS NOT excluded.hash"""
-# good<->bad changes among the kept checks: 'gb' and 'bg' pairs cannot overlap themselves
-_FLAPPING = (
-    "SELECT u.url FROM obs o JOIN urls u ON u.url = o.url WHERE o.new AND "
-    "(length(u.history) - length(replace(u.history, 'gb', ''))) / 2 + "
-    f"(length(u.history) - length(replace(u.history, 'bg', ''))) / 2 >= {FLAP_CHANGES} "
-    "ORDER BY u.url"
-)

@@ -29,7 +29,9 @@ def _rel(path: Path) -> str:
 @pytest.mark.parametrize("path", MODULES, ids=_rel)
 def test_module_has_docstring(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    assert ast.get_docstring(tree), f"{_rel(path)} needs a docstring saying what it does and must not do"
+    assert ast.get_docstring(tree), (
+        f"{_rel(path)} needs a docstring saying what it does and must not do"
+    )
 
 
 # third-party library -> the only places allowed to import it
@@ -39,7 +41,13 @@ OWNERS = {
     "httpx": ("enricher/net/",),
     "httpcore": ("enricher/net/",),
     "tenacity": ("enricher/net/",),
-    "rich": ("enricher/report/", "enricher/progress.py", "enricher/cli.py", "enricher/inventory.py", "enricher/demo/"),
+    "rich": (
+        "enricher/report/",
+        "enricher/progress.py",
+        "enricher/cli.py",
+        "enricher/inventory.py",
+        "enricher/demo/",
+    ),
 }
 
 
@@ -71,7 +79,9 @@ def test_net_knows_nothing_of_records(path: Path) -> None:
 
 
 def test_classify_knows_nothing_of_httpx() -> None:
-    assert not any(n.split(".")[0] in {"httpx", "httpcore"} for n in _imports(PACKAGE / "classify.py"))
+    assert not any(
+        n.split(".")[0] in {"httpx", "httpcore"} for n in _imports(PACKAGE / "classify.py")
+    )
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_rel)

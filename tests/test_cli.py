@@ -26,7 +26,16 @@ from enricher.demo import DemoWeb, demo_web, write_demo_records
 from enricher.report.schema import load_schema
 
 ANSI = "\x1b["
-FAST = ["--allow-private", "--host-request-interval", "1ms", "--timeout", "5s", "--max-attempts", "1"]
+FAST = [
+    "--no-state",
+    "--allow-private",
+    "--host-request-interval",
+    "1ms",
+    "--timeout",
+    "5s",
+    "--max-attempts",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +75,33 @@ def test_check_reports_dead_links_and_exit_1(web: DemoWeb, tmp_path: Path) -> No
     assert by_url[f"{web.news}/news/old-library-story"]["status"] == "redirected"
     assert by_url[f"{web.news}/news/transit-plan.html"]["reason"] == "soft_404"
     assert by_url[f"{web.walled}/opinion/bike-lanes.html"]["status"] == "blocked"
-    assert by_url[f"{web.news}/news/bike-lanes.html"]["page"]["title"] == "City Council Approves New Bike Lanes"
+    assert (
+        by_url[f"{web.news}/news/bike-lanes.html"]["page"]["title"]
+        == "City Council Approves New Bike Lanes"
+    )
     # one fetch per distinct URL, fanned out to every origin
     assert len(by_url[f"{web.news}/news/bike-lanes.html"]["sources"]) == 3
 
 
 def test_fail_on_ok_only_dead(web: DemoWeb, tmp_path: Path) -> None:
     write_demo_records(web, tmp_path / "records")
-    code, _, _ = _run(["check", str(tmp_path / "records"), "--fail-on", "timeout", "--exclude", "javascript", *FAST])
+    code, _, _ = _run(
+        [
+            "check",
+            str(tmp_path / "records"),
+            "--fail-on",
+            "timeout",
+            "--exclude",
+            "javascript",
+            *FAST,
+        ]
+    )
     assert code == ExitCode.OK
 
 
-def test_enrich_writes_contract_and_second_run_changes_nothing(web: DemoWeb, tmp_path: Path) -> None:
+def test_enrich_writes_contract_and_second_run_changes_nothing(
+    web: DemoWeb, tmp_path: Path
+) -> None:
     records = write_demo_records(web, tmp_path / "records")
     argv = ["enrich", str(tmp_path / "records"), "--in-place", *FAST]
     code, _, err = _run(argv)
@@ -91,10 +115,17 @@ def test_enrich_writes_contract_and_second_run_changes_nothing(web: DemoWeb, tmp
     assert isinstance(related, list)
     assert related[0]["linkCheck"]["webUrl"]["status"] == "redirected"
     assert related[2]["linkCheck"]["webUrl"] == {
-        "status": "dead", "httpStatus": 404, "reason": "http_404", "since": related[2]["linkCheck"]["webUrl"]["since"]
+        "status": "dead",
+        "httpStatus": 404,
+        "reason": "http_404",
+        "since": related[2]["linkCheck"]["webUrl"]["since"],
     }
     assert related[2]["images"][0]["linkCheck"]["url"]["status"] == "dead"
-    assert records[0].read_text(encoding="utf-8").endswith("A demo record. Its body is never touched.\n")
+    assert (
+        records[0]
+        .read_text(encoding="utf-8")
+        .endswith("A demo record. Its body is never touched.\n")
+    )
     stamps = {p: p.stat().st_mtime_ns for p in records}
     contents = {p: p.read_bytes() for p in records}
     code, _, _ = _run(argv)
@@ -106,11 +137,16 @@ def test_enrich_writes_contract_and_second_run_changes_nothing(web: DemoWeb, tmp
 def test_enrich_out_mirrors_and_dry_run_writes_nothing(web: DemoWeb, tmp_path: Path) -> None:
     write_demo_records(web, tmp_path / "records")
     out = tmp_path / "out"
-    code, _, err = _run(["enrich", str(tmp_path / "records"), "--out", str(out), "--dry-run", *FAST])
+    code, _, err = _run(
+        ["enrich", str(tmp_path / "records"), "--out", str(out), "--dry-run", *FAST]
+    )
+    assert code == ExitCode.LINKS_FAILED
     assert "would change" in err
     assert not out.exists()
-    code, _, _ = _run(["enrich", str(tmp_path / "records"), "--out", str(out), *FAST])
-    assert sorted(p.name for p in out.rglob("*.md")) == sorted(p.name for p in (tmp_path / "records").glob("*.md"))
+    _run(["enrich", str(tmp_path / "records"), "--out", str(out), *FAST])
+    assert sorted(p.name for p in out.rglob("*.md")) == sorted(
+        p.name for p in (tmp_path / "records").glob("*.md")
+    )
 
 
 def test_all_report_formats_agree(web: DemoWeb, tmp_path: Path) -> None:
@@ -138,7 +174,9 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_bad_record_exit_2_and_run_goes_on(web: DemoWeb, tmp_path: Path) -> None:
     write_demo_records(web, tmp_path / "records")
-    (tmp_path / "records" / "broken.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    (tmp_path / "records" / "broken.md").write_text(
+        "---\ntitle: [unclosed\n---\n", encoding="utf-8"
+    )
     code, _, err = _run(["check", str(tmp_path / "records"), *FAST])
     assert code == ExitCode.USAGE
     assert re.search(r"broken.md:\d+: front matter is not valid YAML", err)
@@ -153,7 +191,9 @@ def test_links_inventory(web: DemoWeb, tmp_path: Path) -> None:
     code, out, _ = _run(["links", str(tmp_path / "records"), "--format", "jsonl"])
     rows = [json.loads(line) for line in out.splitlines()]
     assert any(r["status"] == "invalid" and r["reason"] == "bad_scheme" for r in rows)
-    code, out, _ = _run(["links", "-"], stdin=str(sorted((tmp_path / "records").glob("*.md"))[0]) + "\n")
+    code, out, _ = _run(
+        ["links", "-"], stdin=str(sorted((tmp_path / "records").glob("*.md"))[0]) + "\n"
+    )
     assert code == ExitCode.OK and "bike-lanes.html" in out
 
 
@@ -162,14 +202,29 @@ def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "NO_COLOR"}}
     done = subprocess.run(
         [sys.executable, "-m", "enricher", "check", str(tmp_path / "records"), *FAST],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == ExitCode.LINKS_FAILED
     assert ANSI not in done.stderr and ANSI not in done.stdout
     # SIGTERM while the slow host keeps a request in flight: partial summary, exit 3
     proc = subprocess.Popen(
-        [sys.executable, "-m", "enricher", "enrich", str(tmp_path / "records"), "--in-place", "-v", *FAST],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "enricher",
+            "enrich",
+            str(tmp_path / "records"),
+            "--in-place",
+            "-v",
+            *FAST,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait until checking has started (a per-URL line)

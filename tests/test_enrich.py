@@ -10,7 +10,9 @@ from enricher.models import ImageInfo, LinkKind, LinkRef, LinkResult, LinkStatus
 NOW = "2026-11-27T03:00:00Z"
 
 
-def _slot(holder: tuple[str | int, ...], key: str, kind: LinkKind, url: str | None, **kw: Any) -> LinkRef:
+def _slot(
+    holder: tuple[str | int, ...], key: str, kind: LinkKind, url: str | None, **kw: Any
+) -> LinkRef:
     field = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in (*holder, key)).lstrip(".")
     return LinkRef(Origin("r.md", field), holder, key, kind, url or "", url, **kw)
 
@@ -62,7 +64,10 @@ RESULTS = {
     ),
     "https://b.example/amp/y": _result("https://b.example/amp/y", LinkStatus.DEAD, http_status=404),
     "https://b.example/i.png": _result(
-        "https://b.example/i.png", LinkStatus.OK, kind=LinkKind.IMAGE, image=ImageInfo(type="png", width=10, height=20)
+        "https://b.example/i.png",
+        LinkStatus.OK,
+        kind=LinkKind.IMAGE,
+        image=ImageInfo(type="png", width=10, height=20),
     ),
 }
 
@@ -74,7 +79,12 @@ def test_link_check_entries_follow_the_contract() -> None:
     assert related["webUrl"]["status"] == "redirected"
     assert related["webUrl"]["finalUrl"] == "https://b.example/z"
     assert related["webUrl"]["titleDrift"] is True
-    assert related["ampWebUrl"] == {"status": "dead", "httpStatus": 404, "reason": "http_404", "since": NOW}
+    assert related["ampWebUrl"] == {
+        "status": "dead",
+        "httpStatus": 404,
+        "reason": "http_404",
+        "since": NOW,
+    }
     image = edits[("related", 0, "images", 0)]["linkCheck"]["url"]
     assert (image["type"], image["width"], image["height"]) == ("png", 10, 20)
 
@@ -101,7 +111,9 @@ def test_since_is_carried_over_while_status_stays() -> None:
 
 def test_no_live_page_from_failed_fetch_and_no_drift_without_page() -> None:
     results = dict(RESULTS)
-    results["https://a.example/x"] = _result("https://a.example/x", LinkStatus.BLOCKED, reason="challenge", http_status=403)
+    results["https://a.example/x"] = _result(
+        "https://a.example/x", LinkStatus.BLOCKED, reason="challenge", http_status=403
+    )
     edits = build_edits(DATA, SLOTS, results, EnrichOptions(now=NOW))
     assert "livePage" not in edits[()]
     assert edits[()]["linkCheck"]["webUrl"]["status"] == "blocked"
@@ -110,7 +122,11 @@ def test_no_live_page_from_failed_fetch_and_no_drift_without_page() -> None:
 def test_unfetchable_slot_gets_its_reason() -> None:
     slot = _slot((), "webUrl", LinkKind.PAGE, None, status=LinkStatus.INVALID, reason="bad_scheme")
     edits = build_edits({"webUrl": "javascript:x"}, [slot], {}, EnrichOptions(now=NOW))
-    assert edits[()]["linkCheck"]["webUrl"] == {"status": "invalid", "reason": "bad_scheme", "since": NOW}
+    assert edits[()]["linkCheck"]["webUrl"] == {
+        "status": "invalid",
+        "reason": "bad_scheme",
+        "since": NOW,
+    }
 
 
 def test_fill_missing_fills_only_empty_values() -> None:
@@ -131,6 +147,8 @@ def test_web_url_preferred_over_original_url_for_live_page() -> None:
         _slot((), "webUrl", LinkKind.PAGE, "https://a.example/x"),
     ]
     results = dict(RESULTS)
-    results["https://o.example/"] = _result("https://o.example/", LinkStatus.OK, page=PageMeta(title="Other"))
+    results["https://o.example/"] = _result(
+        "https://o.example/", LinkStatus.OK, page=PageMeta(title="Other")
+    )
     edits = build_edits(data, slots, results, EnrichOptions(now=NOW))
     assert edits[()]["livePage"]["title"] == PAGE.title

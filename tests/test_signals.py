@@ -81,6 +81,7 @@ def test_not_found_titles(title: str) -> None:
     "404 errors explained", "Top 404 pages of the year", "How to fix a 404",
     "Why the 404 page matters for SEO | Blog", "We found 404 ways to cook rice",
     "Route 404 reopens after repairs", "Lost and found: a memoir", "Found: the missing cat",
+    "Nicht gefunden – warum die Fahnder den Täter seit Jahren suchen | Zeitung",
     "Error messages people love", "Page Six: the gossip", "This page is a draft",
     None, "",
 ])

@@ -47,12 +47,14 @@ def _handler(kind: str) -> type[BaseHTTPRequestHandler]:
         server_version = "demo-web"
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return None
 
         def _answer(self, head_only: bool) -> None:
             path = self.path.split("?")[0]
-            status, name, headers = 404, "soft404.html", {}
+            status: int = 404
+            name: str | None = "soft404.html"
+            headers: dict[str, str] = {}
             if kind == "news":
                 status, name, headers = NEWS_ROUTES.get(path, (404, None, {}))
             elif kind == "slow":
@@ -70,10 +72,10 @@ def _handler(kind: str) -> type[BaseHTTPRequestHandler]:
             if not head_only:
                 self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(head_only=False)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._answer(head_only=True)
 
     return Handler
@@ -86,15 +88,19 @@ class DemoWeb:
     walled: str
 
     def fill(self, text: str) -> str:
-        return text.replace("{news}", self.news).replace("{slow}", self.slow).replace(
-            "{walled}", self.walled
+        return (
+            text.replace("{news}", self.news)
+            .replace("{slow}", self.slow)
+            .replace("{walled}", self.walled)
         )
 
 
 @contextmanager
 def demo_web() -> Iterator[DemoWeb]:
     """The local demo web, on ephemeral ports of 127.0.0.1, for as long as the block runs."""
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _handler(k)) for k in ("news", "slow", "walled")]
+    servers = [
+        ThreadingHTTPServer(("127.0.0.1", 0), _handler(k)) for k in ("news", "slow", "walled")
+    ]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()

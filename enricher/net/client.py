@@ -40,10 +40,8 @@ This module must not schedule, retry or decide verdicts.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import ssl
-import sys
 import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -55,12 +53,6 @@ import httpx
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
-
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore runs ``import sniffio`` in every lock and event setup (current_async_library);
-    # without sniffio installed each failed import scans sys.path again -- measured at about
-    # 40% of our CPU per URL. A None entry makes that import fail at once (as it would anyway).
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 # failures that happen before any HTTP exchange: they feed the breaker and the outage guard
 CONNECTION_LEVEL = frozenset({"connect", "dns", "dns_error", "dns_timeout"})

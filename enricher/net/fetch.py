@@ -126,6 +126,7 @@ class Fetcher:
         self._tried: set[str] = set()
         self._answered: set[str] = set()
         self._conn_failed: set[str] = set()
+        self._flying: dict[str, float] = {}  # url -> start (clock) of the jobs running now
 
     def _scheduler(self) -> Scheduler[tuple[str, LinkKind]]:
         c = self.config
@@ -212,11 +213,17 @@ class Fetcher:
         return FetchResult(url=url, kind=kind, attempts=0, failure="host_unreachable",
                            detail="skipped: the host failed repeatedly at connection level")
 
+    def in_flight(self) -> Mapping[str, float]:
+        """A snapshot of the URLs being fetched now and when each started (for progress)."""
+        return dict(self._flying)
+
     async def _job(self, job: _Job) -> None:
+        self._flying[job.url] = self._clock()
         try:
             result = await self._fetch_url(job)
             self._on_result(result)
         finally:
+            self._flying.pop(job.url, None)
             if job.held is not None:  # refused before its first attempt: give the slot back
                 self._sched.release(job.held)
             self._sched.done()

@@ -28,7 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from enricher.models import LinkKind, LinkRef, LinkResult, LinkStatus, Origin, RunResult
+from enricher.models import (
+    Changes,
+    LinkKind,
+    LinkRef,
+    LinkResult,
+    LinkStatus,
+    Origin,
+    RunResult,
+    StillDead,
+)
+
+__all__ = ["Changes", "StillDead"]
 
 #: Statuses that mean "the site or the network failed us" (top failing hosts).
 FAILURE_STATUSES: frozenset[LinkStatus] = frozenset(
@@ -76,34 +87,6 @@ class Totals:
     elapsed_s: float | None  # finished_at - started_at; None when unparsable
     requests: int
     bytes_read: int
-
-
-@dataclass(frozen=True, slots=True)
-class StillDead:
-    url: str
-    since: str  # ISO 8601, first dead verdict
-    days: float  # age of the dead state at the end of this run
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """What changed since the previous run (computed by history; lists of URLs)."""
-
-    newly_dead: tuple[str, ...] = ()
-    recovered: tuple[str, ...] = ()
-    still_dead: tuple[StillDead, ...] = ()
-    newly_redirected: tuple[str, ...] = ()
-    flapping: tuple[str, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.newly_dead
-            or self.recovered
-            or self.still_dead
-            or self.newly_redirected
-            or self.flapping
-        )
 
 
 #: Change tags in display order; each names a field of ``Changes``.

@@ -1,0 +1,109 @@
+"""The history's part in one run: reuse, conditional requests, the journal, confirmation.
+
+Before fetching: results of a killed run are resumed, and with ``--max-age`` results checked ok
+recently are reused (both marked ``reused``). While fetching: stored ETag/Last-Modified make
+conditional requests, a 304 reuses the stored page metadata, and every finished URL is
+journaled. After fetching: the history sets ``since``/``confirmed`` and returns the change
+report. Without a state file every method is a no-op.
+
+This module must not fetch, parse pages or touch records; only ``state`` talks to SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from enricher.config import Config
+from enricher.models import FetchResult, LinkResult, Origin, RecordCounts, RunResult
+from enricher.report import Changes
+from enricher.state import INTERRUPTED, History, StateError
+
+
+class Nightly:
+    def __init__(self, history: History | None, config: Config) -> None:
+        self.history = history
+        self.config = config
+        self._etags: dict[str, tuple[str | None, str | None]] = {}
+
+    @classmethod
+    def open(cls, config: Config, command: str, options: Mapping[str, Any]) -> Nightly:
+        """Open (and lock) the state file; raises ``state.StateLocked``/``StateError``."""
+        if not config.state_file:
+            return cls(None, config)
+        history = History.open(
+            config.state_file, confirm_runs=config.confirm_runs, confirm_days=config.confirm_days
+        )
+        history.start_run(command, options)
+        return cls(history, config)
+
+    def reuse(self, sources: Mapping[str, list[Origin]]) -> dict[str, LinkResult]:
+        """Results that need no fetch this run: resumed from a killed run, or fresh enough."""
+        if self.history is None:
+            return {}
+        reused = {u: r for u, r in self.history.resumable().items() if u in sources}
+        if self.config.max_age is not None:
+            todo = [u for u in sources if u not in reused]
+            reused.update(self.history.fresh(todo, self.config.max_age))
+        return {u: replace(r, sources=tuple(sources[u]), reused=True) for u, r in reused.items()}
+
+    def conditional(self, url: str) -> Mapping[str, str] | None:
+        return self.history.conditional_headers(url) if self.history is not None else None
+
+    def observe(self, fetched: FetchResult, result: LinkResult) -> LinkResult:
+        """Journal one finished URL; a 304 takes its metadata from the history."""
+        if self.history is None:
+            return result
+        if fetched.not_modified:
+            stored = self.history.stored(fetched.url)
+            if stored is not None:
+                result = replace(result, page=stored.page, image=stored.image)
+        elif fetched.http_status is not None and 200 <= fetched.http_status < 300:
+            headers = fetched.headers
+            self._etags[fetched.url] = (headers.get("etag"), headers.get("last-modified"))
+        self.history.journal(result)
+        return result
+
+    def finish(
+        self, results: Iterable[LinkResult], aborted: str | None = None
+    ) -> tuple[dict[str, LinkResult] | None, Changes | None]:
+        """Update the history; results with ``since``/``confirmed`` and the change report."""
+        if self.history is None:
+            return None, None
+        if aborted:
+            self.history.finish_run(
+                (), aborted=INTERRUPTED if aborted == "interrupted" else aborted
+            )
+            return None, None
+        return self.history.finish_run(results, etags=self._etags)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
+
+
+def history_run(path: str) -> RunResult:
+    """The latest state of every URL in the history, as a run (for ``enricher report``).
+    Reads without taking the lock, so it works while a nightly run is going on."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise StateError(
+            f"{path}: no history yet; run `enricher check` or `enrich` first, or give --state FILE"
+        )
+    with History.open(path, read_only=True) as history:
+        last = history.last_run()
+        results = tuple(history.latest())
+        changes = history.change_report()
+    return RunResult(
+        command="report",
+        started_at=last.started_at if last else "",
+        finished_at=(last.finished_at or "") if last else "",
+        results=results,
+        slot_results=(),
+        record_errors=(),
+        records=RecordCounts(),
+        changes=changes,
+        options={"state": path},
+    )

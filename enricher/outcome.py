@@ -1,0 +1,86 @@
+"""What one fetched URL means: bot walls, page metadata, soft 404s, image facts, the verdict.
+
+``interpret`` turns a FetchResult (bytes and headers) into a LinkResult (values) and drops the
+body. Pure: no I/O. It must not fetch (page images are probed by the pipeline) and must not
+know about records beyond the origins it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from enricher.classify import classify
+from enricher.config import Config
+from enricher.decode import decode_html
+from enricher.extract import extract_with_signals
+from enricher.images import probe_image
+from enricher.models import (
+    FetchResult,
+    ImageInfo,
+    LinkKind,
+    LinkResult,
+    LinkStatus,
+    Origin,
+    PageMeta,
+)
+from enricher.signals import is_challenge, is_soft_404
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def interpret(
+    fetched: FetchResult,
+    sources: Iterable[Origin],
+    provider: str | None,
+    config: Config,
+) -> LinkResult:
+    """FetchResult -> LinkResult: bot walls, page metadata, soft 404s, image facts, verdict."""
+    page: PageMeta | None = None
+    image: ImageInfo | None = None
+    challenge = soft_404 = False
+    ctype = (fetched.content_type or "").split(";")[0].strip().lower()
+    status = fetched.http_status or 0
+    if fetched.failure is None and fetched.body:
+        if fetched.kind is not LinkKind.IMAGE and ctype in _HTML_TYPES:
+            text = decode_html(fetched.body, fetched.content_type)
+            challenge = is_challenge(fetched.headers, status, text[:4096])
+            if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
+                final = fetched.final_url or fetched.url
+                page, signals = extract_with_signals(text, final, provider=provider)
+                soft_404 = is_soft_404(
+                    fetched.url, fetched.final_url, signals.title, signals.h1, text
+                )
+        elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
+            image = probe_image(fetched.body, fetched.content_type).info
+    elif fetched.failure is None:
+        challenge = is_challenge(fetched.headers, status, "")
+    verdict = classify(
+        fetched,
+        challenge=challenge,
+        soft_404=soft_404,
+        accepted=config.fetch.accepted_status,
+    )
+    if verdict.status not in (LinkStatus.OK, LinkStatus.REDIRECTED):
+        page = None  # never report metadata of an error, challenge or soft-404 page
+    return LinkResult(
+        url=fetched.url,
+        kind=fetched.kind,
+        status=verdict.status,
+        reason=verdict.reason,
+        http_status=verdict.http_status,
+        final_url=verdict.final_url,
+        redirects=tuple(hop.url for hop in fetched.redirects),
+        attempts=fetched.attempts,
+        elapsed_ms=fetched.elapsed_ms,
+        checked_at=utc_now(),
+        content_type=fetched.content_type,
+        sources=tuple(sources),
+        page=page,
+        image=image,
+        bytes_read=fetched.bytes_read,
+    )
