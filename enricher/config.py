@@ -35,7 +35,8 @@ DEFAULT_RETRY_AFTER_CAP = 60.0  # a longer Retry-After gives up with reason retr
 
 # --- redirects and sizes --------------------------------------------------------------------
 DEFAULT_MAX_REDIRECTS = 10
-DEFAULT_PAGE_BYTES = 512 * 1024  # decoded bytes read from an article page (stop after </head>)
+DEFAULT_PAGE_BYTES = 512 * 1024  # decoded bytes read from an article page at most
+DEFAULT_PAGE_AFTER_HEAD_BYTES = 128 * 1024  # ... and at most this much after </head>
 DEFAULT_IMAGE_BYTES = 64 * 1024  # bytes read from an image for type and size
 DEFAULT_REACH_BYTES = 16 * 1024  # bytes read on a GET fallback for reachability
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
@@ -96,6 +97,7 @@ class FetchConfig:
     retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     page_bytes: int = DEFAULT_PAGE_BYTES
+    page_after_head_bytes: int = DEFAULT_PAGE_AFTER_HEAD_BYTES
     image_bytes: int = DEFAULT_IMAGE_BYTES
     reach_bytes: int = DEFAULT_REACH_BYTES
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES

@@ -93,7 +93,7 @@ async def _source(parts: list[bytes]) -> AsyncIterator[bytes]:
 
 
 def read(parts: list[bytes], limit: int, *, head: bool = True,
-         expected: int | None = None) -> tuple[bytes, int]:
+         expected: int | None = None, after_head: int = 0) -> tuple[bytes, int]:
     seen = 0
 
     def count(n: int) -> None:
@@ -101,8 +101,16 @@ def read(parts: list[bytes], limit: int, *, head: bool = True,
         seen += n
 
     body = asyncio.run(read_bounded(_source(parts), BoundedDecoder(None, limit), limit=limit,
-                                    stop_at_head=head, count=count, expected=expected))
+                                    stop_at_head=head, count=count, expected=expected,
+                                    after_head=after_head))
     return body, seen
+
+
+def test_reads_a_bounded_stretch_after_the_head() -> None:
+    parts = [b"<head><title>t</title></head>", b"<body>" + b"x" * 50, b"y" * 100_000]
+    body, seen = read(parts, 10**6, after_head=30)
+    assert body == b"<head><title>t</title></head><body>" + b"x" * 24
+    assert seen == len(parts[0]) + len(parts[1])  # the 100 KB chunk is never read
 
 
 def test_stops_after_head_case_insensitively_across_chunks() -> None:

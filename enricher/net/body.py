@@ -10,8 +10,10 @@ brotli's ``output_buffer_limit``), so memory stays near ``limit`` + one network 
   tokens aside, and never more than 5 tokens in all); stacked or unknown codings fail with
   ``bad_encoding`` before the body is read.
 * Corrupt or truncated compressed data fails with ``decoding`` and no partial body.
-* Reading stops, without error, once ``limit`` decoded bytes are in hand, once ``</head>`` has
-  been seen (pages: everything up to and including it is kept), or once ``limit`` + 64 KiB
+* Reading stops, without error, once ``limit`` decoded bytes are in hand, once ``</head>``
+  plus ``after_head`` bytes have been read (pages: the body's start holds the h1, JSON-LD and
+  <time> that dates need; measured on shared/pages: head only gives 60% of dates, head +
+  128 KiB 85%, 512 KiB 86%), or once ``limit`` + 64 KiB
   raw bytes were read without reaching the limit (a stream of empty compressed blocks).
 * A short unread rest (declared length, at most ``DRAIN_BYTES``) is read and dropped so the
   connection can be reused; a longer or unknown one is never read.
@@ -122,6 +124,7 @@ async def read_bounded(
     limit: int,
     stop_at_head: bool,
     count: Callable[[int], None],
+    after_head: int = 0,
     expected: int | None = None,
 ) -> bytes:
     """Decoded body prefix (see the module docstring). ``count(n)`` is told every raw read.
@@ -143,8 +146,9 @@ async def read_bounded(
             body += out
             if stop_at_head:
                 match = _HEAD_END.search(body, max(0, scan_from - 16))
-                if match is not None:
-                    result = bytes(body[: match.end()])
+                if match is not None:  # what extraction needs ends a little after the head
+                    stop_at_head = False
+                    limit = min(limit, match.end() + after_head)
                 scan_from = len(body)
         if result is None and (len(body) >= limit or raw_total >= limit + RAW_SLACK):
             result = bytes(body[:limit])
@@ -232,7 +236,8 @@ async def read_response(
         declared = declared_length(kept.get("content-length"))
         decoder = BoundedDecoder(coding_of(kept.get("content-encoding")), limit)
         body = await read_bounded(stream, decoder, limit=limit, count=count,
-                                  stop_at_head=kind is LinkKind.PAGE, expected=declared)
+                                  stop_at_head=kind is LinkKind.PAGE, expected=declared,
+                                  after_head=config.page_after_head_bytes)
     except Exception as exc:
         failed = failure_of(exc)
         return Reply(http_status=status, failure=failed.token, detail=failed.detail,
