@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +39,7 @@ from enricher.nightly import Nightly
 from enricher.outcome import interpret, utc_now
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
+from enricher.reading import scan_records
 
 #: when one URL is cited for several purposes, it is fetched for the most demanding one
 _KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
@@ -60,40 +62,31 @@ class Collection:
     read: int = 0
 
 
-def _provider(data: Mapping[str, Any], ref: LinkRef) -> str | None:
-    holder: Any = data
-    for step in ref.holder:
-        holder = holder[step]
-    provider = holder.get("provider") if isinstance(holder, Mapping) else None
-    name = provider.get("name") if isinstance(provider, Mapping) else None
-    return name if isinstance(name, str) else None
-
-
-async def collect(
-    inputs: Iterable[str], config: Config, reporter: Reporter, stdin: TextIO | None = None
-) -> Collection:
-    """Read every record once; keep its URL slots' origins, drop its text."""
-    col = Collection()
-    policy = LinkPolicy.from_config(config)
-    reporter.phase("reading records")
-    for path, display in records.iter_record_paths(list(inputs), stdin):
+async def discover(
+    inputs: Iterable[str],
+    col: Collection,
+    config: Config,
+    reporter: Reporter,
+    stdin: TextIO | None = None,
+) -> AsyncIterator[tuple[str, LinkKind]]:
+    """Read every record once, keeping its URL slots' origins (never its text) in ``col``;
+    yield each distinct URL the first time it is seen, so fetching starts while reading."""
+    paths = list(records.iter_record_paths(list(inputs), stdin))
+    async for scanned in scan_records(paths, config):
         col.read += 1
-        if col.read % 64 == 0:
-            await asyncio.sleep(0)  # lets an interruption through between files
-        record = records.read_record(path, display, config.max_record_bytes)
-        if isinstance(record, RecordError):
-            col.record_errors.append(record)
-            reporter.log(str(record))
+        display = scanned.display
+        if scanned.error is not None:
+            col.record_errors.append(scanned.error)
+            reporter.log(str(scanned.error))
             continue
-        slots = record_slots(record, config)
-        if slots.problems:
-            for problem in slots.problems:
+        if scanned.problems:
+            for problem in scanned.problems:
                 error = RecordError(display, problem)
                 col.record_errors.append(error)
                 reporter.log(str(error))
             continue  # a structurally bad record is left untouched
-        col.record_paths.append((path, display))
-        for ref in policy.apply(slots):
+        col.record_paths.append((scanned.path, display))
+        for ref, provider in zip(scanned.refs, scanned.providers, strict=True):
             if ref.url is None:
                 col.slot_results.append(ref)
                 continue
@@ -101,10 +94,19 @@ async def collect(
             known = col.kinds.get(ref.url)
             if known is None or _KIND_RANK[ref.kind] < _KIND_RANK[known]:
                 col.kinds[ref.url] = ref.kind
-            if ref.kind is LinkKind.PAGE and ref.url not in col.providers:
-                name = _provider(record.data, ref)
-                if name:
-                    col.providers[ref.url] = name
+            if provider and ref.url not in col.providers:
+                col.providers[ref.url] = provider
+            if known is None:
+                yield ref.url, ref.kind
+
+
+async def collect(
+    inputs: Iterable[str], config: Config, reporter: Reporter, stdin: TextIO | None = None
+) -> Collection:
+    """Read every record without fetching anything (the whole collection at once)."""
+    col = Collection()
+    async for _ in discover(inputs, col, config, reporter, stdin):
+        pass
     return col
 
 
@@ -116,34 +118,52 @@ class FetchOutcome:
 
 
 async def fetch_phase(
+    inputs: Iterable[str],
     col: Collection,
     config: Config,
     reporter: Reporter,
     *,
+    stdin: TextIO | None = None,
     resolver: Resolver | None = None,
     probe_page_images: bool = False,
     on_fetcher: Callable[[Fetcher], None] | None = None,
     outcome: FetchOutcome | None = None,
     nightly: Nightly | None = None,
 ) -> FetchOutcome:
-    """Fetch every distinct URL once (except those the history lets us reuse); fan results
-    out to their origins. Results land in ``outcome`` as they come, so an interrupted run
-    still reports what it finished."""
+    """Read the records and fetch every distinct URL once, overlapping the two (except URLs
+    the history lets us reuse); fan results out to their origins at the end. Results land
+    in ``outcome`` as they come, so an interrupted run still reports what it finished."""
     outcome = outcome if outcome is not None else FetchOutcome(results={})
     nightly = nightly or Nightly(None, config)
-    reused = nightly.reuse(col.sources)
-    outcome.results.update(reused)
-    todo = [(url, kind) for url, kind in col.kinds.items() if url not in reused]
-    reporter.phase("checking links", total=len(col.kinds))
-    for result in reused.values():
-        reporter.advance(result)
+    results = outcome.results
+    reporter.phase("checking links")
+
+    def reused(batch: list[tuple[str, LinkKind]]) -> list[tuple[str, LinkKind]]:
+        found = nightly.reuse([url for url, _ in batch])
+        for url, result in found.items():
+            results[url] = result
+            reporter.advance(result)
+        return [item for item in batch if item[0] not in found]
+
+    async def stream() -> AsyncIterator[tuple[str, LinkKind]]:
+        batch: list[tuple[str, LinkKind]] = []
+        async for item in discover(inputs, col, config, reporter, stdin):
+            if nightly.history is None:
+                yield item
+                continue
+            batch.append(item)
+            if len(batch) >= 256:  # one history query per batch
+                for todo in reused(batch):
+                    yield todo
+                batch = []
+        for todo in reused(batch):
+            yield todo
+        reporter.set_total(len(col.kinds))
 
     def on_result(fetched: FetchResult) -> None:
-        result = interpret(
-            fetched, col.sources.get(fetched.url, ()), col.providers.get(fetched.url), config
-        )
+        result = interpret(fetched, (), col.providers.get(fetched.url), config)
         result = nightly.observe(fetched, result)
-        outcome.results[fetched.url] = result
+        results[fetched.url] = result
         reporter.advance(result)
 
     async with Fetcher(
@@ -155,28 +175,42 @@ async def fetch_phase(
         if on_fetcher is not None:
             on_fetcher(fetcher)
         try:
-            await fetcher.fetch_all(todo, on_result, conditional=nightly.conditional)
+            await fetcher.fetch_all(stream(), on_result, conditional=nightly.conditional)
             if fetcher.network_down:
                 raise Aborted(
                     "the network looks down: nearly every host failed to connect; "
                     "no record was written"
                 )
+            # a URL first seen for a lighter purpose (an AMP link) and later as an article
+            # page or image is fetched again for what it is needed for
+            again = [
+                (url, kind)
+                for url, kind in col.kinds.items()
+                if url in results and results[url].kind is not kind and not results[url].reused
+            ]
+            if again:
+                await fetcher.fetch_all(again, on_result, conditional=nightly.conditional)
             if probe_page_images:
-                await _probe_page_images(fetcher, outcome.results, reporter)
+                await _probe_page_images(fetcher, results, reporter)
         finally:
             outcome.requests = fetcher.requests
             outcome.bytes_read = fetcher.bytes_read
+            for url, result in results.items():
+                results[url] = replace(result, sources=tuple(col.sources.get(url, ())))
     return outcome
 
 
 async def _probe_page_images(
     fetcher: Fetcher, results: dict[str, LinkResult], reporter: Reporter
 ) -> None:
-    """Type and size of each page's chosen image, fetched once per distinct image URL."""
+    """Type and size of each page's chosen image, fetched once per distinct image URL.
+    An image probed before (its page reused or answered 304 from the history) is not
+    fetched again."""
     wanted: dict[str, list[str]] = {}
     for url, result in results.items():
-        if result.page is not None and result.page.image is not None and result.page.image.url:
-            wanted.setdefault(result.page.image.url, []).append(url)
+        image = result.page.image if result.page is not None else None
+        if image is not None and image.url and image.type is None:
+            wanted.setdefault(image.url, []).append(url)
     if not wanted:
         return
     probed: dict[str, ImageInfo] = {}
@@ -320,22 +354,25 @@ async def run(
     diff_lines: list[str] | None = None,
     on_fetcher: Callable[[Fetcher], None] | None = None,
     options: Mapping[str, object] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunResult:
     """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
     a partial RunResult whose ``aborted`` says why. Raises ``state.StateError`` when the
-    history cannot be opened (locked by another run)."""
-    started = utc_now()
+    history cannot be opened (locked by another run). ``clock`` (UTC) replaces the wall clock
+    for the run's start and the history (tests simulate nightly runs with it)."""
+    started = utc_now() if clock is None else clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     col = Collection()
     outcome = FetchOutcome(results={})
-    nightly = Nightly.open(config, command, options or {})
+    nightly = Nightly.open(config, command, options or {}, clock=clock)
     aborted: str | None = None
     try:
         try:
-            col = await collect(inputs, config, reporter, stdin)
             await fetch_phase(
+                inputs,
                 col,
                 config,
                 reporter,
+                stdin=stdin,
                 resolver=resolver,
                 probe_page_images=write,
                 on_fetcher=on_fetcher,

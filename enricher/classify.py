@@ -11,11 +11,15 @@ Rules, first match wins:
    dns_error, proxy, unknown tokens) is error. The reason is the token.
 2. ``accepted`` codes are ok (reason ``http_<code>``).
 3. A challenge page (bot wall, computed by the caller) is blocked, reason ``challenge``.
-4. 2xx: a soft 404 is dead (``soft_404``). Otherwise, after redirects whose hops were all
+4. 2xx after redirects that end on the same host's login page (``/login``, ``/signin``,
+   ``/users/sign_in``, ``/wp-login.php``...) when the URL itself was not one: blocked, reason
+   ``login_redirect``, and no ``final_url`` -- the original URL stays the one to keep (the
+   Discourse rule, hostile.md row 28); the caller never keeps metadata of a blocked page.
+5. 2xx: a soft 404 is dead (``soft_404``). Otherwise, after redirects whose hops were all
    permanent (301/308) to a different URL: redirected, reason ``http_301``/``http_308`` (the
    first hop), with ``final_url``; after a chain with any temporary hop: ok with ``final_url``.
    A conditional request answered 304 is ok, reason ``not_modified``.
-5. 404/410 dead; 401, 403, 429, 451, 999 blocked; 5xx error; any other code error.
+6. 404/410 dead; 401, 403, 429, 451, 999 blocked; 5xx error; any other code error.
 
 A 403, a challenge, a 429, a timeout or a 503 is never dead. This module is pure: it must
 not import httpx or do I/O.
@@ -23,13 +27,18 @@ not import httpx or do I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from enricher.models import FetchResult, LinkStatus, Verdict
 
 PERMANENT = frozenset({301, 308})
 DEAD_CODES = frozenset({404, 410})
 BLOCKED_CODES = frozenset({401, 403, 429, 451, 999})
+LOGIN_PATH = re.compile(
+    r"/(?:log-?in|log_in|sign-?in|sign_in|logon|wp-login)(?:\.(?:php|aspx?|html?|jsp))?/?$", re.I
+)
 
 FAILURES: Mapping[str, LinkStatus] = {
     "dns": LinkStatus.DEAD,
@@ -64,6 +73,8 @@ def classify(
     if challenge:
         return Verdict(LinkStatus.BLOCKED, "challenge", code, result.final_url)
     if 200 <= code < 300 or (code == 304 and result.not_modified):
+        if _login_redirect(result):
+            return Verdict(LinkStatus.BLOCKED, "login_redirect", code, None)
         if soft_404:
             return Verdict(LinkStatus.DEAD, "soft_404", code, result.final_url)
         reason = "not_modified" if code == 304 else f"http_{code}"
@@ -80,3 +91,15 @@ def classify(
     else:
         status = LinkStatus.ERROR
     return Verdict(status, f"http_{code}", code, result.final_url)
+
+
+def _login_redirect(result: FetchResult) -> bool:
+    """Redirected to the same host's login page (and the URL was not a login page itself)."""
+    if not result.redirects or not result.final_url:
+        return False
+    start, end = urlsplit(result.url), urlsplit(result.final_url)
+    return (
+        start.hostname == end.hostname
+        and LOGIN_PATH.search(end.path) is not None
+        and LOGIN_PATH.search(start.path) is None
+    )

@@ -113,7 +113,9 @@ def slot_entry(
         entry["titleDrift"] = True
     if result.confirmed is not None and result.status is LinkStatus.DEAD:
         entry["confirmed"] = result.confirmed
-    entry["since"] = result.since or _since(previous, result.status.value, now)
+    # the record's own since wins while its status holds: a failure it never showed (one bad
+    # night) must not restart the streak it shows
+    entry["since"] = _since(previous, result.status.value, result.since or now)
     old_url = previous.get("previousUrl")
     if isinstance(old_url, str) and old_url != slot.url:
         entry["previousUrl"] = old_url  # kept from an earlier --update-redirects

@@ -11,54 +11,81 @@ This module must not fetch, parse pages or touch records; only ``state`` talks t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from enricher.config import Config
-from enricher.models import FetchResult, LinkResult, Origin, RecordCounts, RunResult
+from enricher.models import FetchResult, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
-from enricher.state import INTERRUPTED, History, StateError
+from enricher.state import INTERRUPTED, History, StateError, iso, utcnow
 
 
 class Nightly:
-    def __init__(self, history: History | None, config: Config) -> None:
+    def __init__(
+        self, history: History | None, config: Config, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.history = history
         self.config = config
+        self.clock = clock  # the history's time: every check is dated by it
         self._etags: dict[str, tuple[str | None, str | None]] = {}
+        self._resumed: dict[str, LinkResult] | None = None
 
     @classmethod
-    def open(cls, config: Config, command: str, options: Mapping[str, Any]) -> Nightly:
-        """Open (and lock) the state file; raises ``state.StateLocked``/``StateError``."""
+    def open(
+        cls,
+        config: Config,
+        command: str,
+        options: Mapping[str, Any],
+        clock: Callable[[], datetime] | None = None,
+    ) -> Nightly:
+        """Open (and lock) the state file; raises ``state.StateLocked``/``StateError``.
+        ``clock`` is the history's time (tests inject one to simulate nights)."""
         if not config.state_file:
             return cls(None, config)
+        clock = clock or utcnow
         history = History.open(
-            config.state_file, confirm_runs=config.confirm_runs, confirm_days=config.confirm_days
+            config.state_file,
+            clock=clock,
+            confirm_runs=config.confirm_runs,
+            confirm_days=config.confirm_days,
         )
         history.start_run(command, options)
-        return cls(history, config)
+        return cls(history, config, clock)
 
-    def reuse(self, sources: Mapping[str, list[Origin]]) -> dict[str, LinkResult]:
-        """Results that need no fetch this run: resumed from a killed run, or fresh enough."""
+    def reuse(self, urls: Sequence[str]) -> dict[str, LinkResult]:
+        """Those of ``urls`` that need no fetch this run: resumed from a killed run, or
+        (with ``--max-age``) checked ok recently. Called batch by batch as URLs are found."""
         if self.history is None:
             return {}
-        reused = {u: r for u, r in self.history.resumable().items() if u in sources}
+        if self._resumed is None:
+            self._resumed = self.history.resumable()
+        reused = {u: self._resumed[u] for u in urls if u in self._resumed}
         if self.config.max_age is not None:
-            todo = [u for u in sources if u not in reused]
+            todo = [u for u in urls if u not in reused]
             reused.update(self.history.fresh(todo, self.config.max_age))
-        return {u: replace(r, sources=tuple(sources[u]), reused=True) for u, r in reused.items()}
+        return {u: replace(r, reused=True) for u, r in reused.items()}
 
     def conditional(self, url: str) -> Mapping[str, str] | None:
         return self.history.conditional_headers(url) if self.history is not None else None
 
     def observe(self, fetched: FetchResult, result: LinkResult) -> LinkResult:
-        """Journal one finished URL; a 304 takes its metadata from the history."""
+        """Date one finished URL by the history's clock and journal it; a 304 takes its
+        HTTP status, content type and metadata from the history."""
         if self.history is None:
             return result
+        result = replace(result, checked_at=iso(self.clock()))
         if fetched.not_modified:
             stored = self.history.stored(fetched.url)
-            if stored is not None:
-                result = replace(result, page=stored.page, image=stored.image)
+            if stored is not None:  # the page did not change: neither do its facts
+                result = replace(
+                    result,
+                    http_status=stored.http_status,
+                    content_type=stored.content_type,
+                    page=stored.page,
+                    image=stored.image,
+                )
         elif fetched.http_status is not None and 200 <= fetched.http_status < 300:
             headers = fetched.headers
             self._etags[fetched.url] = (headers.get("etag"), headers.get("last-modified"))

@@ -51,6 +51,7 @@ InFlight = Callable[[], Mapping[str, float]]
 class Reporter(Protocol):
     def phase(self, name: str, total: int | None = None) -> None: ...
     def advance(self, result: LinkResult) -> None: ...
+    def set_total(self, total: int) -> None: ...
     def log(self, message: str) -> None: ...
     def close(self) -> None: ...
 
@@ -96,6 +97,10 @@ class QuietReporter(_Base):
 
     def phase(self, name: str, total: int | None = None) -> None:
         self.phase_name, self.total, self.done = name, total, 0
+
+    def set_total(self, total: int) -> None:
+        """The total became known (all records read)."""
+        self.total = total
 
     def advance(self, result: LinkResult) -> None:
         self.done += 1
@@ -200,6 +205,10 @@ class RichReporter(_Base):
     def phase(self, name: str, total: int | None = None) -> None:
         self.phase_name, self.total, self.done = name, total, 0
         self.progress.reset(self.task, total=total, description=name, rate="")
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self.progress.update(self.task, total=total)
 
     def advance(self, result: LinkResult) -> None:
         self.done += 1

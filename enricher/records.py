@@ -24,6 +24,7 @@ body, know about links or the network, or print.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import glob
@@ -158,6 +159,18 @@ class Record:
     _root: MappingNode = field(repr=False, compare=False)  # the composed front matter
     _shared: frozenset[int] = field(repr=False, compare=False)  # ids of aliased collections
     _newline: str = field(repr=False, compare=False)
+    _nl: list[int] = field(default_factory=list, repr=False, compare=False)  # see _newlines
+
+    def _newlines(self) -> list[int]:
+        """Offsets of the front matter's "\n" characters, found once per record."""
+        if not self._nl:
+            text, end = self._text, self._fm[1]
+            at = text.find("\n")
+            while 0 <= at < end:
+                self._nl.append(at)
+                at = text.find("\n", at + 1)
+            self._nl.append(end)  # sentinel: never empty once computed
+        return self._nl
 
     def line_of(self, holder: HolderPath, key: str) -> int | None:
         """1-based file line of the value of ``key`` in the mapping at ``holder``, or None."""
@@ -168,7 +181,8 @@ class Record:
             if k.tag == spans.STR_TAG and k.value == key:
                 k_start, k_end, v_start = k.start_mark.index, k.end_mark.index, v.start_mark.index
                 at = self._fm[0] + (v_start if v_start >= k_end else k_start)  # alias: key line
-                return self._text.count("\n", 0, at) + 1
+                # file lines count "\n" only (YAML marks also count U+2028 and friends)
+                return bisect.bisect_left(self._newlines(), at) + 1
         return None
 
 

@@ -26,22 +26,25 @@ from urllib.parse import urlsplit
 __all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
 
 TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
+PARKED_SCAN_CHARS = 16 * 1024  # parked-domain pages are small: their markers come early
 MAX_SITE_WORDS = 6  # words in the other parts of a "Page not found | Site" title
 
 # --- challenges ---------------------------------------------------------------------------
 
 _CLOUDFLARE_MARKERS = ("cf-chl", "challenge-platform", "_cf_chl_opt", "cf_chl_",
                        "cf-browser-verification", "cf-challenge")
-_CHALLENGE_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("cloudflare", re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
+# vendor, literal markers (lower case; one must occur before the pattern is tried: a plain
+# substring test costs microseconds where a case-folding regex over the page costs ms), pattern
+_CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
+    ("cloudflare", ("just a moment", "attention required", "please wait"), re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
                               r"cloudflare|please wait\.\.\.)\s*</title>", re.I)),
-    ("akamai", re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
+    ("akamai", ("access denied",), re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
                           r"(?:\s|&#32;)*(?:#|&#35;)\s*[\d.a-f]+", re.I | re.S)),
-    ("datadome", re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I)),
-    ("perimeterx", re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
+    ("datadome", ("captcha-delivery",), re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I)),
+    ("perimeterx", ("px-captcha", "_pxcaptcha", "perimeterx", "hold"), re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
                               r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I)),
-    ("incapsula", re.compile(r"_Incapsula_Resource|Incapsula incident ID", re.I)),
-    ("sucuri", re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
+    ("incapsula", ("incapsula",), re.compile(r"_Incapsula_Resource|Incapsula incident ID", re.I)),
+    ("sucuri", ("sucuri",), re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
                           r"policy.{0,500}?blocked", re.I | re.S)),
 )
 
@@ -55,7 +58,10 @@ def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) 
     if datadome and status in (401, 403, 405, 429):
         return "datadome"
     text = text_prefix[:TEXT_SCAN_CHARS]
-    for vendor, pattern in _CHALLENGE_TEXT:
+    lower = text.lower()
+    for vendor, markers, pattern in _CHALLENGE_TEXT:
+        if not any(m in lower for m in markers):
+            continue
         cloudflare_ok = vendor != "cloudflare" or any(m in text for m in _CLOUDFLARE_MARKERS)
         if cloudflare_ok and pattern.search(text):
             return vendor
@@ -116,6 +122,10 @@ _PARKED = re.compile(
     r"domain\s+is\s+parked|parked\s+(?:free|domain)|sedoparking\.com|sedo\.com/search/details|"
     r"parkingcrew\.net|bodis\.com|parklogic\.com|"
     r"hugedomains\.com/domain_profile|dan\.com/buy-domain|afternic\.com/forsale", re.I)
+# literals one of which every _PARKED alternative contains (a cheap pre-check)
+_PARKED_MARKERS = ("for sale", "buy this domain", "parked", "sedo", "parkingcrew", "bodis",
+                   "parklogic", "hugedomains", "dan.com/buy-domain", "afternic")
+_PARKED_LOWER = re.compile(_PARKED.pattern)  # for text already lower-cased: no case folding
 
 
 def _says_not_found(text: str | None) -> bool:
@@ -179,8 +189,10 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
     reason = _redirect_reason(url, final_url)
     if reason:
         return reason
-    if text_prefix and _PARKED.search(text_prefix[:TEXT_SCAN_CHARS]):
-        return "parked_domain"
+    if text_prefix:
+        lower = text_prefix[:PARKED_SCAN_CHARS].lower()
+        if any(m in lower for m in _PARKED_MARKERS) and _PARKED_LOWER.search(lower):
+            return "parked_domain"
     return None
 
 

@@ -21,6 +21,10 @@ User-Agent and extra headers come from config (per-host overrides apply).
 exactly one ``on_result`` call. Cancelling it cancels in-flight requests and stops scheduling.
 ``FetchResult.attempts`` counts the requests sent for the URL: retries, redirect hops and the
 GET after a refused HEAD included (0: never sent, e.g. ``host_unreachable``).
+Per-host state (slot, breaker, transport, per-host headers) is keyed by ``request_host(url)``:
+the host httpx will connect to, never a split of the string, so a URL that did not go through
+``clean_url`` (a page's ``og:image``) cannot wear one host's headers while going to another
+(``http://secret.example:80@evil.example/`` goes to evil.example).
 ``network_down`` is the outage signal: at least ``outage_min_hosts`` hosts tried and at least
 ``outage_ratio`` of them failed only at connection level (DNS/connect) and never answered.
 
@@ -33,8 +37,9 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -51,6 +56,8 @@ from enricher.net.retry import RetryPolicy, retrying, should_retry
 from enricher.net.urls import Rejected, host_key, resolve_url
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# a clean URL's authority, where host_key's string split gives exactly httpx's host
+_PLAIN = re.compile(r"https?://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?(?:/|$)")
 HEAD_FALLBACK_STATUS = frozenset({400, 403, 405, 501})
 HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset"})
 # what trips a host's breaker; DNS answers are cached for the run, so they need no breaker
@@ -178,23 +185,43 @@ class Fetcher:
     # --- scheduling -----------------------------------------------------------------------
     async def fetch_all(
         self,
-        items: Iterable[tuple[str, LinkKind]],
+        items: Iterable[tuple[str, LinkKind]] | AsyncIterable[tuple[str, LinkKind]],
         on_result: Callable[[FetchResult], None],
         conditional: Callable[[str], Mapping[str, str] | None] | None = None,
     ) -> None:
         """Fetch every (url, kind); ``on_result`` once per URL as soon as it is done.
-        Not re-entrant: one fetch_all at a time per Fetcher."""
+        ``items`` may be an async iterable: URLs are then scheduled as they are produced
+        (reading records and fetching overlap). Not re-entrant: one fetch_all at a time."""
         self._on_result = on_result
         self._conditional = conditional
         sched = self._sched
-        for url, kind in items:
-            key = host_key(url)
+
+        def add(url: str, kind: LinkKind) -> None:
+            key = request_host(url)
             if sched.tripped(key):
                 on_result(self._unreachable(url, kind))
             else:
                 sched.add(key, (url, kind))
+
+        streaming = isinstance(items, AsyncIterable)
+        if isinstance(items, AsyncIterable):
+            source: AsyncIterable[tuple[str, LinkKind]] = items
+            sched.hold()
+
+            async def feed() -> None:
+                try:
+                    async for url, kind in source:
+                        add(url, kind)
+                finally:
+                    sched.done()
+        else:
+            for url, kind in items:
+                add(url, kind)
         try:
             async with asyncio.TaskGroup() as tasks:
+                if streaming:
+                    tasks.create_task(feed())
+
                 def start(key: str, item: tuple[str, LinkKind]) -> None:
                     tasks.create_task(self._job(_Job(item[0], item[1], held=key)))
 
@@ -299,7 +326,7 @@ class Fetcher:
             target = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
             return Reply(failure="invalid_url", detail=str(exc)[:200])
-        key = host_key(url)
+        key = _host_of(target)
         refusal = self.guard.check_target(target.scheme, target.host, target.port)
         if refusal is not None:
             return Reply(failure=refusal.failure, detail=refusal.detail)
@@ -362,8 +389,18 @@ class Fetcher:
         self._requests += 1
         try:
             async with asyncio.timeout(self.config.request_deadline):
-                request = httpx.Request(method, url, headers=headers, extensions=self._ext)
-                self._sched.started(key)
+                sched = self._sched
+
+                async def trace(event: str, info: Mapping[str, object]) -> None:
+                    # spacing counts from when the request really leaves (after a new
+                    # connection's handshake), so a slow connect never shortens the next gap
+                    if event.endswith("send_request_headers.started"):
+                        sched.started(key)
+
+                request = httpx.Request(
+                    method, url, headers=headers, extensions={**self._ext, "trace": trace}
+                )
+                sched.started(key)
                 response = await transport.handle_async_request(request)
                 try:
                     return await read_response(
@@ -375,3 +412,18 @@ class Fetcher:
             failed = failure_of(exc)
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage)
+
+
+def _host_of(url: httpx.URL) -> str:
+    return url.raw_host.decode("ascii").rstrip(".")
+
+
+def request_host(url: str) -> str:
+    """The host ``url`` connects to (lower-case punycode, no brackets, no trailing dot), as
+    httpx parses it: the key of per-host slots, breakers, transports and headers."""
+    if _PLAIN.match(url):
+        return host_key(url)
+    try:
+        return _host_of(httpx.URL(url))
+    except (httpx.InvalidURL, ValueError, TypeError):  # fails again, with a reason, when sent
+        return host_key(url)

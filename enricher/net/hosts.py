@@ -148,6 +148,12 @@ class Scheduler(Generic[T]):
         slot.pending.append(item)
         self._open += 1
         self._consider(slot)
+        self._poke()
+
+    def hold(self) -> None:
+        """Keep ``run`` going while items are still being added (a streaming producer);
+        the producer calls ``done()`` once when it has added its last item."""
+        self._open += 1
 
     def done(self) -> None:
         """A started item finished (its job calls this once, at the very end)."""

@@ -1,0 +1,637 @@
+"""Nightly runs end to end: ``app.run("enrich", ...)`` with a state file and an injected clock,
+night after night, against a local web whose pages change between runs.
+
+The local web is a threaded ``http.server`` on 127.0.0.1 with a route table the tests rewrite
+between runs (alive -> dead, dead -> alive, new 301s, flapping) and request counters per path
+and answer code. Asserted: confirmed dead only after 3 dead runs spanning >= 2 days (``since``
+and ``confirmed`` in linkCheck), one bad night never changes a record's bytes, --prune-dead,
+--update-redirects and --fill-missing, the change report (RunResult.changes and ``enricher
+report``), --max-age reuse without requests, and ETag revalidation that costs only 304s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rich.console import Console
+
+from enricher import app
+from enricher.cli import Env, ExitCode, main
+from enricher.config import Config, FetchConfig
+from enricher.models import Changes, LinkResult, LinkStatus, RunResult, StillDead
+from enricher.progress import QuietReporter
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+OWNED = ("linkCheck", "livePage")  # the keys enricher writes into every record
+FILLED = frozenset({"title", "excerpt", "images"})  # what --fill-missing may add
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Clock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, **delta: float) -> datetime:
+        self.now = T0 + timedelta(**delta)
+        return self.now
+
+
+# --- the local web -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    content_type: str = "text/html; charset=utf-8"
+
+
+def article(title: str, description: str, image: str | None = None) -> bytes:
+    meta = [
+        f"<title>{title}</title>",
+        f'<meta property="og:title" content="{title}">',
+        f'<meta property="og:description" content="{description}">',
+        '<meta property="og:site_name" content="Harbour Gazette">',
+    ]
+    if image:
+        meta.append(f'<meta property="og:image" content="{image}">')
+    body = f"<h1>{title}</h1>" + f"<p>{description} More words about the story.</p>" * 20
+    html = f'<!doctype html><html lang="en"><head>{"".join(meta)}</head><body>{body}</body></html>'
+    return html.encode()
+
+
+# a 3x2 PNG: signature, IHDR chunk (width 3, height 2), then an empty IEND
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x03\x00\x00\x00\x02\x08\x02\x00\x00\x00"
+    b"\x12\x16\xf1M\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+class LocalWeb:
+    """Routes by path, changed by the test between runs; counts every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()  # path -> requests
+        self.codes: Counter[tuple[str, int]] = Counter()  # (path, answer code) -> requests
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def page(self, path: str, title: str, *, image: str | None = None) -> None:
+        desc = f"What happened with {title.lower()}."
+        self.routes[path] = Route(200, article(title, desc, image), etag=f'"{path}-v1"')
+
+    def image(self, path: str) -> None:
+        self.routes[path] = Route(200, PNG, etag=f'"{path}-v1"', content_type="image/png")
+
+    def dead(self, path: str) -> None:
+        self.routes[path] = Route(404, b"<h1>Not Found</h1>")
+
+    def broken(self, path: str) -> None:
+        self.routes[path] = Route(500, b"<h1>Internal Server Error</h1>")
+
+    def moved(self, path: str, to: str) -> None:
+        self.routes[path] = Route(301, b"", {"Location": self.url(to)})
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.hits.clear()
+            self.codes.clear()
+
+    def _answer(self, path: str, headers: Any) -> tuple[Route, int]:
+        route = self.routes.get(path, Route(404, b"<h1>Not Found</h1>"))
+        code = route.status
+        if route.etag is not None and headers.get("If-None-Match") == route.etag:
+            code = 304
+        with self.lock:
+            self.hits[path] += 1
+            self.codes[(path, code)] += 1
+        return route, code
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        web = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+            def _serve(self, head: bool) -> None:
+                route, code = web._answer(self.path.split("?")[0], self.headers)
+                body = b"" if code == 304 else route.body
+                self.send_response(code)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(body)))
+                if route.etag is not None:
+                    self.send_header("ETag", route.etag)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._serve(head=False)
+
+            def do_HEAD(self) -> None:
+                self._serve(head=True)
+
+        return Handler
+
+    def __enter__(self) -> LocalWeb:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def web() -> Iterator[LocalWeb]:
+    with LocalWeb() as w:
+        yield w
+
+
+# --- running nights ----------------------------------------------------------------------
+
+
+def config(state: Path, **kw: Any) -> Config:
+    fetch = FetchConfig(
+        allow_private=True,
+        connect_timeout=2.0,
+        read_timeout=2.0,
+        request_deadline=5.0,
+        max_attempts=1,
+        host_request_interval=0.0,
+        host_concurrency=8,
+    )
+    return Config(fetch=fetch, state_file=str(state), in_place=True, **kw)
+
+
+def night(folder: Path, cfg: Config, clock: Clock, command: str = "enrich") -> RunResult:
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(
+        app.run(
+            command,
+            [str(folder)],
+            cfg,
+            QuietReporter(console, False),
+            write=command == "enrich",
+            clock=clock,
+        )
+    )
+    assert run.aborted is None, run.aborted
+    assert not run.record_errors, run.record_errors
+    return run
+
+
+def front(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text.split("---", 2)[1])
+    assert isinstance(data, dict)
+    return data
+
+
+def body(path: Path) -> str:
+    return path.read_text(encoding="utf-8").split("---", 2)[2]
+
+
+def without_owned(value: Any) -> Any:
+    """The record's data with enricher's own keys removed, at every depth."""
+    if isinstance(value, dict):
+        return {k: without_owned(v) for k, v in value.items() if k not in OWNED}
+    if isinstance(value, list):
+        return [without_owned(v) for v in value]
+    return value
+
+
+def same_but_filled(new: Any, old: Any, where: str = "") -> None:
+    """``new`` holds exactly ``old``'s data, but for what --fill-missing may add or fill."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict), where
+        assert set(new) - set(old) <= FILLED, (where, set(new) - set(old))
+        for key, value in old.items():
+            assert key in new, f"{where}.{key} lost"
+            if not (key in FILLED and value in (None, "", [])):
+                same_but_filled(new[key], value, f"{where}.{key}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            same_but_filled(a, b, f"{where}[{i}]")
+    else:
+        assert new == old, where
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.md"))}
+
+
+def by_url(run: RunResult) -> dict[str, LinkResult]:
+    return {r.url: r for r in run.results}
+
+
+def record(folder: Path, name: str, lines: list[str]) -> Path:
+    path = folder / name
+    path.write_text("\n".join(["---", *lines, "---", "", f"Body of {name}.", ""]), "utf-8")
+    return path
+
+
+# --- the series of nights ----------------------------------------------------------------
+
+
+def test_a_series_of_nights(web: LocalWeb, tmp_path: Path) -> None:
+    u = web.url
+    for path, title in (
+        ("/news/stable.html", "Harbour bridge reopens"),
+        ("/news/keep.html", "Ferry timetable changes"),
+        ("/news/keep2.html", "Market hall renovation"),
+        ("/news/dies.html", "Council minutes published"),
+        ("/news/blip.html", "Lighthouse tours resume"),
+        ("/news/flaps.html", "Fishing quota agreed"),
+        ("/news/moves.html", "Library extends hours"),
+        ("/news/moved.html", "Library extends hours"),
+    ):
+        web.page(path, title)
+    web.page("/news/fill.html", "Tram line extension opens", image=u("/img/tram.png"))
+    web.image("/img/tram.png")
+    web.dead("/news/revives.html")
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    q = json.dumps
+    rec = {
+        "stable": record(folder, "stable.md", [
+            'title: "Harbour bridge reopens"', f"webUrl: {q(u('/news/stable.html'))}",
+            f"originalUrl: {q(u('/news/stable.html'))}",
+        ]),
+        "prune": record(folder, "prune.md", [
+            'title: "Harbour roundup"', f"webUrl: {q(u('/news/stable.html'))}", "related:",
+            '  - title: "Ferry timetable changes"', f"    webUrl: {q(u('/news/keep.html'))}",
+            '  - title: "Council minutes published"', f"    webUrl: {q(u('/news/dies.html'))}",
+            "    provider:", "      name: Harbour Gazette", "    quality: 7",
+            '  - title: "Market hall renovation"', f"    webUrl: {q(u('/news/keep2.html'))}",
+            "deadRelated:", '  - title: "An older casualty"', "    webUrl: gone",
+        ]),
+        "blip": record(folder, "blip.md", [
+            'title: "Lighthouse tours resume"', f"webUrl: {q(u('/news/blip.html'))}",
+        ]),
+        "flaps": record(folder, "flaps.md", [
+            'title: "Fishing quota agreed"', f"webUrl: {q(u('/news/flaps.html'))}",
+        ]),
+        "moves": record(folder, "moves.md", [
+            'title: "Library extends hours"', f"webUrl: {q(u('/news/moves.html'))}",
+            "quality: 40",
+        ]),
+        "revives": record(folder, "revives.md", [
+            'title: "Pier festival returns"', f"webUrl: {q(u('/news/revives.html'))}",
+        ]),
+        "fill": record(folder, "fill.md", [
+            'title: ""', "excerpt:", f"webUrl: {q(u('/news/fill.html'))}",
+        ]),
+        "keep": record(folder, "keep.md", [
+            'title: "Our own headline"', 'excerpt: "Our own excerpt."',
+            f"webUrl: {q(u('/news/fill.html'))}", "images:",
+            f"  - url: {q(u('/img/tram.png'))}",
+        ]),
+    }
+    original = {k: front(p) for k, p in rec.items()}
+    bodies = {k: body(p) for k, p in rec.items()}
+    state = tmp_path / "state" / "history.sqlite"
+    base = config(state, fill_missing=True)
+    clock = Clock()
+
+    # night 1: everything ok but one dead link
+    run = night(folder, base, clock)
+    results = by_url(run)
+    assert results[u("/news/revives.html")].status is LinkStatus.DEAD
+    assert results[u("/news/revives.html")].confirmed is False
+    assert run.changes == Changes(newly_dead=(u("/news/revives.html"),))
+    check = front(rec["revives"])["linkCheck"]["webUrl"]
+    assert check == {"status": "dead", "httpStatus": 404, "reason": "http_404",
+                     "confirmed": False, "since": iso(T0)}
+    assert front(rec["stable"])["linkCheck"]["webUrl"] == {"status": "ok", "httpStatus": 200,
+                                                          "since": iso(T0)}
+    # --fill-missing fills empty title/excerpt/images from the live page, never overwrites
+    filled = front(rec["fill"])
+    assert filled["title"] == "Tram line extension opens"
+    assert filled["excerpt"] == "What happened with tram line extension opens."
+    assert filled["images"] == [{"url": u("/img/tram.png"), "width": 3, "height": 2}]
+    kept = front(rec["keep"])
+    assert (kept["title"], kept["excerpt"]) == ("Our own headline", "Our own excerpt.")
+    assert [i["url"] for i in kept["images"]] == [u("/img/tram.png")]
+    assert kept["linkCheck"]["webUrl"]["titleDrift"] is True
+    assert kept["livePage"]["title"] == "Tram line extension opens"
+    assert "linkCheck" not in filled["images"][0]
+    first = snapshot(folder)
+
+    # an hour later, same web: only the image filled in by --fill-missing changes (it is a
+    # URL slot now, so it gets its linkCheck entry); every other byte stays
+    clock.set(hours=1)
+    run = night(folder, base, clock)
+    after1 = snapshot(folder)
+    assert {n for n in after1 if after1[n] != first[n]} == {"fill.md"}
+    assert front(rec["fill"])["images"][0]["linkCheck"]["url"]["status"] == "ok"
+    assert run.changes is not None
+    assert run.changes.still_dead == (StillDead(u("/news/revives.html"), iso(T0), 0.04),)
+
+    # night 2: one goes dead, one has a bad night (500), one starts flapping
+    clock.set(days=1)
+    web.dead("/news/dies.html")
+    web.broken("/news/blip.html")
+    web.dead("/news/flaps.html")
+    run = night(folder, base, clock)
+    results = by_url(run)
+    dies = results[u("/news/dies.html")]
+    assert (dies.status, dies.since, dies.confirmed) == (LinkStatus.DEAD, iso(clock()), False)
+    assert results[u("/news/blip.html")].status is LinkStatus.ERROR
+    assert run.changes is not None
+    assert run.changes.newly_dead == (u("/news/dies.html"), u("/news/flaps.html"))
+    assert run.changes.recovered == run.changes.newly_redirected == run.changes.flapping == ()
+    assert run.changes.still_dead == (StillDead(u("/news/revives.html"), iso(T0), 1.0),)
+    # one bad night never changes a record whose link was ok before
+    assert snapshot(folder) == after1
+
+    # night 3: dies stays dead, the others recover, a new permanent redirect appears
+    clock.set(days=2)
+    web.page("/news/blip.html", "Lighthouse tours resume")
+    web.page("/news/flaps.html", "Fishing quota agreed")
+    web.page("/news/revives.html", "Pier festival returns")
+    web.moved("/news/moves.html", "/news/moved.html")
+    run = night(folder, base, clock)
+    assert run.changes == Changes(
+        recovered=(u("/news/blip.html"), u("/news/flaps.html"), u("/news/revives.html")),
+        still_dead=(StillDead(u("/news/dies.html"), iso(T0 + timedelta(days=1)), 1.0),),
+        newly_redirected=(u("/news/moves.html"),),
+    )
+    assert by_url(run)[u("/news/dies.html")].confirmed is False
+    now = snapshot(folder)
+    assert now["prune.md"] == after1["prune.md"]  # two dead runs: not confirmed, no change
+    assert now["blip.md"] == after1["blip.md"] and now["flaps.md"] == after1["flaps.md"]
+    moves = front(rec["moves"])
+    assert moves["webUrl"] == u("/news/moves.html")  # without --update-redirects: only noted
+    assert moves["linkCheck"]["webUrl"] == {
+        "status": "redirected", "httpStatus": 200, "reason": "http_301",
+        "finalUrl": u("/news/moved.html"), "since": iso(clock()),
+    }
+    assert front(rec["revives"])["linkCheck"]["webUrl"] == {
+        "status": "ok", "httpStatus": 200, "since": iso(clock())}
+
+    # night 3, an hour later, with --update-redirects: three dead runs within 25 hours are
+    # still not confirmed (the span must reach two days)
+    clock.set(days=2, hours=1)
+    run = night(folder, replace(base, update_redirects=True), clock)
+    dies = by_url(run)[u("/news/dies.html")]
+    assert (dies.status, dies.confirmed) == (LinkStatus.DEAD, False)
+    assert run.changes is not None and run.changes.newly_redirected == ()
+    assert snapshot(folder)["prune.md"] == after1["prune.md"]
+    moves = front(rec["moves"])
+    assert moves["webUrl"] == u("/news/moved.html")
+    assert moves["linkCheck"]["webUrl"]["previousUrl"] == u("/news/moves.html")
+    assert moves["quality"] == 40 and body(rec["moves"]) == bodies["moves"]
+
+    # night 4: the fourth dead run, two days after the first: confirmed; flaps goes dead again
+    clock.set(days=3)
+    web.dead("/news/flaps.html")
+    before = snapshot(folder)
+    run = night(folder, base, clock)
+    results = by_url(run)
+    dies = results[u("/news/dies.html")]
+    assert (dies.status, dies.confirmed) == (LinkStatus.DEAD, True)
+    assert dies.since == iso(T0 + timedelta(days=1))
+    assert run.changes is not None
+    assert run.changes.flapping == (u("/news/flaps.html"),)
+    assert run.changes.newly_dead == (u("/news/flaps.html"),)
+    assert run.changes.still_dead == (StillDead(u("/news/dies.html"), dies.since, 2.0),)
+    pruned = front(rec["prune"])
+    assert pruned["related"][1]["linkCheck"]["webUrl"] == {
+        "status": "dead", "httpStatus": 404, "reason": "http_404", "confirmed": True,
+        "since": dies.since,
+    }
+    assert len(pruned["related"]) == 3  # confirmed, but --prune-dead was not asked for
+    now = snapshot(folder)
+    assert now["flaps.md"] == before["flaps.md"]  # bad again, not confirmed: no change
+    moves = front(rec["moves"])  # the new URL is checked; the old one is remembered
+    assert moves["linkCheck"]["webUrl"]["status"] == "ok"
+    assert moves["linkCheck"]["webUrl"]["previousUrl"] == u("/news/moves.html")
+    assert u("/news/moves.html") not in results
+
+    # night 4, an hour later, with --prune-dead: the confirmed dead item moves to deadRelated
+    clock.set(days=3, hours=1)
+    run = night(folder, replace(base, prune_dead=True), clock)
+    assert by_url(run)[u("/news/dies.html")].confirmed is True
+    pruned = front(rec["prune"])
+    assert [r["webUrl"] for r in pruned["related"]] == [u("/news/keep.html"),
+                                                        u("/news/keep2.html")]
+    assert [r["webUrl"] for r in pruned["deadRelated"]] == ["gone", u("/news/dies.html")]
+    assert pruned["deadRelated"][1]["linkCheck"]["webUrl"]["confirmed"] is True
+    # nothing lost: the same data, with one item moved from related to the end of deadRelated
+    old, new = original["prune"], without_owned(pruned)
+    expected = {**old, "related": [old["related"][0], old["related"][2]],
+                "deadRelated": [*old["deadRelated"], old["related"][1]]}
+    same_but_filled(new, expected)
+    for key, path in rec.items():  # every record keeps its data (but the fix-ups) and body
+        if key not in {"prune", "moves"}:
+            same_but_filled(without_owned(front(path)), original[key], key)
+        assert body(path) == bodies[key], key
+    last_changes = run.changes
+    assert last_changes is not None
+    assert last_changes.flapping == (u("/news/flaps.html"),)
+
+    # enricher report renders the history and writes a JSON report with the same changes
+    report = tmp_path / "report.json"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["report", "--state", str(state), "--report", str(report), "--no-color"],
+                Env(stdout=out, stderr=err, force_terminal=False))
+    assert code == ExitCode.LINKS_FAILED, err.getvalue()
+    text = err.getvalue()
+    assert "Changes since the previous run" in text
+    assert "still dead (2)" in text and "flapping (1)" in text
+    assert f"{u('/news/dies.html')}  (2.0 days)" in text
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["changes"]["flapping"] == [u("/news/flaps.html")]
+    assert doc["changes"]["still_dead"] == [
+        {"url": s.url, "since": s.since, "days": s.days} for s in last_changes.still_dead
+    ]
+    assert {r["url"]: r["status"] for r in doc["results"]}[u("/news/dies.html")] == "dead"
+
+
+def test_a_bad_night_after_an_ok_night_changes_no_byte(web: LocalWeb, tmp_path: Path) -> None:
+    """Failures (404, 500) on the night after an ok night, for pages, AMP and images."""
+    web.page("/a.html", "Storm warning lifted")
+    web.image("/a.png")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    a, img = json.dumps(web.url("/a.html")), json.dumps(web.url("/a.png"))
+    record(folder, "a.md", [
+        'title: "Storm warning lifted"', f"webUrl: {a}", f"ampWebUrl: {a}", "images:",
+        f"  - url: {img}", "related:", '  - title: "Same story"', f"    webUrl: {a}",
+    ])
+    cfg = config(tmp_path / "state.sqlite", fill_missing=True, update_redirects=True,
+                 prune_dead=True)
+    clock = Clock()
+    night(folder, cfg, clock)
+    good = snapshot(folder)
+    assert front(folder / "a.md")["livePage"]["title"] == "Storm warning lifted"
+    for day, fail in enumerate((web.dead, web.broken, web.dead), start=1):
+        clock.set(days=day)
+        fail("/a.html")
+        fail("/a.png")
+        run = night(folder, cfg, clock)
+        assert by_url(run)[web.url("/a.html")].status is not LinkStatus.OK
+        assert snapshot(folder) == good, f"night {day}"
+        web.page("/a.html", "Storm warning lifted")
+        web.image("/a.png")
+        clock.set(days=day, hours=12)
+        night(folder, cfg, clock)
+        assert snapshot(folder) == good, f"night {day}, recovered"
+
+
+def test_confirmation_needs_three_runs_and_two_days(web: LocalWeb, tmp_path: Path) -> None:
+    web.page("/x.html", "Bridge tolls cut")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "x.md", ['title: "Bridge tolls cut"',
+                                   f"webUrl: {json.dumps(web.url('/x.html'))}"])
+    cfg = config(tmp_path / "state.sqlite")
+    clock = Clock()
+    night(folder, cfg, clock)
+    web.dead("/x.html")
+    seen = []
+    # dead at +1d, +1d1h, +1d2h (three runs, one day), then +2d (span 1 day), +3d (2 days)
+    for delta in ({"days": 1}, {"days": 1, "hours": 1}, {"days": 1, "hours": 2}, {"days": 2},
+                  {"days": 3}):
+        clock.set(**delta)
+        result = by_url(night(folder, cfg, clock))[web.url("/x.html")]
+        seen.append(result.confirmed)
+        assert result.since == iso(T0 + timedelta(days=1))
+    assert seen == [False, False, False, False, True]
+    assert front(path)["linkCheck"]["webUrl"]["confirmed"] is True
+    # a recovery breaks the streak: dead again needs three runs and two days anew
+    web.page("/x.html", "Bridge tolls cut")
+    clock.set(days=4)
+    night(folder, cfg, clock)
+    assert front(path)["linkCheck"]["webUrl"] == {"status": "ok", "httpStatus": 200,
+                                                  "since": iso(clock())}
+    web.dead("/x.html")
+    for delta in ({"days": 5}, {"days": 6}):
+        clock.set(**delta)
+        assert by_url(night(folder, cfg, clock))[web.url("/x.html")].confirmed is False
+    assert front(path)["linkCheck"]["webUrl"]["status"] == "ok"
+
+
+# --- incremental runs --------------------------------------------------------------------
+
+
+def _incremental_site(web: LocalWeb, folder: Path, n: int = 6) -> list[str]:
+    folder.mkdir()
+    paths = []
+    for i in range(n):
+        path = f"/story/{i}.html"
+        web.page(path, f"Story number {i} about the harbour", image=web.url(f"/img/{i}.png"))
+        web.image(f"/img/{i}.png")
+        paths.append(path)
+        related = [] if i == 0 else [
+            "related:", '  - title: "Earlier"',
+            f"    webUrl: {json.dumps(web.url(f'/story/{i - 1}.html'))}",
+        ]
+        record(folder, f"s{i}.md", [f'title: "Story number {i}"',
+                                    f"webUrl: {json.dumps(web.url(path))}", *related])
+    web.dead("/story/gone.html")
+    record(folder, "gone.md", ['title: "Gone"',
+                               f"webUrl: {json.dumps(web.url('/story/gone.html'))}"])
+    return paths
+
+
+def test_max_age_reuses_ok_results_without_a_request(web: LocalWeb, tmp_path: Path) -> None:
+    folder = tmp_path / "records"
+    pages = _incremental_site(web, folder)
+    cfg = config(tmp_path / "state.sqlite", max_age=20 * 3600)
+    clock = Clock()
+    night(folder, cfg, clock)
+    assert all(web.hits[p] == 1 for p in pages)
+    written = snapshot(folder)
+    web.reset_counts()
+
+    clock.set(hours=1)
+    run = night(folder, cfg, clock)
+    # only the failed URL is asked again: no page, no page image
+    assert dict(web.hits) == {"/story/gone.html": 1}
+    results = by_url(run)
+    assert all(results[web.url(p)].reused for p in pages)
+    assert not results[web.url("/story/gone.html")].reused
+    assert snapshot(folder) == written  # reused results are still written, same bytes
+    assert run.requests == 1
+
+    web.reset_counts()  # older than --max-age: checked again (conditionally)
+    clock.set(hours=22)
+    run = night(folder, cfg, clock)
+    assert all(web.hits[p] == 1 for p in pages)
+    assert not any(r.reused for r in run.results)
+
+
+def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
+    web: LocalWeb, tmp_path: Path
+) -> None:
+    folder = tmp_path / "records"
+    pages = _incremental_site(web, folder)
+    pristine = snapshot(folder)
+    state = tmp_path / "state.sqlite"
+    clock = Clock()
+    night(folder, config(state), clock)
+    enriched = snapshot(folder)
+    assert all(web.codes[(p, 200)] == 1 for p in pages)
+
+    # a fresh copy of the records without livePage, the same history: every page answers
+    # 304 and livePage comes from the stored metadata
+    again = tmp_path / "again"
+    again.mkdir()
+    for name, raw in pristine.items():
+        (again / name).write_bytes(raw)
+    web.reset_counts()
+    clock.set(hours=23)
+    run = night(again, config(state), clock)
+    answered = {code for (_, code) in web.codes}
+    assert answered == {304, 404}, web.codes
+    assert all(web.codes[(p, 304)] == 1 for p in pages)
+    assert all(web.codes[(f"/img/{i}.png", 304)] == 0 for i in range(len(pages)))
+    results = by_url(run)
+    assert all(results[web.url(p)].reason == "not_modified" for p in pages)
+    assert snapshot(again) == enriched  # livePage written, since kept from the first night
+    assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 about the harbour"
+
+    # a changed page (new ETag) is fetched in full and its new metadata written
+    web.page("/story/1.html", "Story number 1 has a new headline", image=web.url("/img/1.png"))
+    web.routes["/story/1.html"].etag = '"v2"'
+    web.reset_counts()
+    clock.set(hours=47)
+    night(again, config(state), clock)
+    assert web.codes[("/story/1.html", 200)] == 1
+    assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 has a new headline"
