@@ -36,16 +36,36 @@ _CLOUDFLARE_MARKERS = ("cf-chl", "challenge-platform", "_cf_chl_opt", "cf_chl_",
 # vendor, literal markers (lower case; one must occur before the pattern is tried: a plain
 # substring test costs microseconds where a case-folding regex over the page costs ms), pattern
 _CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
-    ("cloudflare", ("just a moment", "attention required", "please wait"), re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
-                              r"cloudflare|please wait\.\.\.)\s*</title>", re.I)),
-    ("akamai", ("access denied",), re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
-                          r"(?:\s|&#32;)*(?:#|&#35;)\s*[\d.a-f]+", re.I | re.S)),
-    ("datadome", ("captcha-delivery",), re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I)),
-    ("perimeterx", ("px-captcha", "_pxcaptcha", "perimeterx", "hold"), re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
-                              r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I)),
+    (
+        "cloudflare",
+        ("just a moment", "attention required", "please wait"),
+        re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
+                   r"cloudflare|please wait\.\.\.)\s*</title>", re.I),
+    ),
+    (
+        "akamai",
+        ("access denied",),
+        re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
+                   r"(?:\s|&#32;)*(?:#|&#35;)\s*[\d.a-f]+", re.I | re.S),
+    ),
+    (
+        "datadome",
+        ("captcha-delivery",),
+        re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I),
+    ),
+    (
+        "perimeterx",
+        ("px-captcha", "_pxcaptcha", "perimeterx", "hold"),
+        re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
+                   r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I),
+    ),
     ("incapsula", ("incapsula",), re.compile(r"_Incapsula_Resource|Incapsula incident ID", re.I)),
-    ("sucuri", ("sucuri",), re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
-                          r"policy.{0,500}?blocked", re.I | re.S)),
+    (
+        "sucuri",
+        ("sucuri",),
+        re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
+                   r"policy.{0,500}?blocked", re.I | re.S),
+    ),
 )
 
 
