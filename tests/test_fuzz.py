@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from enricher import extract as extract_module
@@ -71,31 +71,33 @@ _values = st.recursive(
 
 @st.composite
 def record_bytes(draw: st.DrawFn) -> bytes:
-    """Bytes that are records, nearly records, or nothing like records."""
-    shape = draw(st.sampled_from(["dumped", "tokens", "binary"]))
+    """Bytes that are records (mostly), nearly records, or nothing like records."""
+    shape = draw(st.sampled_from(["dumped"] * 5 + ["tokens"] * 3 + ["binary"]))
     if shape == "binary":
         return draw(st.binary(max_size=400))
-    nl = draw(st.sampled_from(["\n", "\r\n"]))
+    nl = draw(st.sampled_from(["\n", "\n", "\r\n"]))
     if shape == "dumped":
-        data = draw(st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=5))
-        flow = draw(st.sampled_from([False, None, True]))
+        data = draw(st.dictionaries(st.text(min_size=1, max_size=10), _values, min_size=1,
+                                    max_size=5))
+        flow = draw(st.sampled_from([False] * 4 + [None, True]))
         text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=draw(st.booleans()),
                               sort_keys=False)
-        if draw(st.booleans()):
-            text = text.replace("\n", "\n  ") if flow is False and draw(st.booleans()) else text
+        if draw(st.booleans()):  # comments and blank lines between entries
+            text = text.replace("\n", draw(st.sampled_from(["\n\n", "  # c\n", "\n# c\n"])))
     else:
         text = "".join(draw(st.lists(st.sampled_from(_YAML_TOKENS) | st.text(max_size=5),
                                      max_size=40)))
-    opening = draw(st.sampled_from(["---", "--- ", "\ufeff---", "---x", "", "---\t"]))
-    closing = draw(st.sampled_from(["---", "...", "--- ", "", "----"]))
-    body = draw(st.sampled_from(["", "Body.", "---", "---\nx: 1\n---", "\x00"]))
+    framed = shape == "dumped" and draw(st.booleans())  # half of these: a well-formed record
+    opening = "---" if framed else draw(st.sampled_from(["---", "--- ", "\ufeff---", "---x", ""]))
+    closing = "---" if framed else draw(st.sampled_from(["---", "...", "--- ", "", "----"]))
+    body = draw(st.sampled_from(["", "Body.", "---", "---\nx: 1\n---", "\x00", "é\r\n"]))
     whole = nl.join([opening, text.replace("\n", nl).rstrip(nl), closing, body])
     raw = whole.encode("utf-8", "surrogatepass")
-    cut = draw(st.none() | st.integers(0, len(raw)))
-    if cut is not None and draw(st.booleans()):
-        raw = raw[:cut]  # truncated
-    elif cut is not None:
-        raw = raw[:cut] + draw(st.binary(min_size=1, max_size=3)) + raw[cut:]  # noise
+    mutation = None if framed else draw(st.sampled_from([None, "cut", "noise"]))
+    if mutation is not None:
+        at = draw(st.integers(0, len(raw)))
+        noise = draw(st.binary(min_size=1, max_size=3)) if mutation == "noise" else None
+        raw = raw[:at] if noise is None else raw[:at] + noise + raw[at:]
     return raw
 
 
@@ -123,6 +125,7 @@ def test_any_bytes_give_a_record_error_or_a_faithful_rewrite(
     path.write_bytes(raw)
     record = records.read_record(path, "r.md")
     if isinstance(record, RecordError):
+        event("record error")
         line = str(record)
         assert line.startswith("r.md") and "\n" not in line and "Traceback" not in line
         return
@@ -134,8 +137,10 @@ def test_any_bytes_give_a_record_error_or_a_faithful_rewrite(
     try:
         new = records.apply_edits(record, {(): ours})
     except records.EditError as exc:  # a layout the writer refuses: a clean record error
+        event("edit refused")
         assert "\n" not in str(exc)
         return
+    event("rewritten")
     path.write_bytes(new)
     again = records.read_record(path, "r.md")
     assert not isinstance(again, RecordError), (str(again), new)
@@ -250,29 +255,41 @@ def test_decoder_never_raises(body: bytes, charset: str | None, meta: str | None
 
 # === URLs ====================================================================================
 
-_HOST_PARTS = ["example", "com", "EXAMPLE", "пример", "рф", "xn--e1afmkfd", "xn--p1ai", "127",
-               "0", "1", "0x7f", "0177", "2130706433", "localhost", "evil", "a" * 64, "-a", "a-",
-               "_", "%2e", "%00", "\u3002", "\uff0e", "\uff61", "\u200b", "\u2460", "\uff11",
-               "\u0130", "ß", "ﬀ", "ⓔ", "[::1]", "[::ffff:127.0.0.1]", "[fe80::1%25eth0]",
-               "[v1.x]", "[", "]", "@", "#", "\\", "?", ":", "..", "."]
-_SEPARATORS = [".", ".", ".", "", "@", ":", "\u3002", "#@", "\\@", "%40", "%2523@"]
+_NORMAL_LABELS = ["example", "com", "org", "news", "a", "www", "xn--e1afmkfd", "xn--p1ai",
+                  "пример", "рф", "127", "0", "1", "localhost", "EXAMPLE", "sub-domain", "_dmarc",
+                  "a" * 63]
+_HOSTILE_LABELS = ["0x7f", "0177", "2130706433", "a" * 64, "-a", "a-", "%2e", "%00", "\u3002",
+                   "\uff0e", "\uff61", "\u200b", "\u2460", "\uff11", "\u0130", "ß", "ﬀ", "ⓔ",
+                   "[::1]", "[::ffff:127.0.0.1]", "[fe80::1%25eth0]", "[v1.x]", "[", "]", "@",
+                   "#", "\\", "?", ":", "..", "."]
+_SEPARATORS = ["."] * 10 + ["", "@", ":", "\u3002", "#@", "\\@", "%40", "%2523@"]
+_PATH = st.text(alphabet=string.ascii_letters + string.digits + "/?#&=%@:;.,~+-_!$'()*[]\\ "
+                "éß日\u202e", max_size=30)
 
 
 @st.composite
 def url_like(draw: st.DrawFn) -> str:
-    scheme = draw(st.sampled_from(["http", "https", "HTTP", "hTtPs", "ftp", "javascript", "data",
-                                   "", "http ", " http"]))
-    slashes = draw(st.sampled_from(["://", "://", ":/", ":", ":\\\\", ":///", "//"]))
-    userinfo = draw(st.sampled_from(["", "", "", "user@", "user:pass@", "a@b@", ":@", "%40@"]))
-    labels = draw(st.lists(st.sampled_from(_HOST_PARTS) | st.text(max_size=4), min_size=1,
-                           max_size=5))
+    if draw(st.booleans()):  # a URL as records hold them, with odd but legal parts
+        labels = draw(st.lists(st.sampled_from(_NORMAL_LABELS), min_size=1, max_size=4))
+        port = draw(st.sampled_from(["", "", ":8080", ":443", ":80", ":65535"]))
+        scheme = draw(st.sampled_from(["http", "https", "HTTPS"]))
+        return f"{scheme}://{'.'.join(labels)}{port}/{draw(_PATH)}"
+    scheme = draw(st.sampled_from(["http"] * 4 + ["https"] * 3 + [
+        "HTTP", "hTtPs", "ftp", "javascript", "data", "", " http"]))
+    slashes = draw(st.sampled_from(["://"] * 6 + [":/", ":", ":\\\\", ":///", "//"]))
+    userinfo = draw(st.sampled_from([""] * 8 + ["user@", "user:pass@", "a@b@", ":@", "%40@"]))
+    labels = draw(st.lists(st.sampled_from(_NORMAL_LABELS * 3 + _HOSTILE_LABELS)
+                           | st.text(max_size=4), min_size=1, max_size=5))
     seps = draw(st.lists(st.sampled_from(_SEPARATORS), min_size=len(labels),
                          max_size=len(labels)))
     host = "".join(label + sep for label, sep in zip(labels, seps, strict=True))[:-1] or "x"
-    port = draw(st.sampled_from(["", "", ":80", ":443", ":8080", ":0", ":65535", ":65536", ":-1",
-                                 ":22", ":", ":08", ":1e3", ": 80"]))
-    path = draw(st.text(alphabet=string.printable + "éß日\u202e%", max_size=30))
-    return f"{scheme}{slashes}{userinfo}{host}{port}/{path}"
+    if draw(st.integers(0, 9)) == 0:
+        host = draw(st.sampled_from(["[::1]", "[::ffff:127.0.0.1]", "[000:0:0000::01]",
+                                     "[::127.0.0.1]", "[64:ff9b::a9fe:a9fe]", "127.0.0.1",
+                                     "0177.0.0.1", "127.1", "0", "[fe80::1%25eth0]"]))
+    port = draw(st.sampled_from([""] * 5 + [":80", ":443", ":8080", ":0", ":65535", ":65536",
+                                            ":-1", ":22", ":", ":08", ":1e3", ": 80"]))
+    return f"{scheme}{slashes}{userinfo}{host}{port}/{draw(_PATH)}"
 
 
 def _connects_to(url: str) -> tuple[str, int]:
@@ -293,8 +310,10 @@ def _connects_to(url: str) -> tuple[str, int]:
 def test_clean_url_host_is_the_host_httpx_connects_to(raw: str) -> None:
     cleaned = clean_url(raw)
     if isinstance(cleaned, Rejected):
+        event(f"rejected {cleaned.reason}")
         assert cleaned.reason and "\n" not in cleaned.detail
         return
+    event("clean")
     url = cleaned.url
     assert url.isascii() and not re.search(r"[\x00-\x20\x7f]", url)
     assert url.startswith(("http://", "https://"))
@@ -311,6 +330,7 @@ def test_clean_url_host_is_the_host_httpx_connects_to(raw: str) -> None:
 @example(base="https://news.example/a/", ref="http:///path")
 def test_resolved_locations_keep_the_same_promise(base: str, ref: str) -> None:
     found = resolve_url(base, ref)
+    event("clean" if isinstance(found, CleanURL) else "rejected")
     if isinstance(found, CleanURL):
         assert _connects_to(found.url) == (found.host, found.port)
         assert request_host(found.url) == found.host
@@ -326,5 +346,7 @@ def test_any_url_handed_to_the_fetcher_is_keyed_by_its_real_host(raw: str) -> No
         parsed = httpx.URL(raw)
         host = parsed.raw_host.decode("ascii")
     except (httpx.InvalidURL, ValueError, TypeError):
+        event("httpx refuses")
         return
+    event("parsed")
     assert request_host(raw) == host.rstrip(".")

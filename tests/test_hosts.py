@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 
 from enricher.config import HostPolicy
 from enricher.net.hosts import HostSlot, Scheduler
@@ -160,3 +160,29 @@ def test_cancelled_waiter_gives_its_slot_back() -> None:
         return sched.active
 
     assert asyncio.run(main()) == 0
+
+
+def test_next_start_waits_until_the_previous_request_has_left() -> None:
+    now = [100.0]
+    sched: Scheduler[str] = Scheduler(host_concurrency=4, interval=0.05, jitter=0.0,
+                                      clock=lambda: now[0])
+    slot = sched.slot("h.test")
+    slot.pending.extend(["a", "b"])
+    sched._take(slot, now[0])  # granted, still connecting
+    now[0] += 1.0  # long past the interval
+    assert slot.unsent == 1 and not slot.can_start()
+    sched.sent("h.test")  # the request left now: the next may start one interval later
+    assert slot.unsent == 0 and slot.can_start()
+    assert slot.next_start == now[0] + 0.05
+    unspaced: HostSlot[str] = HostSlot("u", concurrency=2, interval=0.0, jitter=0.0,
+                                       unsent=1, pending=deque(["x"]))
+    assert unspaced.can_start()  # without spacing, connecting requests do not hold others
+
+
+def test_release_of_an_attempt_that_never_left_frees_the_host() -> None:
+    sched: Scheduler[str] = Scheduler(host_concurrency=4, interval=0.05, jitter=0.0)
+    slot = sched.slot("h.test")
+    slot.pending.append("b")
+    sched._take(slot, 0.0)
+    sched.release("h.test", failed=True)  # refused before sending: no sent() call
+    assert slot.unsent == 0 and slot.can_start()

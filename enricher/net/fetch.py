@@ -387,21 +387,26 @@ class Fetcher:
             headers = headers + [(k, v) for k, v in extra.items()]
         transport = self._transport(key)
         self._requests += 1
+        sched = self._sched
+        pending = [True]  # this attempt's request has not left yet
         try:
             async with asyncio.timeout(self.config.request_deadline):
-                sched = self._sched
 
                 async def trace(event: str, info: Mapping[str, object]) -> None:
                     # spacing counts from when the request really leaves (after a new
                     # connection's handshake), so a slow connect never shortens the next gap
-                    if event.endswith("send_request_headers.started"):
-                        sched.started(key)
+                    if pending and event.endswith("send_request_headers.started"):
+                        pending.clear()
+                        sched.sent(key)
 
                 request = httpx.Request(
                     method, url, headers=headers, extensions={**self._ext, "trace": trace}
                 )
                 sched.started(key)
                 response = await transport.handle_async_request(request)
+                if pending:  # a transport without httpcore's trace events (tests' mocks)
+                    pending.clear()
+                    sched.sent(key)
                 try:
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
@@ -412,6 +417,9 @@ class Fetcher:
             failed = failure_of(exc)
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage)
+        finally:
+            if pending:  # failed (or cancelled) before the request left
+                sched.sent(key)
 
 
 def _host_of(url: httpx.URL) -> str:

@@ -62,6 +62,7 @@ class HostSlot(Generic[T]):
     failures: int = 0  # consecutive connection-level failures
     tripped: bool = False
     queued: bool = False  # in the ready heap
+    unsent: int = 0  # granted attempts whose request has not left yet (connecting)
     pending: deque[T] = field(default_factory=deque)
     waiters: deque[asyncio.Future[bool]] = field(default_factory=deque)
 
@@ -75,7 +76,10 @@ class HostSlot(Generic[T]):
         return bool(self.pending or self.waiters)
 
     def can_start(self) -> bool:
-        return not self.tripped and self.active < self.concurrency and self.has_work()
+        # with spacing, the next start waits until the previous request has really left:
+        # a slow connect must not let two requests arrive together
+        spaced = self.unsent == 0 or self.interval <= 0
+        return not self.tripped and self.active < self.concurrency and spaced and self.has_work()
 
     def idle(self) -> bool:
         return self.active == 0 and not self.pending and not self.waiters
@@ -184,6 +188,7 @@ class Scheduler(Generic[T]):
         slot = self.slot(key)
         slot.active -= 1
         self.active -= 1
+        slot.unsent = min(slot.unsent, slot.active)  # an attempt that never sent is over
         if failed is False:
             slot.failures = 0
         elif failed:
@@ -232,15 +237,26 @@ class Scheduler(Generic[T]):
 
     def _take(self, slot: HostSlot[T], now: float) -> None:
         slot.active += 1
+        slot.unsent += 1
         self.active += 1
         slot.last_gap = slot.gap(self._rand)
         slot.next_start = now + slot.last_gap
 
     def started(self, key: str) -> None:
-        """The granted request really goes out now: measure the gap from here, so the time
+        """The granted request is about to go out: measure the gap from here, so the time
         a job takes to wake up and build its request never shortens the spacing."""
         slot = self.slot(key)
         slot.next_start = max(slot.next_start, self._clock() + slot.last_gap)
+
+    def sent(self, key: str) -> None:
+        """The granted request has left (or failed before it could): the gap counts from
+        now, and the host may be considered for its next start. Once per attempt."""
+        slot = self.slot(key)
+        slot.next_start = max(slot.next_start, self._clock() + slot.last_gap)
+        if slot.unsent > 0:
+            slot.unsent -= 1
+        self._consider(slot)
+        self._poke()
 
     async def run(
         self,
