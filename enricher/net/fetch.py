@@ -386,8 +386,11 @@ class Fetcher:
         if extra:
             headers = headers + [(k, v) for k, v in extra.items()]
         transport = self._transport(key)
-        self._requests += 1
         sched = self._sched
+        delay = sched.send_delay(key)
+        if delay > 0:  # granted early: prepared, now wait for the host's exact spacing
+            await asyncio.sleep(delay)
+        self._requests += 1
         pending = [True]  # this attempt's request has not left yet
         try:
             async with asyncio.timeout(self.config.request_deadline):

@@ -5,9 +5,12 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
 * A **HostSlot** per host holds its concurrency limit, the minimum interval between request
   *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs not
   yet started (``pending``) and of jobs that want another attempt (``waiters``: retries and
-  redirect hops, served first), and a circuit breaker. Spacing is measured between starts
-  (the job reports the moment its request really leaves with ``started``), so an error page
-  that comes back fast never shortens a host's delay, and neither does a slow wake-up.
+  redirect hops, served first), and a circuit breaker. Spacing is measured between the
+  moments requests really leave (the job reports it with ``sent``, from httpcore's trace),
+  so an error page that comes back fast never shortens a host's delay, nor does a slow
+  connect: while a granted request is still connecting, the host's next start waits.
+  A start may be granted up to ``lead`` early; the job prepares its request and waits for
+  ``send_delay`` before sending, so event-loop latency does not stretch every gap.
 * The **Scheduler** starts a request only when both its host slot (concurrency + spacing)
   and a global slot (``max_concurrency`` requests in flight) are free. Hosts that have work
   and a free connection sit in a heap keyed by the time they may next start; the dispatcher
@@ -47,6 +50,12 @@ from enricher.config import (
 
 T = TypeVar("T")
 
+# A host's next start is granted up to LEAD_SHARE of its interval (at most MAX_LEAD) early;
+# the job prepares its request and then waits for the exact moment (``send_delay``), so the
+# event loop's latency between a grant and the request leaving does not add to every gap.
+LEAD_SHARE = 0.5
+MAX_LEAD = 0.03
+
 
 @dataclass(slots=True, eq=False)
 class HostSlot(Generic[T]):
@@ -63,6 +72,8 @@ class HostSlot(Generic[T]):
     tripped: bool = False
     queued: bool = False  # in the ready heap
     unsent: int = 0  # granted attempts whose request has not left yet (connecting)
+    lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
+    send_at: float = 0.0  # when the last granted request may leave
     pending: deque[T] = field(default_factory=deque)
     waiters: deque[asyncio.Future[bool]] = field(default_factory=deque)
 
@@ -124,11 +135,13 @@ class Scheduler(Generic[T]):
             policy = self._overrides.get(key)
             conc = policy.concurrency if policy and policy.concurrency else None
             interval = policy.interval if policy and policy.interval is not None else None
+            spacing = max(0.0, self._interval if interval is None else interval)
             found = HostSlot(
                 key,
                 max(1, conc or self._host_concurrency),
-                max(0.0, self._interval if interval is None else interval),
+                spacing,
                 self._jitter,
+                lead=min(LEAD_SHARE * spacing, MAX_LEAD),
             )
             self._slots[key] = found
         return found
@@ -215,7 +228,7 @@ class Scheduler(Generic[T]):
     def _consider(self, slot: HostSlot[T]) -> None:
         if not slot.queued and slot.can_start():
             slot.queued = True
-            heapq.heappush(self._heap, (slot.next_start, next(self._seq), slot))
+            heapq.heappush(self._heap, (slot.next_start - slot.lead, next(self._seq), slot))
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -239,8 +252,14 @@ class Scheduler(Generic[T]):
         slot.active += 1
         slot.unsent += 1
         self.active += 1
+        slot.send_at = max(slot.next_start, now)
         slot.last_gap = slot.gap(self._rand)
-        slot.next_start = now + slot.last_gap
+        slot.next_start = slot.send_at + slot.last_gap
+
+    def send_delay(self, key: str) -> float:
+        """Seconds the granted attempt must still wait before its request may leave (it was
+        granted up to ``lead`` early, so that preparing it overlaps the host's spacing)."""
+        return max(0.0, self.slot(key).send_at - self._clock())
 
     def started(self, key: str) -> None:
         """The granted request is about to go out: measure the gap from here, so the time
@@ -276,7 +295,7 @@ class Scheduler(Generic[T]):
                         break
                     heapq.heappop(self._heap)
                     slot.queued = False
-                    if slot.next_start > now:  # moved by started(): queue again
+                    if slot.next_start - slot.lead > now:  # moved by sent(): queue again
                         self._consider(slot)
                         continue
                     if slot.can_start():
