@@ -9,11 +9,14 @@
    If-Modified-Since, so every URL that was ok must cost exactly one request answered 304
    (simweb's counters: requests per URL and answers per status code, reset before each run).
 2. **Scale.** Generates 100,000 records holding 20,000 distinct URLs over 1,000 hosts (about 9
-   URL occurrences per record, as in the real records), runs ``enricher check --state`` once as
-   a child process and reports its peak RSS from ``os.wait4`` against the 400 MB target.
+   URL occurrences per record, as in the real records), runs ``enricher check --state`` as a
+   child process, once as it is (``plain``) and once with ``--results FILE`` (``results``),
+   each with a new history, and reports the peak RSS of each from ``os.wait4`` against the
+   400 MB target.
 
 Options: ``--only incremental|scale``, ``--urls/--hosts`` (part 1), ``--scale-records``,
-``--scale-urls``, ``--scale-hosts``, ``--keep DIR`` (keep records, logs, states and results).
+``--scale-urls``, ``--scale-hosts``, ``--scale-variants``, ``--keep DIR`` (keep records, logs,
+states and results).
 A JSON summary goes to ``bench/out/incremental-*.json``. Exit status 1 when a target is
 missed. Like ``bench/run.py`` this script must not import the enricher package: the tool is
 measured from outside, as a child process.
@@ -38,9 +41,10 @@ RSS_TARGET_MB = 400.0
 REAL_OCCURRENCES_PER_RECORD = 8.8  # URL occurrences per record in /work/shared/records
 
 
-def check_cmd(records: str, state: Path, results: Path, *extra: str) -> list[str]:
+def check_cmd(records: str, state: Path, results: Path | None, *extra: str) -> list[str]:
+    out = ["--results", str(results)] if results is not None else []
     return [sys.executable, "-m", "enricher", "check", records, "--state", str(state),
-            "--allow-private", "--quiet", "--results", str(results), "--max-concurrency", "128",
+            "--allow-private", "--quiet", *out, "--max-concurrency", "128",
             "--host-concurrency", "10", "--host-request-interval", "1ms", "--timeout", "15s",
             *extra]
 
@@ -105,6 +109,8 @@ def incremental(a: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def scale(a: argparse.Namespace, work: Path) -> dict[str, Any]:
     web = SimWeb(a.scale_hosts, a.seed, ["--latency-ms", "1", "5"])
+    runs: dict[str, dict[str, Any]] = {}
+    commands: dict[str, list[str]] = {}
     try:
         occurrences = a.scale_records * REAL_OCCURRENCES_PER_RECORD
         repeat = 1 - a.scale_urls / occurrences
@@ -114,19 +120,24 @@ def scale(a: argparse.Namespace, work: Path) -> dict[str, Any]:
         gen = gen_records.generate(spec, work)
         print(f"[scale] generated {gen.records} records, {gen.distinct} distinct URLs, "
               f"{gen.occurrences} occurrences ({time.perf_counter() - t0:.0f} s)", flush=True)
-        state, results = work / "state.sqlite", work / "results.jsonl"
-        cmd = check_cmd(gen.records_dir, state, results)
-        print("[scale] " + " ".join(cmd), flush=True)
-        run = one_run(web, "scale", cmd, work, results, set())
+        for variant in a.scale_variants.split(","):
+            state = work / f"state-{variant}.sqlite"  # each variant starts with no history
+            results = work / "results.jsonl" if variant == "results" else None
+            cmd = check_cmd(gen.records_dir, state, results)
+            print(f"[scale] {variant}: " + " ".join(cmd), flush=True)
+            run = one_run(web, f"scale-{variant}", cmd, work, results or work / "none", set())
+            print(f"  wall {run['wall_s']:.1f} s, CPU {run['cpu_s']:.1f} s, peak RSS "
+                  f"{run['peak_rss_mb']:.0f} MB (target < {RSS_TARGET_MB:.0f} MB), "
+                  f"{run['requests']} requests, exit {run['exit']}", flush=True)
+            runs[variant], commands[variant] = run, cmd
     finally:
         web.close()
-    print(f"  wall {run['wall_s']:.1f} s, CPU {run['cpu_s']:.1f} s, peak RSS "
-          f"{run['peak_rss_mb']:.0f} MB (target < {RSS_TARGET_MB:.0f} MB), {run['requests']} "
-          f"requests, {run['verdicts']} verdicts, exit {run['exit']}", flush=True)
+    passed = {
+        f"peak_rss_under_400mb_{v}": r["peak_rss_mb"] < RSS_TARGET_MB and r["exit"] in (0, 1)
+        and r["requests"] == gen.distinct for v, r in runs.items()
+    }
     return {"records": gen.records, "distinct": gen.distinct, "occurrences": gen.occurrences,
-            "command": cmd, "run": run,
-            "passed": {"peak_rss_under_400mb": run["peak_rss_mb"] < RSS_TARGET_MB
-                       and run["exit"] in (0, 1) and run["verdicts"] == gen.distinct}}
+            "commands": commands, "runs": runs, "passed": passed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-records", type=int, default=100_000)
     p.add_argument("--scale-urls", type=int, default=20_000)
     p.add_argument("--scale-hosts", type=int, default=1_000)
+    p.add_argument("--scale-variants", default="plain,results",
+                   help="comma-separated: plain (check --state), results (also --results FILE)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep", type=Path, help="keep records, logs, states and results here")
     a = p.parse_args(argv)

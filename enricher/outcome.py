@@ -8,6 +8,7 @@ know about records beyond the origins it is handed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from enricher.classify import classify
@@ -24,6 +25,7 @@ from enricher.models import (
     Origin,
     PageMeta,
 )
+from enricher.net.urls import CleanURL, clean_url
 from enricher.signals import is_challenge, is_soft_404
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -52,6 +54,7 @@ def interpret(
             if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
                 final = fetched.final_url or fetched.url
                 page, signals = extract_with_signals(text, final, provider=provider)
+                page = _clean_page_urls(page, config)
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text
                 )
@@ -83,4 +86,30 @@ def interpret(
         page=page,
         image=image,
         bytes_read=fetched.bytes_read,
+    )
+
+
+def _clean_url_or_none(url: str | None, config: Config) -> str | None:
+    """A URL taken from a page, through the same cleaner as record URLs (one parser: what
+    is written to livePage and what would be fetched are the same); None when rejected."""
+    if not url:
+        return None
+    cleaned = clean_url(
+        url,
+        max_length=config.max_url_length,
+        allowed_low_ports=config.fetch.allowed_low_ports,
+    )
+    return cleaned.url if isinstance(cleaned, CleanURL) else None
+
+
+def _clean_page_urls(page: PageMeta, config: Config) -> PageMeta:
+    image = page.image
+    if image is not None:
+        url = _clean_url_or_none(image.url, config)
+        image = replace(image, url=url) if url else None
+    return replace(
+        page,
+        image=image,
+        canonical_url=_clean_url_or_none(page.canonical_url, config),
+        amp_url=_clean_url_or_none(page.amp_url, config),
     )

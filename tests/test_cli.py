@@ -38,6 +38,11 @@ FAST = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing (history, config) is read or written in the repo
+
+
 @pytest.fixture(scope="module")
 def web() -> Iterator[DemoWeb]:
     with demo_web() as w:

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from enricher import extract as extract_module
 from enricher import records
-from enricher.config import DEFAULT_TITLE_MAX_CHARS
+from enricher.config import DEFAULT_HTML_PARSE_BYTES, DEFAULT_TITLE_MAX_CHARS
 from enricher.decode import decode_html
 from enricher.extract import extract_with_signals
 from enricher.fields import page_meta
@@ -42,7 +42,7 @@ from enricher.net.urls import CleanURL, Rejected, clean_url, resolve_url
 PARSE_DEADLINE = 2.0  # seconds one page may take (the measured worst case is ~0.1 s)
 
 
-def fuzz(max_examples: int) -> Any:
+def fuzz(max_examples: int) -> settings:
     return settings(
         max_examples=max_examples,
         deadline=None,
@@ -223,7 +223,7 @@ def test_extractor_finishes_in_time_and_never_raises(doc: str, url: str) -> None
     started = time.monotonic()
     meta, signals = extract_with_signals(doc, url)
     # the same work without the extractor's last safety net: nothing is swallowed there
-    page = extract_module._Doc(doc, url, None, extract_module.DEFAULT_HTML_PARSE_BYTES)
+    page = extract_module._Doc(doc, url, None, DEFAULT_HTML_PARSE_BYTES)
     again = page_meta(page)
     page.h1s()
     page.doc_title()

@@ -159,6 +159,7 @@ from enricher.models import FetchResult, LinkKind, LinkResult, LinkStatus, RunRe
 from enricher.net.body import RAW_SLACK
 from enricher.net.fetch import Fetcher
 from enricher.net.urls import CleanURL, clean_url
+from enricher.outcome import interpret
 from enricher.progress import QuietReporter
 from enricher.state import History, StateLocked
 
@@ -190,14 +191,8 @@ def fetch_config(**overrides: Any) -> FetchConfig:
 
 # --- records --------------------------------------------------------------------------------
 
-class Raw(str):
-    """A YAML value written as it is (not quoted)."""
-
-
 def q(value: str) -> str:
     """A double-quoted YAML scalar (escapes control characters)."""
-    if isinstance(value, Raw):
-        return str(value)
     out = yaml.dump(value, default_style='"', allow_unicode=True, width=1 << 30)
     return out.removesuffix("\n...\n").rstrip("\n")
 
@@ -564,7 +559,7 @@ def world_c() -> WorldC:
             started = time.monotonic()
             async with Fetcher(config, resolver=resolver, network=network) as fetcher:
                 def done(r: FetchResult) -> None:
-                    results[r.url] = app.interpret(r, (), None, cfg)
+                    results[r.url] = interpret(r, (), None, cfg)
 
                 await fetcher.fetch_all(todo, done)
                 wanted_images = {r.page.image.url for r in results.values()
