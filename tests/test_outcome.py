@@ -47,7 +47,8 @@ def test_challenge_page_is_blocked_and_not_parsed() -> None:
 def test_soft_404_is_dead_but_a_page_about_404s_is_ok() -> None:
     result = interpret(_page("<title>Page not found | News</title>"), (), None, Config())
     assert (result.status, result.reason) == (LinkStatus.DEAD, "soft_404")
-    about = interpret(_page("<title>How to fix 404 errors on your blog</title>"), (), None, Config())
+    title = "<title>How to fix 404 errors on your blog</title>"
+    about = interpret(_page(title), (), None, Config())
     assert about.status is LinkStatus.OK
 
 
