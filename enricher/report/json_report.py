@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
 from enricher.models import RunResult
-from enricher.report.jsonl import dumps_line, lines
+from enricher.report.jsonl import dumps_line, iter_lines, lines
 from enricher.report.model import (
     CHANGE_KINDS,
     Changes,
@@ -64,7 +64,10 @@ def run_to_dict(
     *,
     fail_on: frozenset[str] = DEFAULT_FAIL_ON,
     changes: Changes | None = None,
+    results: bool = True,
 ) -> dict[str, Any]:
+    """The whole-run document; with ``results=False`` the results list is left empty (the
+    writer streams it)."""
     t = totals(run, fail_on)
     doc: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -95,7 +98,7 @@ def run_to_dict(
         "record_errors": [
             {"file": e.file, "line": e.line, "message": e.message} for e in run.record_errors
         ],
-        "results": lines(run, changes),
+        "results": lines(run, changes) if results else [],
     }
     if changes is not None:
         doc["changes"] = changes_to_dict(changes)
@@ -111,17 +114,19 @@ def write_json(
 ) -> None:
     """Write the document: one top-level key per line and one result per line (readable,
     greppable, and fast: an indenting ``json.dump`` is pure Python and ten times slower)."""
-    doc = run_to_dict(run, fail_on=fail_on, changes=changes)
+    doc = run_to_dict(run, fail_on=fail_on, changes=changes, results=False)
     stream.write("{\n")
     last = len(doc) - 1
     for i, (key, value) in enumerate(doc.items()):
         end = ",\n" if i < last else "\n"
         if key == "results":
             stream.write(' "results": [')
-            for j, line in enumerate(value):
-                stream.write(",\n  " if j else "\n  ")
+            wrote = False
+            for line in iter_lines(run, changes):
+                stream.write(",\n  " if wrote else "\n  ")
                 stream.write(dumps_line(line))
-            stream.write("\n ]" + end if value else "]" + end)
+                wrote = True
+            stream.write("\n ]" + end if wrote else "]" + end)
         else:
             stream.write(f" {json.dumps(key)}: {dumps_line(value)}{end}")
     stream.write("}\n")

@@ -15,6 +15,7 @@ filter or decide anything (that is ``model``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
@@ -107,13 +108,17 @@ def entry_to_dict(e: Entry, tags: tuple[str, ...] | None = None) -> dict[str, An
     return line
 
 
+def iter_lines(run: RunResult, changes: Changes | None = None) -> Iterator[dict[str, Any]]:
+    """Every contract line of the run, in report order, one at a time (a 100,000-record
+    run's lines never need to be in memory together)."""
+    tags = change_tags(changes)
+    for e in entries(run):
+        yield entry_to_dict(e, None if changes is None else tags.get(e.url or "", ()))
+
+
 def lines(run: RunResult, changes: Changes | None = None) -> list[dict[str, Any]]:
     """Every contract line of the run, in report order."""
-    tags = change_tags(changes)
-    return [
-        entry_to_dict(e, None if changes is None else tags.get(e.url or "", ()))
-        for e in entries(run)
-    ]
+    return list(iter_lines(run, changes))
 
 
 #: Characters JSON leaves raw but line splitters (``str.splitlines``, JavaScript) break on.
@@ -133,6 +138,6 @@ def write_jsonl(
     changes: Changes | None = None,
 ) -> None:
     """Write one line per link. ``fail_on`` is accepted for a uniform writer signature."""
-    for line in lines(run, changes):
+    for line in iter_lines(run, changes):
         stream.write(dumps_line(line))
         stream.write("\n")
