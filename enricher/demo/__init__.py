@@ -147,6 +147,8 @@ def run_demo(out: str | None, console: Console) -> int:
                 "--fill-missing",
                 "--report",
                 str(base / "report.html"),
+                "--state",
+                str(base / "state.sqlite"),
             ]
         )
     first = enriched / records[0].name
