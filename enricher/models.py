@@ -75,11 +75,13 @@ class Hop:
 class FetchResult:
     """What the network layer observed for one URL (after retries and redirects).
 
-    ``failure`` is a reason token for transport-level failures (``dns``, ``tls``,
-    ``connect``, ``reset``, ``timeout``, ``protocol``, ``too_large``, ``decoding``,
-    ``too_many_redirects``, ``redirect_loop``, ``bad_redirect``, ``forbidden_address``,
-    ``forbidden_scheme``, ``invalid_url``, ``host_unreachable``, ``retry_after_too_long``,
-    ...); None when an HTTP response was received.
+    ``failure`` is a reason token for transport-level failures (``dns``, ``dns_timeout``,
+    ``dns_error``, ``tls``, ``connect``, ``reset``, ``timeout``, ``protocol``, ``proxy``,
+    ``too_large``, ``decoding``, ``bad_encoding``, ``too_many_redirects``,
+    ``redirect_loop``, ``bad_redirect``, ``forbidden_address``, ``forbidden_scheme``,
+    ``forbidden_port``, ``invalid_url``, ``host_unreachable``, ``retry_after_too_long``);
+    None when an HTTP response was received. ``enricher.net.client`` maps exceptions to
+    these tokens in one function; ``enricher.classify`` turns them into verdicts.
     """
 
     url: str
