@@ -388,35 +388,32 @@ async def run(
         nightly.close()
     if updated is not None:
         outcome.results.update(updated)
-    if aborted or not write:
+
+    def result(
+        counts: RecordCounts, errors: Iterable[RecordError] = (), stop: str | None = None
+    ) -> RunResult:
         return run_result(
             command,
             started,
             col,
             outcome,
-            _counts(col),
-            aborted=aborted,
+            counts,
+            errors,
+            aborted=stop,
             changes=changes,
             options=options,
         )
+
+    if aborted or not write:
+        return result(_counts(col), stop=aborted)
     try:
         changed, unchanged, errors = await write_phase(
             col, outcome.results, config, reporter, started, diff_lines
         )
     except asyncio.CancelledError:
-        return run_result(
-            command,
-            started,
-            col,
-            outcome,
-            _counts(col),
-            aborted="interrupted",
-            changes=changes,
-            options=options,
-        )
-    counts = _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors))
-    return run_result(
-        command, started, col, outcome, counts, errors, changes=changes, options=options
+        return result(_counts(col), stop="interrupted")
+    return result(
+        _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors)), errors
     )
 
 
