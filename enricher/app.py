@@ -100,16 +100,6 @@ async def discover(
                 yield ref.url, ref.kind
 
 
-async def collect(
-    inputs: Iterable[str], config: Config, reporter: Reporter, stdin: TextIO | None = None
-) -> Collection:
-    """Read every record without fetching anything (the whole collection at once)."""
-    col = Collection()
-    async for _ in discover(inputs, col, config, reporter, stdin):
-        pass
-    return col
-
-
 @dataclass(slots=True)
 class FetchOutcome:
     results: dict[str, LinkResult]
