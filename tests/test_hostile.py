@@ -1731,8 +1731,8 @@ def row59(r: Ctx) -> None:
     assert code == ExitCode.USAGE
     assert err.count("\n") == 1 and str(state) in err and "Traceback" not in err
     assert not run.aborted and run.records.changed == 1  # the first run finished normally
-    with History.open(state):  # and released its lock
-        pass
+    with History.open(state) as history:  # and released its lock
+        assert history.last_run() is not None
 
 
 def row60(r: Ctx) -> None:

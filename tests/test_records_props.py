@@ -5,7 +5,6 @@ and deleting what was inserted restores the original bytes."""
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_records import expected_data
 
 from enricher import records
 from enricher.models import HolderPath
@@ -98,17 +98,8 @@ def body(raw: bytes) -> bytes:
 
 
 def expected(data: dict[str, Any], edits: dict[HolderPath, dict[str, Any]]) -> dict[str, Any]:
-    out = copy.deepcopy(data)
-    for holder, changes in edits.items():
-        node: Any = out
-        for step in holder:
-            node = node[step]
-        for key, value in changes.items():
-            if value is DELETE:
-                node.pop(key, None)
-            else:
-                node[key] = value
-    return out
+    result: dict[str, Any] = expected_data(data, edits)
+    return result
 
 
 @SETTINGS

@@ -83,7 +83,7 @@ def test_tenacity_loop_gives_back_last_outcome_when_attempts_run_out() -> None:
     calls = 0
 
     async def sleep(seconds: float) -> None:
-        pass
+        return None
 
     async def attempt() -> Out:
         nonlocal calls

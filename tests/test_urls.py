@@ -333,7 +333,7 @@ def test_results_are_cached_and_str_subclasses_work() -> None:
     assert clean_url(raw) is clean_url(raw)
 
     class Text(str):
-        pass
+        """A str subclass, as YAML loaders or callers may hand over."""
 
     assert clean_url(Text(raw)) == clean_url(raw)
 
