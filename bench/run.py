@@ -138,7 +138,10 @@ def analyse(stats: dict[str, Any], plan: dict[str, str], conc: int, interval: fl
         "gaps_below_floor": sum(h["gaps_below"] for h in stats["hosts"]),
         "gaps_below_floor_raw": sum(h["gaps_below_raw"] for h in stats["hosts"]),
         "spacing_held": not any(h["gaps_below"] for h in stats["hosts"]),
-        "worst_spacing_hosts": sorted((h["min_spacing_ms"], h["addr"], h["gaps_below"])
+        # (min gap ms, host, certain gaps below, first few: (request no. on the host, gap ms,
+        # request no. on its connection, 0 = a new connection))
+        "worst_spacing_hosts": sorted((h["min_spacing_ms"], h["addr"], h["gaps_below"],
+                                       h.get("first_gaps_below", []))
                                       for h in stats["hosts"] if h["gaps_below"])[:5],
         "simweb_cpu_s": stats["cpu_s"], "simweb_cpu_share": stats["cpu_s"] / wall if wall else None,
         "simweb_late_ms_mean": stats["late_ms_mean"], "simweb_late_ms_max": stats["late_ms_max"],

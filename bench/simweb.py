@@ -192,12 +192,13 @@ class HostStats:
     gaps_below_raw: int = 0  # gaps under the threshold as observed
     #: the first few certain gaps: (request number on the host, gap ms, request number on its
     #: connection); 0 in the last place means the request opened a new connection
-    first_gaps_below: list[tuple[int, float, int]] = field(default_factory=list)
+    first_gaps_below: list[tuple[int, float, int, int]] = field(default_factory=list)
     busy_s: float = 0.0
     first_s: float | None = None  # first request start, seconds after the last reset
     last_s: float | None = None  # last answer end, seconds after the last reset
     last_start: float | None = field(default=None, repr=False)
     last_doubt: float = field(default=0.0, repr=False)
+    last_served: int = field(default=0, repr=False)  # the previous request's no. on its conn
 
 
 class SimWeb:
@@ -309,8 +310,9 @@ class Conn(asyncio.Protocol):
             if gap + h.last_doubt < web.gap_s:
                 h.gaps_below += 1
                 if len(h.first_gaps_below) < 5:
-                    h.first_gaps_below.append((h.requests, round(ms, 2), self.served))
-        h.last_start, h.last_doubt = now, doubt
+                    h.first_gaps_below.append((h.requests, round(ms, 2), self.served,
+                                               h.last_served))
+        h.last_start, h.last_doubt, h.last_served = now, doubt, self.served
         if h.first_s is None:
             h.first_s = round(now - web.t0, 3)
         h.requests += 1

@@ -95,6 +95,32 @@ def test_a_big_sorted_host_does_not_hold_up_the_others() -> None:
     assert sim.order.index("small11") < sim.order.index("big/3")
 
 
+def test_when_global_slots_are_scarce_the_host_with_most_work_goes_first() -> None:
+    # one global slot, 30 small hosts ready since the start, a big host spaced 20 ms apart:
+    # served by readiness alone, the big host would wait behind all 30 (>= 0.3 s) for its
+    # second start; ranked by remaining work, it goes as soon as its spacing allows
+    sched: Scheduler[str] = Scheduler(max_concurrency=1, host_concurrency=4, interval=0.02,
+                                      jitter=0.0)
+    sim = Sim(sched, work=0.01)
+    items = [("big", f"big/{i}") for i in range(20)]
+    items += [(f"small{i}", f"small{i}") for i in range(30)]
+    asyncio.run(sim.run(items))
+    assert len(sim.order) == 50
+    big = sim.starts["big"]
+    assert big[1] - big[0] < 0.1
+    assert sim.order.index("big/5") < sim.order.index("small29")
+    assert sim.global_peak <= 1
+
+
+def test_remaining_work_ranks_spaced_and_unspaced_hosts() -> None:
+    spaced: HostSlot[str] = HostSlot("a", concurrency=2, interval=0.5, jitter=0.0)
+    unspaced: HostSlot[str] = HostSlot("b", concurrency=4, interval=0.0, jitter=0.0)
+    spaced.pending.extend(["x", "y"])
+    unspaced.pending.extend(["x"] * 8)
+    assert spaced.work() == 1.0
+    assert unspaced.work() == 8 * 0.1 / 4
+
+
 def test_breaker_trips_and_drains_pending() -> None:
     sched: Scheduler[str] = Scheduler(max_concurrency=8, host_concurrency=1, interval=0.0,
                                       breaker_threshold=3)

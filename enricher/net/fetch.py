@@ -311,8 +311,19 @@ class Fetcher:
 
     async def _hop(self, job: _Job, url: str, method: str,
                    extra: Mapping[str, str] | None) -> Reply:
-        """One hop: the retry loop around attempts; gives up on a too-long Retry-After."""
-        resp: Reply = await self._retrying.copy()(self._attempt, job, url, method, extra)
+        """One hop: the retry loop around attempts; gives up on a too-long Retry-After.
+        The first attempt runs before the tenacity loop is built (most hops never retry,
+        and building it costs more than the attempt's own bookkeeping); when it asks for a
+        retry, the loop starts from that outcome, so waits and counts are tenacity's."""
+        resp = await self._attempt(job, url, method, extra)
+        if self._policy.max_attempts > 1 and self._policy.wants_retry(resp):
+            first: list[Reply] = [resp]
+
+            async def attempt(job: _Job, url: str, method: str,
+                              extra: Mapping[str, str] | None) -> Reply:
+                return first.pop() if first else await self._attempt(job, url, method, extra)
+
+            resp = await self._retrying.copy()(attempt, job, url, method, extra)
         if should_retry(resp) and self._policy.too_long(resp):
             resp = Reply(http_status=resp.http_status, failure="retry_after_too_long",
                          detail=f"Retry-After {resp.retry_after:.0f}s exceeds the "
@@ -396,9 +407,10 @@ class Fetcher:
             async with asyncio.timeout(self.config.request_deadline):
 
                 async def trace(event: str, info: Mapping[str, object]) -> None:
-                    # spacing counts from when the request really leaves (after a new
-                    # connection's handshake), so a slow connect never shortens the next gap
-                    if pending and event.endswith("send_request_headers.started"):
+                    # spacing counts from when the request has really left (after a new
+                    # connection's handshake and the write of its head: the write itself
+                    # may wait for a busy event loop), so nothing shortens the next gap
+                    if pending and event.endswith("send_request_headers.complete"):
                         pending.clear()
                         sched.sent(key)
 

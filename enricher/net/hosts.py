@@ -5,18 +5,33 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
 * A **HostSlot** per host holds its concurrency limit, the minimum interval between request
   *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs not
   yet started (``pending``) and of jobs that want another attempt (``waiters``: retries and
-  redirect hops, served first), and a circuit breaker. Spacing is measured between the
-  moments requests really leave (the job reports it with ``sent``, from httpcore's trace),
-  so an error page that comes back fast never shortens a host's delay, nor does a slow
-  connect: while a granted request is still connecting, the host's next start waits.
-  A start may be granted up to ``lead`` early; the job prepares its request and waits for
-  ``send_delay`` before sending, so event-loop latency does not stretch every gap.
+  redirect hops, served first), and a circuit breaker. Each grant plans the host's next
+  start (the planned send time + a jittered gap); the job reports when its request has
+  really left (``sent``, from httpcore's trace, after a new connection's handshake and the
+  head's write), and the next start moves later only if it would otherwise come closer
+  than ``least_gap`` (interval × (1 - jitter/2)) to that moment. So an error page that comes
+  back fast never shortens a host's delay, nor does a slow connect (while a granted request
+  is still connecting, the host's next start waits), and event-loop latency does not
+  stretch the schedule. A start may be granted up to ``lead`` early; the job prepares its
+  request and waits for ``send_delay`` before sending.
 * The **Scheduler** starts a request only when both its host slot (concurrency + spacing)
   and a global slot (``max_concurrency`` requests in flight) are free. Hosts that have work
-  and a free connection sit in a heap keyed by the time they may next start; the dispatcher
-  pops the earliest ready host, so a host with thousands of URLs never fills the global slots
-  with requests that only wait for its spacing, and a slow host never holds up the others.
+  and a free connection sit in a heap keyed by the time they may next start (``_timed``), so
+  a host with thousands of URLs never fills the global slots with requests that only wait for
+  its spacing, and a slow host never holds up the others. Hosts whose time has come move to
+  a second heap (``_ready``) served **longest remaining work first** (queued attempts × the
+  host's interval, or a nominal latency share without one): when global slots are scarce
+  (many hosts ready at once, or a CPU-bound event loop), the host that bounds the run's wall
+  time goes first instead of waiting a round behind every small host.
   Nothing is handed to the HTTP layer before it can run, so connection pools never queue.
+* **Load governor**: the event loop runs on one core. When fetching, decoding and parsing
+  saturate it, every await of every job waits a full round of the loop's ready queue, so a
+  granted request leaves late (hundreds of ms with 128 jobs in flight): the big host's
+  spacing stretches and per-request deadlines fire late. A ticker measures the loop's lag
+  (how late a short sleep wakes, smoothed); above ``LAG_HIGH`` the global limit shrinks
+  (x0.8, never below ``max_concurrency // 16`` or 4), below ``LAG_LOW`` it grows back to
+  ``max_concurrency``. Throughput is CPU-bound then anyway; fewer jobs in flight only make
+  each one's steps prompt.
 * A job that sleeps between retries holds no slot at all; when it wants its next attempt it
   calls ``acquire(host)`` and waits in that host's ``waiters`` queue.
 * **Circuit breaker**: ``breaker_threshold`` consecutive connection-level failures or
@@ -55,6 +70,13 @@ T = TypeVar("T")
 # event loop's latency between a grant and the request leaving does not add to every gap.
 LEAD_SHARE = 0.5
 MAX_LEAD = 0.03
+# load governor (see the module docstring): tick, lag thresholds (seconds), smoothing
+LAG_TICK = 0.05
+LAG_HIGH = 0.02
+LAG_LOW = 0.006
+LAG_SMOOTHING = 0.3
+# remaining work of a host without spacing: queued attempts × this ÷ its concurrency
+NOMINAL_LATENCY = 0.1
 
 
 @dataclass(slots=True, eq=False)
@@ -70,18 +92,28 @@ class HostSlot(Generic[T]):
     last_gap: float = 0.0  # the gap drawn at the last grant
     failures: int = 0  # consecutive connection-level failures
     tripped: bool = False
-    queued: bool = False  # in the ready heap
+    queued: bool = False  # in one of the scheduler's heaps
     unsent: int = 0  # granted attempts whose request has not left yet (connecting)
     lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
     send_at: float = 0.0  # when the last granted request may leave
     pending: deque[T] = field(default_factory=deque)
     waiters: deque[asyncio.Future[bool]] = field(default_factory=deque)
 
+    def least_gap(self) -> float:
+        """What a late request leaves to the next at least: the interval less half the
+        jitter band (the other half is a margin for the server's own view of arrivals)."""
+        return self.interval * (1.0 - self.jitter / 2)
+
     def gap(self, rand: Callable[[], float]) -> float:
         """Seconds from one start to the next: the interval, jittered."""
         if self.interval <= 0:
             return 0.0
         return self.interval * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+
+    def work(self) -> float:
+        """Seconds of politeness-bound work still queued (the ready heap's priority)."""
+        share = self.interval if self.interval > 0 else NOMINAL_LATENCY / self.concurrency
+        return (len(self.pending) + len(self.waiters)) * share
 
     def has_work(self) -> bool:
         return bool(self.pending or self.waiters)
@@ -110,8 +142,13 @@ class Scheduler(Generic[T]):
         breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        govern: bool = True,
     ) -> None:
         self.max_concurrency = max(1, max_concurrency)
+        self.limit = self.max_concurrency  # the global limit now (the governor moves it)
+        self._floor = min(self.max_concurrency, max(4, self.max_concurrency // 16))
+        self._govern = govern
+        self.lag = 0.0  # smoothed event-loop lag, seconds
         self._host_concurrency = max(1, host_concurrency)
         self._interval = max(0.0, interval)
         self._jitter = min(max(0.0, jitter), 1.0)
@@ -120,7 +157,8 @@ class Scheduler(Generic[T]):
         self._clock = clock
         self._rand = rand
         self._slots: dict[str, HostSlot[T]] = {}
-        self._heap: list[tuple[float, int, HostSlot[T]]] = []
+        self._timed: list[tuple[float, int, HostSlot[T]]] = []  # (may start at, seq, slot)
+        self._ready: list[tuple[float, int, HostSlot[T]]] = []  # (-work, seq, slot)
         self._seq = itertools.count()
         self.active = 0  # requests in flight, all hosts
         self._open = 0  # items added and not finished
@@ -228,7 +266,7 @@ class Scheduler(Generic[T]):
     def _consider(self, slot: HostSlot[T]) -> None:
         if not slot.queued and slot.can_start():
             slot.queued = True
-            heapq.heappush(self._heap, (slot.next_start - slot.lead, next(self._seq), slot))
+            heapq.heappush(self._timed, (slot.next_start - slot.lead, next(self._seq), slot))
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -262,20 +300,56 @@ class Scheduler(Generic[T]):
         return max(0.0, self.slot(key).send_at - self._clock())
 
     def started(self, key: str) -> None:
-        """The granted request is about to go out: measure the gap from here, so the time
-        a job takes to wake up and build its request never shortens the spacing."""
+        """The granted request is about to go out (see ``sent``)."""
         slot = self.slot(key)
-        slot.next_start = max(slot.next_start, self._clock() + slot.last_gap)
+        slot.next_start = max(slot.next_start, self._clock() + slot.least_gap())
 
     def sent(self, key: str) -> None:
-        """The granted request has left (or failed before it could): the gap counts from
-        now, and the host may be considered for its next start. Once per attempt."""
+        """The granted request has left (or failed before it could); the host may be
+        considered for its next start. Once per attempt. The next start stays where the
+        grant planned it (``send_at`` + the drawn gap) unless this request left so late that
+        the next one would follow it closer than the shortest gap the jitter allows: a
+        late wake-up of a busy event loop then never stretches the host's schedule, and no
+        two requests ever leave closer than the jitter's own floor."""
         slot = self.slot(key)
-        slot.next_start = max(slot.next_start, self._clock() + slot.last_gap)
+        slot.next_start = max(slot.next_start, self._clock() + slot.least_gap())
         if slot.unsent > 0:
             slot.unsent -= 1
         self._consider(slot)
         self._poke()
+
+    def observe_lag(self, lag: float) -> None:
+        """One lag sample (seconds a short sleep woke late): move the global limit."""
+        self.lag += LAG_SMOOTHING * (lag - self.lag)
+        if self.lag > LAG_HIGH:
+            self.limit = max(self._floor, int(self.limit * 0.8))
+        elif self.lag < LAG_LOW and self.limit < self.max_concurrency:
+            self.limit = min(self.max_concurrency, self.limit + max(1, self.limit // 8))
+            self._poke()
+
+    async def _watch_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            self.observe_lag(max(0.0, loop.time() - before - LAG_TICK))
+
+    def _dispatch(self, now: float) -> None:
+        timed, ready = self._timed, self._ready
+        while True:
+            while timed and timed[0][0] <= now:  # their time has come: rank by remaining work
+                _, seq, slot = heapq.heappop(timed)
+                heapq.heappush(ready, (-slot.work(), seq, slot))
+            if not ready or self.active >= self.limit:
+                return
+            _, _, slot = heapq.heappop(ready)
+            slot.queued = False
+            if slot.next_start - slot.lead > now:  # moved by sent(): wait again
+                self._consider(slot)
+                continue
+            if slot.can_start():
+                self._grant(slot, now)
+                self._consider(slot)
 
     async def run(
         self,
@@ -286,26 +360,16 @@ class Scheduler(Generic[T]):
         (which then holds one slot of ``key`` for its first attempt) without blocking."""
         self._start, self._unreachable = start, on_unreachable
         loop = asyncio.get_running_loop()
+        watcher = loop.create_task(self._watch_lag()) if self._govern else None
         try:
             while self._open > 0:
                 now = self._clock()
-                while self._heap and self.active < self.max_concurrency:
-                    ready_at, _, slot = self._heap[0]
-                    if ready_at > now:
-                        break
-                    heapq.heappop(self._heap)
-                    slot.queued = False
-                    if slot.next_start - slot.lead > now:  # moved by sent(): queue again
-                        self._consider(slot)
-                        continue
-                    if slot.can_start():
-                        self._grant(slot, now)
-                        self._consider(slot)
+                self._dispatch(now)
                 if self._open <= 0:
                     break
                 delay = None
-                if self._heap and self.active < self.max_concurrency:
-                    delay = max(0.0, self._heap[0][0] - now)
+                if self._timed and self.active < self.limit:
+                    delay = max(0.0, self._timed[0][0] - now)
                 self._wake = loop.create_future()
                 timer = loop.call_later(delay, self._poke) if delay is not None else None
                 try:
@@ -316,3 +380,5 @@ class Scheduler(Generic[T]):
                     self._wake = None
         finally:
             self._start = self._unreachable = None
+            if watcher is not None:
+                watcher.cancel()
