@@ -80,6 +80,7 @@ class _Job:
     held: str | None  # host whose slot the dispatcher granted for the first attempt
     attempts: int = 0
     raw: int = 0
+    spent: float = 0.0  # seconds inside requests (all attempts and hops), waits excluded
     touched: set[str] = field(default_factory=set)
 
 
@@ -262,7 +263,6 @@ class Fetcher:
                             await transport.aclose()
 
     async def _fetch_url(self, job: _Job) -> FetchResult:
-        started = self._clock()
         current, kind = job.url, job.kind
         method = "HEAD" if kind is LinkKind.REACH else "GET"
         extra = self._conditional(current) if self._conditional is not None else None
@@ -292,7 +292,7 @@ class Fetcher:
         return FetchResult(
             url=job.url, kind=kind, http_status=resp.http_status,
             final_url=current if hops else None, redirects=tuple(hops),
-            attempts=job.attempts, elapsed_ms=int((self._clock() - started) * 1000),
+            attempts=job.attempts, elapsed_ms=int(job.spent * 1000),
             content_type=resp.headers.get("content-type"), headers=resp.headers,
             body=resp.body, bytes_read=job.raw, failure=resp.failure, detail=resp.detail,
             not_modified=resp.http_status == 304 and bool(extra) and not hops,
@@ -403,6 +403,7 @@ class Fetcher:
             await asyncio.sleep(delay)
         self._requests += 1
         pending = [True]  # this attempt's request has not left yet
+        began = self._clock()
         try:
             async with asyncio.timeout(self.config.request_deadline):
 
@@ -433,6 +434,7 @@ class Fetcher:
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage)
         finally:
+            job.spent += self._clock() - began
             if pending:  # failed (or cancelled) before the request left
                 sched.sent(key)
 
