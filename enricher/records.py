@@ -1,9 +1,8 @@
 """Find, read and write record files: Markdown with YAML front matter between ``---`` lines.
 
-Reading parses the front matter once: PyYAML composes the node graph (C loader when present),
-``spans.check`` vets it (node cap with aliases expanded, recursive aliases, duplicate keys)
-and the data is constructed from the same graph with safe-loader semantics. Every problem is
-a RecordError with file and line, never an exception. The graph is kept for its marks.
+Reading parses the front matter once (``frontmatter.parse``: compose, vet, construct from
+the same graph with safe-loader semantics). Every problem is a RecordError with file and
+line, never an exception. The graph is kept for its marks.
 
 Writing is surgical: ``apply_edits`` splices freshly dumped ``key: value`` text into the
 original text at the offsets the marks give, so every other byte (quotes, order, comments,
@@ -18,7 +17,7 @@ walks do not descend into symlinked folders (a folder named on the command line 
 Explicitly named files are taken whatever their suffix; folders and globs yield only ``*.md``
 and ``*.markdown`` files.
 
-This is the only module that imports yaml. It must not re-dump YAML it does not own, touch the
+Only this module (for dumping) and frontmatter.py import yaml. It must not re-dump YAML it does not own, touch the
 body, know about links or the network, or print.
 """
 
@@ -33,31 +32,22 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode
 
-from enricher import spans
+from enricher import frontmatter, spans
 from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
 from enricher.models import HolderPath, RecordError
 from enricher.spans import DELETE as DELETE
 from enricher.spans import EditError as EditError
 
-try:
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
-
-
 RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
 TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
-_OPEN = re.compile(r"\ufeff?---[ \t]*(?:\r?\n|\Z)")
-_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
 _SIMPLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # strings dumped plain; all others double-quoted
 _GLOB = re.compile(r"[*?[]")
 
@@ -66,10 +56,6 @@ class UsageError(Exception):
     """An input named on the command line does not exist (one-line message)."""
 
 
-class _Problem(Exception):
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.line = message, line
 
 
 # --- finding records -----------------------------------------------------------------------
@@ -160,6 +146,8 @@ class Record:
     _shared: frozenset[int] = field(repr=False, compare=False)  # ids of aliased collections
     _newline: str = field(repr=False, compare=False)
     _nl: list[int] = field(default_factory=list, repr=False, compare=False)  # see _newlines
+    _paths: dict[HolderPath, list[Any] | None] = field(  # holder -> spans.find, per record
+        default_factory=dict, repr=False, compare=False)
 
     def _newlines(self) -> list[int]:
         """Offsets of the front matter's "\n" characters, found once per record."""
@@ -174,7 +162,10 @@ class Record:
 
     def line_of(self, holder: HolderPath, key: str) -> int | None:
         """1-based file line of the value of ``key`` in the mapping at ``holder``, or None."""
-        path = spans.find(self._root, holder)
+        if holder in self._paths:
+            path = self._paths[holder]
+        else:
+            path = self._paths[holder] = spans.find(self._root, holder)
         if path is None or not isinstance(path[-1], MappingNode):
             return None
         for k, v in path[-1].value:
@@ -184,63 +175,6 @@ class Record:
                 # file lines count "\n" only (YAML marks also count U+2028 and friends)
                 return bisect.bisect_left(self._newlines(), at) + 1
         return None
-
-
-class _Loader(_BaseLoader):
-    """Safe loader that rejects duplicate non-string keys (``spans.check`` finds the others)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.mixed = frozenset[int]()  # mappings with non-string keys
-        self.own: dict[int, tuple[MappingNode, list[Any]]] = {}  # "<<" mappings, unflattened
-
-    def flatten_mapping(self, node: MappingNode) -> None:
-        if id(node) not in self.own and any(k.tag == spans.MERGE_TAG for k, _ in node.value):
-            self.own[id(node)] = (node, list(node.value))
-        super().flatten_mapping(node)
-
-    def restore(self) -> None:
-        """Undo the in-place flattening of merge keys, so the graph matches the text."""
-        for node, pairs in self.own.values():
-            node.value = pairs
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        if id(node) not in self.mixed:
-            return super().construct_mapping(node, deep=deep)
-        seen: dict[Any, Node] = {}
-        pairs: list[Any] = self.own[id(node)][1] if id(node) in self.own else node.value
-        for key_node, _ in pairs:
-            if key_node.tag == spans.STR_TAG and isinstance(key_node.value, str):
-                key = key_node.value
-            elif key_node.tag != spans.MERGE_TAG:
-                key = self.construct_object(key_node, deep=True)
-            else:
-                continue
-            with contextlib.suppress(TypeError):  # unhashable: the base class reports it
-                if seen.setdefault(key, key_node) is not key_node:
-                    first, second = seen[key].start_mark.index, key_node.start_mark.index
-                    raise spans.GraphError(f"duplicate key {key!r}", second, first)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _with_position(tag: str) -> None:
-    """Turn a scalar constructor's crash on a bad value (``2024-02-30``, a 5000-digit int,
-    ``!!bool maybe``, ``!!timestamp x``) into a ConstructorError with a position."""
-    construct = SafeConstructor.yaml_constructors[tag]
-
-    def checked(loader: _Loader, node: Node) -> Any:
-        try:
-            return construct(loader, node)
-        except _CONSTRUCT_ERRORS as exc:
-            problem = f"{exc!s} ({node.tag.replace('tag:yaml.org,2002:', '!!')})"
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
-
-    _Loader.add_constructor(tag, checked)
-
-
-_CONSTRUCT_ERRORS = (ValueError, OverflowError, KeyError, AttributeError, TypeError, IndexError)
-for _tag in ("null", "bool", "int", "float", "binary", "timestamp"):
-    _with_position(f"tag:yaml.org,2002:{_tag}")
 
 
 def read_record(
@@ -264,82 +198,11 @@ def read_record(
         msg = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
         return RecordError(display, msg, line)
     try:
-        fm, root, shared, data = _parse(text, max_nodes)
-    except _Problem as problem:
+        fm, root, shared, data = frontmatter.parse(text, max_nodes)
+    except frontmatter.Problem as problem:
         return RecordError(display, problem.message, problem.line)
     newline = "\r\n" if text[fm[0] - 2 : fm[0]] == "\r\n" else "\n"
     return Record(path, display, raw, data, text, fm, root, shared, newline)
-
-
-def _split(text: str) -> tuple[int, int]:
-    """The front matter's text span: after the opening ``---`` line, before the closing one."""
-    opening = _OPEN.match(text)
-    if opening is None:
-        raise _Problem("no front matter: the file must start with a '---' line, fields, '---'", 1)
-    closing = _CLOSE.search(text, opening.end())
-    if closing is None:
-        raise _Problem("front matter is never closed: add a '---' line after the fields", 1)
-    return opening.end(), closing.start()
-
-
-def _parse(
-    text: str, max_nodes: int | None
-) -> tuple[tuple[int, int], MappingNode, frozenset[int], Any]:
-    """Compose once, check the graph (node cap, recursive aliases), construct from it.
-    With ``max_nodes`` None (re-reading our own edit) the check is skipped."""
-    fm = _split(text)
-
-    def line(index: int) -> int:  # offset in the front matter -> 1-based file line
-        return text.count("\n", 0, fm[0] + index) + 1
-
-    loader = _Loader(text[fm[0] : fm[1]])
-    shared = frozenset[int]()
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise _Problem("front matter is empty: add 'key: value' fields", line(0))
-        if not isinstance(node, MappingNode):
-            found = "a list" if isinstance(node, SequenceNode) else "a single value"
-            msg = f"front matter must be a mapping of 'key: value' fields, not {found}"
-            raise _Problem(msg, line(node.start_mark.index))
-        if max_nodes is not None:
-            shared, loader.mixed = spans.check(node, max_nodes)
-        data = loader.construct_document(node)
-        loader.restore()
-    except spans.GraphError as exc:
-        msg = exc.message
-        if exc.first is not None:
-            msg += f" (first at line {line(exc.first)}); keep only one"
-        raise _Problem(msg, line(exc.index)) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise _Problem(_yaml_message(exc), line(mark.index) if mark else None) from None
-    except yaml.reader.ReaderError as exc:
-        pos = exc.position
-        if yaml.__with_libyaml__:  # libyaml reports a byte offset
-            pos = len(text[fm[0] : fm[1]].encode()[:pos].decode("utf-8", "ignore"))
-        msg = f"front matter contains a forbidden character (0x{exc.character:02x}); remove it"
-        raise _Problem(msg, line(pos)) from None
-    except RecursionError:
-        raise _Problem("front matter is nested too deeply") from None
-    except _CONSTRUCT_ERRORS as exc:  # PyYAML internals on odd input; no position known
-        raise _Problem(f"a front matter value cannot be read: {exc!s}") from None
-    finally:
-        loader.dispose()
-    return fm, node, shared, data
-
-
-def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
-    problem = " ".join(str(exc.problem or "").split())
-    tag = re.match(r"could not determine a constructor for the tag '(.*)'", problem)
-    if tag:
-        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
-        return f"unsupported YAML tag '{name}': only plain values are allowed"
-    if isinstance(exc, yaml.constructor.ConstructorError):
-        return f"a front matter value cannot be read: {problem}; fix the value"
-    context = " ".join(str(exc.context or "").split())
-    where = f" ({context})" if context else ""
-    return f"front matter is not valid YAML: {problem}{where}; fix the syntax"
 
 
 # --- editing -------------------------------------------------------------------------------
@@ -403,8 +266,8 @@ def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -
         return record.raw
     text = text[:start] + spans.splice(front, ops) + text[end:]
     try:
-        data = _parse(text, None)[3]
-    except _Problem as problem:
+        data = frontmatter.parse(text, None)[3]
+    except frontmatter.Problem as problem:
         data = problem
     if not spans.same(data, expected):
         raise EditError("the edited front matter would not read back as intended; edit it by hand")
