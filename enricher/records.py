@@ -17,8 +17,8 @@ walks do not descend into symlinked folders (a folder named on the command line 
 Explicitly named files are taken whatever their suffix; folders and globs yield only ``*.md``
 and ``*.markdown`` files.
 
-Only this module (for dumping) and frontmatter.py import yaml. It must not re-dump YAML it does not own, touch the
-body, know about links or the network, or print.
+Only this module (for dumping) and frontmatter.py import yaml. It must not re-dump YAML it
+does not own, touch the body, know about links or the network, or print.
 """
 
 from __future__ import annotations
