@@ -27,8 +27,8 @@ child's peak RSS (``os.wait4`` ``ru_maxrss``), wall time, the longest request (m
 < 300 MB, every result within its deadline (``elapsed_ms <= (1 + redirects) x timeout + 250
 ms``; ``elapsed_ms`` is the time inside requests, so with one attempt each redirect hop gets
 its own deadline and the wait for the host's slot between hops is not counted). Exit status 0
-when every bound holds. A JSON summary goes to ``bench/out/``. Linux only (loopback /8). This module must not
-import the enricher package: the tool is measured from outside.
+when every bound holds. A JSON summary goes to ``bench/out/``. Linux only (loopback /8). This
+module must not import the enricher package: the tool is measured from outside.
 """
 
 from __future__ import annotations
