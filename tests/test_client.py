@@ -10,7 +10,13 @@ import httpcore
 import httpx
 import pytest
 
-from enricher.net.client import BodyError, ProxyRoutes, failure_of, ssl_context
+from enricher.net.client import (
+    BodyError,
+    ProxyRoutes,
+    failure_of,
+    raise_open_files_limit,
+    ssl_context,
+)
 from enricher.net.guard import DNSError, GuardError
 
 
@@ -81,3 +87,17 @@ def test_ca_loading(tmp_path: Path) -> None:
         ssl_context(str(tmp_path / "missing.pem"), {})
     with pytest.raises(ValueError, match="cannot load CA certificates"):
         ssl_context(None, {"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+
+
+def test_the_open_files_limit_is_raised_within_the_hard_limit() -> None:
+    import resource  # POSIX (enricher runs on Linux and macOS)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        low = 256 if hard == resource.RLIM_INFINITY else min(256, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        now = raise_open_files_limit(4096)
+        expected = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+        assert now == expected == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert raise_open_files_limit(512) == expected  # never lowered
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

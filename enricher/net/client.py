@@ -40,6 +40,7 @@ This module must not schedule, retry or decide verdicts.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import urllib.request
@@ -120,6 +121,28 @@ def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, OSError):
         return Failure("connect", text, True)
     return Failure("error", f"{type(exc).__name__}: {text}"[:300], False)
+
+
+# --- process limits -------------------------------------------------------------------------
+
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files_limit(want: int = OPEN_FILES_WANTED) -> int | None:
+    """Raise the soft limit on open files towards ``want`` (never above the hard limit):
+    a run keeps a connection pool per busy host, and 1024 (a common default) is too few.
+    Returns the soft limit now, None where the platform has no such limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not a POSIX system
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        # on refusal keep what we have; connections then fail with a clear error
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # --- TLS and proxies ------------------------------------------------------------------------

@@ -49,7 +49,7 @@ import httpx
 from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, FetchConfig
 from enricher.models import FetchResult, Hop, LinkKind
 from enricher.net.body import Reply, read_response
-from enricher.net.client import TransportFactory, failure_of
+from enricher.net.client import TransportFactory, failure_of, raise_open_files_limit
 from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.hosts import Scheduler
 from enricher.net.retry import RetryPolicy, retrying, should_retry
@@ -150,6 +150,7 @@ class Fetcher:
         # anyio loads its asyncio backend on first use (0.1-0.4 s of imports): do it now, not
         # inside the first request, where it would stall the loop and skew every timing
         await httpcore.AnyIOBackend().sleep(0)
+        raise_open_files_limit()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -167,7 +168,8 @@ class Fetcher:
 
     @property
     def requests(self) -> int:
-        """Requests sent (attempts that reached the transport), redirects included."""
+        """Requests sent (attempts that reached the network: connect failures count,
+        refusals by the address policy do not), redirects included."""
         return self._requests
 
     @property
@@ -431,12 +433,18 @@ class Fetcher:
                     await response.aclose()
         except Exception as exc:
             failed = failure_of(exc)
+            if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
+                self._requests -= 1
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage)
         finally:
             job.spent += self._clock() - began
             if pending:  # failed (or cancelled) before the request left
                 sched.sent(key)
+
+
+# failure tokens of attempts the address policy refused before any packet left
+_REFUSED = frozenset({"forbidden_address", "forbidden_port", "forbidden_scheme"})
 
 
 def _host_of(url: httpx.URL) -> str:
