@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -261,6 +262,7 @@ async def write_phase(
     root = _common_root(p for p, _ in col.record_paths)
     out_dir = Path(config.out_dir)
     reporter.phase("writing records", total=len(col.record_paths))
+    swept: set[Path] = set()
     for i, (path, display) in enumerate(col.record_paths):
         if i % 64 == 0:
             await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one
@@ -287,6 +289,10 @@ async def write_phase(
         if config.dry_run:
             continue
         dest = path if config.in_place else records.output_path(path, root, out_dir)
+        folder = Path(os.path.realpath(dest)).parent
+        if folder not in swept:  # once per folder: temp files of a run that was killed
+            swept.add(folder)
+            records.sweep_stale_temps(folder, time.time())
         try:
             records.write_record(record, new, dest)
         except OSError as exc:

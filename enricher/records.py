@@ -277,6 +277,27 @@ def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -
 # --- writing -------------------------------------------------------------------------------
 
 
+STALE_TEMP_AGE: Final = 3600.0  # seconds: a temp file this old belongs to a killed run
+
+
+def sweep_stale_temps(folder: Path, now: float, age: float = STALE_TEMP_AGE) -> int:
+    """Remove ``write_atomic`` temp files older than ``age`` from ``folder`` (left behind by
+    a run that was killed between writing and renaming; a live run's temp file lives for
+    milliseconds). Returns how many were removed; never raises."""
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(".tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and (
+                    now - entry.stat(follow_symlinks=False).st_mtime > age
+                ):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
 def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """Replace ``path`` (its realpath target when it is a symlink) by ``data``, atomically.
 

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,9 +109,13 @@ def test_enrich_writes_contract_and_second_run_changes_nothing(
     web: DemoWeb, tmp_path: Path
 ) -> None:
     records = write_demo_records(web, tmp_path / "records")
+    stale = tmp_path / "records" / ".enricher-tmp-killed.tmp"  # a killed run's temp file
+    stale.write_bytes(b"half a record")
+    os.utime(stale, (time.time() - 7200,) * 2)
     argv = ["enrich", str(tmp_path / "records"), "--in-place", *FAST]
     code, _, err = _run(argv)
     assert code == ExitCode.LINKS_FAILED, err
+    assert not stale.exists()
     data = _front(records[0])
     check = data["linkCheck"]
     assert isinstance(check, dict) and check["webUrl"]["status"] == "ok"

@@ -639,3 +639,18 @@ def test_write_record_to_out_dir(tmp_path: Path) -> None:
     assert records.output_path(tmp_path / "alias" / "a.md", root, tmp_path / "o") == (
         tmp_path / "o" / "a.md"
     )
+
+
+def test_stale_temp_files_of_a_killed_run_are_swept(tmp_path: Path) -> None:  # hostile 57
+    old = tmp_path / f"{records.TEMP_PREFIX}abc.tmp"
+    fresh = tmp_path / f"{records.TEMP_PREFIX}def.tmp"
+    other = tmp_path / "notes.tmp"
+    record = tmp_path / "a.md"
+    for path in (old, fresh, other, record):
+        path.write_bytes(b"x")
+    now = time.time()
+    os.utime(old, (now - 2 * records.STALE_TEMP_AGE,) * 2)
+    assert records.sweep_stale_temps(tmp_path, now) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [fresh.name, other.name, record.name])
+    assert records.sweep_stale_temps(tmp_path / "missing", now) == 0
