@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import functools
 import json
 import os
@@ -158,18 +159,30 @@ class TimedSelector(selectors.DefaultSelector):
     Bytes that arrive while the loop waits wake the poll at once: they arrived at ``ready``.
     Bytes that arrive while the loop is busy (or descheduled) wait for the next poll: they
     arrived up to ``enter - previous ready`` before it. Gaps between request starts are judged
-    with that doubt, so a stall of this process never shows up as an impolite client.
+    with that doubt, so a stall of this process never shows up as an impolite client. The
+    first request of a new connection may have arrived before the pass that accepted the
+    connection (``accepted_since``), so its doubt reaches back that far.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.enter = self.ready = self.before = time.monotonic()
+        # earliest arrival time of the events of each of the last three passes
+        self.lows: collections.deque[float] = collections.deque([self.before], maxlen=3)
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         self.enter = time.monotonic()
         events: list[tuple[Any, int]] = super().select(timeout)
         self.before, self.ready = self.ready, time.monotonic()
+        self.lows.append(self.ready - max(0.0, self.enter - self.before))
         return events
+
+    def accepted_since(self) -> float:
+        """When the handshake of a connection now being set up happened, at the earliest:
+        asyncio accepts in one pass, creates the transport in the next and calls
+        ``connection_made`` in the one after (passes that follow at once), and the client
+        may have sent its first request right after the handshake."""
+        return min(self.lows)
 
     def arrival(self) -> tuple[float, float]:
         """(arrival time of bytes handled in this loop pass, how much earlier they may be)."""
@@ -247,10 +260,12 @@ class Conn(asyncio.Protocol):
         self.host: HostStats | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.start, self.served = 0.0, 0
+        self.born = 0.0  # the first request's bytes arrived after this (see accepted_since)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.born = self.web.selector.accepted_since()
         i = host_index(transport.get_extra_info("sockname")[0])
         if i is not None and i < len(self.web.hosts):
             self.host = self.web.hosts[i]
@@ -302,6 +317,8 @@ class Conn(asyncio.Protocol):
         assert h is not None
         self.start = time.monotonic()
         now, doubt = web.selector.arrival()
+        if self.served == 0:  # a new connection's first request may have waited for accept
+            doubt = max(doubt, now - self.born)
         if h.last_start is not None:
             gap = now - h.last_start
             ms = gap * 1000
