@@ -19,7 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from enricher.models import HolderPath, LinkKind, LinkRef, LinkResult, LinkStatus, PageMeta
+from enricher.models import (
+    HolderPath,
+    LinkKind,
+    LinkRef,
+    LinkResult,
+    LinkStatus,
+    Origin,
+    PageMeta,
+)
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
@@ -170,6 +178,20 @@ def _fill(holder: Mapping[str, Any], page: PageMeta) -> dict[str, Any]:
     return edits
 
 
+def _check_filled_image(path: HolderPath, image: dict[str, Any],
+                        results: Mapping[str, LinkResult], options: EnrichOptions) -> None:
+    """A filled-in image was probed in this run (the page's chosen image): give it its
+    ``linkCheck`` now, as every other image has, rather than on the next run."""
+    probed = results.get(image["url"])
+    if probed is None:
+        return
+    slot = LinkRef(Origin("", "images[0].url"), (*path, "images", 0), "url", LinkKind.IMAGE,
+                   image["url"], image["url"])
+    entry = slot_entry(slot, probed, {}, now=options.now, history=options.history)
+    if entry:
+        image[LINK_CHECK] = {"url": entry}
+
+
 def build_edits(
     data: Mapping[str, Any],
     slots: Sequence[LinkRef],
@@ -222,7 +244,10 @@ def build_edits(
             edits.setdefault(path, {})[LIVE_PAGE] = page
         holder = holder_mapping(data, path)
         if options.fill_missing and holder is not None:
-            edits.setdefault(path, {}).update(_fill(holder, result.page))
+            filled = _fill(holder, result.page)
+            for image in filled.get("images", ()):
+                _check_filled_image(path, image, results, options)
+            edits.setdefault(path, {}).update(filled)
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
     if options.prune_dead:

@@ -140,6 +140,20 @@ def test_fill_missing_fills_only_empty_values() -> None:
     assert "excerpt" not in edits[()]
 
 
+def test_a_filled_image_probed_in_this_run_gets_its_link_check() -> None:
+    results = dict(RESULTS)
+    results["https://a.example/p.jpg"] = _result(
+        "https://a.example/p.jpg", LinkStatus.OK, kind=LinkKind.IMAGE,
+        image=ImageInfo(type="jpeg", width=1200, height=630),
+    )
+    edits = build_edits(DATA, SLOTS, results, EnrichOptions(now=NOW, fill_missing=True))
+    assert edits[()]["images"] == [{
+        "url": "https://a.example/p.jpg", "width": 1200, "height": 630,
+        "linkCheck": {"url": {"status": "ok", "httpStatus": 200, "type": "jpeg",
+                              "width": 1200, "height": 630, "since": NOW}},
+    }]
+
+
 def test_web_url_preferred_over_original_url_for_live_page() -> None:
     data = {"originalUrl": "https://o.example/", "webUrl": "https://a.example/x"}
     slots = [
