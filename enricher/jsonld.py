@@ -31,6 +31,7 @@ _SITE_TYPES = frozenset({"organization", "newsmediaorganization", "website", "pe
                          "searchaction", "corporation", "localbusiness", "wpheader",
                          "wpfooter", "wpsidebar", "readaction", "entrypoint"})
 _WRAPPERS = (("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<![CDATA[", "]]>"))
+_DECODER = json.JSONDecoder(strict=False)  # control characters in strings, as CMSs write them
 
 
 def _uncomment(text: str) -> str:
@@ -85,7 +86,7 @@ class JsonLd:
             if len(text) > MAX_JSONLD_CHARS:
                 continue
             try:
-                data = json.loads(_uncomment(text), strict=False)
+                data = _DECODER.decode(_uncomment(text))
             except (ValueError, RecursionError):
                 continue
             _walk(data, objects)

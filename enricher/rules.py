@@ -13,7 +13,7 @@ not parse HTML or do I/O; it never fetches the URLs it returns.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from html import escape
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -22,11 +22,12 @@ from enricher.config import DEFAULT_TITLE_MAX_CHARS
 from enricher.dates import date_from_url
 from enricher.jsonld import image_of, name_of
 from enricher.scan import (
-    attribute_values,
+    attribute_value,
     dates_in_text,
     find_tag,
     itemprop_date,
     script_date,
+    tag_markups,
     time_datetime,
 )
 from enricher.textclean import clean_text, host_names, name_key
@@ -39,6 +40,7 @@ __all__ = [
 
 MAX_URL_CHARS = 8_192
 MAX_BODY_IMAGES = 10
+MIN_BODY_IMAGE_PX = 50  # a body <img> declared narrower or lower is an icon, not the page's
 TEXT_DATE_AFTER = 20_000  # characters after the headline searched for a written date
 TEXT_DATE_BEFORE = 5_000  # ... and before it, when nothing follows
 BODY_DATE_REACH = 50_000  # characters past the headline searched for <time>, itemprop
@@ -48,6 +50,18 @@ _POSTER = re.compile(r"""\sposter\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", 
 _NOT_IMAGE = re.compile(r"\.(?:mp4|m4v|webm|mov|m3u8|mp3|m4a|ogg|wav|pdf|html?|js|css)(?:[?#]|$)",
                         re.I)
 _ABSOLUTE = re.compile(r"https?://[^/?#\s@\\]+(?:[/?#]|$)")
+# Lazy loading: the real image waits in data-src (data-lazy-src, data-original) while src
+# holds a placeholder or nothing.
+_LAZY_SRC = re.compile(
+    r"""\sdata-(?:lazy-src|src|original)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+# File names of blank, spacer and lazy-load placeholder images (the last path segment).
+_PLACEHOLDER = re.compile(
+    r"/(?:blank|spacer|pixel|transparent|clear|empty|1x1|placeholder|loading|loader|"
+    r"ajax[-_]?loader|preload(?:er)?|lazy(?:[-_]?load(?:ing)?)?[-_]?placeholder)"
+    r"\.(?:gif|png|jpe?g|svg|webp)(?:[?#]|$)", re.I)
+_WIDTH = re.compile(r"""\swidth\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_HEIGHT = re.compile(r"""\sheight\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_ESCAPED_AMP = re.compile(r"&(?:amp|#0*38|#[xX]0*26);")
 
 
 class Page(Protocol):
@@ -64,7 +78,7 @@ class Page(Protocol):
     def meta(self, key: str) -> str | None: ...
     def link(self, rel: str) -> str | None: ...
     def ld(self, key: str, *, site: bool = False, body: bool = True) -> Any: ...
-    def h1s(self) -> list[tuple[int, str]]: ...
+    def h1s(self) -> Iterable[tuple[int, str]]: ...
     def doc_title(self) -> str | None: ...
     def html_lang(self) -> str | None: ...
 
@@ -73,17 +87,13 @@ Rule = Callable[[Page], Any]
 Cleaner = Callable[[Page, Any], Any]
 
 
-def _safe(rule: Rule, page: Page) -> Any:
-    try:
-        return rule(page)
-    except Exception:  # a failing rule is an empty value, never a crash
-        return None
-
-
 def first(page: Page, rules: tuple[Rule, ...], clean: Cleaner) -> tuple[Any, int]:
     """The first clean value and the index of the rule that found it (-1: none)."""
     for n, rule in enumerate(rules):
-        raw = _safe(rule, page)
+        try:
+            raw = rule(page)
+        except Exception:  # a failing rule is an empty value, never a crash
+            continue
         if raw is None:
             continue
         try:
@@ -148,15 +158,23 @@ def title_sources(page: Page) -> list[str]:
 def anchor(page: Page) -> int:
     """Where the article starts: the ``<h1>`` holding the title, else where the title's
     first words are written, else the first ``<h1>`` that is not the site's name, else the
-    start of the body."""
+    start of the body. Found once per page (and title)."""
     title = page.memo.get("title") or ""
+    found = page.memo.get("anchor")
+    if found is None or found[0] != title:
+        found = page.memo["anchor"] = (title, _anchor(page, title))
+    return found[1]
+
+
+def _anchor(page: Page, title: str) -> int:
     key = name_key(title)
     for pos, text in page.h1s():
         h1_key = name_key(text)
         if key and h1_key and (h1_key in key or key in h1_key):
             return pos
     if len(title) >= 12:
-        for form in (title[:40], escape(title[:40], quote=False)):
+        prefix = title[:40]
+        for form in dict.fromkeys((prefix, escape(prefix, quote=False))):
             at = page.html.find(form, page.end, page.cap)
             if at >= 0:
                 return at
@@ -189,16 +207,45 @@ def _link(rel: str) -> Rule:
 
 
 def clean_image(page: Page, raw: Any) -> str | None:
+    """An image URL as a client would fetch it, or None. An ``&`` still written as
+    ``&amp;`` (JSON-LD is raw text, and some pages escape attribute values twice) is an
+    ``&``; a blank, spacer or lazy-load placeholder file is no image of the page."""
+    if isinstance(raw, str) and "&" in raw:
+        for _ in range(3):
+            unescaped = _ESCAPED_AMP.sub("&", raw)
+            if unescaped == raw:
+                break
+            raw = unescaped
     url = http_url(page.base, raw)
-    return None if url is None or _NOT_IMAGE.search(url) else url
+    if url is None or _NOT_IMAGE.search(url) or _PLACEHOLDER.search(url):
+        return None
+    return url
+
+
+def _img_url(page: Page, markup: str, attr: re.Pattern[str]) -> str | None:
+    """The image of one ``<img>`` (or ``<video>``) tag: ``attr``'s URL, else (missing, a
+    ``data:`` URI, a placeholder) the lazy-loaded one a script would put there."""
+    if any(_dimension_below(attribute_value(markup, dim), MIN_BODY_IMAGE_PX)
+           for dim in (_WIDTH, _HEIGHT)):
+        return None  # an icon, an avatar, a tracking pixel
+    value = attribute_value(markup, attr)
+    url = clean_image(page, clean_text(value, MAX_URL_CHARS)) if value else None
+    if url is None and attr is _IMG_SRC:
+        lazy = attribute_value(markup, _LAZY_SRC)
+        url = clean_image(page, clean_text(lazy, MAX_URL_CHARS)) if lazy else None
+    return url
+
+
+def _dimension_below(value: str | None, limit: int) -> bool:
+    digits = (value or "").strip().removesuffix("px")
+    return digits.isdigit() and int(digits) < limit
 
 
 def _images_in(page: Page, start: int, end: int, tag: str = "<img",
                attr: re.Pattern[str] = _IMG_SRC) -> str | None:
     upper = tag == "<img"  # <video> is HTML5: never written in upper case
-    for value in attribute_values(page.html, start, end, tag, attr, MAX_BODY_IMAGES,
-                                  upper=upper):
-        url = clean_image(page, clean_text(value, MAX_URL_CHARS))
+    for markup in tag_markups(page.html, start, end, tag, MAX_BODY_IMAGES, upper=upper):
+        url = _img_url(page, markup, attr)
         if url:
             return url
     return None
@@ -237,7 +284,7 @@ TITLE_RULES: tuple[Rule, ...] = (
     _meta("twitter:title"),
     _ld("headline"),
     lambda page: page.doc_title(),
-    lambda page: page.h1s()[0][1] if page.h1s() else None,
+    lambda page: next((text for _, text in page.h1s()), None),
     _ld("name"),
 )
 DESCRIPTION_RULES: tuple[Rule, ...] = (

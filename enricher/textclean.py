@@ -61,6 +61,11 @@ _HOST_NOISE = frozenset({"www", "m", "amp", "mobile", "news", "blog", "blogs", "
                          "online", "info", "io", "edu", "gov", "br", "ar", "mx", "us"})
 
 
+# scheme://host[:port] then / ? # or the end: urlsplit would give this host (no userinfo,
+# brackets, spaces or controls, which it treats specially).
+_PLAIN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9._-]+)(?::[0-9]*)?(?=[/?#]|\Z)")
+
+
 @lru_cache(maxsize=4096)
 def name_key(text: str) -> str:
     """Comparison key: casefolded letters and digits only."""
@@ -72,10 +77,14 @@ def host_names(url: str | None) -> tuple[str, ...]:
     ``cbsnewscom``, ``cbsnews``."""
     if not url:
         return ()
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ()
+    plain = _PLAIN_HOST.match(url)  # the common case, without urlsplit's general parse
+    if plain:
+        host = plain.group(1).lower()
+    else:
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            return ()
     labels = [x for x in host.split(".") if x]
     if not labels:
         return ()

@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from enricher.scan import (
+    MAX_CHAR_MISSES,
     SLOW_TAG_BUDGET,
+    attribute_value,
     attribute_values,
     dates_in_text,
+    find_by_char,
     find_tag,
     h1_contents,
     head_end,
+    iter_h1_contents,
     script_date,
+    tag_markups,
     tags_with,
 )
 
@@ -40,12 +48,33 @@ def test_head_end_cuts_before_nested_block_tags() -> None:
     assert html[:end] == "<head><title>t</title>"
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ld+json<>x", max_size=60), start=st.integers(-5, 70),
+       end=st.integers(-5, 70))
+def test_find_by_char_is_str_find(text: str, start: int, end: int) -> None:
+    start, end = max(start, 0), max(end, 0)  # callers pass positions within the page
+    assert find_by_char(text, "ld+json", 2, start, end) == text.find("ld+json", start, end)
+
+
+def test_find_by_char_bounds_and_many_false_hits() -> None:
+    html = "a+b" * (MAX_CHAR_MISSES * 3) + "<script type=ld+json>"
+    at = html.index("ld+json")
+    assert find_by_char(html, "ld+json", 2, 0, len(html)) == at
+    assert find_by_char(html, "ld+json", 2, at, at + 7) == at  # exactly fits
+    assert find_by_char(html, "ld+json", 2, at, at + 6) == -1  # cut by the end
+    assert find_by_char(html, "ld+json", 2, at + 1, len(html)) == -1  # starts before start
+    assert find_by_char("", "ld+json", 2, 0, 0) == -1
+
+
 def test_tags_with() -> None:
     html = '<a><span itemprop="datePublished" content="2021">x</span><b data-x=">">'
     spans = list(tags_with(html, "datePublished", 0, len(html), 5))
     assert [html[a:b] for a, b in spans] == ['<span itemprop="datePublished" content="2021">']
     text = "datePublished in text, not in a tag"
     assert list(tags_with(text, "datePublished", 0, len(text), 5)) == []
+    ld = 'a+b <script type="application/ld+json">{}</script><b x="ld+json">'
+    assert list(tags_with(ld, "ld+json", 0, len(ld), 5, rare_at=2)) \
+        == list(tags_with(ld, "ld+json", 0, len(ld), 5)) == [(4, 39), (50, 65)]
 
 
 def test_h1_contents_limit_and_reach() -> None:
@@ -53,6 +82,38 @@ def test_h1_contents_limit_and_reach() -> None:
     assert [t for _, t in h1_contents(html, 0, len(html), 5, 500)] == ["One", "Two <b>2</b>"]
     assert len(h1_contents(html, 0, len(html), 1, 10_000)) == 1
     assert h1_contents("<H1>Old</H1>", 0, 12, 5, 100)[0][1] == "Old"
+
+
+class _CountingText(str):
+    """A page that counts the searches made in it."""
+
+    finds = 0
+
+    def find(self, *args: object) -> int:
+        type(self).finds += 1
+        return super().find(*args)  # type: ignore[arg-type]
+
+
+def test_iter_h1_contents_scans_only_as_far_as_asked() -> None:
+    html = _CountingText("<h1>One</h1>" + "x" * 100 + "<h1>Two</h1><h1>Three</h1>")
+    found = iter_h1_contents(html, 0, len(html), 5, 10_000)
+    assert next(found)[1] == "One"
+    assert _CountingText.finds == 1  # the second <h1> has not been looked for
+    assert [t for _, t in found] == ["Two", "Three"]
+    assert h1_contents(html, 0, len(html), 5, 10_000) == list(
+        iter_h1_contents(html, 0, len(html), 5, 10_000))
+
+
+def test_tag_markups_and_attribute_value() -> None:
+    src = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+    html = '<img src="/a.png"><img aria-hidden="true" src="/h.png"><img alt=x><IMG SRC=/c.png>'
+    markups = list(tag_markups(html, 0, len(html), "<img", 10))
+    # per step the lower-case tag first, as find_tag; aria-hidden ones left out
+    assert markups == ['<img src="/a.png"', "<img alt=x", "<IMG SRC=/c.png"]
+    assert [attribute_value(m, src) for m in markups] == ["/a.png", None, None]
+    assert attribute_value("<img src=''", src) == ""
+    assert list(tag_markups("<IMG SRC=/c.png>", 0, 16, "<img", 10)) == ["<IMG SRC=/c.png"]
+    assert list(tag_markups("<IMG SRC=/c.png>", 0, 16, "<img", 10, upper=False)) == []
 
 
 def test_attribute_values() -> None:

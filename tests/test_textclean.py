@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +37,19 @@ def test_host_names() -> None:
     assert "at" not in names  # suffixes and short labels are no names
     assert host_names("not a url") == ()
     assert host_names(None) == ()
+
+
+@pytest.mark.parametrize("url", [
+    "https://WWW.Example.COM:8080/a?b#c", "http://a.example", "http://a.example?x",
+    "https://user:pw@login.example.com/", "https://[::1]/x", "https://h.example:abc/",
+    "https://ex\tample.com/", "ftp://files.example/x", "https://xn--e1afmkfd.xn--p1ai/",
+    "https://пример.рф/", "https://h.example:/", "//no-scheme.example/x",
+    "https://under_score.example/", "https://a.example:8080", "https://a..example/",
+])
+def test_host_names_fast_path_agrees_with_urlsplit(url: str) -> None:
+    # A leading space sends the URL through urlsplit (which strips it): same names.
+    assert urlsplit(" " + url).hostname == urlsplit(url).hostname
+    assert set(host_names(url)) == set(host_names(" " + url))
 
 
 def test_is_site_name() -> None:
