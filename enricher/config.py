@@ -106,7 +106,10 @@ class FetchConfig:
     allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS
     proxy: str | None = None
     ca_bundle: str | None = None
-    http2: bool = True
+    # HTTP/2 is opt-in: httpcore 1.0 never resets a stream closed before its end (we stop
+    # reading pages after the head), so a server refuses new streams after 100 such pages on
+    # one connection and keeps sending the rest of each body (encode/httpcore#943)
+    http2: bool = False
     accepted_status: frozenset[int] = frozenset()  # extra codes counted as ok (e.g. 403)
 
 

@@ -223,7 +223,7 @@ def test_tls_verifies_the_name_while_dialing_the_vetted_ip(ca: trustme.CA, tmp_p
     resolver = FakeResolver({"test.example": ["127.0.0.1"], "wrong.example": ["127.0.0.1"]})
     config = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=2.0,
                          max_attempts=1, host_request_interval=0.0, allow_private=True,
-                         ca_bundle=str(bundle))  # http2 on: ALPN falls back to HTTP/1.1
+                         ca_bundle=str(bundle), http2=True)  # ALPN falls back to 1.1
 
     async def handler(request: Request, conn: Conn) -> None:
         await conn.respond(200, page("secure"))

@@ -49,7 +49,12 @@ import httpx
 from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, FetchConfig
 from enricher.models import FetchResult, Hop, LinkKind
 from enricher.net.body import Reply, read_response
-from enricher.net.client import TransportFactory, failure_of, raise_open_files_limit
+from enricher.net.client import (
+    Failure,
+    TransportFactory,
+    failure_of,
+    raise_open_files_limit,
+)
 from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.hosts import Scheduler
 from enricher.net.retry import RetryPolicy, retrying, should_retry
@@ -433,6 +438,13 @@ class Fetcher:
                     await response.aclose()
         except Exception as exc:
             failed = failure_of(exc)
+            if (isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout)
+                    and self._clock() - began < self.config.read_timeout):
+                # over HTTP/2 httpcore fails every stream of a connection with the first
+                # stream's read timeout: this request did not wait that long itself, and a
+                # "timeout" would feed the host's breaker (retried as a reset instead)
+                failed = Failure("reset", "the shared HTTP/2 connection failed: another "
+                                 "request on it timed out", False)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
                 self._requests -= 1
             return Reply(failure=failed.token, detail=failed.detail,
