@@ -28,6 +28,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import trustme
+from netserver import LoopbackServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class Conn:
 Route = Callable[[Seen], Answer | Gate | None]
 
 
-class H2Server:
+class H2Server(LoopbackServer):
     """``async with H2Server(route, ca=ca) as srv: srv.url("h2.test", "/page")``."""
 
     def __init__(self, route: Route, *, ca: trustme.CA,
@@ -85,14 +86,12 @@ class H2Server:
             cert.configure_cert(ctx)
             ctx.set_alpn_protocols(list(alpn))
             self._contexts[name] = ctx
-        self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(self.tls)  # no ALPN: names we do not know get none
-        self.tls.sni_callback = self._sni
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(tls)  # no ALPN: names we do not know get none
+        tls.sni_callback = self._sni
+        super().__init__(tls)
         self.seen: list[Seen] = []
         self.conns: list[Conn] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._sni_names: dict[int, str] = {}
 
     def _sni(self, sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
@@ -101,18 +100,6 @@ class H2Server:
         if found is not None:
             sock.context = found  # its ALPN offer applies: OpenSSL picks ALPN after SNI
 
-    async def __aenter__(self) -> H2Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
     def url(self, host: str, path: str) -> str:
         return f"https://{host}:{self.port}{path}"
 
@@ -120,9 +107,6 @@ class H2Server:
         return {s.protocol for s in self.seen}
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         tls: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         conn = Conn(len(self.conns) + 1, (tls and tls.selected_alpn_protocol()) or "",
                     self._sni_names.pop(id(tls), ""))
@@ -135,9 +119,6 @@ class H2Server:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError,
                 h2.exceptions.ProtocolError, asyncio.CancelledError):
             pass  # the client went away, or the test is over
-        finally:
-            self._tasks.discard(task)
-            writer.close()
 
     def _arrived(self, conn: Conn, stream: int, method: str, path: str,
                  authority: str) -> Seen:

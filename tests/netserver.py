@@ -23,6 +23,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 import httpcore
 
@@ -95,25 +96,19 @@ class Conn:
 Handler = Callable[[Request, Conn], Awaitable[None]]
 
 
-class NetServer:
-    """``async with NetServer(handler) as srv: srv.url("a.test", "/x")``."""
+class LoopbackServer:
+    """A server on 127.0.0.1 (an ephemeral ``port``) whose connection tasks end with it.
+    Subclasses implement ``_serve(reader, writer)``; the writer is closed after it."""
 
-    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.handler = handler
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.tls = tls
-        self.clock = clock
-        self.arrivals: list[Arrival] = []
-        self.peak: Counter[str] = Counter()
-        self.connections = 0
-        self._active: Counter[str] = Counter()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
         self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> NetServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls,
-                                                  limit=256 * 1024)
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0,
+                                                  ssl=self.tls, limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -124,6 +119,34 @@ class NetServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class NetServer(LoopbackServer):
+    """``async with NetServer(handler) as srv: srv.url("a.test", "/x")``."""
+
+    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(tls)
+        self.handler = handler
+        self.clock = clock
+        self.arrivals: list[Arrival] = []
+        self.peak: Counter[str] = Counter()
+        self.connections = 0
+        self._active: Counter[str] = Counter()
+
     def url(self, host: str = "a.test", path: str = "/") -> str:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{host}:{self.port}{path}"
@@ -132,9 +155,6 @@ class NetServer:
         return [a.t for a in self.arrivals if a.host == host]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         self.connections += 1
         try:
             while True:
@@ -162,9 +182,6 @@ class NetServer:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 ssl.SSLError, ValueError, asyncio.CancelledError):
             return  # the client went away or the test server is stopping: nothing to answer
-        finally:
-            self._tasks.discard(task)
-            writer.close()
 
 
 def route(table: Mapping[str, Handler], fallback: Handler | None = None) -> Handler:
