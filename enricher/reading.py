@@ -26,6 +26,7 @@ from enricher import records
 from enricher.config import Config
 from enricher.models import LinkKind, LinkRef, RecordError
 from enricher.policy import LinkPolicy, record_slots
+from enricher.runtime import tune_process
 
 PARALLEL_MIN_RECORDS = 512  # below this, a worker process costs more than it saves
 CHUNK_RECORDS = 64
@@ -86,7 +87,8 @@ async def scan_records(
             yield scan_record(path, display, config, policy)
         return
     chunks = [paths[i : i + CHUNK_RECORDS] for i in range(0, len(paths), CHUNK_RECORDS)]
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=tune_process)
     try:
         ahead: deque[Future[list[Scanned]]] = deque()
         for chunk in chunks[:CHUNKS_AHEAD]:

@@ -101,7 +101,10 @@ def check(root: Any, max_nodes: int) -> tuple[frozenset[int], frozenset[int]]:
             raise GraphError(msg, node.start_mark.index)
         return size
 
-    visit(root)
+    try:
+        visit(root)
+    finally:
+        visit = None  # type: ignore[assignment]  # it refers to itself: break the cycle
     return frozenset(shared), frozenset(mixed)
 
 
