@@ -1,17 +1,19 @@
 """Micro-benchmark of the fetch engine's CPU cost per URL.
 
     .venv/bin/python bench/fetch_micro.py [--urls 5000] [--hosts 200] [--latency 0.005]
-                                          [--profile]
+                                          [--profile] [--compare]
 
 Starts a tiny keep-alive HTTP/1.1 server in a child process (so its CPU is not counted),
 then fetches ``--urls`` distinct page URLs spread over ``--hosts`` host names (an injected
 resolver maps every name to 127.0.0.1) with the Fetcher, three times: with one connection pool per
 host (the default), with a single shared pool of ``max_concurrency`` connections (what one
 ``AsyncClient`` gives), and with one shared pool big enough for every host's connections
-(``--big-pool``: isolates httpcore's pool bookkeeping from lost keep-alive; slow). Prints wall
-time, the client's CPU
-seconds, CPU per URL, requests sent and connections the server accepted. No spacing between
-requests (``host_request_interval=0``) so the run measures CPU, not politeness.
+(``--big-pool``: isolates httpcore's pool bookkeeping from lost keep-alive; slow).
+``--compare`` instead runs per-host pools twice on the same server: through httpcore's
+``PoolTransport`` and through the lean ``H1Transport`` (the default). Prints wall time, the
+client's CPU seconds, CPU per URL, requests sent and connections the server accepted. No
+spacing between requests (``host_request_interval=0``) so the run measures CPU, not
+politeness.
 
 This script must not touch the network beyond 127.0.0.1.
 """
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from enricher.config import FetchConfig
 from enricher.models import FetchResult, LinkKind
-from enricher.net.client import TransportFactory
+from enricher.net.client import PoolTransport, TransportFactory
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Guard
 
@@ -94,19 +96,25 @@ class _Resolver:
 
 
 async def _fetch(port: int, urls: int, hosts: int, partition: bool,
-                 pool_size: int | None = None) -> dict[str, float]:
+                 pool_size: int | None = None, transport: str = "default") -> dict[str, float]:
     config = FetchConfig(allow_private=True, host_request_interval=0.0, max_concurrency=128,
                          host_concurrency=4, max_attempts=1, http2=False)
     items = [(f"http://h{i % hosts}.bench:{port}/p/{i}", LinkKind.PAGE) for i in range(urls)]
     items.sort()  # real corpora come sorted by host
     results: list[FetchResult] = []
     factory = None
+    real = TransportFactory(Guard(_Resolver(), allow_private=True), ca_bundle=None,
+                            proxy=None, http2=False, env={})
     if pool_size is not None:  # one shared pool big enough to keep every host's connections
-        real = TransportFactory(Guard(_Resolver(), allow_private=True), ca_bundle=None,
-                                proxy=None, http2=False, env={})
 
         def factory(**_: object) -> httpx.AsyncBaseTransport:
             return real(max_connections=pool_size)
+    elif transport == "httpcore":  # per-host pools, forced through httpcore
+
+        def factory(**kw: object) -> httpx.AsyncBaseTransport:
+            size = kw["max_connections"]
+            assert isinstance(size, int)
+            return PoolTransport(real, size)
 
     async with Fetcher(config, resolver=_Resolver(), partition_by_host=partition,
                        transport_factory=factory) as fetcher:
@@ -127,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="pyinstrument the first run")
     parser.add_argument("--big-pool", action="store_true",
                         help="also run one shared pool of 4 x hosts connections (slow)")
+    parser.add_argument("--compare", action="store_true",
+                        help="per-host pools through httpcore, then through H1Transport")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = parser.parse_args(argv)
     if a.serve:
@@ -138,16 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = json.loads(child.stdout.readline())["port"]
         before = 0
-        runs = [("per-host pools", True, None), ("one shared pool", False, None)]
+        runs = [("per-host pools", True, None, "default"),
+                ("one shared pool", False, None, "default")]
+        if a.compare:
+            runs = [("per-host httpcore", True, None, "httpcore"),
+                    ("per-host h1", True, None, "default")]
         if a.big_pool:
-            runs.append(("one big pool", False, 4 * a.hosts))
-        for label, partition, size in runs:
+            runs.append(("one big pool", False, 4 * a.hosts, "default"))
+        for label, partition, size, transport in runs:
             profiler = None
             if a.profile and partition:
                 from pyinstrument import Profiler
                 profiler = Profiler()
                 profiler.start()
-            stats = asyncio.run(_fetch(port, a.urls, a.hosts, partition, size))
+            stats = asyncio.run(_fetch(port, a.urls, a.hosts, partition, size, transport))
             if profiler is not None:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -156,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             connections = json.loads(child.stdout.readline())["connections"]
             stats["connections"] = connections - before
             before = connections
-            print(f"{label:16} urls={a.urls} hosts={a.hosts} "
+            print(f"{label:17} urls={a.urls} hosts={a.hosts} "
                   + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                              for k, v in stats.items()), flush=True)
     finally:

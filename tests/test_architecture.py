@@ -40,6 +40,7 @@ OWNERS = {
     "selectolax": ("enricher/extract.py",),
     "httpx": ("enricher/net/",),
     "httpcore": ("enricher/net/",),
+    "h11": ("enricher/net/h1.py",),
     "tenacity": ("enricher/net/",),
     "rich": (
         "enricher/report/",

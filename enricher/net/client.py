@@ -1,13 +1,14 @@
 """Transports, proxies, CA certificates, and the one map from exceptions to failure tokens.
 
-``TransportFactory`` builds ``PoolTransport``s: a small httpcore connection pool whose
-network backend is the address guard (``GuardedBackend``), plus pools through proxies when
-``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (minus ``NO_PROXY``) or ``FetchConfig.proxy``
-apply. The Fetcher asks for one transport per host (``max_connections`` = the host's
-concurrency), so httpcore's pool bookkeeping, which costs connections × queued requests on
-every state change, stays tiny. We use the transport directly, not ``httpx.AsyncClient``: the
-client adds per-request work we do not want (auth, a cookie jar that would persist cookies,
-redirect and header merging).
+``TransportFactory`` builds, per host, an ``h1.H1Transport`` (h11 over plain asyncio,
+dialling through the address guard) in the common case, and a ``PoolTransport`` otherwise: a
+small httpcore connection pool whose network backend is the address guard
+(``GuardedBackend``), plus pools through proxies when ``HTTP_PROXY``/``HTTPS_PROXY``/
+``ALL_PROXY`` (minus ``NO_PROXY``) or ``FetchConfig.proxy`` apply, for HTTP/2, for a shared
+pool (no host given) and for an injected test network. The Fetcher asks for one transport per
+host (``max_connections`` = the host's concurrency), so pool bookkeeping stays tiny. We use
+the transport directly, not ``httpx.AsyncClient``: the client adds per-request work we do not
+want (auth, a cookie jar that would persist cookies, redirect and header merging).
 
 CA certificates: ``FetchConfig.ca_bundle``, else ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else
 certifi. Verification is never switched off. SOCKS proxies are not supported (they need the
@@ -52,6 +53,7 @@ import httpcore
 import httpx
 
 from enricher.net.guard import Guard, GuardedBackend, GuardError
+from enricher.net.h1 import H1Transport
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -287,9 +289,22 @@ class TransportFactory:
                  http2: bool, env: Mapping[str, str],
                  network: httpcore.AsyncNetworkBackend | None = None) -> None:
         self.ssl = ssl_context(ca_bundle, env)
+        if not http2:
+            self.ssl.set_alpn_protocols(["http/1.1"])  # as httpcore sets it, for H1Transport
         self.routes = ProxyRoutes.build(proxy, env)
+        self.guard = guard
+        self.network = network
         self.backend = GuardedBackend(guard, network)
         self.http2 = http2
 
-    def __call__(self, max_connections: int) -> httpx.AsyncBaseTransport:
-        return PoolTransport(self, max_connections)
+    def __call__(self, max_connections: int, host: str | None = None
+                 ) -> httpx.AsyncBaseTransport:
+        """A transport for one ``host`` (None: shared by every host). The lean
+        ``H1Transport`` when no proxy route covers the host, HTTP/2 is off and no test
+        network is injected; httpcore's ``PoolTransport`` otherwise."""
+        if (host is None or self.http2 or self.network is not None
+                or (self.routes and (self.routes.for_url("http", host) is not None
+                                     or self.routes.for_url("https", host) is not None))):
+            return PoolTransport(self, max_connections)
+        return H1Transport(self.guard, self.ssl, max_connections,
+                           keepalive_expiry=KEEPALIVE_EXPIRY)

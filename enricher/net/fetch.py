@@ -375,8 +375,11 @@ class Fetcher:
         slot_key = key if self._partition else ""
         transport = self._transports.get(slot_key)
         if transport is None:
-            size = self._sched.limits(key) if self._partition else self._sched.max_concurrency
-            transport = self._transports[slot_key] = self._make(max_connections=size)
+            if self._partition:  # the factory may pick a transport made for one host
+                made = self._make(max_connections=self._sched.limits(key), host=key)
+            else:
+                made = self._make(max_connections=self._sched.max_concurrency)
+            transport = self._transports[slot_key] = made
         return transport
 
     def _base_headers(self, key: str, kind: LinkKind) -> list[tuple[str, str]]:

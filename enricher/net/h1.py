@@ -1,0 +1,438 @@
+"""A lean direct HTTP/1.1 transport: h11 for the protocol, plain asyncio for the bytes.
+
+``H1Transport`` is the default transport of a host (``TransportFactory`` picks it when no
+proxy, no HTTP/2 and no injected test network apply). It replaces httpcore's pool, anyio
+streams and trace machinery, which cost more CPU than the HTTP parsing itself, and keeps h11
+(the parser httpcore uses) for everything that touches the wire format::
+
+    handle_async_request(request)
+      └─ _Pool.acquire        an idle keep-alive connection of the origin, else a free slot
+      │                       (max_connections per origin), else wait up to the pool timeout
+      └─ _connect             Guard.addresses(host) -> dial the vetted IP only (never a second
+      │                       lookup), up to _CONNECT_TRIES addresses, connect timeout each,
+      │                       TLS started by the dial with server_hostname = the URL's name
+      └─ request head         written in one write; then the trace callback is awaited with
+      │                       ``http11.send_request_headers.complete``
+      └─ response head        1xx skipped; the body is an ``httpx.AsyncByteStream`` (_Body)
+    _Body read to its end, both sides DONE and keep-alive allowed -> back to the pool;
+    anything else (unread rest, Connection: close, stray bytes, peer closed) -> closed.
+
+Each connection is an ``asyncio.Protocol`` (``_Conn``) with one bytearray buffer and one
+waiter future; reading is paused while more than ``READ_SIZE`` bytes wait unread. An idle
+connection that received bytes or EOF, or whose socket is readable when it is picked, or
+that has been idle longer than ``keepalive_expiry``, is closed, never reused.
+
+Errors are httpcore's exception classes, so ``client.failure_of`` maps them as before:
+ConnectError (``__cause__`` the OSError / ssl.SSLError), ConnectTimeout, ReadTimeout,
+WriteTimeout, PoolTimeout, ReadError, RemoteProtocolError, LocalProtocolError;
+GuardError/DNSError from the guard pass through unchanged.
+
+This module must not resolve names itself, follow redirects, retry, decode bodies, or know
+about proxies and HTTP/2 (``client.PoolTransport`` does those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import select
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import h11
+import httpcore
+import httpx
+
+from enricher.net.guard import _CONNECT_TRIES, Guard
+
+READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
+MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
+SENT_EVENT = "http11.send_request_headers.complete"
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+ProtocolFactory = Callable[[], asyncio.Protocol]
+Dial = Callable[[ProtocolFactory, str, int, ssl.SSLContext | None, str | None],
+                Awaitable[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]]
+Origin = tuple[bytes, bytes, int | None]
+
+
+async def loop_dial(factory: ProtocolFactory, ip: str, port: int,
+                    context: ssl.SSLContext | None, server_hostname: str | None
+                    ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    """The default dial: ``loop.create_connection`` (TLS handshake included when ``context``)."""
+    return await asyncio.get_running_loop().create_connection(
+        factory, ip, port, ssl=context, server_hostname=server_hostname)
+
+
+def _readable(fd: int) -> bool:
+    """Has the kernel bytes (or EOF) for this idle socket? (httpcore's is_socket_readable)"""
+    if fd < 0:
+        return True
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+def _wake(waiter: asyncio.Future[Any] | None, value: object) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(value)
+
+
+class _Conn(asyncio.Protocol):
+    """One connection: asyncio's callbacks fill ``buf``; the request side reads through h11."""
+
+    __slots__ = ("buf", "eof", "error", "fd", "h11", "idle_since", "loop", "paused",
+                 "transport", "waiter", "writable")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_INCOMPLETE_EVENT)
+        self.buf = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[bool] | None = None
+        self.writable: asyncio.Future[bool] | None = None  # set while writing is paused
+        self.paused = False
+        self.fd = -1
+        self.idle_since = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    # --- asyncio callbacks ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        _wake(self.waiter, True)
+        if not self.paused and len(self.buf) > READ_SIZE and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        _wake(self.waiter, True)
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self.fd = -1
+        _wake(self.waiter, True)
+        _wake(self.writable, True)
+
+    def pause_writing(self) -> None:
+        if self.writable is None:
+            self.writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        waiter, self.writable = self.writable, None
+        _wake(waiter, True)
+
+    # --- the request side ---------------------------------------------------------------------
+    def reusable(self, oldest: float) -> bool:
+        """May this idle connection carry another request?"""
+        return (not self.eof and not self.buf and self.idle_since >= oldest
+                and self.transport is not None and not self.transport.is_closing()
+                and not _readable(self.fd))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # no lingering TLS shutdown: we are done with the peer
+
+    async def write(self, data: bytes, timeout: float | None) -> None:
+        assert self.transport is not None
+        try:
+            self.transport.write(data)
+        except (OSError, RuntimeError) as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+        if self.writable is not None and not self.eof:
+            await self._wait(self.writable, timeout, httpcore.WriteTimeout)
+
+    async def _wait(self, waiter: asyncio.Future[bool], timeout: float | None,
+                    timed_out: type[httpcore.TimeoutException]) -> None:
+        timer = None if timeout is None else self.loop.call_later(timeout, _wake, waiter, False)
+        try:
+            ok = await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not ok:
+            raise timed_out(f"no progress within {timeout}s")
+
+    async def read(self, timeout: float | None) -> bytes:
+        """Up to READ_SIZE bytes; b"" at EOF. ReadTimeout / ReadError."""
+        buf = self.buf
+        if not buf and not self.eof:
+            self.waiter = waiter = self.loop.create_future()
+            try:
+                await self._wait(waiter, timeout, httpcore.ReadTimeout)
+            finally:
+                self.waiter = None
+        if not buf:
+            if self.error is not None:
+                raise httpcore.ReadError(str(self.error) or type(self.error).__name__
+                                         ) from self.error
+            return b""
+        if len(buf) <= READ_SIZE:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:READ_SIZE])
+            del buf[:READ_SIZE]
+        if self.paused and len(buf) <= READ_SIZE and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def next_event(self, timeout: float | None) -> object:
+        """The next h11 event of the response, reading as needed."""
+        state = self.h11
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpcore.RemoteProtocolError(str(exc)) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self.read(timeout)
+            if not data and state.their_state is h11.SEND_RESPONSE:
+                raise httpcore.RemoteProtocolError(
+                    "Server disconnected without sending a response.")
+            state.receive_data(data)
+
+
+class _Pool:
+    """The connections of one origin: idle ones (most recent last), a count of all of them,
+    and the requests waiting for one. A waiter is handed a connection, or None: a free slot
+    to connect in (the count already includes it)."""
+
+    __slots__ = ("closed", "context", "count", "host", "idle", "limit", "live", "loop", "port",
+                 "waiters")
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext | None,
+                 limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.host, self.port, self.context = host, port, context
+        self.limit = limit
+        self.loop = loop
+        self.count = 0
+        self.closed = False
+        self.idle: list[_Conn] = []
+        self.live: set[_Conn] = set()
+        self.waiters: deque[asyncio.Future[_Conn | bool | None]] = deque()
+
+    async def acquire(self, timeout: float | None, expiry: float) -> _Conn | None:
+        idle = self.idle
+        if idle:
+            oldest = self.loop.time() - expiry
+            while idle:
+                conn = idle.pop()
+                if conn.reusable(oldest):
+                    return conn
+                self.drop(conn, wake=False)
+        if self.count < self.limit:
+            self.count += 1
+            return None
+        waiter: asyncio.Future[_Conn | bool | None] = self.loop.create_future()
+        self.waiters.append(waiter)
+        timer = None if timeout is None else self.loop.call_later(timeout, _wake, waiter, False)
+        try:
+            got = await waiter
+        except BaseException:  # cancelled: pass on what we were handed, if anything
+            got = waiter.result() if waiter.done() and not waiter.cancelled() else False
+            if isinstance(got, _Conn):
+                self.put(got)
+            elif got is None:
+                self.count -= 1
+                self._hand(None)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if got is False:
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
+            raise httpcore.PoolTimeout(f"no free connection within {timeout}s")
+        assert got is None or isinstance(got, _Conn)
+        return got
+
+    def _hand(self, conn: _Conn | None) -> bool:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                if conn is None:
+                    self.count += 1
+                waiter.set_result(conn)
+                return True
+        return False
+
+    def put(self, conn: _Conn) -> None:
+        """A connection whose exchange ended cleanly: to a waiter, else idle."""
+        if self.closed:
+            self.drop(conn)
+        elif not self._hand(conn):
+            conn.idle_since = self.loop.time()
+            self.idle.append(conn)
+
+    def drop(self, conn: _Conn | None, *, wake: bool = True) -> None:
+        """Close a connection (None: a connect that failed) and free its slot."""
+        if conn is not None:
+            conn.close()
+            self.live.discard(conn)
+        self.count -= 1
+        if wake:
+            self._hand(None)
+
+    def close_all(self) -> None:
+        self.closed = True
+        for conn in list(self.live):
+            conn.close()
+        self.live.clear()
+        self.idle.clear()
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body; reading it to its end or closing it gives the connection back."""
+
+    __slots__ = ("_conn", "_pool", "_timeout")
+
+    def __init__(self, pool: _Pool, conn: _Conn, timeout: float | None) -> None:
+        self._pool: _Pool | None = pool
+        self._conn = conn
+        self._timeout = timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn, timeout = self._conn, self._timeout
+        while self._pool is not None:
+            event = await conn.next_event(timeout)
+            kind = type(event)
+            if kind is h11.Data:
+                yield bytes(event.data)  # type: ignore[attr-defined]
+            elif kind is h11.EndOfMessage or event is h11.PAUSED:
+                self._release()
+                return
+
+    def _release(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        conn = self._conn
+        state = conn.h11
+        if (state.our_state is h11.DONE and state.their_state is h11.DONE
+                and not conn.eof and not conn.buf):
+            state.start_next_cycle()
+            if not state.trailing_data[0]:
+                pool.put(conn)
+                return
+        pool.drop(conn)
+
+    async def aclose(self) -> None:
+        self._release()
+
+
+class H1Transport(httpx.AsyncBaseTransport):
+    """Direct HTTP/1.1 through the guard, one small keep-alive pool per origin (in practice
+    one host: the Fetcher makes a transport per host). ``dial`` opens a connection to a
+    vetted (ip, port); tests pass their own."""
+
+    def __init__(self, guard: Guard, context: ssl.SSLContext, max_connections: int, *,
+                 keepalive_expiry: float, dial: Dial = loop_dial) -> None:
+        self._guard = guard
+        self._ssl = context
+        self._max = max(1, max_connections)
+        self._expiry = keepalive_expiry
+        self._dial = dial
+        self._pools: dict[Origin, _Pool] = {}
+
+    def _pool(self, url: httpx.URL, key: Origin) -> _Pool:
+        scheme = key[0]
+        if scheme not in _DEFAULT_PORTS:
+            raise httpcore.UnsupportedProtocol(f"scheme {scheme.decode('ascii', 'replace')!r}")
+        pool = self._pools[key] = _Pool(
+            url.raw_host.decode("ascii"), key[2] or _DEFAULT_PORTS[scheme],
+            self._ssl if scheme == b"https" else None, self._max, asyncio.get_running_loop())
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port)
+        pool = self._pools.get(key) or self._pool(url, key)
+        ext = request.extensions
+        timeouts = ext.get("timeout") or {}
+        conn = await pool.acquire(timeouts.get("pool"), self._expiry)
+        if conn is None:
+            try:
+                conn = await self._connect(pool, timeouts.get("connect"))
+            except BaseException:
+                pool.drop(None)
+                raise
+        try:
+            state = conn.h11
+            try:
+                out = state.send(h11.Request(method=request.method, target=url.raw_path,
+                                             headers=request.headers.raw)) or b""
+                stream = request.stream
+                chunks = ((request.content,) if isinstance(stream, httpx.ByteStream)
+                          else [c async for c in stream])  # type: ignore[union-attr]
+                for chunk in chunks:
+                    if chunk:
+                        out += state.send(h11.Data(data=chunk)) or b""
+                out += state.send(h11.EndOfMessage()) or b""
+            except h11.LocalProtocolError as exc:
+                raise httpcore.LocalProtocolError(str(exc)) from exc
+            # as httpcore: the server may have answered before closing, so read on
+            with contextlib.suppress(httpcore.WriteError):
+                await conn.write(out, timeouts.get("write"))
+            trace = ext.get("trace")
+            if trace is not None:
+                await trace(SENT_EVENT, {"request": request})
+            read = timeouts.get("read")
+            while True:
+                event = await conn.next_event(read)
+                if type(event) is h11.Response:
+                    break
+                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                    break
+            assert isinstance(event, h11.Response | h11.InformationalResponse)
+        except BaseException:
+            pool.drop(conn)
+            raise
+        return httpx.Response(
+            event.status_code, headers=event.headers.raw_items(),
+            stream=_Body(pool, conn, read),
+            extensions={"http_version": b"HTTP/" + event.http_version,
+                        "reason_phrase": event.reason},
+        )
+
+    async def _connect(self, pool: _Pool, timeout: float | None) -> _Conn:
+        host, port, context = pool.host, pool.port, pool.context
+        ips = await self._guard.addresses(host, port)
+        loop = pool.loop
+        error: httpcore.ConnectError | None = None
+        for ip in ips[:_CONNECT_TRIES]:
+            try:
+                async with asyncio.timeout(timeout):
+                    _, proto = await self._dial(lambda: _Conn(loop), ip, port, context,
+                                                host if context is not None else None)
+            except TimeoutError as exc:
+                raise httpcore.ConnectTimeout(f"connect to {ip}:{port} timed out") from exc
+            except (ssl.SSLError, ssl.CertificateError) as exc:
+                raise httpcore.ConnectError(str(exc)) from exc  # TLS: no other address
+            except OSError as exc:  # refused/unreachable: try the next address
+                error = httpcore.ConnectError(str(exc) or type(exc).__name__)
+                error.__cause__ = exc
+                continue
+            assert isinstance(proto, _Conn)
+            pool.live.add(proto)
+            return proto
+        assert error is not None
+        raise error
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close_all()
