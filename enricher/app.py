@@ -99,6 +99,19 @@ async def discover(
                 col.providers[ref.url] = provider
             if known is None:
                 yield ref.url, ref.kind
+    _in_path_order(col, {display: i for i, (_, display) in enumerate(paths)})
+
+
+def _in_path_order(col: Collection, rank: Mapping[str, int]) -> None:
+    """Put what reading kept back into the order of the record paths (the worker reads
+    chunks in a spread order): records, errors, slots, and each URL's sources."""
+    last = len(rank)
+    col.record_paths.sort(key=lambda item: rank.get(item[1], last))
+    col.record_errors.sort(key=lambda err: rank.get(err.file, last))
+    col.slot_results.sort(key=lambda ref: rank.get(ref.origin.file, last))
+    for origins in col.sources.values():
+        if len(origins) > 1:
+            origins.sort(key=lambda origin: rank.get(origin.file, last))
 
 
 @dataclass(slots=True)

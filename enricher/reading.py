@@ -3,8 +3,15 @@
 YAML construction is pure Python even with the C loader (about 2 ms for a record with 20
 URLs), so on a large corpus reading records would hold the event loop for a long time while
 the fetcher waits. With more than ``PARALLEL_MIN_RECORDS`` records and more than one core,
-records are read by one worker process (the event loop keeps the other core) in chunks, in
-order, a few chunks ahead of the fetcher; smaller runs read in-process.
+records are read by one worker process (the event loop keeps the other core) in chunks, a
+few chunks ahead of the fetcher; smaller runs read in-process, in order.
+
+The worker takes the chunks in a spread order (:func:`spread_order`: the first, the middle,
+the quarters, ...), not front to back. Real collections come sorted, with one host's
+articles in one block; read in order, that host's URLs (the run's longest politeness-bound
+work) are only found when reading reaches its block, seconds in. Spread, every region of
+the list is sampled within the first few chunks. The caller puts what it keeps back into
+path order (``app.discover``), so outputs do not depend on the reading order.
 
 Each record becomes a ``Scanned`` value: its slots (policy applied), the provider name of each
 article-page slot, or the record's error. This module must not fetch or write anything.
@@ -73,10 +80,25 @@ def scan_chunk(items: Sequence[tuple[Path, str]], config: Config) -> list[Scanne
     return [scan_record(path, display, config, policy) for path, display in items]
 
 
+def spread_order(n: int) -> list[int]:
+    """0..n-1 ordered by bit-reversed index (van der Corput): each prefix of the order
+    samples the whole range evenly (0, n/2, n/4, 3n/4, ...)."""
+    bits = max(1, (n - 1).bit_length())
+    order: list[int] = []
+    seen: set[int] = set()
+    for k in range(1 << bits):  # the fractions k / 2**bits, bit-reversed, scaled to n
+        i = int(format(k, f"0{bits}b")[::-1], 2) * n >> bits
+        if i not in seen:  # a step of n / 2**bits <= 1 reaches every index
+            seen.add(i)
+            order.append(i)
+    return order
+
+
 async def scan_records(
     paths: Sequence[tuple[Path, str]], config: Config, *, parallel: bool | None = None
 ) -> AsyncIterator[Scanned]:
-    """Every record as a Scanned value, in order, yielding to the event loop as it goes."""
+    """Every record as a Scanned value, yielding to the event loop as it goes: in order when
+    read in-process, in chunks taken in :func:`spread_order` when read by the worker."""
     if parallel is None:
         parallel = len(paths) >= PARALLEL_MIN_RECORDS and (os.cpu_count() or 1) > 1
     if not parallel:
@@ -86,7 +108,8 @@ async def scan_records(
                 await asyncio.sleep(0)  # let fetches and an interruption through
             yield scan_record(path, display, config, policy)
         return
-    chunks = [paths[i : i + CHUNK_RECORDS] for i in range(0, len(paths), CHUNK_RECORDS)]
+    in_order = [paths[i : i + CHUNK_RECORDS] for i in range(0, len(paths), CHUNK_RECORDS)]
+    chunks = [in_order[i] for i in spread_order(len(in_order))]
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=tune_process)
     try:

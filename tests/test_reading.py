@@ -1,0 +1,96 @@
+"""Reading records: the worker's spread chunk order, and that the app puts what it keeps back
+into path order whatever order the records were read in."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from enricher import app, reading
+from enricher.config import Config
+from enricher.progress import QuietReporter
+from enricher.reading import Scanned, scan_records, spread_order
+
+SHARED = "https://shared.example/story"
+
+
+def _record(i: int) -> str:
+    return (
+        "---\n"
+        f'title: "Story {i}"\n'
+        f"webUrl: https://site{i}.example/a/{i}\n"
+        "related:\n"
+        f"  - webUrl: {SHARED}\n"
+        "---\nbody\n"
+    )
+
+
+def _write(folder: Path, n: int, bad: Sequence[int] = ()) -> list[Path]:
+    paths = []
+    for i in range(n):
+        path = folder / f"r{i:02d}.md"
+        path.write_text("---\ntitle: [unclosed\n---\n" if i in bad else _record(i))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 64, 76, 100])
+def test_spread_order_is_a_permutation(n: int) -> None:
+    assert sorted(spread_order(n)) == list(range(n))
+
+
+def test_spread_order_samples_the_whole_range_early() -> None:
+    assert spread_order(8) == [0, 4, 2, 6, 1, 5, 3, 7]
+    for n in (76, 100, 1000):
+        # within the first 8 chunks, no stretch of the list longer than n/8 (+1) is unvisited
+        visited = sorted(spread_order(n)[:8])
+        gaps = [b - a for a, b in zip([0, *visited], [*visited, n], strict=True)]
+        assert max(gaps) <= n // 8 + 1, (n, visited)
+
+
+def test_worker_reads_chunks_in_spread_order(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reading, "CHUNK_RECORDS", 2)
+    files = _write(tmp_path, 8)
+    paths = [(p, p.name) for p in files]
+
+    async def go() -> list[str]:
+        return [s.display async for s in scan_records(paths, Config(), parallel=True)]
+
+    got = asyncio.run(go())
+    chunks = [paths[i:i + 2] for i in range(0, 8, 2)]
+    expected = [d for c in spread_order(4) for _, d in chunks[c]]
+    assert got == expected
+    assert got != [d for _, d in paths]
+
+
+def test_discover_keeps_path_order_whatever_the_reading_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, 6, bad=(1, 4))
+    real = scan_records
+
+    async def backwards(paths: Sequence[tuple[Path, str]], config: Config,
+                        ) -> AsyncIterator[Scanned]:
+        found = [s async for s in real(paths, config, parallel=False)]
+        for scanned in reversed(found):
+            yield scanned
+
+    monkeypatch.setattr(app, "scan_records", backwards)
+    col = app.Collection()
+    reporter = QuietReporter(Console(file=io.StringIO()), verbose=False)
+
+    async def go() -> list[tuple[str, object]]:
+        return [item async for item in app.discover([str(tmp_path)], col, Config(), reporter)]
+
+    urls = asyncio.run(go())
+    assert {u for u, _ in urls} == {SHARED} | {f"https://site{i}.example/a/{i}"
+                                                for i in (0, 2, 3, 5)}
+    names = [Path(p).name for p, _ in col.record_paths]
+    assert names == ["r00.md", "r02.md", "r03.md", "r05.md"]
+    assert [Path(e.file).name for e in col.record_errors] == ["r01.md", "r04.md"]
+    assert [Path(o.file).name for o in col.sources[SHARED]] == names
