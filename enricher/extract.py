@@ -56,16 +56,29 @@ class PageSignals:
 
 def _index_metas(nodes: list[Any], into: dict[str, str]) -> None:
     """key (property/name/itemprop/http-equiv, lower case) -> its first content."""
+    keys, setdefault = _META_KEYS, into.setdefault
     for node in nodes[:MAX_METAS]:
         attrs = node.attributes
         content = attrs.get("content")
         if content is None:
             content = attrs.get("value") or attrs.get("datetime")
-        if not content:
-            continue
-        for attr, key in attrs.items():
-            if key and attr in _META_KEYS:
-                into.setdefault(key.strip().lower(), content)
+        if content:
+            for attr, key in attrs.items():
+                if key and attr in keys:
+                    setdefault(key.strip().lower(), content)
+
+
+def _index_links(nodes: list[Any], into: dict[str, str]) -> None:
+    """rel (each word, lower case) -> the href of the first ``<link>`` that has it. Reads the
+    two attributes only: building every link's attribute dict cost twice as much
+    (measured on shared/pages: 17 000 links, 28 vs 12 ms)."""
+    setdefault = into.setdefault
+    for node in nodes[:MAX_LINKS]:
+        attrs = node.attrs
+        rels = attrs.get("rel")
+        if rels and (href := attrs.get("href")):
+            for rel in rels.lower().split():
+                setdefault(rel, href)
 
 
 def _headlines(html: str, end: int, cap: int, head_h1: Any) -> Iterator[tuple[int, str]]:
@@ -127,12 +140,7 @@ class _Doc:
         # document, which cost more than the rest of a small page (measured 0.08 ms).
         tree = self.tree
         _index_metas(tree.tags("meta"), self.metas)
-        for node in tree.tags("link")[:MAX_LINKS]:
-            attrs = node.attributes
-            href = attrs.get("href")
-            for rel in (attrs.get("rel") or "").lower().split():
-                if href and rel not in self.links:
-                    self.links[rel] = href
+        _index_links(tree.tags("link"), self.links)
         base = next((href for node in tree.tags("base")[:MAX_LINKS]
                      if (href := node.attributes.get("href")) is not None), None)
         self.base = http_url(url, base) or url

@@ -7,14 +7,16 @@ with a literal (a case-insensitive or look-behind pattern makes ``re`` test ever
 ten times slower on a 500 KB page); a needle holding a character that is rare in pages
 (``ld+json``) is found by that character first, since a one-character ``str.find`` runs at
 ``memchr`` speed. Scans that can stop early are generators. Lower-case tags are looked for
-first; upper-case ones only when there is no lower-case one. This module must not build a
-tree (``extract`` does, for small snippets) or do I/O.
+first; upper-case ones only when there is no lower-case one (:func:`find_tag` finds the
+first of both forms in one pass, so a missing tag costs one search, not two). This module
+must not build a tree (``extract`` does, for small snippets) or do I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from html import unescape
 
 from enricher.dates import normalise_date, text_date
@@ -56,10 +58,29 @@ _DATE_ATTR = re.compile(r"""\s(?:content|datetime)\s*=\s*(?:"([^"]*)"|'([^']*)'|
 _SCRIPT_DATE = re.compile(r"""ublish\w{0,20}["']?\s*[:=]\s*["']([^"'<>\\]{6,40})["']""")
 
 
+@lru_cache(maxsize=64)
+def _either_case(needle: str) -> re.Pattern[str]:
+    return re.compile(f"{re.escape(needle)}|{re.escape(needle.upper())}")
+
+
 def find_tag(html: str, needle: str, start: int, end: int) -> int:
-    """First position of a lower-case ASCII ``needle``, else of its upper-case form; -1."""
-    lower = html.find(needle, start, end)
-    return lower if lower >= 0 else html.find(needle.upper(), start, end)
+    """First position of a lower-case ASCII ``needle``, else of its upper-case form; -1.
+
+    One search finds the first of either form, so a page without the tag is read once, not
+    twice (measured on shared/pages: :func:`head_end` 67 -> 54 ms for all pages, most of it
+    on the 15 pages without ``</head``); only when the upper-case form comes first is the
+    rest searched for a lower-case one."""
+    if start < 0 or end < 0:  # str.find's from-the-end indices: callers never pass them
+        lower = html.find(needle, start, end)
+        return lower if lower >= 0 else html.find(needle.upper(), start, end)
+    m = _either_case(needle).search(html, start, end)
+    if m is None:
+        return -1
+    at = m.start()
+    if html.startswith(needle, at):
+        return at
+    lower = html.find(needle, at + 1, end)
+    return lower if lower >= 0 else at
 
 
 def head_end(html: str, cap: int) -> int:
@@ -83,11 +104,11 @@ def head_end(html: str, cap: int) -> int:
         gt = html.find(">", close, cap)
         end = gt + 1 if gt >= 0 else cap
         break
-    if html.count("<", 0, end) > SLOW_TAG_BUDGET:
-        first = _SLOW_TAG.search(html, 0, end)
-        count = sum(1 for _ in zip(range(SLOW_TAG_BUDGET + 1), _SLOW_TAG.finditer(html, 0, end),
-                                   strict=False))
-        if first and count > SLOW_TAG_BUDGET:
+    if html.count("<", 0, end) > SLOW_TAG_BUDGET:  # a cheap bound before the regex
+        tags = _SLOW_TAG.finditer(html, 0, end)
+        first = next(tags, None)
+        if first and sum(1 for _ in zip(range(SLOW_TAG_BUDGET), tags, strict=False)) \
+                >= SLOW_TAG_BUDGET:
             return first.start()
     return end
 

@@ -228,6 +228,15 @@ def test_canonical_amp_and_lang() -> None:
     assert run('<link rel="canonical" href="javascript:x()">').canonical_url is None
 
 
+def test_link_rels_first_href_per_word() -> None:
+    head = ('<link rel="stylesheet" href="/a.css"><link rel="canonical">'
+            '<link REL="Alternate Canonical" HREF="/first"><link rel="canonical" href="/second">'
+            '<link rel="amphtml" href="">')
+    meta = run(head)
+    assert meta.canonical_url == "https://news.example.org/first"  # a link without href skipped
+    assert meta.amp_url is None
+
+
 def test_canonical_to_an_internal_host_is_only_returned_row_46() -> None:
     meta = run('<link rel="canonical" href="http://169.254.169.254/latest/">')
     assert meta.canonical_url == "http://169.254.169.254/latest/"  # never fetched here

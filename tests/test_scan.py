@@ -31,6 +31,16 @@ def test_find_tag_lower_then_upper() -> None:
     assert find_tag("<p>", "<h1", 0, 100) == -1
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="<h1H/eadEAD x", max_size=40), start=st.integers(0, 45),
+       end=st.integers(0, 45))
+def test_find_tag_is_lower_then_upper_str_find(text: str, start: int, end: int) -> None:
+    for needle in ("<h1", "</head"):  # found in one pass, as two str.find calls would
+        lower = text.find(needle, start, end)
+        expected = lower if lower >= 0 else text.find(needle.upper(), start, end)
+        assert find_tag(text, needle, start, end) == expected
+
+
 def test_head_end() -> None:
     html = "<html><head><title>t</title></head><body>x</body>"
     assert html[: head_end(html, len(html))].endswith("</head>")
