@@ -31,7 +31,8 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   (how late a short sleep wakes, smoothed); above ``LAG_HIGH`` the global limit shrinks
   (x0.8, never below ``max_concurrency // 16`` or 4), below ``LAG_LOW`` it grows back to
   ``max_concurrency``. Throughput is CPU-bound then anyway; fewer jobs in flight only make
-  each one's steps prompt.
+  each one's steps prompt. (bench (a): with 20/6 ms, the big host's first 300 requests left
+  12 ms late on average, 59 ms apart for a 50 ms interval; with 8/3 ms, 5 ms late, 54 ms.)
 * A job that sleeps between retries holds no slot at all; when it wants its next attempt it
   calls ``acquire(host)`` and waits in that host's ``waiters`` queue.
 * **Circuit breaker**: ``breaker_threshold`` consecutive connection-level failures or
@@ -72,8 +73,8 @@ LEAD_SHARE = 0.5
 MAX_LEAD = 0.03
 # load governor (see the module docstring): tick, lag thresholds (seconds), smoothing
 LAG_TICK = 0.05
-LAG_HIGH = 0.02
-LAG_LOW = 0.006
+LAG_HIGH = 0.008
+LAG_LOW = 0.003
 LAG_SMOOTHING = 0.3
 # remaining work of a host without spacing: queued attempts × this ÷ its concurrency
 NOMINAL_LATENCY = 0.1
