@@ -120,6 +120,8 @@ def find_by_char(html: str, needle: str, at: int, start: int, end: int) -> int:
     shared/pages: 35 vs 58 ms for all bodies). After :data:`MAX_CHAR_MISSES` hits that are
     not the needle, the rest is an ordinary search."""
     char, pos, stop = needle[at], start + at, end - len(needle) + at + 1
+    if stop <= pos:  # the needle does not fit in [start, end) (and a negative stop would
+        return -1    # count from the end of the page)
     for _ in range(MAX_CHAR_MISSES):
         i = html.find(char, pos, stop)
         if i < 0:
