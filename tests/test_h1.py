@@ -287,6 +287,36 @@ def test_response_headers_keep_their_raw_form() -> None:
                                    (b"Content-Length", b"0")]
 
 
+def test_a_reused_connection_closed_before_an_answer_is_a_reset() -> None:
+    """The server's idle timeout races ours: it closes a kept-alive connection just as the
+    next request arrives. Nothing was answered, so that is a (retried) reset, not a protocol
+    failure of the site; the same close on a new connection stays a protocol failure."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if n == 1:  # first connection: answer once, then drop the next request unanswered
+            writer.write(ok())
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    async def main() -> tuple[tuple[int, bytes], str, str, int]:
+        async with Raw(handler) as srv:
+            t = transport()
+            first = await get(t, srv.url("/1"))
+            with pytest.raises(httpcore.ReadError) as reused:
+                await get(t, srv.url("/2"))
+            with pytest.raises(httpcore.RemoteProtocolError) as fresh:
+                await get(t, srv.url("/3"))
+            await t.aclose()
+            return first, token(reused.value), token(fresh.value), srv.connections
+
+    first, on_reused, on_fresh, connections = asyncio.run(main())
+    assert first == (200, b"hello")
+    assert (on_reused, on_fresh) == ("reset", "protocol")
+    assert connections == 2
+
+
 # --- hostile answers: the same exceptions (and tokens) as httpcore ---------------------------
 
 def _linger_reset(writer: asyncio.StreamWriter) -> None:

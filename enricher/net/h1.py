@@ -20,7 +20,9 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
 Each connection is an ``asyncio.Protocol`` (``_Conn``) with one bytearray buffer and one
 waiter future; reading is paused while more than ``READ_SIZE`` bytes wait unread. An idle
 connection that received bytes or EOF, or whose socket is readable when it is picked, or
-that has been idle longer than ``keepalive_expiry``, is closed, never reused.
+that has been idle longer than ``keepalive_expiry``, is closed, never reused. A reused
+connection that the server closes before answering a single byte (its idle timeout raced
+ours) fails as ``ReadError`` ("reset", retried on a new connection), not as a protocol error.
 
 Errors are httpcore's exception classes, so ``client.failure_of`` maps them as before:
 ConnectError (``__cause__`` the OSError / ssl.SSLError), ConnectTimeout, ReadTimeout,
@@ -75,6 +77,12 @@ def _readable(fd: int) -> bool:
     return bool(poll.poll(0))
 
 
+def _closed_unanswered(conn: _Conn) -> bool:
+    """The peer closed without sending a single byte of a response."""
+    state = conn.h11
+    return conn.eof and state.their_state is h11.SEND_RESPONSE and not state.trailing_data[0]
+
+
 def _wake(waiter: asyncio.Future[Any] | None, value: object) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(value)
@@ -84,7 +92,7 @@ class _Conn(asyncio.Protocol):
     """One connection: asyncio's callbacks fill ``buf``; the request side reads through h11."""
 
     __slots__ = ("buf", "eof", "error", "fd", "h11", "idle_since", "loop", "paused",
-                 "transport", "waiter", "writable")
+                 "served", "transport", "waiter", "writable")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -97,6 +105,7 @@ class _Conn(asyncio.Protocol):
         self.paused = False
         self.fd = -1
         self.idle_since = 0.0
+        self.served = 0  # exchanges completed on this connection (> 0: a reused connection)
         self.transport: asyncio.Transport | None = None
 
     # --- asyncio callbacks ------------------------------------------------------------------
@@ -326,6 +335,7 @@ class _Body(httpx.AsyncByteStream):
                 and not conn.eof and not conn.buf):
             state.start_next_cycle()
             if not state.trailing_data[0]:
+                conn.served += 1
                 pool.put(conn)
                 return
         pool.drop(conn)
@@ -391,12 +401,21 @@ class H1Transport(httpx.AsyncBaseTransport):
             if trace is not None:
                 await trace(SENT_EVENT, {"request": request})
             read = timeouts.get("read")
-            while True:
-                event = await conn.next_event(read)
-                if type(event) is h11.Response:
-                    break
-                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                    break
+            try:
+                while True:
+                    event = await conn.next_event(read)
+                    if type(event) is h11.Response:
+                        break
+                    if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                        break
+            except httpcore.RemoteProtocolError as exc:
+                if conn.served and _closed_unanswered(conn):
+                    # the server dropped a kept-alive connection as we reused it (its idle
+                    # timeout raced ours): nothing was answered, so this is a reset, which
+                    # is retried on a new connection, not a protocol failure of the site
+                    raise httpcore.ReadError("the server closed a kept-alive connection "
+                                             "before answering") from exc
+                raise
             assert isinstance(event, h11.Response | h11.InformationalResponse)
         except BaseException:
             pool.drop(conn)
