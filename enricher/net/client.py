@@ -297,6 +297,11 @@ class TransportFactory:
         self.backend = GuardedBackend(guard, network)
         self.http2 = http2
 
+    def may_use_httpcore(self) -> bool:
+        """Can any per-host transport of this run be httpcore's (HTTP/2, a proxy, a test
+        network)? If not, httpcore's anyio backend is never loaded."""
+        return self.http2 or self.network is not None or bool(self.routes)
+
     def __call__(self, max_connections: int, host: str | None = None
                  ) -> httpx.AsyncBaseTransport:
         """A transport for one ``host`` (None: shared by every host). The lean

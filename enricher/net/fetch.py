@@ -152,9 +152,12 @@ class Fetcher:
 
     # --- lifecycle and stats --------------------------------------------------------------
     async def __aenter__(self) -> Fetcher:
-        # anyio loads its asyncio backend on first use (0.1-0.4 s of imports): do it now, not
-        # inside the first request, where it would stall the loop and skew every timing
-        await httpcore.AnyIOBackend().sleep(0)
+        # anyio loads its asyncio backend on first use (0.03-0.4 s of imports): when httpcore
+        # may carry requests, do it now, not inside the first request, where it would stall
+        # the loop and skew every timing; the default HTTP/1.1 transport never needs it
+        make = self._make
+        if not isinstance(make, TransportFactory) or make.may_use_httpcore():
+            await httpcore.AnyIOBackend().sleep(0)
         raise_open_files_limit()
         return self
 

@@ -47,7 +47,7 @@ from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_TIMEOUT
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _WEB_SCHEMES = frozenset({"http", "https"})
-_CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
+CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
 
 
 class Resolver(Protocol):
@@ -318,7 +318,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         ips = await self._guard.addresses(host, port)
         error: Exception | None = None
-        for ip in ips[:_CONNECT_TRIES]:
+        for ip in ips[:CONNECT_TRIES]:
             try:
                 return await self._inner.connect_tcp(ip, port, timeout, local_address,
                                                      socket_options)

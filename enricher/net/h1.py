@@ -9,7 +9,7 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
       └─ _Pool.acquire        an idle keep-alive connection of the origin, else a free slot
       │                       (max_connections per origin), else wait up to the pool timeout
       └─ _connect             Guard.addresses(host) -> dial the vetted IP only (never a second
-      │                       lookup), up to _CONNECT_TRIES addresses, connect timeout each,
+      │                       lookup), up to CONNECT_TRIES addresses, connect timeout each,
       │                       TLS started by the dial with server_hostname = the URL's name
       └─ request head         written in one write; then the trace callback is awaited with
       │                       ``http11.send_request_headers.complete``
@@ -47,7 +47,7 @@ import h11
 import httpcore
 import httpx
 
-from enricher.net.guard import _CONNECT_TRIES, Guard
+from enricher.net.guard import CONNECT_TRIES, Guard
 
 READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
 MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
@@ -432,7 +432,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         ips = await self._guard.addresses(host, port)
         loop = pool.loop
         error: httpcore.ConnectError | None = None
-        for ip in ips[:_CONNECT_TRIES]:
+        for ip in ips[:CONNECT_TRIES]:
             try:
                 async with asyncio.timeout(timeout):
                     _, proto = await self._dial(lambda: _Conn(loop), ip, port, context,
