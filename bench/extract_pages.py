@@ -49,6 +49,19 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _calibration_ms() -> float:
+    """Milliseconds for a fixed pure-Python workload (string building, dict and list work,
+    the kind extraction does). This VM has phases in which everything runs ~1.5x slower;
+    printing this next to the pages per second tells a slow phase from slower code."""
+    started = time.perf_counter()
+    table: dict[str, int] = {}
+    for i in range(60_000):
+        key = f"k{i % 997}"
+        table[key] = table.get(key, 0) + len(key.upper())
+    sorted(table.items())
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
 def load(corpus: Path) -> list[tuple[str, bytes, str]]:
     pages = []
     for folder in sorted(os.listdir(corpus)):
@@ -81,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     best = best_cpu = float("inf")
     latencies: list[float] = []
     errors = 0
+    calibration = []
     for _ in range(max(1, args.repeat)):
+        calibration.append(_calibration_ms())
         rows, lat, errors = [], [], 0
         started, started_cpu = time.perf_counter(), time.process_time()
         for folder, body, url in pages:
@@ -117,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_after_load_mb": rss_after_load, "peak_rss_mb": _peak_rss_mb(), "errors": errors,
         "cpu_seconds": round(best_cpu, 3), "pages_per_cpu_s": round(len(pages) / best_cpu, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "calibration_ms": calibration,
     }
     Path(str(args.out) + ".stats.json").write_text(json.dumps(stats, indent=1) + "\n",
                                                    encoding="utf-8")
@@ -124,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{stats['pages_per_cpu_s']} pages per CPU second (best of {max(1, args.repeat)}; "
           f"load average {stats['load_average'][0]} on {os.cpu_count()} CPUs), "
           f"{errors} errors; predictions in {args.out}")
+    print(f"machine speed: fixed calibration loop {min(calibration)} ms (best of "
+          f"{len(calibration)}; compare runs only at similar values)")
     if not SCORER.is_file():
         print(f"scorer not found at {SCORER}; predictions written, not scored")
         return 0
