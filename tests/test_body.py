@@ -129,6 +129,26 @@ def test_short_rest_is_drained_long_rest_is_not() -> None:
     assert seen == len(parts[0])
 
 
+def test_a_failure_while_draining_keeps_what_was_read() -> None:
+    """A server that drops the connection in the short rest we read only for keep-alive:
+    the prefix extraction needs is kept. A failure before it is complete still fails."""
+    async def dropping(parts: list[bytes]) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+        raise ConnectionResetError("peer closed")
+
+    head = b"<head><title>t</title></head>"
+
+    def read_dropping(parts: list[bytes], expected: int) -> bytes:
+        return asyncio.run(read_bounded(dropping(parts), BoundedDecoder(None, 10**6),
+                                        limit=10**6, stop_at_head=True, count=lambda n: None,
+                                        expected=expected))
+
+    assert read_dropping([head, b"x" * 100], expected=len(head) + 5000) == head
+    with pytest.raises(ConnectionResetError):
+        read_dropping([b"<head><title>t</title>"], expected=5000)
+
+
 def test_cap_and_raw_slack() -> None:
     body, seen = read([b"a" * 1000] * 100, 5000, head=False)
     assert body == b"a" * 5000 and seen == 5000

@@ -181,6 +181,24 @@ def test_relative_location_is_resolved_against_the_current_url() -> None:
     assert r.one().http_status == 200
 
 
+def test_a_utf8_location_is_read_as_utf8() -> None:
+    """Location bytes that are UTF-8 (as browsers read them), not latin-1 mojibake."""
+    async def utf8_301(request: Request, conn: Conn) -> None:
+        await conn.send("HTTP/1.1 301 Moved\r\nLocation: /caf\u00e9-news\r\n"
+                        "Content-Length: 0\r\n\r\n".encode())
+
+    async def latin1_301(request: Request, conn: Conn) -> None:  # not UTF-8: stays latin-1
+        await conn.send(b"HTTP/1.1 301 Moved\r\nLocation: /caf\xe9-old\r\n"
+                        b"Content-Length: 0\r\n\r\n")
+
+    r = run({"/old": utf8_301, "/older": latin1_301, "/caf%C3%A9-news": ok_page(),
+             "/caf%C3%A9-old": ok_page()}, ["/old", "/older"])
+    assert r.at("/old").final_url is not None and r.at("/old").final_url.endswith("/caf%C3%A9-news")
+    assert r.at("/old").http_status == 200
+    assert r.at("/older").final_url is not None
+    assert r.at("/older").final_url.endswith("/caf%C3%A9-old")
+
+
 def test_redirect_bodies_are_never_read() -> None:  # row 25
     async def endless_302(request: Request, conn: Conn) -> None:
         await conn.send(b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Encoding: gzip\r\n"
@@ -434,6 +452,30 @@ def test_head_falls_back_to_get() -> None:  # row 40, reachability
     assert len(r.at("/405").body) <= FAST.reach_bytes
 
 
+def test_a_bad_head_answer_is_confirmed_by_get() -> None:
+    """HEAD 404/410/500 while the page works: ok, never dead. Gone for GET too: dead, after
+    one GET; a 429 or 503 on HEAD is not re-asked with GET."""
+    methods: list[tuple[str, str]] = []
+    head_says = {"/h404": 404, "/h410": 410, "/h500": 500, "/gone": 410, "/busy": 429,
+                 "/down": 503}
+
+    async def head_liar(request: Request, conn: Conn) -> None:
+        methods.append((request.path, request.method))
+        if request.method == "HEAD" or request.path in ("/gone", "/busy", "/down"):
+            await conn.respond(head_says[request.path])
+        else:
+            await conn.respond(200, page())
+
+    r = run(head_liar, list(head_says), kind=LinkKind.REACH)
+    for path in ("/h404", "/h410", "/h500"):
+        assert status(r.at(path))[0] is LinkStatus.OK, path
+        assert r.at(path).attempts == 2
+    assert status(r.at("/gone")) == (LinkStatus.DEAD, "http_410")
+    assert [m for p, m in methods if p == "/gone"] == ["HEAD", "GET"]
+    assert [m for p, m in methods if p == "/busy"] == ["HEAD"]
+    assert [m for p, m in methods if p == "/down"] == ["HEAD"]
+
+
 def test_conditional_requests_and_headers_sent() -> None:
     seen: list[Mapping[str, str]] = []
 
@@ -591,6 +633,20 @@ def test_circuit_breaker_skips_the_rest_of_a_dead_host() -> None:
     assert failures.count("host_unreachable") == 17
     assert r.fetcher.requests == 3
     assert all(classify(x).status is LinkStatus.ERROR for x in r.results.values())
+
+
+def test_one_hanging_url_does_not_trip_its_hosts_breaker() -> None:
+    """The breaker counts URLs, not attempts: one page's three timeouts (its retries) on a
+    host that answers everything else leave the other pages alone."""
+    async def handler(request: Request, conn: Conn) -> None:
+        if request.path == "/slow":
+            await asyncio.Event().wait()  # never answers; the client's deadline ends it
+        await conn.respond(200, page())
+
+    config = replace(FAST, host_concurrency=1, breaker_threshold=3, max_attempts=3)
+    r = run(handler, ["/slow"] + [f"/{i}" for i in range(8)], config)
+    assert status(r.at("/slow"))[0] is LinkStatus.TIMEOUT and r.at("/slow").attempts == 3
+    assert {status(r.at(f"/{i}"))[0] for i in range(8)} == {LinkStatus.OK}
 
 
 def test_breaker_ignores_cached_dns_answers() -> None:

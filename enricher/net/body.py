@@ -136,28 +136,45 @@ async def read_bounded(
     raw_total = 0
     scan_from = 0
     result: bytes | None = None
-    async for chunk in raw:
-        raw_total += len(chunk)
-        count(len(chunk))
-        if result is not None:
-            continue  # draining a short remainder
-        out = decoder.feed(chunk)
-        if out:
-            body += out
-            if stop_at_head:
-                match = _HEAD_END.search(body, max(0, scan_from - 16))
-                if match is not None:  # what extraction needs ends a little after the head
-                    stop_at_head = False
-                    limit = min(limit, match.end() + after_head)
-                scan_from = len(body)
-        if result is None and (len(body) >= limit or raw_total >= limit + RAW_SLACK):
-            result = bytes(body[:limit])
-        if result is not None and not drainable(expected, raw_total):
-            return result
+    try:
+        async for chunk in raw:
+            raw_total += len(chunk)
+            count(len(chunk))
+            if result is not None:
+                continue  # draining a short remainder
+            out = decoder.feed(chunk)
+            if out:
+                body += out
+                if stop_at_head:
+                    match = _HEAD_END.search(body, max(0, scan_from - 16))
+                    if match is not None:  # what extraction needs ends a little after the head
+                        stop_at_head = False
+                        limit = min(limit, match.end() + after_head)
+                    scan_from = len(body)
+            if result is None and (len(body) >= limit or raw_total >= limit + RAW_SLACK):
+                result = bytes(body[:limit])
+            if result is not None and not drainable(expected, raw_total):
+                return result
+    except Exception:
+        if result is None:
+            raise
+        return result  # the rest was read only for keep-alive: its failure is not the page's
     if result is None:
         decoder.finish()
         result = bytes(body)
     return result
+
+
+def location_text(value: str | None) -> str | None:
+    """A ``Location`` value as browsers read it: header bytes (decoded here as latin-1) that
+    form valid UTF-8 are UTF-8 (``/caf\u00c3\u00a9`` is ``/caf\u00e9``); anything else stays
+    latin-1. The URL cleaner then percent-encodes the non-ASCII characters."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def drainable(expected: int | None, done: int) -> bool:
@@ -220,7 +237,8 @@ async def read_response(
             value = raw_value.decode("latin-1")
             kept[name] = f"{kept[name]}, {value}" if name in kept else value
     if 300 <= status < 400:  # never read a redirect's body
-        return Reply(http_status=status, location=kept.get("location"), headers=kept)
+        return Reply(http_status=status, location=location_text(kept.get("location")),
+                     headers=kept)
     wait = retry_after(kept, now()) if "retry-after" in kept else None
     stream: AsyncIterable[bytes] = response.stream  # type: ignore[assignment]
     ctype = kept.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -3,7 +3,8 @@
 Per URL (a *job*)::
 
     kind PAGE  GET, read the decoded body of HTML responses up to page_bytes, stop after </head>
-    kind REACH HEAD; on 400/403/405/501 or a protocol/reset failure, GET reading <= reach_bytes
+    kind REACH HEAD; on 400/403/404/405/410/500/501 or a protocol/reset failure, GET reading
+               <= reach_bytes (a bad HEAD answer is confirmed by a GET before it counts)
     kind IMAGE GET, read <= image_bytes
     every hop:   guard.check_target (scheme, port, literal IP) -> tenacity retry loop of
                  attempts; each attempt waits for its host slot (hosts.Scheduler), sends one
@@ -63,7 +64,11 @@ from enricher.net.urls import Rejected, host_key, resolve_url
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # a clean URL's authority, where host_key's string split gives exactly httpx's host
 _PLAIN = re.compile(r"https?://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?(?:/|$)")
-HEAD_FALLBACK_STATUS = frozenset({400, 403, 405, 501})
+# A HEAD answer that would make the link look bad is confirmed by a GET: servers answer HEAD
+# with 400/403/405/501 when they do not implement it, and some with 404, 410 or 500 while
+# the page itself works (a false "dead" is the worst outcome). 429 and the 502-504 family
+# are not: they say the same of a GET, and a GET would only add load to a busy host.
+HEAD_FALLBACK_STATUS = frozenset({400, 403, 404, 405, 410, 500, 501})
 HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset"})
 # what trips a host's breaker; DNS answers are cached for the run, so they need no breaker
 BREAKER_FAILURES = frozenset({"connect", "timeout"})
@@ -87,6 +92,7 @@ class _Job:
     raw: int = 0
     spent: float = 0.0  # seconds inside requests (all attempts and hops), waits excluded
     touched: set[str] = field(default_factory=set)
+    counted: set[str] = field(default_factory=set)  # hosts whose breaker this URL fed
 
 
 class Fetcher:
@@ -365,8 +371,9 @@ class Fetcher:
             if resp.failure is None or resp.http_status is not None:
                 failed = False  # the host answered
                 self._answered.add(key)
-            elif resp.failure in BREAKER_FAILURES:
-                failed = True
+            elif resp.failure in BREAKER_FAILURES and key not in job.counted:
+                failed = True  # once per URL: one hanging page's retries are not a dead host
+                job.counted.add(key)
             if resp.connect_stage:
                 self._conn_failed.add(key)
             return resp
