@@ -56,7 +56,8 @@ def interpret(
                 page, signals = extract_with_signals(text, final, provider=provider)
                 page = _clean_page_urls(page, config)
                 soft_404 = is_soft_404(
-                    fetched.url, fetched.final_url, signals.title, signals.h1, text
+                    fetched.url, fetched.final_url, signals.title, signals.h1, text,
+                    page.site_name,
                 )
         elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
             image = probe_image(fetched.body, fetched.content_type).info

@@ -8,8 +8,10 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   captcha host or headers, PerimeterX's ``px-captcha`` / "Press & Hold", Incapsula's and
   Sucuri's block pages. A page merely titled "Just a moment..." is not one.
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
-  major languages: a whole separator-delimited part ("Page not found | Site", the other
-  parts short like a site name) or a not-found sentence. Or a deep article URL redirected
+  major languages: a whole separator-delimited part ("Page not found | Site", every other
+  part the site's name as its host or og:site_name says) or a part that is a not-found
+  sentence ("Sorry, the page you are looking for does not exist"); the h1 only under a
+  title that names nothing but the site. Or a deep article URL redirected
   to the site root, to a section that is a prefix of it, or to an error path; or a
   parked-domain page. A title that merely mentions 404 ("404 errors explained", "Top 404
   pages") is not one.
@@ -23,11 +25,12 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from enricher.textclean import host_names, is_site_name, name_key
+
 __all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
 
 TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
 PARKED_SCAN_CHARS = 16 * 1024  # parked-domain pages are small: their markers come early
-MAX_SITE_WORDS = 6  # words in the other parts of a "Page not found | Site" title
 
 # --- challenges ---------------------------------------------------------------------------
 
@@ -133,6 +136,12 @@ _NOT_FOUND_SENTENCE = re.compile(
 _PARTS = re.compile(r"\s+[|\-–—»:·•]\s+|\s*[|»·•]\s*")
 _PUNCT = re.compile(r"^[\s!.¡¿?…:,\-–—()\[\]]+|[\s!.¡¿?…:,\-–—()\[\]]+$")
 _OOPS = re.compile(r"^(?:oops|whoops|ups|hoppla|uh[\s-]?oh|sorry|désolé|lo\s+sentimos)\W+", re.I)
+# what may stand before a not-found sentence in its part, and what may not follow it
+_SENTENCE_LEAD = re.compile(
+    r"(?:(?:we'?re\s+sorry|we\s+are\s+sorry|sorry|oops|whoops|error|fehler|erreur|404|410)"
+    r"[\s,!.:;-]*)*(?:the\s+)?", re.I)
+_CLAUSE = re.compile(r"[:;,?|]")
+MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
 _ERROR_PATH = re.compile(r"(?:^|/)(?:404|410|error|errors|not[-_]?found|page[-_]not[-_]found|"
                          r"fehler|seite[-_]nicht[-_]gefunden|erreur|pagina[-_]no[-_]encontrada)"
@@ -148,18 +157,38 @@ _PARKED_MARKERS = ("for sale", "buy this domain", "parked", "sedo", "parkingcrew
 _PARKED_LOWER = re.compile(_PARKED.pattern)  # for text already lower-cased: no case folding
 
 
-def _says_not_found(text: str | None) -> bool:
+def _is_not_found_part(part: str) -> bool:
+    """Whether one title part *is* a not-found message: a not-found phrase as the whole
+    part, or a not-found sentence that the part starts with (after "Sorry,", "Error 404:")
+    and that only a short plain tail follows ("... could not be found on this server"). A
+    question, or a sentence that goes on after a colon or comma, is a headline about it."""
+    if _NOT_FOUND_PART.fullmatch(part):
+        return True
+    m = _NOT_FOUND_SENTENCE.search(part)
+    if m is None or "?" in part:
+        return False
+    tail = part[m.end():]
+    return (_SENTENCE_LEAD.fullmatch(part[: m.start()]) is not None
+            and not _CLAUSE.search(tail) and len(tail.split()) <= MAX_SENTENCE_TAIL_WORDS)
+
+
+def _says_not_found(text: str | None, names: tuple[str, ...]) -> bool:
+    """Whether a title (or h1) is a not-found message: one of its separator-delimited parts
+    is one, and every other part is another one or the site's name (``names``: name keys of
+    the host and og:site_name), never a headline ("Not found - movie review | Site")."""
     if not text:
         return False
-    text = text.strip()[:300]
-    if _NOT_FOUND_SENTENCE.search(text):
-        return True
-    parts = [_PUNCT.sub("", _OOPS.sub("", p.strip())) for p in _PARTS.split(text)]
-    for n, part in enumerate(parts):
-        if part and _NOT_FOUND_PART.fullmatch(part):
-            # the rest must look like a site name, not a headline ("Not found – why ...")
-            return all(len(p.split()) <= MAX_SITE_WORDS for i, p in enumerate(parts) if i != n)
-    return False
+    parts = [_PUNCT.sub("", _OOPS.sub("", p.strip())) for p in _PARTS.split(text.strip()[:300])]
+    parts = [p for p in parts if p]
+    found = [_is_not_found_part(p) for p in parts]
+    return any(found) and all(hit or is_site_name(p, names) for p, hit in zip(parts, found,
+                                                                               strict=True))
+
+
+def _site_like(text: str | None, names: tuple[str, ...]) -> bool:
+    """A title that names only the site (or nothing): then the h1 is the page's message."""
+    return not text or not text.strip() or all(
+        is_site_name(p, names) for p in _PARTS.split(text.strip()[:300]) if p.strip())
 
 
 def _segments(path: str) -> list[str]:
@@ -198,14 +227,18 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
 
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
-                    text_prefix: str = "") -> str | None:
+                    text_prefix: str = "", site_name: str | None = None) -> str | None:
     """Why a 200 page is really "not found" (``not_found_title``, ``not_found_h1``,
     ``redirect_to_root``, ``redirect_to_section``, ``redirect_to_error_page``,
-    ``parked_domain``), or None."""
-    if _says_not_found(title):
-        return "not_found_title"
-    if _says_not_found(h1):
-        return "not_found_h1"
+    ``parked_domain``), or None. The h1 counts only under a title that names nothing but
+    the site (an article's own h1 may be a headline about a missing thing)."""
+    if title or h1:
+        names = tuple({*host_names(url), *host_names(final_url),
+                       *((name_key(site_name),) if site_name else ())} - {""})
+        if _says_not_found(title, names):
+            return "not_found_title"
+        if _site_like(title, names) and _says_not_found(h1, names):
+            return "not_found_h1"
     reason = _redirect_reason(url, final_url)
     if reason:
         return reason
@@ -217,7 +250,7 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
 
 
 def is_soft_404(url: str, final_url: str | None, title: str | None, h1: str | None,
-                text_prefix: str = "") -> bool:
+                text_prefix: str = "", site_name: str | None = None) -> bool:
     """Whether a successful response is really a "not found" page (verdict dead,
     reason soft_404). Only strong evidence counts; see the module docstring."""
-    return soft_404_reason(url, final_url, title, h1, text_prefix) is not None
+    return soft_404_reason(url, final_url, title, h1, text_prefix, site_name) is not None

@@ -17,11 +17,14 @@ from urllib.parse import urlsplit
 __all__ = ["clean_text", "host_names", "is_site_name", "is_variant", "name_key",
            "strip_site_affixes"]
 
-# C0/C1 controls (tab/newline/CR become spaces), bidi controls, zero-width characters.
+# C0/C1 controls (tab/newline/CR become spaces), bidi controls, zero-width characters, and
+# lone surrogates (a JSON-LD "\ud800" escape): text that cannot be written as UTF-8 would
+# make every later write of it (record, history, report) fail.
 _DROP = dict.fromkeys(
     [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
      0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
-     *range(0x2066, 0x206A), 0x2060, 0xFEFF, 0x00AD, 0xFFFD],  # U+FFFD: what NUL becomes
+     *range(0x2066, 0x206A), 0x2060, 0xFEFF, 0x00AD, 0xFFFD,  # U+FFFD: what NUL becomes
+     *range(0xD800, 0xE000)],
 )
 _WS = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]{0,500}>")

@@ -392,3 +392,13 @@ def test_decoded_legacy_page_keeps_its_text() -> None:
                + og("og:description", "記事の説明"))
     meta = extract(decode_html(html.encode("shift_jis"), None), URL)
     assert (meta.title, meta.description) == ("日本語のニュース", "記事の説明")
+
+
+def test_lone_surrogates_in_json_ld_never_reach_the_output() -> None:
+    """A JSON-LD "\\ud800" escape decodes to a lone surrogate, which cannot be written as
+    UTF-8 (records, history, reports): cleaned text drops it."""
+    head = '<script type="application/ld+json">{"headline": "Bad \\ud800 title", ' \
+           '"description": "d \\udfff x", "publisher": {"name": "S\\ud83d"}}</script>'
+    meta = run(head)
+    assert meta.title == "Bad title" and meta.description == "d x"
+    json.dumps([meta.title, meta.description, meta.site_name], ensure_ascii=False).encode()

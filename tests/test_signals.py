@@ -66,7 +66,7 @@ def test_ordinary_pages_are_not_challenges(headers: dict[str, str], status: int,
     "Page not found | Example News", "404 Not Found", "404", "Error 404", "404 - Page Not Found",
     "Oops! That page can’t be found. – Example", "Not Found",
     "The page you were looking for doesn't exist (404)",
-    "Seite nicht gefunden - Beispiel", "Fehler 404 – Seite nicht gefunden",
+    "Seite nicht gefunden - Example", "Fehler 404 – Seite nicht gefunden",
     "Die angeforderte Seite wurde nicht gefunden", "Page introuvable", "Erreur 404",
     "Página no encontrada", "La página no existe", "Pagina non trovata",
     "Pagina niet gevonden", "Página não encontrada", "Страница не найдена",
@@ -87,6 +87,33 @@ def test_not_found_titles(title: str) -> None:
 ])
 def test_titles_that_merely_mention_404_stay_ok(title: str | None) -> None:
     assert not is_soft_404(ARTICLE, ARTICLE, title, title)
+
+
+@pytest.mark.parametrize("title", [
+    "Site is down: This page can't be found, users report | Example",
+    "Why this page doesn't exist anymore", "Why this page doesn't exist anymore | Example",
+    "The page you are looking for cannot be found: a short history",
+    "Is the page you were looking for not there anymore?",
+    "Not Found - Movie Review | Variety", "Not Found | Movie Review", "404 - Film review",
+    "404 | The Band", "Error 404 - Documentary review - The Guardian",
+    "Does Not Exist - New album review | Pitchfork", "Nicht gefunden – Krimi der Woche | ZDF",
+])
+def test_headlines_about_missing_things_stay_ok(title: str) -> None:
+    """A not-found phrase is evidence only when it is the whole message: every other part
+    of the title must be the site's name (host or og:site_name), not a headline."""
+    assert soft_404_reason(ARTICLE, None, title, None) is None
+
+
+def test_h1_counts_only_under_a_title_that_names_the_site() -> None:
+    assert soft_404_reason(ARTICLE, None, "A real headline today", "Oops! Not found") is None
+    assert soft_404_reason(ARTICLE, None, None, "Oops! Not found") == "not_found_h1"
+    assert soft_404_reason(ARTICLE, None, "Example", "Oops! Not found") == "not_found_h1"
+
+
+def test_site_name_from_the_page_counts_as_the_site() -> None:
+    assert soft_404_reason(ARTICLE, None, "Page not found | Daily Planet", None) is None
+    assert soft_404_reason(ARTICLE, None, "Page not found | Daily Planet", None,
+                           site_name="The Daily Planet") == "not_found_title"
 
 
 @pytest.mark.parametrize(("url", "final", "reason"), [

@@ -28,6 +28,7 @@ def test_clean_text() -> None:
     assert clean_text(None, 10) is None
     assert clean_text("日本語の\n記事です", 100) == "日本語の記事です"  # a break, not a space
     assert clean_text("米朝 首脳", 100) == "米朝 首脳"  # a real space stays
+    assert clean_text("Bad \ud800 title\udfff", 100) == "Bad title"  # lone surrogates
 
 
 def test_host_names() -> None:
