@@ -139,6 +139,7 @@ def test_dns_connect_and_forbidden_verdicts() -> None:
     assert status(r.at(f"nx.test:{port}/")) == (LinkStatus.DEAD, "dns")
     assert status(r.at(f"private.test:{port}/")) == (LinkStatus.BLOCKED, "forbidden_address")
     assert r.fetcher.requests == 1  # the DNS failure counts; the policy's refusal sent nothing
+    assert r.at(f"private.test:{port}/").attempts == 0
     r = run(ok_page(), f"http://refused.test:{port}/", resolver=resolver)
     assert status(r.one()) == (LinkStatus.ERROR, "connect")
 

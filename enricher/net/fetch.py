@@ -460,6 +460,7 @@ class Fetcher:
                                  "request on it timed out", False)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
                 self._requests -= 1
+                job.attempts -= 1  # attempts count requests sent, as for a literal IP
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage)
         finally:
