@@ -453,6 +453,20 @@ def test_head_falls_back_to_get() -> None:  # row 40, reachability
     assert len(r.at("/405").body) <= FAST.reach_bytes
 
 
+def test_a_head_that_hangs_falls_back_to_get_at_once() -> None:
+    methods: list[str] = []
+
+    async def head_hangs(request: Request, conn: Conn) -> None:
+        methods.append(request.method)
+        if request.method == "HEAD":
+            await asyncio.Event().wait()  # the client's deadline ends it
+        await conn.respond(200, page())
+
+    r = run(head_hangs, "/amp", replace(FAST, max_attempts=3), kind=LinkKind.REACH)
+    assert status(r.one())[0] is LinkStatus.OK and r.one().attempts == 2
+    assert methods == ["HEAD", "GET"]
+
+
 def test_a_bad_head_answer_is_confirmed_by_get() -> None:
     """HEAD 404/410/500 while the page works: ok, never dead. Gone for GET too: dead, after
     one GET; a 429 or 503 on HEAD is not re-asked with GET."""

@@ -3,8 +3,9 @@
 Per URL (a *job*)::
 
     kind PAGE  GET, read the decoded body of HTML responses up to page_bytes, stop after </head>
-    kind REACH HEAD; on 400/403/404/405/410/500/501 or a protocol/reset failure, GET reading
-               <= reach_bytes (a bad HEAD answer is confirmed by a GET before it counts)
+    kind REACH HEAD; on 400/403/404/405/410/500/501 or a protocol/reset/timeout failure (not
+               retried as HEAD), GET reading <= reach_bytes: a bad HEAD answer is confirmed
+               by a GET before it counts
     kind IMAGE GET, read <= image_bytes
     every hop:   guard.check_target (scheme, port, literal IP) -> tenacity retry loop of
                  attempts; each attempt waits for its host slot (hosts.Scheduler), sends one
@@ -69,7 +70,9 @@ _PLAIN = re.compile(r"https?://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?(
 # the page itself works (a false "dead" is the worst outcome). 429 and the 502-504 family
 # are not: they say the same of a GET, and a GET would only add load to a busy host.
 HEAD_FALLBACK_STATUS = frozenset({400, 403, 404, 405, 410, 500, 501})
-HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset"})
+# A HEAD that fails is not retried as HEAD when the failure may be HEAD's own (a server
+# that hangs or breaks on HEAD): the GET, with its own retries, decides.
+HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset", "timeout"})
 # what trips a host's breaker; DNS answers are cached for the run, so they need no breaker
 BREAKER_FAILURES = frozenset({"connect", "timeout"})
 _ACCEPT = {
@@ -332,6 +335,8 @@ class Fetcher:
         and building it costs more than the attempt's own bookkeeping); when it asks for a
         retry, the loop starts from that outcome, so waits and counts are tenacity's."""
         resp = await self._attempt(job, url, method, extra)
+        if method == "HEAD" and resp.failure in HEAD_FALLBACK_FAILURES:
+            return resp  # the GET fallback follows instead of a retry
         if self._policy.max_attempts > 1 and self._policy.wants_retry(resp):
             first: list[Reply] = [resp]
 
