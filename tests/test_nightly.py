@@ -477,6 +477,7 @@ def test_a_series_of_nights(web: LocalWeb, tmp_path: Path) -> None:
     assert "Changes since the previous run" in text
     assert "still dead (2)" in text and "flapping (1)" in text
     assert f"{u('/news/dies.html')}  (2.0 days)" in text
+    assert f"History {state} · last run finished " in text and "Run time" not in text
     doc = json.loads(report.read_text(encoding="utf-8"))
     assert doc["changes"]["flapping"] == [u("/news/flaps.html")]
     assert doc["changes"]["still_dead"] == [

@@ -151,12 +151,13 @@ def print_summary(
 
     console.print()
     names = ",".join(sorted(s.value for s in fail_statuses(fail_on)))
-    console.print(
-        _t(
-            f"Run time {human_seconds(t.elapsed_s)} · {t.requests} requests · "
-            f"{human_bytes(t.bytes_read)} · {run.records.read} records read, "
-            f"{run.records.changed} changed, {run.records.failed} failed · "
-            f"{t.failing} links failing (fail-on {names})"
-        ),
-        soft_wrap=True,
-    )
+    if run.command == "report":  # from the history: no run of its own to time
+        last = f" · last run finished {run.finished_at}" if run.finished_at else ""
+        line = (f"History {run.options.get('state', '')}{last} · "
+                f"{t.failing} links failing (fail-on {names})")
+    else:
+        line = (f"Run time {human_seconds(t.elapsed_s)} · {t.requests} requests · "
+                f"{human_bytes(t.bytes_read)} · {run.records.read} records read, "
+                f"{run.records.changed} changed, {run.records.failed} failed · "
+                f"{t.failing} links failing (fail-on {names})")
+    console.print(_t(line), soft_wrap=True)
