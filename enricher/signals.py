@@ -10,8 +10,9 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
   major languages: a whole separator-delimited part ("Page not found | Site", every other
   part the site's name as its host or og:site_name says) or a part that is a not-found
-  sentence ("Sorry, the page you are looking for does not exist"); the h1 only under a
-  title that names nothing but the site. Or a deep article URL redirected
+  sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
+  title that names only the site or also says not found ("Page not found | Any Name").
+  Or a deep article URL redirected
   to the site root, to a section that is a prefix of it, or to an error path; or a
   parked-domain page. A title that merely mentions 404 ("404 errors explained", "Top 404
   pages") is not one.
@@ -30,6 +31,7 @@ from enricher.textclean import host_names, is_site_name, name_key
 __all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
 
 TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
+MAX_SITE_WORDS = 6  # words of a part that may be a site name we do not know
 PARKED_SCAN_CHARS = 16 * 1024  # parked-domain pages are small: their markers come early
 
 # --- challenges ---------------------------------------------------------------------------
@@ -172,17 +174,19 @@ def _is_not_found_part(part: str) -> bool:
             and not _CLAUSE.search(tail) and len(tail.split()) <= MAX_SENTENCE_TAIL_WORDS)
 
 
-def _says_not_found(text: str | None, names: tuple[str, ...]) -> bool:
+def _says_not_found(text: str | None, names: tuple[str, ...] | None) -> bool:
     """Whether a title (or h1) is a not-found message: one of its separator-delimited parts
     is one, and every other part is another one or the site's name (``names``: name keys of
-    the host and og:site_name), never a headline ("Not found - movie review | Site")."""
+    the host and og:site_name), never a headline ("Not found - movie review | Site"). With
+    ``names`` None (the site's name unknown), other parts need only be short like a name."""
     if not text:
         return False
     parts = [_PUNCT.sub("", _OOPS.sub("", p.strip())) for p in _PARTS.split(text.strip()[:300])]
     parts = [p for p in parts if p]
     found = [_is_not_found_part(p) for p in parts]
-    return any(found) and all(hit or is_site_name(p, names) for p, hit in zip(parts, found,
-                                                                               strict=True))
+    return any(found) and all(
+        hit or (len(p.split()) <= MAX_SITE_WORDS if names is None else is_site_name(p, names))
+        for p, hit in zip(parts, found, strict=True))
 
 
 def _site_like(text: str | None, names: tuple[str, ...]) -> bool:
@@ -237,8 +241,9 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
                        *((name_key(site_name),) if site_name else ())} - {""})
         if _says_not_found(title, names):
             return "not_found_title"
-        if _site_like(title, names) and _says_not_found(h1, names):
-            return "not_found_h1"
+        if _says_not_found(h1, names) and (_site_like(title, names)
+                                          or _says_not_found(title, None)):
+            return "not_found_h1"  # the h1 is the message, the title agrees or names the site
     reason = _redirect_reason(url, final_url)
     if reason:
         return reason

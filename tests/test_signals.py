@@ -110,6 +110,17 @@ def test_h1_counts_only_under_a_title_that_names_the_site() -> None:
     assert soft_404_reason(ARTICLE, None, "Example", "Oops! Not found") == "not_found_h1"
 
 
+def test_title_and_h1_agreeing_need_no_known_site_name() -> None:
+    """On a host that names nothing (an IP) and no og:site_name: the title's other part
+    cannot be checked, but a not-found h1 under a not-found title is enough."""
+    url = "http://127.0.0.1:8000/news/transit-plan.html"
+    h1 = "Sorry, the page you are looking for does not exist."
+    assert soft_404_reason(url, None, "Page not found | Demo Daily", h1) == "not_found_h1"
+    assert soft_404_reason(url, None, "Page not found | Demo Daily", None) is None
+    assert soft_404_reason(url, None, "Not Found - Movie Review | Variety",
+                           "Not Found - Movie Review") is None
+
+
 def test_site_name_from_the_page_counts_as_the_site() -> None:
     assert soft_404_reason(ARTICLE, None, "Page not found | Daily Planet", None) is None
     assert soft_404_reason(ARTICLE, None, "Page not found | Daily Planet", None,
