@@ -69,10 +69,20 @@ async def discover(
     config: Config,
     reporter: Reporter,
     stdin: TextIO | None = None,
+    skip_dir: str | None = None,
 ) -> AsyncIterator[tuple[str, LinkKind]]:
     """Read every record once, keeping its URL slots' origins (never its text) in ``col``;
-    yield each distinct URL the first time it is seen, so fetching starts while reading."""
-    paths = list(records.iter_record_paths(list(inputs), stdin))
+    yield each distinct URL the first time it is seen, so fetching starts while reading.
+    Folder walks skip ``skip_dir`` (the run's output folder); paths listed on stdin that do
+    not exist are skipped with a log line."""
+    paths = list(
+        records.iter_record_paths(
+            list(inputs),
+            stdin,
+            on_skip=lambda message: reporter.log(f"enricher: {message}"),
+            skip_dir=skip_dir,
+        )
+    )
     async for scanned in scan_records(paths, config):
         col.read += 1
         display = scanned.display
@@ -133,6 +143,7 @@ async def fetch_phase(
     on_fetcher: Callable[[Fetcher], None] | None = None,
     outcome: FetchOutcome | None = None,
     nightly: Nightly | None = None,
+    skip_dir: str | None = None,
 ) -> FetchOutcome:
     """Read the records and fetch every distinct URL once, overlapping the two (except URLs
     the history lets us reuse); fan results out to their origins at the end. Results land
@@ -151,7 +162,7 @@ async def fetch_phase(
 
     async def stream() -> AsyncIterator[tuple[str, LinkKind]]:
         batch: list[tuple[str, LinkKind]] = []
-        async for item in discover(inputs, col, config, reporter, stdin):
+        async for item in discover(inputs, col, config, reporter, stdin, skip_dir):
             if nightly.history is None:
                 yield item
                 continue
@@ -288,6 +299,11 @@ async def write_phase(
         edits = build_edits(record.data, refs, results, options)
         try:
             new = records.apply_edits(record, edits)
+        except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
+            new = exc.new
+            error = RecordError(display, str(exc))
+            errors.append(error)
+            reporter.log(str(error))
         except records.EditError as exc:
             error = RecordError(display, str(exc))
             errors.append(error)
@@ -387,6 +403,7 @@ async def run(
                 on_fetcher=on_fetcher,
                 outcome=outcome,
                 nightly=nightly,
+                skip_dir=config.out_dir if write and not config.in_place else None,
             )
         except Aborted as exc:
             aborted = str(exc)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
+import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,7 +24,7 @@ from rich.console import Console
 from enricher import __version__
 from enricher.config import DEFAULT_OUT_DIR
 from enricher.models import RunResult
-from enricher.settings import ConfigError, Settings, load_settings
+from enricher.settings import ConfigError, Settings, check_network, load_settings
 
 
 class ExitCode(IntEnum):
@@ -55,72 +58,24 @@ class Env:
     force_terminal: bool | None = None  # None: decide from the stream
 
 
-_NETWORK_FLAGS: tuple[tuple[str, str, dict[str, object]], ...] = (
-    (
-        "--max-concurrency",
-        "max_concurrency",
-        {"metavar": "N", "help": "requests in flight over all hosts (default 128)"},
-    ),
-    (
-        "--host-concurrency",
-        "host_concurrency",
-        {"metavar": "N", "help": "requests in flight per host (default 4)"},
-    ),
+# (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name)
+_NETWORK_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--max-concurrency", "N", "requests in flight over all hosts (default 128)"),
+    ("--host-concurrency", "N", "requests in flight per host (default 4)"),
     (
         "--host-request-interval",
-        "host_request_interval",
-        {
-            "metavar": "DURATION",
-            "help": "minimum time between request starts per host, e.g. 100ms (default 100ms)",
-        },
+        "DURATION",
+        "minimum time between request starts per host, e.g. 100ms (default 100ms)",
     ),
-    (
-        "--timeout",
-        "timeout",
-        {"metavar": "DURATION", "help": "total deadline per request attempt (default 30s)"},
-    ),
-    (
-        "--connect-timeout",
-        "connect_timeout",
-        {"metavar": "DURATION", "help": "TCP/TLS connect timeout (default 10s)"},
-    ),
-    (
-        "--max-attempts",
-        "max_attempts",
-        {"metavar": "N", "help": "attempts per URL for transient failures (default 3)"},
-    ),
-    (
-        "--max-redirects",
-        "max_redirects",
-        {"metavar": "N", "help": "redirect hops followed (default 10)"},
-    ),
-    ("--user-agent", "user_agent", {"metavar": "TEXT", "help": "User-Agent header"}),
-    (
-        "--proxy",
-        "proxy",
-        {"metavar": "URL", "help": "proxy for all requests (HTTP_PROXY etc. are honoured too)"},
-    ),
-    (
-        "--ca-bundle",
-        "ca_bundle",
-        {
-            "metavar": "FILE",
-            "help": "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)",
-        },
-    ),
-    (
-        "--max-age",
-        "max_age",
-        {
-            "metavar": "DURATION",
-            "help": "reuse ok results younger than this from the history, e.g. 20h",
-        },
-    ),
-    (
-        "--state",
-        "state",
-        {"metavar": "FILE", "help": "history database (default .enricher/state.sqlite)"},
-    ),
+    ("--timeout", "DURATION", "total deadline per request attempt (default 30s)"),
+    ("--connect-timeout", "DURATION", "TCP/TLS connect timeout (default 10s)"),
+    ("--max-attempts", "N", "attempts per URL for transient failures (default 3)"),
+    ("--max-redirects", "N", "redirect hops followed (default 10)"),
+    ("--user-agent", "TEXT", "User-Agent header"),
+    ("--proxy", "URL", "http(s) proxy for all requests (HTTP_PROXY etc. are honoured too)"),
+    ("--ca-bundle", "FILE", "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)"),
+    ("--max-age", "DURATION", "reuse ok results younger than this from the history, e.g. 20h"),
+    ("--state", "FILE", "history database (default .enricher/state.sqlite)"),
 )
 
 
@@ -151,8 +106,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _network(p: argparse.ArgumentParser) -> None:
-    for flag, dest, kwargs in _NETWORK_FLAGS:
-        p.add_argument(flag, dest=dest, default=None, **kwargs)  # type: ignore[arg-type]
+    for flag, metavar, text in _NETWORK_FLAGS:
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), metavar=metavar, help=text)
     p.add_argument(
         "--header",
         dest="headers",
@@ -294,9 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         default=None,
-        help="where the demo writes (default: a temporary folder)",
+        help="where the demo writes (default ./enricher-demo)",  # demo.DEFAULT_DEMO_DIR
     )
-    demo.add_argument("--no-color", action="store_true")
+    demo.add_argument("--no-color", action="store_true", help="no colours")
     return parser
 
 
@@ -346,11 +301,46 @@ def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
     )
 
 
+_VALUE_FLAGS = frozenset(
+    {flag for flag, _, _ in _NETWORK_FLAGS} | {"--accept", "--header", "--include", "--exclude"}
+)
+_NEGATIVE = re.compile(r"-\d")
+
+
+def _glue_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--timeout -1s`` -> ``--timeout=-1s``: argparse takes ``-1s`` for an option and
+    prints its usage dump; glued, the value reaches the settings and gets a one-line error."""
+    out = list(argv)
+    end = out.index("--") if "--" in out else len(out)  # after --, everything is a path
+    for i in range(end - 2, -1, -1):
+        if out[i] in _VALUE_FLAGS and _NEGATIVE.match(out[i + 1]):
+            out[i : i + 2] = [f"{out[i]}={out[i + 1]}"]
+    return out
+
+
+#: the exit status of a process killed by SIGPIPE, as a shell reports it (``yes | head -1``)
+BROKEN_PIPE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     env = env or Env()
+    try:
+        return _main(argv, env)
+    except BrokenPipeError:
+        # the reader went away (``enricher links ... | head -1``): stop quietly, the Unix way.
+        # Point stdout at /dev/null so the interpreter's final flush does not complain.
+        for stream in {id(s): s for s in (env.stdout, sys.stdout)}.values():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+        return BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None, env: Env) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) and int(ExitCode.USAGE)
     if args.command is None:
@@ -362,9 +352,8 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
             from enricher.inventory import run_links
 
             settings = _settings(args)
-            return run_links(
-                args.paths, settings.config, args.links_format, env.stdout, err, env.stdin
-            )
+            stdin = _stdin_skipping_missing(env.stdin, err) if "-" in args.paths else env.stdin
+            return run_links(args.paths, settings.config, args.links_format, env.stdout, err, stdin)
         if args.command == "report":
             return _run_report(args, _settings(args), err)
         if args.command == "demo":
@@ -373,19 +362,26 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
             return run_demo(args.out, err)
         settings = _settings(args)
         return _run_pipeline(args, settings, env, err)
-    except ConfigError as exc:
-        err.print(f"enricher: {exc}", markup=False)
-        return ExitCode.USAGE
     except _usage_errors() as exc:
         err.print(f"enricher: {exc}", markup=False)
         return ExitCode.USAGE
+
+
+def _stdin_skipping_missing(stdin: TextIO, err: Console) -> TextIO:
+    """Paths listed on stdin, minus those that do not exist (each named on stderr)."""
+    from enricher.records import stdin_paths
+
+    def skipped(message: str) -> None:
+        err.print(f"enricher: {message}", markup=False)
+
+    return io.StringIO("".join(f"{path}\n" for path in stdin_paths(stdin, skipped)))
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
     from enricher.records import UsageError
     from enricher.state import StateError
 
-    return (UsageError, StateError)
+    return (ConfigError, UsageError, StateError)
 
 
 def _write_reports(
@@ -435,6 +431,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     from enricher.progress import make_reporter
     from enricher.report.summary import print_summary
 
+    check_network(settings.config)  # before anything is read or fetched
     config = settings.config
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):

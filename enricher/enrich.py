@@ -4,7 +4,8 @@ Input: the record's front-matter mapping, its URL slots and the results by URL. 
 mapping ``holder path -> {key: value}`` that ``records.apply_edits`` writes surgically.
 enricher owns two keys, ``linkCheck`` and ``livePage`` (see the README's record contract);
 the opt-in fix-ups (``--fill-missing``) may also fill empty ``title``, ``excerpt`` and
-``images`` but never overwrite a value that is present.
+``images`` but never overwrite a value that is present; ``--prune-dead`` moves confirmed dead
+``related`` items to ``deadRelated`` (a ``spans.MoveItems`` edit: their text moves verbatim).
 
 Stability rule: a run whose results did not change must not change a byte, so entries hold no
 per-run details (check time, elapsed, attempts); ``since`` is carried over from the record's
@@ -28,6 +29,7 @@ from enricher.models import (
     Origin,
     PageMeta,
 )
+from enricher.spans import MoveItems
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
@@ -262,7 +264,8 @@ def _prune(
     edits: dict[HolderPath, dict[str, Any]],
 ) -> None:
     """``--prune-dead``: move related items whose webUrl is confirmed dead into
-    ``deadRelated`` (appended, with their linkCheck), keeping every other item in order."""
+    ``deadRelated`` (appended, with their linkCheck), keeping every other item in order. The
+    move is one ``MoveItems`` edit: the items' text moves as it is, their own edits with it."""
     related = data.get("related")
     if not isinstance(related, list):
         return
@@ -278,29 +281,5 @@ def _prune(
             and result.confirmed
         ):
             dead.add(int(slot.holder[1]))
-    if not dead:
-        return
-    kept: list[Any] = []
-    moved: list[Any] = []
-    for index, item in enumerate(related):
-        merged = _with_edits(item, ("related", index), edits)
-        (moved if index in dead else kept).append(merged)
-    for path in [p for p in edits if len(p) >= 2 and p[0] == "related"]:
-        del edits[path]
-    previous = data.get("deadRelated")
-    root = edits.setdefault((), {})
-    root["related"] = kept
-    root["deadRelated"] = [*(previous if isinstance(previous, list) else ()), *moved]
-
-
-def _with_edits(
-    item: Any, prefix: HolderPath, edits: Mapping[HolderPath, Mapping[str, Any]]
-) -> Any:
-    """A copy of ``item`` (at ``prefix``) with the edits of it and of what it holds applied."""
-    if isinstance(item, Mapping):
-        out = {k: _with_edits(v, (*prefix, k), edits) for k, v in item.items()}
-        out.update(edits.get(prefix, {}))
-        return out
-    if isinstance(item, list):
-        return [_with_edits(v, (*prefix, i), edits) for i, v in enumerate(item)]
-    return item
+    if dead:
+        edits.setdefault((), {})["related"] = MoveItems(tuple(sorted(dead)), "deadRelated")

@@ -32,7 +32,7 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -45,6 +45,7 @@ from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
 from enricher.models import HolderPath, RecordError
 from enricher.spans import DELETE as DELETE
 from enricher.spans import EditError as EditError
+from enricher.spans import MoveItems as MoveItems
 
 RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
 TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
@@ -56,22 +57,46 @@ class UsageError(Exception):
     """An input named on the command line does not exist (one-line message)."""
 
 
+class _TooLarge(EditError):
+    """The edited record would exceed max_record_bytes."""
+
+
+class PartialEdit(EditError):
+    """The ``MoveItems`` edits were refused (the message says why and where); ``new`` holds
+    the record's bytes with every other edit applied, ready to be written."""
+
+    def __init__(self, message: str, new: bytes) -> None:
+        super().__init__(message)
+        self.new = new
+
+
 
 
 # --- finding records -----------------------------------------------------------------------
 
 
 def iter_record_paths(
-    inputs: Sequence[str], stdin: TextIO | None = None
+    inputs: Sequence[str],
+    stdin: TextIO | None = None,
+    *,
+    on_skip: Callable[[str], None] | None = None,
+    skip_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[tuple[Path, str]]:
     """Yield ``(path, display)`` for each record under ``inputs``, each file once, in order.
 
     An input is a file, a folder (walked recursively, sorted, not into symlinked folders), a
     glob (``**`` allowed) or ``-``: paths read from ``stdin`` one per line (taken literally).
     Files are deduplicated by their resolved path. All inputs are expanded before the first
-    path is yielded, so a missing one raises UsageError before any record is read.
+    path is yielded, so a missing one raises UsageError before any record is read; a path
+    listed on stdin that does not exist (``git diff --name-only`` lists deleted files) is
+    skipped instead, and ``on_skip`` gets a one-line message naming it. Folder walks and globs
+    never enter ``skip_dir`` (the run's output folder, which may sit inside the input tree).
     """
-    expanded = [list(_expand(item, literal)) for item, literal in _inputs(inputs, stdin)]
+    skip = os.path.realpath(skip_dir) if skip_dir is not None else None
+    expanded = [
+        list(_expand(item, literal, skip))
+        for item, literal in _inputs(inputs, stdin, on_skip or (lambda _: None))
+    ]
     seen: set[str] = set()
     for path, display in (found for group in expanded for found in group):
         key = os.path.realpath(path)
@@ -80,32 +105,55 @@ def iter_record_paths(
             yield Path(path), display
 
 
-def _inputs(inputs: Sequence[str], stdin: TextIO | None) -> Iterator[tuple[str, bool]]:
+def _inputs(
+    inputs: Sequence[str], stdin: TextIO | None, on_skip: Callable[[str], None]
+) -> Iterator[tuple[str, bool]]:
     for item in inputs:
         if item != "-":
             yield item, False
             continue
-        for line in stdin if stdin is not None else sys.stdin:
-            name = line.rstrip("\r\n")
-            if name.strip():
-                yield name, True
+        for name in stdin_paths(stdin if stdin is not None else sys.stdin, on_skip):
+            yield name, True
+
+
+def stdin_paths(stdin: Iterable[str], on_skip: Callable[[str], None]) -> Iterator[str]:
+    """The paths listed one per line (blank lines ignored); a path that does not exist is
+    skipped and named to ``on_skip`` (one line), so a deleted file does not stop a run."""
+    for line in stdin:
+        name = line.rstrip("\r\n")
+        if not name.strip():
+            continue
+        if os.path.exists(name):
+            yield name
+        else:
+            on_skip(f"skipped {name}: no such file (listed on stdin)")
 
 
 def _is_record_name(name: str) -> bool:
     return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
 
 
-def _expand(item: str, literal: bool) -> Iterator[tuple[str, str]]:
+def _inside(path: str, skip: str | None) -> bool:
+    """Is ``path`` the folder ``skip`` (a realpath) or inside it?"""
+    if skip is None:
+        return False
+    real = os.path.realpath(path)
+    return real == skip or real.startswith(skip.rstrip(os.sep) + os.sep)
+
+
+def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple[str, str]]:
     if os.path.isdir(item):
-        yield from _walk(item)
+        yield from _walk(item, skip)
     elif os.path.isfile(item):
         yield item, item
     elif (
         not literal and _GLOB.search(item) and (matches := sorted(glob.glob(item, recursive=True)))
     ):
         for match in matches:
+            if _inside(match, skip):
+                continue
             if os.path.isdir(match) and not os.path.islink(match):
-                yield from _walk(match)
+                yield from _walk(match, skip)
             elif os.path.isfile(match) and _is_record_name(os.path.basename(match)):
                 yield match, match
     elif os.path.lexists(item):
@@ -114,12 +162,17 @@ def _expand(item: str, literal: bool) -> Iterator[tuple[str, str]]:
         raise UsageError(f"input not found: {item}")
 
 
-def _walk(top: str) -> Iterator[tuple[str, str]]:
+def _walk(top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:
+    """Record files under ``top``, sorted; never descends into ``skip`` (``top`` itself is
+    walked even when it is ``skip``: the user named it)."""
+
     def fail(exc: OSError) -> None:
         raise UsageError(f"cannot read folder {exc.filename}: {exc.strerror}")
 
     found = []
-    for folder, _, files in os.walk(top, onerror=fail):  # followlinks=False
+    for folder, dirs, files in os.walk(top, onerror=fail):  # followlinks=False
+        if skip is not None:
+            dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(folder, d)) != skip]
         for name in files:
             path = os.path.join(folder, name)
             if _is_record_name(name) and os.path.isfile(path):
@@ -148,6 +201,7 @@ class Record:
     _nl: list[int] = field(default_factory=list, repr=False, compare=False)  # see _newlines
     _paths: dict[HolderPath, list[Any] | None] = field(  # holder -> spans.find, per record
         default_factory=dict, repr=False, compare=False)
+    _max_bytes: int = field(default=DEFAULT_MAX_RECORD_BYTES, repr=False, compare=False)
 
     def _newlines(self) -> list[int]:
         """Offsets of the front matter's "\n" characters, found once per record."""
@@ -202,7 +256,7 @@ def read_record(
     except frontmatter.Problem as problem:
         return RecordError(display, problem.message, problem.line)
     newline = "\r\n" if text[fm[0] - 2 : fm[0]] == "\r\n" else "\n"
-    return Record(path, display, raw, data, text, fm, root, shared, newline)
+    return Record(path, display, raw, data, text, fm, root, shared, newline, _max_bytes=max_bytes)
 
 
 # --- editing -------------------------------------------------------------------------------
@@ -249,19 +303,43 @@ def _dump(key: Any, value: Any) -> list[str]:
 
 
 def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> bytes:
-    """The record's new bytes with ``edits`` (holder -> {key: value or DELETE}) applied.
+    """The record's new bytes with ``edits`` (holder -> {key: value, DELETE or MoveItems})
+    applied.
 
     An existing key gets its value replaced in place, a new key goes at the end of its mapping
-    with the mapping's indentation, DELETE removes a key with its value lines. A value equal
-    to the current one is left alone, so applying edits twice changes nothing the second
-    time. Raises EditError when a holder is missing, in flow style or behind an alias, when
-    edits overlap, or when the result would not read back as exactly the intended data.
+    with the mapping's indentation, DELETE removes a key with its value lines, MoveItems moves
+    sequence items' text. A value equal to the current one is left alone, so applying edits
+    twice changes nothing the second time. Raises EditError when a holder is missing, in flow
+    style or behind an alias, when edits overlap, when the result would not read back as
+    exactly the intended data, or when it would be larger than the record's max_record_bytes
+    (it could not be read again). When only the MoveItems cannot be applied, raises
+    PartialEdit carrying the bytes with all the other edits applied.
     """
+    try:
+        return _apply(record, edits)
+    except EditError as exc:
+        if isinstance(exc, _TooLarge) or not any(
+            isinstance(v, MoveItems) for c in edits.values() for v in c.values()
+        ):
+            raise
+        rest = {h: {k: v for k, v in c.items() if not isinstance(v, MoveItems)}
+                for h, c in edits.items()}
+        new = _apply(record, rest)  # raises when the problem was not the move
+        raise PartialEdit(f"--prune-dead skipped: {exc}", new) from None
+
+
+def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> bytes:
     (start, end), text = record._fm, record._text
     front = text[start:end]  # node marks are offsets into the front matter
-    ops, expected = spans.plan(
-        front, record._newline, record._root, record._shared, record.data, edits, _dump
-    )
+    try:
+        ops, expected = spans.plan(
+            front, record._newline, record._root, record._shared, record.data, edits, _dump
+        )
+    except EditError as exc:
+        if exc.index is None:
+            raise
+        line = text.count("\n", 0, start + exc.index) + 1
+        raise EditError(f"line {line}: {exc}") from None
     if not ops:
         return record.raw
     text = text[:start] + spans.splice(front, ops) + text[end:]
@@ -271,7 +349,12 @@ def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -
         data = problem
     if not spans.same(data, expected):
         raise EditError("the edited front matter would not read back as intended; edit it by hand")
-    return text.encode("utf-8")
+    new = text.encode("utf-8")
+    if len(new) > record._max_bytes:
+        msg = (f"not written: enriched it would be {len(new)} bytes, over max_record_bytes "
+               f"({record._max_bytes}) and unreadable next time; raise max_record_bytes")
+        raise _TooLarge(msg)
+    return new
 
 
 # --- writing -------------------------------------------------------------------------------

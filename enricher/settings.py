@@ -37,18 +37,36 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"expected a duration such as 50ms, 2s or 20h, got {value!r}")
     if isinstance(value, int | float):
         if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         return float(value)
     m = _DURATION.match(str(value))
     if not m:
+        if str(value).strip().startswith("-"):
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         raise ValueError(f"expected a duration such as 50ms, 2s or 20h, got {value!r}")
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+def positive_duration(value: object) -> float:
+    """A duration that must be above zero (timeouts): ``0`` would fail every request."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be more than zero, e.g. 10s, got {value!r}")
+    return seconds
+
+
+def _whole_number(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
 def _positive_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    n = int(str(value).strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+    n = _whole_number(value)
     if n < 1:
         raise ValueError(f"expected a number of at least 1, got {value!r}")
     return n
@@ -94,28 +112,52 @@ def _statuses(value: object) -> frozenset[str]:
     return frozenset(names)
 
 
+_CODE_ITEM = re.compile(r"\s*(\d+)\s*(?:\.\.=?\s*(\d+)\s*)?")
+
+
 def _codes(value: object) -> frozenset[int]:
     codes: set[int] = set()
     for item in _str_list(value) if not isinstance(value, list) else [str(v) for v in value]:
-        if "..=" in item or ".." in item:
-            lo, hi = re.split(r"\.\.=?", item, maxsplit=1)
-            codes.update(range(int(lo), int(hi) + 1))
-        else:
-            codes.add(int(item))
+        m = _CODE_ITEM.fullmatch(item)
+        if m is None:
+            raise ValueError(
+                f"expected HTTP status codes such as 403,999 or 200..=299, got {item!r}"
+            )
+        lo = int(m.group(1))
+        codes.update(range(lo, int(m.group(2) or lo) + 1))
     if any(c < 100 or c > 999 for c in codes):
         raise ValueError("status codes are between 100 and 999")
     return frozenset(codes)
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 7230 token: a header name
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (CR, LF, NUL...)
+
+
+def _header(name: str, value: str) -> tuple[str, str]:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(
+            f"bad header name {name!r}: use letters, digits and - only (no spaces), "
+            "e.g. 'X-Name: value'"
+        )
+    if _BAD_VALUE.search(value):
+        raise ValueError(
+            f"header {name}: the value {value!r} holds a line break or control character; "
+            "remove it"
+        )
+    return name, value
+
+
 def _headers(value: object) -> dict[str, str]:
     if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
+        return dict(_header(str(k), str(v).strip()) for k, v in value.items())
     out: dict[str, str] = {}
     for item in value if isinstance(value, list | tuple) else [value]:
         name, sep, val = str(item).partition(":")
         if not sep or not name.strip():
             raise ValueError(f"expected a header as 'Name: value', got {item!r}")
-        out[name.strip()] = val.strip()
+        key, text = _header(name.strip(), val.strip())
+        out[key] = text
     return out
 
 
@@ -136,10 +178,10 @@ KEYS: dict[str, Key] = {
     "max_concurrency": Key("fetch.max_concurrency", _positive_int),
     "host_concurrency": Key("fetch.host_concurrency", _positive_int),
     "host_request_interval": Key("fetch.host_request_interval", parse_duration),
-    "timeout": Key("fetch.request_deadline", parse_duration),
-    "connect_timeout": Key("fetch.connect_timeout", parse_duration),
-    "read_timeout": Key("fetch.read_timeout", parse_duration),
-    "dns_timeout": Key("fetch.dns_timeout", parse_duration),
+    "timeout": Key("fetch.request_deadline", positive_duration),
+    "connect_timeout": Key("fetch.connect_timeout", positive_duration),
+    "read_timeout": Key("fetch.read_timeout", positive_duration),
+    "dns_timeout": Key("fetch.dns_timeout", positive_duration),
     "max_attempts": Key("fetch.max_attempts", _positive_int),
     "retry_after_cap": Key("fetch.retry_after_cap", parse_duration),
     "max_redirects": Key("fetch.max_redirects", _positive_int),
@@ -164,6 +206,7 @@ KEYS: dict[str, Key] = {
     "confirm_days": Key("confirm_days", lambda v: parse_duration(v) / 86400.0),
     "report": Key("reports", _str_list),
     "results": Key("results", _optional_str),
+    "max_record_bytes": Key("max_record_bytes", _positive_int),
 }
 HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "concurrency": _positive_int,
@@ -209,19 +252,41 @@ def _load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}; fix the TOML syntax") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
 
 
+def flag_name(key: str) -> str:
+    """The command-line flag of a settings key: ``max_concurrency`` -> ``--max-concurrency``."""
+    return "--header" if key == "headers" else "--" + key.replace("_", "-")
+
+
 def _apply(values: dict[str, Any], where: str, raw: Mapping[str, object]) -> None:
+    """Parse the ``raw`` keys of one source; ``where`` is a file name (errors say
+    ``file: key: ...``), ``"command line"`` (``--flag: ...``) or ``"environment"``
+    (``ENRICHER_KEY: ...``)."""
     for name, value in raw.items():
+        if where == "command line":
+            label = flag_name(name)
+        elif where == "environment":
+            label = f"ENRICHER_{name.upper()}"
+        else:
+            label = f"{where}: {name}"
         key = KEYS.get(name)
         if key is None:
+            if where == "environment":
+                near = difflib.get_close_matches(name, list(KEYS), n=1)
+                hint = f"; did you mean ENRICHER_{near[0].upper()}?" if near else ""
+                raise ConfigError(f"{label}: unknown variable{hint}")
             raise ConfigError(f"{where}: unknown key {name!r}{_suggest(name, KEYS)}")
         try:
             values[name] = key.parse(value)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{where}: {name}: {exc}") from None
+            raise ConfigError(f"{label}: {exc}") from None
 
 
 def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
@@ -281,7 +346,7 @@ def load_settings(
         for k, v in environ.items()
         if k.startswith("ENRICHER_") and k not in {"ENRICHER_CONFIG"}
     }
-    _apply(values, "environment ENRICHER_*", env)
+    _apply(values, "environment", env)
     given = {k: v for k, v in flags.items() if v is not None}
     _apply(values, "command line", given)
     return _build(values, hosts, source)
@@ -305,3 +370,17 @@ def _build(values: Mapping[str, Any], hosts: dict[str, HostPolicy], source: str 
         results=values.get("results"),
         source=source,
     )
+
+
+def check_network(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    """ConfigError unless the proxy and CA settings (``proxy``, ``ca_bundle``, ``HTTP_PROXY``
+    and friends, ``SSL_CERT_FILE``/``SSL_CERT_DIR``) can be used: one line before anything is
+    read or fetched, not a traceback mid-run. Loads the CA file; connects nowhere."""
+    from enricher.net.client import ProxyRoutes, ssl_context
+
+    environ = os.environ if environ is None else environ
+    try:
+        ProxyRoutes.build(config.fetch.proxy, environ)
+        ssl_context(config.fetch.ca_bundle, environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

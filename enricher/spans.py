@@ -5,6 +5,8 @@ Works on a PyYAML node graph composed from the front-matter text, duck-typed (``
 indexes are character offsets into that text. ``check`` runs when a record is read (node cap
 with aliases expanded, recursive aliases, duplicate keys), ``find`` follows a holder path,
 ``plan`` turns ``{key: value}`` changes into splice operations and ``splice`` applies them.
+``MoveItems`` moves block-sequence items' lines (own comments and edits too) verbatim but for a
+re-indent; a flow-style, aliased or oddly laid out sequence is refused, never re-dumped.
 
 How an entry's extent is found: a block collection's end mark is the *next* token (after
 blank lines and comments), so the end of ``key: value`` is the end of the latest-ending
@@ -20,6 +22,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
@@ -30,13 +33,19 @@ MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _WS = " \t\r\n\x85\u2028\u2029"  # YAML white space and line breaks
 _BLOCK_STYLES = ("|", ">")
 _BLOCK_HEADER = re.compile(r"(?:[&!]\S*[ \t]+)*[|>]([-+0-9]*)")
+_DASH = re.compile(r"( *)-[ \t]+")  # what may precede a movable item on its first line
+_INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is not empty
 
 #: one splice: replace ``text[start:end]`` by ``new``; ``column`` orders insertions at one place
 Op = tuple[int, int, int, str]
 
 
 class EditError(Exception):
-    """Edits cannot be applied to this record safely (one-line message; a record error)."""
+    """Edits cannot be applied to this record safely (one line; ``index``: where, if known)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class GraphError(Exception):
@@ -54,6 +63,16 @@ class _Delete(enum.Enum):
 
 #: an edit value that removes the key and its value lines
 DELETE: Final = _Delete.DELETE
+
+
+@dataclass(frozen=True, slots=True)
+class MoveItems:
+    """An edit value for a key holding a block sequence: cut the items at ``indexes`` out of
+    it (an emptied one becomes ``[]``) and append them, with their own edits, to the block
+    sequence at key ``into`` of the same mapping (added at the mapping's end when absent)."""
+
+    indexes: tuple[int, ...]
+    into: str
 
 
 def _kids(node: Any) -> list[Any]:
@@ -233,18 +252,13 @@ def _next_line(text: str, i: int) -> int:
 Dump = Callable[[Any, Any], list[str]]
 
 
-def plan(
-    text: str,
-    newline: str,
-    root: Any,
-    shared: frozenset[int],
-    data: Mapping[Any, Any],
-    edits: Mapping[HolderPath, Mapping[str, Any]],
-    dump: Dump,
-) -> tuple[list[Op], dict[Any, Any]]:
+def plan(text: str, newline: str, root: Any, shared: frozenset[int], data: Mapping[Any, Any],
+         edits: Mapping[HolderPath, Mapping[str, Any]], dump: Dump,
+         ) -> tuple[list[Op], dict[Any, Any]]:
     """Splice operations for ``edits`` to the front matter ``text`` composed as ``root``
     (``shared``: ids of aliased collections) and the data the edited text must read as."""
-    ops: list[Op] = []
+    by_holder: dict[HolderPath, list[Op]] = {}
+    moves: list[tuple[HolderPath, Any, str, MoveItems]] = []
     expected = dict(data)
     rewritten: set[HolderPath] = set()
     for holder, changes in edits.items():
@@ -256,11 +270,24 @@ def plan(
             target = _copy_path(expected, holder)
         except (LookupError, TypeError):  # an earlier edit replaced a container on the path
             raise EditError(f"cannot edit {where(holder)}: another edit rewrites it") from None
-        ops += _mapping_ops(text, newline, node, changes, current, target, dump, rewritten, holder)
+        moves += [(holder, node, k, v) for k, v in changes.items() if isinstance(v, MoveItems)]
+        changes = {k: v for k, v in changes.items() if not isinstance(v, MoveItems)}
+        by_holder[holder] = _mapping_ops(text, newline, node, changes, current, target, dump,
+                                         rewritten, holder)
     for holder in edits:
         if any(holder[:n] in rewritten for n in range(1, len(holder) + 1)):
             raise EditError(f"cannot edit {where(holder)}: another edit rewrites it")
-    return ops, expected
+    extra: list[Op] = []
+    for holder, node, key, move in moves:
+        if {(*holder, key), (*holder, move.into)} & rewritten or move.into in edits[holder]:
+            msg = f"cannot move items of {where((*holder, key))}: another edit rewrites it"
+            raise EditError(msg)
+        extra += _move_ops(text, newline, node, shared, holder, key, move, by_holder)
+        target = _copy_path(expected, holder)
+        items, gone = list(target[key]), set(move.indexes)
+        target[key] = [item for i, item in enumerate(items) if i not in gone]
+        target[move.into] = [*(target.get(move.into) or ()), *(items[i] for i in move.indexes)]
+    return [op for ops in by_holder.values() for op in ops] + extra, expected
 
 
 def _target(root: Any, shared: frozenset[int], holder: HolderPath) -> Any:
@@ -286,24 +313,15 @@ def _copy_path(root: dict[Any, Any], holder: HolderPath) -> dict[Any, Any]:
     return node  # type: ignore[no-any-return]
 
 
-def _mapping_ops(
-    text: str,
-    newline: str,
-    node: Any,
-    changes: Mapping[str, Any],
-    current: Mapping[Any, Any],
-    target: dict[Any, Any],
-    dump: Dump,
-    rewritten: set[HolderPath],
-    holder: HolderPath,
-) -> list[Op]:
+def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
+                 current: Mapping[Any, Any], target: dict[Any, Any], dump: Dump,
+                 rewritten: set[HolderPath], holder: HolderPath) -> list[Op]:
     """Splice operations for ``changes`` to one block mapping. ``current`` is its data (a value
     equal to the current one is left alone), ``target`` receives the intended data, and the
     paths of rewritten or deleted values are added to ``rewritten``."""
     keys = [k for k, _ in node.value]
     names = [k.value if k.id == "scalar" and k.tag == STR_TAG else None for k in keys]
-    prefix = text[_line_start(text, _start(keys[0])) : _start(keys[0])]  # "  - " or "? "
-    column = len(prefix.rstrip()) - 1 if prefix.rstrip().endswith("?") else len(prefix)
+    column = _column(text, node)
     pad = " " * column
     ops: list[Op] = []
     inserts: list[str] = []
@@ -346,6 +364,82 @@ def _mapping_ops(
         at = _next_line(text, entry_end(text, node, len(keys) - 1))
         ops.append((at, at, column, "".join(inserts)))
     return ops
+
+
+def _column(text: str, node: Any) -> int:
+    """The column of the keys of a block mapping."""
+    first = _start(node.value[0][0])
+    prefix = text[_line_start(text, first) : first]  # "  - " or "? "
+    return len(prefix.rstrip()) - 1 if prefix.rstrip().endswith("?") else len(prefix)
+
+
+def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
+    """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
+    with the comments inside the item and the comment lines right above its ``-``."""
+    if seq.id != "sequence" or seq.flow_style or id(seq) in shared:
+        how = ("a flow-style list [...]; write it with one '- ' item a line" if seq.flow_style
+               else "behind a YAML alias; move the items by hand" if seq.id == "sequence"
+               else "not a list")
+        raise EditError(f"cannot move items of {name}: it is {how}", _start(seq))
+    dashes = []
+    for i, item in enumerate(seq.value):
+        start, line = _start(item), _line_start(text, _start(item))
+        dash = _DASH.fullmatch(text, line, start)
+        if dash is None or id(item) in shared or line < _line_start(text, _start(seq)):
+            msg = f"cannot move {name}[{i}]: put it on its '- ' line, unaliased; or move it by hand"
+            raise EditError(msg, start)
+        dashes.append((line, len(dash.group(1))))
+    out: list[tuple[int, int, int]] = []
+    for i, (item, (line, column)) in enumerate(zip(seq.value, dashes, strict=True)):
+        limit = dashes[i + 1][0] if i + 1 < len(dashes) else _end(seq)
+        end = _next_line(text, _content_end(text, _tight_end(item, text), limit))
+        while out and line > out[-1][1]:  # take the comment lines right above the dash
+            above = _line_start(text, line - 1)
+            if text[above:line].strip()[:1] != "#":
+                break
+            line = above
+        out.append((line, end, column))
+    return out
+
+
+def _move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder: HolderPath,
+               key: str, move: MoveItems, by_holder: dict[HolderPath, list[Op]]) -> list[Op]:
+    """Splice operations for one ``MoveItems`` of the block mapping ``node``. The moved items'
+    own operations are taken out of ``by_holder`` and applied to their text before it moves."""
+    pairs = {k.value: (k, v) for k, v in node.value if k.id == "scalar" and k.tag == STR_TAG}
+    name = where((*holder, key))
+    if key not in pairs:
+        raise EditError(f"cannot move items of {name}: no such key")
+    source = _items(text, pairs[key][1], shared, name)
+    ops: list[Op] = []
+    block, column = "", source[move.indexes[0]][2]
+    for i in move.indexes:
+        start, end, _ = source[i]
+        paths = [p for p in by_holder if p[: len(holder) + 2] == (*holder, key, i)]
+        local = [(a - start, b - start, c, new) for p in paths for a, b, c, new in by_holder.pop(p)]
+        if any(not 0 <= a <= b <= end - start for a, b, _, _ in local):
+            raise EditError(f"cannot move {name}[{i}]: an edit lies outside it", start)
+        moved = splice(text[start:end], local)
+        block += moved if moved.endswith("\n") else moved + newline
+        ops.append((start, end, 0, ""))
+    if len(move.indexes) == len(source):  # emptied: "key:" would read as null
+        at = _content_end(text, _colon(text, pairs[key][0]) + 1, source[0][0])
+        ops.append((at, at, 0, " []"))
+    if move.into not in pairs:
+        at, pad = _next_line(text, entry_end(text, node, len(node.value) - 1)), _column(text, node)
+        return [*ops, (at, at, pad, f"{' ' * pad}{move.into}:{newline}{block}")]
+    into_key, into = pairs[move.into]
+    if (into.id == "scalar" and into.tag == "tag:yaml.org,2002:null") or (
+        into.id == "sequence" and into.flow_style and not into.value
+    ):  # "deadRelated:", "~" or "[]": becomes a block sequence
+        value_end = entry_end(text, node, [k for k, _ in node.value].index(into_key))
+        at = _next_line(text, value_end)
+        return [*ops, (_colon(text, into_key), value_end, 0, ":"), (at, at, column + 1, block)]
+    target = _items(text, into, shared, where((*holder, move.into)))
+    at, by = target[-1][1], target[0][2] - column  # re-indent to the items there; a line that
+    # then reads differently (too little indentation to remove) fails the read-back check
+    block = re.sub(f"(?m)^ {{1,{-by}}}", "", block) if by < 0 else _INDENTED.sub(" " * by, block)
+    return [*ops, (at, at, target[0][2] + 1, block)]
 
 
 def splice(text: str, ops: list[Op]) -> str:

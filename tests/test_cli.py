@@ -245,3 +245,167 @@ def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> No
     assert proc.returncode == ExitCode.ABORTED, err
     assert "interrupted" in err
     assert all("linkCheck" not in p.read_text() for p in (tmp_path / "records").glob("*.md"))
+
+
+def _one_line_usage_error(code: int, err: str) -> None:
+    assert code == ExitCode.USAGE, err
+    assert [line for line in err.splitlines() if "enricher" in line or "Error" in line] == [
+        err.splitlines()[-1]
+    ], err
+    assert err.splitlines()[-1].startswith("enricher: ")
+    assert "Traceback" not in err and "usage:" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        (["--proxy", "bad proxy"], {}, "proxy 'bad proxy': only http:// and https://"),
+        ([], {"HTTP_PROXY": "socks9://x"}, "HTTP_PROXY 'socks9://x': only http:// and https://"),
+        ([], {"https_proxy": "http://"}, "https_proxy 'http://': no host"),
+        (["--ca-bundle", "nonexist.pem"], {}, "ca_bundle nonexist.pem: No such file"),
+        (["--ca-bundle", "note.txt"], {}, "ca_bundle note.txt: no certificate"),
+        ([], {"SSL_CERT_FILE": "/nonexist"}, "SSL_CERT_FILE=/nonexist: No such file"),
+    ],
+)
+def test_bad_proxy_or_ca_is_a_usage_error_before_fetching(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    environ: dict[str, str],
+    expected: str,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "note.txt").write_text("not a certificate\n", encoding="utf-8")
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "a.md").write_text(
+        "---\ntitle: A\nwebUrl: http://127.0.0.1:9/a\n---\n", encoding="utf-8"
+    )
+    results = tmp_path / "results.jsonl"
+    code, _, err = _run(["check", "good", *FAST, "--results", str(results), *argv])
+    _one_line_usage_error(code, err)
+    assert expected in err and err.count("\n") == 1  # nothing ran before the check
+    assert not results.exists()  # stopped before reading or fetching anything
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--timeout", "0"], "--timeout: must be more than zero"),
+        (["--connect-timeout", "0"], "--connect-timeout: must be more than zero"),
+        (["--timeout", "-1s"], "--timeout: a duration cannot be negative, got '-1s'"),
+        (["--timeout=-1s"], "--timeout: a duration cannot be negative, got '-1s'"),
+        (["--max-age", "-2h"], "--max-age: a duration cannot be negative"),
+        (["--header", "Bad Name: b"], "--header: bad header name 'Bad Name'"),
+        (["--accept", "abc"], "--accept: expected HTTP status codes"),
+        (["--max-concurrency", "1.5"], "--max-concurrency: expected a whole number, got '1.5'"),
+        (["--max-attempts", "-1"], "--max-attempts: expected a number of at least 1"),
+    ],
+)
+def test_bad_values_are_one_line_usage_errors(
+    tmp_path: Path, argv: list[str], expected: str
+) -> None:
+    code, _, err = _run(["check", str(tmp_path), *argv])
+    _one_line_usage_error(code, err)
+    assert expected in err and "invalid literal" not in err
+
+
+def test_negative_values_after_a_double_dash_stay_paths(tmp_path: Path) -> None:
+    code, _, err = _run(["check", "--timeout", "5s", "--", "-1s"])
+    _one_line_usage_error(code, err)
+    assert "input not found: -1s" in err
+
+
+def test_demo_help_names_the_real_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from enricher.demo import DEFAULT_DEMO_DIR
+
+    assert main(["demo", "--help"]) == ExitCode.OK
+    help_text = capsys.readouterr().out
+    assert f"default ./{DEFAULT_DEMO_DIR}" in help_text and "temporary" not in help_text
+
+
+def test_report_format_applies_only_without_an_extension(web: DemoWeb, tmp_path: Path) -> None:
+    write_demo_records(web, tmp_path / "records")
+    state = str(tmp_path / "state.sqlite")
+    fast = [a for a in FAST if a != "--no-state"]
+    _run(["check", str(tmp_path / "records"), *fast, "--state", state])
+    argv = ["report", "--state", state, "-q", "--format", "junit"]
+    code, _, err = _run([*argv, "--report", "r.json", "--report", "r.md", "--report", "r"])
+    assert code == ExitCode.LINKS_FAILED, err
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["counts"]
+    assert (tmp_path / "r.md").read_text(encoding="utf-8").startswith("#")
+    assert (tmp_path / "r").read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_paths_on_stdin_that_were_deleted_are_skipped(web: DemoWeb, tmp_path: Path) -> None:
+    records = write_demo_records(web, tmp_path / "records")
+    listed = f"{records[0]}\n{tmp_path}/records/deleted.md\n"
+    results = tmp_path / "results.jsonl"
+    code, _, err = _run(["check", "-", "--results", str(results), *FAST], stdin=listed)
+    assert code in (ExitCode.OK, ExitCode.LINKS_FAILED), err  # the run went on
+    skip = f"enricher: skipped {tmp_path}/records/deleted.md: no such file (listed on stdin)\n"
+    assert skip in err
+    lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert {source["file"] for line in lines for source in line["sources"]} == {str(records[0])}
+    code, out, err = _run(["links", "-"], stdin=listed)
+    assert code == ExitCode.OK and skip in err and "bike-lanes.html" in out
+    code, _, err = _run(["check", str(records[0]), f"{tmp_path}/records/deleted.md", *FAST])
+    _one_line_usage_error(code, err)  # named as an argument: still a usage error
+    assert "input not found" in err
+
+
+def test_enrich_dot_never_reads_its_own_output(
+    web: DemoWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = write_demo_records(web, tmp_path / "records")
+    monkeypatch.chdir(tmp_path / "records")
+    for _ in range(2):
+        code, _, err = _run(["enrich", ".", *FAST])  # default --out ./enriched, inside "."
+        assert code == ExitCode.LINKS_FAILED, err
+        assert "record" in err
+    out = tmp_path / "records" / "enriched"
+    assert not (out / "enriched").exists()
+    assert sorted(p.name for p in out.rglob("*.md")) == sorted(p.name for p in records)
+    code, out_text, _ = _run(["links", "."])  # no output folder here: everything is listed
+    assert f"records: {2 * len(records)} " in out_text
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_results_to_a_closed_pipe_exit_quietly(
+    web: DemoWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_demo_records(web, tmp_path / "records")
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code, _, err = _run(["check", str(tmp_path / "records"), "--results", "-", "-q", *FAST])
+    assert code == 128 + signal.SIGPIPE
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_links_into_head_exits_quietly(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    urls = "".join(f"  - webUrl: https://example.com/story/{i:04d}\n" for i in range(200))
+    for n in range(20):  # ~4000 lines: far more than a pipe buffer holds
+        (folder / f"r{n:02d}.md").write_text(
+            f"---\ntitle: R{n}\nwebUrl: https://example.com/{n}\nrelated:\n{urls}---\n",
+            encoding="utf-8",
+        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enricher", "links", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b"example.com" in proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert err == "", err

@@ -166,3 +166,20 @@ def test_web_url_preferred_over_original_url_for_live_page() -> None:
     )
     edits = build_edits(data, slots, results, EnrichOptions(now=NOW))
     assert edits[()]["livePage"]["title"] == PAGE.title
+
+
+def test_prune_dead_is_one_move_edit_and_leaves_item_edits_in_place() -> None:
+    from enricher.spans import MoveItems
+
+    data = {"related": [{"webUrl": f"https://r.example/{i}"} for i in range(3)]}
+    slots = [_slot(("related", i), "webUrl", LinkKind.PAGE, f"https://r.example/{i}")
+             for i in range(3)]
+    results = {f"https://r.example/{i}": _result(f"https://r.example/{i}", LinkStatus.DEAD,
+                                                 http_status=404, confirmed=i != 1)
+               for i in range(3)}
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW, prune_dead=True))
+    assert edits[()] == {"related": MoveItems((0, 2), "deadRelated")}  # 1: not confirmed
+    assert [edits[("related", i)]["linkCheck"]["webUrl"]["status"] for i in range(3)] == [
+        "dead"] * 3
+    assert edits[("related", 0)]["linkCheck"]["webUrl"]["confirmed"] is True
+    assert () not in build_edits(data, slots, results, EnrichOptions(now=NOW))

@@ -638,3 +638,28 @@ def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
     night(again, config(state), clock)
     assert web.codes[("/story/1.html", 200)] == 1
     assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 has a new headline"
+
+
+def test_a_refused_prune_keeps_the_records_other_edits(web: LocalWeb, tmp_path: Path) -> None:
+    """An item --prune-dead cannot move as text ('-' alone on its line) stays where it is,
+    with a one-line record error; the record's linkCheck edits are still written."""
+    u, q = web.url, json.dumps
+    web.page("/news/keep.html", "Ferry timetable changes")
+    web.dead("/news/dies.html")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "odd.md", [
+        'title: "Harbour roundup"', "related:", "  -", '    title: "Council minutes"',
+        f"    webUrl: {q(u('/news/dies.html'))}", '  - title: "Ferry timetable changes"',
+        f"    webUrl: {q(u('/news/keep.html'))}",
+    ])
+    cfg = config(tmp_path / "h.sqlite", prune_dead=True, confirm_runs=1, confirm_days=0.0)
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("enrich", [str(folder)], cfg, QuietReporter(console, False),
+                              write=True, clock=Clock()))
+    errors = [str(e) for e in run.record_errors]
+    assert len(errors) == 1 and "--prune-dead skipped" in errors[0], errors
+    data = front(path)
+    assert [r["title"] for r in data["related"]] == ["Council minutes", "Ferry timetable changes"]
+    assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "dead"
+    assert data["related"][1]["linkCheck"]["webUrl"]["status"] == "ok"

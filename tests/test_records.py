@@ -515,8 +515,45 @@ def test_iter_record_paths_stdin_and_errors(tmp_path: Path) -> None:
         next(paths)  # before the first record of the good input
     with pytest.raises(UsageError, match="not found"):
         list(records.iter_record_paths([str(root / "*.nothing")]))
-    with pytest.raises(UsageError, match="not found"):
-        list(records.iter_record_paths(["-"], io.StringIO(f"{root}/*.md\n")))
+    # stdin lines are literal: a glob there names no file, so it is skipped like a missing one
+    skipped: list[str] = []
+    literal = records.iter_record_paths(
+        ["-"], io.StringIO(f"{root}/*.md\n"), on_skip=skipped.append
+    )
+    assert list(literal) == []
+    assert skipped == [f"skipped {root}/*.md: no such file (listed on stdin)"]
+
+
+def test_missing_paths_on_stdin_are_skipped_not_fatal(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    skipped: list[str] = []
+    stdin = io.StringIO(f"{root}/a.md\n{root}/deleted.md\n{root}/b/z.markdown\n")
+    found = [d for _, d in records.iter_record_paths(["-"], stdin, on_skip=skipped.append)]
+    assert found == [f"{root}/a.md", f"{root}/b/z.markdown"]  # the run goes on
+    assert skipped == [f"skipped {root}/deleted.md: no such file (listed on stdin)"]
+    assert "\n" not in skipped[0]
+    silent = records.iter_record_paths(["-"], io.StringIO(f"{root}/deleted.md\n"))
+    assert list(silent) == []  # no callback: skipped all the same
+    with pytest.raises(UsageError, match=r"input not found: .*deleted\.md"):
+        list(records.iter_record_paths([str(root / "deleted.md")]))  # an argument: still fatal
+
+
+def test_walks_and_globs_never_enter_the_output_folder(tmp_path: Path) -> None:
+    root = make_tree(tmp_path)
+    out = root / "enriched"
+    (out / "enriched").mkdir(parents=True)
+    (out / "a.md").write_text("---\nx: 1\n---\n")
+    (out / "enriched" / "a.md").write_text("---\nx: 1\n---\n")
+    expected = [f"{root}/a.md", f"{root}/b/c/y.MD", f"{root}/b/z.markdown"]
+    assert [d for _, d in records.iter_record_paths([str(root)], skip_dir=out)] == expected
+    relative = os.path.relpath(out)  # compared resolved, however it is spelled
+    assert [d for _, d in records.iter_record_paths([str(root)], skip_dir=relative)] == expected
+    globbed = [d for _, d in records.iter_record_paths([f"{root}/**/*.md"], skip_dir=out)]
+    assert globbed == [f"{root}/a.md"]
+    without = [d for _, d in records.iter_record_paths([str(root)])]
+    assert f"{out}/enriched/a.md" in without  # only the run's own output folder is skipped
+    named = [d for _, d in records.iter_record_paths([str(out)], skip_dir=out)]
+    assert named == [f"{out}/a.md", f"{out}/enriched/a.md"]  # named on the command line: walked
 
 
 def test_symlinks(tmp_path: Path) -> None:  # hostile 58
@@ -654,3 +691,151 @@ def test_stale_temp_files_of_a_killed_run_are_swept(tmp_path: Path) -> None:  # 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [fresh.name, other.name, record.name])
     assert records.sweep_stale_temps(tmp_path / "missing", now) == 0
+
+
+# --- moving sequence items (--prune-dead) and the size cap ----------------------------------
+
+
+PRUNE = """---
+title: "Harbour roundup"
+related:
+  - title: A  # keep comment
+    publishedDateTime: 2020-11-18T18:44:00Z
+    country: NO
+    id: 012
+    webUrl: "https://a.example/keep"
+  # about B
+  - title: 'B'
+    # inside B
+    webUrl: https://b.example/dead
+    provider:
+      name: Gazette
+  - title: C
+    webUrl: https://c.example/keep
+quality: 7
+---
+Body *text*.
+"""
+CHECK = {"linkCheck": {"webUrl": {"status": "dead", "httpStatus": 404, "confirmed": True}}}
+OK = {"linkCheck": {"webUrl": {"status": "ok"}}}
+MOVE_B = {("related", 0): OK, ("related", 1): CHECK, ("related", 2): OK,
+          (): {"related": records.MoveItems((1,), "deadRelated")}}
+OK_LINES = "    linkCheck:\n      webUrl:\n        status: ok\n"
+B_TEXT = ("  # about B\n  - title: 'B'\n    # inside B\n    webUrl: https://b.example/dead\n"
+          "    provider:\n      name: Gazette\n    linkCheck:\n      webUrl:\n"
+          "        status: dead\n        httpStatus: 404\n        confirmed: true\n")
+
+
+def moved(data: dict[str, Any], indexes: tuple[int, ...],
+          edits: dict[HolderPath, dict[str, Any]]) -> Any:
+    """The data ``apply_edits`` must produce: item edits applied, items moved."""
+    plain = {h: c for h, c in edits.items() if h != ()}
+    out = expected_data(data, plain)
+    items = out["related"]
+    out["related"] = [x for i, x in enumerate(items) if i not in indexes]
+    out["deadRelated"] = [*(out.get("deadRelated") or []), *(items[i] for i in indexes)]
+    return out
+
+
+def test_move_items_leaves_kept_items_byte_identical(tmp_path: Path) -> None:
+    record = reread(tmp_path, PRUNE.encode())
+    new = records.apply_edits(record, MOVE_B).decode()
+    kept = ("  - title: A  # keep comment\n    publishedDateTime: 2020-11-18T18:44:00Z\n"
+            "    country: NO\n    id: 012\n    webUrl: \"https://a.example/keep\"\n" + OK_LINES)
+    assert new == PRUNE.replace(PRUNE[PRUNE.index("  - title: A") : PRUNE.index("quality")],
+                                kept + "  - title: C\n    webUrl: https://c.example/keep\n"
+                                + OK_LINES).replace("quality: 7\n", "quality: 7\ndeadRelated:\n"
+                                                    + B_TEXT)
+    again = reread(tmp_path, new.encode(), "again.md")
+    assert typed(again.data) == typed(moved(record.data, (1,), MOVE_B))
+    assert records.apply_edits(again, {("related", 0): OK}) == again.raw  # stable
+
+
+def test_move_items_crlf(tmp_path: Path) -> None:
+    raw = PRUNE.replace("\n", "\r\n").encode()
+    record = reread(tmp_path, raw)
+    new = records.apply_edits(record, MOVE_B)
+    assert bare_lf(new) == 0 and body(new) == body(raw)
+    assert new.decode() == records.apply_edits(
+        reread(tmp_path, PRUNE.encode(), "lf.md"), MOVE_B).decode().replace("\n", "\r\n")
+
+
+def test_move_items_to_an_existing_dead_related(tmp_path: Path) -> None:
+    for old in ("deadRelated:\n- title: Old\n  webUrl: gone\n",  # indentless: re-indented
+                "deadRelated:\n    - title: Old\n      webUrl: gone\n"):  # deeper
+        text = PRUNE.replace("quality: 7\n", old + "quality: 7\n")
+        record = reread(tmp_path, text.encode())
+        new = records.apply_edits(record, MOVE_B).decode()
+        assert new.startswith(PRUNE[: PRUNE.index("  # about B")])
+        assert old in new  # the existing items are untouched; ours follow them
+        shift = old.index("- title") - old.index("\n") - 1 - 2
+        lines = [(line[-shift:] if shift < 0 else " " * shift + line) if line else line
+                 for line in B_TEXT.split("\n")]
+        assert old + "\n".join(lines) + "quality: 7\n" in new
+        assert typed(reread(tmp_path, new.encode(), "n.md").data) == typed(
+            moved(record.data, (1,), MOVE_B))
+    for empty in ("deadRelated:", "deadRelated: []  # none yet", "deadRelated: ~"):
+        record = reread(tmp_path, PRUNE.replace("quality: 7", empty).encode())
+        new = records.apply_edits(record, MOVE_B).decode()
+        assert new.endswith(empty.replace(" []", "").replace(" ~", "") + "\n" + B_TEXT
+                            + "---\nBody *text*.\n")
+
+
+def test_move_every_item_leaves_an_empty_list(tmp_path: Path) -> None:
+    record = reread(tmp_path, PRUNE.encode())
+    edits: dict[HolderPath, dict[str, Any]] = {
+        ("related", i): CHECK for i in range(3)}
+    edits[()] = {"related": records.MoveItems((0, 1, 2), "deadRelated")}
+    new = records.apply_edits(record, edits).decode()
+    assert "related: []\nquality: 7\ndeadRelated:\n  - title: A  # keep comment\n" in new
+    assert "  - title: C\n    webUrl: https://c.example/keep\n    linkCheck:\n" in new
+    data = reread(tmp_path, new.encode(), "n.md").data
+    assert data["related"] == [] and typed(data) == typed(moved(record.data, (0, 1, 2), edits))
+
+
+def test_move_refused_where_not_spliceable(tmp_path: Path) -> None:
+    flow = '---\ntitle: T\nrelated: [{title: A, webUrl: x}, {title: B, webUrl: y}]\n---\nb\n'
+    aliased = "---\nx: &r\n  - title: A\n  - title: B\nrelated: *r\n---\nb\n"
+    anchored = "---\nrelated:\n  - title: A\n  - &b\n    title: B\nlater: *b\n---\nb\n"
+    for text, line, why in ((flow, 3, "flow-style list"), (aliased, 2, "YAML alias"),
+                            (anchored, None, "")):
+        record = reread(tmp_path, text.encode())
+        edits = {(): {"checked": True, "related": records.MoveItems((1,), "deadRelated")}}
+        with pytest.raises(records.PartialEdit) as caught:
+            records.apply_edits(record, edits)
+        message = str(caught.value)
+        assert message.startswith("--prune-dead skipped: ") and "\n" not in message
+        assert why in message and (line is None or f"line {line}:" in message)
+        assert caught.value.new == text.replace("\n---\nb", "\nchecked: true\n---\nb").encode()
+
+
+def test_record_over_max_record_bytes_is_not_written(tmp_path: Path) -> None:
+    (tmp_path / "r.md").write_bytes(PRUNE.encode())
+    record = records.read_record(tmp_path / "r.md", "r.md", max_bytes=len(PRUNE) + 20)
+    assert isinstance(record, Record)
+    assert records.apply_edits(record, {(): {"a": 1}})  # a small edit fits
+    with pytest.raises(EditError, match=r"over max_record_bytes \(\d+\).*raise max_record_bytes"):
+        records.apply_edits(record, MOVE_B)
+
+
+def test_a_run_skips_a_record_that_would_outgrow_max_record_bytes(tmp_path: Path) -> None:
+    import asyncio
+
+    from rich.console import Console
+
+    from enricher import app
+    from enricher.config import Config
+    from enricher.progress import QuietReporter
+
+    small = "---\ntitle: T\nwebUrl: not a url\n---\nb\n"  # invalid: no request is made
+    (tmp_path / "big.md").write_text(small.replace("T", "T" * 40), encoding="utf-8")
+    (tmp_path / "small.md").write_text(small, encoding="utf-8")
+    cap = len(small) + 100  # both fit; only small.md (+92 bytes) still fits once enriched
+    run = asyncio.run(app.run("enrich", [str(tmp_path)], Config(in_place=True,
+                      max_record_bytes=cap), QuietReporter(Console(file=io.StringIO()), False),
+                      write=True))
+    assert [(e.file.endswith("big.md"), "raise max_record_bytes" in e.message)
+            for e in run.record_errors] == [(True, True)]
+    assert (tmp_path / "big.md").read_text(encoding="utf-8") == small.replace("T", "T" * 40)
+    assert "linkCheck" in (tmp_path / "small.md").read_text(encoding="utf-8")
+    assert len((tmp_path / "small.md").read_bytes()) <= cap

@@ -726,12 +726,25 @@ def test_format_for_extension(path: str, fmt: str) -> None:
 
 def test_format_for_explicit_and_errors() -> None:
     assert format_for("out.txt", "JUnit") == "junit"
+    assert format_for("report", "html") == "html"
     assert format_for("-", "markdown") == "md"
     for path, explicit in (("out.txt", None), ("-", None), ("r", None), ("r.json", "pdf")):
         with pytest.raises(ValueError) as info:
             format_for(path, explicit)
         message = str(info.value)
         assert "\n" not in message and "json, jsonl, md, csv, html, junit" in message
+
+
+def test_format_applies_only_when_the_extension_does_not_say() -> None:
+    # --report r.json --report r.md --report r --format junit: JSON, Markdown, JUnit
+    assert [format_for(p, "junit") for p in ("r.json", "r.md", "r", "r.txt")] == [
+        "json",
+        "md",
+        "junit",
+        "junit",
+    ]
+    assert format_for("R.HTML", "csv") == "html"
+    assert format_for("-", "json") == "json"  # stdout has no extension
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

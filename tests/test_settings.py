@@ -70,7 +70,7 @@ def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
 def test_unknown_env_key_and_bad_value() -> None:
     with pytest.raises(ConfigError, match="ENRICHER_"):
         load_settings({}, environ={"ENRICHER_MAX_CONCURENCY": "3"}, cwd=Path("/"))
-    with pytest.raises(ConfigError, match="max_concurrency"):
+    with pytest.raises(ConfigError, match="--max-concurrency"):
         load_settings({"max_concurrency": "zero"}, environ={}, cwd=Path("/"))
 
 
@@ -101,3 +101,110 @@ def test_in_place_excludes_out() -> None:
 def test_missing_config_file_is_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_settings({}, config_file=str(tmp_path / "nope.toml"), environ={}, cwd=tmp_path)
+
+
+def test_non_utf8_config_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "enricher.toml").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: not UTF-8 text.*save it as UTF-8"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(
+            {}, config_file=str(tmp_path / "enricher.toml"), environ={}, cwd=Path("/")
+        )
+
+
+@pytest.mark.parametrize("key", ["timeout", "connect_timeout", "read_timeout", "dns_timeout"])
+def test_timeouts_must_be_positive_everywhere(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--{key.replace('_', '-')}: must be more than zero"):
+        load_settings({key: "0"}, environ={}, cwd=Path("/"))
+    with pytest.raises(ConfigError, match=rf"^ENRICHER_{key.upper()}: must be more than zero"):
+        load_settings({}, environ={f"ENRICHER_{key.upper()}": "0ms"}, cwd=Path("/"))
+    (tmp_path / "enricher.toml").write_text(f"{key} = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"enricher\.toml: {key}: must be more than zero"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    assert load_settings({key: "250ms"}, environ={}, cwd=Path("/")).config.fetch  # still fine
+
+
+def test_zero_is_fine_where_it_means_none() -> None:
+    s = load_settings({"host_request_interval": "0", "max_age": "0"}, environ={}, cwd=Path("/"))
+    assert s.config.fetch.host_request_interval == 0.0 and s.config.max_age == 0.0
+
+
+def test_negative_durations_say_so() -> None:
+    with pytest.raises(ConfigError, match=r"^--timeout: a duration cannot be negative, got '-1s'$"):
+        load_settings({"timeout": "-1s"}, environ={}, cwd=Path("/"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "message"),
+    [
+        ({"max_concurrency": "1.5"}, {}, "--max-concurrency: expected a whole number, got '1.5'"),
+        ({"accept": "abc"}, {}, "--accept: expected HTTP status codes such as 403,999"),
+        ({"accept": "200..=abc"}, {}, "--accept: expected HTTP status codes"),
+        (
+            {},
+            {"ENRICHER_HOST_CONCURRENCY": "zero"},
+            "ENRICHER_HOST_CONCURRENCY: expected a whole number, got 'zero'",
+        ),
+        ({}, {"ENRICHER_MAX_ATTEMPTS": "2.5"}, "ENRICHER_MAX_ATTEMPTS: expected a whole number"),
+    ],
+)
+def test_number_errors_name_the_flag_or_variable_not_python(
+    flags: dict[str, object], environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(flags, environ=environ, cwd=Path("/"))
+    text = str(info.value)
+    assert text.startswith(message), text
+    assert "invalid literal" not in text and "ENRICHER_*" not in text and "\n" not in text
+
+
+def test_number_errors_in_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "enricher.toml"
+    config.write_text('max_concurrency = "lots"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: max_concurrency: expected a whole"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    config.write_text("max_concurrency = 2.5\n", encoding="utf-8")  # never truncated to 2
+    with pytest.raises(ConfigError, match=r"expected a whole number, got 2\.5"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    config.write_text('max_concurrency = 8\nhost_concurrency = "3"\n', encoding="utf-8")
+    fetch = load_settings({}, environ={}, cwd=tmp_path).config.fetch
+    assert (fetch.max_concurrency, fetch.host_concurrency) == (8, 3)
+
+
+def test_unknown_variable_is_named_with_a_suggestion() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^ENRICHER_MAX_CONCURENCY: unknown variable; did you mean ENRICHER_MAX_CONCURRENCY",
+    ):
+        load_settings({}, environ={"ENRICHER_MAX_CONCURENCY": "3"}, cwd=Path("/"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bad Name: b", "X(y): 1", ": empty", "Naïve: 1", "X-A: one\r\nX-Injected: 1", "X-A: a\nb"],
+)
+def test_bad_headers_are_rejected(header: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--header: ") as info:
+        load_settings({"headers": [header]}, environ={}, cwd=Path("/"))
+    assert "\n" not in str(info.value).replace("\\n", "")
+
+
+def test_bad_headers_in_the_config_file_and_host_tables(tmp_path: Path) -> None:
+    config = tmp_path / "enricher.toml"
+    config.write_text('[headers]\n"Bad Name" = "b"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: headers: bad header name 'Bad Name'"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    config.write_text('[hosts."a.example".headers]\nX-A = "1\\r\\nX-B: 2"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"hosts\.a\.example\.headers: header X-A: the value"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    config.write_text('[headers]\nX-Token = "a b\\tc"\n', encoding="utf-8")
+    fetch = load_settings({"headers": ["Accept-Language: de"]}, environ={}, cwd=tmp_path)
+    assert fetch.config.fetch.headers == {"Accept-Language": "de"}  # flags win over the file
+    assert load_settings({}, environ={}, cwd=tmp_path).config.fetch.headers == {"X-Token": "a b\tc"}
+
+
+def test_max_record_bytes_is_a_config_key(tmp_path: Path) -> None:
+    """The record-size error says "raise max_record_bytes": the user can."""
+    (tmp_path / "enricher.toml").write_text("max_record_bytes = 10000000\n", encoding="utf-8")
+    assert load_settings({}, environ={}, cwd=tmp_path).config.max_record_bytes == 10_000_000

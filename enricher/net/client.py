@@ -154,16 +154,58 @@ def ssl_context(ca_bundle: str | None, env: Mapping[str, str]) -> ssl.SSLContext
     Raises ValueError (a configuration error) when the certificates cannot be loaded."""
     cafile = ca_bundle or env.get("SSL_CERT_FILE") or None
     capath = None if ca_bundle else (env.get("SSL_CERT_DIR") or None)
+    if ca_bundle:
+        source = f"ca_bundle {ca_bundle}"
+    elif cafile:
+        source = f"SSL_CERT_FILE={cafile}"
+    else:
+        source = f"SSL_CERT_DIR={capath}"
     if cafile is None and capath is None:
         cafile = certifi.where()
+        source = f"certifi {cafile}"
     try:
         return ssl.create_default_context(cafile=cafile, capath=capath)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"cannot load CA certificates from {cafile or capath}: {exc}") from exc
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or exc).replace("_", " ").lower()
+        raise ValueError(
+            f"cannot load CA certificates from {source}: {reason}; "
+            "give a PEM file of CA certificates"
+        ) from exc
+    except OSError as exc:
+        raise ValueError(
+            f"cannot load CA certificates from {source}: {exc.strerror or exc}; "
+            "give a readable PEM file of CA certificates"
+        ) from exc
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name.lower()) or env.get(name.upper()) or None
+
+
+def _proxy_variable(env: Mapping[str, str], scheme: str) -> str:
+    """The environment variable a proxy route of ``scheme`` came from (for messages)."""
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for spelled in (name, name.upper()):
+            if env.get(spelled):
+                return spelled
+    return f"{scheme.upper()}_PROXY"
+
+
+def _check_proxy(url: str, source: str) -> None:
+    """ValueError (one line: where it came from, what is wrong, the fix) unless ``url`` is
+    an http:// or https:// proxy URL with a host."""
+    fix = "give a proxy URL such as http://proxy.example:3128"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{source} {url!r}: not a URL ({exc}); {fix}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError(
+            f"{source} {url!r}: only http:// and https:// proxies are supported "
+            f"(got {parsed.scheme + '://' if parsed.scheme else 'no scheme'}); {fix}"
+        )
+    if not parsed.host:
+        raise ValueError(f"{source} {url!r}: no host; {fix}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +224,9 @@ class ProxyRoutes:
             https=proxy or _env(env, "https_proxy") or everything,
             no_proxy=_env(env, "no_proxy"),
         )
-        for url in (routes.http, routes.https):
-            if url is not None and httpx.URL(url).scheme not in ("http", "https"):
-                raise ValueError(f"proxy {url!r}: only http:// and https:// proxies are "
-                                 "supported")
+        for scheme, url in (("http", routes.http), ("https", routes.https)):
+            if url is not None:
+                _check_proxy(url, "proxy" if proxy else _proxy_variable(env, scheme))
         return routes
 
     def __bool__(self) -> bool:

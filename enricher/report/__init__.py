@@ -74,23 +74,26 @@ class ReportError(Exception):
 
 
 def format_for(path: str, explicit: str | None) -> str:
-    """The report format: ``explicit`` (``--format``) when given, else from the extension."""
+    """The report format: from the extension when it names one (so ``--report r.json
+    --report r.md --format junit`` writes JSON and Markdown), else ``explicit``
+    (``--format``), which must then be given (always for ``-``, standard output)."""
     listed = ", ".join(FORMATS)
+    name: str | None = None
     if explicit is not None:
-        name = explicit.strip().lower()
-        name = _ALIASES.get(name, name)
+        name = _ALIASES.get(explicit.strip().lower(), explicit.strip().lower())
         if name not in FORMATS:
             raise ValueError(f"unknown report format {explicit!r}; use one of: {listed}")
+    fmt = None if path == "-" else _EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is not None:
+        return fmt
+    if name is not None:
         return name
     if path == "-":
         raise ValueError(f"a report to stdout ('-') needs --format, one of: {listed}")
-    fmt = _EXTENSIONS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"cannot tell the report format of {path!r} from its extension; "
-            f"use --format with one of: {listed}"
-        )
-    return fmt
+    raise ValueError(
+        f"cannot tell the report format of {path!r} from its extension; "
+        f"use --format with one of: {listed}"
+    )
 
 
 def _writer(fmt: str) -> Writer:
