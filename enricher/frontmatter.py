@@ -201,7 +201,15 @@ def parse(
         raise Problem(msg, line(exc.index)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise Problem(_yaml_message(exc), line(mark.index) if mark else None) from None
+        message = _yaml_message(exc)
+        if exc.context_mark and "end of stream" in str(exc.problem or ""):
+            # an unclosed quote or bracket: the end is where it was noticed, the opening is
+            # where to look
+            mark = exc.context_mark
+            what = re.sub(r"^while (?:scanning|parsing) ", "", " ".join(str(exc.context).split()))
+            message = (f"front matter is not valid YAML: {what} starting here is never closed;"
+                       " close it")
+        raise Problem(message, line(mark.index) if mark else None) from None
     except yaml.reader.ReaderError as exc:
         pos = exc.position
         if yaml.__with_libyaml__:  # libyaml reports a byte offset
