@@ -92,7 +92,8 @@ async def discover(
             continue
         if scanned.problems:
             for problem in scanned.problems:
-                error = RecordError(display, problem)
+                error = RecordError(display, f"{problem.message} (record not checked)",
+                                    problem.line)
                 col.record_errors.append(error)
                 reporter.log(str(error))
             continue  # a structurally bad record is left untouched

@@ -81,7 +81,7 @@ def iter_slots(
             inventory.errors.append(record)
             continue
         slots = record_slots(record, config)
-        inventory.errors.extend(RecordError(display, p) for p in slots.problems)
+        inventory.errors.extend(RecordError(display, p.message, p.line) for p in slots.problems)
         yield from policy.apply(slots)
 
 

@@ -20,7 +20,7 @@ import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from enricher.config import (
     DEFAULT_ALLOWED_LOW_PORTS,
@@ -89,10 +89,18 @@ _MAX_LABEL = 63
 LineOf = Callable[[HolderPath, str], int | None]
 
 
+class ShapeProblem(NamedTuple):
+    """A field whose shape is not what records use: one human line (naming the field and
+    the fix) and the 1-based file line of the field when known."""
+
+    message: str
+    line: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSlots:
     refs: tuple[LinkRef, ...]  # every URL slot, in document order
-    problems: tuple[str, ...]  # record-level problems, one human line each
+    problems: tuple[ShapeProblem, ...]  # record-level problems
 
 
 class _Cap(Exception):
@@ -115,14 +123,10 @@ def extract_links(
     when the caller knows it (the records module does).
     """
     refs: list[LinkRef] = []
-    problems: list[str] = []
+    problems: list[ShapeProblem] = []
 
     def where(holder: HolderPath, key: str) -> int | None:
         return line_of(holder, key) if line_of is not None else None
-
-    def at(holder: HolderPath, key: str) -> str:
-        line = where(holder, key)
-        return f" (line {line})" if line is not None else ""
 
     def slot(holder: HolderPath, field: str, key: str, kind: LinkKind, value: object) -> None:
         if len(refs) >= max_urls:
@@ -154,9 +158,13 @@ def extract_links(
                 if isinstance(value, Mapping):
                     walk((*holder, key), f"{prefix}{key}.", value, spec.fields)
                 else:
-                    problems.append(f"{prefix}{key} is not a mapping{at(holder, key)}")
+                    problems.append(ShapeProblem(
+                        f"{prefix}{key} is not a mapping; write it as 'key: value' fields",
+                        where(holder, key)))
             elif not _is_list(value):
-                problems.append(f"{prefix}{key} is not a list{at(holder, key)}")
+                problems.append(ShapeProblem(
+                    f"{prefix}{key} is not a list; write it as a list of '- ' items",
+                    where(holder, key)))
             else:
                 bad: list[int] = []
                 bad_count = 0
@@ -168,14 +176,16 @@ def extract_links(
                         if len(bad) < 3:
                             bad.append(index)
                 if bad_count:
-                    problems.append(_not_mappings(prefix + key, bad, bad_count, at(holder, key)))
+                    problems.append(ShapeProblem(_not_mappings(prefix + key, bad, bad_count),
+                                                 where(holder, key)))
 
     if not isinstance(data, Mapping):
-        return LinkSlots((), ("front matter is not a mapping",))
+        return LinkSlots((), (ShapeProblem("front matter is not a mapping"),))
     try:
         walk((), "", data, _SCHEMA)
     except _Cap:
-        problems.append(f"more than {max_urls} URLs in one record; the rest were ignored")
+        problems.append(ShapeProblem(
+            f"more than {max_urls} URLs in one record; split the record"))
     finally:
         # ``walk`` refers to itself through its closure cell: a reference cycle that would
         # keep the record (through ``line_of``) and its whole YAML node tree alive until the
@@ -226,11 +236,11 @@ def _is_list(value: object) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
 
 
-def _not_mappings(name: str, first: list[int], count: int, where: str) -> str:
+def _not_mappings(name: str, first: list[int], count: int) -> str:
     shown = ", ".join(f"{name}[{i}]" for i in first)
     more = f" and {count - len(first)} more" if count > len(first) else ""
     verb = "is" if count == 1 else "are"
-    return f"{shown}{more} {verb} not a mapping{where}; skipped"
+    return f"{shown}{more} {verb} not a mapping; write each item as 'key: value' fields"
 
 
 def _short_repr(value: object) -> str:

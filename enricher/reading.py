@@ -31,6 +31,7 @@ from typing import Any
 
 from enricher import records
 from enricher.config import Config
+from enricher.links import ShapeProblem
 from enricher.models import LinkKind, LinkRef, RecordError
 from enricher.policy import LinkPolicy, record_slots
 from enricher.runtime import tune_process
@@ -45,7 +46,7 @@ class Scanned:
     path: Path
     display: str
     error: RecordError | None = None
-    problems: tuple[str, ...] = ()
+    problems: tuple[ShapeProblem, ...] = ()
     refs: tuple[LinkRef, ...] = ()
     providers: tuple[str | None, ...] = ()  # per ref: the provider name of a page slot
 

@@ -187,9 +187,14 @@ def test_bad_record_exit_2_and_run_goes_on(web: DemoWeb, tmp_path: Path) -> None
     (tmp_path / "records" / "broken.md").write_text(
         "---\ntitle: [unclosed\n---\n", encoding="utf-8"
     )
+    (tmp_path / "records" / "shape.md").write_text(
+        "---\ntitle: t\nimages: https://a.example/i.png\n---\n", encoding="utf-8"
+    )
     code, _, err = _run(["check", str(tmp_path / "records"), *FAST])
     assert code == ExitCode.USAGE
     assert re.search(r"broken.md:\d+: front matter is not valid YAML", err)
+    assert ("shape.md:3: images is not a list; write it as a list of '- ' items "
+            "(record not checked)") in err
 
 
 def test_links_inventory(web: DemoWeb, tmp_path: Path) -> None:

@@ -16,12 +16,15 @@ import pytest
 
 from enricher import links
 from enricher.config import DEFAULT_MAX_URLS_PER_RECORD
-from enricher.links import LinkSlots, amp_cache_url, dedupe, extract_links
+from enricher.links import LinkSlots, ShapeProblem, amp_cache_url, dedupe, extract_links
 from enricher.models import HolderPath, LinkKind, LinkRef, LinkStatus
 from enricher.net.urls import CleanURL, clean_url
 
 PAGE, REACH, IMAGE = LinkKind.PAGE, LinkKind.REACH, LinkKind.IMAGE
 RECORDS = Path("/work/shared/records")
+LIST_FIX = "; write it as a list of '- ' items"
+MAP_FIX = "; write it as 'key: value' fields"
+ITEM_FIX = "; write each item as 'key: value' fields"
 
 
 def full_record() -> dict[str, Any]:
@@ -160,7 +163,7 @@ def test_line_of_gives_lines_for_slots_and_problems() -> None:
     data = {"webUrl": "https://a.example/", "images": "oops", "related": [{"webUrl": "x"}]}
     slots = extract_links(data, "r.md", line_of)
     assert [ref.origin.line for ref in slots.refs] == [3, 9]
-    assert slots.problems == ("images is not a list (line 5)",)
+    assert slots.problems == (ShapeProblem(f"images is not a list{LIST_FIX}", 5),)
     assert ((), "webUrl") in asked
 
 
@@ -168,7 +171,7 @@ def test_line_of_gives_lines_for_slots_and_problems() -> None:
 def test_related_not_a_list_is_a_problem_and_the_rest_goes_on(value: object) -> None:
     data = {"related": value, "webUrl": "https://b.example/"}
     slots = extract_links(data, "f", lambda holder, key: 12 if key == "related" else None)
-    assert slots.problems == ("related is not a list (line 12)",)
+    assert slots.problems == (ShapeProblem(f"related is not a list{LIST_FIX}", 12),)
     assert [ref.url for ref in slots.refs] == ["https://b.example/"]
 
 
@@ -176,11 +179,11 @@ def test_items_not_mappings_are_summarised() -> None:
     related: list[Any] = ["x", None, {"webUrl": "https://a.example/"}, 3, [1], "y"]
     slots = extract_links({"related": related}, "f")
     assert fields(slots) == ["related[2].webUrl"]
-    assert slots.problems == (
-        "related[0], related[1], related[3] and 2 more are not a mapping; skipped",
-    )
+    assert [p.message for p in slots.problems] == [
+        f"related[0], related[1], related[3] and 2 more are not a mapping{ITEM_FIX}",
+    ]
     one = extract_links({"images": [{"url": "https://a.example/i"}, "bad"]}, "f")
-    assert one.problems == ("images[1] is not a mapping; skipped",)
+    assert [p.message for p in one.problems] == [f"images[1] is not a mapping{ITEM_FIX}"]
 
 
 def test_nested_shape_problems_name_the_field() -> None:
@@ -193,11 +196,11 @@ def test_nested_shape_problems_name_the_field() -> None:
     }
     slots = extract_links(data, "f")
     assert fields(slots) == ["related[0].webUrl"]
-    assert slots.problems == (
-        "provider is not a mapping",
-        "related[0].images is not a list",
-        "related[1].images[0] is not a mapping; skipped",
-    )
+    assert [p.message for p in slots.problems] == [
+        f"provider is not a mapping{MAP_FIX}",
+        f"related[0].images is not a list{LIST_FIX}",
+        f"related[1].images[0] is not a mapping{ITEM_FIX}",
+    ]
 
 
 def test_non_string_keys_and_unknown_keys_are_ignored() -> None:
@@ -208,7 +211,7 @@ def test_non_string_keys_and_unknown_keys_are_ignored() -> None:
 
 def test_front_matter_that_is_not_a_mapping() -> None:
     slots = extract_links(["https://a.example/"], "f")  # type: ignore[arg-type]
-    assert slots == LinkSlots((), ("front matter is not a mapping",))
+    assert slots == LinkSlots((), (ShapeProblem("front matter is not a mapping"),))
 
 
 def test_url_cap_per_record() -> None:
@@ -216,7 +219,8 @@ def test_url_cap_per_record() -> None:
     slots = extract_links({"webUrl": "https://a.example/", "images": images}, "f")
     assert len(slots.refs) == DEFAULT_MAX_URLS_PER_RECORD
     assert slots.problems == (
-        f"more than {DEFAULT_MAX_URLS_PER_RECORD} URLs in one record; the rest were ignored",
+        ShapeProblem(f"more than {DEFAULT_MAX_URLS_PER_RECORD} URLs in one record; "
+                     "split the record"),
     )
     assert slots.refs[-1].origin.field == f"images[{DEFAULT_MAX_URLS_PER_RECORD - 2}].url"
     small = extract_links({"images": images[:5]}, "f", max_urls=5)
@@ -233,11 +237,11 @@ def test_self_referential_structures_do_not_recurse() -> None:
     data["provider"] = data
     slots = extract_links(data, "f")
     assert slots.refs == ()
-    assert slots.problems == (
-        "related[0] is not a mapping; skipped",
-        "images[0] is not a mapping; skipped",
-        "provider.images[0] is not a mapping; skipped",  # provider is the root itself
-    )
+    assert [p.message for p in slots.problems] == [
+        f"related[0] is not a mapping{ITEM_FIX}",
+        f"images[0] is not a mapping{ITEM_FIX}",
+        f"provider.images[0] is not a mapping{ITEM_FIX}",  # provider is the root itself
+    ]
     again = extract_links({"related": [item]}, "f")
     assert fields(again) == ["related[0].webUrl"]  # item as its own image has no "url"
     assert again.problems == ()
