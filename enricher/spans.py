@@ -33,8 +33,6 @@ MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _WS = " \t\r\n\x85\u2028\u2029"  # YAML white space and line breaks
 _BLOCK_STYLES = ("|", ">")
 _BLOCK_HEADER = re.compile(r"(?:[&!]\S*[ \t]+)*[|>]([-+0-9]*)")
-_DASH = re.compile(r"( *)-[ \t]+")  # what may precede a movable item on its first line
-_INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is not empty
 
 #: one splice: replace ``text[start:end]`` by ``new``; ``column`` orders insertions at one place
 Op = tuple[int, int, int, str]
@@ -282,7 +280,9 @@ def plan(text: str, newline: str, root: Any, shared: frozenset[int], data: Mappi
         if {(*holder, key), (*holder, move.into)} & rewritten or move.into in edits[holder]:
             msg = f"cannot move items of {where((*holder, key))}: another edit rewrites it"
             raise EditError(msg)
-        extra += _move_ops(text, newline, node, shared, holder, key, move, by_holder)
+        from enricher.spans_move import move_ops  # it builds on this module's helpers
+
+        extra += move_ops(text, newline, node, shared, holder, key, move, by_holder)
         target = _copy_path(expected, holder)
         items, gone = list(target[key]), set(move.indexes)
         target[key] = [item for i, item in enumerate(items) if i not in gone]
@@ -343,8 +343,15 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
             inserts.extend(pad + line + newline for line in dump(key, value))
         elif key not in current or not same(current[key], value):
             lines = dump("k", value)  # "k: ..." -> keep the record's own key text
-            body = lines[0][1:] + "".join(newline + pad + line for line in lines[1:])
-            ops.append((_colon(text, keys[i]), entry_end(text, node, i), 0, body))
+            end = entry_end(text, node, i)
+            first = lines[0][1:]
+            line_end = _next_line(text, end)
+            line_end -= len(text[end:line_end]) - len(text[end:line_end].rstrip("\r\n"))
+            if len(lines) > 1 and text[end:line_end].lstrip(" \t").startswith("#"):
+                first, end = first + text[end:line_end], line_end  # "key: []  # note": the
+                # note stays on the key's line, not after the block that replaces the value
+            body = first + "".join(newline + pad + line for line in lines[1:])
+            ops.append((_colon(text, keys[i]), end, 0, body))
             rewritten.add((*holder, key))
     if len(deleted) == len(keys):
         raise EditError(f"cannot edit {where(holder)}: refusing to delete every key of a mapping")
@@ -371,75 +378,6 @@ def _column(text: str, node: Any) -> int:
     first = _start(node.value[0][0])
     prefix = text[_line_start(text, first) : first]  # "  - " or "? "
     return len(prefix.rstrip()) - 1 if prefix.rstrip().endswith("?") else len(prefix)
-
-
-def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
-    """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
-    with the comments inside the item and the comment lines right above its ``-``."""
-    if seq.id != "sequence" or seq.flow_style or id(seq) in shared:
-        how = ("a flow-style list [...]; write it with one '- ' item a line" if seq.flow_style
-               else "behind a YAML alias; move the items by hand" if seq.id == "sequence"
-               else "not a list")
-        raise EditError(f"cannot move items of {name}: it is {how}", _start(seq))
-    dashes = []
-    for i, item in enumerate(seq.value):
-        start, line = _start(item), _line_start(text, _start(item))
-        dash = _DASH.fullmatch(text, line, start)
-        if dash is None or id(item) in shared or line < _line_start(text, _start(seq)):
-            msg = f"cannot move {name}[{i}]: put it on its '- ' line, unaliased; or move it by hand"
-            raise EditError(msg, start)
-        dashes.append((line, len(dash.group(1))))
-    out: list[tuple[int, int, int]] = []
-    for i, (item, (line, column)) in enumerate(zip(seq.value, dashes, strict=True)):
-        limit = dashes[i + 1][0] if i + 1 < len(dashes) else _end(seq)
-        end = _next_line(text, _content_end(text, _tight_end(item, text), limit))
-        while out and line > out[-1][1]:  # take the comment lines right above the dash
-            above = _line_start(text, line - 1)
-            if text[above:line].strip()[:1] != "#":
-                break
-            line = above
-        out.append((line, end, column))
-    return out
-
-
-def _move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder: HolderPath,
-               key: str, move: MoveItems, by_holder: dict[HolderPath, list[Op]]) -> list[Op]:
-    """Splice operations for one ``MoveItems`` of the block mapping ``node``. The moved items'
-    own operations are taken out of ``by_holder`` and applied to their text before it moves."""
-    pairs = {k.value: (k, v) for k, v in node.value if k.id == "scalar" and k.tag == STR_TAG}
-    name = where((*holder, key))
-    if key not in pairs:
-        raise EditError(f"cannot move items of {name}: no such key")
-    source = _items(text, pairs[key][1], shared, name)
-    ops: list[Op] = []
-    block, column = "", source[move.indexes[0]][2]
-    for i in move.indexes:
-        start, end, _ = source[i]
-        paths = [p for p in by_holder if p[: len(holder) + 2] == (*holder, key, i)]
-        local = [(a - start, b - start, c, new) for p in paths for a, b, c, new in by_holder.pop(p)]
-        if any(not 0 <= a <= b <= end - start for a, b, _, _ in local):
-            raise EditError(f"cannot move {name}[{i}]: an edit lies outside it", start)
-        moved = splice(text[start:end], local)
-        block += moved if moved.endswith("\n") else moved + newline
-        ops.append((start, end, 0, ""))
-    if len(move.indexes) == len(source):  # emptied: "key:" would read as null
-        at = _content_end(text, _colon(text, pairs[key][0]) + 1, source[0][0])
-        ops.append((at, at, 0, " []"))
-    if move.into not in pairs:
-        at, pad = _next_line(text, entry_end(text, node, len(node.value) - 1)), _column(text, node)
-        return [*ops, (at, at, pad, f"{' ' * pad}{move.into}:{newline}{block}")]
-    into_key, into = pairs[move.into]
-    if (into.id == "scalar" and into.tag == "tag:yaml.org,2002:null") or (
-        into.id == "sequence" and into.flow_style and not into.value
-    ):  # "deadRelated:", "~" or "[]": becomes a block sequence
-        value_end = entry_end(text, node, [k for k, _ in node.value].index(into_key))
-        at = _next_line(text, value_end)
-        return [*ops, (_colon(text, into_key), value_end, 0, ":"), (at, at, column + 1, block)]
-    target = _items(text, into, shared, where((*holder, move.into)))
-    at, by = target[-1][1], target[0][2] - column  # re-indent to the items there; a line that
-    # then reads differently (too little indentation to remove) fails the read-back check
-    block = re.sub(f"(?m)^ {{1,{-by}}}", "", block) if by < 0 else _INDENTED.sub(" " * by, block)
-    return [*ops, (at, at, target[0][2] + 1, block)]
 
 
 def splice(text: str, ops: list[Op]) -> str:

@@ -406,6 +406,17 @@ def test_replace_keeps_key_text_and_trailing_comment(tmp_path: Path) -> None:
     assert b"  - title: Uno   # item title\n" in new
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_comment_after_a_value_replaced_by_a_block_stays_on_its_key_line(
+        tmp_path: Path, newline: str) -> None:
+    text = "---\ntitle: t\nimages: []  # none yet\nexcerpt: e\n---\nbody\n"
+    record = reread(tmp_path, text.replace("\n", newline).encode())
+    new = records.apply_edits(record, {(): {"images": [{"url": "https://a.example/i.png"}]}})
+    expected = ("---\ntitle: t\nimages:  # none yet\n- url: \"https://a.example/i.png\"\n"
+                "excerpt: e\n---\nbody\n")
+    assert new.decode() == expected.replace("\n", newline)
+
+
 def test_replace_block_values_and_delete(tmp_path: Path) -> None:
     record = read(FIXTURES / "block-scalars-last.md")
     edits: dict[HolderPath, dict[str, Any]] = {("related", i): {"note": "new"} for i in range(3)}
