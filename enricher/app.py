@@ -297,7 +297,12 @@ async def write_phase(
             reporter.log(str(record))
             continue
         refs = policy.apply(record_slots(record, config))
-        edits = build_edits(record.data, refs, results, options)
+        dest = path if config.in_place else records.output_path(path, root, out_dir)
+        earlier = None  # --out: the copy the last run wrote holds this record's last checks
+        if not config.in_place and dest.is_file():
+            copy = records.read_record(dest, str(dest), config.max_record_bytes)
+            earlier = copy.data if isinstance(copy, records.Record) else None
+        edits = build_edits(record.data, refs, results, options, earlier)
         try:
             new = records.apply_edits(record, edits)
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
@@ -318,7 +323,6 @@ async def write_phase(
                 diff_lines.append(f"{display}: {_describe(edits)}")
         if config.dry_run:
             continue
-        dest = path if config.in_place else records.output_path(path, root, out_dir)
         folder = Path(os.path.realpath(dest)).parent
         if folder not in swept:  # once per folder: temp files of a run that was killed
             swept.add(folder)

@@ -194,24 +194,42 @@ def _check_filled_image(path: HolderPath, image: dict[str, Any],
         image[LINK_CHECK] = {"url": entry}
 
 
+def _earlier(data: Mapping[str, Any], previous: Mapping[str, Any] | None,
+             holder: HolderPath, keys: Sequence[str]) -> Mapping[str, Any] | None:
+    """The holder of the last written copy (``--out``) when it still stands for the same
+    links (``keys`` hold the same values as in the record), else None."""
+    if previous is None:
+        return None
+    now, then = holder_mapping(data, holder), holder_mapping(previous, holder)
+    if now is None or then is None or any(now.get(k) != then.get(k) for k in keys):
+        return None
+    return then
+
+
 def build_edits(
     data: Mapping[str, Any],
     slots: Sequence[LinkRef],
     results: Mapping[str, LinkResult],
     options: EnrichOptions,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[HolderPath, dict[str, Any]]:
     """All edits of one record. Holders are visited in document order; entries within a
-    ``linkCheck`` keep the order of the slots."""
+    ``linkCheck`` keep the order of the slots. ``previous``: the data of the copy the last
+    run wrote (``--out``), whose ``linkCheck``, ``livePage`` and filled-in values stand in
+    for the record's own, so that one bad night changes an output copy no more than a
+    record enriched in place."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     pages: dict[HolderPath, tuple[int, LinkResult]] = {}  # holder -> (preference, result)
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None
+        earlier = holder if previous is None else _earlier(data, previous, slot.holder,
+                                                           (slot.key,))
         entry = slot_entry(
             slot,
             result,
-            _previous_entry(holder, slot.key),
+            _previous_entry(earlier, slot.key),
             now=options.now,
             record_title=holder.get("title") if holder is not None else None,
             history=options.history,
@@ -252,9 +270,31 @@ def build_edits(
             edits.setdefault(path, {}).update(filled)
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
+    if previous is not None:
+        _carry_over(data, previous, edits, options)
     if options.prune_dead:
         _prune(data, slots, results, edits)
     return edits
+
+
+def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],
+                edits: dict[HolderPath, dict[str, Any]], options: EnrichOptions) -> None:
+    """``--out``: what the last written copy holds and this run does not replace (the live
+    page of a holder whose page failed tonight, values filled in earlier) is written again."""
+    for path in list(edits):
+        then = _earlier(data, previous, path, _PAGE_KEYS)
+        if then is None:
+            continue
+        mine = edits[path]
+        if LIVE_PAGE not in mine and isinstance(then.get(LIVE_PAGE), Mapping):
+            mine[LIVE_PAGE] = then[LIVE_PAGE]
+        holder = holder_mapping(data, path)
+        if options.fill_missing and holder is not None:
+            for key in ("title", "excerpt", "images"):
+                empty = holder.get(key) in (None, []) or _empty(holder.get(key))
+                if key not in mine and empty and not _empty(then.get(key)) \
+                        and then.get(key) != []:
+                    mine[key] = then[key]
 
 
 def _prune(

@@ -663,3 +663,37 @@ def test_a_refused_prune_keeps_the_records_other_edits(web: LocalWeb, tmp_path: 
     assert [r["title"] for r in data["related"]] == ["Council minutes", "Ferry timetable changes"]
     assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "dead"
     assert data["related"][1]["linkCheck"]["webUrl"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_out_copies_change_no_more_than_records_in_place(web: LocalWeb, tmp_path: Path,
+                                                         history: bool) -> None:
+    """--out: the copy the last run wrote stands in for the record's own linkCheck,
+    livePage and filled-in values. A second run with the same results rewrites nothing (no
+    new since); with a history, one bad night (404 not confirmed, 500) leaves it alone."""
+    u, q = web.url, json.dumps
+    web.page("/a.html", "Harbour bridge reopens", image=u("/a.png"))
+    web.image("/a.png")
+    web.page("/b.html", "Ferry timetable changes")
+    folder, out = tmp_path / "records", tmp_path / "out"
+    folder.mkdir()
+    record(folder, "r.md", [
+        'title: ""', f"webUrl: {q(u('/a.html'))}", "related:", '  - title: "Ferry"',
+        f"    webUrl: {q(u('/b.html'))}",
+    ])
+    state = tmp_path / "h.sqlite"
+    cfg = replace(config(state, fill_missing=True), in_place=False, out_dir=str(out),
+                  state_file=str(state) if history else "")
+    clock = Clock()
+    night(folder, cfg, clock)
+    first = (out / "r.md").read_bytes()
+    assert b"livePage" in first and b"Harbour bridge reopens" in first
+    clock.set(hours=20)
+    night(folder, cfg, clock)
+    assert (out / "r.md").read_bytes() == first  # same results: same bytes, same since
+    if history:
+        web.dead("/a.html")
+        web.broken("/b.html")
+        clock.set(days=1)
+        night(folder, cfg, clock)
+        assert (out / "r.md").read_bytes() == first  # one bad night: no change
