@@ -29,6 +29,7 @@ from enricher.rules import (
     Page,
     clean_image,
     first,
+    has_nul,
     http_url,
     site_names,
     title_sources,
@@ -48,15 +49,24 @@ DESCRIPTION_MAX_CHARS = 1_000
 NAME_MAX_CHARS = 200
 HEADLINE_OVERLAP = 0.5  # share of words an <h1> must share with the title to replace it
 
-_HTML_FRAGMENT = re.compile(r"<(?:p|div|span|br|strong|b|i|em|a|h[1-6])\b[^>]*>", re.I)
+# A tag of the kind descriptions hold when a CMS wrote HTML into them.
+_HTML_FRAGMENT = re.compile(
+    r"</?(?:p|div|span|br|strong|b|i|em|u|a|h[1-6]|ul|ol|li|img|font|small|sup|sub)\b[^<>]{0,500}>",
+    re.I)
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 
 
 # --- cleaners ------------------------------------------------------------------------------
 
 
+def _text(page: Page, raw: Any, max_chars: int) -> str | None:
+    """A value as the parser gave it (entities decoded once), cleaned."""
+    return clean_text(raw if isinstance(raw, str) else None, max_chars,
+                      keep_replacement=not has_nul(page))
+
+
 def _clean_title(page: Page, raw: Any) -> str | None:
-    text = clean_text(raw if isinstance(raw, str) else None, DEFAULT_TITLE_MAX_CHARS)
+    text = _text(page, raw, DEFAULT_TITLE_MAX_CHARS)
     if not text:
         return None
     key = name_key(text)
@@ -65,14 +75,24 @@ def _clean_title(page: Page, raw: Any) -> str | None:
     return strip_site_affixes(text, site_names(page), title_sources(page))
 
 
-def _clean_name(_page: Page, raw: Any) -> str | None:
-    return clean_text(raw if isinstance(raw, str) else None, NAME_MAX_CHARS)
+def _clean_name(page: Page, raw: Any) -> str | None:
+    return _text(page, raw, NAME_MAX_CHARS)
 
 
-def _clean_description(_page: Page, raw: Any) -> str | None:
-    """Text as the page wrote it; a value that is an HTML fragment (``<p>...``) is not."""
-    text = clean_text(raw if isinstance(raw, str) else None, DESCRIPTION_MAX_CHARS)
-    return None if text is None or _HTML_FRAGMENT.match(text) else text
+def _clean_description(page: Page, raw: Any) -> str | None:
+    """Text as the page wrote it; a value holding HTML (``<p>...``, escaped into the
+    attribute or raw) is not: a CMS put an excerpt of the body there."""
+    text = _text(page, raw, DESCRIPTION_MAX_CHARS)
+    return None if text is None or _HTML_FRAGMENT.search(text) else text
+
+
+def _clean_html_description(page: Page, raw: Any) -> str | None:
+    """The text of a description, read as HTML when it holds tags: tags removed, entities
+    decoded; a ``<`` of the text ("if a < b") stays."""
+    text = _text(page, raw, DESCRIPTION_MAX_CHARS * 4)  # room for the tags
+    if text and _HTML_FRAGMENT.search(text):
+        text = clean_text(text, DESCRIPTION_MAX_CHARS, strip_tags=True)
+    return (text[:DESCRIPTION_MAX_CHARS].rstrip() or None) if text else None
 
 
 def _clean_url(page: Page, raw: Any) -> str | None:
@@ -117,12 +137,14 @@ def title(page: Page) -> str | None:
 
 def description(page: Page) -> str | None:
     """The first clean description, unless the other two meta descriptions (og, twitter,
-    name=description) agree with each other on something else: then theirs."""
+    name=description) agree with each other on something else: then theirs. A value that
+    holds HTML is used, as text, only when no description is plain text."""
     values: list[str | None] = [first(page, (rule,), _clean_description)[0]
                                 for rule in DESCRIPTION_RULES[:3]]
     present = [v for v in values if v]
     if not present:
-        fallback: str | None = first(page, DESCRIPTION_RULES[3:], _clean_description)[0]
+        fallback: str | None = (first(page, DESCRIPTION_RULES[3:], _clean_description)[0]
+                                or first(page, DESCRIPTION_RULES, _clean_html_description)[0])
         return fallback
     if len(present) == 3 and name_key(present[1]) == name_key(present[2]) != name_key(present[0]):
         return present[1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from html import escape
+from html import escape, unescape
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -35,7 +35,8 @@ from enricher.textclean import clean_text, host_names, name_key
 __all__ = [
     "AMP_RULES", "BODY_DATE_RULES", "CANONICAL_RULES", "DESCRIPTION_RULES", "IMAGE_RULES",
     "LANG_RULES", "OG_IMAGE_RULES", "PUBLISHED_RULES", "SITE_NAME_RULES", "TITLE_RULES", "Page",
-    "anchor", "clean_image", "first", "http_url", "site_names", "title_sources",
+    "anchor", "clean_image", "first", "has_nul", "http_url", "ld_text", "site_names",
+    "title_sources",
 ]
 
 MAX_URL_CHARS = 8_192
@@ -143,13 +144,27 @@ def site_names(page: Page) -> tuple[str, ...]:
     return _memo(page, "site_names", compute)  # type: ignore[no-any-return]
 
 
+def has_nul(page: Page) -> bool:
+    """Whether the parsed head region holds a NUL: the parser made it U+FFFD, which the
+    cleaners then drop (elsewhere U+FFFD is a character the page lost, and stays)."""
+    return _memo(page, "nul", lambda: page.html.find("\x00", 0, page.end) >= 0)  # type: ignore[no-any-return]
+
+
+def ld_text(value: Any) -> Any:
+    """A JSON-LD string with its HTML entities decoded (the JSON is raw script text, and
+    CMSs write ``&amp;`` and ``&#8217;`` into it); other values as they are."""
+    return unescape(value) if isinstance(value, str) and "&" in value else value
+
+
 def title_sources(page: Page) -> list[str]:
     """All title candidates, cleaned: evidence for what is a suffix. (JSON-LD from the head
     only: the body's costs a scan, and adds nothing measurable here.)"""
     def compute() -> list[str]:
         raw = [page.meta("og:title"), page.meta("twitter:title"),
-               page.ld("headline", body=False), page.doc_title()]
-        found = [t for r in raw if (t := clean_text(r, DEFAULT_TITLE_MAX_CHARS))]
+               ld_text(page.ld("headline", body=False)), page.doc_title()]
+        keep = not has_nul(page)
+        found = [t for r in raw
+                 if (t := clean_text(r, DEFAULT_TITLE_MAX_CHARS, keep_replacement=keep))]
         return found + [text for _, text in page.h1s()]
 
     return _memo(page, "title_sources", compute)  # type: ignore[no-any-return]
@@ -200,6 +215,10 @@ def _meta(*keys: str) -> Rule:
 
 def _ld(key: str, convert: Callable[[Any], Any] = lambda v: v) -> Rule:
     return lambda page: convert(page.ld(key))
+
+
+def _ld_text(key: str) -> Rule:
+    return lambda page: ld_text(page.ld(key))
 
 
 def _link(rel: str) -> Rule:
@@ -282,20 +301,20 @@ def _script_date(page: Page) -> str | None:
 TITLE_RULES: tuple[Rule, ...] = (
     _meta("og:title"),
     _meta("twitter:title"),
-    _ld("headline"),
+    _ld_text("headline"),
     lambda page: page.doc_title(),
     lambda page: next((text for _, text in page.h1s()), None),
-    _ld("name"),
+    _ld_text("name"),
 )
 DESCRIPTION_RULES: tuple[Rule, ...] = (
     _meta("og:description"),
     _meta("twitter:description"),
     _meta("description"),
-    _ld("description"),
+    _ld_text("description"),
 )
 SITE_NAME_RULES: tuple[Rule, ...] = (
     _meta("og:site_name"),
-    lambda page: name_of(page.ld("publisher", site=True)),
+    lambda page: ld_text(name_of(page.ld("publisher", site=True))),
     _meta("application-name"),
 )
 OG_IMAGE_RULES = 3  # the first rules, whose image og:image:width/height describe

@@ -23,29 +23,47 @@ __all__ = ["clean_text", "host_names", "is_site_name", "is_variant", "name_key",
 _DROP = dict.fromkeys(
     [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
      0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
-     *range(0x2066, 0x206A), 0x2060, 0xFEFF, 0x00AD, 0xFFFD,  # U+FFFD: what NUL becomes
-     *range(0xD800, 0xE000)],
+     *range(0x2066, 0x206A), 0x2060, 0xFEFF, 0x00AD, *range(0xD800, 0xE000)],
 )
+# U+FFFD stands for a character the page lost (invalid bytes): it stays, or "K\ufffdln"
+# would become "Kln". Dropped only where it is what the parser made of a NUL.
+_DROP_REPLACEMENT = {**_DROP, 0xFFFD: None}
 _WS = re.compile(r"\s+")
-_TAGS = re.compile(r"<[^>]{0,500}>")
+# A character reference left after decoding: the CMS escaped the value twice ("&amp;#039;",
+# "&amp;quot;", "&amp;nbsp;"), and nobody means "&#039;" as text. A remaining "&amp;",
+# "&lt;" or "&gt;" may be meant ("&amp;amp;" shows "&amp;"): it stays.
+_ESCAPED_TWICE = re.compile(
+    r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|(?!(?:amp|lt|gt);)[A-Za-z]{2,31}[0-9]{0,2});")
+# A tag as the HTML tokenizer sees one: "<" then a letter, "/", "!" or "?" ("if a < b" is text).
+_TAGS = re.compile(r"<(?:/?[A-Za-z]|[!?])[^>]{0,500}>")
 _CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t\r]*\n\\s*(?=[{_CJK}])")
 
 
-def clean_text(value: str | None, max_chars: int, *, strip_tags: bool = False) -> str | None:
-    """Entities decoded, controls/bidi/zero-width removed, whitespace collapsed, capped.
-    None when nothing is left."""
+def clean_text(value: str | None, max_chars: int, *, strip_tags: bool = False,
+               unescape: bool | None = None, keep_replacement: bool = True) -> str | None:
+    """Controls/bidi/zero-width removed, whitespace collapsed, capped; None when nothing is
+    left.
+
+    ``value`` is text as the HTML parser gave it (attribute values and element text, whose
+    entities are already decoded: ``&amp;amp;`` stays ``&amp;``, as a browser shows it).
+    With ``strip_tags`` it is HTML source (an element's inner HTML): tags are removed and
+    entities decoded, once. ``unescape`` decodes entities without removing tags (JSON-LD
+    text). ``keep_replacement=False`` drops U+FFFD too, for a page whose NULs the parser
+    turned into U+FFFD."""
     if not value:
         return None
     text = value[: max_chars * 4 + 64]
     if strip_tags and "<" in text:
         text = _TAGS.sub(" ", text)
-    if "&" in text:
+    if (strip_tags if unescape is None else unescape) and "&" in text:
         text = html.unescape(text)
-    if not text.isprintable() or "\ufffd" in text:  # controls, breaks, bidi, zero-width...
+    if "&" in text and _ESCAPED_TWICE.search(text):
+        text = html.unescape(text)
+    if not text.isprintable() or (not keep_replacement and "\ufffd" in text):
         if "\n" in text and not text.isascii():
             text = _CJK_BREAK.sub("", text)  # a line break between CJK characters is no space
-        text = _WS.sub(" ", text.translate(_DROP))
+        text = _WS.sub(" ", text.translate(_DROP if keep_replacement else _DROP_REPLACEMENT))
     elif "  " in text:
         text = _WS.sub(" ", text)
     text = text.strip()
@@ -96,18 +114,76 @@ def host_names(url: str | None) -> tuple[str, ...]:
     return tuple(k for k in keys if len(k) >= 3)
 
 
+_NAME_WORD = re.compile(r"[^\W_]+")
+#: Words a site writes around its name: "The Boston Globe", "CBS News", "Krimiblog-Archiv",
+#: "NYTimes.com", "SPIEGEL ONLINE".
+_AFFIX_WORDS = frozenset({
+    "the", "www", "news", "online", "blog", "blogs", "archiv", "archive", "magazine", "magazin",
+    "tv", "radio", "digital", "daily", "edition", "newsroom", "nachrichten",
+    "com", "org", "net", "info", "io", "co", "de", "at", "ch", "uk", "us", "fr", "es", "it",
+    "nl", "be", "au", "ca", "eu",
+})
+#: Words of a phrase, never of a name added to a site's name ("for the first Time").
+_PHRASE_WORDS = frozenset({
+    "a", "an", "and", "or", "of", "for", "to", "in", "on", "at", "by", "with", "from", "as",
+    "is", "are", "was", "not", "no", "my", "your", "our", "his", "her", "its", "their", "this",
+    "that", "first", "last", "all", "more", "most", "about", "how", "why", "what", "s",
+})
+MAX_NAME_EXTRA_WORDS = 2  # words, besides affix words, a site's name may carry ("Yahoo Finance")
+MAX_NAME_EXTRA_CHARS = 12
+
+
+def _extra_word(word: str) -> bool:
+    """A word a site may add to its name: capitalised, not a phrase's word."""
+    return word[:1].isupper() and word.casefold() not in _PHRASE_WORDS
+
+
+def _named_by_words(words: list[str], name: str) -> bool:
+    """Whether whole consecutive ``words`` spell ``name`` and the others are affix words
+    ("the", "news", ".com") or a short capitalised addition ("Yahoo Finance")."""
+    keys = [name_key(w) for w in words]
+    for i in range(len(keys)):
+        joined = ""
+        for j in range(i, len(keys)):
+            joined += keys[j]
+            if len(joined) >= len(name):
+                break
+        if joined != name:
+            continue
+        # "Gregory Szorc's Digital Home": a possessive "s" after the name is part of it.
+        possessive = j + 1 < len(words) and words[j + 1] == "s"
+        rest = [w for n, w in enumerate(words)
+                if (n < i or n > j) and not (n == j + 1 and possessive)]
+        extra = [w for w in rest if w.casefold() not in _AFFIX_WORDS]
+        if not extra or (len(extra) <= MAX_NAME_EXTRA_WORDS
+                         and sum(map(len, extra)) <= MAX_NAME_EXTRA_CHARS
+                         and all(map(_extra_word, extra))):
+            return True
+    return False
+
+
 def is_site_name(text: str, names: Iterable[str]) -> bool:
-    """Whether ``text`` is (close to) one of the site's name keys (``CBS News`` for
-    ``cbsnews``, ``The Boston Globe`` for ``bostonglobe``, ``Krimiblog-Archiv`` for
-    ``krimiblog``)."""
+    """Whether ``text`` is one of the site's name keys, or a close variant of one: the name
+    in whole words with affix words around it (``CBS News`` for ``cbsnews``, ``The Boston
+    Globe`` for ``bostonglobe``, ``Krimiblog-Archiv`` for ``krimiblog``), or the start or end
+    of the name (``Globe``, ``CBS``). A name inside a word (``Hardwired``) or a phrase (``for the
+    first time``, ``political science``) is not the site's name."""
     key = name_key(text)
     if not key or len(text) > 80 or text.count(" ") > 5:
         return False
+    words: list[str] | None = None
     for name in names:
         if key == name:
             return True
-        if len(name) >= 4 and (name in key or key in name) and len(key) <= len(name) + 12:
-            return True
+        if len(name) < 3:
+            continue
+        if len(key) < len(name):
+            if len(key) >= 3 and (name.startswith(key) or name.endswith(key)):
+                return True
+        elif name in key:
+            words = words if words is not None else _NAME_WORD.findall(text)
+            if _named_by_words(words, name):
+                return True
     return False
 
 
@@ -125,7 +201,10 @@ def _split(title: str) -> tuple[list[str], list[str]]:
 
 
 _SEPARATOR_SPLIT = re.compile(f"({_SEPARATOR.pattern})")
-_EDGE_SEPARATORS = re.compile(r"^(?:\s*[|\-–—»«›‹/·•~:⋆*])+\s*|\s*(?:[|\-–—»«›‹/·•~:⋆*]\s*)+$")
+# A separator left at an edge with whitespace on its inner side ("- Headline", "Headline |"):
+# "-40 degrees", "~50 dead", "/r/news" and "$9.99*" are text.
+_EDGE_CHARS = r"[|\-–—»«›‹/·•~:⋆*]+"
+_EDGE_SEPARATORS = re.compile(rf"^(?:{_EDGE_CHARS}\s+)+|(?:\s+{_EDGE_CHARS})+$")
 
 
 def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) -> str:

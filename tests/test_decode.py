@@ -140,3 +140,15 @@ def test_gb2312_label_decodes_as_gb18030() -> None:
                                                   "text/html; charset=utf-16", "x; charset="]))
 def test_never_raises(body: bytes, content_type: str | None) -> None:
     assert isinstance(decode_html(body, content_type), str)
+
+
+def test_utf8_declared_legacy_bytes_fall_back_to_cp1252() -> None:
+    # Every non-ASCII byte is invalid UTF-8: the page is really windows-1252.
+    assert decode_html(b"<meta charset=utf-8><title>K\xf6ln</title>", None) == (
+        "<meta charset=utf-8><title>K\u00f6ln</title>")
+
+
+def test_one_bad_byte_in_real_utf8_keeps_its_replacement_character() -> None:
+    body = "<meta charset=utf-8><title>K\u00f6ln caf\u00e9 \u00e0 \u00e9t\u00e9</title>"
+    raw = body.encode().replace("\u00f6".encode(), b"\xf6")
+    assert "K\ufffdln caf\u00e9" in decode_html(raw, None)

@@ -402,3 +402,69 @@ def test_lone_surrogates_in_json_ld_never_reach_the_output() -> None:
     meta = run(head)
     assert meta.title == "Bad title" and meta.description == "d x"
     json.dumps([meta.title, meta.description, meta.site_name], ensure_ascii=False).encode()
+
+
+# --- audit fixes: site names, edge symbols, HTML in descriptions, U+FFFD, entities ---------
+
+@pytest.mark.parametrize(("title", "url"), [
+    ("Fed holds rates steady - for the first time", "https://time.com/6000/fed/"),
+    ("Climate report - human nature at fault", "https://www.nature.com/articles/x"),
+    ("Apple event recap | Hardwired", "https://www.wired.com/story/x/"),
+    ("Funding cuts - political science", "https://www.science.org/content/x"),
+    ('"Smart" quotes - dash\'s test', "https://news.test/a"),
+])
+def test_title_ending_in_words_of_the_site_name_is_kept(title: str, url: str) -> None:
+    assert run(f"<title>{title}</title>", url=url).title == title
+
+
+@pytest.mark.parametrize(("title", "url", "expected"), [
+    ("Story of the day | CBS News", "https://www.cbsnews.com/news/x/", "Story of the day"),
+    ("Story of the day - The Boston Globe", "https://www.bostonglobe.com/x/", "Story of the day"),
+    ("Krimiblog-Archiv » Der Fall", "https://krimiblog.de/x", "Der Fall"),
+])
+def test_site_name_variants_are_still_stripped(title: str, url: str, expected: str) -> None:
+    assert run(f"<title>{title}</title>", url=url).title == expected
+
+
+@pytest.mark.parametrize("title", [
+    "-40 degrees in Winnipeg tonight", "~50 dead in floods", "/r/news thread",
+    "Prices from $9.99*",
+])
+def test_leading_and_trailing_symbols_of_a_title_stay(title: str) -> None:
+    assert run(f"<title>{title}</title>").title == title
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    ("<meta name=description content='&lt;p&gt;Hello &lt;b&gt;world&lt;/b&gt;&lt;/p&gt;'>",
+     "Hello world"),
+    (og("og:description", "<p>Raw <i>tags</i> here</p>"), "Raw tags here"),
+    (named("description", "Hello <b>world</b> here"), "Hello world here"),
+    (named("description", "if a &lt; b then"), "if a < b then"),
+    (ld({"@type": "NewsArticle", "description": "&lt;p&gt;From &amp;amp; ld&lt;/p&gt;"}),
+     "From & ld"),
+])
+def test_html_in_a_description_gives_its_text(head: str, expected: str) -> None:
+    assert run(head).description == expected
+
+
+def test_a_plain_description_wins_over_one_holding_html() -> None:
+    head = og("og:description", "<p>An excerpt of the body</p>") + named("description",
+                                                                        "The summary")
+    assert run(head).description == "The summary"
+
+
+def test_invalid_utf8_keeps_its_replacement_character() -> None:
+    assert run("<title>K\ufffdln city news</title>").title == "K\ufffdln city news"
+    body = "<meta charset=utf-8><title>K\xf6ln caf\u00e9</title>".encode("latin-1")
+    body = body.replace("caf\u00e9".encode("latin-1"), "caf\u00e9".encode())  # mixed bytes
+    assert extract(decode_html(body, None), URL).title == "K\ufffdln caf\u00e9"
+    assert run("<title>Evil\x00txt</title>").title == "Eviltxt"  # a NUL, not a lost character
+
+
+def test_entities_are_decoded_once() -> None:
+    assert run("<title>A &amp;amp; B</title>").title == "A &amp; B"
+    assert run(og("og:title", "A &amp;amp; B")).title == "A &amp; B"
+    assert run(ld({"@type": "NewsArticle", "headline": "A &amp; B"})).title == "A & B"
+    assert run(body="<h1>A &amp;amp; B</h1>").title == "A &amp; B"
+    # A CMS that escapes twice: what is left is a character reference, decoded.
+    assert run(og("og:title", "It&amp;#039;s &amp;quot;big&amp;quot;")).title == 'It\'s "big"'

@@ -19,7 +19,7 @@ from enricher.textclean import (
 
 
 def test_clean_text() -> None:
-    assert clean_text("  a&amp;b \n\t c\u00a0d ", 100) == "a&b c d"
+    assert clean_text("  a&amp;b \n\t c\u00a0d ", 100, strip_tags=True) == "a&b c d"
     assert clean_text("x\x00y\x07z\u202e\u2066w\ufeff", 100) == "xyzw"
     assert clean_text("<b>bold</b> text", 100, strip_tags=True) == "bold text"
     assert clean_text("<b>kept</b>", 100) == "<b>kept</b>"
@@ -97,3 +97,90 @@ def test_name_key() -> None:
 def test_strip_never_raises_and_never_grows(title: str, others: list[str]) -> None:
     result = strip_site_affixes(title, tuple(name_key(o) for o in others), others)
     assert len(result) <= len(title)
+
+
+# --- audit fixes: site names as whole words, edge separators, entities, U+FFFD -------------
+
+@pytest.mark.parametrize(("segment", "names"), [
+    ("for the first time", ("time",)),
+    ("human nature at fault", ("nature",)),
+    ("Hardwired", ("wired",)),
+    ("political science", ("science",)),
+    ("dash's test", ("test", "newstest")),
+    ("Political science and the budget", ("science",)),
+])
+def test_a_name_inside_words_or_a_phrase_is_not_the_site_name(
+        segment: str, names: tuple[str, ...]) -> None:
+    assert not is_site_name(segment, names)
+
+
+@pytest.mark.parametrize(("segment", "names"), [
+    ("CBS News", ("cbsnews",)),
+    ("CBS News", ("cbs",)),
+    ("The Boston Globe", ("bostonglobe",)),
+    ("Globe", ("bostonglobe",)),
+    ("Krimiblog-Archiv", ("krimiblog",)),
+    ("NYTimes.com", ("nytimes",)),
+    ("SPIEGEL ONLINE", ("spiegel",)),
+    ("CNN Politics", ("cnn",)),
+    ("Gregory Szorc's Digital Home", ("gregoryszorc",)),
+])
+def test_site_name_variants_in_whole_words(segment: str, names: tuple[str, ...]) -> None:
+    assert is_site_name(segment, names)
+
+
+@pytest.mark.parametrize(("title", "names"), [
+    ("Fed holds rates steady - for the first time", ("time", "timecom")),
+    ("Climate report - human nature at fault", ("nature", "naturecom")),
+    ("Apple event recap | Hardwired", ("wired", "wiredcom")),
+    ("Funding cuts - political science", ("science", "scienceorg")),
+])
+def test_phrases_ending_in_the_site_name_stay(title: str, names: tuple[str, ...]) -> None:
+    assert strip_site_affixes(title, names, ()) == title
+
+
+@pytest.mark.parametrize("title", [
+    "-40 degrees in Winnipeg tonight", "~50 dead in floods", "/r/news thread",
+    "Prices from $9.99*", "*Updated* rules", "Headline:more",
+])
+def test_signs_and_symbols_at_the_edges_are_text(title: str) -> None:
+    assert strip_site_affixes(title, ("site",), ()) == title
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("- Headline", "Headline"),
+    ("Headline -", "Headline"),
+    ("Site | - Headline", "Headline"),
+    ("Headline ~ Site", "Headline"),
+    ("Site - -40 degrees tonight", "-40 degrees tonight"),
+])
+def test_separators_at_the_edges_go(title: str, expected: str) -> None:
+    assert strip_site_affixes(title, ("site",), ()) == expected
+
+
+def test_entities_are_decoded_once() -> None:
+    # Parser output (attribute values, element text) is decoded already.
+    assert clean_text("A &amp; B", 100) == "A &amp; B"
+    assert clean_text("AT&T &lt;3", 100) == "AT&T &lt;3"
+    # HTML source (strip_tags) and JSON-LD text (unescape) are decoded once.
+    assert clean_text("<b>A &amp;amp; B</b>", 100, strip_tags=True) == "A &amp; B"
+    assert clean_text("A &amp;amp; B", 100, unescape=True) == "A &amp; B"
+    # A value escaped twice by its CMS: a character reference left over is decoded.
+    assert clean_text("It&#039;s &quot;big&quot;&nbsp;news", 100) == 'It\'s "big" news'
+
+
+def test_tags_are_stripped_but_a_less_than_sign_is_text() -> None:
+    assert clean_text("if a < b and c > d", 100, strip_tags=True) == "if a < b and c > d"
+    assert clean_text("x <!-- c --> y </p>", 100, strip_tags=True) == "x y"
+
+
+def test_replacement_character_is_kept_unless_it_stands_for_nul() -> None:
+    assert clean_text("K\ufffdln", 100) == "K\ufffdln"
+    assert clean_text("K\ufffdln", 100, keep_replacement=False) == "Kln"
+    assert clean_text("x\x00y", 100) == "xy"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.lists(st.text(min_size=1, max_size=12), max_size=3))
+def test_is_site_name_never_raises(text: str, names: list[str]) -> None:
+    assert isinstance(is_site_name(text, tuple(name_key(n) for n in names)), bool)
