@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from enricher import records
 from enricher.config import Config
 from enricher.enrich import EnrichOptions, build_edits
-from enricher.images import probe_image
 from enricher.models import (
     Changes,
     FetchResult,
@@ -41,6 +40,7 @@ from enricher.outcome import interpret, utc_now
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
 from enricher.reading import scan_records
+from enricher.state import StateError
 
 #: when one URL is cited for several purposes, it is fetched for the most demanding one
 _KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
@@ -130,6 +130,7 @@ class FetchOutcome:
     results: dict[str, LinkResult]
     requests: int = 0
     bytes_read: int = 0
+    page_images: dict[str, LinkResult] = field(default_factory=dict)  # probed, no sources
 
 
 async def fetch_phase(
@@ -182,6 +183,7 @@ async def fetch_phase(
         results[fetched.url] = result
         reporter.advance(result)
 
+    journal = asyncio.create_task(nightly.keep_journal())  # commits during a slow tail
     async with Fetcher(
         config.fetch,
         resolver=resolver,
@@ -207,8 +209,12 @@ async def fetch_phase(
             if again:
                 await fetcher.fetch_all(again, on_result, conditional=nightly.conditional)
             if probe_page_images:
-                await _probe_page_images(fetcher, results, reporter)
+                outcome.page_images = await _probe_page_images(fetcher, results, reporter,
+                                                               config)
+        except BaseExceptionGroup as group:  # the history failed in several fetch tasks
+            raise _state_error(group) or group from None
         finally:
+            journal.cancel()
             outcome.requests = fetcher.requests
             outcome.bytes_read = fetcher.bytes_read
             for url, result in results.items():
@@ -216,19 +222,30 @@ async def fetch_phase(
     return outcome
 
 
+def _state_error(group: BaseExceptionGroup[BaseException]) -> StateError | None:
+    """The history's own one-line error, when that is what failed the fetch tasks."""
+    for exc in group.exceptions:
+        found = _state_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, StateError):
+            return found
+    return None
+
+
 async def _probe_page_images(
-    fetcher: Fetcher, results: dict[str, LinkResult], reporter: Reporter
-) -> None:
-    """Type and size of each page's chosen image, fetched once per distinct image URL.
-    An image probed before (its page reused or answered 304 from the history) is not
-    fetched again."""
+    fetcher: Fetcher, results: dict[str, LinkResult], reporter: Reporter, config: Config
+) -> dict[str, LinkResult]:
+    """Type and size of each page's chosen image, fetched once per distinct image URL; the
+    verdict of each one fetched (for ``--fill-missing``: only an image that is one is filled
+    in, with its linkCheck). An image probed before (its page reused or answered 304 from
+    the history) is not fetched again."""
     wanted: dict[str, list[str]] = {}
     for url, result in results.items():
         image = result.page.image if result.page is not None else None
         if image is not None and image.url and image.type is None:
             wanted.setdefault(image.url, []).append(url)
+    checked: dict[str, LinkResult] = {}
     if not wanted:
-        return
+        return checked
     probed: dict[str, ImageInfo] = {}
     todo = []
     for image_url in wanted:
@@ -240,10 +257,9 @@ async def _probe_page_images(
     reporter.phase("probing page images", total=len(todo))
 
     def on_image(fetched: FetchResult) -> None:
-        if fetched.failure is None and fetched.http_status and 200 <= fetched.http_status < 300:
-            info = probe_image(fetched.body, fetched.content_type).info
-            if info is not None:
-                probed[fetched.url] = info
+        result = checked[fetched.url] = interpret(fetched, (), None, config)
+        if result.image is not None:
+            probed[fetched.url] = result.image
 
     await fetcher.fetch_all(todo, on_image)
     for image_url, info in probed.items():
@@ -258,6 +274,7 @@ async def _probe_page_images(
                 height=old.height or info.height,
             )
             results[page_url] = replace(result, page=replace(result.page, image=merged))
+    return checked
 
 
 def _common_root(paths: Iterable[Path]) -> Path:
@@ -307,11 +324,11 @@ async def write_phase(
             new = records.apply_edits(record, edits)
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
-            error = RecordError(display, str(exc))
+            error = RecordError(display, str(exc), exc.line)
             errors.append(error)
             reporter.log(str(error))
         except records.EditError as exc:
-            error = RecordError(display, str(exc))
+            error = RecordError(display, str(exc), exc.line)
             errors.append(error)
             reporter.log(str(error))
             continue
@@ -439,8 +456,8 @@ async def run(
         return result(_counts(col), stop=aborted)
     try:
         changed, unchanged, errors = await write_phase(
-            col, outcome.results, config, reporter, started, diff_lines
-        )
+            col, {**outcome.page_images, **outcome.results}, config, reporter, started,
+            diff_lines)
     except asyncio.CancelledError:
         return result(_counts(col), stop="interrupted")
     return result(

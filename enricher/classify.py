@@ -18,7 +18,9 @@ Rules, first match wins:
 5. 2xx: a soft 404 is dead (``soft_404``). Otherwise, after redirects whose hops were all
    permanent (301/308) to a different URL: redirected, reason ``http_301``/``http_308`` (the
    first hop), with ``final_url``; after a chain with any temporary hop: ok with ``final_url``.
-   A conditional request answered 304 is ok, reason ``not_modified``.
+   A conditional request answered 304 is ok, reason ``not_modified``. An image URL whose
+   2xx body is not an image (an HTML page, nothing): error, reason ``not_an_image`` (the
+   site is there, the image is not what it serves; never dead on that alone).
 6. 404/410 dead; 401, 403, 429, 451, 999 blocked; 5xx error; any other code error.
 
 A 403, a challenge, a 429, a timeout or a 503 is never dead. This module is pure: it must
@@ -55,6 +57,7 @@ def classify(
     *,
     challenge: bool = False,
     soft_404: bool = False,
+    not_image: bool = False,
     accepted: frozenset[int] = frozenset(),
 ) -> Verdict:
     """The verdict for one fetched URL (see the module docstring for the rules)."""
@@ -77,6 +80,8 @@ def classify(
             return Verdict(LinkStatus.BLOCKED, "login_redirect", code, None)
         if soft_404:
             return Verdict(LinkStatus.DEAD, "soft_404", code, result.final_url)
+        if not_image:  # an HTML page or nothing where an image should be: broken, not gone
+            return Verdict(LinkStatus.ERROR, "not_an_image", code, result.final_url)
         reason = "not_modified" if code == 304 else f"http_{code}"
         hops = result.redirects
         moved = bool(hops) and bool(result.final_url) and result.final_url != result.url

@@ -163,15 +163,20 @@ def _empty(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _fill(holder: Mapping[str, Any], page: PageMeta) -> dict[str, Any]:
-    """``--fill-missing``: values for empty title/excerpt/images; never overwrite."""
+def _fill(holder: Mapping[str, Any], page: PageMeta,
+          results: Mapping[str, LinkResult]) -> dict[str, Any]:
+    """``--fill-missing``: values for empty title/excerpt/images; never overwrite. An image
+    is filled in only when it is one: probed ok in this run, or typed by an earlier probe
+    (a page reused from the history); never a dead, refused or non-image URL."""
     edits: dict[str, Any] = {}
     if _empty(holder.get("title")) and page.title:
         edits["title"] = page.title
     if _empty(holder.get("excerpt")) and page.description:
         edits["excerpt"] = page.description
     images = holder.get("images")
-    if (images is None or images == []) and page.image is not None and page.image.url:
+    probed = results.get(page.image.url) if page.image is not None and page.image.url else None
+    if (images is None or images == []) and page.image is not None and page.image.url and (
+            probed.status in _GOOD if probed is not None else page.image.type is not None):
         image: dict[str, Any] = {"url": page.image.url}
         if page.image.width and page.image.height:
             image["width"] = page.image.width
@@ -181,15 +186,25 @@ def _fill(holder: Mapping[str, Any], page: PageMeta) -> dict[str, Any]:
 
 
 def _check_filled_image(path: HolderPath, image: dict[str, Any],
-                        results: Mapping[str, LinkResult], options: EnrichOptions) -> None:
+                        results: Mapping[str, LinkResult], options: EnrichOptions,
+                        then: Mapping[str, Any] | None) -> None:
     """A filled-in image was probed in this run (the page's chosen image): give it its
-    ``linkCheck`` now, as every other image has, rather than on the next run."""
+    ``linkCheck`` now, as every other image has, rather than on the next run. ``then``: the
+    holder in the copy the last run wrote (``--out``), whose entry for the same image
+    carries its ``since`` (and stands when the image was not probed again)."""
+    before: Mapping[str, Any] = {}
+    old = then.get("images") if then is not None else None
+    if isinstance(old, list) and old and isinstance(old[0], Mapping) \
+            and old[0].get("url") == image["url"]:
+        before = _previous_entry(old[0], "url")
     probed = results.get(image["url"])
     if probed is None:
+        if before:
+            image[LINK_CHECK] = {"url": dict(before)}
         return
     slot = LinkRef(Origin("", "images[0].url"), (*path, "images", 0), "url", LinkKind.IMAGE,
                    image["url"], image["url"])
-    entry = slot_entry(slot, probed, {}, now=options.now, history=options.history)
+    entry = slot_entry(slot, probed, before, now=options.now, history=options.history)
     if entry:
         image[LINK_CHECK] = {"url": entry}
 
@@ -264,9 +279,10 @@ def build_edits(
             edits.setdefault(path, {})[LIVE_PAGE] = page
         holder = holder_mapping(data, path)
         if options.fill_missing and holder is not None:
-            filled = _fill(holder, result.page)
+            filled = _fill(holder, result.page, results)
+            then = _earlier(data, previous, path, _PAGE_KEYS)
             for image in filled.get("images", ()):
-                _check_filled_image(path, image, results, options)
+                _check_filled_image(path, image, results, options, then)
             edits.setdefault(path, {}).update(filled)
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)

@@ -11,6 +11,7 @@ This module must not fetch, parse pages or touch records; only ``state`` talks t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any
 from enricher.config import Config
 from enricher.models import FetchResult, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
-from enricher.state import INTERRUPTED, History, StateError, iso, utcnow
+from enricher.state import INTERRUPTED, JOURNAL_SECONDS, History, StateError, iso, utcnow
 
 
 class Nightly:
@@ -60,7 +61,7 @@ class Nightly:
         if self.history is None:
             return {}
         if self._resumed is None:
-            self._resumed = self.history.resumable()
+            self._resumed = self.history.resumable(self.config.max_age)
         reused = {u: self._resumed[u] for u in urls if u in self._resumed}
         if self.config.max_age is not None:
             todo = [u for u in urls if u not in reused]
@@ -91,6 +92,19 @@ class Nightly:
             self._etags[fetched.url] = (headers.get("etag"), headers.get("last-modified"))
         self.history.journal(result)
         return result
+
+    async def keep_journal(self, interval: float = JOURNAL_SECONDS) -> None:
+        """Commit the journal every ``interval`` seconds of real time until cancelled, so a
+        slow tail without new results never keeps finished ones from surviving a crash. A
+        history that fails stops it quietly: the next use raises the same ``StateError``."""
+        if self.history is None:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.history.flush()
+            except StateError:
+                return
 
     def finish(
         self, results: Iterable[LinkResult], aborted: str | None = None

@@ -15,7 +15,7 @@ from enricher.classify import classify
 from enricher.config import Config
 from enricher.decode import decode_html
 from enricher.extract import extract_with_signals
-from enricher.images import probe_image
+from enricher.images import Mismatch, probe_image
 from enricher.models import (
     FetchResult,
     ImageInfo,
@@ -44,7 +44,7 @@ def interpret(
     """FetchResult -> LinkResult: bot walls, page metadata, soft 404s, image facts, verdict."""
     page: PageMeta | None = None
     image: ImageInfo | None = None
-    challenge = soft_404 = False
+    challenge = soft_404 = not_image = False
     ctype = (fetched.content_type or "").split(";")[0].strip().lower()
     status = fetched.http_status or 0
     if fetched.failure is None and fetched.body:
@@ -60,13 +60,20 @@ def interpret(
                     page.site_name,
                 )
         elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
-            image = probe_image(fetched.body, fetched.content_type).info
+            probe = probe_image(fetched.body, fetched.content_type)
+            image = probe.info
+            not_image = probe.mismatch == Mismatch.NOT_AN_IMAGE
+            if not_image and ctype in _HTML_TYPES:  # a bot wall answers for images too
+                challenge = is_challenge(fetched.headers, status,
+                                         decode_html(fetched.body[:4096], fetched.content_type))
     elif fetched.failure is None:
         challenge = is_challenge(fetched.headers, status, "")
+        not_image = fetched.kind is LinkKind.IMAGE and 200 <= status < 300  # nothing is no image
     verdict = classify(
         fetched,
         challenge=challenge,
         soft_404=soft_404,
+        not_image=not_image,
         accepted=config.fetch.accepted_status,
     )
     if verdict.status not in (LinkStatus.OK, LinkStatus.REDIRECTED):

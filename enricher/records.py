@@ -65,8 +65,8 @@ class PartialEdit(EditError):
     """The ``MoveItems`` edits were refused (the message says why and where); ``new`` holds
     the record's bytes with every other edit applied, ready to be written."""
 
-    def __init__(self, message: str, new: bytes) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, new: bytes, line: int | None = None) -> None:
+        super().__init__(message, line=line)
         self.new = new
 
 
@@ -325,7 +325,7 @@ def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -
         rest = {h: {k: v for k, v in c.items() if not isinstance(v, MoveItems)}
                 for h, c in edits.items()}
         new = _apply(record, rest)  # raises when the problem was not the move
-        raise PartialEdit(f"--prune-dead skipped: {exc}", new) from None
+        raise PartialEdit(f"--prune-dead skipped: {exc}", new, exc.line) from None
 
 
 def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> bytes:
@@ -339,7 +339,7 @@ def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> byt
         if exc.index is None:
             raise
         line = text.count("\n", 0, start + exc.index) + 1
-        raise EditError(f"line {line}: {exc}") from None
+        raise EditError(str(exc), line=line) from None
     if not ops:
         return record.raw
     text = text[:start] + spans.splice(front, ops) + text[end:]

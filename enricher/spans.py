@@ -39,11 +39,13 @@ Op = tuple[int, int, int, str]
 
 
 class EditError(Exception):
-    """Edits cannot be applied to this record safely (one line; ``index``: where, if known)."""
+    """Edits cannot be applied to this record safely (one line; ``index``: where in the front
+    matter, if known; ``line``: the 1-based file line, set by the records module)."""
 
-    def __init__(self, message: str, index: int | None = None) -> None:
+    def __init__(self, message: str, index: int | None = None,
+                 line: int | None = None) -> None:
         super().__init__(message)
-        self.index = index
+        self.index, self.line = index, line
 
 
 class GraphError(Exception):
@@ -294,12 +296,13 @@ def _target(root: Any, shared: frozenset[int], holder: HolderPath) -> Any:
     path, name = find(root, holder), where(holder)
     if path is None:
         raise EditError(f"cannot edit {name}: no such mapping in the front matter")
+    at = _start(path[-1])
     if any(id(node) in shared for node in path):
-        raise EditError(f"cannot edit {name}: it is (inside) a YAML alias; edit it by hand")
+        raise EditError(f"cannot edit {name}: it is (inside) a YAML alias; edit it by hand", at)
     if path[-1].id != "mapping":
-        raise EditError(f"cannot edit {name}: it is not a mapping")
+        raise EditError(f"cannot edit {name}: it is not a mapping", at)
     if path[-1].flow_style:
-        raise EditError(f"cannot edit {name}: it is in flow style {{...}}; use block style")
+        raise EditError(f"cannot edit {name}: it is in flow style {{...}}; use block style", at)
     return path[-1]
 
 

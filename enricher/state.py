@@ -19,10 +19,16 @@ The rules, each decided here only:
 * a reused result (``--max-age``) is not a check: it is annotated but changes nothing stored.
   A resumed result is a check of the interrupted run: its ``checked_at`` is newer than the row.
 * resume: the journal keeps what unfinished runs (killed, or ended with ``aborted=INTERRUPTED``)
-  had finished, for ``RESUME_WINDOW``. Commits are batched (``JOURNAL_BATCH`` results or
-  ``JOURNAL_SECONDS`` by the clock), so a crash loses at most one batch.
-* one run at a time: ``open`` takes an exclusive ``flock`` on ``<state>.lock`` until ``close``;
-  the kernel drops it when the process dies. ``read_only`` opens (reports) take no lock.
+  had finished, for ``RESUME_WINDOW`` (never longer than ``--max-age``). Commits are batched
+  (``JOURNAL_BATCH`` results, ``JOURNAL_SECONDS`` by the clock, or ``flush``, which the caller
+  calls every ``JOURNAL_SECONDS``), so a crash loses at most one batch.
+* forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER`` and all but the last
+  ``KEEP_RUNS`` runs; ``latest`` lists bad URLs only if the last finished run checked them.
+* a clock set back: a time after now is never fresh, ages are never negative, ``since`` is
+  never after the check that carries it.
+* one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
+  ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
+  Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 
 This is the only module that imports sqlite3. It must not fetch, read records or print, and
 reads the time only through the injected ``clock``.
@@ -31,6 +37,7 @@ reads the time only through the injected ``clock``.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -41,7 +48,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from enricher import state_sql as sql
@@ -58,14 +65,16 @@ from enricher.models import (
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
-RESUME_WINDOW = timedelta(hours=24)
+RESUME_WINDOW = timedelta(hours=6)  # well under the nightly period: a resumed result is recent
+FORGET_AFTER = timedelta(days=30)  # a URL not checked for this long leaves the history
+KEEP_RUNS = 1000  # run rows kept
 JOURNAL_BATCH = 200
 JOURNAL_SECONDS = 1.0
 GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD
 _BAD_SQL = ", ".join(f"'{s.value}'" for s in sorted(BAD))
-_ISO = "%Y-%m-%dT%H:%M:%SZ"
+_ISO = sql.ISO
 
 _ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
 _STORED = f"SELECT {_ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
@@ -77,6 +86,45 @@ class StateError(Exception):
 
 class StateLocked(StateError):
     """Another run holds the state file."""
+
+
+def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateError:
+    """The one line for a state file SQLite or the OS refuses, with the fix that fits."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    fix = "check the permissions of the file and its folder" + (
+        "" if read_only else " and the free space, or choose another --state")
+    if type(exc) is sqlite3.DatabaseError or getattr(exc, "sqlite_errorname", "") in (
+            "SQLITE_CORRUPT", "SQLITE_NOTADB"):  # damaged: no permission helps
+        fix = "choose another --state or remove it (move it away) to start a new history"
+    return StateError(f"cannot {'read' if read_only else 'use'} {path} ({reason}); {fix}")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+def _guarded(method: Callable[Concatenate[History, _P], _R]
+             ) -> Callable[Concatenate[History, _P], _R]:
+    """SQLite errors of an open history become one-line StateErrors naming the file."""
+    @functools.wraps(method)
+    def wrapper(self: History, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc, self._read_only) from None
+    return wrapper
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``, or where SQLite refuses that (a folder we may not write: no WAL ``-shm``)
+    ``immutable=1``, which reads the file as it is (a closed history has no pending WAL)."""
+    base = f"file:{quote(str(path))}"
+    db = sqlite3.connect(f"{base}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute("PRAGMA user_version").fetchone()  # the open is lazy: read now
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +225,7 @@ class History:
     def __init__(self, db: sqlite3.Connection, lock_fd: int | None, path: Path,
                  clock: Callable[[], datetime], confirm_runs: int, confirm_days: float) -> None:
         self._db, self._lock_fd, self.path, self._clock = db, lock_fd, path, clock
+        self._read_only = lock_fd is None
         self.confirm_runs, self.confirm_days = confirm_runs, confirm_days
         self._run: int | None = None
         self._pending: list[tuple[Any, ...]] = []
@@ -193,11 +242,12 @@ class History:
         try:
             if read_only and not path.is_file():
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
+            real = path.resolve()  # one lock per file, whatever symlink names it
             if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = _take_lock(path, iso(clock()))
-            target = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
-            db = sqlite3.connect(target, uri=read_only, isolation_level=None)
+                real.parent.mkdir(parents=True, exist_ok=True)
+                fd = _take_lock(real, iso(clock()))
+            db = (_connect_read_only(real) if read_only
+                  else sqlite3.connect(real, isolation_level=None))
             history = cls(db, fd, path, clock, confirm_runs, confirm_days)
             history._prepare(read_only)
             return history
@@ -208,9 +258,7 @@ class History:
                 os.close(fd)
             if isinstance(exc, StateError):
                 raise
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise StateError(f"cannot use {path} ({reason}); choose another --state or "
-                             "remove it") from None
+            raise _unusable(path, exc, read_only) from None
 
     def _prepare(self, read_only: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -236,8 +284,10 @@ class History:
         try:
             if self._pending:
                 self._flush()
-            self._db.close()
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
         finally:
+            self._db.close()
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)
@@ -249,6 +299,7 @@ class History:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    @_guarded
     def start_run(self, command: str, options: Mapping[str, object]) -> int:
         """Record a new run (``open`` already marked an unfinished one interrupted; what it
         had finished stays in the journal for ``resumable``, for ``RESUME_WINDOW``)."""
@@ -263,12 +314,16 @@ class History:
         self._run = cur.lastrowid
         return self._run
 
-    def resumable(self) -> dict[str, LinkResult]:
-        """Results that interrupted runs finished within ``RESUME_WINDOW`` (reused=True)."""
-        cutoff = iso(self._clock() - RESUME_WINDOW)
+    @_guarded
+    def resumable(self, max_age_seconds: float | None = None) -> dict[str, LinkResult]:
+        """Results that interrupted runs finished within ``RESUME_WINDOW``, and within
+        ``max_age_seconds`` when given (reused=True)."""
+        limit = RESUME_WINDOW.total_seconds() if max_age_seconds is None else max_age_seconds
+        cutoff = iso(self._clock() - min(RESUME_WINDOW, timedelta(seconds=limit)))
         rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ?", (cutoff,))
         return {row[0]: _from_row(row) for row in rows}
 
+    @_guarded
     def journal(self, result: LinkResult) -> None:
         """Note one finished URL for resume; committed in batches."""
         r = result
@@ -282,6 +337,13 @@ class History:
         if len(self._pending) >= JOURNAL_BATCH or seconds >= JOURNAL_SECONDS:
             self._flush()
 
+    @_guarded
+    def flush(self) -> None:
+        """Commit what is journaled but not yet committed (called every ``JOURNAL_SECONDS``
+        of real time, so a slow tail of the run never keeps finished results uncommitted)."""
+        if self._pending:
+            self._flush()
+
     def _flush(self) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -290,35 +352,46 @@ class History:
         self._pending.clear()
         self._flushed = self._clock()
 
+    @_guarded
     def fresh(self, urls: Iterable[str], max_age_seconds: float) -> dict[str, LinkResult]:
         """Stored good results of ``urls`` checked less than ``max_age_seconds`` ago, with
-        their metadata (reused=True). Failed URLs are never fresh."""
-        cutoff = iso(self._clock() - timedelta(seconds=max_age_seconds))
+        their metadata (reused=True). Failed URLs are never fresh, nor a time after now."""
+        now = self._clock()
+        cutoff = iso(now - timedelta(seconds=max_age_seconds))
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((u,) for u in urls))
             rows = self._db.execute(f"{_STORED} JOIN wanted USING (url) WHERE last_checked > ?"
-                                    " AND status IN ('ok', 'redirected')", (cutoff,)).fetchall()
+                                    " AND last_checked <= ? AND status IN ('ok', 'redirected')",
+                                    (cutoff, iso(now))).fetchall()
             self._db.execute("DELETE FROM wanted")
         return {row[0]: _from_row(row) for row in rows}
 
+    @_guarded
     def stored(self, url: str) -> LinkResult | None:
         """The last stored result of ``url`` (reused=True), e.g. to reuse metadata on a 304."""
         row = self._db.execute(f"{_STORED} WHERE url = ?", (url,)).fetchone()
         return _from_row(row) if row else None
 
-    def latest(self) -> Iterator[LinkResult]:
-        """Every URL's last stored result (for ``enricher report``), in URL order."""
-        for row in self._db.execute(f"{_STORED} ORDER BY url"):
-            yield _from_row(row)
+    @_guarded
+    def latest(self) -> list[LinkResult]:
+        """The last stored result of every URL (for ``enricher report``), in URL order: bad
+        ones only if the last finished run (or one it resumed) checked them."""
+        row = self._db.execute("SELECT started_at FROM runs WHERE state = 'finished' "
+                               "ORDER BY id DESC LIMIT 1").fetchone()
+        since = iso(datetime.fromisoformat(row[0]) - RESUME_WINDOW) if row else ""
+        return [_from_row(r) for r in self._db.execute(f"{_STORED} {sql.LATEST_WHERE}",
+                                                       (since,))]
 
+    @_guarded
     def conditional_headers(self, url: str) -> Mapping[str, str] | None:
-        """If-None-Match / If-Modified-Since of a URL whose last check was ok; else None."""
-        row = self._db.execute("SELECT etag, last_modified FROM urls WHERE url = ? AND "
-                               "status = 'ok'", (url,)).fetchone() or (None, None)
+        """If-None-Match / If-Modified-Since of a URL whose last check was ok and whose
+        stored facts a 304 would reuse (page metadata, image type and size); else None."""
+        row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone() or (None, None)
         headers = {"If-None-Match": row[0], "If-Modified-Since": row[1]}
         return {k: v for k, v in headers.items() if v is not None} or None
 
+    @_guarded
     def finish_run(self, results: Iterable[LinkResult], *,
                    etags: Mapping[str, tuple[str | None, str | None]] | None = None,
                    aborted: str | None = None) -> tuple[dict[str, LinkResult], Changes]:
@@ -357,13 +430,9 @@ class History:
         db = self._db
         with db:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO obs VALUES (?, ?, ?, ?, ?, ?, ?, "
-                           f"coalesce(strftime('{_ISO}', ?), ?), ?, ?, ?, ?, ?, 1)", rows())
-            # a reused result is no check, unless it is newer than the row (a resumed one)
-            db.execute("UPDATE obs SET new = 0 WHERE reused AND EXISTS (SELECT 1 FROM urls u "
-                       "WHERE u.url = obs.url AND u.last_checked >= obs.checked_at)")
-            db.execute("UPDATE obs SET (etag, last_modified) = (SELECT etag, last_modified "
-                       "FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given")
+            db.executemany(sql.OBS, rows())
+            db.execute(sql.OBS_NOT_NEW)  # a reused result is no check, unless resumed
+            db.execute(sql.OBS_VALIDATORS)
             changes = self._changes(now)
             db.execute(sql.UPSERT)
             # a reused result's metadata came from here: same hash, nothing written
@@ -371,12 +440,8 @@ class History:
             changes = replace(changes, flapping=tuple(u for (u,) in db.execute(sql.FLAPPING)))
             self._pending.clear()
             db.execute("DELETE FROM journal")
-            annotated = db.execute(
-                "SELECT o.url, u.since, u.status = 'dead' AND u.streak >= ? AND "
-                "strftime('%s', u.last_checked) - strftime('%s', u.since) >= ? "
-                "FROM obs o JOIN urls u ON u.url = o.url WHERE u.status = o.status",
-                (self.confirm_runs, round(self.confirm_days * 86400)),
-            )
+            annotated = db.execute(sql.ANNOTATE, (self.confirm_runs,
+                                                  round(self.confirm_days * 86400)))
             strings: dict[str, str] = {}  # one string per distinct time, not one per URL
             for url, since, confirmed in annotated:
                 r = out[url]
@@ -384,6 +449,9 @@ class History:
                 out[url] = replace(r, since=strings.setdefault(since, since),
                                    confirmed=bool(confirmed) if dead else None)
             db.execute("DELETE FROM obs")
+            for prune in (sql.PRUNE_META, sql.PRUNE_URLS):
+                db.execute(prune, (iso(self._clock() - FORGET_AFTER),))
+            db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
             self._end_run(now, "finished", counts, None, changes)
         return out, changes
 
@@ -392,17 +460,11 @@ class History:
         ``finish_run`` adds flapping, which needs the updated rows."""
         newly_dead, recovered, redirected, still_dead = [], [], [], []
         end = datetime.fromisoformat(now)
-        rows = self._db.execute(
-            "SELECT o.url, o.status, o.good, u.status, u.since, o.status = 'redirected' AND "
-            "(u.status IS NULL OR u.status != 'redirected' OR u.final_url IS NOT o.final_url) "
-            "FROM obs o LEFT JOIN urls u ON u.url = o.url WHERE o.new AND "
-            f"(o.status IN ('dead', 'redirected') OR (o.good AND u.status IN ({_BAD_SQL}))) "
-            "ORDER BY o.url"
-        )
+        rows = self._db.execute(sql.CHANGES.format(bad=_BAD_SQL))
         for url, status, good, before, since, new_redirect in rows:
             if status == "dead" and before == "dead":
                 days = (end - datetime.fromisoformat(since)).total_seconds() / 86400
-                still_dead.append(StillDead(url, since, round(days, 2)))
+                still_dead.append(StillDead(url, since, round(max(days, 0.0), 2)))
             elif status == "dead":
                 newly_dead.append(url)
             elif good and before in BAD:
@@ -414,14 +476,12 @@ class History:
 
     def _end_run(self, now: str, state: str, counts: Counter[str], aborted: str | None,
                  changes: Changes | None) -> None:
-        self._db.execute(
-            "UPDATE runs SET finished_at = ?, state = ?, counts = ?, aborted = ?, changes = ? "
-            "WHERE id = ?",
-            (now, state, json.dumps(dict(sorted(counts.items()))), aborted,
-             None if changes is None else json.dumps(asdict(changes)), self._run),
-        )
+        self._db.execute(sql.END_RUN, (now, state, json.dumps(dict(sorted(counts.items()))),
+                                       aborted, changes and json.dumps(asdict(changes)),
+                                       self._run))
         self._run = None
 
+    @_guarded
     def runs(self, n: int) -> list[RunInfo]:
         """The last ``n`` runs, newest first."""
         rows = self._db.execute("SELECT id, command, started_at, finished_at, state, options, "
@@ -432,6 +492,7 @@ class History:
     def last_run(self) -> RunInfo | None:
         return next(iter(self.runs(1)), None)
 
+    @_guarded
     def change_report(self) -> Changes:
         """The changes of the last finished run (empty when there is none)."""
         row = self._db.execute("SELECT changes FROM runs WHERE state = 'finished' "

@@ -4,6 +4,7 @@ set-based statements that update 100,000 URLs in one pass.
 Text only: this module must not open databases or run anything.
 """
 
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time
 HISTORY_LENGTH = 6  # checks kept per URL for the flapping rule
 FLAP_CHANGES = 3  # good<->bad changes among them that make a URL "flapping"
 
@@ -57,7 +58,9 @@ ON CONFLICT (url) DO UPDATE SET
     kind = excluded.kind, last_checked = excluded.last_checked, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    since = CASE WHEN status = excluded.status THEN since ELSE excluded.since END,
+    -- min(): a clock set back (NTP, VM restore) never leaves since after the check
+    since = CASE WHEN status = excluded.status THEN min(since, excluded.since)
+        ELSE excluded.since END,
     streak = CASE WHEN status = excluded.status THEN streak + 1 ELSE 1 END,
     failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
     first_failure = CASE WHEN excluded.failures
@@ -75,3 +78,32 @@ FLAPPING = (
     f"(length(u.history) - length(replace(u.history, 'bg', ''))) / 2 >= {FLAP_CHANGES} "
     "ORDER BY u.url"
 )
+# validators only when a 304 has something to reuse: a page's metadata, an image's facts (a
+# URL first checked for reachability and now cited as a page must be fetched in full)
+CONDITIONAL = """SELECT etag, last_modified FROM urls JOIN meta USING (url) WHERE url = ? AND
+    status = 'ok' AND json_extract(json, CASE kind WHEN 'page' THEN '$.page'
+    WHEN 'image' THEN '$.image' END) IS NOT NULL"""
+# this run's dead URLs with since and whether they are confirmed (?: runs, seconds)
+ANNOTATE = """SELECT o.url, u.since, u.status = 'dead' AND u.streak >= ? AND
+    strftime('%s', u.last_checked) - strftime('%s', u.since) >= ?
+    FROM obs o JOIN urls u ON u.url = o.url WHERE u.status = o.status"""
+# forgetting (?: the oldest last check kept; then this run's id and the runs kept)
+PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"
+PRUNE_URLS = "DELETE FROM urls WHERE last_checked < ?"
+PRUNE_RUNS = "DELETE FROM runs WHERE id <= ? - ?"
+# for ``enricher report``: good URLs the history keeps; bad ones only if checked since ?
+LATEST_WHERE = "WHERE status IN ('ok', 'redirected') OR last_checked >= ? ORDER BY url"
+OBS = f"""INSERT OR REPLACE INTO obs VALUES (?, ?, ?, ?, ?, ?, ?,
+    coalesce(strftime('{ISO}', ?), ?), ?, ?, ?, ?, ?, 1)"""
+# a reused result is no check, unless it is newer than the row (a resumed one)
+OBS_NOT_NEW = """UPDATE obs SET new = 0 WHERE reused AND EXISTS (SELECT 1 FROM urls u
+    WHERE u.url = obs.url AND u.last_checked >= obs.checked_at)"""
+OBS_VALIDATORS = """UPDATE obs SET (etag, last_modified) = (SELECT etag, last_modified
+    FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given"""
+# the checks that may be news, against the rows before the update ({bad}: the bad statuses)
+CHANGES = """SELECT o.url, o.status, o.good, u.status, u.since, o.status = 'redirected' AND
+    (u.status IS NULL OR u.status != 'redirected' OR u.final_url IS NOT o.final_url)
+    FROM obs o LEFT JOIN urls u ON u.url = o.url WHERE o.new AND
+    (o.status IN ('dead', 'redirected') OR (o.good AND u.status IN ({bad}))) ORDER BY o.url"""
+END_RUN = """UPDATE runs SET finished_at = ?, state = ?, counts = ?, aborted = ?, changes = ?
+    WHERE id = ?"""

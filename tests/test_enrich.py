@@ -134,7 +134,7 @@ def test_fill_missing_fills_only_empty_values() -> None:
     root = edits[()]
     assert root["excerpt"] == "The vote was 7-2."  # was empty
     assert "title" not in root  # present: never overwritten
-    assert root["images"] == [{"url": "https://a.example/p.jpg", "width": 1200, "height": 630}]
+    assert "images" not in root  # the page's image was never probed: not known to be one
     assert "title" not in edits[("related", 0)]
     edits = build_edits(DATA, SLOTS, RESULTS, EnrichOptions(now=NOW))
     assert "excerpt" not in edits[()]
@@ -152,6 +152,15 @@ def test_a_filled_image_probed_in_this_run_gets_its_link_check() -> None:
         "linkCheck": {"url": {"status": "ok", "httpStatus": 200, "type": "jpeg",
                               "width": 1200, "height": 630, "since": NOW}},
     }]
+
+
+def test_a_filled_image_must_have_been_probed_ok() -> None:
+    for status in (LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.BLOCKED):
+        results = dict(RESULTS)
+        results["https://a.example/p.jpg"] = _result("https://a.example/p.jpg", status,
+                                                     kind=LinkKind.IMAGE)
+        edits = build_edits(DATA, SLOTS, results, EnrichOptions(now=NOW, fill_missing=True))
+        assert "images" not in edits[()], status
 
 
 def test_web_url_preferred_over_original_url_for_live_page() -> None:

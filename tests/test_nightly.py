@@ -12,9 +12,11 @@ report``), --max-age reuse without requests, and ETag revalidation that costs on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -697,3 +699,127 @@ def test_out_copies_change_no_more_than_records_in_place(web: LocalWeb, tmp_path
         clock.set(days=1)
         night(folder, cfg, clock)
         assert (out / "r.md").read_bytes() == first  # one bad night: no change
+
+
+def test_fill_missing_fills_only_images_that_are_images(web: LocalWeb, tmp_path: Path) -> None:
+    """A page's chosen image is filled into an empty images list only when it was probed
+    ok in this run (and then with its linkCheck); never a dead one or an HTML page."""
+    u, q = web.url, json.dumps
+    web.page("/good.html", "Harbour bridge reopens", image=u("/good.png"))
+    web.image("/good.png")
+    web.page("/dead.html", "Ferry timetable changes", image=u("/dead.png"))
+    web.dead("/dead.png")
+    web.page("/html.html", "Market hall renovation", image=u("/html.jpg"))
+    web.routes["/html.jpg"] = Route(200, b"<html><body>no image here</body></html>",
+                                    content_type="image/jpeg")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    paths = {name: record(folder, f"{name}.md", ['title: ""', "images: []",
+                                                 f"webUrl: {q(u(f'/{name}.html'))}"])
+             for name in ("good", "dead", "html")}
+    night(folder, config(tmp_path / "h.sqlite", fill_missing=True), Clock())
+    good = front(paths["good"])
+    assert good["images"][0]["url"] == u("/good.png")
+    assert good["images"][0]["linkCheck"]["url"]["status"] == "ok"
+    for name in ("dead", "html"):
+        data = front(paths[name])
+        assert data["images"] == [] and data["title"], name  # the title is still filled
+
+
+# --- audit of the nightly history --------------------------------------------------------
+
+
+def test_a_damaged_history_is_one_line_and_exit_2_with_records_untouched(
+    web: LocalWeb, tmp_path: Path
+) -> None:
+    folder = tmp_path / "records"
+    pages = _incremental_site(web, folder)
+    state = tmp_path / "state.sqlite"
+    night(folder, config(state), Clock())
+    with open(state, "r+b") as f:  # a damaged page that still opens
+        f.seek(4096)
+        f.write(bytes.fromhex("0d000000ffff"))
+    before = snapshot(folder)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["enrich", str(folder), "--state", str(state), "--in-place", "--allow-private",
+                 "--max-attempts", "1", "-q", "--no-color"],
+                Env(stdout=out, stderr=err, force_terminal=False))
+    lines = err.getvalue().splitlines()
+    assert code == ExitCode.USAGE, err.getvalue()
+    assert len(lines) == 1 and "Traceback" not in err.getvalue()
+    assert lines[0].startswith(f"enricher: cannot use {state} (database disk image is malformed)")
+    assert "move it away" in lines[0]
+    assert snapshot(folder) == before
+    assert sum(web.hits[p] for p in pages) >= 1  # it did start fetching
+
+
+class SlowTailWeb(LocalWeb):
+    """/slow.html answers only once the journal holds the fast page (or after 10 s)."""
+
+    def __init__(self, state: Path, fast: str) -> None:
+        super().__init__()
+        self.state, self.fast = state, fast
+        self.journaled_while_waiting = False
+
+    def _journaled(self) -> bool:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.state)) as db:
+            try:
+                return bool(db.execute("SELECT 1 FROM journal WHERE url = ?",
+                                       (self.fast,)).fetchone())
+            except sqlite3.OperationalError:  # not created yet
+                return False
+
+    def _answer(self, path: str, headers: Any) -> tuple[Route, int]:
+        if path == "/slow.html":
+            deadline = time.monotonic() + 10.0
+            while not self._journaled() and time.monotonic() < deadline:
+                threading.Event().wait(0.02)  # polling a condition, with a deadline
+            self.journaled_while_waiting = self._journaled()
+        return super()._answer(path, headers)
+
+
+def test_a_slow_tail_does_not_keep_finished_results_out_of_the_journal(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    with SlowTailWeb(state, "") as web:
+        web.fast = web.url("/fast.html")
+        web.page("/fast.html", "Fast story")
+        web.page("/slow.html", "Slow story")
+        folder = tmp_path / "records"
+        folder.mkdir()
+        record(folder, "r.md", ['title: "Fast"', f"webUrl: {json.dumps(web.fast)}",
+                                "related:", '  - title: "Slow"',
+                                f"    webUrl: {json.dumps(web.url('/slow.html'))}"])
+        started = time.monotonic()
+        night(folder, config(state), Clock())  # the clock stands still: only the timer flushes
+        assert web.journaled_while_waiting
+        assert time.monotonic() - started < 8.0
+
+
+def test_a_url_checked_for_reach_then_cited_as_a_page_gets_its_live_page(
+    web: LocalWeb, tmp_path: Path
+) -> None:
+    web.page("/a.html", "The first story")
+    web.page("/amp.html", "The AMP story")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    amp = web.url("/amp.html")
+    record(folder, "r1.md", ['title: "First"', f"webUrl: {json.dumps(web.url('/a.html'))}",
+                             f"ampWebUrl: {json.dumps(amp)}"])
+    state = tmp_path / "state.sqlite"
+    clock = Clock()
+    night(folder, config(state), clock)
+    assert "livePage" in front(folder / "r1.md")
+    (folder / "r1.md").unlink()
+    record(folder, "r2.md", ['title: "The AMP story"', f"webUrl: {json.dumps(amp)}"])
+    web.reset_counts()
+    clock.set(days=1)
+    night(folder, config(state), clock)
+    assert web.codes[("/amp.html", 200)] >= 1 and web.codes[("/amp.html", 304)] == 0
+    assert front(folder / "r2.md")["livePage"]["title"] == "The AMP story"
+    web.reset_counts()  # now the page metadata is stored: a 304 reuses it
+    clock.set(days=2)
+    night(folder, config(state), clock)
+    assert web.codes[("/amp.html", 304)] == 1
+    assert front(folder / "r2.md")["livePage"]["title"] == "The AMP story"

@@ -57,3 +57,33 @@ def test_non_html_is_not_parsed() -> None:
                           content_type="video/mp4", body=b"\x00\x00\x00\x18ftypmp42")
     result = interpret(fetched, (), None, Config())
     assert result.status is LinkStatus.OK and result.page is None
+
+
+PNG_1x1 = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+           b"\x00\x00\x00\x1f\x15\xc4\x89")
+
+
+def _image(body: bytes, content_type: str | None, headers: dict[str, str] | None = None,
+           status: int = 200) -> FetchResult:
+    return FetchResult(url="https://news.example/i.png", kind=LinkKind.IMAGE, http_status=status,
+                       content_type=content_type, headers=headers or {}, body=body)
+
+
+def test_an_image_url_serving_no_image_is_an_error_not_ok() -> None:
+    for body, ctype in ((b"<html><head><title>Oops</title></head></html>", "image/jpeg"),
+                        (b"<html><body>gone</body></html>", HTML), (b"", "image/png"),
+                        (b"\x00\x00\x01", "image/x-icon")):
+        result = interpret(_image(body, ctype), (), None, Config())
+        assert (result.status, result.reason, result.image) == (
+            LinkStatus.ERROR, "not_an_image", None), (body, ctype)
+    ok = interpret(_image(PNG_1x1, "image/png"), (), None, Config())
+    assert ok.status is LinkStatus.OK and ok.image is not None and ok.image.width == 1
+    mislabelled = interpret(_image(PNG_1x1, "application/octet-stream"), (), None, Config())
+    assert mislabelled.status is LinkStatus.OK  # a real image with a wrong label is an image
+
+
+def test_a_bot_wall_at_an_image_url_is_blocked() -> None:
+    wall = b"<html><head><title>Just a moment...</title></head><body>cf-chl</body></html>"
+    result = interpret(_image(wall, HTML, {"cf-mitigated": "challenge"}, status=200), (), None,
+                       Config())
+    assert (result.status, result.reason) == (LinkStatus.BLOCKED, "challenge")

@@ -816,7 +816,7 @@ def test_move_refused_where_not_spliceable(tmp_path: Path) -> None:
             records.apply_edits(record, edits)
         message = str(caught.value)
         assert message.startswith("--prune-dead skipped: ") and "\n" not in message
-        assert why in message and (line is None or f"line {line}:" in message)
+        assert why in message and (line is None or caught.value.line == line)
         assert caught.value.new == text.replace("\n---\nb", "\nchecked: true\n---\nb").encode()
 
 
@@ -850,3 +850,12 @@ def test_a_run_skips_a_record_that_would_outgrow_max_record_bytes(tmp_path: Path
     assert (tmp_path / "big.md").read_text(encoding="utf-8") == small.replace("T", "T" * 40)
     assert "linkCheck" in (tmp_path / "small.md").read_text(encoding="utf-8")
     assert len((tmp_path / "small.md").read_bytes()) <= cap
+
+
+def test_edit_errors_carry_the_file_line(tmp_path: Path) -> None:
+    text = "---\ntitle: T\nrelated: [{title: A, webUrl: x}]\n---\nb\n"
+    record = reread(tmp_path, text.encode())
+    with pytest.raises(EditError) as caught:
+        records.apply_edits(record, {("related", 0): {"linkCheck": {"webUrl": {"s": 1}}}})
+    assert caught.value.line == 3 and "flow style" in str(caught.value)
+    assert "\n" not in str(caught.value)

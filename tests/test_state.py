@@ -254,8 +254,9 @@ def test_a_reused_result_is_not_a_check(hist: History, clock: Clock) -> None:
 
 def test_conditional_headers_from_stored_validators(hist: History, clock: Clock) -> None:
     lm = "Wed, 25 Nov 2026 10:00:00 GMT"
-    one_run(hist, clock, {A: "ok", B: "ok", C: "ok"},
-            etags={A: ('"v1"', lm), B: ('W/"x"', None), C: (None, None)})
+    hist.start_run("check", {})  # pages with metadata: what a 304 reuses is stored
+    hist.finish_run([res(u, "ok", clock(), page=PAGE) for u in (A, B, C)],
+                    etags={A: ('"v1"', lm), B: ('W/"x"', None), C: (None, None)})
     assert hist.conditional_headers(A) == {"If-None-Match": '"v1"', "If-Modified-Since": lm}
     assert hist.conditional_headers(B) == {"If-None-Match": 'W/"x"'}
     assert hist.conditional_headers(C) is None
@@ -543,3 +544,166 @@ def test_finish_run_memory_is_a_few_hundred_bytes_per_url(tmp_path: Path, clock:
         tracemalloc.stop()
     print(f"\nfinish_run {n} URLs: peak {peak / n:.0f} bytes per URL traced, output included")
     assert peak < n * 1000
+
+
+# --- audit of the nightly history: damaged files, flushing, windows, forgetting, clocks -------
+
+
+def _damage(path: Path) -> None:
+    """A damaged page that still opens: page 2 (the urls table) gets a bogus header."""
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(bytes.fromhex("0d000000ffff"))
+
+
+def test_a_damaged_page_after_open_is_a_one_line_state_error(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {f"https://a.example/{i}": "ok" for i in range(50)})
+    _damage(path)
+    with History.open(path, clock=clock) as h:  # page 1 is fine: it opens
+        h.start_run("enrich", {})
+        for call in (lambda: h.conditional_headers(A), lambda: h.stored(A),
+                     lambda: h.fresh([A], 3600), lambda: h.finish_run([res(A, "ok", clock())])):
+            with pytest.raises(StateError) as e:
+                call()
+            assert re.fullmatch(r"cannot use .*state\.sqlite \(database disk image is malformed\)"
+                                r"; choose another --state or remove it \(move it away\) to start"
+                                r" a new history", str(e.value))
+    with pytest.raises(StateError, match="malformed"), History.open(path, read_only=True) as h:
+        h.latest()
+
+
+def test_flush_commits_the_journal_without_a_new_result(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))  # the clock stands still: no batch is due
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+        h.flush()
+        h.flush()  # nothing pending: nothing to do
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT url FROM journal").fetchall() == [(A,)]
+
+
+def test_resume_window_is_hours_and_never_beyond_max_age(tmp_path: Path, clock: Clock) -> None:
+    from enricher.state import RESUME_WINDOW
+
+    assert timedelta(hours=6) >= RESUME_WINDOW
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))
+        h.journal(res(B, "dead", clock()))
+        h.finish_run([], aborted=INTERRUPTED)
+        clock.advance(hours=2)
+        assert set(h.resumable()) == {A, B}
+        assert set(h.resumable(3 * 3600)) == {A, B}
+        assert h.resumable(3600) == {}  # --max-age 1h: two hours is too old
+        clock.advance(hours=5)
+        assert h.resumable() == {}  # 7 h: the next night never reuses it
+
+
+def test_old_urls_and_runs_are_forgotten_and_report_lists_current_failures(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import enricher.state as state
+
+    monkeypatch.setattr(state, "KEEP_RUNS", 3)
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.finish_run([res(A, "ok", clock(), page=PAGE), res(B, "dead", clock())])
+        for _ in range(3):  # B's record is deleted: B is no longer checked
+            clock.advance(days=1)
+            one_run(h, clock, {A: "ok", C: "dead"})
+        assert {r.url for r in h.latest()} == {A, C}  # B is no current failure
+        assert h.stored(B) is not None and h.stored(B).status is LinkStatus.DEAD  # type: ignore[union-attr]
+        assert len(h.runs(10)) == 3
+        clock.advance(days=40)
+        one_run(h, clock, {C: "dead"})
+        assert h.stored(B) is None and h.stored(A) is None  # not checked for 30+ days
+        assert h.stored(C) is not None
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT url FROM meta").fetchall() == [(C,)]  # A's page went
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+
+
+def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
+    tmp_path: Path, clock: Clock
+) -> None:
+    with History.open(tmp_path / "state.sqlite", clock=clock) as h:
+        clock.advance(days=10)  # a clock ahead by ten days...
+        one_run(h, clock, {A: "ok", B: "dead"})
+        clock.advance(days=-10)  # ... put right
+        assert h.fresh([A], 20 * 3600) == {}  # a check "in the future" is not fresh
+        out, changes = one_run(h, clock, {B: "dead"})
+        assert changes.still_dead[0].days == 0.0 and out[B].since == iso(clock())
+        clock.advance(days=1)
+        out, changes = one_run(h, clock, {B: "dead"})
+        assert changes.still_dead[0].days == 1.0 and not out[B].confirmed
+        clock.advance(days=1)
+        out, _ = one_run(h, clock, {B: "dead"})
+        assert out[B].confirmed  # 2 days of dead checks by the corrected clock
+
+
+def test_a_symlink_to_a_locked_state_is_locked(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "s.sqlite"
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(path.name)
+    with History.open(path, clock=clock), pytest.raises(StateLocked, match="another enricher"):
+        History.open(link, clock=clock)
+    with History.open(link, clock=clock), pytest.raises(StateLocked):
+        History.open(path, clock=clock)
+    assert not (tmp_path / "link.sqlite.lock").exists()
+
+
+def test_conditional_headers_only_when_a_304_has_something_to_reuse(
+    hist: History, clock: Clock
+) -> None:
+    image = ImageInfo(url=C, type="png", width=3, height=2)
+    hist.start_run("enrich", {})
+    hist.finish_run([res(A, "ok", clock(), kind=LinkKind.REACH),  # HEAD: no metadata
+                     res(B, "ok", clock()),  # a page with no metadata (a PDF, say)
+                     res(C, "ok", clock(), kind=LinkKind.IMAGE, image=image)],
+                    etags={A: ('"a"', None), B: ('"b"', None), C: ('"c"', None)})
+    assert hist.conditional_headers(A) is None  # cited later as a page: fetch it in full
+    assert hist.conditional_headers(B) is None
+    assert hist.conditional_headers(C) == {"If-None-Match": '"c"'}
+
+
+def test_report_reads_a_history_in_a_read_only_folder(clock: Clock) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="enricher-ro-"))
+    try:
+        path = folder / "state.sqlite"
+        with History.open(path, clock=clock) as h:
+            one_run(h, clock, {A: "ok", B: "dead"})
+        folder.chmod(0o555)
+        os.chmod(folder.parent, folder.parent.stat().st_mode)  # /tmp: anyone may enter
+        script = f"""
+from enricher.state import History
+with History.open({str(path)!r}, read_only=True) as h:
+    print(sorted(r.url for r in h.latest()), h.last_run().state)
+"""
+        run_as = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        command = [*(run_as if os.geteuid() == 0 else []), sys.executable, "-c", script]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == f"{[A, B]} finished"
+        assert sorted(p.name for p in folder.iterdir()) == ["state.sqlite", "state.sqlite.lock"]
+    finally:
+        folder.chmod(0o755)
+        for p in folder.iterdir():
+            p.unlink()
+        folder.rmdir()
+
+
+def test_unreadable_history_is_never_advised_to_be_removed(tmp_path: Path) -> None:
+    from enricher.state import _unusable
+
+    refused = sqlite3.OperationalError("unable to open database file")
+    for read_only in (True, False):
+        message = str(_unusable(tmp_path / "s.sqlite", refused, read_only))
+        assert "remove" not in message and "check the permissions" in message
