@@ -282,6 +282,15 @@ def _common_root(paths: Iterable[Path]) -> Path:
     return Path(os.path.commonpath(parents)) if parents else Path.cwd()
 
 
+@dataclass(slots=True)
+class WriteTally:
+    """What the write phase has done so far: still right when it is interrupted."""
+
+    changed: int = 0  # records whose bytes changed (written, unless a dry run)
+    unchanged: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+
+
 async def write_phase(
     col: Collection,
     results: Mapping[str, LinkResult],
@@ -289,10 +298,13 @@ async def write_phase(
     reporter: Reporter,
     now: str,
     diff_lines: list[str] | None = None,
+    tally: WriteTally | None = None,
 ) -> tuple[int, int, list[RecordError]]:
-    """Write each readable record whose bytes change. Returns (changed, unchanged, errors)."""
-    changed = unchanged = 0
-    errors: list[RecordError] = []
+    """Write each readable record whose bytes change. Returns (changed, unchanged, errors),
+    also kept in ``tally`` as it goes. A cancellation lands between two files, never inside
+    one: every file is then old or new, and ``tally`` counts the new ones."""
+    tally = tally if tally is not None else WriteTally()
+    errors = tally.errors
     options = EnrichOptions(
         now=now,
         fill_missing=config.fill_missing,
@@ -305,9 +317,8 @@ async def write_phase(
     out_dir = Path(config.out_dir)
     reporter.phase("writing records", total=len(col.record_paths))
     swept: set[Path] = set()
-    for i, (path, display) in enumerate(col.record_paths):
-        if i % 64 == 0:
-            await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one
+    for path, display in col.record_paths:
+        await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one
         record = records.read_record(path, display, config.max_record_bytes)
         if isinstance(record, RecordError):
             errors.append(record)
@@ -333,9 +344,9 @@ async def write_phase(
             reporter.log(str(error))
             continue
         if new == record.raw:
-            unchanged += 1
+            tally.unchanged += 1
         else:
-            changed += 1
+            tally.changed += 1  # the write below runs without a pause: counted means written
             if diff_lines is not None:
                 diff_lines.append(f"{display}: {_describe(edits)}")
         if config.dry_run:
@@ -350,7 +361,7 @@ async def write_phase(
             error = RecordError(display, f"cannot write {dest}: {exc.strerror or exc}")
             errors.append(error)
             reporter.log(str(error))
-    return changed, unchanged, errors
+    return tally.changed, tally.unchanged, errors
 
 
 def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]]) -> str:
@@ -454,12 +465,15 @@ async def run(
 
     if aborted or not write:
         return result(_counts(col), stop=aborted)
+    tally = WriteTally()
     try:
         changed, unchanged, errors = await write_phase(
             col, {**outcome.page_images, **outcome.results}, config, reporter, started,
-            diff_lines)
-    except asyncio.CancelledError:
-        return result(_counts(col), stop="interrupted")
+            diff_lines, tally)
+    except asyncio.CancelledError:  # between two files: the summary counts those written
+        counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,
+                         failed_writes=len(tally.errors))
+        return result(counts, tally.errors, stop="interrupted")
     return result(
         _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors)), errors
     )

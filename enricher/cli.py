@@ -326,6 +326,10 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     env = env or Env()
     try:
         return _main(argv, env)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own signal handlers (start-up, links)
+        with contextlib.suppress(OSError, ValueError):
+            print("enricher: interrupted", file=env.stderr)
+        return ExitCode.ABORTED
     except BrokenPipeError:
         # the reader went away (``enricher links ... | head -1``): stop quietly, the Unix way.
         # Point stdout at /dev/null so the interpreter's final flush does not complain.

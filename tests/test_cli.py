@@ -414,3 +414,16 @@ def test_links_into_head_exits_quietly(tmp_path: Path) -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 128 + signal.SIGPIPE
     assert err == "", err
+
+
+def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import enricher.cli as cli_module
+
+    def interrupted(argv: object, env: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "_main", interrupted)
+    err = io.StringIO()
+    code = cli_module.main(["check", "x"], Env(stderr=err))
+    assert code == ExitCode.ABORTED and err.getvalue() == "enricher: interrupted\n"

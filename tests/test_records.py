@@ -859,3 +859,38 @@ def test_edit_errors_carry_the_file_line(tmp_path: Path) -> None:
         records.apply_edits(record, {("related", 0): {"linkCheck": {"webUrl": {"s": 1}}}})
     assert caught.value.line == 3 and "flow style" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_an_interrupted_write_phase_counts_what_it_wrote(tmp_path: Path) -> None:
+    """A cancellation lands between two records: each file is old or new, and the tally
+    counts exactly the new ones (the summary of an interrupted run says so)."""
+    import asyncio
+
+    from rich.console import Console
+
+    from enricher import app
+    from enricher.config import Config
+    from enricher.progress import QuietReporter
+
+    text = "---\ntitle: T\nwebUrl: not a url\n---\nb\n"  # invalid: checked without a request
+    paths = []
+    for i in range(40):
+        (tmp_path / f"r{i:02}.md").write_text(text, encoding="utf-8")
+        paths.append((tmp_path / f"r{i:02}.md", f"r{i:02}.md"))
+    col = app.Collection(record_paths=paths)
+    tally = app.WriteTally()
+
+    async def main() -> None:
+        task = asyncio.create_task(app.write_phase(
+            col, {}, Config(in_place=True), QuietReporter(Console(file=io.StringIO()), False),
+            "2026-11-27T00:00:00Z", tally=tally))
+        for _ in range(10):  # the phase writes about one record per pause
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    written = sum((tmp_path / f"r{i:02}.md").read_text(encoding="utf-8") != text
+                  for i in range(40))
+    assert 0 < written < 40 and tally.changed == written and not tally.errors
