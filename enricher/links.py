@@ -20,6 +20,7 @@ import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from sys import intern
 from typing import Any, NamedTuple
 
 from enricher.config import (
@@ -103,6 +104,21 @@ class LinkSlots:
     problems: tuple[ShapeProblem, ...]  # record-level problems
 
 
+# holder paths ("related", 3, "images", 0) repeat across records: one tuple each (bounded:
+# paths beyond the cap are not kept)
+_HOLDERS: dict[HolderPath, HolderPath] = {}
+_HOLDERS_MAX = 4096
+
+
+def _shared(holder: HolderPath) -> HolderPath:
+    found = _HOLDERS.get(holder)
+    if found is None:
+        if len(_HOLDERS) >= _HOLDERS_MAX:
+            return holder
+        found = _HOLDERS[holder] = holder
+    return found
+
+
 class _Cap(Exception):
     """Raised inside the walk when the per-record URL cap is reached."""
 
@@ -132,14 +148,18 @@ def extract_links(
         if len(refs) >= max_urls:
             raise _Cap
         cleaned = clean_url(value, max_length=max_length, allowed_low_ports=allowed_low_ports)
-        origin = Origin(file, field, where(holder, key))
+        # field names repeat across records and a clean URL is often the text as written:
+        # one string object each, which pickling to the main process keeps shared (memory)
+        origin = Origin(file, intern(field), where(holder, key))
         raw = value if isinstance(value, str) else _short_repr(value)
         if isinstance(cleaned, Rejected):
             refs.append(
                 LinkRef(origin, holder, key, kind, raw, None, cleaned.status, cleaned.reason)
             )
         else:
-            refs.append(LinkRef(origin, holder, key, kind, raw, cleaned.url))
+            url = cleaned.url
+            refs.append(LinkRef(origin, _shared(holder), intern(key), kind,
+                                url if raw == url else raw, url))
 
     def walk(
         holder: HolderPath, prefix: str, mapping: Mapping[Any, Any], fields: Mapping[str, Any]
