@@ -75,14 +75,16 @@ async def discover(
     yield each distinct URL the first time it is seen, so fetching starts while reading.
     Folder walks skip ``skip_dir`` (the run's output folder); paths listed on stdin that do
     not exist are skipped with a log line."""
-    paths = list(
-        records.iter_record_paths(
-            list(inputs),
-            stdin,
-            on_skip=lambda message: reporter.log(f"enricher: {message}"),
-            skip_dir=skip_dir,
-        )
-    )
+    paths: list[tuple[Path, str]] = []  # every input listed before any record is read
+    for path in records.record_paths(
+        list(inputs),
+        stdin,
+        on_skip=lambda message: reporter.log(f"enricher: {message}"),
+        skip_dir=skip_dir,
+    ):
+        paths.append((Path(path), path))
+        if len(paths) % 4096 == 0:
+            await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
     async for scanned in scan_records(paths, config):
         col.read += 1
         display = scanned.display

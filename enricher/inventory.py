@@ -19,11 +19,20 @@ from rich.console import Console
 
 from enricher import records
 from enricher.config import Config
-from enricher.models import LinkRef, RecordError
+from enricher.models import LinkRef, RecordError, shown_name
 from enricher.net.urls import host_key
 from enricher.policy import LinkPolicy, record_slots
+from enricher.report.jsonl import LINE_BREAKERS
 
 _INDEX = re.compile(r"\[\d+\]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # an undecodable byte of a file name
+
+
+def json_line(obj: object) -> str:
+    """``obj`` as one line of JSON in UTF-8-safe text: line-breaking characters and lone
+    surrogates (a file name's undecodable byte: ``os.fsencode`` gets it back) escaped."""
+    line = json.dumps(obj, ensure_ascii=False).translate(LINE_BREAKERS)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
 
 
 def field_pattern(field_path: str) -> str:
@@ -102,7 +111,7 @@ def run_links(
         inventory.add(ref)
         if fmt == "jsonl":
             write(
-                json.dumps(
+                json_line(
                     {
                         "file": ref.origin.file,
                         "line": ref.origin.line,
@@ -112,13 +121,12 @@ def run_links(
                         "url": ref.url,
                         "status": ref.status.value if ref.status else None,
                         "reason": ref.reason,
-                    },
-                    ensure_ascii=False,
+                    }
                 )
                 + "\n"
             )
-        else:
-            where = f"{ref.origin.file}:{ref.origin.line or ''}"
+        else:  # tab-separated: a tab or newline in a file name is escaped (shown_name)
+            where = f"{shown_name(ref.origin.file)}:{ref.origin.line or ''}"
             target = (
                 ref.url
                 if ref.url

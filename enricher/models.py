@@ -166,8 +166,25 @@ class RecordError:
     line: int | None = None
 
     def __str__(self) -> str:
+        """One line always: when a character is unprintable (a newline or tab in a file name)
+        each such character is escaped as ``repr`` would (``\\n``), an undecodable byte of
+        a name as ``\\xff`` and a backslash as ``\\\\`` (like ``ls -b``)."""
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
+        return shown_name(f"{where}: {self.message}")
+
+
+def shown_name(name: str) -> str:
+    """``name`` on one line, as ``ls -b`` shows it: unchanged when every character is
+    printable, else each unprintable character escaped as ``repr`` would (``\\n``, ``\\t``,
+    ``\\x1b``, ``\\u2028``), an undecodable byte as ``\\xff`` and a backslash as ``\\\\``."""
+    if name.isprintable():
+        return name
+    return "".join(
+        c if c.isprintable() and c != "\\"
+        else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff"
+        else repr(c)[1:-1]
+        for c in name
+    )
 
 
 @dataclass(frozen=True, slots=True)

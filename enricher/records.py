@@ -12,10 +12,9 @@ keys, say) gives an EditError, never a wrong file. Values are dumped by ``yaml.d
 the safe representer: block style, simple words plain, every other string double-quoted
 (one line, escapes for control characters), no anchors. Files are replaced atomically.
 
-Symlinks: a symlinked record file is followed and its *target* is rewritten (realpath); folder
-walks do not descend into symlinked folders (a folder named on the command line is followed).
-Explicitly named files are taken whatever their suffix; folders and globs yield only ``*.md``
-and ``*.markdown`` files.
+Symlinks: a symlinked record file is followed and its *target* is rewritten (realpath).
+Finding records (files, folders, globs, stdin) lives in ``enricher.finding``; its public
+names are re-exported here.
 
 Only this module (for dumping) and frontmatter.py import yaml. It must not re-dump YAML it
 does not own, touch the body, know about links or the network, or print.
@@ -26,35 +25,32 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
-import glob
 import os
 import re
 import stat
-import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 import yaml
 from yaml.nodes import MappingNode
 
 from enricher import frontmatter, spans
 from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
+from enricher.finding import RECORD_SUFFIXES as RECORD_SUFFIXES
+from enricher.finding import TEMP_PREFIX as TEMP_PREFIX
+from enricher.finding import UsageError as UsageError
+from enricher.finding import iter_record_paths as iter_record_paths
+from enricher.finding import record_paths as record_paths
+from enricher.finding import stdin_paths as stdin_paths
 from enricher.models import HolderPath, RecordError
 from enricher.spans import DELETE as DELETE
 from enricher.spans import EditError as EditError
 from enricher.spans import MoveItems as MoveItems
 
-RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
-TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
 _SIMPLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # strings dumped plain; all others double-quoted
-_GLOB = re.compile(r"[*?[]")
-
-
-class UsageError(Exception):
-    """An input named on the command line does not exist (one-line message)."""
 
 
 class _TooLarge(EditError):
@@ -68,117 +64,6 @@ class PartialEdit(EditError):
     def __init__(self, message: str, new: bytes, line: int | None = None) -> None:
         super().__init__(message, line=line)
         self.new = new
-
-
-
-
-# --- finding records -----------------------------------------------------------------------
-
-
-def iter_record_paths(
-    inputs: Sequence[str],
-    stdin: TextIO | None = None,
-    *,
-    on_skip: Callable[[str], None] | None = None,
-    skip_dir: str | os.PathLike[str] | None = None,
-) -> Iterator[tuple[Path, str]]:
-    """Yield ``(path, display)`` for each record under ``inputs``, each file once, in order.
-
-    An input is a file, a folder (walked recursively, sorted, not into symlinked folders), a
-    glob (``**`` allowed) or ``-``: paths read from ``stdin`` one per line (taken literally).
-    Files are deduplicated by their resolved path. All inputs are expanded before the first
-    path is yielded, so a missing one raises UsageError before any record is read; a path
-    listed on stdin that does not exist (``git diff --name-only`` lists deleted files) is
-    skipped instead, and ``on_skip`` gets a one-line message naming it. Folder walks and globs
-    never enter ``skip_dir`` (the run's output folder, which may sit inside the input tree).
-    """
-    skip = os.path.realpath(skip_dir) if skip_dir is not None else None
-    expanded = [
-        list(_expand(item, literal, skip))
-        for item, literal in _inputs(inputs, stdin, on_skip or (lambda _: None))
-    ]
-    seen: set[str] = set()
-    for path, display in (found for group in expanded for found in group):
-        key = os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            yield Path(path), display
-
-
-def _inputs(
-    inputs: Sequence[str], stdin: TextIO | None, on_skip: Callable[[str], None]
-) -> Iterator[tuple[str, bool]]:
-    for item in inputs:
-        if item != "-":
-            yield item, False
-            continue
-        for name in stdin_paths(stdin if stdin is not None else sys.stdin, on_skip):
-            yield name, True
-
-
-def stdin_paths(stdin: Iterable[str], on_skip: Callable[[str], None]) -> Iterator[str]:
-    """The paths listed one per line (blank lines ignored); a path that does not exist is
-    skipped and named to ``on_skip`` (one line), so a deleted file does not stop a run."""
-    for line in stdin:
-        name = line.rstrip("\r\n")
-        if not name.strip():
-            continue
-        if os.path.exists(name):
-            yield name
-        else:
-            on_skip(f"skipped {name}: no such file (listed on stdin)")
-
-
-def _is_record_name(name: str) -> bool:
-    return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
-
-
-def _inside(path: str, skip: str | None) -> bool:
-    """Is ``path`` the folder ``skip`` (a realpath) or inside it?"""
-    if skip is None:
-        return False
-    real = os.path.realpath(path)
-    return real == skip or real.startswith(skip.rstrip(os.sep) + os.sep)
-
-
-def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple[str, str]]:
-    if os.path.isdir(item):
-        yield from _walk(item, skip)
-    elif os.path.isfile(item):
-        yield item, item
-    elif (
-        not literal and _GLOB.search(item) and (matches := sorted(glob.glob(item, recursive=True)))
-    ):
-        for match in matches:
-            if _inside(match, skip):
-                continue
-            if os.path.isdir(match) and not os.path.islink(match):
-                yield from _walk(match, skip)
-            elif os.path.isfile(match) and _is_record_name(os.path.basename(match)):
-                yield match, match
-    elif os.path.lexists(item):
-        raise UsageError(f"input is neither a file nor a folder: {item}")
-    else:
-        raise UsageError(f"input not found: {item}")
-
-
-def _walk(top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:
-    """Record files under ``top``, sorted; never descends into ``skip`` (``top`` itself is
-    walked even when it is ``skip``: the user named it)."""
-
-    def fail(exc: OSError) -> None:
-        raise UsageError(f"cannot read folder {exc.filename}: {exc.strerror}")
-
-    found = []
-    for folder, dirs, files in os.walk(top, onerror=fail):  # followlinks=False
-        if skip is not None:
-            dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(folder, d)) != skip]
-        for name in files:
-            path = os.path.join(folder, name)
-            if _is_record_name(name) and os.path.isfile(path):
-                found.append(path)
-    for path in sorted(found, key=lambda p: p.split(os.sep)):
-        yield path, path
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -387,8 +272,10 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     The temp file sits in the same folder, is named ``.enricher-tmp-*.tmp`` (never a record
     glob match), is fsynced, gets the original file's mode (``mode`` or 0644 for a new file)
     and owner (best effort), then replaces the file; the folder is fsynced (best effort). A
-    read-only file (no write bit, or not writable by us) is refused with PermissionError. On
-    any error the temp file is removed and the error re-raised; the original is intact.
+    read-only file (no write bit, or not writable by us) is refused with PermissionError; a
+    read-only file system (EROFS) or folder gives an OSError whose strerror says which, and
+    the fix. On any other error the temp file is removed and the error re-raised; the
+    original is intact.
     """
     target = os.path.realpath(path)
     try:
@@ -396,9 +283,14 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     except FileNotFoundError:
         old = None
     if old and not (old.st_mode & 0o222 and os.access(target, os.W_OK)):
-        raise PermissionError(errno.EACCES, "the file is read-only; not rewritten", target)
+        raise unwritable(target, old)
     folder = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
+    except OSError as exc:
+        if exc.errno not in _DENIED:
+            raise
+        raise unwritable(target, old) from None
     try:
         with open(fd, "wb") as fh:
             fh.write(data)
@@ -419,6 +311,28 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_ELSEWHERE: Final = "or write the records elsewhere (--out DIR)"
+
+
+def unwritable(target: str, old: os.stat_result | None = None) -> OSError:
+    """Why ``target`` (``old``: its stat, None when it does not exist) cannot be written,
+    and the fix, in one line: the file system is read-only, the file is, or its folder."""
+    folder = os.path.dirname(target) or os.curdir
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            why = f"the file system is read-only: remount it read-write {_ELSEWHERE}"
+            return OSError(errno.EROFS, why, target)
+    if old is not None and not old.st_mode & 0o222:
+        mode = stat.S_IMODE(old.st_mode)
+        why = f"the file is read-only (mode {mode:o}): not rewritten; make it writable (chmod u+w)"
+    elif old is not None and not os.access(target, os.W_OK):
+        why = "the file is not writable by this user: not rewritten; fix its owner or mode"
+    else:
+        why = f"the folder {folder} is not writable: make it writable (chmod u+w)"
+    return PermissionError(errno.EACCES, f"{why} {_ELSEWHERE}", target)
 
 
 def common_root(paths: Iterable[Path]) -> Path:
@@ -455,7 +369,12 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
     elif current != record.raw and _same_file(dest, record.path):
         msg = "the file changed on disk since it was read; not overwritten, run again"
         raise OSError(errno.EBUSY, msg, str(dest))
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a folder to create (exc.filename)
+        if exc.errno not in _DENIED:
+            raise
+        raise unwritable(exc.filename) from None  # its folder could not hold it
     write_atomic(Path(dest), new, mode)
     return True
 

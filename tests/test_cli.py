@@ -427,3 +427,31 @@ def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
     err = io.StringIO()
     code = cli_module.main(["check", "x"], Env(stderr=err))
     assert code == ExitCode.ABORTED and err.getvalue() == "enricher: interrupted\n"
+
+
+def test_links_escapes_control_characters_in_file_names(tmp_path: Path) -> None:
+    """A newline or tab in a file name would split a tab-separated row (and a record error
+    line) in two: text output escapes it as ``ls -b`` does; JSON Lines stays valid JSON
+    that gives the exact name back, an undecodable byte included."""
+    import json
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    names = ["new\nline.md", "tab\there.md", "bad\udcff.md", "back\\slash.md"]
+    for name in names:
+        (root / name).write_bytes(b'---\ntitle: T\nwebUrl: "http://example.com/a"\n---\n')
+    (root / "broken\nname.md").write_bytes(b"---\ntitle: [\n---\n")
+    code, out, err = _run(["links", str(root)])
+    assert code == 2
+    rows = [line for line in out.splitlines() if "\twebUrl\t" in line]
+    assert len(rows) == 4 and all(row.count("\t") == 2 for row in rows)
+    shown = {row.split("\t")[0].rsplit("/", 1)[1] for row in rows}
+    assert shown == {"new\\nline.md:3", "tab\\there.md:3", "bad\\xff.md:3", "back\\slash.md:3"}
+    (error,) = [line for line in err.splitlines() if "not valid YAML" in line]
+    assert error.startswith(f"{root}/broken\\nname.md:3: ")  # one line, escaped
+    code, out, _ = _run(["links", str(root), "--format", "jsonl"])
+    lines = out.splitlines()
+    assert len(lines) == 4
+    files = {os.fsencode(json.loads(line)["file"]) for line in lines}
+    assert files == {os.fsencode(str(root / name)) for name in names}
+    out.encode("utf-8")  # no lone surrogate: writable as UTF-8

@@ -894,3 +894,126 @@ def test_an_interrupted_write_phase_counts_what_it_wrote(tmp_path: Path) -> None
     written = sum((tmp_path / f"r{i:02}.md").read_text(encoding="utf-8") != text
                   for i in range(40))
     assert 0 < written < 40 and tally.changed == written and not tally.errors
+
+
+def test_walk_order_and_dedupe_match_sorted_resolved_paths(tmp_path: Path) -> None:
+    """The one-folder-at-a-time walk gives the order of sorting whole paths by their parts
+    (a folder's files sit where its name sorts), each file once by realpath: a symlink to a
+    file counts once (also through a glob over a symlinked folder), a hard link is its own
+    path, as before."""
+    root = tmp_path / "r"
+    for name in ("b.md", "b/x.md", "b-x.md", "ba.md", "a.md", "b/c/y.markdown", "z.txt"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("---\nx: 1\n---\n")
+    (root / "b" / "link.md").symlink_to(root / "ba.md")
+    os.link(root / "a.md", root / "hard.md")
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)
+    found = [d for _, d in records.iter_record_paths([str(root)])]
+    parts = sorted([f"{root}/{n}" for n in ("b.md", "b/x.md", "b-x.md", "ba.md", "a.md",
+                    "b/c/y.markdown", "b/link.md", "hard.md")], key=lambda p: p.split(os.sep))
+    parts.remove(f"{root}/ba.md")  # b/link.md, its symlink, comes first
+    assert found == parts
+    assert found.index(f"{root}/b/x.md") < found.index(f"{root}/b-x.md")
+    globbed = [d for _, d in records.iter_record_paths(
+        [f"{tmp_path}/alias/*.md", f"{root}/a.md", f"{root}/ba.md"])]
+    assert globbed == [f"{tmp_path}/alias/{n}" for n in ("a.md", "b-x.md", "b.md", "ba.md",
+                                                         "hard.md")]
+
+
+def test_record_paths_lists_lazily(tmp_path: Path) -> None:
+    """``record_paths`` reads one folder per step (a caller can pause between paths) and
+    expands an input when its turn comes; ``iter_record_paths`` expands all first."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "1.md").write_text("---\nx: 1\n---\n")
+    lazy = records.record_paths([str(tmp_path), str(tmp_path / "missing")])
+    assert next(lazy) == f"{tmp_path}/a/1.md"
+    (tmp_path / "b" / "2.md").write_text("---\nx: 1\n---\n")  # b is listed after a's files
+    assert next(lazy) == f"{tmp_path}/b/1.md"
+    assert next(lazy) == f"{tmp_path}/b/2.md"
+    with pytest.raises(UsageError, match="input not found"):
+        next(lazy)
+    with pytest.raises(UsageError, match="input not found"):
+        next(records.iter_record_paths([str(tmp_path), str(tmp_path / "missing")]))
+
+
+def test_discover_lets_a_signal_handler_in_while_listing(tmp_path: Path) -> None:
+    """A long listing pauses for the event loop every few thousand paths, so Ctrl-C (a
+    cancellation) lands before any record is read."""
+    import asyncio
+
+    from rich.console import Console
+
+    from enricher import app
+    from enricher.config import Config
+    from enricher.progress import QuietReporter
+
+    for i in range(5000):
+        (tmp_path / f"{i:04}.md").write_bytes(b"---\nx: 1\n---\n")
+    col = app.Collection()
+
+    async def main() -> None:
+        reporter = QuietReporter(Console(file=io.StringIO()), False)
+        gen = app.discover([str(tmp_path)], col, Config(), reporter)
+        task = asyncio.create_task(anext(gen, None))
+        await asyncio.sleep(0)  # the task lists paths up to its first pause
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await gen.aclose()
+
+    asyncio.run(main())
+    assert col.read == 0
+
+
+def test_unwritable_says_what_is_read_only_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only file system (EROFS), a read-only file and an unwritable folder each get
+    one line naming the culprit and the fix; the file is left as it was."""
+    import errno
+
+    path = tmp_path / "r.md"
+    path.write_bytes(b"original")
+    real_statvfs = os.statvfs
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)  # as access(2) on a ro mount
+    monkeypatch.setattr(os, "statvfs", lambda _p: ReadOnly())
+    with pytest.raises(OSError, match="the file system is read-only: remount it read-write"
+                       ) as caught:
+        records.write_atomic(path, b"new")
+    assert caught.value.errno == errno.EROFS and "--out DIR" in caught.value.strerror
+    dest = tmp_path / "out" / "r.md"  # --out on a read-only file system: mkstemp fails
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "statvfs", lambda _p: ReadOnly())
+
+    def refuse(*_a: object, **_k: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(records.tempfile, "mkstemp", refuse)
+    with pytest.raises(OSError, match="file system is read-only"):
+        records.write_record(read_or_make(tmp_path), b"---\nb: 1\n---\n", dest)
+    monkeypatch.setattr(os, "statvfs", real_statvfs)
+
+    def denied(*_a: object, **_k: object) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(records.tempfile, "mkstemp", denied)
+    with pytest.raises(PermissionError, match=f"the folder {tmp_path} is not writable"):
+        records.write_atomic(path, b"new")
+    monkeypatch.undo()
+    path.chmod(0o444)
+    with pytest.raises(PermissionError, match=r"the file is read-only \(mode 444\)") as caught:
+        records.write_atomic(path, b"new")
+    assert "\n" not in str(caught.value) and "chmod u+w" in caught.value.strerror
+    assert path.read_bytes() == b"original"
+    assert sorted(os.listdir(tmp_path)) == ["out", "r.md", "src.md"]  # no temp file
+
+
+def read_or_make(folder: Path) -> records.Record:
+    path = folder / "src.md"
+    path.write_bytes(b"---\na: 1\n---\n")
+    return read(path)

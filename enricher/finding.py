@@ -1,0 +1,168 @@
+"""Find record files: the files, folders, globs and ``-`` (paths on stdin) named on the
+command line become record paths, each file once (by realpath: a symlinked file is
+followed), in sorted order. Folder walks do not descend into symlinked folders (a folder
+named on the command line is followed) nor into the run's output folder. Explicitly named
+files are taken whatever their suffix; folders and globs yield only ``*.md`` and
+``*.markdown`` files. ``enricher.records`` re-exports the public names.
+
+It must not read or write records, or print (``on_skip`` callbacks report skipped paths).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, TextIO
+
+RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
+TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
+_GLOB = re.compile(r"[*?[]")
+
+
+class UsageError(Exception):
+    """An input named on the command line does not exist (one-line message)."""
+
+
+def iter_record_paths(
+    inputs: Sequence[str],
+    stdin: TextIO | None = None,
+    *,
+    on_skip: Callable[[str], None] | None = None,
+    skip_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, display)`` for each record under ``inputs``, each file once, in order.
+
+    An input is a file, a folder (walked recursively, sorted, not into symlinked folders), a
+    glob (``**`` allowed) or ``-``: paths read from ``stdin`` one per line (taken literally).
+    Files are deduplicated by their resolved path. All inputs are expanded before the first
+    path is yielded, so a missing one raises UsageError before any record is read; a path
+    listed on stdin that does not exist (``git diff --name-only`` lists deleted files) is
+    skipped instead, and ``on_skip`` gets a one-line message naming it. Folder walks and globs
+    never enter ``skip_dir`` (the run's output folder, which may sit inside the input tree).
+    """
+    found = list(record_paths(inputs, stdin, on_skip=on_skip, skip_dir=skip_dir))
+    for path in found:  # held as str until now: 100,000 Path objects cost seconds of GC
+        yield Path(path), path
+
+
+def record_paths(
+    inputs: Sequence[str],
+    stdin: TextIO | None = None,
+    *,
+    on_skip: Callable[[str], None] | None = None,
+    skip_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[str]:
+    """``iter_record_paths``' paths (path and display are the same text), lazily: an input
+    is expanded when its turn comes (a missing one raises UsageError then) and a folder walk
+    reads one folder per step, so a caller collecting every path before reading any record
+    can pause between paths (to let Ctrl-C in)."""
+    skip = os.path.realpath(skip_dir) if skip_dir is not None else None
+    seen: set[str] = set()  # realpaths: a file reached through a symlink counts once
+    for item, literal in _inputs(inputs, stdin, on_skip or (lambda _: None)):
+        for path, real in _expand(item, literal, skip):
+            if real not in seen:
+                seen.add(real)
+                yield path
+
+
+def _inputs(
+    inputs: Sequence[str], stdin: TextIO | None, on_skip: Callable[[str], None]
+) -> Iterator[tuple[str, bool]]:
+    for item in inputs:
+        if item != "-":
+            yield item, False
+            continue
+        for name in stdin_paths(stdin if stdin is not None else sys.stdin, on_skip):
+            yield name, True
+
+
+def stdin_paths(stdin: Iterable[str], on_skip: Callable[[str], None]) -> Iterator[str]:
+    """The paths listed one per line (blank lines ignored); a path that does not exist is
+    skipped and named to ``on_skip`` (one line), so a deleted file does not stop a run."""
+    for line in stdin:
+        name = line.rstrip("\r\n")
+        if not name.strip():
+            continue
+        if os.path.exists(name):
+            yield name
+        else:
+            on_skip(f"skipped {name}: no such file (listed on stdin)")
+
+
+def _is_record_name(name: str) -> bool:
+    return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
+
+
+def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple[str, str]]:
+    """``(path, realpath)`` of each record file ``item`` names."""
+    if os.path.isdir(item):
+        yield from _walk(item, os.path.realpath(item), skip)
+    elif os.path.isfile(item):
+        yield item, os.path.realpath(item)
+    elif (
+        not literal and _GLOB.search(item) and (matches := sorted(glob.glob(item, recursive=True)))
+    ):
+        resolve = functools.cache(os.path.realpath)  # matches share folders
+        inside = skip.rstrip(os.sep) + os.sep if skip is not None else None
+        for match in matches:
+            folder, name = os.path.split(match)
+            try:
+                mode = os.lstat(match).st_mode
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode) or name in ("", os.curdir, os.pardir):
+                real = os.path.realpath(match)
+            else:  # only the folder part can hold symlinks: resolve each folder once
+                real = os.path.join(resolve(folder or os.curdir), name)
+            if inside is not None and (real + os.sep).startswith(inside):
+                continue  # the output folder or inside it
+            if stat.S_ISDIR(mode):
+                yield from _walk(match, real, skip)
+            elif _is_record_name(name) and os.path.isfile(match):
+                yield match, real
+    elif os.path.lexists(item):
+        raise UsageError(f"input is neither a file nor a folder: {item}")
+    else:
+        raise UsageError(f"input not found: {item}")
+
+
+def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:
+    """``(path, realpath)`` of the record files under ``top`` (realpath ``real_top``), sorted
+    by path components, one folder listed per step; never into a symlinked folder or ``skip``
+    (unless ``top`` is it: the user named it). No folder below ``top`` is a symlink: a file's
+    realpath is its folder's plus its name, with no system call (scandir gives entry types)."""
+    stack = [(iter(_listing(top)), real_top)]
+    while stack:
+        entries, real = stack[-1]
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if (sub := os.path.join(real, entry.name)) != skip:
+                        stack.append((iter(_listing(entry.path)), sub))
+                        break  # the subfolder's files sort before the next entry
+                elif not _is_record_name(entry.name):
+                    continue
+                elif entry.is_symlink():
+                    if entry.is_file():  # a symlinked file is followed; a folder is not
+                        yield entry.path, os.path.realpath(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    yield entry.path, os.path.join(real, entry.name)
+            except OSError:  # vanished or unreadable entry: not a record we can read
+                continue
+        else:
+            stack.pop()
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]]:
+    """The entries of ``folder`` sorted by name; UsageError (one line) when unreadable."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda entry: entry.name)
+    except OSError as exc:
+        raise UsageError(f"cannot read folder {exc.filename}: {exc.strerror}") from None
