@@ -61,8 +61,9 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 
 def _text(page: Page, raw: Any, max_chars: int) -> str | None:
     """A value as the parser gave it (entities decoded once), cleaned."""
-    return clean_text(raw if isinstance(raw, str) else None, max_chars,
-                      keep_replacement=not has_nul(page))
+    value = raw if isinstance(raw, str) else None  # the NUL scan only when it can matter
+    return clean_text(value, max_chars,
+                      keep_replacement=not (value and "\ufffd" in value and has_nul(page)))
 
 
 def _clean_title(page: Page, raw: Any) -> str | None:

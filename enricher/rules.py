@@ -162,9 +162,9 @@ def title_sources(page: Page) -> list[str]:
     def compute() -> list[str]:
         raw = [page.meta("og:title"), page.meta("twitter:title"),
                ld_text(page.ld("headline", body=False)), page.doc_title()]
-        keep = not has_nul(page)
-        found = [t for r in raw
-                 if (t := clean_text(r, DEFAULT_TITLE_MAX_CHARS, keep_replacement=keep))]
+        found = [t for r in raw if (t := clean_text(
+            r, DEFAULT_TITLE_MAX_CHARS,  # the NUL scan only when it can matter
+            keep_replacement=not (isinstance(r, str) and "\ufffd" in r and has_nul(page))))]
         return found + [text for _, text in page.h1s()]
 
     return _memo(page, "title_sources", compute)  # type: ignore[no-any-return]
