@@ -619,7 +619,9 @@ def _b_routes(port: Callable[[], int]) -> dict[str, Handler]:
     async def drip(request: Request, conn: Conn) -> None:  # row 35: headers, 1 byte a time
         for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Drip: " + b"a" * 10_000:
             await conn.send(bytes([byte]))
-            await asyncio.sleep(0.2)  # well under the read timeout: only the deadline ends it
+            # far under the 0.5 s read timeout (a busy test process may stall its loop for
+            # a few hundred ms): only the deadline ends it
+            await asyncio.sleep(0.05)
 
     async def inward(request: Request, conn: Conn) -> None:  # row 46: links to our own port
         base = f"http://127.0.0.1:{port()}/r46"
