@@ -291,6 +291,12 @@ class WriteTally:
     changed: int = 0  # records whose bytes changed (written, unless a dry run)
     unchanged: int = 0
     errors: list[RecordError] = field(default_factory=list)
+    partial: int = 0  # errors of records written all the same (--prune-dead refused)
+
+    @property
+    def failed(self) -> int:
+        """Records not written because of an error."""
+        return len(self.errors) - self.partial
 
 
 async def write_phase(
@@ -339,6 +345,7 @@ async def write_phase(
             new = exc.new
             error = RecordError(display, str(exc), exc.line)
             errors.append(error)
+            tally.partial += 1  # reported (exit 2), but the record is written: not failed
             reporter.log(str(error))
         except records.EditError as exc:
             error = RecordError(display, str(exc), exc.line)
@@ -474,10 +481,10 @@ async def run(
             diff_lines, tally)
     except asyncio.CancelledError:  # between two files: the summary counts those written
         counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,
-                         failed_writes=len(tally.errors))
+                         failed_writes=tally.failed)
         return result(counts, tally.errors, stop="interrupted")
     return result(
-        _counts(col, changed=changed, unchanged=unchanged, failed_writes=len(errors)), errors
+        _counts(col, changed=changed, unchanged=unchanged, failed_writes=tally.failed), errors
     )
 
 

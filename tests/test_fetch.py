@@ -740,3 +740,31 @@ def test_with_a_mock_transport() -> None:
     assert status(moved) == (LinkStatus.REDIRECTED, "http_308")
     assert moved.body.startswith(b"\x89PNG")
     assert status(out["http://127.0.0.1/x"]) == (LinkStatus.BLOCKED, "forbidden_address")
+
+
+def test_a_connect_timeout_on_head_is_retried_as_head_not_sent_as_get() -> None:
+    """Only a failure that may be HEAD's own goes to the GET fallback: a host that does not
+    answer the connection gets the ordinary retries (3 attempts), not 1 HEAD + 3 GETs."""
+    import httpx
+
+    methods: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        raise httpx.ConnectTimeout("connect timed out", request=request)
+
+    async def _no_sleep(seconds: float) -> None:  # retry backoff: not waited for here
+        return None
+
+    async def main() -> FetchResult:
+        out: list[FetchResult] = []
+        config = replace(FAST, allow_private=False, max_attempts=3)
+        async with Fetcher(config, resolver=FakeResolver(),
+                           transport_factory=lambda **_: httpx.MockTransport(handler),
+                           sleep=_no_sleep) as f:
+            await f.fetch_all([("https://example.org/amp", LinkKind.REACH)], out.append)
+        return out[0]
+
+    result = asyncio.run(main())
+    assert status(result) == (LinkStatus.TIMEOUT, "timeout") and result.attempts == 3
+    assert methods == ["HEAD"] * 3

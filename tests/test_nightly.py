@@ -661,6 +661,7 @@ def test_a_refused_prune_keeps_the_records_other_edits(web: LocalWeb, tmp_path: 
                               write=True, clock=Clock()))
     errors = [str(e) for e in run.record_errors]
     assert len(errors) == 1 and "--prune-dead skipped" in errors[0], errors
+    assert (run.records.read, run.records.changed, run.records.failed) == (1, 1, 0)
     data = front(path)
     assert [r["title"] for r in data["related"]] == ["Council minutes", "Ferry timetable changes"]
     assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "dead"

@@ -289,8 +289,8 @@ class Fetcher:
         seen = {current}
         while True:
             resp = await self._hop(job, current, method, extra if not hops else None)
-            if (method == "HEAD" and (resp.http_status in HEAD_FALLBACK_STATUS
-                                      or resp.failure in HEAD_FALLBACK_FAILURES)):
+            if method == "HEAD" and (resp.http_status in HEAD_FALLBACK_STATUS
+                                     or _head_failed(resp)):
                 method = "GET"
                 continue
             if resp.failure is not None or resp.http_status not in REDIRECTS:
@@ -335,7 +335,7 @@ class Fetcher:
         and building it costs more than the attempt's own bookkeeping); when it asks for a
         retry, the loop starts from that outcome, so waits and counts are tenacity's."""
         resp = await self._attempt(job, url, method, extra)
-        if method == "HEAD" and resp.failure in HEAD_FALLBACK_FAILURES:
+        if method == "HEAD" and _head_failed(resp):
             return resp  # the GET fallback follows instead of a retry
         if self._policy.max_attempts > 1 and self._policy.wants_retry(resp):
             first: list[Reply] = [resp]
@@ -472,6 +472,13 @@ class Fetcher:
             job.spent += self._clock() - began
             if pending:  # failed (or cancelled) before the request left
                 sched.sent(key)
+
+
+def _head_failed(resp: Reply) -> bool:
+    """A failure that may be HEAD's own (the server hung, broke or reset on it), not the
+    host's: a failure before the connection existed (a connect timeout) is no reason to
+    try a GET, and goes through the ordinary retries."""
+    return resp.failure in HEAD_FALLBACK_FAILURES and not resp.connect_stage
 
 
 # failure tokens of attempts the address policy refused before any packet left
