@@ -29,8 +29,8 @@ from enricher.rules import (
     Page,
     clean_image,
     first,
-    has_nul,
     http_url,
+    page_text,
     site_names,
     title_sources,
 )
@@ -59,15 +59,8 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 # --- cleaners ------------------------------------------------------------------------------
 
 
-def _text(page: Page, raw: Any, max_chars: int) -> str | None:
-    """A value as the parser gave it (entities decoded once), cleaned."""
-    value = raw if isinstance(raw, str) else None  # the NUL scan only when it can matter
-    return clean_text(value, max_chars,
-                      keep_replacement=not (value and "\ufffd" in value and has_nul(page)))
-
-
 def _clean_title(page: Page, raw: Any) -> str | None:
-    text = _text(page, raw, DEFAULT_TITLE_MAX_CHARS)
+    text = page_text(page, raw, DEFAULT_TITLE_MAX_CHARS)
     if not text:
         return None
     key = name_key(text)
@@ -77,20 +70,20 @@ def _clean_title(page: Page, raw: Any) -> str | None:
 
 
 def _clean_name(page: Page, raw: Any) -> str | None:
-    return _text(page, raw, NAME_MAX_CHARS)
+    return page_text(page, raw, NAME_MAX_CHARS)
 
 
 def _clean_description(page: Page, raw: Any) -> str | None:
     """Text as the page wrote it; a value holding HTML (``<p>...``, escaped into the
     attribute or raw) is not: a CMS put an excerpt of the body there."""
-    text = _text(page, raw, DESCRIPTION_MAX_CHARS)
+    text = page_text(page, raw, DESCRIPTION_MAX_CHARS)
     return None if text is None or _HTML_FRAGMENT.search(text) else text
 
 
 def _clean_html_description(page: Page, raw: Any) -> str | None:
     """The text of a description, read as HTML when it holds tags: tags removed, entities
     decoded; a ``<`` of the text ("if a < b") stays."""
-    text = _text(page, raw, DESCRIPTION_MAX_CHARS * 4)  # room for the tags
+    text = page_text(page, raw, DESCRIPTION_MAX_CHARS * 4)  # room for the tags
     if text and _HTML_FRAGMENT.search(text):
         text = clean_text(text, DESCRIPTION_MAX_CHARS, strip_tags=True)
     return (text[:DESCRIPTION_MAX_CHARS].rstrip() or None) if text else None

@@ -35,7 +35,7 @@ from enricher.textclean import clean_text, host_names, name_key
 __all__ = [
     "AMP_RULES", "BODY_DATE_RULES", "CANONICAL_RULES", "DESCRIPTION_RULES", "IMAGE_RULES",
     "LANG_RULES", "OG_IMAGE_RULES", "PUBLISHED_RULES", "SITE_NAME_RULES", "TITLE_RULES", "Page",
-    "anchor", "clean_image", "first", "has_nul", "http_url", "ld_text", "site_names",
+    "anchor", "clean_image", "first", "http_url", "ld_text", "page_text", "site_names",
     "title_sources",
 ]
 
@@ -144,10 +144,14 @@ def site_names(page: Page) -> tuple[str, ...]:
     return _memo(page, "site_names", compute)  # type: ignore[no-any-return]
 
 
-def has_nul(page: Page) -> bool:
-    """Whether the parsed head region holds a NUL: the parser made it U+FFFD, which the
-    cleaners then drop (elsewhere U+FFFD is a character the page lost, and stays)."""
-    return _memo(page, "nul", lambda: page.html.find("\x00", 0, page.end) >= 0)  # type: ignore[no-any-return]
+def page_text(page: Page, raw: Any, max_chars: int) -> str | None:
+    """A value as the parser gave it (entities decoded once), cleaned. U+FFFD is dropped
+    only on a page whose head region holds a NUL (the parser made it U+FFFD); elsewhere it
+    is a character the page lost, and stays. The NUL scan runs only when it can matter."""
+    value = raw if isinstance(raw, str) else None
+    nul = bool(value) and "\ufffd" in value and _memo(  # type: ignore[operator]
+        page, "nul", lambda: page.html.find("\x00", 0, page.end) >= 0)
+    return clean_text(value, max_chars, keep_replacement=not nul)
 
 
 def ld_text(value: Any) -> Any:
@@ -162,9 +166,7 @@ def title_sources(page: Page) -> list[str]:
     def compute() -> list[str]:
         raw = [page.meta("og:title"), page.meta("twitter:title"),
                ld_text(page.ld("headline", body=False)), page.doc_title()]
-        found = [t for r in raw if (t := clean_text(
-            r, DEFAULT_TITLE_MAX_CHARS,  # the NUL scan only when it can matter
-            keep_replacement=not (isinstance(r, str) and "\ufffd" in r and has_nul(page))))]
+        found = [t for r in raw if (t := page_text(page, r, DEFAULT_TITLE_MAX_CHARS))]
         return found + [text for _, text in page.h1s()]
 
     return _memo(page, "title_sources", compute)  # type: ignore[no-any-return]
