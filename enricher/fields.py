@@ -54,6 +54,7 @@ _HTML_FRAGMENT = re.compile(
     r"</?(?:p|div|span|br|strong|b|i|em|u|a|h[1-6]|ul|ol|li|img|font|small|sup|sub)\b[^<>]{0,500}>",
     re.I)
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+_LANG_MAX = 35  # BCP 47's longest tag worth keeping (RFC 5646 4.4.1); longer is not a tag
 
 
 # --- cleaners ------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def _clean_lang(_page: Page, raw: Any) -> str | None:
     if not isinstance(raw, str):
         return None
     value = raw.strip().replace("_", "-").split(",")[0].strip()
-    return value if _LANG.fullmatch(value) else None
+    return value if len(value) <= _LANG_MAX and _LANG.fullmatch(value) else None
 
 
 # --- fields --------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ This module must not fetch anything or write records.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,17 +21,14 @@ from enricher.config import Config
 from enricher.models import LinkRef, RecordError, shown_name
 from enricher.net.urls import host_key
 from enricher.policy import LinkPolicy, record_slots
-from enricher.report.jsonl import LINE_BREAKERS
+from enricher.report.jsonl import dumps_line
 
 _INDEX = re.compile(r"\[\d+\]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # an undecodable byte of a file name
 
 
 def json_line(obj: object) -> str:
-    """``obj`` as one line of JSON in UTF-8-safe text: line-breaking characters and lone
-    surrogates (a file name's undecodable byte: ``os.fsencode`` gets it back) escaped."""
-    line = json.dumps(obj, ensure_ascii=False).translate(LINE_BREAKERS)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", line)
+    """``obj`` as one line of JSON in UTF-8-safe text (see ``dumps_line``)."""
+    return dumps_line(obj, (", ", ": "))
 
 
 def field_pattern(field_path: str) -> str:

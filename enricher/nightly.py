@@ -20,7 +20,15 @@ from typing import Any
 from enricher.config import Config
 from enricher.models import FetchResult, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
-from enricher.state import INTERRUPTED, JOURNAL_SECONDS, History, StateError, iso, utcnow
+from enricher.state import (
+    INTERRUPTED,
+    JOURNAL_SECONDS,
+    History,
+    StateError,
+    iso,
+    utcnow,
+    validator,
+)
 
 
 class Nightly:
@@ -89,7 +97,8 @@ class Nightly:
                 )
         elif fetched.http_status is not None and 200 <= fetched.http_status < 300:
             headers = fetched.headers
-            self._etags[fetched.url] = (headers.get("etag"), headers.get("last-modified"))
+            self._etags[fetched.url] = (validator(headers.get("etag")),
+                                        validator(headers.get("last-modified")))
         self.history.journal(result)
         return result
 

@@ -155,6 +155,18 @@ _IMAGE_FIELDS = tuple(ImageInfo.__slots__)
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+VALIDATOR_MAX = 512  # bytes of an ETag / Last-Modified worth keeping
+
+
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified value that can be sent back as a request header: printable
+    ASCII, at most ``VALIDATOR_MAX`` characters; anything else is not kept (a server's raw
+    non-ASCII ETag could not be encoded in If-None-Match, and the URL would fail)."""
+    if value is None or len(value) > VALIDATOR_MAX or not value.isascii():
+        return None
+    return value if value.isprintable() and value.strip() else None
+
+
 def _image_dict(image: ImageInfo | None) -> dict[str, Any] | None:
     return None if image is None else {n: getattr(image, n) for n in _IMAGE_FIELDS}
 
@@ -388,7 +400,7 @@ class History:
         """If-None-Match / If-Modified-Since of a URL whose last check was ok and whose
         stored facts a 304 would reuse (page metadata, image type and size); else None."""
         row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone() or (None, None)
-        headers = {"If-None-Match": row[0], "If-Modified-Since": row[1]}
+        headers = {"If-None-Match": validator(row[0]), "If-Modified-Since": validator(row[1])}
         return {k: v for k, v in headers.items() if v is not None} or None
 
     @_guarded

@@ -228,6 +228,15 @@ def test_canonical_amp_and_lang() -> None:
     assert run('<link rel="canonical" href="javascript:x()">').canonical_url is None
 
 
+def test_an_endless_lang_is_no_language() -> None:
+    """A tag longer than BCP 47 allows is not kept (a 450 KB lang would bloat every record
+    citing the page); the next rule may still give one."""
+    long_tag = "en" + "-abcdefgh" * 50_000
+    assert run(lang=long_tag).lang is None
+    assert run('<meta http-equiv="content-language" content="nl">', lang=long_tag).lang == "nl"
+    assert run(lang="sl-rozaj-biske-1994").lang == "sl-rozaj-biske-1994"
+
+
 def test_link_rels_first_href_per_word() -> None:
     head = ('<link rel="stylesheet" href="/a.css"><link rel="canonical">'
             '<link REL="Alternate Canonical" HREF="/first"><link rel="canonical" href="/second">'

@@ -642,6 +642,27 @@ def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
     assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 has a new headline"
 
 
+@pytest.mark.parametrize("etag", ['"\xff\xfe"', '"a\x01b"', '"' + "e" * 600 + '"'])
+def test_an_unsendable_etag_is_not_kept_so_the_next_night_is_not_an_error(
+    web: LocalWeb, tmp_path: Path, etag: str
+) -> None:
+    """A validator that cannot go back as a request header (non-ASCII bytes, a control
+    character, longer than 512) is not stored: the next night fetches the page in full and
+    finds it ok, where sending it made every other night an ``error``."""
+    web.page("/odd.html", "Harbour bridge reopens")
+    web.routes["/odd.html"].etag = etag
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "r.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/odd.html'))}"])
+    state, clock = tmp_path / "state.sqlite", Clock()
+    for hours in (0, 23, 47):
+        clock.set(hours=hours)
+        run = night(folder, config(state), clock, command="check")
+        result = by_url(run)[web.url("/odd.html")]
+        assert (result.status.value, result.http_status) == ("ok", 200), result
+    assert web.codes[("/odd.html", 200)] == 3
+
+
 def test_a_refused_prune_keeps_the_records_other_edits(web: LocalWeb, tmp_path: Path) -> None:
     """An item --prune-dead cannot move as text ('-' alone on its line) stays where it is,
     with a one-line record error; the record's linkCheck edits are still written."""

@@ -7,7 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from html.parser import HTMLParser
@@ -32,6 +35,7 @@ from enricher.models import (
     RunResult,
 )
 from enricher.report import FORMATS, ReportError, format_for, render, write_report
+from enricher.report.csv_report import cell
 from enricher.report.html import CSP, SCRIPT, STYLE, render_html
 from enricher.report.json_report import jsonable
 from enricher.report.jsonl import lines, result_to_dict
@@ -631,6 +635,9 @@ def test_csv_has_one_row_per_source_and_defuses_formulas() -> None:
     )
     row = next(csv.DictReader(io.StringIO(render(formula, "csv", fail_on=ALL_FAIL))))
     assert row["raw"] == "'=HYPERLINK(1)" and row["file"] == "'-x.md"
+    # spreadsheets skip blanks before a formula
+    assert cell(" =HYPERLINK(1)") == "' =HYPERLINK(1)" and cell("\n+1") == "'\n+1"
+    assert cell("a =b") == "a =b"
 
 
 def test_junit_failures_follow_fail_on_and_xml_is_well_formed() -> None:
@@ -779,3 +786,25 @@ def test_write_report_errors_are_one_line(tmp_path: Path) -> None:
 def test_write_report_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     write_report(sample_run(), "-", "jsonl", fail_on=ALL_FAIL)
     assert len(capsys.readouterr().out.splitlines()) == 14
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_reports_on_a_strict_utf8_stdout_survive_an_undecodable_file_name(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A file name with an undecodable byte reaches stdout as an escape, as in a file,
+    not as a UnicodeEncodeError traceback (stdout is strict UTF-8 outside C.UTF-8)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    name = os.fsdecode(b"bad\xffname.md")
+    (folder / name).write_bytes(b'---\ntitle: T\nwebUrl: "ftp://example.com/a"\n---\n')
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"}
+    for option in ("--results", "--report"):
+        argv = [sys.executable, "-m", "enricher", "check", str(folder), "--no-state", "-q",
+                option, "-", *(["--format", fmt] if option == "--report" else [])]
+        if option == "--results" and fmt != "jsonl":
+            continue
+        done = subprocess.run(argv, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+        assert b"Traceback" not in done.stderr, done.stderr.decode()
+        assert done.returncode == 0, done.stderr.decode()  # invalid is not in --fail-on
+        assert b"bad\\" in done.stdout and b"name.md" in done.stdout

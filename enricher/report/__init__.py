@@ -126,6 +126,8 @@ def write_report(
     writer = _writer(fmt)
     if path == "-":
         stream: TextIO = sys.stdout
+        if isinstance(stream, io.TextIOWrapper):  # as in files: an odd name never raises
+            stream.reconfigure(errors="backslashreplace")
         writer(run, stream, fail_on=fail_on, changes=changes)
         stream.flush()
         return

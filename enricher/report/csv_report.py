@@ -46,7 +46,8 @@ def cell(value: str | int | None) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    # spreadsheets skip leading blanks before a formula (" =HYPERLINK(...)", "\n=...")
+    return "'" + value if value.lstrip(" \n").startswith(_FORMULA_START) else value
 
 
 def write_csv(

@@ -15,6 +15,7 @@ filter or decide anything (that is ``model``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -125,9 +126,15 @@ def lines(run: RunResult, changes: Changes | None = None) -> list[dict[str, Any]
 LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
-def dumps_line(line: Any) -> str:
-    """Compact JSON on one line: UTF-8 text kept readable, line-breaking characters escaped."""
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).translate(LINE_BREAKERS)
+SURROGATE = re.compile("[\ud800-\udfff]")  # an undecodable byte of a file name
+
+
+def dumps_line(line: Any, separators: tuple[str, str] = (",", ":")) -> str:
+    """JSON on one line (compact by default): UTF-8 text kept readable, line-breaking
+    characters and lone surrogates (a file name's undecodable byte; ``os.fsencode`` gets it
+    back) escaped, so the line encodes on any UTF-8 stream."""
+    text = json.dumps(line, ensure_ascii=False, separators=separators).translate(LINE_BREAKERS)
+    return SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def write_jsonl(
