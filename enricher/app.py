@@ -32,6 +32,7 @@ from enricher.models import (
     RecordCounts,
     RecordError,
     RunResult,
+    shown_name,
 )
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Resolver
@@ -357,7 +358,7 @@ async def write_phase(
         else:
             tally.changed += 1  # the write below runs without a pause: counted means written
             if diff_lines is not None:
-                diff_lines.append(f"{display}: {_describe(edits)}")
+                diff_lines.append(f"{shown_name(display)}: {_describe(edits)}")
         if config.dry_run:
             continue
         folder = Path(os.path.realpath(dest)).parent

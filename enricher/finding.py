@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
+from enricher.models import shown_name
+
 RECORD_SUFFIXES: Final = frozenset({".md", ".markdown"})
 TEMP_PREFIX: Final = ".enricher-tmp-"  # write_atomic's temp files; never a record suffix
 _GLOB = re.compile(r"[*?[]")
@@ -92,7 +94,7 @@ def stdin_paths(stdin: Iterable[str], on_skip: Callable[[str], None]) -> Iterato
         if os.path.exists(name):
             yield name
         else:
-            on_skip(f"skipped {name}: no such file (listed on stdin)")
+            on_skip(f"skipped {shown_name(name)}: no such file (listed on stdin)")
 
 
 def _is_record_name(name: str) -> bool:
@@ -127,9 +129,9 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
             elif _is_record_name(name) and os.path.isfile(match):
                 yield match, real
     elif os.path.lexists(item):
-        raise UsageError(f"input is neither a file nor a folder: {item}")
+        raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}")
     else:
-        raise UsageError(f"input not found: {item}")
+        raise UsageError(f"input not found: {shown_name(item)}")
 
 
 def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:
@@ -165,4 +167,5 @@ def _listing(folder: str) -> list[os.DirEntry[str]]:
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as exc:
-        raise UsageError(f"cannot read folder {exc.filename}: {exc.strerror}") from None
+        raise UsageError(f"cannot read folder {shown_name(str(exc.filename))}: {exc.strerror}"
+                         ) from None

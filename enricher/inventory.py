@@ -131,11 +131,11 @@ def run_links(
             shown = ref.raw if ref.raw == ref.url else f"{ref.raw!r} -> {target}"
             write(f"{where}\t{ref.origin.field}\t{shown}\n")
     for error in inventory.errors:
-        err.print(str(error), markup=False, highlight=False)
+        err.print(str(error), markup=False, highlight=False, emoji=False)
     lines = inventory.summary_lines()
     if fmt == "jsonl":
         for line in lines:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, emoji=False)
     else:
         write("\n" + "\n".join(lines) + "\n")
     return 2 if inventory.errors else 0

@@ -108,7 +108,8 @@ class QuietReporter(_Base):
         self._verbose_line(result)
 
     def log(self, message: str) -> None:
-        self.console.print(message, soft_wrap=True, highlight=False, markup=False)
+        self.console.print(message, soft_wrap=True, highlight=False, markup=False,
+                           emoji=False)
 
     def close(self) -> None:
         return None
@@ -219,7 +220,8 @@ class RichReporter(_Base):
         self.progress.update(self.task, advance=1, rate=f"{speed:.0f}/s" if speed else "")
 
     def log(self, message: str) -> None:
-        self.console.print(message, soft_wrap=True, highlight=False, markup=False)
+        self.console.print(message, soft_wrap=True, highlight=False, markup=False,
+                           emoji=False)
 
     def close(self) -> None:
         self.live.refresh()

@@ -287,6 +287,10 @@ def test_printable_shows_controls_and_bidi() -> None:
     assert printable("a\x1b[31mb\u202ec\nd") == "a\\x1b[31mb\\u202ec\\x0ad"
     assert printable("a\nb\tc\x00", keep_newlines=True) == "a\nb\tc\\x00"
     assert printable("日本語 ✓") == "日本語 ✓"
+    # the invisible and line-breaking ones the summary's shown_name also escapes; ZWJ stays
+    assert printable("a\u2028b\u061cc\u200bd\u2060e") == "a\\u2028b\\u061cc\\u200bd\\u2060e"
+    assert printable("👨\u200d👩") == "👨\u200d👩"
+    assert printable("bad\udcffname") == "bad\\xffname"  # an undecodable byte, as shown_name
 
 
 # --- schemas and the JSON contract ----------------------------------------------------------
@@ -577,6 +581,26 @@ def test_html_is_self_contained_and_escaped() -> None:
     assert any(a.get("data-change") == "newly_dead flapping" for a in rows)
     assert any(t == "section" and a.get("id") == "changes" for t, a in p.tags)
     assert 'id="changes"' not in render_html(sample_run())
+
+
+def test_html_never_links_what_the_address_policy_refused() -> None:
+    """A URL (or its redirect target) refused after DNS points at an internal address:
+    shown as text, never as a link; an ordinary failure stays clickable."""
+    meta = "http://169.254.169.254/latest/meta-data/"
+    run = RunResult(
+        command="check", started_at="", finished_at="", slot_results=(), record_errors=(),
+        records=RecordCounts(),
+        results=(
+            res(meta, LinkStatus.BLOCKED, "forbidden_address", o("a.md", "webUrl")),
+            res("https://ok.example/a", LinkStatus.ERROR, "forbidden_address",
+                o("a.md", "ampWebUrl"), final_url="http://10.0.0.1/admin"),
+            res("https://gone.example/b", LinkStatus.DEAD, "http_404", o("b.md", "webUrl"),
+                http_status=404),
+        ),
+    )
+    p = parse_html(render_html(run))
+    hrefs = {a["href"] for t, a in p.tags if t == "a" and "href" in a}
+    assert hrefs == {"https://gone.example/b"}
 
 
 # --- Markdown --------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ that do not match get the ``hidden`` attribute, so even a DOM dump shows the fil
 Redirects worth updating, top failing hosts, record errors and changes (when given) follow.
 
 Safety: every value is HTML-escaped (attributes quoted); control and bidi characters are shown
-as escapes; only fetched http(s) URLs become links (``rel=noopener noreferrer``). A Content Security
-Policy allows nothing but this page's own style and script (by hash): no network access, and
+as escapes; only fetched http(s) URLs become links (``rel=noopener noreferrer``), never
+those the address policy refused. A Content Security Policy allows nothing but this page's own style and script (by hash): no network access, and
 injected markup could not run script even if escaping failed.
 
 This module renders only; every number and list comes from ``enricher.report.model``.
@@ -191,8 +191,12 @@ def _row(e: Entry, tags: tuple[str, ...]) -> str:
     title = r.page.title if r is not None and r.page is not None and r.page.title else ""
     final = r.final_url if r is not None and r.final_url else ""
     records = " ".join(dict.fromkeys(o.file for o in e.sources))  # distinct, in order
-    # only fetched URLs are links: a skipped one may point at a forbidden (internal) address
-    label = _link(e.url) if e.result is not None else f"<code>{h(e.label)}</code>"
+    # only fetched URLs are links: a skipped one, or one the address policy refused
+    # (forbidden_address, forbidden_port, ...: itself or a redirect hop), may point at an
+    # internal address
+    refused = r is None or r.reason.startswith("forbidden_")
+    label = f"<code>{h(e.label)}</code>" if refused else _link(e.url)
+    final_cell = h(final) if refused else _link(final)
     change = f' data-change="{attr(" ".join(tags))}"' if tags else ""
     cells = (
         _td(
@@ -202,7 +206,7 @@ def _row(e: Entry, tags: tuple[str, ...]) -> str:
         _td(label, e.label),
         _td(h(e.reason), e.reason),
         _td(h(str(http)), http),
-        _td(_link(final), final),
+        _td(final_cell, final),
         _td(h(title), title),
         _td(_sources(e), records),
     )

@@ -270,7 +270,10 @@ def change_urls(changes: Changes, kind: str) -> tuple[str, ...]:
 
 # --- small display helpers shared by the text renderers -------------------------------------
 
-_CONTROLS = "\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff"
+# controls, invisible and bidi formatting (ZWNJ/ZWJ stay: scripts and emoji need them), line
+# and paragraph separators, BOM, non-characters, lone surrogates
+_CONTROLS = ("\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069"
+             "\ufeff\ufffe\uffff\ud800-\udfff")
 _UNPRINTABLE = re.compile(f"[\x00-\x1f{_CONTROLS}]")
 _UNPRINTABLE_KEEP_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_CONTROLS}]")
 
@@ -285,6 +288,8 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
 
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a file name's undecodable byte, shown as shown_name does
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
