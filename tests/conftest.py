@@ -5,13 +5,32 @@ examples every run, so a CI verdict is reproducible and never depends on luck. L
 keep the default profile, which explores new random examples each time (that is how the
 ``find_by_char`` range bug was found); a failure found that way gets pinned with
 ``@example``.
+
+The session also checks that no test leaves a run history in the checkout: ``Config()``'s
+state file is relative to the working folder, so a test that runs the pipeline with the
+default config from the repository would write ``.enricher/`` there (and two test runs would
+then share, and lock, one history).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
+
+from enricher.config import DEFAULT_STATE_FILE
 
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_history_in_the_working_folder() -> Iterator[None]:
+    state = Path.cwd() / DEFAULT_STATE_FILE
+    existed = state.exists()
+    yield
+    assert existed or not state.exists(), (
+        f"a test wrote {state}: give its Config a state_file under tmp_path, or None")

@@ -150,6 +150,7 @@ from enricher.config import (
     DEFAULT_MAX_URLS_PER_RECORD,
     DEFAULT_PAGE_BYTES,
     DEFAULT_RETRY_AFTER_CAP,
+    DEFAULT_STATE_FILE,
     DEFAULT_TITLE_MAX_CHARS,
     Config,
     FetchConfig,
@@ -318,6 +319,8 @@ async def pipeline(root: Path, config: Config, *, write: bool,
                    resolver: FakeResolver) -> tuple[RunResult, float, str]:
     log = io.StringIO()
     reporter = QuietReporter(Console(file=log, force_terminal=False, width=300), False)
+    if config.state_file == DEFAULT_STATE_FILE:  # never a history in the working folder
+        config = replace(config, state_file=None)
     started = time.monotonic()
     run = await app.run("enrich" if write else "check", [str(root)], config, reporter,
                         write=write, resolver=resolver)

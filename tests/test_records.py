@@ -842,9 +842,9 @@ def test_a_run_skips_a_record_that_would_outgrow_max_record_bytes(tmp_path: Path
     (tmp_path / "big.md").write_text(small.replace("T", "T" * 40), encoding="utf-8")
     (tmp_path / "small.md").write_text(small, encoding="utf-8")
     cap = len(small) + 100  # both fit; only small.md (+92 bytes) still fits once enriched
-    run = asyncio.run(app.run("enrich", [str(tmp_path)], Config(in_place=True,
-                      max_record_bytes=cap), QuietReporter(Console(file=io.StringIO()), False),
-                      write=True))
+    config = Config(in_place=True, max_record_bytes=cap, state_file=None)
+    run = asyncio.run(app.run("enrich", [str(tmp_path)], config,
+                              QuietReporter(Console(file=io.StringIO()), False), write=True))
     assert [(e.file.endswith("big.md"), "raise max_record_bytes" in e.message)
             for e in run.record_errors] == [(True, True)]
     assert (tmp_path / "big.md").read_text(encoding="utf-8") == small.replace("T", "T" * 40)
