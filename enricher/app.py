@@ -336,9 +336,13 @@ async def write_phase(
         refs = policy.apply(record_slots(record, config))
         dest = path if config.in_place else records.output_path(path, root, out_dir)
         earlier = None  # --out: the copy the last run wrote holds this record's last checks
-        if not config.in_place and dest.is_file():
-            copy = records.read_record(dest, str(dest), config.max_record_bytes)
-            earlier = copy.data if isinstance(copy, records.Record) else None
+        current: bytes | None = record.raw  # what dest holds now (None: nothing readable)
+        if not config.in_place:
+            current = None
+            if dest.is_file():
+                copy = records.read_record(dest, str(dest), config.max_record_bytes)
+                if isinstance(copy, records.Record):
+                    earlier, current = copy.data, copy.raw
         edits = build_edits(record.data, refs, results, options, earlier)
         try:
             new = records.apply_edits(record, edits)
@@ -353,7 +357,7 @@ async def write_phase(
             errors.append(error)
             reporter.log(str(error))
             continue
-        if new == record.raw:
+        if new == current:  # in place: the record; --out: the copy the last run wrote
             tally.unchanged += 1
         else:
             tally.changed += 1  # the write below runs without a pause: counted means written

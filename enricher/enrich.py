@@ -258,6 +258,12 @@ def build_edits(
             and entry.get("status") == "redirected"
         ):
             fixes.setdefault(slot.holder, {})[slot.key] = result.final_url
+            # the entry now describes the new URL, which answered ok (a redirect counts
+            # only when its target does): no redirect left to report, a new streak
+            entry["status"] = LinkStatus.OK.value
+            entry.pop("reason", None)
+            entry.pop("finalUrl", None)
+            entry["since"] = options.now
             entry["previousUrl"] = slot.raw
         if (
             result is not None

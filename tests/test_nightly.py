@@ -418,14 +418,18 @@ def test_a_series_of_nights(web: LocalWeb, tmp_path: Path) -> None:
     assert snapshot(folder)["prune.md"] == after1["prune.md"]
     moves = front(rec["moves"])
     assert moves["webUrl"] == u("/news/moved.html")
-    assert moves["linkCheck"]["webUrl"]["previousUrl"] == u("/news/moves.html")
+    updated = {"status": "ok", "httpStatus": 200, "since": iso(clock()),
+               "previousUrl": u("/news/moves.html")}  # about the new URL: no stale redirect
+    assert moves["linkCheck"]["webUrl"] == updated
     assert moves["quality"] == 40 and body(rec["moves"]) == bodies["moves"]
+    moved_bytes = rec["moves"].read_bytes()
 
     # night 4: the fourth dead run, two days after the first: confirmed; flaps goes dead again
     clock.set(days=3)
     web.dead("/news/flaps.html")
     before = snapshot(folder)
     run = night(folder, base, clock)
+    assert rec["moves"].read_bytes() == moved_bytes  # the updated entry holds: no change
     results = by_url(run)
     dies = results[u("/news/dies.html")]
     assert (dies.status, dies.confirmed) == (LinkStatus.DEAD, True)
@@ -709,18 +713,21 @@ def test_out_copies_change_no_more_than_records_in_place(web: LocalWeb, tmp_path
     cfg = replace(config(state, fill_missing=True), in_place=False, out_dir=str(out),
                   state_file=str(state) if history else "")
     clock = Clock()
-    night(folder, cfg, clock)
+    run = night(folder, cfg, clock)
+    assert (run.records.changed, run.records.unchanged) == (1, 0)  # a new copy
     first = (out / "r.md").read_bytes()
     assert b"livePage" in first and b"Harbour bridge reopens" in first
     clock.set(hours=20)
-    night(folder, cfg, clock)
+    run = night(folder, cfg, clock)
     assert (out / "r.md").read_bytes() == first  # same results: same bytes, same since
+    assert (run.records.changed, run.records.unchanged) == (0, 1)  # and counted so
     if history:
         web.dead("/a.html")
         web.broken("/b.html")
         clock.set(days=1)
-        night(folder, cfg, clock)
+        run = night(folder, cfg, clock)
         assert (out / "r.md").read_bytes() == first  # one bad night: no change
+        assert run.records.changed == 0
 
 
 def test_fill_missing_fills_only_images_that_are_images(web: LocalWeb, tmp_path: Path) -> None:
