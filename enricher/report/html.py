@@ -11,8 +11,9 @@ Redirects worth updating, top failing hosts, record errors and changes (when giv
 
 Safety: every value is HTML-escaped (attributes quoted); control and bidi characters are shown
 as escapes; only fetched http(s) URLs become links (``rel=noopener noreferrer``), never
-those the address policy refused. A Content Security Policy allows nothing but this page's own style and script (by hash): no network access, and
-injected markup could not run script even if escaping failed.
+those the address policy refused. A Content Security Policy allows nothing but this page's
+own style and script (by hash): no network access, and injected markup could not run script
+even if escaping failed.
 
 This module renders only; every number and list comes from ``enricher.report.model``.
 """
