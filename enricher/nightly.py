@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from enricher.config import Config
+from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, Config
 from enricher.models import FetchResult, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
 from enricher.state import (
@@ -133,16 +133,19 @@ class Nightly:
             self.history.close()
 
 
-def history_run(path: str) -> RunResult:
-    """The latest state of every URL in the history, as a run (for ``enricher report``).
-    Reads without taking the lock, so it works while a nightly run is going on."""
+def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
+                confirm_days: float = DEFAULT_CONFIRM_DAYS) -> RunResult:
+    """The latest state of every URL in the history, as a run (for ``enricher report``),
+    dead ones confirmed by the configured rule. Reads without taking the lock, so it works
+    while a nightly run is going on."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise StateError(
             f"{path}: no history yet; run `enricher check` or `enrich` first, or give --state FILE"
         )
-    with History.open(path, read_only=True) as history:
+    with History.open(path, read_only=True, confirm_runs=confirm_runs,
+                      confirm_days=confirm_days) as history:
         last = history.last_run()
         results = tuple(history.latest())
         changes = history.change_report()

@@ -78,6 +78,7 @@ _ISO = sql.ISO
 
 _ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
 _STORED = f"SELECT {_ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
+_LATEST = f"SELECT {_ROW}, json, since, {sql.CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
 
 
 class StateError(Exception):
@@ -392,8 +393,14 @@ class History:
         row = self._db.execute("SELECT started_at FROM runs WHERE state = 'finished' "
                                "ORDER BY id DESC LIMIT 1").fetchone()
         since = iso(datetime.fromisoformat(row[0]) - RESUME_WINDOW) if row else ""
-        return [_from_row(r) for r in self._db.execute(f"{_STORED} {sql.LATEST_WHERE}",
-                                                       (since,))]
+        rows = self._db.execute(f"{_LATEST} {sql.LATEST_WHERE}",
+                                (self.confirm_runs, round(self.confirm_days * 86400), since))
+        out = []
+        for *stored, confirmed in rows:  # confirmed as the run that stored it decided
+            result = _from_row(tuple(stored))
+            dead = result.status is LinkStatus.DEAD
+            out.append(replace(result, confirmed=bool(confirmed) if dead else None))
+        return out
 
     @_guarded
     def conditional_headers(self, url: str) -> Mapping[str, str] | None:

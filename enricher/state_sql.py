@@ -83,9 +83,12 @@ FLAPPING = (
 CONDITIONAL = """SELECT etag, last_modified FROM urls JOIN meta USING (url) WHERE url = ? AND
     status = 'ok' AND json_extract(json, CASE kind WHEN 'page' THEN '$.page'
     WHEN 'image' THEN '$.image' END) IS NOT NULL"""
+# a urls row's confirmed-dead flag (?: runs, seconds); {t}: the table's alias and a dot
+_CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND
+    strftime('%s', {t}last_checked) - strftime('%s', {t}since) >= ?"""
+CONFIRMED = _CONFIRMED.format(t="")  # for ``enricher report``: as the run that stored it
 # this run's dead URLs with since and whether they are confirmed (?: runs, seconds)
-ANNOTATE = """SELECT o.url, u.since, u.status = 'dead' AND u.streak >= ? AND
-    strftime('%s', u.last_checked) - strftime('%s', u.since) >= ?
+ANNOTATE = f"""SELECT o.url, u.since, {_CONFIRMED.format(t="u.")}
     FROM obs o JOIN urls u ON u.url = o.url WHERE u.status = o.status"""
 # forgetting (?: the oldest last check kept; then this run's id and the runs kept)
 PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"

@@ -693,6 +693,20 @@ def summary_text(run: RunResult, **kw: object) -> str:
     return buf.getvalue()
 
 
+def test_a_report_from_the_history_claims_no_citation_counts() -> None:
+    """``enricher report`` knows no sources: no "cited 0x" / "0 cited" / "| 0 |"."""
+    run = RunResult(
+        command="report", started_at="", finished_at="", slot_results=(), record_errors=(),
+        records=RecordCounts(),
+        results=(res("http://old.example/story", LinkStatus.REDIRECTED, "http_301",
+                     final_url="https://new.example/story", http_status=200),),
+    )
+    assert "(cited" not in summary_text(run) and "new.example/story" in summary_text(run)
+    md = render(run, "md", fail_on=ALL_FAIL)
+    assert "| `http://old.example/story` | `https://new.example/story` | – |" in md
+    assert "cited)" not in render_html(run)
+
+
 def test_summary_plain_has_no_ansi_and_lists_dead_links_with_sources() -> None:
     run = sample_run()
     text = summary_text(run, changes=CHANGES)

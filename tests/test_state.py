@@ -125,7 +125,13 @@ def test_confirmation_honours_configured_runs_and_days(tmp_path: Path, clock: Cl
         clock.advance(hours=11)
         assert one_run(h, clock, {A: "dead"})[0][A].confirmed is False
         clock.advance(hours=1)
-        assert one_run(h, clock, {A: "dead"})[0][A].confirmed is True
+        out, _ = one_run(h, clock, {A: "dead", B: "dead", C: "ok"})
+        assert out[A].confirmed is True and out[B].confirmed is False
+    # enricher report reads the same flags back (it printed confirmed: null)
+    with History.open(tmp_path / "s.sqlite", read_only=True, confirm_runs=2,
+                      confirm_days=0.5) as reader:
+        latest = {r.url: r.confirmed for r in reader.latest()}
+    assert latest == {A: True, B: False, C: None}
 
 
 def test_runs_that_do_not_check_a_url_leave_its_streak_alone(hist: History, clock: Clock) -> None:

@@ -239,7 +239,8 @@ def _extras(run: RunResult, changes: Changes | None) -> list[str]:
     out.append(f'<h2>Redirects worth updating ({len(redirects)})</h2><ul id="redirects">')
     for e in redirects:
         target = e.result.final_url if e.result is not None else None
-        out.append(f"<li>{_link(e.url)} → {_link(target)} ({len(e.sources)} cited)</li>")
+        cited = f" ({len(e.sources)} cited)" if e.sources else ""  # none: from the history
+        out.append(f"<li>{_link(e.url)} → {_link(target)}{cited}</li>")
     out.append("</ul>")
     hosts = top_failing_hosts(run)
     out.append(f'<h2>Top failing hosts ({len(hosts)})</h2><ul id="hosts">')

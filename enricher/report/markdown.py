@@ -142,7 +142,7 @@ def render_markdown(
             target = e.result.final_url if e.result and e.result.final_url else ""
             out.append(
                 f"| {md_code(e.label, table=True)} | {md_code(target, table=True)} "
-                f"| {len(e.sources)} |"
+                f"| {len(e.sources) or '–'} |"  # no sources: a report from the history
             )
         out.append("")
     hosts = top_failing_hosts(run, TOP_HOSTS)

@@ -127,7 +127,8 @@ def print_summary(
         for e in redirects[:max_links]:
             target = e.result.final_url if e.result is not None and e.result.final_url else ""
             console.print(_t(f"  {e.label}"), soft_wrap=True)
-            console.print(_t(f"    -> {target}  (cited {len(e.sources)}x)", "cyan"), soft_wrap=True)
+            cited = f"  (cited {len(e.sources)}x)" if e.sources else ""  # none: from history
+            console.print(_t(f"    -> {target}{cited}", "cyan"), soft_wrap=True)
         _more(console, len(redirects) - max_links, "redirects", "  ")
 
     if run.record_errors:
