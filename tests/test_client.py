@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from enricher.net.client import (
     BodyError,
+    Evidence,
     ProxyRoutes,
     failure_of,
     raise_open_files_limit,
@@ -50,6 +52,7 @@ CASES: list[tuple[BaseException, str, bool]] = [
     (ssl.SSLError("x"), "tls", False),
     (ConnectionResetError(), "reset", False),
     (OSError("no route"), "connect", True),
+    (OSError(errno.ETIMEDOUT, "timed out"), "connect", True),  # the kernel's, not our deadline
     (ValueError("bug"), "error", False),
 ]
 
@@ -59,6 +62,59 @@ def test_failure_map(exc: BaseException, token: str, connect_stage: bool) -> Non
     failure = failure_of(exc)
     assert (failure.token, failure.connect_stage) == (token, connect_stage)
     assert failure.detail
+
+
+def _anyio_style(cause: OSError) -> Exception:
+    """httpcore's anyio backend: ConnectError from OSError("All connection attempts failed")
+    from the socket's own error."""
+    return caused(httpcore.ConnectError("All connection attempts failed"),
+                  caused(OSError("All connection attempts failed"), cause))
+
+
+UP, DOWN, NX = Evidence.UP, Evidence.DOWN, Evidence.NXDOMAIN
+EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
+    # a peer or a resolver answered: the network works
+    (caused(httpcore.ConnectError("x"), ConnectionRefusedError(errno.ECONNREFUSED, "refused")),
+     UP),
+    (_anyio_style(ConnectionRefusedError(errno.ECONNREFUSED, "refused")), UP),
+    (caused(httpcore.ConnectError("x"), OSError(errno.ECONNRESET, "reset")), UP),
+    (caused(httpcore.ConnectError("x"), ConnectionRefusedError()), UP),  # no errno given
+    (DNSError("dns", "nx"), NX),
+    (caused(httpx.ConnectError("x"), socket.gaierror(socket.EAI_NONAME, "nx")), NX),
+    (caused(httpcore.ConnectError("x"), ssl.SSLCertVerificationError("bad cert")), UP),
+    (httpx.ReadTimeout("t"), UP),
+    (httpcore.WriteTimeout("t"), UP),
+    (httpcore.ReadError("reset"), UP),
+    (httpcore.RemoteProtocolError("garbage"), UP),
+    (BodyError("decoding", "bad gzip"), UP),
+    (ssl.SSLError("x"), UP),
+    # what a machine without network sees
+    (httpx.ConnectTimeout("t"), DOWN),
+    (httpcore.ConnectTimeout("t"), DOWN),
+    (DNSError("dns_timeout", "slow"), DOWN),
+    (DNSError("dns_error", "EAI_AGAIN"), DOWN),
+    (caused(httpx.ConnectError("x"), socket.gaierror(socket.EAI_AGAIN, "again")), DOWN),
+    (caused(httpcore.ConnectError("x"), OSError(errno.ENETUNREACH, "unreachable")), DOWN),
+    (_anyio_style(OSError(errno.EHOSTUNREACH, "no route to host")), DOWN),
+    (OSError(errno.ENETDOWN, "network is down"), DOWN),
+    (OSError(errno.ETIMEDOUT, "connection timed out"), DOWN),
+    # says nothing either way
+    (OSError("no errno"), None),
+    (OSError(errno.EACCES, "a local firewall"), None),
+    (TimeoutError(), None),  # our deadline: the Fetcher knows how far the request got
+    (httpcore.PoolTimeout("t"), None),
+    (GuardError("forbidden_address", "x"), None),
+    (httpcore.ProxyError("407"), None),
+    (ValueError("bug"), None),
+]
+
+
+@pytest.mark.parametrize(("exc", "evidence"), EVIDENCE)
+def test_what_a_failure_says_about_the_network(exc: BaseException,
+                                               evidence: Evidence | None) -> None:
+    """Refused (an RST came back) and NXDOMAIN (a resolver answered) prove the network works;
+    only what a machine without network sees is outage evidence."""
+    assert failure_of(exc).evidence is evidence
 
 
 def test_proxy_routes_from_environment() -> None:

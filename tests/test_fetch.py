@@ -24,6 +24,7 @@ from enricher.models import FetchResult, LinkKind, LinkStatus
 from enricher.net.client import TransportFactory
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Guard
+from enricher.net.urls import request_origin
 
 HOSTS = {f"{c}.test": ["127.0.0.1"] for c in "abcdefgh"}
 FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,
@@ -178,7 +179,7 @@ def test_non_web_and_malformed_locations() -> None:  # rows 24, 26
 
 def test_relative_location_is_resolved_against_the_current_url() -> None:
     r = run({"/d/rel": redirect("../ok?x=1"), "/ok": ok_page()}, "/d/rel")
-    assert r.one().final_url is not None and r.one().final_url.endswith("/ok?x=1")
+    assert (r.one().final_url or "").endswith("/ok?x=1")
     assert r.one().http_status == 200
 
 
@@ -194,10 +195,9 @@ def test_a_utf8_location_is_read_as_utf8() -> None:
 
     r = run({"/old": utf8_301, "/older": latin1_301, "/caf%C3%A9-news": ok_page(),
              "/caf%C3%A9-old": ok_page()}, ["/old", "/older"])
-    assert r.at("/old").final_url is not None and r.at("/old").final_url.endswith("/caf%C3%A9-news")
+    assert (r.at("/old").final_url or "").endswith("/caf%C3%A9-news")
     assert r.at("/old").http_status == 200
-    assert r.at("/older").final_url is not None
-    assert r.at("/older").final_url.endswith("/caf%C3%A9-old")
+    assert (r.at("/older").final_url or "").endswith("/caf%C3%A9-old")
 
 
 def test_redirect_bodies_are_never_read() -> None:  # row 25
@@ -423,7 +423,7 @@ def test_transient_statuses_are_retried_and_dead_ones_never() -> None:  # row 40
     table = {"/404": code(404), "/410": code(410), "/500": code(500), "/403": code(403),
              "/429": code(429, [("Retry-After", "999999")]),
              "/503": code(503, [("Retry-After", "999999")]),
-             "/429short": code(429, [("Retry-After", "2")])}
+             "/429short": code(429, [("Retry-After", "1")])}
     r = run({p: counting(h) for p, h in table.items()}, list(table), replace(FAST, max_attempts=3))
     assert counts == {"/404": 1, "/410": 1, "/500": 3, "/403": 1, "/429": 1, "/503": 1,
                       "/429short": 3}
@@ -432,7 +432,7 @@ def test_transient_statuses_are_retried_and_dead_ones_never() -> None:  # row 40
     assert status(r.at("/429")) == (LinkStatus.BLOCKED, "retry_after_too_long")
     assert status(r.at("/503")) == (LinkStatus.ERROR, "retry_after_too_long")
     assert status(r.at("/429short")) == (LinkStatus.BLOCKED, "http_429")
-    assert r.sleeps.count(2.0) == 2  # Retry-After honoured (the test's sleep returns at once)
+    assert r.sleeps.count(1.0) == 2  # Retry-After honoured (the test's sleep returns at once)
 
 
 def test_head_falls_back_to_get() -> None:  # row 40, reachability
@@ -648,6 +648,63 @@ def test_circuit_breaker_skips_the_rest_of_a_dead_host() -> None:
     assert failures.count("host_unreachable") == 17
     assert r.fetcher.requests == 3
     assert all(classify(x).status is LinkStatus.ERROR for x in r.results.values())
+
+
+def test_the_breaker_is_per_origin() -> None:
+    """A closed port condemns its own URLs, not the same host's other ports (nor, alike,
+    a site's https:// URLs when it filters port 80)."""
+    closed = free_port()
+    config = replace(FAST, host_concurrency=1, breaker_threshold=3)
+    r = run(ok_page(), [f"http://a.test:{closed}/{p}" for p in "abcd"]
+            + [f"/ok{i}" for i in range(1, 7)], config)
+    for i in range(1, 7):
+        assert status(r.at(f"/ok{i}")) == (LinkStatus.OK, "http_200")
+        assert r.at(f"/ok{i}").attempts == 1
+    assert [r.at(f":{closed}/{p}").failure for p in "abcd"] == ["connect"] * 3 + [
+        "host_unreachable"]
+    assert r.at(f":{closed}/d").attempts == 0
+    assert f"http://a.test:{closed}" in (r.at(f":{closed}/d").detail or "")
+
+
+def test_retry_after_holds_back_the_whole_host() -> None:
+    """One 429 (a.test) or 503 (c.test) with Retry-After: 1 and no request to that host
+    starts within the second, first attempts of other URLs and retries alike; another host
+    (b.test) is served meanwhile through the one global slot."""
+    told: dict[str, float] = {}  # host -> when the server said "come back in 1 s"
+
+    async def handler(request: Request, conn: Conn) -> None:
+        refusal = {"a.test": 429, "c.test": 503}.get(request.host)
+        if refusal is not None and request.host not in told:
+            await conn.respond(refusal, b"", [("Retry-After", "1")])
+            told[request.host] = time.monotonic()
+        else:
+            await conn.respond(200, page())
+
+    config = replace(FAST, max_concurrency=1, host_concurrency=1, host_request_interval=0.02,
+                     max_attempts=2)
+    paths = [f"http://{h}:{{port}}/{i}" for h in ("a.test", "c.test", "b.test")
+             for i in range(4)]
+    r = run(handler, paths, config)
+    assert {x.http_status for x in r.results.values()} == {200}
+    assert r.sleeps == [1.0, 1.0]  # the retry waits were Retry-After's (returned at once here)
+    for host in ("a.test", "c.test"):
+        first, *later = r.server.starts(host)
+        assert len(later) == 4  # the retry and three first attempts
+        assert told[host] - first < 0.5
+        assert min(later) >= told[host] + 1.0, (host, [t - told[host] for t in later])
+    assert max(r.server.starts("b.test")) < min(told.values()) + 1.0
+
+
+@pytest.mark.parametrize(("url", "origin"), [
+    ("http://a.test/x", "http://a.test:80"),
+    ("https://a.test:8443/x?y", "https://a.test:8443"),
+    ("https://A.Test./", "https://a.test:443"),  # parsed as httpx does: case, trailing dot
+    ("http://a.test:80/", "http://a.test:80"),
+    ("http://[::1]:8080/", "http://[::1]:8080"),
+    ("http://secret.example:80@evil.example/", "http://evil.example:80"),
+])
+def test_request_origin_is_where_the_url_connects(url: str, origin: str) -> None:
+    assert request_origin(url) == origin
 
 
 def test_one_hanging_url_does_not_trip_its_hosts_breaker() -> None:

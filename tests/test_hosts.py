@@ -140,7 +140,7 @@ def test_success_resets_the_breaker_count() -> None:
         slot.active += 1
         sched.active += 1
         sched.release("h", failed=failed)
-    assert not slot.tripped and slot.failures == 1
+    assert not sched.tripped("h") and sched.breaker("h").failures == 1
 
 
 def test_waiters_get_priority_and_false_after_a_trip() -> None:
@@ -212,3 +212,89 @@ def test_release_of_an_attempt_that_never_left_frees_the_host() -> None:
     sched._take(slot, 0.0)
     sched.release("h.test", failed=True)  # refused before sending: no sent() call
     assert slot.unsent == 0 and slot.can_start()
+
+
+class OriginSim(Sim):
+    """Items are "origin/n" on host "h"; attempts to the origins in ``fail`` fail."""
+
+    async def job(self, key: str, item: str) -> None:
+        origin = item.rsplit("/", 1)[0]
+        self.starts[origin].append(time.monotonic())
+        await asyncio.sleep(self.work)
+        self.order.append(item)
+        self.sched.release(key, failed=origin in self.fail, origin=origin)
+        self.sched.done()
+
+
+def test_the_breaker_is_per_origin_and_spares_the_hosts_other_origins() -> None:
+    sched: Scheduler[str] = Scheduler(max_concurrency=8, host_concurrency=1, interval=0.0,
+                                      breaker_threshold=3,
+                                      origin_of=lambda key, item: item.rsplit("/", 1)[0])
+    sim = OriginSim(sched, work=0.001, fail=frozenset({"http://h:81"}))
+    items = [("h", f"http://h:81/{i}") for i in range(6)]
+    items += [("h", f"https://h:443/{i}") for i in range(6)]
+    asyncio.run(sim.run(items))
+    assert len(sim.starts["http://h:81"]) == 3
+    assert sorted(sim.unreachable) == [f"http://h:81/{i}" for i in range(3, 6)]
+    assert len(sim.starts["https://h:443"]) == 6  # same host, another origin: all fetched
+    assert sched.tripped("http://h:81") and not sched.tripped("https://h:443")
+
+    # a retry of the tripped origin is refused at once, without waiting for a slot
+    assert asyncio.run(asyncio.wait_for(sched.acquire("h", "http://h:81"), 1)) is False
+
+
+def test_a_trip_fails_only_the_waiters_of_its_origin() -> None:
+    async def main() -> list[bool]:
+        sched: Scheduler[str] = Scheduler(max_concurrency=4, host_concurrency=1, interval=0.0,
+                                          breaker_threshold=1)
+        sched.slot("h").active = 1  # someone holds the only slot
+        sched.active = 1
+        dead = asyncio.ensure_future(sched.acquire("h", "http://h:80"))
+        alive = asyncio.ensure_future(sched.acquire("h", "https://h:443"))
+        await asyncio.sleep(0)  # both are waiting now
+        sched.release("h", failed=True, origin="http://h:80")  # trips http://h:80
+        runner = asyncio.ensure_future(sched.run(lambda k, i: None, lambda k, i: None))
+        sched.hold()
+        got = [await dead, await alive]
+        sched.release("h")
+        sched.done()
+        await runner
+        return got
+
+    assert asyncio.run(asyncio.wait_for(main(), 5)) == [False, True]
+
+
+def test_defer_holds_the_host_back_without_holding_a_global_slot() -> None:
+    """A host that said "Retry-After" gets no request before the time is up; with one
+    global slot, another host runs meanwhile (the deferred host waits in the timed heap)."""
+
+    deferred: list[float] = []
+
+    class Deferring(Sim):
+        async def job(self, key: str, item: str) -> None:
+            if item == "a/0":
+                deferred.append(time.monotonic())
+                self.sched.defer("a", 0.3)  # as the Fetcher does on a 429 with Retry-After
+            await super().job(key, item)
+
+    sched: Scheduler[str] = Scheduler(max_concurrency=1, host_concurrency=2, interval=0.0,
+                                      jitter=0.0)
+    sim = Deferring(sched, work=0.005)
+    asyncio.run(sim.run([("a", f"a/{i}") for i in range(3)] + [("b", f"b/{i}") for i in range(5)]))
+    assert len(sim.starts["a"]) == 3 and len(sim.starts["b"]) == 5
+    assert min(sim.starts["a"][1:]) >= deferred[0] + 0.3
+    assert max(sim.starts["b"]) < deferred[0] + 0.3  # b ran during a's pause, one global slot
+    assert sim.global_peak <= 1
+
+
+def test_defer_only_moves_the_next_start_later() -> None:
+    now = [50.0]
+    sched: Scheduler[str] = Scheduler(interval=0.1, jitter=0.0, clock=lambda: now[0])
+    slot = sched.slot("h")
+    slot.next_start = 50.5
+    sched.defer("h", 0.2)  # sooner than already planned: nothing moves
+    assert slot.next_start == 50.5
+    sched.defer("h", 2.0)
+    assert slot.next_start == 52.0
+    sched.sent("h")  # a request leaving now does not pull it back
+    assert slot.next_start == 52.0

@@ -38,7 +38,7 @@ import httpx
 
 from enricher.config import FetchConfig
 from enricher.models import LinkKind
-from enricher.net.client import BodyError, failure_of
+from enricher.net.client import BodyError, Evidence, failure_of
 from enricher.net.retry import retry_after
 
 RAW_SLACK = 64 * 1024
@@ -207,7 +207,8 @@ class Reply:
     http_status: int | None = None
     failure: str | None = None
     detail: str | None = None
-    connect_stage: bool = False  # failed before a connection existed (feeds the outage guard)
+    connect_stage: bool = False  # failed before a connection existed (feeds the breaker)
+    evidence: Evidence | None = None  # what a failure says about the network (outage guard)
     retry_after: float | None = None
     location: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # KEPT_HEADERS, lower-case
@@ -229,7 +230,8 @@ async def read_response(
     status = response.status_code
     raw = response.headers.raw
     if sum(len(k) + len(v) for k, v in raw) > config.max_header_bytes:
-        return Reply(failure="protocol", detail="response headers too large")
+        return Reply(failure="protocol", detail="response headers too large",
+                     evidence=Evidence.UP)
     kept: dict[str, str] = {}
     for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does
         name = raw_name.decode("latin-1").lower()

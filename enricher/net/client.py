@@ -14,39 +14,52 @@ CA certificates: ``FetchConfig.ca_bundle``, else ``SSL_CERT_FILE`` / ``SSL_CERT_
 certifi. Verification is never switched off. SOCKS proxies are not supported (they need the
 ``socksio`` package).
 
-``failure_of(exc)`` is the only place an exception becomes a failure token::
+``failure_of(exc)`` is the only place an exception becomes a failure token, and says what
+the failure tells about the network (``Evidence``, for the outage guard): ``down`` for what a
+machine without network sees, ``up`` when something on the network answered (an RST, a TLS
+alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not exist::
 
     GuardError (address policy / DNS) ........ its own token: forbidden_address, forbidden_scheme,
-                                               forbidden_port, dns, dns_timeout, dns_error
-    BodyError (our body reader) ............... too_large, bad_encoding, decoding, protocol
-    TimeoutError (our per-attempt deadline) ... timeout
-    ConnectTimeout ............................ timeout      (connection level)
-    ReadTimeout, WriteTimeout, PoolTimeout .... timeout
-    ConnectError  caused by ssl.SSLError ...... tls
+                                               forbidden_port, dns (nxdomain), dns_timeout and
+                                               dns_error (down: EAI_AGAIN, resolver unreachable)
+    BodyError (our body reader) ............... too_large, bad_encoding, decoding, protocol (up)
+    TimeoutError (our per-attempt deadline) ... timeout      (the Fetcher knows the stage;
+                                               with an errno it is the kernel's: connect)
+    ConnectTimeout ............................ timeout      (connection level; down)
+    ReadTimeout, WriteTimeout ................. timeout      (up: a connection existed)
+    PoolTimeout ............................... timeout
+    ConnectError  caused by ssl.SSLError ...... tls          (up)
                   caused by socket.gaierror ... dns / dns_error (connection level)
-                  otherwise ................... connect      (connection level: refused, no route)
-    ReadError, WriteError ..................... reset
-    RemoteProtocolError, LocalProtocolError ... protocol     (header bomb, short body, garbage)
+                  otherwise ................... connect      (connection level; refused and
+                                               reset are up, no route / unreachable / ETIMEDOUT
+                                               are down, other errors say nothing)
+    ReadError, WriteError ..................... reset        (up)
+    RemoteProtocolError, LocalProtocolError ... protocol     (up: header bomb, short body)
     ProxyError ................................ proxy
     UnsupportedProtocol ....................... forbidden_scheme
     InvalidURL ................................ invalid_url
-    ssl.SSLError .............................. tls
-    ConnectionResetError, BrokenPipeError ..... reset
-    other OSError ............................. connect      (connection level)
+    ssl.SSLError .............................. tls          (up)
+    ConnectionResetError, BrokenPipeError ..... reset        (up)
+    other OSError ............................. connect      (connection level; by errno)
     anything else ............................. error
 
 (each httpx class and its httpcore twin map alike; MockTransport handlers raise httpx ones.)
+``attempt_failure`` refines it with how far the attempt got: our deadline before the request
+left is a connect timeout (down, unless a TCP connection was made: then only the TLS
+handshake stalled, up); a connect timeout after TCP connected is up too.
 This module must not schedule, retry or decide verdicts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import certifi
 import httpcore
@@ -57,8 +70,25 @@ from enricher.net.h1 import H1Transport
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
-# failures that happen before any HTTP exchange: they feed the breaker and the outage guard
+# failures that happen before any HTTP exchange (``Failure.connect_stage``)
 CONNECTION_LEVEL = frozenset({"connect", "dns", "dns_error", "dns_timeout"})
+
+
+class Evidence(StrEnum):
+    """What one failed attempt tells about the network as a whole (the outage guard)."""
+
+    DOWN = "down"  # what a machine without network sees: connect timeout, no route, EAI_AGAIN
+    UP = "up"  # something on the network answered: refused (an RST), TLS, any HTTP byte
+    NXDOMAIN = "nxdomain"  # a resolver said the name does not exist
+
+
+_DNS_EVIDENCE = {"dns": Evidence.NXDOMAIN, "dns_error": Evidence.DOWN,
+                 "dns_timeout": Evidence.DOWN}
+# errnos of a connect that a peer answered (an RST came back) ...
+_ANSWERED = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED})
+# ... and of one that says there is no way to the peer
+_NO_ROUTE = frozenset(getattr(errno, name) for name in (
+    "ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EHOSTDOWN", "ETIMEDOUT") if hasattr(errno, name))
 
 
 class BodyError(Exception):
@@ -75,6 +105,7 @@ class Failure:
     token: str
     detail: str
     connect_stage: bool  # failed before a connection existed (connect/DNS, connect timeout)
+    evidence: Evidence | None = None  # what it says about the network (None: nothing)
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -88,41 +119,87 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
     return None
 
 
+def _errno_evidence(exc: BaseException) -> Evidence | None:
+    """What the first OSError with an errno in ``exc``'s chain says about the network."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, ConnectionRefusedError | ConnectionResetError
+                      | ConnectionAbortedError):
+            return Evidence.UP
+        code = current.errno if isinstance(current, OSError) else None
+        if code is not None and not isinstance(current, socket.gaierror):
+            if code in _ANSWERED:
+                return Evidence.UP
+            return Evidence.DOWN if code in _NO_ROUTE else None
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
 def failure_of(exc: BaseException) -> Failure:
     """Exception -> failure token (see the table in the module docstring)."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, GuardError | BodyError):
-        return Failure(exc.failure, exc.detail, exc.failure in CONNECTION_LEVEL)
+    up = Evidence.UP
+    if isinstance(exc, GuardError):
+        return Failure(exc.failure, exc.detail, exc.failure in CONNECTION_LEVEL,
+                       _DNS_EVIDENCE.get(exc.failure))
+    if isinstance(exc, BodyError):
+        return Failure(exc.failure, exc.detail, False, up)
     if isinstance(exc, httpx.ConnectTimeout | httpcore.ConnectTimeout):
-        return Failure("timeout", f"connect timeout: {text}", True)
-    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | TimeoutError):
+        return Failure("timeout", f"connect timeout: {text}", True, Evidence.DOWN)
+    if (isinstance(exc, httpx.PoolTimeout | httpcore.PoolTimeout)
+            or (isinstance(exc, TimeoutError) and exc.errno is None)):  # not the kernel's
         return Failure("timeout", text if text != "TimeoutError" else "deadline exceeded", False)
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
+        return Failure("timeout", text, False, up)  # read or write: a connection existed
     if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
         if _cause(exc, ssl.SSLError) is not None:
-            return Failure("tls", text, False)
+            return Failure("tls", text, False, up)
         gai = _cause(exc, socket.gaierror)
         if gai is not None:
             token = "dns" if getattr(gai, "errno", None) == socket.EAI_NONAME else "dns_error"
-            return Failure(token, text, True)
-        return Failure("connect", text, True)
+            return Failure(token, text, True, _DNS_EVIDENCE[token])
+        return Failure("connect", text, True, _errno_evidence(exc))
     if isinstance(exc, httpx.ProxyError | httpcore.ProxyError):
         return Failure("proxy", text, False)
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
                   | httpcore.WriteError):
-        return Failure("reset", text, False)
+        return Failure("reset", text, False, up)
     if isinstance(exc, httpx.ProtocolError | httpcore.ProtocolError):
-        return Failure("protocol", text, False)
+        return Failure("protocol", text, False, up)
     if isinstance(exc, httpx.UnsupportedProtocol | httpcore.UnsupportedProtocol):
         return Failure("forbidden_scheme", text, False)
     if isinstance(exc, httpx.InvalidURL):
         return Failure("invalid_url", text, False)
     if isinstance(exc, ssl.SSLError):
-        return Failure("tls", text, False)
+        return Failure("tls", text, False, up)
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return Failure("reset", text, False)
+        return Failure("reset", text, False, up)
     if isinstance(exc, OSError):
-        return Failure("connect", text, True)
+        return Failure("connect", text, True, _errno_evidence(exc))
     return Failure("error", f"{type(exc).__name__}: {text}"[:300], False)
+
+
+def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline: float,
+                    waited: float, read_timeout: float) -> Failure:
+    """``failure_of`` for one attempt that got this far: its request head ``sent`` or not,
+    a TCP connection made (``connected``) or not, ``waited`` seconds in all."""
+    failed = failure_of(exc)
+    if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline
+        if not sent:  # in DNS, connect or the TLS handshake (or waiting for a pooled one)
+            return Failure("timeout", f"connect timeout: no connection within the {deadline:g}s"
+                           " deadline", True, Evidence.UP if connected else Evidence.DOWN)
+        return Failure("timeout", failed.detail, False, Evidence.UP)
+    if failed.evidence is Evidence.DOWN and connected:  # the TLS handshake stalled
+        return Failure(failed.token, failed.detail, failed.connect_stage, Evidence.UP)
+    if isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout) and waited < read_timeout:
+        # over HTTP/2 httpcore fails every stream of a connection with the first stream's
+        # read timeout: this request did not wait that long itself, and a "timeout" would
+        # feed the host's breaker (retried as a reset instead)
+        return Failure("reset", "the shared HTTP/2 connection failed: another request on "
+                       "it timed out", False, Evidence.UP)
+    return failed
 
 
 # --- process limits -------------------------------------------------------------------------

@@ -23,12 +23,13 @@ User-Agent and extra headers come from config (per-host overrides apply).
 exactly one ``on_result`` call. Cancelling it cancels in-flight requests and stops scheduling.
 ``FetchResult.attempts`` counts the requests sent for the URL: retries, redirect hops and the
 GET after a refused HEAD included (0: never sent, e.g. ``host_unreachable``).
-Per-host state (slot, breaker, transport, per-host headers) is keyed by ``request_host(url)``:
+Per-host state (slot, spacing, transport, per-host headers) is keyed by ``request_host(url)``:
 the host httpx will connect to, never a split of the string, so a URL that did not go through
 ``clean_url`` (a page's ``og:image``) cannot wear one host's headers while going to another
-(``http://secret.example:80@evil.example/`` goes to evil.example).
-``network_down`` is the outage signal: at least ``outage_min_hosts`` hosts tried and at least
-``outage_ratio`` of them failed only at connection level (DNS/connect) and never answered.
+(``http://secret.example:80@evil.example/`` goes to evil.example). Breakers and the outage
+guard (``network_down``, ``outage.OutageGuard``) are keyed by ``request_origin(url)``
+(scheme, host, port): a site that filters port 80 keeps its https:// URLs. A 429 or 503
+with a Retry-After within the cap holds back the host's next start (``Scheduler.defer``).
 
 This module must not decide verdicts, parse HTML, or know about records.
 """
@@ -39,7 +40,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,19 +52,28 @@ from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, Fetc
 from enricher.models import FetchResult, Hop, LinkKind
 from enricher.net.body import Reply, read_response
 from enricher.net.client import (
-    Failure,
+    Evidence,
     TransportFactory,
-    failure_of,
+    attempt_failure,
     raise_open_files_limit,
 )
 from enricher.net.guard import Guard, Resolver, SystemResolver
+from enricher.net.h1 import CONNECTED
 from enricher.net.hosts import Scheduler
-from enricher.net.retry import RetryPolicy, retrying, should_retry
-from enricher.net.urls import Rejected, host_key, resolve_url
+from enricher.net.outage import OutageGuard
+from enricher.net.retry import RetryPolicy, retry_after, retrying, should_retry
+from enricher.net.urls import (
+    Rejected,
+    origin_key,
+    request_host,
+    request_origin,
+    resolve_url,
+    url_host,
+)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# a clean URL's authority, where host_key's string split gives exactly httpx's host
-_PLAIN = re.compile(r"https?://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?(?:/|$)")
+# answers whose Retry-After holds back the whole host (Scheduler.defer), not only the URL
+DEFER_STATUSES = frozenset({429, 503})
 # A HEAD answer that would make the link look bad is confirmed by a GET: servers answer HEAD
 # with 400/403/405/501 when they do not implement it, and some with 404, 410 or 500 while
 # the page itself works (a false "dead" is the worst outcome). 429 and the 502-504 family
@@ -95,7 +104,7 @@ class _Job:
     raw: int = 0
     spent: float = 0.0  # seconds inside requests (all attempts and hops), waits excluded
     touched: set[str] = field(default_factory=set)
-    counted: set[str] = field(default_factory=set)  # hosts whose breaker this URL fed
+    counted: set[str] = field(default_factory=set)  # origins whose breaker this URL fed
 
 
 class Fetcher:
@@ -143,11 +152,7 @@ class Fetcher:
         self._conditional: Callable[[str], Mapping[str, str] | None] | None = None
         self._requests = 0
         self._bytes = 0
-        self._outage_min = outage_min_hosts
-        self._outage_ratio = outage_ratio
-        self._tried: set[str] = set()
-        self._answered: set[str] = set()
-        self._conn_failed: set[str] = set()
+        self._outage = OutageGuard(outage_min_hosts, outage_ratio)
         self._flying: dict[str, float] = {}  # url -> start (clock) of the jobs running now
 
     def _scheduler(self) -> Scheduler[tuple[str, LinkKind]]:
@@ -157,6 +162,7 @@ class Fetcher:
             interval=c.host_request_interval, jitter=c.host_interval_jitter,
             overrides=c.hosts, breaker_threshold=c.breaker_threshold,
             clock=self._clock, rand=self._rand,
+            origin_of=lambda key, item: request_origin(item[0]),
         )
 
     # --- lifecycle and stats --------------------------------------------------------------
@@ -196,11 +202,8 @@ class Fetcher:
 
     @property
     def network_down(self) -> bool:
-        tried = len(self._tried)
-        if tried == 0 or tried < self._outage_min:
-            return False
-        dead = len(self._conn_failed - self._answered)
-        return dead / tried >= self._outage_ratio
+        """Does the run look like one without network? (``outage.OutageGuard``)"""
+        return self._outage.network_down
 
     # --- scheduling -----------------------------------------------------------------------
     async def fetch_all(
@@ -217,11 +220,10 @@ class Fetcher:
         sched = self._sched
 
         def add(url: str, kind: LinkKind) -> None:
-            key = request_host(url)
-            if sched.tripped(key):
+            if sched.tripped(request_origin(url)):
                 on_result(self._unreachable(url, kind))
             else:
-                sched.add(key, (url, kind))
+                sched.add(request_host(url), (url, kind))
 
         streaming = isinstance(items, AsyncIterable)
         if isinstance(items, AsyncIterable):
@@ -258,7 +260,8 @@ class Fetcher:
 
     def _unreachable(self, url: str, kind: LinkKind) -> FetchResult:
         return FetchResult(url=url, kind=kind, attempts=0, failure="host_unreachable",
-                           detail="skipped: the host failed repeatedly at connection level")
+                           detail=f"skipped: {request_origin(url)} failed repeatedly at "
+                                  "connection level")
 
     def in_flight(self) -> Mapping[str, float]:
         """A snapshot of the URLs being fetched now and when each started (for progress)."""
@@ -358,32 +361,30 @@ class Fetcher:
             target = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
             return Reply(failure="invalid_url", detail=str(exc)[:200])
-        key = _host_of(target)
+        key = url_host(target)
+        origin = origin_key(target.scheme, key, target.port)
         refusal = self.guard.check_target(target.scheme, target.host, target.port)
         if refusal is not None:
             return Reply(failure=refusal.failure, detail=refusal.detail)
         if job.held == key:
             job.held = None
-        elif not await self._sched.acquire(key):
+        elif not await self._sched.acquire(key, origin):
             return Reply(failure="host_unreachable",
-                         detail="the host failed repeatedly at connection level")
+                         detail=f"{origin} failed repeatedly at connection level")
         job.attempts += 1
         job.touched.add(key)
         failed: bool | None = None
         try:
             resp = await self._send(job, key, target, method, extra)
-            self._tried.add(key)
             if resp.failure is None or resp.http_status is not None:
                 failed = False  # the host answered
-                self._answered.add(key)
-            elif resp.failure in BREAKER_FAILURES and key not in job.counted:
+            elif resp.failure in BREAKER_FAILURES and origin not in job.counted:
                 failed = True  # once per URL: one hanging page's retries are not a dead host
-                job.counted.add(key)
-            if resp.connect_stage:
-                self._conn_failed.add(key)
+                job.counted.add(origin)
+            self._outage.note(origin, Evidence.UP if failed is False else resp.evidence)
             return resp
         finally:
-            self._sched.release(key, failed=failed)
+            self._sched.release(key, failed=failed, origin=origin)
 
     # --- one request ----------------------------------------------------------------------
     def _transport(self, key: str) -> httpx.AsyncBaseTransport:
@@ -428,6 +429,7 @@ class Fetcher:
             await asyncio.sleep(delay)
         self._requests += 1
         pending = [True]  # this attempt's request has not left yet
+        connected: list[bool] = []  # a TCP connection exists (CONNECTED hook, or trace)
         began = self._clock()
         try:
             async with asyncio.timeout(self.config.request_deadline):
@@ -436,18 +438,24 @@ class Fetcher:
                     # spacing counts from when the request has really left (after a new
                     # connection's handshake and the write of its head: the write itself
                     # may wait for a busy event loop), so nothing shortens the next gap
+                    if not connected and event.startswith(_CONNECTED_EVENTS):
+                        connected.append(True)
                     if pending and event.endswith("send_request_headers.complete"):
                         pending.clear()
                         sched.sent(key)
 
                 request = httpx.Request(
-                    method, url, headers=headers, extensions={**self._ext, "trace": trace}
+                    method, url, headers=headers,
+                    extensions={**self._ext, "trace": trace,
+                                CONNECTED: lambda: connected.append(True)},
                 )
                 sched.started(key)
                 response = await transport.handle_async_request(request)
                 if pending:  # a transport without httpcore's trace events (tests' mocks)
                     pending.clear()
                     sched.sent(key)
+                if response.status_code in DEFER_STATUSES:
+                    self._defer(key, response.headers)  # before the body: the host waits now
                 try:
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
@@ -455,23 +463,26 @@ class Fetcher:
                 finally:
                     await response.aclose()
         except Exception as exc:
-            failed = failure_of(exc)
-            if (isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout)
-                    and self._clock() - began < self.config.read_timeout):
-                # over HTTP/2 httpcore fails every stream of a connection with the first
-                # stream's read timeout: this request did not wait that long itself, and a
-                # "timeout" would feed the host's breaker (retried as a reset instead)
-                failed = Failure("reset", "the shared HTTP/2 connection failed: another "
-                                 "request on it timed out", False)
+            failed = attempt_failure(
+                exc, sent=not pending, connected=bool(connected),
+                deadline=self.config.request_deadline,
+                waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
                 self._requests -= 1
                 job.attempts -= 1  # attempts count requests sent, as for a literal IP
             return Reply(failure=failed.token, detail=failed.detail,
-                         connect_stage=failed.connect_stage)
+                         connect_stage=failed.connect_stage, evidence=failed.evidence)
         finally:
             job.spent += self._clock() - began
             if pending:  # failed (or cancelled) before the request left
                 sched.sent(key)
+
+    def _defer(self, key: str, headers: httpx.Headers) -> None:
+        """A 429/503: a Retry-After within the cap holds back the host's next start (one
+        longer than the cap ends the URL instead, and asks nothing of the others)."""
+        wait = retry_after(headers, self._wall())
+        if wait is not None and wait <= self._policy.retry_after_cap:
+            self._sched.defer(key, wait)
 
 
 def _head_failed(resp: Reply) -> bool:
@@ -483,18 +494,6 @@ def _head_failed(resp: Reply) -> bool:
 
 # failure tokens of attempts the address policy refused before any packet left
 _REFUSED = frozenset({"forbidden_address", "forbidden_port", "forbidden_scheme"})
-
-
-def _host_of(url: httpx.URL) -> str:
-    return url.raw_host.decode("ascii").rstrip(".")
-
-
-def request_host(url: str) -> str:
-    """The host ``url`` connects to (lower-case punycode, no brackets, no trailing dot), as
-    httpx parses it: the key of per-host slots, breakers, transports and headers."""
-    if _PLAIN.match(url):
-        return host_key(url)
-    try:
-        return _host_of(httpx.URL(url))
-    except (httpx.InvalidURL, ValueError, TypeError):  # fails again, with a reason, when sent
-        return host_key(url)
+# httpcore trace events that mean a connection to the origin (or its proxy) exists: a new
+# one's TCP connect, or any protocol event on a reused one
+_CONNECTED_EVENTS = ("connection.connect_tcp.complete", "http11.", "http2.")

@@ -9,7 +9,9 @@ How a connection is made::
                    │                           bounded by the DNS timeout), every answer vetted
                    └─► inner backend.connect_tcp(<vetted IP>)      no second lookup
              ──► httpcore starts TLS on that stream with server_hostname = the URL's host, so
-                 SNI and certificate verification still use the name, never the IP.
+                 SNI and certificate verification still use the name, never the IP (a
+                 handshake cancelled by the request deadline closes the stream: httpcore
+                 closes it on errors only)
 
 Because the IP we connect to is the one we vetted, DNS rebinding (public on the first answer,
 127.0.0.1 on the second) cannot work: there is no second answer.
@@ -33,12 +35,14 @@ This module must not read records, decide verdicts, or talk HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpcore
 
@@ -320,8 +324,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for ip in ips[:CONNECT_TRIES]:
             try:
-                return await self._inner.connect_tcp(ip, port, timeout, local_address,
-                                                     socket_options)
+                return _Closing(await self._inner.connect_tcp(ip, port, timeout, local_address,
+                                                              socket_options))
             except httpcore.ConnectError as exc:  # refused/unreachable: try the next address
                 error = exc
         assert error is not None
@@ -337,3 +341,32 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _Closing(httpcore.AsyncNetworkStream):
+    """A dialled stream that is closed when its TLS handshake is cancelled (httpcore closes
+    it on errors only: a request deadline that fires mid-handshake leaked the socket)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            return await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._stream.aclose()
+            raise
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

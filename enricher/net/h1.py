@@ -11,6 +11,9 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
       └─ _connect             Guard.addresses(host) -> dial the vetted IP only (never a second
       │                       lookup), up to CONNECT_TRIES addresses, connect timeout each,
       │                       TLS started by the dial with server_hostname = the URL's name
+      │                       (the request's ``CONNECTED`` extension, a plain callable, is
+      │                       called once the TCP connection exists or an idle one is reused:
+      │                       a TLS handshake that stalls then is not a silent network)
       └─ request head         written in one write; then the trace callback is awaited with
       │                       ``http11.send_request_headers.complete``
       └─ response head        1xx skipped; the body is an ``httpx.AsyncByteStream`` (_Body)
@@ -52,6 +55,7 @@ from enricher.net.guard import CONNECT_TRIES, Guard
 READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
 MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
 SENT_EVENT = "http11.send_request_headers.complete"
+CONNECTED = "enricher.connected"  # request extension: () -> None, called when TCP is up
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
@@ -374,12 +378,15 @@ class H1Transport(httpx.AsyncBaseTransport):
         ext = request.extensions
         timeouts = ext.get("timeout") or {}
         conn = await pool.acquire(timeouts.get("pool"), self._expiry)
+        connected: Callable[[], object] | None = ext.get(CONNECTED)
         if conn is None:
             try:
-                conn = await self._connect(pool, timeouts.get("connect"))
+                conn = await self._connect(pool, timeouts.get("connect"), connected)
             except BaseException:
                 pool.drop(None)
                 raise
+        elif connected is not None:
+            connected()
         try:
             state = conn.h11
             try:
@@ -427,15 +434,22 @@ class H1Transport(httpx.AsyncBaseTransport):
                         "reason_phrase": event.reason},
         )
 
-    async def _connect(self, pool: _Pool, timeout: float | None) -> _Conn:
+    async def _connect(self, pool: _Pool, timeout: float | None,
+                       connected: Callable[[], object] | None = None) -> _Conn:
         host, port, context = pool.host, pool.port, pool.context
         ips = await self._guard.addresses(host, port)
         loop = pool.loop
+
+        def made() -> _Conn:  # asyncio calls this once TCP is up, before any TLS handshake
+            if connected is not None:
+                connected()
+            return _Conn(loop)
+
         error: httpcore.ConnectError | None = None
         for ip in ips[:CONNECT_TRIES]:
             try:
                 async with asyncio.timeout(timeout):
-                    _, proto = await self._dial(lambda: _Conn(loop), ip, port, context,
+                    _, proto = await self._dial(made, ip, port, context,
                                                 host if context is not None else None)
             except TimeoutError as exc:
                 raise httpcore.ConnectTimeout(f"connect to {ip}:{port} timed out") from exc

@@ -3,17 +3,17 @@
 Design (after scrapy's downloader ``Slot`` and lychee's host module):
 
 * A **HostSlot** per host holds its concurrency limit, the minimum interval between request
-  *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs not
-  yet started (``pending``) and of jobs that want another attempt (``waiters``: retries and
-  redirect hops, served first), and a circuit breaker. Each grant plans the host's next
-  start (the planned send time + a jittered gap); the job reports when its request has
-  really left (``sent``, from httpcore's trace, after a new connection's handshake and the
-  head's write), and the next start moves later only if it would otherwise come closer
-  than ``least_gap`` (interval × (1 - jitter/2)) to that moment. So an error page that comes
-  back fast never shortens a host's delay, nor does a slow connect (while a granted request
-  is still connecting, the host's next start waits), and event-loop latency does not
-  stretch the schedule. A start may be granted up to ``lead`` early; the job prepares its
-  request and waits for ``send_delay`` before sending.
+  *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs
+  not yet started (``pending``) and of jobs that want another attempt (``waiters``: retries
+  and redirect hops, served first); circuit breakers live beside it, per origin. Each grant
+  plans the host's next start (the planned send time + a jittered gap); the job reports when
+  its request has really left (``sent``, from httpcore's trace, after a new connection's
+  handshake and the head's write), and the next start moves later only if it would otherwise
+  come closer than ``least_gap`` (interval × (1 - jitter/2)) to that moment. So an error
+  page that comes back fast never shortens a host's delay, nor does a slow connect (while a
+  granted request is still connecting, the host's next start waits), and event-loop latency
+  does not stretch the schedule. A start may be granted up to ``lead`` early; the job
+  prepares its request and waits for ``send_delay`` before sending.
 * The **Scheduler** starts a request only when both its host slot (concurrency + spacing)
   and a global slot (``max_concurrency`` requests in flight) are free. Hosts that have work
   and a free connection sit in a heap keyed by the time they may next start (``_timed``), so
@@ -34,10 +34,16 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   each one's steps prompt. (bench (a): with 20/6 ms, the big host's first 300 requests left
   12 ms late on average, 59 ms apart for a 50 ms interval; with 8/3 ms, 5 ms late, 54 ms.)
 * A job that sleeps between retries holds no slot at all; when it wants its next attempt it
-  calls ``acquire(host)`` and waits in that host's ``waiters`` queue.
-* **Circuit breaker**: ``breaker_threshold`` consecutive connection-level failures or
-  timeouts trip the host: its pending URLs are handed to ``on_unreachable`` at once and
-  waiting jobs get ``False`` from ``acquire``; any HTTP response resets the count.
+  calls ``acquire(host, origin)`` and waits in that host's ``waiters`` queue.
+* **Retry-After**: when a host answers 429/503 with a Retry-After, ``defer(host, seconds)``
+  moves its next start that far ahead (retries included: they wait in the same slot). The
+  host just sits in the timed heap meanwhile: it holds no global slot and delays no other
+  host. (A request granted before the answer came may still leave.)
+* **Circuit breaker**, per *origin* (scheme, host, port; politeness stays per host name):
+  ``breaker_threshold`` consecutive connection-level failures or timeouts trip the origin:
+  its pending URLs are handed to ``on_unreachable`` at once (``origin_of`` says which queued
+  item goes where) and its waiting jobs get ``False`` from ``acquire``; any HTTP response
+  resets the count. A closed port 80 does not condemn the same site's https:// URLs.
 
 The clock (monotonic seconds) and the jitter source are injectable. This module must not
 import httpx, build requests, or decide verdicts.
@@ -91,14 +97,13 @@ class HostSlot(Generic[T]):
     active: int = 0
     next_start: float = 0.0
     last_gap: float = 0.0  # the gap drawn at the last grant
-    failures: int = 0  # consecutive connection-level failures
-    tripped: bool = False
+    condemned: int = 0  # origins of this host whose breaker tripped
     queued: bool = False  # in one of the scheduler's heaps
     unsent: int = 0  # granted attempts whose request has not left yet (connecting)
     lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
     send_at: float = 0.0  # when the last granted request may leave
     pending: deque[T] = field(default_factory=deque)
-    waiters: deque[asyncio.Future[bool]] = field(default_factory=deque)
+    waiters: deque[tuple[str, asyncio.Future[bool]]] = field(default_factory=deque)  # origin
 
     def least_gap(self) -> float:
         """What a late request leaves to the next at least: the interval less half the
@@ -123,14 +128,23 @@ class HostSlot(Generic[T]):
         # with spacing, the next start waits until the previous request has really left:
         # a slow connect must not let two requests arrive together
         spaced = self.unsent == 0 or self.interval <= 0
-        return not self.tripped and self.active < self.concurrency and spaced and self.has_work()
+        return self.active < self.concurrency and spaced and self.has_work()
 
     def idle(self) -> bool:
         return self.active == 0 and not self.pending and not self.waiters
 
 
+@dataclass(slots=True, eq=False)
+class Breaker:
+    """The circuit breaker of one origin."""
+
+    failures: int = 0  # consecutive connection-level failures (a URL's retries count once)
+    tripped: bool = False
+
+
 class Scheduler(Generic[T]):
-    """Hands out host+global slots; see the module docstring."""
+    """Hands out host+global slots; see the module docstring. ``origin_of(host, item)`` names
+    the origin (breaker key) of a queued item; by default the host itself."""
 
     def __init__(
         self,
@@ -144,6 +158,7 @@ class Scheduler(Generic[T]):
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         govern: bool = True,
+        origin_of: Callable[[str, T], str] | None = None,
     ) -> None:
         self.max_concurrency = max(1, max_concurrency)
         self.limit = self.max_concurrency  # the global limit now (the governor moves it)
@@ -158,6 +173,8 @@ class Scheduler(Generic[T]):
         self._clock = clock
         self._rand = rand
         self._slots: dict[str, HostSlot[T]] = {}
+        self._breakers: dict[str, Breaker] = {}
+        self._origin_of: Callable[[str, T], str] = origin_of or (lambda key, item: key)
         self._timed: list[tuple[float, int, HostSlot[T]]] = []  # (may start at, seq, slot)
         self._ready: list[tuple[float, int, HostSlot[T]]] = []  # (-work, seq, slot)
         self._seq = itertools.count()
@@ -193,8 +210,14 @@ class Scheduler(Generic[T]):
         found = self._slots.get(key)
         return found is None or found.idle()
 
-    def tripped(self, key: str) -> bool:
-        found = self._slots.get(key)
+    def breaker(self, origin: str) -> Breaker:
+        found = self._breakers.get(origin)
+        if found is None:
+            found = self._breakers[origin] = Breaker()
+        return found
+
+    def tripped(self, origin: str) -> bool:
+        found = self._breakers.get(origin)
         return found is not None and found.tripped
 
     # --- work -----------------------------------------------------------------------------
@@ -216,14 +239,16 @@ class Scheduler(Generic[T]):
         self._open -= 1
         self._poke()
 
-    async def acquire(self, key: str) -> bool:
-        """Wait for a host slot and a global slot for one more attempt of a started job.
-        False when the host's breaker has tripped (then no slot is held)."""
-        slot = self.slot(key)
-        if slot.tripped:
+    async def acquire(self, key: str, origin: str | None = None) -> bool:
+        """Wait for a slot of host ``key`` and a global slot for one more attempt of a started
+        job. False when the breaker of ``origin`` (default: the host) has tripped (then no
+        slot is held)."""
+        origin = key if origin is None else origin
+        if self.tripped(origin):
             return False
+        slot = self.slot(key)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        slot.waiters.append(fut)
+        slot.waiters.append((origin, fut))
         self._consider(slot)
         self._poke()
         try:
@@ -233,31 +258,48 @@ class Scheduler(Generic[T]):
                 self.release(key)
             raise
 
-    def release(self, key: str, *, failed: bool | None = None) -> None:
-        """An attempt ended. ``failed``: True for a connection-level failure or timeout
-        (counts towards the breaker), False for any HTTP response (resets it), None for
-        neither (e.g. a policy refusal)."""
+    def release(self, key: str, *, failed: bool | None = None, origin: str | None = None
+                ) -> None:
+        """An attempt to host ``key`` ended. ``failed``: True for a connection-level failure
+        or timeout (counts towards the breaker of ``origin``, default the host), False for
+        any HTTP response (resets it), None for neither (e.g. a policy refusal)."""
         slot = self.slot(key)
         slot.active -= 1
         self.active -= 1
         slot.unsent = min(slot.unsent, slot.active)  # an attempt that never sent is over
-        if failed is False:
-            slot.failures = 0
-        elif failed:
-            slot.failures += 1
-            if slot.failures >= self._threshold and not slot.tripped:
-                self._trip(slot)
+        if failed is not None:
+            breaker = self.breaker(key if origin is None else origin)
+            if not failed:
+                breaker.failures = 0
+            else:
+                breaker.failures += 1
+                if breaker.failures >= self._threshold and not breaker.tripped:
+                    self._trip(slot, key if origin is None else origin, breaker)
         self._consider(slot)
         self._poke()
 
-    def _trip(self, slot: HostSlot[T]) -> None:
-        slot.tripped = True
-        while slot.waiters:
-            fut = slot.waiters.popleft()
-            if not fut.done():
-                fut.set_result(False)
-        items = list(slot.pending)
-        slot.pending.clear()
+    def defer(self, key: str, seconds: float) -> None:
+        """The host asked us to wait (Retry-After): no request to it starts before ``seconds``
+        from now. Only the host's own start time moves: no slot is held meanwhile."""
+        if seconds > 0:
+            slot = self.slot(key)
+            slot.next_start = max(slot.next_start, self._clock() + seconds)
+
+    def _trip(self, slot: HostSlot[T], origin: str, breaker: Breaker) -> None:
+        breaker.tripped = True
+        slot.condemned += 1
+        kept: deque[tuple[str, asyncio.Future[bool]]] = deque()
+        for waiter in slot.waiters:
+            if waiter[0] != origin:
+                kept.append(waiter)
+            elif not waiter[1].done():
+                waiter[1].set_result(False)
+        slot.waiters = kept
+        items: list[T] = []
+        rest: deque[T] = deque()
+        for item in slot.pending:
+            (items if self._origin_of(slot.key, item) == origin else rest).append(item)
+        slot.pending = rest
         self._open -= len(items)
         for item in items:
             if self._unreachable is not None:
@@ -275,17 +317,23 @@ class Scheduler(Generic[T]):
 
     def _grant(self, slot: HostSlot[T], now: float) -> None:
         while slot.waiters:
-            fut = slot.waiters.popleft()
+            _, fut = slot.waiters.popleft()
             if fut.done():  # its job was cancelled while waiting
                 continue
             self._take(slot, now)
             fut.set_result(True)
             return
-        if slot.pending:
+        while slot.pending:
             item = slot.pending.popleft()
+            if slot.condemned and self.tripped(self._origin_of(slot.key, item)):
+                self._open -= 1  # queued after its origin tripped (trips drain the rest)
+                if self._unreachable is not None:
+                    self._unreachable(slot.key, item)
+                continue
             self._take(slot, now)
             assert self._start is not None
             self._start(slot.key, item)
+            return
 
     def _take(self, slot: HostSlot[T], now: float) -> None:
         slot.active += 1

@@ -36,6 +36,8 @@ Policy, in the order it is applied:
    path ``/``, IPv6 compressed. ``host`` is lower-case punycode without the trailing dot.
 
 Results are cached (``functools.lru_cache``): most URLs repeat across records.
+``request_host`` / ``request_origin`` name the host and the origin (``scheme://host:port``)
+a URL connects to, as httpx parses it: the fetcher's keys for politeness and for breakers.
 This module must not do I/O, resolve names or know about records; it never raises for any input.
 """
 
@@ -149,6 +151,48 @@ def host_key(url: str) -> str:
         return authority[1 : authority.find("]")]
     host, colon, _port = authority.rpartition(":")
     return (host if colon else authority).rstrip(".")
+
+
+# a clean URL's authority, where host_key's string split gives exactly httpx's host
+_PLAIN = re.compile(r"(https?)://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?(?:/|$)")
+
+
+def url_host(url: httpx.URL) -> str:
+    """The host a parsed URL connects to (as ``request_host``)."""
+    return url.raw_host.decode("ascii").rstrip(".")
+
+
+def origin_key(scheme: str, host: str, port: int | None) -> str:
+    """``scheme://host:port`` with the default port filled in (IPv6 hosts in brackets)."""
+    if port is None:
+        port = DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def request_host(url: str) -> str:
+    """The host ``url`` connects to (lower-case punycode, no brackets, no trailing dot), as
+    httpx parses it, never a split of the string unless that gives the same: the fetcher's
+    key of per-host slots, spacing, transports and headers. Never raises."""
+    if _PLAIN.match(url):
+        return host_key(url)
+    try:
+        return url_host(httpx.URL(url))
+    except (httpx.InvalidURL, ValueError, TypeError):  # fails again, with a reason, when sent
+        return host_key(url)
+
+
+def request_origin(url: str) -> str:
+    """The origin ``url`` connects to, ``scheme://host:port`` (host as ``request_host``):
+    the fetcher's key of circuit breakers and of the outage guard. Never raises."""
+    plain = _PLAIN.match(url)
+    if plain is not None:
+        port = plain.group(2)
+        return origin_key(plain.group(1), host_key(url), int(port) if port else None)
+    try:
+        parsed = httpx.URL(url)
+        return origin_key(parsed.scheme, url_host(parsed), parsed.port)
+    except (httpx.InvalidURL, ValueError, TypeError):  # fails again, with a reason, when sent
+        return host_key(url)
 
 
 def clear_cache() -> None:

@@ -1,0 +1,55 @@
+"""The outage guard: does this run look like one on a machine without network?
+
+Each attempt that reached the network reports its origin (``scheme://host:port``) and what its
+outcome says about the network (``client.Evidence``). An origin counts as *dead* when it only
+ever failed the way a machine without network fails (``DOWN``: connect timeouts, a request
+deadline that expired before the connection existed, no route, DNS errors other than
+NXDOMAIN) and never answered (``UP``: any HTTP answer, a refused or reset connection, a TLS
+handshake). ``network_down`` is true once at least ``min_origins`` origins were tried and at
+least ``ratio`` of them are dead.
+
+NXDOMAIN proves a resolver answered, so it counts for the network, with one exception: when
+*no* origin answered at all, NXDOMAINs count as dead too. A Mac without network reports every
+name as unknown (EAI_NONAME), and a night that marks every link dead is what the guard is for.
+
+This module must not do I/O, schedule or decide verdicts; it only counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO
+from enricher.net.client import Evidence
+
+
+@dataclass(slots=True, eq=False)
+class OutageGuard:
+    """Evidence per origin for one run (mutable; one per Fetcher)."""
+
+    min_origins: int = DEFAULT_OUTAGE_MIN_HOSTS
+    ratio: float = DEFAULT_OUTAGE_RATIO
+    tried: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
+    nxdomain: set[str] = field(default_factory=set)
+
+    def note(self, origin: str, evidence: Evidence | None) -> None:
+        """One attempt to ``origin`` ended; ``evidence`` None: it says nothing either way."""
+        self.tried.add(origin)
+        if evidence is Evidence.UP:
+            self.answered.add(origin)
+        elif evidence is Evidence.DOWN:
+            self.down.add(origin)
+        elif evidence is Evidence.NXDOMAIN:
+            self.nxdomain.add(origin)
+
+    @property
+    def network_down(self) -> bool:
+        tried = len(self.tried)
+        if tried == 0 or tried < self.min_origins:
+            return False
+        dead = self.down - self.answered
+        if not self.answered:  # nothing answered: an "unknown name" proves nothing either
+            dead = dead | self.nxdomain
+        return len(dead) / tried >= self.ratio

@@ -1,0 +1,198 @@
+"""outage guard: only what a machine without network sees counts as an outage (connect
+timeouts, a deadline that expired before the connection existed, DNS errors other than
+NXDOMAIN); refused connections, NXDOMAIN, a TLS handshake, any HTTP answer prove the network
+works. Real servers and sockets on 127.0.0.1 (a full accept queue is our blackhole)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from netserver import Conn, FakeResolver, NetServer, Request, page
+
+from enricher.config import FetchConfig
+from enricher.models import FetchResult, LinkKind
+from enricher.net.client import Evidence
+from enricher.net.fetch import Fetcher
+from enricher.net.outage import OutageGuard
+
+FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,
+                   host_request_interval=0.0, dns_timeout=0.3, allow_private=True)
+GUARD: dict[str, Any] = {"outage_min_hosts": 20, "outage_ratio": 0.95}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def blackhole() -> Iterator[int]:
+    """A port whose accept queue is full: SYNs are dropped, connects hang (a silent network)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.socket()
+    try:
+        filler.connect(listener.getsockname())
+        yield int(listener.getsockname()[1])
+    finally:
+        filler.close()
+        listener.close()
+
+
+async def ok(request: Request, conn: Conn) -> None:
+    await conn.respond(200, page())
+
+
+async def silent(request: Request, conn: Conn) -> None:
+    await asyncio.Event().wait()
+
+
+def fetch(urls: Callable[[int], list[str]], resolver: FakeResolver,
+          config: FetchConfig = FAST, *, handler: object = ok, kind: LinkKind = LinkKind.PAGE,
+          **kw: Any) -> tuple[dict[str, FetchResult], Fetcher]:
+    """Fetch ``urls(port of a live server)``; the results and the Fetcher (for its guard)."""
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(handler) as srv:  # type: ignore[arg-type]
+            out: dict[str, FetchResult] = {}
+            fetcher = Fetcher(config, resolver=resolver, **kw)
+            async with fetcher:
+                await fetcher.fetch_all([(u, kind) for u in urls(srv.port)],
+                                        lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    return asyncio.run(main())
+
+
+# --- the judgement itself ----------------------------------------------------------------------
+
+def test_the_guard_counts_origins_by_what_they_said() -> None:
+    guard = OutageGuard(min_origins=4, ratio=0.75)
+    for i in range(3):
+        guard.note(f"http://d{i}:80", Evidence.DOWN)
+    assert not guard.network_down  # too few origins to judge
+    guard.note("http://up:80", Evidence.UP)
+    assert guard.network_down  # 3 of 4 dead
+    guard.note("http://d0:80", Evidence.UP)  # answered once: not dead
+    assert not guard.network_down
+    guard.note("http://neutral:80", None)  # tried, says nothing: lowers the share
+    assert guard.tried == {"http://d0:80", "http://d1:80", "http://d2:80", "http://up:80",
+                           "http://neutral:80"}
+
+
+def test_nxdomain_counts_as_an_answer_unless_nothing_answered() -> None:
+    lonely = OutageGuard(min_origins=3, ratio=0.9)
+    for i in range(3):
+        lonely.note(f"http://nx{i}:80", Evidence.NXDOMAIN)
+    assert lonely.network_down  # an offline Mac says EAI_NONAME for every name
+    lonely.note("http://up:80", Evidence.UP)
+    assert not lonely.network_down
+
+
+# --- end to end: not an outage -------------------------------------------------------------------
+
+def test_refused_connections_prove_the_network_works() -> None:
+    """19 hosts refusing connections and one live host with 30 URLs: the RSTs came back,
+    the network works (the run was aborted as an outage before)."""
+    closed = free_port()
+    names: dict[str, object] = {f"r{i}.test": ["127.0.0.1"] for i in range(20)}
+    names["live.test"] = names.pop("r19.test")
+    out, fetcher = fetch(lambda port: [f"http://r{i}.test:{closed}/x" for i in range(19)]
+                         + [f"http://live.test:{port}/{i}" for i in range(30)],
+                         FakeResolver(names), **GUARD)
+    assert Counter(r.failure for r in out.values()) == {"connect": 19, None: 30}
+    assert sum(r.http_status == 200 for r in out.values()) == 30
+    assert not fetcher.network_down
+
+
+def test_nxdomain_proves_the_network_works() -> None:
+    out, fetcher = fetch(lambda port: [f"http://gone{i}.test:{port}/" for i in range(19)]
+                         + [f"http://live.test:{port}/{i}" for i in range(20)],
+                         FakeResolver({"live.test": ["127.0.0.1"]}), **GUARD)
+    assert sum(r.failure == "dns" for r in out.values()) == 19
+    assert not fetcher.network_down
+
+
+def test_nothing_but_nxdomain_is_an_outage() -> None:
+    _, fetcher = fetch(lambda port: [f"http://gone{i}.test:{port}/" for i in range(25)],
+                       FakeResolver(), **GUARD)
+    assert fetcher.network_down
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1", "httpcore"])
+@pytest.mark.parametrize("stopped_by", ["connect_timeout", "deadline"])
+def test_a_stalled_tls_handshake_is_not_an_outage(http2: bool, stopped_by: str) -> None:
+    """TCP connects, the TLS handshake never ends: the host's network stack answered. It
+    is a connect-stage timeout for the breaker all the same."""
+    names: dict[str, object] = {f"t{i}.test": ["127.0.0.1"] for i in range(20)}
+    config = replace(FAST, http2=http2, connect_timeout=0.3)
+    if stopped_by == "deadline":
+        config = replace(config, connect_timeout=5.0, request_deadline=0.3)
+    out, fetcher = fetch(lambda port: [f"https://t{i}.test:{port}/" for i in range(20)],
+                         FakeResolver(names), config, handler=silent, **GUARD)
+    assert {(r.failure, (r.detail or "").startswith("connect timeout"))
+            for r in out.values()} == {("timeout", True)}
+    assert not fetcher.network_down
+
+
+# --- end to end: an outage -------------------------------------------------------------------
+
+def test_silence_everywhere_is_an_outage() -> None:
+    """Connects that time out, lookups that fail with EAI_AGAIN or never answer: abort."""
+    hang = frozenset(f"slow{i}.test" for i in range(5))
+    names: dict[str, object] = {f"bh{i}.test": ["127.0.0.1"] for i in range(10)}
+    names |= {f"again{i}.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure")
+              for i in range(5)}
+    with blackhole() as port:
+        out, fetcher = fetch(lambda _: [f"http://{name}:{port}/" for name in [*names, *hang]],
+                             FakeResolver(names, hang=hang), **GUARD)
+    assert sorted(r.failure or "" for r in out.values()) == (
+        ["dns_error"] * 5 + ["dns_timeout"] * 5 + ["timeout"] * 10)
+    assert fetcher.network_down
+
+
+def test_a_deadline_before_the_connection_counts_as_a_connect_timeout() -> None:
+    """--timeout shorter than --connect-timeout (or than the DNS timeout): the deadline
+    fires in connect or DNS. That is a connect timeout, outage evidence; it used to be a
+    plain timeout, and 20 blackholed hosts never aborted the run."""
+    config = replace(FAST, connect_timeout=5.0, dns_timeout=5.0, request_deadline=0.3)
+    hang = frozenset(f"slow{i}.test" for i in range(6))
+    names: dict[str, object] = {f"bh{i}.test": ["127.0.0.1"] for i in range(16)}
+    with blackhole() as port:
+        out, fetcher = fetch(lambda _: [f"http://{name}:{port}/" for name in [*names, *hang]],
+                             FakeResolver(dict(names), hang=hang), config, **GUARD)
+    for result in out.values():
+        assert result.failure == "timeout"
+        assert (result.detail or "").startswith("connect timeout"), result.detail
+    assert fetcher.network_down
+
+
+def test_a_deadline_before_the_request_left_is_retried_as_head() -> None:
+    """A HEAD whose deadline fired before the request left is a connect-stage failure: the
+    ordinary retries, not the GET fallback meant for servers that choke on HEAD."""
+    methods: list[str] = []
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        await asyncio.Event().wait()  # never connects; the deadline ends it
+        raise AssertionError("unreachable")
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    config = replace(FAST, allow_private=False, max_attempts=3, request_deadline=0.1)
+    out, _ = fetch(lambda _: ["https://example.org/amp"], FakeResolver(), config,
+                   kind=LinkKind.REACH, sleep=no_sleep,
+                   transport_factory=lambda **_: httpx.MockTransport(hang))
+    (result,) = out.values()
+    assert (result.failure, result.attempts) == ("timeout", 3)
+    assert methods == ["HEAD"] * 3
