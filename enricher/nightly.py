@@ -27,8 +27,8 @@ from enricher.state import (
     StateError,
     iso,
     utcnow,
-    validator,
 )
+from enricher.state_rows import validator
 
 
 class Nightly:

@@ -882,8 +882,9 @@ def test_an_interrupted_write_phase_counts_what_it_wrote(tmp_path: Path) -> None
 
     async def main() -> None:
         task = asyncio.create_task(app.write_phase(
-            col, {}, Config(in_place=True), QuietReporter(Console(file=io.StringIO()), False),
-            "2026-11-27T00:00:00Z", tally=tally))
+            col.record_paths, {}, Config(in_place=True),
+            QuietReporter(Console(file=io.StringIO()), False), "2026-11-27T00:00:00Z",
+            tally=tally))
         for _ in range(10):  # the phase writes about one record per pause
             await asyncio.sleep(0)
         task.cancel()

@@ -1,0 +1,130 @@
+"""The write stage: each readable record whose bytes change is written, atomically, in
+place or as a copy under ``--out``; ``--dry-run`` only counts and describes.
+
+A cancellation lands between two files, never inside one. This module must not fetch, parse
+YAML itself (``records`` does) or print (it hands lines to the Reporter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enricher import records
+from enricher.config import Config
+from enricher.enrich import EnrichOptions, build_edits
+from enricher.models import LinkResult, RecordError, shown_name
+from enricher.policy import LinkPolicy, record_slots
+from enricher.progress import Reporter
+
+
+def _common_root(paths: Iterable[Path]) -> Path:
+    parents = [str(p.resolve().parent) for p in paths]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+@dataclass(slots=True)
+class WriteTally:
+    """What the write phase has done so far: still right when it is interrupted."""
+
+    changed: int = 0  # records whose bytes changed (written, unless a dry run)
+    unchanged: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+    partial: int = 0  # errors of records written all the same (--prune-dead refused)
+
+    @property
+    def failed(self) -> int:
+        """Records not written because of an error."""
+        return len(self.errors) - self.partial
+
+
+async def write_phase(
+    record_paths: Sequence[tuple[Path, str]],
+    results: Mapping[str, LinkResult],
+    config: Config,
+    reporter: Reporter,
+    now: str,
+    diff_lines: list[str] | None = None,
+    tally: WriteTally | None = None,
+) -> tuple[int, int, list[RecordError]]:
+    """Write each readable record whose bytes change. Returns (changed, unchanged, errors),
+    also kept in ``tally`` as it goes. A cancellation lands between two files, never inside
+    one: every file is then old or new, and ``tally`` counts the new ones."""
+    tally = tally if tally is not None else WriteTally()
+    errors = tally.errors
+    options = EnrichOptions(
+        now=now,
+        fill_missing=config.fill_missing,
+        history=bool(config.state_file),
+        update_redirects=config.update_redirects,
+        prune_dead=config.prune_dead,
+    )
+    policy = LinkPolicy.from_config(config)
+    root = _common_root(p for p, _ in record_paths)
+    out_dir = Path(config.out_dir)
+    reporter.phase("writing records", total=len(record_paths))
+    swept: set[Path] = set()
+    for path, display in record_paths:
+        await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one
+        record = records.read_record(path, display, config.max_record_bytes)
+        if isinstance(record, RecordError):
+            errors.append(record)
+            reporter.log(str(record))
+            continue
+        refs = policy.apply(record_slots(record, config))
+        dest = path if config.in_place else records.output_path(path, root, out_dir)
+        earlier = None  # --out: the copy the last run wrote holds this record's last checks
+        current: bytes | None = record.raw  # what dest holds now (None: nothing readable)
+        if not config.in_place:
+            current = None
+            if dest.is_file():
+                copy = records.read_record(dest, str(dest), config.max_record_bytes)
+                if isinstance(copy, records.Record):
+                    earlier, current = copy.data, copy.raw
+        edits = build_edits(record.data, refs, results, options, earlier)
+        try:
+            new = records.apply_edits(record, edits)
+        except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
+            new = exc.new
+            error = RecordError(display, str(exc), exc.line)
+            errors.append(error)
+            tally.partial += 1  # reported (exit 2), but the record is written: not failed
+            reporter.log(str(error))
+        except records.EditError as exc:
+            error = RecordError(display, str(exc), exc.line)
+            errors.append(error)
+            reporter.log(str(error))
+            continue
+        if new == current:  # in place: the record; --out: the copy the last run wrote
+            tally.unchanged += 1
+        else:
+            tally.changed += 1  # the write below runs without a pause: counted means written
+            if diff_lines is not None:
+                diff_lines.append(f"{shown_name(display)}: {_describe(edits)}")
+        if config.dry_run:
+            continue
+        folder = Path(os.path.realpath(dest)).parent
+        if folder not in swept:  # once per folder: temp files of a run that was killed
+            swept.add(folder)
+            records.sweep_stale_temps(folder, time.time())
+        try:
+            records.write_record(record, new, dest)
+        except OSError as exc:
+            error = RecordError(display, f"cannot write {dest}: {exc.strerror or exc}")
+            errors.append(error)
+            reporter.log(str(error))
+    return tally.changed, tally.unchanged, errors
+
+
+def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]]) -> str:
+    parts = []
+    for holder, keys in edits.items():
+        where = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in holder).lstrip(".")
+        for key in keys:
+            parts.append(f"{where}.{key}" if where else key)
+    return ", ".join(parts)

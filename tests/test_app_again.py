@@ -1,0 +1,52 @@
+"""The second pass of a run (a URL first checked for reachability, later needed as a page)
+never replaces an answer with a breaker's "never asked".
+
+A URL cited first as an ``ampWebUrl`` (HEAD) and later as a ``webUrl`` is fetched again as a
+page. If its origin's breaker tripped in between (other pages of the site hung), the second
+pass sends nothing; the HEAD's real answer must stand, not become ``host_unreachable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+from netserver import FakeResolver, NetServer, page
+from rich.console import Console
+
+from enricher import app
+from enricher.config import Config, FetchConfig
+from enricher.models import LinkKind, LinkStatus
+from enricher.progress import QuietReporter
+
+
+def test_a_tripped_breaker_never_overwrites_an_earlier_answer(tmp_path: Path) -> None:
+    async def handler(req: object, conn: object) -> None:
+        if req.path.startswith("/hang"):  # type: ignore[attr-defined]
+            await asyncio.Event().wait()
+        await conn.respond(200, page("Live"))  # type: ignore[attr-defined]
+
+    async def main() -> app.RunResult:
+        async with NetServer(handler) as srv:
+            url = srv.url("a.test", "/amp")
+            records = [("1", "ampWebUrl", url)]
+            records += [(f"{i + 2}", "webUrl", srv.url("a.test", f"/hang{i}")) for i in range(3)]
+            records.append(("9", "webUrl", url))
+            for name, key, value in records:
+                (tmp_path / f"{name}.md").write_text(
+                    f'---\ntitle: "T"\n{key}: {json.dumps(value)}\n---\n', encoding="utf-8")
+            fetch = FetchConfig(allow_private=True, request_deadline=0.3, max_attempts=1,
+                                host_request_interval=0.0, host_concurrency=1,
+                                breaker_threshold=3)
+            config = Config(fetch=fetch, state_file=None)
+            reporter = QuietReporter(Console(file=io.StringIO()), False)
+            return await app.run("check", [str(tmp_path)], config, reporter, write=False,
+                                 resolver=FakeResolver({"a.test": ["127.0.0.1"]}))
+
+    run = asyncio.run(main())
+    results = {r.url.rsplit("/", 1)[1]: r for r in run.results}
+    assert {results[f"hang{i}"].status for i in range(3)} == {LinkStatus.TIMEOUT}
+    amp = results["amp"]
+    assert (amp.status, amp.http_status, amp.kind) == (LinkStatus.OK, 200, LinkKind.REACH), amp
