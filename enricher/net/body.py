@@ -167,14 +167,15 @@ async def read_bounded(
 
 def location_text(value: str | None) -> str | None:
     """A ``Location`` value as browsers read it: header bytes (decoded here as latin-1) that
-    form valid UTF-8 are UTF-8 (``/caf\u00c3\u00a9`` is ``/caf\u00e9``); anything else stays
-    latin-1. The URL cleaner then percent-encodes the non-ASCII characters."""
+    form valid UTF-8 are UTF-8 (``/caf\u00c3\u00a9`` is ``/caf\u00e9``; the URL cleaner then
+    percent-encodes it as UTF-8); anything else keeps its bytes, percent-encoded (``/caf\xe9``
+    is ``/caf%E9``), so a latin-1 server gets back the path it named."""
     if value is None or value.isascii():
         return value
     try:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
-        return value
+        return "".join(c if c < "\x80" else f"%{ord(c):02X}" for c in value)
 
 
 def drainable(expected: int | None, done: int) -> bool:
