@@ -14,17 +14,24 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 
 from enricher import __version__
 from enricher.config import DEFAULT_OUT_DIR
 from enricher.models import RunResult
-from enricher.settings import ConfigError, Settings, check_network, load_settings
+from enricher.settings import (
+    KEYS,
+    ConfigError,
+    Settings,
+    check_network,
+    check_outputs,
+    load_settings,
+)
 
 
 class ExitCode(IntEnum):
@@ -56,6 +63,8 @@ class Env:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     force_terminal: bool | None = None  # None: decide from the stream
+    environ: Mapping[str, str] | None = None  # for ENRICHER_* settings; None: os.environ
+    find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
 
 
 # (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name)
@@ -102,7 +111,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         "-q", "--quiet", action="store_true", help="print only errors and the exit status"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="one line per URL")
-    p.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+    _no_color(p)
+
+
+_NO_COLOR_HELP = "no colours (the NO_COLOR and FORCE_COLOR variables are honoured too)"
+
+
+def _no_color(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-color", action="store_true", help=_NO_COLOR_HELP)
 
 
 def _network(p: argparse.ArgumentParser) -> None:
@@ -126,41 +142,38 @@ def _network(p: argparse.ArgumentParser) -> None:
         metavar="CODES",
         help="extra HTTP codes counted as ok, e.g. 403,999 or 200..=299",
     )
-    p.add_argument(
-        "--fail-on",
-        dest="fail_on",
-        metavar="STATUSES",
-        help="statuses that make the exit status 1 (default dead)",
-    )
-    p.add_argument(
-        "--allow-private",
-        dest="allow_private",
-        action="store_const",
-        const=True,
-        default=None,
-        help="switch the address policy off (local testing only)",
-    )
-    p.add_argument(
-        "--report",
-        action="append",
-        metavar="FILE",
-        help="write a report; format from the extension or --format (repeatable)",
-    )
-    p.add_argument(
-        "--format",
-        dest="report_format",
-        choices=("json", "jsonl", "md", "csv", "html", "junit"),
-        help="report format when the extension does not say",
-    )
+    _switch(p, "--allow-private", "switch the address policy off (local testing only)")
+    _report_options(p)
     p.add_argument("--results", metavar="FILE", help="per-URL results as JSON Lines (- for stdout)")
     _history_flags(p)
+
+
+def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
+    """An on-switch that is None when not given (so a config file's value stands)."""
+    p.add_argument(flag, dest=flag[2:].replace("-", "_"), action="store_const", const=True,
+                   default=None, help=text)
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-on", dest="fail_on", metavar="STATUSES",
+                   help="statuses that make the exit status 1 (default dead)")
+    p.add_argument("--report", action="append", metavar="FILE",
+                   help="write a report; format from the extension or --format (repeatable)")
+    p.add_argument("--format", dest="report_format",
+                   choices=("json", "jsonl", "md", "csv", "html", "junit"),
+                   help="report format when the extension does not say")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="enricher", description="Check and enrich the links in news records."
     )
-    parser.add_argument("--version", action="version", version=f"enricher {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"enricher {__version__}",
+        help="print the version and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check every URL; never writes records")
     _common(check)
@@ -174,42 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"write enriched records under DIR, mirroring the input tree "
         f"(default {DEFAULT_OUT_DIR})",
     )
-    enrich.add_argument(
-        "--in-place",
-        dest="in_place",
-        action="store_const",
-        const=True,
-        default=None,
-        help="rewrite the input records",
-    )
+    _switch(enrich, "--in-place", "rewrite the input records")
     enrich.add_argument(
         "--dry-run", action="store_true", help="show what would change; write nothing"
     )
-    enrich.add_argument(
-        "--fill-missing",
-        dest="fill_missing",
-        action="store_const",
-        const=True,
-        default=None,
-        help="fill empty title/excerpt/images from the live page",
-    )
-    enrich.add_argument(
-        "--update-redirects",
-        dest="update_redirects",
-        action="store_const",
-        const=True,
-        default=None,
-        help="replace a URL by its permanent-redirect target "
-        "(old URL kept in linkCheck.<field>.previousUrl)",
-    )
-    enrich.add_argument(
-        "--prune-dead",
-        dest="prune_dead",
-        action="store_const",
-        const=True,
-        default=None,
-        help="move related items whose webUrl is confirmed dead into deadRelated",
-    )
+    _switch(enrich, "--fill-missing", "fill empty title/excerpt/images from the live page")
+    _switch(enrich, "--update-redirects", "replace a URL by its permanent-redirect target "
+            "(old URL kept in linkCheck.<field>.previousUrl)")
+    _switch(enrich, "--prune-dead",
+            "move related items whose webUrl is confirmed dead into deadRelated")
     links = sub.add_parser("links", help="list every URL slot (no network)")
     _common(links)
     links.add_argument(
@@ -223,27 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--state", metavar="FILE", help="history database (default .enricher/state.sqlite)"
     )
-    report.add_argument(
-        "--report",
-        action="append",
-        metavar="FILE",
-        help="write a report; format from the extension or --format (repeatable)",
-    )
-    report.add_argument(
-        "--format",
-        dest="report_format",
-        choices=("json", "jsonl", "md", "csv", "html", "junit"),
-        help="report format when the extension does not say",
-    )
-    report.add_argument(
-        "--fail-on",
-        dest="fail_on",
-        metavar="STATUSES",
-        help="statuses that make the exit status 1 (default dead)",
-    )
+    _report_options(report)
     report.add_argument("--config", metavar="FILE", help="config file")
     report.add_argument("-q", "--quiet", action="store_true", help="no summary")
-    report.add_argument("--no-color", action="store_true", help="no colours")
+    _no_color(report)
     demo = sub.add_parser("demo", help="run enrich offline against a local demo web")
     demo.add_argument(
         "--out",
@@ -251,52 +220,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the demo writes (default ./enricher-demo)",  # demo.DEFAULT_DEMO_DIR
     )
-    demo.add_argument("--no-color", action="store_true", help="no colours")
+    _no_color(demo)
     return parser
 
 
-_SETTING_FLAGS = (
-    "max_concurrency",
-    "host_concurrency",
-    "host_request_interval",
-    "timeout",
-    "connect_timeout",
-    "max_attempts",
-    "max_redirects",
-    "user_agent",
-    "proxy",
-    "ca_bundle",
-    "max_age",
-    "state",
-    "headers",
-    "include",
-    "exclude",
-    "accept",
-    "fail_on",
-    "allow_private",
-    "report",
-    "results",
-    "out",
-    "in_place",
-    "fill_missing",
-    "update_redirects",
-    "prune_dead",
-)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+def _settings(args: argparse.Namespace, env: Env) -> Settings:
+    # a flag's dest is its settings key (settings.flag_name); keys without a flag stay None
+    flags = {name: getattr(args, name, None) for name in KEYS}
     if getattr(args, "no_state", False):
         flags["state"] = ""  # explicit: no history
-    return load_settings(flags, config_file=getattr(args, "config", None))
+    return load_settings(
+        flags,
+        config_file=getattr(args, "config", None),
+        environ=env.environ,
+        search=env.find_config,
+    )
 
 
 def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
+    # names are shown as they are: no emoji codes (a file named ``x:thumbs_up:.md`` stays
+    # so, even where markup is off) and no highlighting; this module prints with markup=False
     return Console(
         file=stream,
         force_terminal=env.force_terminal,
         no_color=no_color or None,
         highlight=False,
+        emoji=False,
         soft_wrap=True,  # one-line messages stay one line in logs
     )
 
@@ -316,6 +267,22 @@ def _glue_negative_values(argv: Sequence[str]) -> list[str]:
         if out[i] in _VALUE_FLAGS and _NEGATIVE.match(out[i + 1]):
             out[i : i + 2] = [f"{out[i]}={out[i + 1]}"]
     return out
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _signal_handlers() -> dict[int, Any]:
+    return {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+
+
+def _restore_signal_handlers(handlers: Mapping[int, Any]) -> None:
+    """Put back the handlers from before the run (the console's start-up handlers: a signal
+    while reports are written still exits 3), where Python can."""
+    for sig, handler in handlers.items():
+        if handler is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                signal.signal(sig, handler)
 
 
 #: the exit status of a process killed by SIGPIPE, as a shell reports it (``yes | head -1``)
@@ -341,10 +308,23 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         return BROKEN_PIPE
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; an unknown argument is reported with the usage of its subcommand."""
+    args, extra = parser.parse_known_args(_glue_negative_values(argv))
+    if extra:
+        sub: argparse.ArgumentParser = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) and args.command:
+                sub = action.choices[args.command]
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _main(argv: Sequence[str] | None, env: Env) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else argv))
+    try:  # argparse writes its help, version and errors to sys.stdout/sys.stderr
+        with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(env.stderr):
+            args = _parse(parser, sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) and int(ExitCode.USAGE)
     if args.command is None:
@@ -355,16 +335,16 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
         if args.command == "links":
             from enricher.inventory import run_links
 
-            settings = _settings(args)
+            settings = _settings(args, env)
             stdin = _stdin_skipping_missing(env.stdin, err) if "-" in args.paths else env.stdin
             return run_links(args.paths, settings.config, args.links_format, env.stdout, err, stdin)
         if args.command == "report":
-            return _run_report(args, _settings(args), err)
+            return _run_report(args, _settings(args, env), err)
         if args.command == "demo":
             from enricher.demo import run_demo
 
-            return run_demo(args.out, err)
-        settings = _settings(args)
+            return run_demo(args.out, err, env=env, no_color=args.no_color)
+        settings = _settings(args, env)
         return _run_pipeline(args, settings, env, err)
     except _usage_errors() as exc:
         err.print(f"enricher: {exc}", markup=False)
@@ -420,8 +400,9 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> i
     from enricher.report.summary import print_summary
 
     config = settings.config
-    run = history_run(config.state_file or DEFAULT_STATE_FILE)
     reports = _report_formats(settings.reports, args.report_format)
+    check_outputs([("--report", path) for path, _ in reports])
+    run = history_run(config.state_file or DEFAULT_STATE_FILE)
     written = _write_reports(run, reports, config.fail_on, err)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
@@ -435,6 +416,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     from enricher.progress import make_reporter
     from enricher.report.summary import print_summary
 
+    if not args.paths:
+        raise ConfigError(f"give at least one PATH to {args.command} (a file, folder, glob or -)")
     check_network(settings.config)  # before anything is read or fetched
     config = settings.config
     write = args.command == "enrich"
@@ -442,13 +425,12 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         from dataclasses import replace
 
         config = replace(config, dry_run=True)
-    if not args.paths:
-        raise ConfigError(
-            f"enricher {args.command}: give at least one PATH (a file, folder, glob or -)"
-        )
     reports = _report_formats(settings.reports, args.report_format)
+    outputs = [("--report", path) for path, _ in reports]
     if settings.results:
         reports.insert(0, (settings.results, "jsonl"))
+        outputs.insert(0, ("--results", settings.results))
+    check_outputs(outputs)  # before anything is fetched or written
     fetchers: list[Fetcher] = []
     reporter = make_reporter(
         err,
@@ -478,9 +460,11 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             options={k: v for k, v in vars(args).items() if v not in (None, False)},
         )
 
+    handlers = _signal_handlers()  # go() installs its own; asyncio resets them to the defaults
     try:
         run = asyncio.run(go())
     finally:
+        _restore_signal_handlers(handlers)
         reporter.close()
     written = _write_reports(run, reports, config.fail_on, err)
     if config.dry_run and not args.quiet:

@@ -2,10 +2,15 @@
 
 The config file is ``enricher.toml`` (top level) or ``[tool.enricher]`` in ``pyproject.toml``,
 found by walking up from the working folder, or the file named by ``--config``. Every key is
-listed once in ``KEYS``; unknown keys are errors that suggest the nearest valid key.
+listed once in ``KEYS``; unknown keys are errors that suggest the nearest valid key. Of two
+settings that exclude each other (``in_place``/``out``), the one a higher source chooses
+wins; both in one source is an error. A plain number in a duration key is seconds, except
+in a key named in days (``confirm_days``).
 
-This module turns text into a frozen ``Config``; it must not fetch, read records or print.
-Errors are ``ConfigError`` with one line naming the file (or variable/flag) and the fix.
+This module turns text into a frozen ``Config`` and checks, before a run, that the network
+settings and output files can be used (``check_network``, ``check_outputs``); it must not
+fetch, read records or print. Errors are ``ConfigError`` with one line naming the file (or
+variable/flag) and the fix.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,23 +33,31 @@ class ConfigError(Exception):
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(value: object) -> float:
-    """``50ms``, ``1.5s``, ``20h``, ``2d`` or a bare number of seconds -> seconds."""
+def parse_duration(value: object, plain: float = 1.0) -> float:
+    """``50ms``, ``1.5s``, ``20h``, ``2d`` or a plain number -> seconds. A plain number is
+    ``plain`` seconds each: seconds for most keys, a day for a key named in days."""
+    example = "2d or 36h (a plain number is days)" if plain == _UNITS["d"] else "50ms, 2s or 20h"
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 50ms, 2s or 20h, got {value!r}")
+        raise ValueError(f"expected a duration such as {example}, got {value!r}")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
+        return float(value) * plain
     m = _DURATION.match(str(value))
     if not m:
         if str(value).strip().startswith("-"):
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        raise ValueError(f"expected a duration such as 50ms, 2s or 20h, got {value!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+        raise ValueError(f"expected a duration such as {example}, got {value!r}")
+    unit = m.group(2)
+    return float(m.group(1)) * (plain if unit is None else _UNITS[unit])
+
+
+def _days(value: object) -> float:
+    """A duration in days (``confirm_days``): ``2`` and ``"2d"`` are two days, ``"36h"`` 1.5."""
+    return parse_duration(value, plain=_UNITS["d"]) / _UNITS["d"]
 
 
 def positive_duration(value: object) -> float:
@@ -203,7 +216,7 @@ KEYS: dict[str, Key] = {
     "state": Key("state_file", _optional_str),
     "max_age": Key("max_age", parse_duration),
     "confirm_runs": Key("confirm_runs", _positive_int),
-    "confirm_days": Key("confirm_days", lambda v: parse_duration(v) / 86400.0),
+    "confirm_days": Key("confirm_days", _days),  # a plain number is days, as named
     "report": Key("reports", _str_list),
     "results": Key("results", _optional_str),
     "max_record_bytes": Key("max_record_bytes", _positive_int),
@@ -265,17 +278,22 @@ def flag_name(key: str) -> str:
     return "--header" if key == "headers" else "--" + key.replace("_", "-")
 
 
-def _apply(values: dict[str, Any], where: str, raw: Mapping[str, object]) -> None:
+def _label(where: str, name: str) -> str:
+    """How a key is named in a message: ``--flag``, ``ENRICHER_KEY`` or ``file: key``."""
+    if where == "command line":
+        return flag_name(name)
+    if where == "environment":
+        return f"ENRICHER_{name.upper()}"
+    return f"{where}: {name}"
+
+
+def _parse(where: str, raw: Mapping[str, object]) -> dict[str, Any]:
     """Parse the ``raw`` keys of one source; ``where`` is a file name (errors say
     ``file: key: ...``), ``"command line"`` (``--flag: ...``) or ``"environment"``
     (``ENRICHER_KEY: ...``)."""
+    values: dict[str, Any] = {}
     for name, value in raw.items():
-        if where == "command line":
-            label = flag_name(name)
-        elif where == "environment":
-            label = f"ENRICHER_{name.upper()}"
-        else:
-            label = f"{where}: {name}"
+        label = _label(where, name)
         key = KEYS.get(name)
         if key is None:
             if where == "environment":
@@ -287,6 +305,33 @@ def _apply(values: dict[str, Any], where: str, raw: Mapping[str, object]) -> Non
             values[name] = key.parse(value)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{label}: {exc}") from None
+    return values
+
+
+#: settings that exclude each other: a source that chooses one (a value other than false)
+#: drops the other one from the lower sources; one source choosing both is an error
+EXCLUSIVE: tuple[tuple[str, str], ...] = (("in_place", "out"),)
+
+
+def _chooses(values: Mapping[str, Any], name: str) -> bool:
+    return name in values and values[name] is not False
+
+
+def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any]) -> None:
+    """Lay one source over the lower ones already in ``merged``."""
+    for a, b in EXCLUSIVE:
+        if _chooses(values, a) and _chooses(values, b):
+            if where == "command line":
+                both = f"{flag_name(a)} and {flag_name(b)}"
+            elif where == "environment":
+                both = f"ENRICHER_{a.upper()} and ENRICHER_{b.upper()}"
+            else:
+                both = f"{where}: {a} and {b}"
+            raise ConfigError(f"{both} exclude each other; choose one")
+        for chosen, other in ((a, b), (b, a)):
+            if _chooses(values, chosen):
+                merged.pop(other, None)
+    merged.update(values)
 
 
 def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
@@ -317,8 +362,10 @@ def load_settings(
     config_file: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    search: bool = True,
 ) -> Settings:
-    """Merge defaults, the config file, ``ENRICHER_*`` variables and flags (None = not given)."""
+    """Merge defaults, the config file, ``ENRICHER_*`` variables and flags (None = not given).
+    With ``search`` False and no ``config_file``, no config file is looked for."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     hosts: dict[str, HostPolicy] = {}
@@ -333,22 +380,22 @@ def load_settings(
             table = table.get("tool", {}).get("enricher", {})
         found = (path, table)
     else:
-        found = find_config_file(cwd or Path.cwd())
+        found = find_config_file(cwd or Path.cwd()) if search else None
     if found:
         path, table = found
         source = str(path)
         table = dict(table)
         if "hosts" in table:
             hosts = _hosts(source, table.pop("hosts"))
-        _apply(values, source, table)
+        _merge(values, source, _parse(source, table))
     env = {
         k[len("ENRICHER_") :].lower(): v
         for k, v in environ.items()
         if k.startswith("ENRICHER_") and k not in {"ENRICHER_CONFIG"}
     }
-    _apply(values, "environment", env)
+    _merge(values, "environment", _parse("environment", env))
     given = {k: v for k, v in flags.items() if v is not None}
-    _apply(values, "command line", given)
+    _merge(values, "command line", _parse("command line", given))
     return _build(values, hosts, source)
 
 
@@ -362,8 +409,6 @@ def _build(values: Mapping[str, Any], hosts: dict[str, HostPolicy], source: str 
         elif target not in {"reports", "results"}:
             top[target] = value
     config = replace(Config(), fetch=replace(FetchConfig(), **fetch_fields), **top)
-    if config.in_place and "out" in values:
-        raise ConfigError("--in-place and --out exclude each other; choose one")
     return Settings(
         config=config,
         reports=tuple(values.get("report", ())),
@@ -384,3 +429,27 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None) -> N
         ssl_context(config.fetch.ca_bundle, environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
+    """ConfigError unless every output file ``(option, path)`` can be written: its folder
+    exists, is a folder and is writable (``-`` is stdout). Called before anything is fetched
+    or written, so a typo in ``--results`` does not surface after the run."""
+    for option, path in outputs:
+        if path == "-":
+            continue
+        target = Path(path)
+        folder = target.parent
+        if target.is_dir():
+            problem = "is a folder; give a file name"
+        elif not folder.exists():
+            problem = f"folder {folder} does not exist; create it or choose another path"
+        elif not folder.is_dir():
+            problem = f"{folder} is not a folder; choose another path"
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"folder {folder} is not writable; choose another path"
+        elif target.exists() and not os.access(target, os.W_OK):
+            problem = "is not writable; choose another path"
+        else:
+            continue
+        raise ConfigError(f"{option} {path}: {problem}")

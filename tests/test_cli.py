@@ -455,3 +455,71 @@ def test_links_escapes_control_characters_in_file_names(tmp_path: Path) -> None:
     files = {os.fsencode(json.loads(line)["file"]) for line in lines}
     assert files == {os.fsencode(str(root / name)) for name in names}
     out.encode("utf-8")  # no lone surrogate: writable as UTF-8
+
+
+def test_in_place_flag_overrides_out_from_the_config_file(web: DemoWeb, tmp_path: Path) -> None:
+    """The README's own example config holds ``out = "enriched"``; its cron line gives
+    ``--in-place``: the flag wins (flags > environment > file), no usage error."""
+    records = write_demo_records(web, tmp_path / "records")
+    (tmp_path / "enricher.toml").write_text('out = "enriched"\n', encoding="utf-8")
+    code, _, err = _run(["enrich", "records", "--in-place", *FAST])
+    assert code == ExitCode.LINKS_FAILED, err
+    assert "linkCheck" in records[0].read_text(encoding="utf-8")
+    assert not (tmp_path / "enriched").exists()
+
+
+def test_check_without_a_path_names_enricher_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["check"])
+    _one_line_usage_error(code, err)
+    assert err == "enricher: give at least one PATH to check (a file, folder, glob or -)\n"
+
+
+def test_unknown_flag_after_a_subcommand_shows_its_usage() -> None:
+    code, out, err = _run(["enrich", "x", "--in-plcae"])
+    assert code == ExitCode.USAGE and out == ""
+    assert err.startswith("usage: enricher enrich ") and "unrecognized arguments: --in-plcae" in err
+    code, out, err = _run(["check", "--help"])
+    assert code == ExitCode.OK and "usage: enricher check" in out and err == ""
+
+
+@pytest.mark.parametrize("option", ["--results", "--report"])
+@pytest.mark.parametrize("where", ["missing/out.jsonl", "afile/out.jsonl", "afolder.jsonl"])
+def test_an_output_file_without_a_usable_folder_stops_before_fetching(
+    web: DemoWeb, tmp_path: Path, option: str, where: str
+) -> None:
+    records = write_demo_records(web, tmp_path / "records")
+    before = {p: p.read_bytes() for p in records}
+    (tmp_path / "afile").write_text("a file, not a folder\n", encoding="utf-8")
+    (tmp_path / "afolder.jsonl").mkdir()
+    target = str(tmp_path / where)
+    code, _, err = _run(["enrich", "records", "--in-place", option, target, *FAST])
+    _one_line_usage_error(code, err)
+    assert f"{option} {target}: " in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in records} == before  # nothing fetched, nothing written
+    if option == "--report":
+        code, _, err = _run(["report", "--state", "s.sqlite", "--report", target])
+        _one_line_usage_error(code, err)
+        assert f"--report {target}: " in err
+
+
+def test_names_are_shown_as_they_are_without_emoji_codes(web: DemoWeb, tmp_path: Path) -> None:
+    """rich turns ``:skull:`` into an emoji unless told not to: a file name must not change."""
+    write_demo_records(web, tmp_path / "records")
+    (tmp_path / "records" / "x:skull:y.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    good = (tmp_path / "records" / "2026-11-20-bike-lanes.md").read_text(encoding="utf-8")
+    (tmp_path / "records" / "a:thumbs_up:[b]c.md").write_text(good, encoding="utf-8")
+    code, _, err = _run(["enrich", "records", "--dry-run", *FAST])
+    assert code == ExitCode.USAGE, err
+    assert "x:skull:y.md:" in err and "would change records/a:thumbs_up:[b]c.md: " in err
+    assert "\N{SKULL}" not in err and "\N{THUMBS UP SIGN}" not in err
+
+
+def test_help_names_force_color_and_the_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("check", "enrich", "links", "report", "demo"):
+        assert main([command, "--help"]) == ExitCode.OK
+        text = " ".join(capsys.readouterr().out.split())
+        assert "NO_COLOR and FORCE_COLOR" in text, command
+    assert main(["--help"]) == ExitCode.OK
+    assert "--version print the version and exit" in " ".join(capsys.readouterr().out.split())
+    assert main(["--version"]) == ExitCode.OK
+    assert capsys.readouterr().out.startswith("enricher 0.")

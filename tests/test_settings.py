@@ -208,3 +208,92 @@ def test_max_record_bytes_is_a_config_key(tmp_path: Path) -> None:
     """The record-size error says "raise max_record_bytes": the user can."""
     (tmp_path / "enricher.toml").write_text("max_record_bytes = 10000000\n", encoding="utf-8")
     assert load_settings({}, environ={}, cwd=tmp_path).config.max_record_bytes == 10_000_000
+
+
+# --- mutually exclusive choices: a higher source overrides the other from lower ones ------
+
+
+@pytest.mark.parametrize(
+    ("file_text", "environ", "flags", "in_place", "out_dir"),
+    [
+        ('out = "enriched"\n', {}, {"in_place": True}, True, None),  # the README's example
+        ("", {"ENRICHER_OUT": "x"}, {"in_place": True}, True, None),
+        ("in_place = true\n", {}, {"out": "outdir"}, False, "outdir"),
+        ("in_place = true\n", {"ENRICHER_OUT": "x"}, {}, False, "x"),
+        ('out = "x"\n', {"ENRICHER_IN_PLACE": "1"}, {}, True, None),
+        ('in_place = false\nout = "x"\n', {}, {}, False, "x"),  # false chooses nothing
+        ('out = "x"\n', {"ENRICHER_IN_PLACE": "0"}, {}, False, "x"),
+    ],
+)
+def test_a_higher_source_choosing_in_place_or_out_overrides_the_other(
+    tmp_path: Path,
+    file_text: str,
+    environ: dict[str, str],
+    flags: dict[str, object],
+    in_place: bool,
+    out_dir: str | None,
+) -> None:
+    from enricher.config import DEFAULT_OUT_DIR
+
+    (tmp_path / "enricher.toml").write_text(file_text, encoding="utf-8")
+    config = load_settings(flags, environ=environ, cwd=tmp_path).config
+    assert config.in_place is in_place
+    assert config.out_dir == (out_dir or DEFAULT_OUT_DIR)
+
+
+def test_in_place_and_out_in_one_source_exclude_each_other(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--in-place and --out exclude each other"):
+        load_settings({"in_place": True, "out": "x"}, environ={}, cwd=tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"^ENRICHER_IN_PLACE and ENRICHER_OUT exclude each other"
+    ):
+        load_settings({}, environ={"ENRICHER_IN_PLACE": "1", "ENRICHER_OUT": "x"}, cwd=tmp_path)
+    (tmp_path / "enricher.toml").write_text('in_place = true\nout = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: in_place and out exclude each other"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="in_place and out exclude each other"):
+        load_settings({"out": "y"}, environ={}, cwd=tmp_path)  # the file is still wrong
+
+
+# --- units: a plain number means what the key's name says ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "days"),
+    [("2", 2.0), (2, 2.0), (0.5, 0.5), ('"2d"', 2.0), ('"36h"', 1.5), ('"1.5"', 1.5)],
+)
+def test_confirm_days_plain_number_is_days(tmp_path: Path, value: object, days: float) -> None:
+    (tmp_path / "enricher.toml").write_text(f"confirm_days = {value}\n", encoding="utf-8")
+    assert load_settings({}, environ={}, cwd=tmp_path).config.confirm_days == pytest.approx(days)
+    plain = str(value).strip('"')
+    s = load_settings({}, environ={"ENRICHER_CONFIRM_DAYS": plain}, cwd=Path("/"))
+    assert s.config.confirm_days == pytest.approx(days)
+
+
+def test_confirm_days_errors_say_a_plain_number_is_days() -> None:
+    with pytest.raises(ConfigError, match=r"^ENRICHER_CONFIRM_DAYS: .*plain number.* days"):
+        load_settings({}, environ={"ENRICHER_CONFIRM_DAYS": "soon"}, cwd=Path("/"))
+    with pytest.raises(ConfigError, match=r"^ENRICHER_CONFIRM_DAYS: a duration cannot be negative"):
+        load_settings({}, environ={"ENRICHER_CONFIRM_DAYS": "-1"}, cwd=Path("/"))
+
+
+def test_only_keys_named_in_days_read_a_plain_number_as_days(tmp_path: Path) -> None:
+    """Every other duration key reads a plain number as seconds (README: "Durations are
+    written 50ms, 2s, 5m, 20h, 2d or as seconds")."""
+    from enricher.settings import KEYS
+
+    seconds_keys = {
+        "host_request_interval": "fetch.host_request_interval",
+        "timeout": "fetch.request_deadline",
+        "connect_timeout": "fetch.connect_timeout",
+        "read_timeout": "fetch.read_timeout",
+        "dns_timeout": "fetch.dns_timeout",
+        "retry_after_cap": "fetch.retry_after_cap",
+        "max_age": "max_age",
+    }
+    assert {n for n in KEYS if n.endswith("_days")} == {"confirm_days"}  # tested above
+    for name, target in seconds_keys.items():
+        (tmp_path / "enricher.toml").write_text(f"{name} = 3\n", encoding="utf-8")
+        config = load_settings({}, environ={}, cwd=tmp_path).config
+        holder = config.fetch if target.startswith("fetch.") else config
+        assert getattr(holder, target.removeprefix("fetch.")) == 3.0, name

@@ -3,7 +3,9 @@
 Starts three HTTP servers on 127.0.0.1 (a news site with pages, images, a dead link, a
 permanent redirect and a soft 404; a slow host; a host behind a bot wall), copies the demo
 records with their URLs pointed at those servers, runs ``enricher enrich`` on them with the
-address policy opened for 127.0.0.1 only, prints the summary and one enriched record.
+address policy off (every demo URL points at 127.0.0.1), prints the summary and one
+enriched record. The run ignores the working folder's config file and ``ENRICHER_*``
+variables.
 
 The same local web serves tests (``DemoWeb``). This module must never reach the internet.
 """
@@ -14,12 +16,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from enricher.cli import Env
 
 _SITE = resources.files(__package__) / "site"
 _RECORDS = resources.files(__package__) / "records"
@@ -101,7 +108,10 @@ def demo_web() -> Iterator[DemoWeb]:
     servers = [
         ThreadingHTTPServer(("127.0.0.1", 0), _handler(k)) for k in ("news", "slow", "walled")
     ]
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    threads = [  # a short poll: shutdown() waits for it, and it used to take a second
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        for s in servers
+    ]
     for t in threads:
         t.start()
     try:
@@ -124,38 +134,66 @@ def write_demo_records(web: DemoWeb, folder: Path) -> list[Path]:
     return written
 
 
-def run_demo(out: str | None, console: Console) -> int:
-    from enricher.cli import ExitCode, main
+def run_demo(
+    out: str | None, console: Console, *, env: Env | None = None, no_color: bool = False
+) -> int:
+    """Run ``enricher enrich`` on the demo records against the demo web and show the result.
+
+    Self-contained: the working folder's config file and ``ENRICHER_*`` variables are not
+    read (they could redirect or break the demo); ``env`` gives the streams and terminal."""
+    from enricher.cli import Env, ExitCode, main
+    from enricher.settings import ConfigError
 
     base = Path(out or DEFAULT_DEMO_DIR)
+    inner = replace(env or Env(), environ={}, find_config=False)
     with demo_web() as web:
-        records = write_demo_records(web, base / "records")
+        try:
+            records = write_demo_records(web, base / "records")
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {base}: cannot write the demo there ({exc.strerror}); "
+                "choose another folder"
+            ) from None
         enriched = base / "enriched"
-        console.print(f"demo web: news {web.news}, slow {web.slow}, walled {web.walled}")
-        console.print(f"records:  {base / 'records'}\n")
-        code = main(
-            [
-                "enrich",
-                str(base / "records"),
-                "--out",
-                str(enriched),
-                "--allow-private",
-                "--host-request-interval",
-                "10ms",
-                "--timeout",
-                "5s",
-                "--fill-missing",
-                "--report",
-                str(base / "report.html"),
-                "--state",
-                str(base / "state.sqlite"),
-            ]
-        )
+        report = base / "report.html"
+        _say(console, f"demo web: news {web.news}, slow {web.slow}, walled {web.walled}")
+        _say(console, f"records:  {base / 'records'}\n")
+        argv = [
+            "enrich",
+            f"--out={enriched}",  # "=": a folder name that starts with "-" stays a value
+            "--allow-private",
+            "--host-request-interval=10ms",
+            "--timeout=5s",
+            "--fill-missing",
+            f"--report={report}",
+            f"--state={base / 'state.sqlite'}",
+            *(["--no-color"] if no_color else []),
+            "--",
+            str(base / "records"),
+        ]
+        before = _stamp(report)
+        code = main(argv, inner)
+    finished = code in (ExitCode.OK, ExitCode.LINKS_FAILED)
     first = enriched / records[0].name
-    if first.exists():
-        console.print(f"\n[bold]{first}[/bold] (front matter):")
+    if finished and first.is_file():
+        console.print()
+        console.print(Text.assemble((str(first), "bold"), " (front matter):"))
         text = first.read_text(encoding="utf-8")
-        console.print(text.split("\n---", 1)[0] + "\n---", markup=False, highlight=False)
-    console.print(f"\nHTML report: {base / 'report.html'}")
+        _say(console, text.split("\n---", 1)[0] + "\n---")
+    if report.is_file() and _stamp(report) != before:  # this run wrote it
+        _say(console, f"\nHTML report: {report}")
     # the demo web holds dead links on purpose: exit 1 ("links failed") is the expected result
-    return int(ExitCode.OK) if code in (ExitCode.OK, ExitCode.LINKS_FAILED) else code
+    return int(ExitCode.OK) if finished else code
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino
+
+
+def _say(console: Console, text: str) -> None:
+    """Print ``text`` as it is: paths such as ``demo[red]`` are no markup, no emoji codes."""
+    console.print(text, markup=False, emoji=False, highlight=False)

@@ -1,0 +1,85 @@
+"""Signals during start-up (``enricher/__main__.py``): a SIGTERM or SIGINT that comes while
+the CLI is still being imported exits 3 with one line, no traceback, nothing written.
+
+The test waits until the child has installed its SIGTERM handler (``SigCgt`` in
+``/proc/<pid>/status``, Linux only) and signals it at once: the CLI's imports take a few
+hundred milliseconds after that, so the signal lands in them, not in the run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+RECORD = "---\ntitle: A\nwebUrl: http://127.0.0.1:9/a\n---\n"  # never fetched: port 9 is refused
+INTERRUPTED = "enricher: interrupted\n"
+TRIALS = 3
+
+
+def _start(folder: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "enricher", "enrich", str(folder), "--in-place", "--no-state"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=folder.parent,
+    )
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (False once it has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def _wait_for_handler(proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not _catches(proc.pid, signal.SIGTERM):  # polled, not slept on
+        assert proc.poll() is None, "the process ended before it caught SIGTERM"
+        assert time.monotonic() < deadline, "no SIGTERM handler after 60 s"
+        os.sched_yield()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_start_up_exits_3_quietly(tmp_path: Path, sig: int) -> None:
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record = folder / "a.md"
+    record.write_text(RECORD, encoding="utf-8")
+    for _ in range(TRIALS):
+        proc = _start(folder)
+        _wait_for_handler(proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, err, out) == (3, INTERRUPTED, ""), err
+        assert record.read_text(encoding="utf-8") == RECORD
+
+
+def test_sigterm_right_after_the_process_starts_never_shows_a_traceback(tmp_path: Path) -> None:
+    """Signalled at once: either the interpreter had not reached enricher's code yet (the
+    system's default action, no output) or enricher caught it (exit 3, one line)."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record = folder / "a.md"
+    record.write_text(RECORD, encoding="utf-8")
+    for _ in range(TRIALS):
+        proc = _start(folder)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, err) in {(-signal.SIGTERM, ""), (3, INTERRUPTED)}, err
+        assert out == "" and record.read_text(encoding="utf-8") == RECORD
