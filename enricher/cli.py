@@ -402,7 +402,8 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> i
     config = settings.config
     reports = _report_formats(settings.reports, args.report_format)
     check_outputs([("--report", path) for path, _ in reports])
-    run = history_run(config.state_file or DEFAULT_STATE_FILE)
+    run = history_run(config.state_file or DEFAULT_STATE_FILE, config.confirm_runs,
+                      config.confirm_days)
     written = _write_reports(run, reports, config.fail_on, err)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)

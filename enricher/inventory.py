@@ -99,7 +99,7 @@ def run_links(
     stdin: TextIO | None = None,
 ) -> int:
     if not inputs:
-        err.print("enricher links: give at least one PATH (a file, folder, glob or -)")
+        err.print("enricher: give at least one PATH to links (a file, folder, glob or -)")
         return 2
     inventory = Inventory()
     write = out.write
