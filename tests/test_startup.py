@@ -46,6 +46,14 @@ def _catches(pid: int, sig: int) -> bool:
     return False
 
 
+def _records(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record = folder / "a.md"
+    record.write_text(RECORD, encoding="utf-8")
+    return folder, record
+
+
 def _wait_for_handler(proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while not _catches(proc.pid, signal.SIGTERM):  # polled, not slept on
@@ -57,10 +65,7 @@ def _wait_for_handler(proc: subprocess.Popen[str]) -> None:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_start_up_exits_3_quietly(tmp_path: Path, sig: int) -> None:
-    folder = tmp_path / "records"
-    folder.mkdir()
-    record = folder / "a.md"
-    record.write_text(RECORD, encoding="utf-8")
+    folder, record = _records(tmp_path)
     for _ in range(TRIALS):
         proc = _start(folder)
         _wait_for_handler(proc)
@@ -73,10 +78,7 @@ def test_a_signal_during_start_up_exits_3_quietly(tmp_path: Path, sig: int) -> N
 def test_sigterm_right_after_the_process_starts_never_shows_a_traceback(tmp_path: Path) -> None:
     """Signalled at once: either the interpreter had not reached enricher's code yet (the
     system's default action, no output) or enricher caught it (exit 3, one line)."""
-    folder = tmp_path / "records"
-    folder.mkdir()
-    record = folder / "a.md"
-    record.write_text(RECORD, encoding="utf-8")
+    folder, record = _records(tmp_path)
     for _ in range(TRIALS):
         proc = _start(folder)
         proc.send_signal(signal.SIGTERM)
