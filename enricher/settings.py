@@ -179,6 +179,14 @@ def _optional_str(value: object) -> str | None:
     return text or None
 
 
+def _folder(value: object) -> str:
+    """A folder name; empty is an error (it would silently mean the working folder)."""
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty folder name; give a folder such as enriched/")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One setting: where it lands in Config and how its text is parsed."""
@@ -207,7 +215,7 @@ KEYS: dict[str, Key] = {
     "accept": Key("fetch.accepted_status", _codes),
     "include": Key("include", _regexes),
     "exclude": Key("exclude", _regexes),
-    "out": Key("out_dir", str),
+    "out": Key("out_dir", _folder),
     "in_place": Key("in_place", _bool),
     "fail_on": Key("fail_on", _statuses),
     "fill_missing": Key("fill_missing", _bool),

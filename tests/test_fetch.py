@@ -201,6 +201,21 @@ def test_a_utf8_location_is_read_as_utf8() -> None:
     assert r.at("/older").http_status == 200
 
 
+def test_an_unreadable_retry_after_never_costs_the_hosts_connection() -> None:
+    """A 503 whose Retry-After is a latin-1 "²" (a digit to ``str.isdigit``, not to
+    ``float``): the URL gets its 503, and the connection goes back to the pool, so the
+    host's other URLs (one connection at a time) are answered, not timed out."""
+    async def busy(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: \xb2\r\n"
+                        b"Content-Length: 5\r\n\r\nbusy!")
+
+    config = replace(FAST, host_concurrency=1)
+    r = run({"/busy": busy, **{f"/ok{i}": ok_page() for i in range(3)}},
+            ["/busy", "/ok0", "/ok1", "/ok2"], config)
+    assert r.at("/busy").http_status == 503
+    assert [r.at(f"/ok{i}").http_status for i in range(3)] == [200, 200, 200]
+
+
 def test_redirect_bodies_are_never_read() -> None:  # row 25
     async def endless_302(request: Request, conn: Conn) -> None:
         await conn.send(b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Encoding: gzip\r\n"

@@ -298,3 +298,17 @@ def test_defer_only_moves_the_next_start_later() -> None:
     assert slot.next_start == 52.0
     sched.sent("h")  # a request leaving now does not pull it back
     assert slot.next_start == 52.0
+
+
+def test_defer_adds_at_most_its_budget_to_a_host() -> None:
+    """A host answering every request with 503 + Retry-After: the holds add up to the
+    budget (the Retry-After cap) in a run, then only the URL's own retry waits."""
+    now = [10.0]
+    sched: Scheduler[str] = Scheduler(interval=0.1, jitter=0.0, clock=lambda: now[0])
+    slot = sched.slot("h")
+    for _ in range(5):
+        sched.defer("h", 3.0, budget=7.0)
+        now[0] = slot.next_start  # the hold passes; the next answer asks again
+    assert slot.deferred == 7.0 and slot.next_start == 17.0
+    sched.defer("other", 3.0, budget=7.0)  # each host has its own budget
+    assert sched.slot("other").next_start == now[0] + 3.0

@@ -45,6 +45,7 @@ def test_retry_after_seconds_and_date() -> None:
     assert retry_after({}, now) is None
     assert retry_after({"retry-after": "soon"}, now) is None
     assert retry_after({"retry-after": "-5"}, now) is None
+    assert retry_after({"retry-after": "\xb2"}, now) is None  # latin-1 "²": isdigit, not a number
     assert retry_after({"retry-after": "9" * 40}, now) == float("inf")
     date = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
     assert retry_after({"retry-after": date}, now) == pytest.approx(30.0)

@@ -297,3 +297,13 @@ def test_only_keys_named_in_days_read_a_plain_number_as_days(tmp_path: Path) -> 
         config = load_settings({}, environ={}, cwd=tmp_path).config
         holder = config.fetch if target.startswith("fetch.") else config
         assert getattr(holder, target.removeprefix("fetch.")) == 3.0, name
+
+
+def test_an_empty_out_is_an_error_not_the_working_folder(tmp_path: Path) -> None:
+    """An empty --out / ENRICHER_OUT= / out = "" would mean "." (and, with the precedence
+    rule, silently override a file's in_place); it is a one-line error naming the source."""
+    with pytest.raises(ConfigError, match=r"^--out: empty folder name"):
+        load_settings({"out": ""}, environ={}, cwd=tmp_path, search=False)
+    (tmp_path / "enricher.toml").write_text("in_place = true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^ENRICHER_OUT: empty folder name"):
+        load_settings({}, environ={"ENRICHER_OUT": " "}, cwd=tmp_path)

@@ -454,9 +454,9 @@ class Fetcher:
                 if pending:  # a transport without httpcore's trace events (tests' mocks)
                     pending.clear()
                     sched.sent(key)
-                if response.status_code in DEFER_STATUSES:
-                    self._defer(key, response.headers)  # before the body: the host waits now
                 try:
+                    if response.status_code in DEFER_STATUSES:
+                        self._defer(key, response.headers)  # before the body: waits now
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
                         now=self._wall, count=lambda n: self._count(job, n))
@@ -478,11 +478,12 @@ class Fetcher:
                 sched.sent(key)
 
     def _defer(self, key: str, headers: httpx.Headers) -> None:
-        """A 429/503: a Retry-After within the cap holds back the host's next start (one
-        longer than the cap ends the URL instead, and asks nothing of the others)."""
+        """A 429/503: a Retry-After within the cap holds back the host (up to the cap per
+        run); a longer one ends the URL instead, and asks nothing of the others."""
+        cap = self._policy.retry_after_cap
         wait = retry_after(headers, self._wall())
-        if wait is not None and wait <= self._policy.retry_after_cap:
-            self._sched.defer(key, wait)
+        if wait is not None and wait <= cap:
+            self._sched.defer(key, wait, budget=cap)
 
 
 def _head_failed(resp: Reply) -> bool:

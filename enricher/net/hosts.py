@@ -98,6 +98,7 @@ class HostSlot(Generic[T]):
     next_start: float = 0.0
     last_gap: float = 0.0  # the gap drawn at the last grant
     condemned: int = 0  # origins of this host whose breaker tripped
+    deferred: float = 0.0  # seconds of Retry-After holds added to this host in the run
     queued: bool = False  # in one of the scheduler's heaps
     unsent: int = 0  # granted attempts whose request has not left yet (connecting)
     lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
@@ -278,12 +279,18 @@ class Scheduler(Generic[T]):
         self._consider(slot)
         self._poke()
 
-    def defer(self, key: str, seconds: float) -> None:
+    def defer(self, key: str, seconds: float, budget: float = float("inf")) -> None:
         """The host asked us to wait (Retry-After): no request to it starts before ``seconds``
-        from now. Only the host's own start time moves: no slot is held meanwhile."""
-        if seconds > 0:
-            slot = self.slot(key)
-            slot.next_start = max(slot.next_start, self._clock() + seconds)
+        from now. Only the host's own start time moves: no slot is held meanwhile. The holds
+        add at most ``budget`` seconds to a host in a run: a host answering every request
+        with 503 + Retry-After must not serialise its URLs for hours (past the budget, a
+        Retry-After holds only its own URL's retry)."""
+        slot = self.slot(key)
+        now = self._clock()
+        added = min(now + seconds - max(slot.next_start, now), budget - slot.deferred)
+        if added > 0:
+            slot.next_start = max(slot.next_start, now) + added
+            slot.deferred += added
 
     def _trip(self, slot: HostSlot[T], origin: str, breaker: Breaker) -> None:
         breaker.tripped = True

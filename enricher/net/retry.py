@@ -68,7 +68,7 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" (latin-1 0xB2) is a digit to isdigit
         return float(value) if len(value) < 16 else float("inf")
     try:
         when = parsedate_to_datetime(value)
