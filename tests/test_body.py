@@ -15,6 +15,7 @@ from enricher.net.body import (
     BoundedDecoder,
     coding_of,
     declared_length,
+    location_text,
     read_bounded,
 )
 from enricher.net.client import BodyError
@@ -179,3 +180,14 @@ def test_declared_length() -> None:
     with pytest.raises(BodyError) as info:
         declared_length("10000000000")
     assert info.value.failure == "too_large"
+
+
+def test_location_text_reads_utf8_and_keeps_other_bytes() -> None:
+    """Header bytes arrive decoded as latin-1. UTF-8 is read as UTF-8; other bytes keep
+    their values as %XX in the path and query (what the server named), while a host keeps
+    its characters for IDNA (a %XX host would be no host at all)."""
+    assert location_text("/caf\u00c3\u00a9") == "/caf\u00e9"
+    assert location_text("/caf\xe9-old") == "/caf%E9-old"
+    assert location_text("http://caf\xe9.example/x\xe9?q=\xff") == "http://caf\xe9.example/x%E9?q=%FF"
+    assert location_text("//caf\xe9.example/p\xe9") == "//caf\xe9.example/p%E9"
+    assert location_text("/plain?a=1") == "/plain?a=1" and location_text(None) is None

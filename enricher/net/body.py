@@ -165,6 +165,9 @@ async def read_bounded(
     return result
 
 
+_AUTHORITY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#]*")  # scheme and host of a URL
+
+
 def location_text(value: str | None) -> str | None:
     """A ``Location`` value as browsers read it: header bytes (decoded here as latin-1) that
     form valid UTF-8 are UTF-8 (``/caf\u00c3\u00a9`` is ``/caf\u00e9``; the URL cleaner then
@@ -174,8 +177,10 @@ def location_text(value: str | None) -> str | None:
         return value
     try:
         return value.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return "".join(c if c < "\x80" else f"%{ord(c):02X}" for c in value)
+    except UnicodeError:  # the path's bytes as %XX; a host keeps its characters (IDNA)
+        authority = _AUTHORITY.match(value)
+        cut = authority.end() if authority else 0
+        return value[:cut] + "".join(c if c < "\x80" else f"%{ord(c):02X}" for c in value[cut:])
 
 
 def drainable(expected: int | None, done: int) -> bool:
