@@ -63,7 +63,11 @@ def refusal(g: Guard, host: str, port: int = 80) -> str:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::", "::ffff:127.0.0.1",
-                                  "169.254.169.254", "fd00:ec2::254", "[::1]"])
+                                  "169.254.169.254", "fd00:ec2::254", "[::1]",
+                                  # numeric IPv4 spellings a proxy's resolver accepts: behind a
+                                  # proxy no lookup of ours would catch them
+                                  "2130706433", "127.1", "0x7f.1", "0x7f000001", "0177.0.0.1",
+                                  "2852039166", "127.0.0.1."])
 def test_literal_hosts_are_refused_before_any_lookup(host: str) -> None:
     g, resolver = guard()
     assert g.check_target("http", host, 80) is not None

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable
@@ -171,11 +172,24 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
     return None if addr.is_global else "reserved"
 
 
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+
+
 def _literal_ip(host: str) -> IPAddress | None:
+    """The address a host literal names: canonical IPv4/IPv6, and the numeric spellings
+    that resolvers and proxies accept as IPv4 (``2130706433``, ``127.1``, ``0x7f.1``,
+    ``0177.0.0.1``), which must be vetted here when a proxy resolves for us."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        pass
+    bare = host.rstrip(".")
+    if bare and _NUMERIC_HOST.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
 
 
 # --- resolution -----------------------------------------------------------------------------
