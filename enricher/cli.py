@@ -23,7 +23,7 @@ from rich.console import Console
 
 from enricher import __version__
 from enricher.config import DEFAULT_OUT_DIR
-from enricher.models import RunResult
+from enricher.models import RunResult, run_options
 from enricher.settings import (
     KEYS,
     ConfigError,
@@ -458,7 +458,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             stdin=env.stdin,
             diff_lines=diff_lines if config.dry_run else None,
             on_fetcher=fetchers.append,
-            options={k: v for k, v in vars(args).items() if v not in (None, False)},
+            options=run_options({k: v for k, v in vars(args).items() if v not in (None, False)}),
         )
 
     handlers = _signal_handlers()  # go() installs its own; asyncio resets them to the defaults

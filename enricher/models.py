@@ -9,6 +9,7 @@ small derived properties.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -171,6 +172,28 @@ class RecordError:
         a name as ``\\xff`` and a backslash as ``\\\\`` (like ``ls -b``)."""
         where = f"{self.file}:{self.line}" if self.line else self.file
         return shown_name(f"{where}: {self.message}")
+
+
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#@]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages and stored run
+    options (a proxy URL may carry credentials)."""
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
+
+
+def run_options(options: Mapping[str, object]) -> dict[str, object]:
+    """A run's options as reports and the history keep them: no credentials (a proxy URL's
+    userinfo, the values of ``--header``)."""
+    out: dict[str, object] = {}
+    for key, value in options.items():
+        if key == "proxy" and isinstance(value, str):
+            value = without_userinfo(value)
+        elif key in ("header", "headers") and isinstance(value, list | tuple):
+            value = [f"{str(h).split(':', 1)[0]}: ***" for h in value]
+        out[key] = value
+    return out
 
 
 def shown_name(name: str) -> str:

@@ -157,3 +157,26 @@ def test_the_open_files_limit_is_raised_within_the_hard_limit() -> None:
         assert raise_open_files_limit(512) == expected  # never lowered
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("proxy", ["socks5://user:s3cretpw@127.0.0.1:1080",
+                                   "user:s3cretpw@proxy.example:3128",
+                                   "http://user:s3cretpw@", "http://u:s3cretpw@127.0.0.1:99999"])
+def test_proxy_errors_never_print_the_password(proxy: str) -> None:
+    with pytest.raises(ValueError) as info:
+        ProxyRoutes.build(proxy, {})
+    assert "s3cretpw" not in str(info.value) and "***@" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        ProxyRoutes.build(None, {"HTTPS_PROXY": proxy})
+    assert "s3cretpw" not in str(info.value) and "HTTPS_PROXY" in str(info.value)
+
+
+def test_run_options_keep_no_credentials() -> None:
+    """What reports and the history store of a run's options."""
+    from enricher.models import run_options
+
+    kept = run_options({"proxy": "http://user:s3cretpw@proxy.example:3128",
+                        "header": ["Authorization: Bearer s3cret", "X-Team: news"],
+                        "max_concurrency": 8})
+    assert kept == {"proxy": "http://***@proxy.example:3128",
+                    "header": ["Authorization: ***", "X-Team: ***"], "max_concurrency": 8}

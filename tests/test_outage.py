@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from netserver import Conn, FakeResolver, NetServer, Request, page
@@ -196,3 +197,33 @@ def test_a_deadline_before_the_request_left_is_retried_as_head() -> None:
     (result,) = out.values()
     assert (result.failure, result.attempts) == ("timeout", 3)
     assert methods == ["HEAD"] * 3
+
+
+# --- a proxy that cannot be reached ------------------------------------------------------------
+
+def test_a_dead_proxy_is_an_outage_not_25_failing_sites() -> None:
+    """Every URL goes through a proxy nobody listens on: the refusal is the proxy's, not
+    the sites' (which were never asked), so each URL fails with reason ``proxy`` and the
+    run is judged an outage, where 25 ``connect`` errors used to pass for a healthy run."""
+    proxy = f"http://127.0.0.1:{free_port()}"
+    config = replace(FAST, proxy=proxy)
+    out, fetcher = fetch(lambda port: [f"http://site{i}.test/a" for i in range(25)],
+                         FakeResolver({}), config, **GUARD)
+    assert {(r.failure, r.http_status) for r in out.values()} == {("proxy", None)}
+    assert all("proxy unreachable" in (r.detail or "") for r in out.values())
+    assert fetcher.network_down
+
+
+def test_a_proxy_name_that_does_not_resolve_never_makes_sites_dead() -> None:
+    """The proxy's own lookup failing with NXDOMAIN is no verdict on the site."""
+    from enricher.net.client import attempt_failure
+
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    exc = httpcore.ConnectError(str(gai))
+    exc.__cause__ = gai
+    direct = attempt_failure(exc, sent=False, connected=False, deadline=5.0, waited=0.1,
+                             read_timeout=5.0)
+    assert direct.token == "dns"  # without a proxy: the site's name does not exist (dead)
+    via = attempt_failure(exc, sent=False, connected=False, deadline=5.0, waited=0.1,
+                          read_timeout=5.0, proxied=True)
+    assert (via.token, via.connect_stage, via.evidence) == ("proxy", True, Evidence.DOWN)

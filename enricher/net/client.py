@@ -65,6 +65,7 @@ import certifi
 import httpcore
 import httpx
 
+from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 
@@ -182,10 +183,14 @@ def failure_of(exc: BaseException) -> Failure:
 
 
 def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline: float,
-                    waited: float, read_timeout: float) -> Failure:
+                    waited: float, read_timeout: float, proxied: bool = False) -> Failure:
     """``failure_of`` for one attempt that got this far: its request head ``sent`` or not,
-    a TCP connection made (``connected``) or not, ``waited`` seconds in all."""
+    a TCP connection made (``connected``) or not, ``waited`` seconds in all. Through a
+    proxy (``proxied``) a connection-stage failure is the proxy's: never ``dns`` (dead) for
+    the site, and silence for the outage guard (a dead proxy is an outage)."""
     failed = failure_of(exc)
+    if proxied and failed.connect_stage and not connected and not isinstance(exc, GuardError):
+        return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
     if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline
         if not sent:  # in DNS, connect or the TLS handshake (or waiting for a pooled one)
             return Failure("timeout", f"connect timeout: no connection within the {deadline:g}s"
@@ -272,17 +277,21 @@ def _check_proxy(url: str, source: str) -> None:
     """ValueError (one line: where it came from, what is wrong, the fix) unless ``url`` is
     an http:// or https:// proxy URL with a host."""
     fix = "give a proxy URL such as http://proxy.example:3128"
+    shown = repr(without_userinfo(url))  # never print a proxy's password
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"{source} {url!r}: not a URL ({exc}); {fix}") from None
+        raise ValueError(f"{source} {shown}: not a URL ({without_userinfo(str(exc))}); {fix}"
+                         ) from None
     if parsed.scheme not in ("http", "https"):
         raise ValueError(
-            f"{source} {url!r}: only http:// and https:// proxies are supported "
+            f"{source} {shown}: only http:// and https:// proxies are supported "
             f"(got {parsed.scheme + '://' if parsed.scheme else 'no scheme'}); {fix}"
         )
     if not parsed.host:
-        raise ValueError(f"{source} {url!r}: no host; {fix}")
+        raise ValueError(f"{source} {shown}: no host; {fix}")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ValueError(f"{source} {shown}: port {parsed.port} is out of range; {fix}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +345,12 @@ class _Body(httpx.AsyncByteStream):
         close = getattr(self._stream, "aclose", None)
         if close is not None:
             await close()
+
+
+def proxied(make: object, url: httpx.URL) -> bool:
+    """Does ``url`` go through a proxy with this run's transports?"""
+    routes = make.routes if isinstance(make, TransportFactory) else None
+    return bool(routes) and routes.for_url(url.scheme, url.host) is not None  # type: ignore[union-attr]
 
 
 class PoolTransport(httpx.AsyncBaseTransport):

@@ -55,6 +55,7 @@ from enricher.net.client import (
     Evidence,
     TransportFactory,
     attempt_failure,
+    proxied,
     raise_open_files_limit,
 )
 from enricher.net.guard import Guard, Resolver, SystemResolver
@@ -464,7 +465,7 @@ class Fetcher:
                     await response.aclose()
         except Exception as exc:
             failed = attempt_failure(
-                exc, sent=not pending, connected=bool(connected),
+                exc, sent=not pending, connected=bool(connected), proxied=proxied(self._make, url),
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
@@ -478,8 +479,7 @@ class Fetcher:
                 sched.sent(key)
 
     def _defer(self, key: str, headers: httpx.Headers) -> None:
-        """A 429/503: a Retry-After within the cap holds back the host (up to the cap per
-        run); a longer one ends the URL instead, and asks nothing of the others."""
+        """A 429/503 with a Retry-After within the cap holds the host (up to the cap a run)."""
         cap = self._policy.retry_after_cap
         wait = retry_after(headers, self._wall())
         if wait is not None and wait <= cap:
