@@ -224,8 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
 def _settings(args: argparse.Namespace, env: Env) -> Settings:
     # a flag's dest is its settings key (settings.flag_name); keys without a flag stay None
     flags = {name: getattr(args, name, None) for name in KEYS}

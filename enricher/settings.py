@@ -329,12 +329,7 @@ def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any]) -> Non
     """Lay one source over the lower ones already in ``merged``."""
     for a, b in EXCLUSIVE:
         if _chooses(values, a) and _chooses(values, b):
-            if where == "command line":
-                both = f"{flag_name(a)} and {flag_name(b)}"
-            elif where == "environment":
-                both = f"ENRICHER_{a.upper()} and ENRICHER_{b.upper()}"
-            else:
-                both = f"{where}: {a} and {b}"
+            both = f"{_label(where, a)} and {_label(where, b).removeprefix(f'{where}: ')}"
             raise ConfigError(f"{both} exclude each other; choose one")
         for chosen, other in ((a, b), (b, a)):
             if _chooses(values, chosen):

@@ -269,13 +269,14 @@ class Scheduler(Generic[T]):
         self.active -= 1
         slot.unsent = min(slot.unsent, slot.active)  # an attempt that never sent is over
         if failed is not None:
-            breaker = self.breaker(key if origin is None else origin)
+            origin = key if origin is None else origin
+            breaker = self.breaker(origin)
             if not failed:
                 breaker.failures = 0
             else:
                 breaker.failures += 1
                 if breaker.failures >= self._threshold and not breaker.tripped:
-                    self._trip(slot, key if origin is None else origin, breaker)
+                    self._trip(slot, origin, breaker)
         self._consider(slot)
         self._poke()
 
