@@ -20,6 +20,7 @@ from netserver import FakeResolver, LoopbackServer
 from enricher.net.client import KEEPALIVE_EXPIRY, PoolTransport, TransportFactory, failure_of
 from enricher.net.guard import Guard, GuardError
 from enricher.net.h1 import H1Transport, ProtocolFactory, loop_dial
+from enricher.net.h1pool import IdleConnections
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 TIMEOUTS = {"connect": 1.0, "read": 1.0, "write": 1.0, "pool": 1.0}
@@ -210,6 +211,46 @@ def test_expired_idle_connections_are_not_reused() -> None:
             return srv.connections
 
     assert asyncio.run(main()) == 2
+
+
+def test_idle_connections_over_the_shared_cap_are_closed_oldest_first() -> None:
+    """Transports sharing one IdleConnections keep at most its limit of idle sockets: a run
+    over thousands of hosts must not hold every host's last connection open."""
+    closed: list[int] = []
+    one_closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(ok())
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            closed.append(n)
+            one_closed.set()
+
+    async def main() -> tuple[int, int, list[int]]:
+        names = {name: ["127.0.0.1"] for name in ("a.test", "b.test", "c.test")}
+        guard = Guard(FakeResolver(names), allow_private=True)
+        shared = IdleConnections(2)
+        one, two = (H1Transport(guard, ssl.create_default_context(), 4, idle=shared,
+                                keepalive_expiry=KEEPALIVE_EXPIRY) for _ in range(2))
+        async with Raw(handler) as srv:
+            for t, host in ((one, "a.test"), (two, "b.test"), (one, "c.test")):
+                assert await get(t, srv.url("/", host)) == (200, b"hello")
+            kept = len(shared)
+            await asyncio.wait_for(one_closed.wait(), 5)  # the server sees the evicted one end
+            assert await get(two, srv.url("/", "b.test")) == (200, b"hello")  # still kept
+            assert await get(one, srv.url("/", "a.test")) == (200, b"hello")  # a new one
+            connections = srv.connections
+            await one.aclose()
+            await two.aclose()
+            return kept, connections, closed
+
+    kept, connections, closed_first = asyncio.run(main())
+    assert kept == 2
+    assert closed_first[0] == 1  # a.test's connection, the oldest idle one
+    assert connections == 4  # b.test reused its connection, a.test needed a new one
 
 
 def test_a_body_not_read_to_its_end_closes_the_connection() -> None:

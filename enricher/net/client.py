@@ -68,6 +68,7 @@ import httpx
 from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
+from enricher.net.h1pool import MAX_IDLE, IdleConnections
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -429,6 +430,7 @@ class TransportFactory:
         self.network = network
         self.backend = GuardedBackend(guard, network)
         self.http2 = http2
+        self.idle = IdleConnections(MAX_IDLE)  # shared by every H1Transport of the run
 
     def may_use_httpcore(self) -> bool:
         """Can any per-host transport of this run be httpcore's (HTTP/2, a proxy, a test
@@ -445,4 +447,4 @@ class TransportFactory:
                                      or self.routes.for_url("https", host) is not None))):
             return PoolTransport(self, max_connections)
         return H1Transport(self.guard, self.ssl, max_connections,
-                           keepalive_expiry=KEEPALIVE_EXPIRY)
+                           keepalive_expiry=KEEPALIVE_EXPIRY, idle=self.idle)

@@ -6,7 +6,7 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
 (the parser httpcore uses) for everything that touches the wire format::
 
     handle_async_request(request)
-      └─ _Pool.acquire        an idle keep-alive connection of the origin, else a free slot
+      └─ Pool.acquire         an idle keep-alive connection of the origin, else a free slot
       │                       (max_connections per origin), else wait up to the pool timeout
       └─ _connect             Guard.addresses(host) -> dial the vetted IP only (never a second
       │                       lookup), up to CONNECT_TRIES addresses, connect timeout each,
@@ -19,6 +19,8 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
       └─ response head        1xx skipped; the body is an ``httpx.AsyncByteStream`` (_Body)
     _Body read to its end, both sides DONE and keep-alive allowed -> back to the pool;
     anything else (unread rest, Connection: close, stray bytes, peer closed) -> closed.
+    Idle connections over the run's cap (``h1pool.IdleConnections``, shared by the run's
+    transports) are closed oldest first, so a run over thousands of hosts holds few sockets.
 
 Each connection is an ``asyncio.Protocol`` (``_Conn``) with one bytearray buffer and one
 waiter future; reading is paused while more than ``READ_SIZE`` bytes wait unread. An idle
@@ -42,15 +44,14 @@ import asyncio
 import contextlib
 import select
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import h11
 import httpcore
 import httpx
 
 from enricher.net.guard import CONNECT_TRIES, Guard
+from enricher.net.h1pool import MAX_IDLE, IdleConnections, Pool, wake
 
 READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
 MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
@@ -87,11 +88,6 @@ def _closed_unanswered(conn: _Conn) -> bool:
     return conn.eof and state.their_state is h11.SEND_RESPONSE and not state.trailing_data[0]
 
 
-def _wake(waiter: asyncio.Future[Any] | None, value: object) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(value)
-
-
 class _Conn(asyncio.Protocol):
     """One connection: asyncio's callbacks fill ``buf``; the request side reads through h11."""
 
@@ -121,22 +117,22 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        _wake(self.waiter, True)
+        wake(self.waiter, True)
         if not self.paused and len(self.buf) > READ_SIZE and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         self.eof = True
-        _wake(self.waiter, True)
+        wake(self.waiter, True)
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
         self.fd = -1
-        _wake(self.waiter, True)
-        _wake(self.writable, True)
+        wake(self.waiter, True)
+        wake(self.writable, True)
 
     def pause_writing(self) -> None:
         if self.writable is None:
@@ -144,7 +140,7 @@ class _Conn(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         waiter, self.writable = self.writable, None
-        _wake(waiter, True)
+        wake(waiter, True)
 
     # --- the request side ---------------------------------------------------------------------
     def reusable(self, oldest: float) -> bool:
@@ -168,7 +164,7 @@ class _Conn(asyncio.Protocol):
 
     async def _wait(self, waiter: asyncio.Future[bool], timeout: float | None,
                     timed_out: type[httpcore.TimeoutException]) -> None:
-        timer = None if timeout is None else self.loop.call_later(timeout, _wake, waiter, False)
+        timer = None if timeout is None else self.loop.call_later(timeout, wake, waiter, False)
         try:
             ok = await waiter
         finally:
@@ -219,102 +215,13 @@ class _Conn(asyncio.Protocol):
             state.receive_data(data)
 
 
-class _Pool:
-    """The connections of one origin: idle ones (most recent last), a count of all of them,
-    and the requests waiting for one. A waiter is handed a connection, or None: a free slot
-    to connect in (the count already includes it)."""
-
-    __slots__ = ("closed", "context", "count", "host", "idle", "limit", "live", "loop", "port",
-                 "waiters")
-
-    def __init__(self, host: str, port: int, context: ssl.SSLContext | None,
-                 limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.host, self.port, self.context = host, port, context
-        self.limit = limit
-        self.loop = loop
-        self.count = 0
-        self.closed = False
-        self.idle: list[_Conn] = []
-        self.live: set[_Conn] = set()
-        self.waiters: deque[asyncio.Future[_Conn | bool | None]] = deque()
-
-    async def acquire(self, timeout: float | None, expiry: float) -> _Conn | None:
-        idle = self.idle
-        if idle:
-            oldest = self.loop.time() - expiry
-            while idle:
-                conn = idle.pop()
-                if conn.reusable(oldest):
-                    return conn
-                self.drop(conn, wake=False)
-        if self.count < self.limit:
-            self.count += 1
-            return None
-        waiter: asyncio.Future[_Conn | bool | None] = self.loop.create_future()
-        self.waiters.append(waiter)
-        timer = None if timeout is None else self.loop.call_later(timeout, _wake, waiter, False)
-        try:
-            got = await waiter
-        except BaseException:  # cancelled: pass on what we were handed, if anything
-            got = waiter.result() if waiter.done() and not waiter.cancelled() else False
-            if isinstance(got, _Conn):
-                self.put(got)
-            elif got is None:
-                self.count -= 1
-                self._hand(None)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if got is False:
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(waiter)
-            raise httpcore.PoolTimeout(f"no free connection within {timeout}s")
-        assert got is None or isinstance(got, _Conn)
-        return got
-
-    def _hand(self, conn: _Conn | None) -> bool:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                if conn is None:
-                    self.count += 1
-                waiter.set_result(conn)
-                return True
-        return False
-
-    def put(self, conn: _Conn) -> None:
-        """A connection whose exchange ended cleanly: to a waiter, else idle."""
-        if self.closed:
-            self.drop(conn)
-        elif not self._hand(conn):
-            conn.idle_since = self.loop.time()
-            self.idle.append(conn)
-
-    def drop(self, conn: _Conn | None, *, wake: bool = True) -> None:
-        """Close a connection (None: a connect that failed) and free its slot."""
-        if conn is not None:
-            conn.close()
-            self.live.discard(conn)
-        self.count -= 1
-        if wake:
-            self._hand(None)
-
-    def close_all(self) -> None:
-        self.closed = True
-        for conn in list(self.live):
-            conn.close()
-        self.live.clear()
-        self.idle.clear()
-
-
 class _Body(httpx.AsyncByteStream):
     """A response body; reading it to its end or closing it gives the connection back."""
 
     __slots__ = ("_conn", "_pool", "_timeout")
 
-    def __init__(self, pool: _Pool, conn: _Conn, timeout: float | None) -> None:
-        self._pool: _Pool | None = pool
+    def __init__(self, pool: Pool[_Conn], conn: _Conn, timeout: float | None) -> None:
+        self._pool: Pool[_Conn] | None = pool
         self._conn = conn
         self._timeout = timeout
 
@@ -351,24 +258,28 @@ class _Body(httpx.AsyncByteStream):
 class H1Transport(httpx.AsyncBaseTransport):
     """Direct HTTP/1.1 through the guard, one small keep-alive pool per origin (in practice
     one host: the Fetcher makes a transport per host). ``dial`` opens a connection to a
-    vetted (ip, port); tests pass their own."""
+    vetted (ip, port); tests pass their own. ``idle`` caps the idle connections kept, shared
+    with the run's other transports (default: this transport's own, at ``MAX_IDLE``)."""
 
     def __init__(self, guard: Guard, context: ssl.SSLContext, max_connections: int, *,
-                 keepalive_expiry: float, dial: Dial = loop_dial) -> None:
+                 keepalive_expiry: float, dial: Dial = loop_dial,
+                 idle: IdleConnections | None = None) -> None:
+        self._idle = idle if idle is not None else IdleConnections(MAX_IDLE)
         self._guard = guard
         self._ssl = context
         self._max = max(1, max_connections)
         self._expiry = keepalive_expiry
         self._dial = dial
-        self._pools: dict[Origin, _Pool] = {}
+        self._pools: dict[Origin, Pool[_Conn]] = {}
 
-    def _pool(self, url: httpx.URL, key: Origin) -> _Pool:
+    def _pool(self, url: httpx.URL, key: Origin) -> Pool[_Conn]:
         scheme = key[0]
         if scheme not in _DEFAULT_PORTS:
             raise httpcore.UnsupportedProtocol(f"scheme {scheme.decode('ascii', 'replace')!r}")
-        pool = self._pools[key] = _Pool(
+        pool = self._pools[key] = Pool(
             url.raw_host.decode("ascii"), key[2] or _DEFAULT_PORTS[scheme],
-            self._ssl if scheme == b"https" else None, self._max, asyncio.get_running_loop())
+            self._ssl if scheme == b"https" else None, self._max, asyncio.get_running_loop(),
+            self._idle)
         return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -434,7 +345,7 @@ class H1Transport(httpx.AsyncBaseTransport):
                         "reason_phrase": event.reason},
         )
 
-    async def _connect(self, pool: _Pool, timeout: float | None,
+    async def _connect(self, pool: Pool[_Conn], timeout: float | None,
                        connected: Callable[[], object] | None = None) -> _Conn:
         host, port, context = pool.host, pool.port, pool.context
         ips = await self._guard.addresses(host, port)
