@@ -26,6 +26,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 15.0
 DEFAULT_REQUEST_DEADLINE = 30.0  # total per attempt, body included (stops drip-feeding)
 DEFAULT_DNS_TIMEOUT = 5.0
+# a name every working resolver finds: asked once per run before any "no such name" is
+# believed (an offline or captive resolver denies every name; its links are not dead)
+DEFAULT_DNS_CANARY = "example.com"
 
 # --- retries --------------------------------------------------------------------------------
 DEFAULT_MAX_ATTEMPTS = 3
@@ -91,6 +94,7 @@ class FetchConfig:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     request_deadline: float = DEFAULT_REQUEST_DEADLINE
     dns_timeout: float = DEFAULT_DNS_TIMEOUT
+    dns_canary: str | None = DEFAULT_DNS_CANARY  # None: believe every NXDOMAIN
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_max: float = DEFAULT_BACKOFF_MAX

@@ -203,6 +203,7 @@ KEYS: dict[str, Key] = {
     "connect_timeout": Key("fetch.connect_timeout", positive_duration),
     "read_timeout": Key("fetch.read_timeout", positive_duration),
     "dns_timeout": Key("fetch.dns_timeout", positive_duration),
+    "dns_canary": Key("fetch.dns_canary", _optional_str),
     "max_attempts": Key("fetch.max_attempts", _positive_int),
     "retry_after_cap": Key("fetch.retry_after_cap", parse_duration),
     "max_redirects": Key("fetch.max_redirects", _positive_int),

@@ -12,10 +12,11 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   part the site's name as its host or og:site_name says) or a part that is a not-found
   sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
   title that names only the site or also says not found ("Page not found | Any Name").
-  Or a deep article URL redirected
-  to the site root, to a section that is a prefix of it, or to an error path; or a
-  parked-domain page. A title that merely mentions 404 ("404 errors explained", "Top 404
-  pages") is not one.
+  Or a deep article URL redirected to its own host's root or to a section that is a prefix
+  of it; any URL redirected to a path that names "not found" (``/404``, ``/not-found``; a
+  bare ``/error`` names other failures); or a parked-domain page: small, without article
+  markup, with a parking or domain-sale marker. A title that merely mentions 404 ("404
+  errors explained", "Top 404 pages") is not one.
 
 This module must not do I/O or parse HTML (``extract`` gives the title and h1).
 """
@@ -32,7 +33,9 @@ __all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
 
 TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
 MAX_SITE_WORDS = 6  # words of a part that may be a site name we do not know
-PARKED_SCAN_CHARS = 16 * 1024  # parked-domain pages are small: their markers come early
+# parked-domain pages are small and carry no article markup; a longer page that mentions
+# parked domains or domain sales is an article about them
+PARKED_MAX_PAGE_CHARS = 24 * 1024
 
 # --- challenges ---------------------------------------------------------------------------
 
@@ -145,18 +148,24 @@ _SENTENCE_LEAD = re.compile(
 _CLAUSE = re.compile(r"[:;,?|]")
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
-_ERROR_PATH = re.compile(r"(?:^|/)(?:404|410|error|errors|not[-_]?found|page[-_]not[-_]found|"
-                         r"fehler|seite[-_]nicht[-_]gefunden|erreur|pagina[-_]no[-_]encontrada)"
+# a path that names "not found" (a bare /error, /Error.aspx or /errors/403 names some other
+# failure: a 500, a block, maintenance; never evidence that the article is gone)
+_ERROR_PATH = re.compile(r"(?:^|/)(?:404|410|not[-_]?found|page[-_]not[-_]found|"
+                         r"seite[-_]nicht[-_]gefunden|pagina[-_]no[-_]encontrada|"
+                         r"page[-_]introuvable)"
                          r"(?:\.html?|\.php|\.aspx?)?(?:/|$)", re.I)
 _PARKED = re.compile(
     r"this\s+domain\s+(?:name\s+)?(?:is|may\s+be)\s+for\s+sale|buy\s+this\s+domain|"
-    r"domain\s+is\s+parked|parked\s+(?:free|domain)|sedoparking\.com|sedo\.com/search/details|"
+    r"domain\s+is\s+parked|parked\s+domain|sedoparking\.com|sedo\.com/search/details|"
     r"parkingcrew\.net|bodis\.com|parklogic\.com|"
     r"hugedomains\.com/domain_profile|dan\.com/buy-domain|afternic\.com/forsale", re.I)
 # literals one of which every _PARKED alternative contains (a cheap pre-check)
 _PARKED_MARKERS = ("for sale", "buy this domain", "parked", "sedo", "parkingcrew", "bodis",
                    "parklogic", "hugedomains", "dan.com/buy-domain", "afternic")
 _PARKED_LOWER = re.compile(_PARKED.pattern)  # for text already lower-cased: no case folding
+# a page that carries any of these is an article (or a site's page), never a parking page
+_ARTICLE_MARKERS = ("<article", "newsarticle", "og:type\" content=\"article", "articlebody",
+                    "\"@type\":\"article", "\"@type\": \"article")
 
 
 def _is_not_found_part(part: str) -> bool:
@@ -219,12 +228,14 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
         return "redirect_to_error_page"
     if not _is_deep(old.path):
         return None
+    # only the article's own site counts: a shortener's or an old domain's redirect to
+    # another host's front page, or a geo or mobile host's, is no evidence of a lost article
+    if (new.hostname or "").removeprefix("www.") != (old.hostname or "").removeprefix("www."):
+        return None
     new_segments, old_segments = _segments(new.path), _segments(old.path)
     if not new_segments and not new.query:
         return "redirect_to_root"
-    same_host = ((new.hostname or "").removeprefix("www.")
-                 == (old.hostname or "").removeprefix("www."))
-    if (same_host and len(new_segments) == 1 and old_segments[:1] == new_segments
+    if (len(new_segments) == 1 and old_segments[:1] == new_segments
             and len(old_segments) > 1 and not new.query):
         return "redirect_to_section"
     return None
@@ -247,9 +258,10 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
     reason = _redirect_reason(url, final_url)
     if reason:
         return reason
-    if text_prefix:
-        lower = text_prefix[:PARKED_SCAN_CHARS].lower()
-        if any(m in lower for m in _PARKED_MARKERS) and _PARKED_LOWER.search(lower):
+    if text_prefix and len(text_prefix) <= PARKED_MAX_PAGE_CHARS:
+        lower = text_prefix.lower()
+        if (any(m in lower for m in _PARKED_MARKERS) and _PARKED_LOWER.search(lower)
+                and not any(m in lower for m in _ARTICLE_MARKERS)):
             return "parked_domain"
     return None
 

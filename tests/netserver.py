@@ -27,6 +27,7 @@ from typing import Self
 
 import httpcore
 
+from enricher.config import DEFAULT_DNS_CANARY
 from enricher.net.guard import DNSError
 
 
@@ -218,18 +219,22 @@ def gzipped(data: bytes) -> bytes:
 @dataclass
 class FakeResolver:
     """name -> list of IPs, a callable (call number -> IPs), or an exception to raise.
-    Unknown names are NXDOMAIN. ``calls`` counts lookups per name; ``hang`` names never
-    answer."""
+    Unknown names are NXDOMAIN, but for the guard's canary name, which a working resolver
+    finds (``canary=False``: a resolver that denies every name). ``calls`` counts lookups
+    per name; ``hang`` names never answer."""
 
     table: dict[str, object] = field(default_factory=dict)
     hang: frozenset[str] = frozenset()
     calls: Counter[str] = field(default_factory=Counter)
+    canary: bool = True
 
     async def resolve(self, host: str, port: int) -> list[str]:
         self.calls[host] += 1
         if host in self.hang:
             await asyncio.Event().wait()
         found = self.table.get(host)
+        if found is None and self.canary and host == DEFAULT_DNS_CANARY:
+            return ["192.0.2.1"]
         if found is None:
             raise DNSError("dns", f"{host}: NXDOMAIN")
         if isinstance(found, BaseException):

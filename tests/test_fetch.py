@@ -125,6 +125,35 @@ def test_each_verdict_end_to_end() -> None:
     assert status(r.at("/500")) == (LinkStatus.ERROR, "http_500")
 
 
+def test_a_bot_wall_served_as_404_or_410_is_blocked_not_dead() -> None:
+    """The start of a 404/410 HTML page is read (at most 16 KiB) so that a vendor's bot
+    wall with a "dead" status is told apart from a real not-found page."""
+    from enricher.config import Config
+    from enricher.outcome import interpret
+
+    def wall(status_code: int, body: bytes) -> Callable[[Request, Conn], object]:
+        async def handler(request: Request, conn: Conn) -> None:
+            await conn.respond(status_code, body, [("Content-Type", "text/html")])
+        return handler
+
+    akamai = (b"<html><head><title>Access Denied</title></head><body><h1>Access Denied</h1>"
+              b"You don't have permission to access this server.<p>Reference #18.2f</p>"
+              b"</body></html>")
+    datadome = b'<html><script src="https://ct.captcha-delivery.com/c.js"></script></html>'
+    big = page("Not here", "<p>gone</p>" * 10_000)
+    r = run({"/a": wall(404, akamai), "/d": wall(410, datadome), "/big": wall(404, big)},
+            ["/a", "/d", "/big"])
+
+    def verdict(path: str) -> tuple[LinkStatus, str | None]:
+        result = interpret(r.at(path), (), None, Config())
+        return result.status, result.reason
+
+    assert verdict("/a") == (LinkStatus.BLOCKED, "challenge")
+    assert verdict("/d") == (LinkStatus.BLOCKED, "challenge")
+    assert verdict("/big") == (LinkStatus.DEAD, "http_404")
+    assert 0 < len(r.at("/big").body) <= 16 * 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

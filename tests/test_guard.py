@@ -14,7 +14,7 @@ import trustme
 from netserver import Conn, FakeResolver, LoopbackNetwork, NetServer, Request, page, route
 
 from enricher.classify import classify
-from enricher.config import FetchConfig
+from enricher.config import DEFAULT_DNS_CANARY, FetchConfig
 from enricher.models import FetchResult, LinkKind, LinkStatus
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import DNSError, Guard, GuardError, SystemResolver, is_forbidden
@@ -114,7 +114,9 @@ def test_mixed_answers_refuse_the_whole_host() -> None:  # row 19
 def test_dns_failures_are_classified_and_bounded() -> None:  # row 21
     g, resolver = guard(
         {"servfail.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure"),
-         "nodata.test": socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+         "noname.test": socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+         "nodata.test": socket.gaierror(socket.EAI_NODATA, "No address associated"),
+         "odd.test": UnicodeError("label too long"),
          "empty.test": []},
         dns_timeout=0.2)
     resolver.hang = frozenset(f"hang{i}.test" for i in range(50))
@@ -127,15 +129,38 @@ def test_dns_failures_are_classified_and_bounded() -> None:  # row 21
                 return host, exc.failure
             return host, "ok"
 
-        hosts = ["nx.test", "servfail.test", "nodata.test", "empty.test", *resolver.hang]
+        hosts = ["nx.test", "servfail.test", "noname.test", "nodata.test", "odd.test",
+                 "empty.test", *resolver.hang]
         return dict(await asyncio.gather(*(one(h) for h in hosts)))
 
     started = time.monotonic()
     got = asyncio.run(main())
     assert time.monotonic() - started < 1.0  # 50 hung lookups wait concurrently, once each
-    assert got["nx.test"] == got["nodata.test"] == got["empty.test"] == "dns"
+    assert got["nx.test"] == got["noname.test"] == "dns"  # NXDOMAIN: no such name
+    # the name exists without an address, or the resolver failed: never a dead link
+    assert got["nodata.test"] == got["empty.test"] == got["odd.test"] == "dns_error"
     assert got["servfail.test"] == "dns_error"
     assert {got[h] for h in resolver.hang} == {"dns_timeout"}
+    assert resolver.calls[DEFAULT_DNS_CANARY] == 1  # asked once, on the first NXDOMAIN
+
+
+def test_a_resolver_that_denies_every_name_is_not_believed() -> None:
+    """An offline or captive resolver answers NXDOMAIN for every name: without the canary
+    name, its answers are errors, not dead links (and the canary is asked once per run)."""
+    g, resolver = guard({})
+    resolver.canary = False
+
+    async def main() -> list[str]:
+        out = []
+        for host in ("a.test", "b.test", "c.test"):
+            try:
+                await g.addresses(host, 80)
+            except DNSError as exc:
+                out.append(exc.failure)
+        return out
+
+    assert asyncio.run(main()) == ["dns_error"] * 3
+    assert resolver.calls[DEFAULT_DNS_CANARY] == 1
 
 
 FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,

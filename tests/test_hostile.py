@@ -184,7 +184,7 @@ def fetch_config(**overrides: Any) -> FetchConfig:
     values: dict[str, Any] = dict(
         connect_timeout=0.5, read_timeout=0.5, request_deadline=DEADLINE, max_attempts=1,
         host_request_interval=0.0, dns_timeout=0.3, backoff_base=0.0, backoff_max=0.0,
-        retry_after_cap=2.0,
+        retry_after_cap=2.0, dns_canary="canary.test",  # rows 14/16 count example.com lookups
     )
     values.update(overrides)
     return FetchConfig(**values)
@@ -435,7 +435,7 @@ def a_resolver() -> FakeResolver:
         "localhost": loop, "localhost.": loop, "0": ["0.0.0.0"], **numeric,  # as glibc answers
         "01200034567": ["10.0.57.119"], "evil.example": ["10.6.6.6"],
         "example.com.evil.example": ["10.0.0.2"], "internal.test": ["10.0.0.1"],
-        "mixed.test": [PUBLIC, "10.0.0.1"],
+        "mixed.test": [PUBLIC, "10.0.0.1"], "canary.test": [PUBLIC],
         "rebind.test": lambda n: ["127.0.0.1"] if n == 1 else [PUBLIC],
         "servfail.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
     }, hang=HANG)

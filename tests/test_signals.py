@@ -130,7 +130,6 @@ def test_site_name_from_the_page_counts_as_the_site() -> None:
 @pytest.mark.parametrize(("url", "final", "reason"), [
     (ARTICLE, "https://news.example.org/", "redirect_to_root"),
     (ARTICLE, "https://news.example.org", "redirect_to_root"),
-    (ARTICLE, "https://other.example/", "redirect_to_root"),
     (ARTICLE, "https://news.example.org/world/", "redirect_to_section"),
     ("https://x.example/a-long-article-slug-about-things", "https://x.example/404.html",
      "redirect_to_error_page"),
@@ -152,6 +151,15 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     ("https://x.example/news", "https://x.example/"),  # a section moved home: not deep
     ("https://x.example/a/b", "https://x.example/?page=2"),
     ("https://x.example/a/b", "https://login.x.example/a"),
+    # another host's front page: a shortener, a geo or mobile host, a sold domain
+    (ARTICLE, "https://other.example/"),
+    ("https://bit.ly/3abcXYZ", "https://www.example.com/"),
+    (ARTICLE, "https://eu.news.example.org/"),
+    # an error path that does not say "not found": a 500, a block, maintenance
+    (ARTICLE, "https://news.example.org/Error.aspx?aspxerrorpath=/world/2021"),
+    (ARTICLE, "https://news.example.org/Home/Error"),
+    (ARTICLE, "https://news.example.org/errors/403.html"),
+    (ARTICLE, "https://news.example.org/error?code=429"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
@@ -161,7 +169,7 @@ def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> Non
     "<html><body><h1>example.net</h1><p>This domain may be for sale!</p></body></html>",
     '<script src="https://www.sedoparking.com/frmpark/example.net/park.js"></script>',
     '<script>window.park = "parkingcrew.net";</script>',
-    '<a href="https://www.bodis.com">Parked free, courtesy of Bodis</a>',
+    '<a href="https://www.bodis.com">Parked, courtesy of Bodis</a>',
     "<p>Buy this domain. The domain example.net is for sale.</p>",
 ])
 def test_parked_domains(text: str) -> None:
@@ -172,6 +180,18 @@ def test_parked_domains(text: str) -> None:
 def test_article_about_domain_sales_stays_ok() -> None:
     text = "<h1>Domain investors meet in Berlin</h1><p>Prices of names rose.</p>"
     assert not is_soft_404(ARTICLE, None, "Domain investors meet", "Domain investors", text)
+
+
+@pytest.mark.parametrize("text", [
+    # articles that mention parking or domain sales: article markup, or a page too long
+    "<html><head><title>Typosquatters</title></head><body><article><p>Thousands of parked "
+    "domains; sedo.com/search/details pages and bodis.com ads.</p></article></body></html>",
+    '<meta property="og:type" content="article"><p>This domain is for sale, said the page.</p>',
+    "<p>Buy this domain? How squatters profit.</p>" + "<p>More of the story.</p>" * 2000,
+    "<h1>Electric cars can be parked free in the city centre</h1>",
+])
+def test_pages_about_parking_are_not_parked(text: str) -> None:
+    assert soft_404_reason(ARTICLE, None, "A news story", None, text) is None
 
 
 def test_soft_404_from_an_extracted_page() -> None:

@@ -45,6 +45,8 @@ RAW_SLACK = 64 * 1024
 DRAIN_BYTES = 32 * 1024  # unread rest of a body we read to keep the connection alive
 _MAX_TOKENS = 5
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
+CHECKED_ERROR_STATUS = frozenset({404, 410})  # dead answers whose page start is checked
+ERROR_PAGE_BYTES = 16 * 1024  # of such a page: enough for any bot wall's markers
 _KNOWN = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "br": "br"}
 
 
@@ -250,19 +252,24 @@ async def read_response(
     wait = retry_after(kept, now()) if "retry-after" in kept else None
     stream: AsyncIterable[bytes] = response.stream  # type: ignore[assignment]
     ctype = kept.get("content-type", "").split(";", 1)[0].strip().lower()
-    if (method == "HEAD" or not 200 <= status < 300
-            or (kind is not LinkKind.IMAGE and ctype not in HTML_TYPES)):
+    # a 404 or 410 page is read (its start) too: a bot wall served with such a status is
+    # told apart by its body, and must never read as dead
+    wall_check = status in CHECKED_ERROR_STATUS and method != "HEAD" and ctype in HTML_TYPES
+    if not wall_check and (method == "HEAD" or not 200 <= status < 300
+                           or (kind is not LinkKind.IMAGE and ctype not in HTML_TYPES)):
         with contextlib.suppress(Exception):  # best effort: the status is what matters
             async with asyncio.timeout(min(1.0, config.read_timeout)):
                 await drain(stream, declared_length(kept.get("content-length")), count)
         return Reply(http_status=status, retry_after=wait, headers=kept)
-    limit = {LinkKind.PAGE: config.page_bytes, LinkKind.IMAGE: config.image_bytes,
-             LinkKind.REACH: config.reach_bytes}[kind]
+    limit = ERROR_PAGE_BYTES if wall_check else {
+        LinkKind.PAGE: config.page_bytes, LinkKind.IMAGE: config.image_bytes,
+        LinkKind.REACH: config.reach_bytes}[kind]
     try:
         declared = declared_length(kept.get("content-length"))
         decoder = BoundedDecoder(coding_of(kept.get("content-encoding")), limit)
         body = await read_bounded(stream, decoder, limit=limit, count=count,
-                                  stop_at_head=kind is LinkKind.PAGE, expected=declared,
+                                  stop_at_head=kind is LinkKind.PAGE and not wall_check,
+                                  expected=declared,
                                   after_head=config.page_after_head_bytes)
     except Exception as exc:
         failed = failure_of(exc)

@@ -132,7 +132,7 @@ class Fetcher:
         self.guard = Guard(
             resolver if resolver is not None else self._own_resolver,  # type: ignore[arg-type]
             dns_timeout=config.dns_timeout, allow_private=config.allow_private,
-            allowed_low_ports=config.allowed_low_ports,
+            allowed_low_ports=config.allowed_low_ports, canary=config.dns_canary,
         )
         if transport_factory is None:
             transport_factory = TransportFactory(

@@ -25,9 +25,12 @@ simpler to reason about and to test.
 resolved through the injected resolver and schemes other than http/https are still refused.
 Behind a proxy the proxy resolves names, so only literal-IP hosts can be vetted (``check_target``).
 
-DNS failures: NXDOMAIN / no address -> ``dns`` (the name does not exist: a dead link);
-a lookup slower than the DNS timeout -> ``dns_timeout``; any other resolver error (SERVFAIL,
-EAI_AGAIN, which is what an outage looks like) -> ``dns_error``. Failures are cached for the run.
+DNS failures: NXDOMAIN -> ``dns`` (the name does not exist: a dead link), but only from a
+resolver that finds the canary name (``DEFAULT_DNS_CANARY``, asked once per run on the first
+NXDOMAIN): an offline or captive resolver that denies every name must not mark links dead,
+and gives ``dns_error``, as does a name that exists without an address (NODATA), SERVFAIL,
+EAI_AGAIN (what an outage looks like) and any other resolver error; a lookup slower than
+the DNS timeout -> ``dns_timeout``. Failures are cached for the run.
 
 This module must not read records, decide verdicts, or talk HTTP.
 """
@@ -47,7 +50,7 @@ from typing import Any, Protocol
 
 import httpcore
 
-from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_TIMEOUT
+from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_CANARY, DEFAULT_DNS_TIMEOUT
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -217,10 +220,7 @@ class SystemResolver:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-_NXDOMAIN = frozenset(
-    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY")
-    if hasattr(socket, name)
-)
+_NXDOMAIN = frozenset({socket.EAI_NONAME})  # NODATA / ADDRFAMILY: the name exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +239,11 @@ class Guard:
         dns_timeout: float = DEFAULT_DNS_TIMEOUT,
         allow_private: bool = False,
         allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+        canary: str | None = DEFAULT_DNS_CANARY,
     ) -> None:
         self._resolver = resolver
+        self._canary = canary
+        self._canary_task: asyncio.Task[bool] | None = None
         self._dns_timeout = dns_timeout
         self.allow_private = allow_private
         self._low_ports = allowed_low_ports
@@ -287,6 +290,8 @@ class Guard:
         """Stop waiting for lookups still in flight (end of run)."""
         for task in list(self._inflight.values()):
             task.cancel()
+        if self._canary_task is not None:
+            self._canary_task.cancel()
 
     def _settle(self, key: str, task: asyncio.Task[list[str] | _Failed]) -> None:
         self._inflight.pop(key, None)
@@ -294,6 +299,28 @@ class Guard:
             self._done[key] = task.result()
 
     async def _lookup(self, host: str, port: int) -> list[str] | _Failed:
+        found = await self._resolve(host, port)
+        if isinstance(found, _Failed) and found.failure == "dns" and not await self._trusted():
+            return _Failed("dns_error", f"{found.detail} (not believed: this resolver does not "
+                                        f"find {self._canary} either)")
+        return found
+
+    async def _trusted(self) -> bool:
+        """Does the resolver find the canary name? Asked once per run; no canary: yes."""
+        if self._canary is None:
+            return True
+        if self._canary_task is None:
+            self._canary_task = asyncio.ensure_future(self._ask_canary(self._canary))
+        return await asyncio.shield(self._canary_task)
+
+    async def _ask_canary(self, name: str) -> bool:
+        try:
+            async with asyncio.timeout(self._dns_timeout):
+                return bool(await self._resolver.resolve(name, 443))
+        except Exception:  # any failure: the resolver's "no such name" proves nothing
+            return False
+
+    async def _resolve(self, host: str, port: int) -> list[str] | _Failed:
         try:
             async with asyncio.timeout(self._dns_timeout):
                 ips = await self._resolver.resolve(host, port)
@@ -304,10 +331,10 @@ class Guard:
         except socket.gaierror as exc:
             kind = "dns" if exc.errno in _NXDOMAIN else "dns_error"
             return _Failed(kind, f"{host}: {exc.strerror or exc}")
-        except OSError as exc:
-            return _Failed("dns_error", f"{host}: {exc}")
+        except Exception as exc:  # OSError, or a resolver's own failure (UnicodeError, ...)
+            return _Failed("dns_error", f"{host}: {exc}"[:300])
         if not ips:
-            return _Failed("dns", f"{host} has no address")
+            return _Failed("dns_error", f"{host} has no address")
         if not self.allow_private:
             for ip in ips:
                 reason = is_forbidden(ip)
