@@ -26,7 +26,12 @@ def console() -> int:
         from enricher.runtime import tune_process
 
         tune_process()
-        return main()
+        code = main()
+        # the run is over and its status stands: a signal while the interpreter shuts down
+        # (joining the reading worker) must not print a traceback or change the status
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except KeyboardInterrupt:  # the signal came while the CLI was being imported
         import contextlib
 

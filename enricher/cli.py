@@ -444,9 +444,16 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
+
+        def stop(signum: int, frame: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the run is over
+                loop.call_soon_threadsafe(task.cancel)
+
+        # plain handlers, not loop.add_signal_handler: asyncio resets those to the defaults
+        # when the loop closes, and a SIGTERM then killed the process (exit -15)
+        with contextlib.suppress(ValueError):  # not the main thread
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, stop)
         return await app.run(
             args.command,
             args.paths,
@@ -459,7 +466,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             options=run_options({k: v for k, v in vars(args).items() if v not in (None, False)}),
         )
 
-    handlers = _signal_handlers()  # go() installs its own; asyncio resets them to the defaults
+    handlers = _signal_handlers()  # go() installs its own
     try:
         run = asyncio.run(go())
     finally:

@@ -85,3 +85,21 @@ def test_sigterm_right_after_the_process_starts_never_shows_a_traceback(tmp_path
         out, err = proc.communicate(timeout=60)
         assert (proc.returncode, err) in {(-signal.SIGTERM, ""), (3, INTERRUPTED)}, err
         assert out == "" and record.read_text(encoding="utf-8") == RECORD
+
+
+def test_the_run_status_stands_once_main_has_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the run, the interpreter still joins the reading worker: a signal then must not
+    print a traceback nor replace the run's status (it is ignored from that moment)."""
+    import enricher.__main__ as entry
+    import enricher.cli
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    monkeypatch.setattr(enricher.cli, "main", lambda: 1)
+    monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
+    try:
+        assert entry.console() == 1
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
