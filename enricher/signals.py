@@ -146,6 +146,7 @@ _SENTENCE_LEAD = re.compile(
     r"(?:(?:we'?re\s+sorry|we\s+are\s+sorry|sorry|oops|whoops|error|fehler|erreur|404|410)"
     r"[\s,!.:;-]*)*(?:the\s+)?", re.I)
 _CLAUSE = re.compile(r"[:;,?|]")
+_ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
 # a path that names "not found" (a bare /error, /Error.aspx or /errors/403 names some other
@@ -180,7 +181,8 @@ def _is_not_found_part(part: str) -> bool:
         return False
     tail = part[m.end():]
     return (_SENTENCE_LEAD.fullmatch(part[: m.start()]) is not None
-            and not _CLAUSE.search(tail) and len(tail.split()) <= MAX_SENTENCE_TAIL_WORDS)
+            and not _CLAUSE.search(tail) and not _ASIDE.search(tail)
+            and len(tail.split()) <= MAX_SENTENCE_TAIL_WORDS)
 
 
 def _says_not_found(text: str | None, names: tuple[str, ...] | None) -> bool:

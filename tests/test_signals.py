@@ -83,6 +83,7 @@ def test_not_found_titles(title: str) -> None:
     "Route 404 reopens after repairs", "Lost and found: a memoir", "Found: the missing cat",
     "Nicht gefunden – warum die Fahnder den Täter seit Jahren suchen | Zeitung",
     "Error messages people love", "Page Six: the gossip", "This page is a draft",
+    "The page you were looking for doesn't exist (and why that is fine)",
     None, "",
 ])
 def test_titles_that_merely_mention_404_stay_ok(title: str | None) -> None:
