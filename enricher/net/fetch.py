@@ -37,7 +37,6 @@ This module must not decide verdicts, parse HTML, or know about records.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import time
@@ -63,6 +62,7 @@ from enricher.net.h1 import CONNECTED
 from enricher.net.hosts import Scheduler
 from enricher.net.outage import OutageGuard
 from enricher.net.retry import RetryPolicy, retry_after, retrying, should_retry
+from enricher.net.transports import TransportMaker, Transports
 from enricher.net.urls import (
     Rejected,
     origin_key,
@@ -93,7 +93,6 @@ _ACCEPT = {
 _REJECTED_HOP = {"bad_scheme": "forbidden_scheme", "data_url": "forbidden_scheme",
                  "forbidden_port": "forbidden_port"}
 
-TransportMaker = Callable[..., httpx.AsyncBaseTransport]
 
 
 @dataclass(slots=True, eq=False)
@@ -140,8 +139,8 @@ class Fetcher:
                 http2=config.http2, env=os.environ if env is None else env, network=network,
             )
         self._make = transport_factory
-        self._partition = partition_by_host
-        self._transports: dict[str, httpx.AsyncBaseTransport] = {}
+        self._transports = Transports(transport_factory, partition=partition_by_host,
+                                      connections=self._connections)
         self._clock, self._wall, self._rand = clock, wall, rand
         self._sched = self._scheduler()
         self._policy = RetryPolicy.from_config(config)
@@ -182,10 +181,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        transports, self._transports = list(self._transports.values()), {}
-        for transport in transports:
-            with contextlib.suppress(Exception):
-                await transport.aclose()
+        await self._transports.aclose()
         self.guard.close()
         if self._own_resolver is not None:
             self._own_resolver.close()
@@ -278,12 +274,8 @@ class Fetcher:
             if job.held is not None:  # refused before its first attempt: give the slot back
                 self._sched.release(job.held)
             self._sched.done()
-            for key in job.touched:
-                if self._partition and self._sched.idle(key):
-                    transport = self._transports.pop(key, None)
-                    if transport is not None:  # the host is done: free its connections
-                        with contextlib.suppress(Exception):
-                            await transport.aclose()
+            await self._transports.after(job.touched, done=self._sched.idle,
+                                         busy=self._sched.busy)
 
     async def _fetch_url(self, job: _Job) -> FetchResult:
         current, kind = job.url, job.kind
@@ -388,16 +380,9 @@ class Fetcher:
             self._sched.release(key, failed=failed, origin=origin)
 
     # --- one request ----------------------------------------------------------------------
-    def _transport(self, key: str) -> httpx.AsyncBaseTransport:
-        slot_key = key if self._partition else ""
-        transport = self._transports.get(slot_key)
-        if transport is None:
-            if self._partition:  # the factory may pick a transport made for one host
-                made = self._make(max_connections=self._sched.limits(key), host=key)
-            else:
-                made = self._make(max_connections=self._sched.max_concurrency)
-            transport = self._transports[slot_key] = made
-        return transport
+    def _connections(self, key: str | None) -> int:
+        """Connections a transport may open: its host's limit (None: the global one)."""
+        return self._sched.max_concurrency if key is None else self._sched.limits(key)
 
     def _base_headers(self, key: str, kind: LinkKind) -> list[tuple[str, str]]:
         policy = self.config.hosts.get(key)
@@ -423,7 +408,7 @@ class Fetcher:
         headers = self._base_headers(key, job.kind)
         if extra:
             headers = headers + [(k, v) for k, v in extra.items()]
-        transport = self._transport(key)
+        transport = self._transports.get(key)
         sched = self._sched
         delay = sched.send_delay(key)
         if delay > 0:  # granted early: prepared, now wait for the host's exact spacing

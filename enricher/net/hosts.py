@@ -211,6 +211,11 @@ class Scheduler(Generic[T]):
         found = self._slots.get(key)
         return found is None or found.idle()
 
+    def busy(self, key: str) -> bool:
+        """Has host ``key`` a request in flight or one waiting for its slot?"""
+        found = self._slots.get(key)
+        return found is not None and (found.active > 0 or bool(found.waiters))
+
     def breaker(self, origin: str) -> Breaker:
         found = self._breakers.get(origin)
         if found is None:
