@@ -37,7 +37,7 @@ from enricher.outcome import interpret, utc_now
 from enricher.progress import Reporter
 from enricher.reading import scan_records
 from enricher.state import StateError
-from enricher.writing import WriteTally, write_phase
+from enricher.writing import WriteTally, out_root, write_phase
 
 #: when one URL is cited for several purposes, it is fetched for the most demanding one
 _KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
@@ -58,6 +58,7 @@ class Collection:
     record_errors: list[RecordError] = field(default_factory=list)
     record_paths: list[tuple[Path, str]] = field(default_factory=list)
     read: int = 0
+    out_root: Path | None = None  # --out mirrors this folder (writing.out_root)
 
 
 async def discover(
@@ -71,10 +72,12 @@ async def discover(
     """Read every record once, keeping its URL slots' origins (never its text) in ``col``;
     yield each distinct URL the first time it is seen, so fetching starts while reading.
     Folder walks skip ``skip_dir`` (the run's output folder); paths listed on stdin that do
-    not exist are skipped with a log line."""
+    not exist are skipped with a log line. With ``skip_dir``, the folder it mirrors is set
+    in ``col.out_root`` before any record is read (UsageError when it is ``skip_dir``)."""
+    inputs = list(inputs)
     paths: list[tuple[Path, str]] = []  # every input listed before any record is read
     for path in records.record_paths(
-        list(inputs),
+        inputs,
         stdin,
         on_skip=lambda message: reporter.log(f"enricher: {message}"),
         skip_dir=skip_dir,
@@ -82,6 +85,8 @@ async def discover(
         paths.append((Path(path), path))
         if len(paths) % 4096 == 0:
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
+    if skip_dir is not None:
+        col.out_root = out_root(inputs, (display for _, display in paths), skip_dir)
     async for scanned in scan_records(paths, config):
         col.read += 1
         display = scanned.display
@@ -378,7 +383,7 @@ async def run(
         changed, unchanged, errors = await write_phase(
             col.record_paths, {**outcome.page_images, **outcome.results}, config, reporter,
             started,
-            diff_lines, tally)
+            diff_lines, tally, col.out_root)
     except asyncio.CancelledError:  # between two files: the summary counts those written
         counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,
                          failed_writes=tally.failed)

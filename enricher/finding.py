@@ -3,7 +3,8 @@ command line become record paths, each file once (by realpath: a symlinked file 
 followed), in sorted order. Folder walks do not descend into symlinked folders (a folder
 named on the command line is followed) nor into the run's output folder. Explicitly named
 files are taken whatever their suffix; folders and globs yield only ``*.md`` and
-``*.markdown`` files. ``enricher.records`` re-exports the public names.
+``*.markdown`` files. ``inputs_root`` is the folder the inputs name (what ``--out``
+mirrors), as given. ``enricher.records`` re-exports the public names.
 
 It must not read or write records, or print (``on_skip`` callbacks report skipped paths).
 """
@@ -159,6 +160,35 @@ def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[st
                 continue
         else:
             stack.pop()
+
+
+def common_root(
+    paths: Iterable[str | os.PathLike[str]], folders: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
+    """The deepest folder holding all ``paths`` (each by its folder) and ``folders`` (each
+    itself), compared as given: symlinks are not resolved. The current folder when there
+    are none."""
+    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    parents += [os.path.abspath(f) for f in folders]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+def input_folder(item: str) -> str:
+    """The folder an input names, as given: a folder itself, a file's folder, a glob's
+    folder before its first wildcard (``news/**/*.md`` -> ``news``)."""
+    if os.path.isdir(item):
+        return item
+    wildcard = _GLOB.search(item)
+    head = item if wildcard is None or os.path.lexists(item) else item[: wildcard.start()]
+    return os.path.dirname(head) or os.curdir
+
+
+def inputs_root(inputs: Sequence[str], listed: Iterable[str] = ()) -> Path:
+    """The folder ``--out`` mirrors: the deepest folder holding every input as given
+    (``input_folder``) and, for ``-``, the ``listed`` paths. It depends on the command line
+    only, never on which records can be read or where a symlinked record points."""
+    folders = [input_folder(item) for item in inputs if item != "-"]
+    return common_root(listed if "-" in inputs else (), folders)
 
 
 def _listing(folder: str) -> list[os.DirEntry[str]]:

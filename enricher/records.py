@@ -29,7 +29,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +42,8 @@ from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
 from enricher.finding import RECORD_SUFFIXES as RECORD_SUFFIXES
 from enricher.finding import TEMP_PREFIX as TEMP_PREFIX
 from enricher.finding import UsageError as UsageError
+from enricher.finding import common_root as common_root
+from enricher.finding import inputs_root as inputs_root
 from enricher.finding import iter_record_paths as iter_record_paths
 from enricher.finding import record_paths as record_paths
 from enricher.finding import stdin_paths as stdin_paths
@@ -266,12 +268,17 @@ def sweep_stale_temps(folder: Path, now: float, age: float = STALE_TEMP_AGE) -> 
     return removed
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes, mode: int | None = None, expect: tuple[int, ...] | None = None
+) -> None:
     """Replace ``path`` (its realpath target when it is a symlink) by ``data``, atomically.
 
     The temp file sits in the same folder, is named ``.enricher-tmp-*.tmp`` (never a record
-    glob match), is fsynced, gets the original file's mode (``mode`` or 0644 for a new file)
-    and owner (best effort), then replaces the file; the folder is fsynced (best effort). A
+    glob match), is fsynced, gets the original file's owner and group (best effort: not
+    root, the group at least), mode (``mode`` or 0644 for a new file) and extended
+    attributes (ACLs, SELinux labels; best effort), then replaces the file; the folder is
+    fsynced (best effort). With ``expect`` (``stamp`` of the file as read), a file whose
+    stamp differs, checked again just before the rename, is not replaced (OSError EBUSY). A
     read-only file (no write bit, or not writable by us) is refused with PermissionError; a
     read-only file system (EROFS) or folder gives an OSError whose strerror says which, and
     the fix. On any other error the temp file is removed and the error re-raised; the
@@ -284,6 +291,7 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
         old = None
     if old and not (old.st_mode & 0o222 and os.access(target, os.W_OK)):
         raise unwritable(target, old)
+    _check_stamp(target, old, expect)
     folder = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
@@ -296,10 +304,13 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if old:
+            _copy_owner(tmp, old)  # before chmod: a chown clears the set-id bits
         os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o644 if mode is None else mode)
-        if old and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-            with contextlib.suppress(OSError):
-                os.chown(tmp, old.st_uid, old.st_gid)
+        if old:
+            _copy_xattrs(target, tmp)
+        if expect is not None:  # the fsync took a while: changed since it was read?
+            _check_stamp(target, _stat_or_none(target), expect)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -311,6 +322,51 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_CHANGED: Final = "the file changed on disk since it was read; not overwritten, run again"
+
+
+def stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What tells a file's version from the next one: inode, size, mtime (ns)."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _stat_or_none(target: str) -> os.stat_result | None:
+    try:
+        return os.stat(target)
+    except FileNotFoundError:
+        return None
+
+
+def _check_stamp(target: str, now: os.stat_result | None, expect: tuple[int, ...] | None) -> None:
+    if expect is not None and (now is None or stamp(now) != expect):
+        raise OSError(errno.EBUSY, _CHANGED, target)
+
+
+def _copy_owner(tmp: str, old: os.stat_result) -> None:
+    """Owner and group of ``old`` for ``tmp``, best effort. Only root can give a file away:
+    then the group alone (a shared, group-writable record stays in its group)."""
+    if (old.st_uid, old.st_gid) == (os.getuid(), os.getgid()):
+        return
+    try:
+        os.chown(tmp, old.st_uid, old.st_gid)
+    except PermissionError:
+        with contextlib.suppress(OSError):
+            os.chown(tmp, -1, old.st_gid)
+    except OSError:
+        pass
+
+
+def _copy_xattrs(source: str, tmp: str) -> None:
+    """Extended attributes (``user.*``, ACLs, SELinux labels) of ``source`` for ``tmp``,
+    best effort: one that cannot be read or set is left out, never failing the write."""
+    if not hasattr(os, "listxattr"):
+        return
+    with contextlib.suppress(OSError):
+        for name in os.listxattr(source):
+            with contextlib.suppress(OSError):
+                os.setxattr(tmp, name, os.getxattr(source, name))
 
 
 _DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
@@ -335,12 +391,6 @@ def unwritable(target: str, old: os.stat_result | None = None) -> OSError:
     return PermissionError(errno.EACCES, f"{why} {_ELSEWHERE}", target)
 
 
-def common_root(paths: Iterable[Path]) -> Path:
-    """The deepest folder holding all ``paths`` (the current folder when there are none)."""
-    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
-    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
-
-
 def output_path(path: Path, inputs_root: Path, out_dir: Path) -> Path:
     """Where ``path`` goes under ``out_dir``, mirroring its place under ``inputs_root``
     (compared as given, then with symlinks resolved). ValueError when it is outside."""
@@ -355,31 +405,36 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
     """Write ``new`` to ``dest`` atomically unless it already holds exactly those bytes;
     return True when written. Creates parent folders (``--out``); a new file gets the
     record's mode. Raises OSError when writing fails, and (EBUSY, nothing written) when
-    ``dest`` is the record itself and changed on disk since it was read."""
+    ``dest`` is the record itself and changed on disk since it was read (checked again
+    just before the rename)."""
     try:
-        current: bytes | None = Path(dest).read_bytes()
+        with open(dest, "rb") as fh:
+            seen: os.stat_result | None = os.fstat(fh.fileno())
+            current: bytes | None = fh.read()
     except FileNotFoundError:
-        current = None
+        seen = current = None
     if current == new:
         return False
-    mode = None
-    if current is None:
+    mode = expect = None
+    if seen is None:
         with contextlib.suppress(OSError):
             mode = stat.S_IMODE(os.stat(record.path).st_mode)
-    elif current != record.raw and _same_file(dest, record.path):
-        msg = "the file changed on disk since it was read; not overwritten, run again"
-        raise OSError(errno.EBUSY, msg, str(dest))
+    elif same_file(dest, record.path):
+        if current != record.raw:
+            raise OSError(errno.EBUSY, _CHANGED, str(dest))
+        expect = stamp(seen)
     try:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a folder to create (exc.filename)
         if exc.errno not in _DENIED:
             raise
         raise unwritable(exc.filename) from None  # its folder could not hold it
-    write_atomic(Path(dest), new, mode)
+    write_atomic(Path(dest), new, mode, expect)
     return True
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are the same file (False when either cannot be found)."""
     try:
         return os.path.samefile(a, b)
     except OSError:

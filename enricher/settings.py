@@ -255,17 +255,25 @@ def _suggest(name: str, choices: Mapping[str, object]) -> str:
 
 def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """Walk up from ``start`` to the first ``enricher.toml`` or ``pyproject.toml`` that has a
-    ``[tool.enricher]`` table."""
+    ``[tool.enricher]`` table. A folder that cannot be searched holds none; a config file
+    found but unreadable is a ConfigError."""
     for folder in (start, *start.parents):
         candidate = folder / "enricher.toml"
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate, _load_toml(candidate)
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
+        if _is_file(pyproject):
             table = _load_toml(pyproject).get("tool", {}).get("enricher")
             if isinstance(table, dict):
                 return pyproject, table
     return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # its folder cannot be searched (0700, another user's): no config here
+        return False
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -279,7 +287,8 @@ def _load_toml(path: Path) -> dict[str, Any]:
             f"{path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
         ) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror}); make it "
+                          "readable or give another with --config FILE") from None
 
 
 def flag_name(key: str) -> str:

@@ -1,5 +1,6 @@
 """The write stage: each readable record whose bytes change is written, atomically, in
-place or as a copy under ``--out``; ``--dry-run`` only counts and describes.
+place or as a copy under ``--out`` (mirroring the folder the command line names, never one
+found from the records read); ``--dry-run`` only counts and describes.
 
 A cancellation lands between two files, never inside one. This module must not fetch, parse
 YAML itself (``records`` does) or print (it hands lines to the Reporter).
@@ -22,10 +23,21 @@ from enricher.models import LinkResult, RecordError, shown_name
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
 
+_OTHER_OUT = "choose another --out folder or use --in-place"
 
-def _common_root(paths: Iterable[Path]) -> Path:
-    parents = [str(p.resolve().parent) for p in paths]
-    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+def out_root(inputs: Sequence[str], listed: Iterable[str], out_dir: str) -> Path:
+    """The folder ``--out`` mirrors (``records.inputs_root``: from the command line, never
+    from which records can be read), found before any record is read. UsageError (one
+    line) when it is the output folder itself: every copy would overwrite its record."""
+    root = records.inputs_root(inputs, listed)
+    if os.path.realpath(out_dir) == os.path.realpath(root):
+        raise records.UsageError(
+            f"--out {shown_name(out_dir)} is the folder of the input records "
+            f"({shown_name(str(root))}): the copies would overwrite them; "
+            f"{_OTHER_OUT}"
+        )
+    return root
 
 
 @dataclass(slots=True)
@@ -51,10 +63,13 @@ async def write_phase(
     now: str,
     diff_lines: list[str] | None = None,
     tally: WriteTally | None = None,
+    root: Path | None = None,
 ) -> tuple[int, int, list[RecordError]]:
     """Write each readable record whose bytes change. Returns (changed, unchanged, errors),
-    also kept in ``tally`` as it goes. A cancellation lands between two files, never inside
-    one: every file is then old or new, and ``tally`` counts the new ones."""
+    also kept in ``tally`` as it goes: a record counts as changed once written (a dry run:
+    once its new bytes differ). A cancellation lands between two files, never inside one:
+    every file is then old or new, and ``tally`` counts the new ones. ``--out`` mirrors
+    ``root`` (``out_root``; by default the folder holding all ``record_paths``)."""
     tally = tally if tally is not None else WriteTally()
     errors = tally.errors
     options = EnrichOptions(
@@ -65,7 +80,8 @@ async def write_phase(
         prune_dead=config.prune_dead,
     )
     policy = LinkPolicy.from_config(config)
-    root = _common_root(p for p, _ in record_paths)
+    if root is None:
+        root = records.common_root(p for p, _ in record_paths)
     out_dir = Path(config.out_dir)
     reporter.phase("writing records", total=len(record_paths))
     swept: set[Path] = set()
@@ -100,24 +116,32 @@ async def write_phase(
             errors.append(error)
             reporter.log(str(error))
             continue
-        if new == current:  # in place: the record; --out: the copy the last run wrote
-            tally.unchanged += 1
-        else:
-            tally.changed += 1  # the write below runs without a pause: counted means written
-            if diff_lines is not None:
-                diff_lines.append(f"{shown_name(display)}: {_describe(edits)}")
+        changed = new != current  # in place: the record; --out: the copy the last run wrote
+        if changed and diff_lines is not None:
+            diff_lines.append(f"{shown_name(display)}: {_describe(edits)}")
         if config.dry_run:
+            tally.changed += changed
+            tally.unchanged += not changed
             continue
         folder = Path(os.path.realpath(dest)).parent
         if folder not in swept:  # once per folder: temp files of a run that was killed
             swept.add(folder)
             records.sweep_stale_temps(folder, time.time())
-        try:
-            records.write_record(record, new, dest)
-        except OSError as exc:
-            error = RecordError(display, f"cannot write {dest}: {exc.strerror or exc}")
+        why = None
+        if changed and not config.in_place and records.same_file(dest, path):
+            why = f"it is the record itself (a symlink or hard link?); {_OTHER_OUT}"
+        elif changed:  # unchanged: nothing to write, even if the file changed since
+            try:
+                records.write_record(record, new, dest)
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+        if why is not None:
+            error = RecordError(display, f"cannot write {dest}: {why}")
             errors.append(error)
             reporter.log(str(error))
+            continue
+        tally.changed += changed  # the write above ran without a pause: counted = written
+        tally.unchanged += not changed
     return tally.changed, tally.unchanged, errors
 
 

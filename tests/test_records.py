@@ -1018,3 +1018,81 @@ def read_or_make(folder: Path) -> records.Record:
     path = folder / "src.md"
     path.write_bytes(b"---\na: 1\n---\n")
     return read(path)
+
+
+def test_write_atomic_keeps_the_group_when_the_owner_cannot_be_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not root, chown to the file's owner fails as a whole (EPERM): the group is then set
+    alone, so a shared group-writable record stays in its group."""
+    import errno
+
+    path = tmp_path / "r.md"
+    path.write_bytes(b"old")
+    st = path.stat()
+    calls: list[tuple[int, int]] = []
+    real_chown = os.chown
+
+    def chown(target: str, uid: int, gid: int) -> None:
+        calls.append((uid, gid))
+        if uid != -1:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real_chown(target, uid, gid)
+
+    monkeypatch.setattr(os, "getuid", lambda: st.st_uid + 1)  # someone else's file
+    monkeypatch.setattr(os, "chown", chown)
+    records.write_atomic(path, b"new")
+    assert calls == [(st.st_uid, st.st_gid), (-1, st.st_gid)]
+    assert path.read_bytes() == b"new" and path.stat().st_gid == st.st_gid
+
+
+def test_write_atomic_copies_extended_attributes_best_effort(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.md"
+    path.write_bytes(b"old")
+    try:
+        os.setxattr(path, "user.note", b"keep")
+    except OSError as exc:  # pragma: no cover - depends on the file system
+        pytest.skip(f"no user extended attributes here: {exc.strerror}")
+    records.write_atomic(path, b"new")
+    assert os.getxattr(path, "user.note") == b"keep" and path.read_bytes() == b"new"
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "setxattr", refuse)  # an attribute that cannot be set
+    records.write_atomic(path, b"newer")  # never fails the write
+    assert path.read_bytes() == b"newer"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(records.TEMP_PREFIX)]
+
+
+@pytest.mark.parametrize("how", ["in place", "replaced"])
+def test_write_record_refuses_a_file_changed_during_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The record changes on disk after it was checked, while the temp file is fsynced:
+    checked again just before the rename, it is not overwritten."""
+    import errno
+
+    path = tmp_path / "r.md"
+    path.write_bytes(b"---\na: 1\n---\n")
+    record = read(path)
+    real_fsync = os.fsync
+    edited = b"---\na: 1\nnote: by hand\n---\n"
+
+    def fsync_while_someone_edits(fd: int) -> None:
+        real_fsync(fd)
+        if path.read_bytes() != edited:
+            if how == "in place":
+                path.write_bytes(edited)
+            else:  # an editor that saves to a new file and renames it
+                (tmp_path / "swap").write_bytes(edited)
+                os.replace(tmp_path / "swap", path)
+
+    monkeypatch.setattr(os, "fsync", fsync_while_someone_edits)
+    with pytest.raises(OSError, match="changed on disk") as caught:
+        records.write_record(record, records.apply_edits(record, {(): {"b": 1}}), path)
+    assert caught.value.errno == errno.EBUSY
+    assert path.read_bytes() == edited
+    assert sorted(os.listdir(tmp_path)) == ["r.md"]  # no temp file left

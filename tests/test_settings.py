@@ -307,3 +307,41 @@ def test_an_empty_out_is_an_error_not_the_working_folder(tmp_path: Path) -> None
     (tmp_path / "enricher.toml").write_text("in_place = true\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^ENRICHER_OUT: empty folder name"):
         load_settings({}, environ={"ENRICHER_OUT": " "}, cwd=tmp_path)
+
+
+def test_a_folder_that_cannot_be_searched_holds_no_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from another user's 0700 folder: no traceback, the search goes on above it; a
+    config file that exists but cannot be read is one line naming it (exit 2)."""
+    import errno
+
+    from enricher import settings
+
+    (tmp_path / "enricher.toml").write_text("host_concurrency = 2\n", encoding="utf-8")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:  # as stat(2) in a folder without the x bit, even as root
+        if path.parent == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    s = load_settings({}, environ={}, cwd=locked)
+    assert s.source == str(tmp_path / "enricher.toml")
+    assert s.config.fetch.host_concurrency == 2
+    real_open = Path.open
+
+    def unreadable(path: Path, *args: object, **kwargs: object) -> object:
+        if path.name == "enricher.toml":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", unreadable)
+    with pytest.raises(ConfigError) as caught:
+        settings.find_config_file(locked)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'enricher.toml'}: cannot read config file")
+    assert "--config" in message and "\n" not in message

@@ -1,0 +1,151 @@
+"""The write stage: where ``--out`` copies go (a layout fixed by the command line), ``--out``
+never onto the input records, and a record counts as changed only once written.
+
+No network: every record's URL is invalid, which is checked without a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from enricher import app, records
+from enricher.cli import Env, ExitCode, main
+from enricher.config import Config
+from enricher.progress import QuietReporter
+
+FAST = ["--no-state", "--allow-private", "--host-request-interval", "1ms", "-q"]
+TEXT = "---\ntitle: {}\nwebUrl: not a url\n---\nbody\n"  # invalid: checked without a request
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no history or config of the repo
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    err = io.StringIO()
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=err, force_terminal=False,
+              find_config=False)
+    return main(["enrich", *argv, *FAST], env), err.getvalue()
+
+
+def _record(path: Path, title: str = "T") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEXT.format(title), encoding="utf-8")
+    return path
+
+
+def _copies(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*.md"))
+
+
+def test_inputs_root_comes_from_the_command_line_as_given(tmp_path: Path) -> None:
+    news = tmp_path / "news"
+    _record(news / "2024" / "a.md")
+    (news / "2025").mkdir()
+    (tmp_path / "alias").symlink_to(news, target_is_directory=True)
+    assert records.inputs_root([str(news)]) == news
+    assert records.inputs_root([str(news / "2024" / "a.md")]) == news / "2024"
+    assert records.inputs_root([str(news / "2024" / "a.md"), str(news / "2025")]) == news
+    assert records.inputs_root([f"{news}/**/*.md"]) == news  # a glob: before its wildcard
+    assert records.inputs_root([f"{news}/20*/a.md"]) == news
+    assert records.inputs_root(["*.md"]) == tmp_path
+    assert records.inputs_root([str(tmp_path / "alias")]) == tmp_path / "alias"  # unresolved
+    listed = [str(news / "2024" / "a.md"), str(news / "2025" / "b.md")]
+    assert records.inputs_root(["-"], listed) == news  # stdin: the paths it listed
+    assert records.inputs_root([str(news / "2024")], listed) == news / "2024"  # no "-"
+
+
+def test_out_layout_depends_on_the_command_line_not_on_readable_records(
+    tmp_path: Path,
+) -> None:
+    """An unreadable record, or a symlinked one whose file lies elsewhere, does not move
+    the copies: each night writes the same paths (the last copy carries ``since``)."""
+    news = tmp_path / "news"
+    _record(news / "2024" / "a.md")
+    _record(news / "2024" / "b.md")
+    broken = news / "2025" / "c.md"
+    broken.parent.mkdir()
+    broken.write_text("---\ntitle: C\n- bad\n---\n", encoding="utf-8")
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.USAGE and "c.md" in err
+    assert _copies(tmp_path / "out") == ["2024/a.md", "2024/b.md"]
+    _record(broken)  # fixed the next day
+    _record(tmp_path / "elsewhere" / "e.md")
+    (news / "2025" / "e.md").symlink_to("../../elsewhere/e.md")
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.OK, err
+    assert _copies(tmp_path / "out") == ["2024/a.md", "2024/b.md", "2025/c.md", "2025/e.md"]
+    code, err = _run("news/**/*.md", "--out", "globbed")
+    assert code == ExitCode.OK, err
+    assert _copies(tmp_path / "globbed") == _copies(tmp_path / "out")
+    code, err = _run("news/2024/a.md", "--out", "one")
+    assert code == ExitCode.OK, err
+    assert _copies(tmp_path / "one") == ["a.md"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["news/a.md", "--out", "news"],
+        ["news/*.md", "--out", "news"],
+        ["news", "--out", "news"],
+        ["news", "--out", "alias"],  # the same folder through a symlink
+        [".", "--out", "."],
+    ],
+)
+def test_out_onto_the_input_records_stops_before_fetching(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    record = _record(tmp_path / "news" / "a.md")
+    (tmp_path / "alias").symlink_to("news", target_is_directory=True)
+    before = record.read_bytes()
+    code, err = _run(*argv)
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1, err  # one line, no summary: nothing was fetched
+    assert f"--out {argv[-1]} is the folder of the input records" in err
+    assert "choose another --out folder or use --in-place" in err
+    assert record.read_bytes() == before
+
+
+def test_an_out_copy_that_is_the_record_itself_is_not_written(tmp_path: Path) -> None:
+    """A copy's path that leads to its own record (a symlink left in the output folder) is
+    refused, named, and the record keeps its bytes."""
+    record = _record(tmp_path / "news" / "a.md")
+    before = record.read_bytes()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.md").symlink_to("../news/a.md")
+    _record(tmp_path / "news" / "b.md")
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.USAGE
+    assert "a.md: cannot write" in err and "it is the record itself" in err
+    assert record.read_bytes() == before
+    assert (tmp_path / "out" / "b.md").read_bytes() != (tmp_path / "news" / "b.md").read_bytes()
+
+
+def _write_phase(paths: list[Path], config: Config) -> app.WriteTally:
+    tally = app.WriteTally()
+    reporter = QuietReporter(Console(file=io.StringIO()), False)
+    asyncio.run(app.write_phase([(p, p.name) for p in paths], {}, config, reporter,
+                                "2026-11-27T00:00:00Z", tally=tally))
+    return tally
+
+
+def test_a_record_counts_as_changed_only_once_written(tmp_path: Path) -> None:
+    locked = [_record(tmp_path / f"r{i}.md") for i in range(3)]
+    for path in locked:
+        path.chmod(0o444)  # refused even for root: no write bit
+    writable = _record(tmp_path / "w.md")
+    tally = _write_phase([*locked, writable], Config(in_place=True))
+    assert (tally.changed, tally.unchanged, tally.failed) == (1, 0, 3)
+    assert all("read-only" in e.message for e in tally.errors)
+    again = _write_phase([*locked, writable], Config(in_place=True))
+    assert (again.changed, again.unchanged, again.failed) == (0, 1, 3)
+    dry = _write_phase(locked, Config(in_place=True, dry_run=True))
+    assert (dry.changed, dry.failed) == (3, 0)  # a dry run counts what would change
+
