@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from enricher.models import (
@@ -70,11 +71,24 @@ def _previous_entry(holder: Mapping[str, Any] | None, key: str) -> Mapping[str, 
     return entry if isinstance(entry, Mapping) else {}
 
 
-def _since(previous: Mapping[str, Any], status: str, fallback: str) -> str:
+def _later(moment: str, than: str) -> bool:
+    """Whether ISO time ``moment`` is after ``than`` (False when either is not a time)."""
+    try:
+        a, b = (datetime.fromisoformat(t) for t in (moment, than))
+    except ValueError:
+        return False
+    return a.replace(tzinfo=a.tzinfo or UTC) > b.replace(tzinfo=b.tzinfo or UTC)
+
+
+def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str = "") -> str:
+    """The record's own ``since`` while its status holds, else ``fallback``; never later than
+    ``check``, the time of the check that carries it (a clock set back after a run)."""
     old = previous.get("since")
-    if previous.get("status") == status and isinstance(old, str) and old:
-        return old
-    return fallback
+    kept = old if previous.get("status") == status and isinstance(old, str) else ""
+    for since in (kept, fallback):
+        if since and not _later(since, check):
+            return since
+    return check
 
 
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
@@ -125,7 +139,8 @@ def slot_entry(
         entry["confirmed"] = result.confirmed
     # the record's own since wins while its status holds: a failure it never showed (one bad
     # night) must not restart the streak it shows
-    entry["since"] = _since(previous, result.status.value, result.since or now)
+    entry["since"] = _since(previous, result.status.value, result.since or now,
+                            result.checked_at)
     old_url = previous.get("previousUrl")
     if isinstance(old_url, str) and old_url != slot.url:
         entry["previousUrl"] = old_url  # kept from an earlier --update-redirects

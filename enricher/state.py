@@ -10,7 +10,9 @@ The rules, each decided here only:
 * good = ok, redirected; bad = dead, error, timeout, blocked; invalid/skipped are not stored.
 * ``since``: the first check of the URL's current unbroken streak of the same status.
 * confirmed dead: ``dead`` in >= ``confirm_runs`` consecutive checks of the URL, the first and
-  the last at least ``confirm_days`` apart. Runs that do not check a URL leave its streak alone.
+  the last at least ``confirm_days`` apart, less ``CONFIRM_SLACK`` (cron starts a few seconds
+  late, DST takes an hour). Runs that do not check a URL leave its streak alone; a check dated
+  before the URL's last one (a clock set back) restarts the streak at itself.
 * changes, against the URL's previous check: newly dead (dead now; not dead before, or never
   seen), recovered (bad before, good now), still dead (dead before and now; since, and age in
   days at the end of the run), newly redirected (redirected now; not before, never seen, or
@@ -24,8 +26,8 @@ The rules, each decided here only:
   calls every ``JOURNAL_SECONDS``), so a crash loses at most one batch.
 * forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER`` and all but the last
   ``KEEP_RUNS`` runs; ``latest`` lists bad URLs only if the last finished run checked them.
-* a clock set back: a time after now is never fresh, ages are never negative, ``since`` is
-  never after the check that carries it.
+* a clock set back: a time after now is never fresh nor resumed, ages are never negative,
+  ``since`` is never after the check that carries it.
 * one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
   ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
@@ -36,7 +38,6 @@ reads the time only through the injected ``clock``.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
@@ -58,6 +59,9 @@ from enricher.models import (
     LinkStatus,
     StillDead,
 )
+from enricher.state_lock import StateError as StateError
+from enricher.state_lock import StateLocked as StateLocked
+from enricher.state_lock import release_lock, take_lock
 from enricher.state_rows import from_row, meta_of, validator
 
 SCHEMA_VERSION = 1
@@ -67,6 +71,7 @@ FORGET_AFTER = timedelta(days=30)  # a URL not checked for this long leaves the 
 KEEP_RUNS = 1000  # run rows kept
 JOURNAL_BATCH = 200
 JOURNAL_SECONDS = 1.0
+CONFIRM_SLACK = timedelta(hours=3)  # at most 1/16 of confirm_days, so short spans keep meaning
 GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD
@@ -78,12 +83,11 @@ _STORED = f"SELECT {_ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
 _LATEST = f"SELECT {_ROW}, json, since, {sql.CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
 
 
-class StateError(Exception):
-    """The state file cannot be used; the message is one line naming the file and the fix."""
-
-
-class StateLocked(StateError):
-    """Another run holds the state file."""
+def confirm_seconds(confirm_days: float) -> int:
+    """The least span, in seconds, of a confirmed dead streak: the one place the rule's
+    ``confirm_days`` becomes a number (the SQL in ``state_sql`` compares with it)."""
+    span = timedelta(days=confirm_days)
+    return round((span - min(CONFIRM_SLACK, span / 16)).total_seconds())
 
 
 def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateError:
@@ -152,24 +156,6 @@ def _changes_from(text: str | None) -> Changes:
     return Changes(**lists, still_dead=tuple(StillDead(**s) for s in data.get("still_dead", ())))
 
 
-def _take_lock(path: Path, started: str) -> int:
-    """An exclusive flock on ``<path>.lock`` holding "pid start-time"; StateLocked if taken."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
-        os.close(fd)
-        pid, since = [*holder, "?", "?"][:2]
-        raise StateLocked(
-            f"another enricher run holds {path} (pid {pid}, started {since}); "
-            "wait for it or remove the lock if it is stale"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {started}\n".encode(), 0)
-    return fd
-
-
 class History:
     """The run history in one SQLite file. Open with ``History.open``; one run at a time."""
 
@@ -196,7 +182,7 @@ class History:
             real = path.resolve()  # one lock per file, whatever symlink names it
             if not read_only:
                 real.parent.mkdir(parents=True, exist_ok=True)
-                fd = _take_lock(real, iso(clock()))
+                fd = take_lock(real, iso(clock()))
             db = (_connect_read_only(real) if read_only
                   else sqlite3.connect(real, isolation_level=None))
             history = cls(db, fd, path, clock, confirm_runs, confirm_days)
@@ -213,9 +199,13 @@ class History:
 
     def _prepare(self, read_only: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION or (read_only and version == 0):
+        if version > SCHEMA_VERSION:
             raise StateError(f"{self.path} was not written by this enricher (schema {version});"
                              " upgrade enricher or choose another --state")
+        if version == 0 and (read_only or self._db.execute(
+                "SELECT 1 FROM sqlite_master LIMIT 1").fetchone()):  # another program's data
+            raise StateError(f"{self.path} is not an enricher history (it was not written by"
+                             " enricher); point --state at another file")
         if not read_only:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -240,8 +230,7 @@ class History:
         finally:
             self._db.close()
             if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
+                release_lock(self._lock_fd)
 
     def __enter__(self) -> History:
         return self
@@ -257,7 +246,8 @@ class History:
         now = self._clock()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM journal WHERE at < ?", (iso(now - RESUME_WINDOW),))
+            self._db.execute("DELETE FROM journal WHERE at < ? OR at > ?",
+                             (iso(now - RESUME_WINDOW), iso(now)))
             cur = self._db.execute("INSERT INTO runs (command, started_at, state, options) "
                                    "VALUES (?, ?, 'running', ?)",
                                    (command, iso(now), json.dumps(dict(options), default=str)))
@@ -270,8 +260,10 @@ class History:
         """Results that interrupted runs finished within ``RESUME_WINDOW``, and within
         ``max_age_seconds`` when given (reused=True)."""
         limit = RESUME_WINDOW.total_seconds() if max_age_seconds is None else max_age_seconds
-        cutoff = iso(self._clock() - min(RESUME_WINDOW, timedelta(seconds=limit)))
-        rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ?", (cutoff,))
+        now = self._clock()  # an entry dated after now (a clock set back) is never resumed
+        cutoff = iso(now - min(RESUME_WINDOW, timedelta(seconds=limit)))
+        rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ? AND at <= ?",
+                                (cutoff, iso(now)))
         return {row[0]: from_row(row) for row in rows}
 
     @_guarded
@@ -332,7 +324,7 @@ class History:
                                "ORDER BY id DESC LIMIT 1").fetchone()
         since = iso(datetime.fromisoformat(row[0]) - RESUME_WINDOW) if row else ""
         rows = self._db.execute(f"{_LATEST} {sql.LATEST_WHERE}",
-                                (self.confirm_runs, round(self.confirm_days * 86400), since))
+                                (self.confirm_runs, confirm_seconds(self.confirm_days), since))
         out = []
         for *stored, confirmed in rows:  # confirmed as the run that stored it decided
             result = from_row(tuple(stored))
@@ -398,7 +390,7 @@ class History:
             self._pending.clear()
             db.execute("DELETE FROM journal")
             annotated = db.execute(sql.ANNOTATE, (self.confirm_runs,
-                                                  round(self.confirm_days * 86400)))
+                                                  confirm_seconds(self.confirm_days)))
             strings: dict[str, str] = {}  # one string per distinct time, not one per URL
             for url, since, confirmed in annotated:
                 r = out[url]

@@ -47,6 +47,7 @@ CREATE TEMP TABLE IF NOT EXISTS obs (
 ) WITHOUT ROWID;  -- in URL order, so joins with urls walk both tables in step
 CREATE TEMP TABLE IF NOT EXISTS wanted (url TEXT PRIMARY KEY);
 """
+_ON = "excluded.last_checked >= last_checked"  # the check is not dated back
 UPSERT = f"""
 INSERT INTO urls (url, kind, first_seen, last_checked, status, reason, http_status, final_url,
     content_type, since, streak, failures, first_failure, last_ok, etag, last_modified, history)
@@ -58,13 +59,15 @@ ON CONFLICT (url) DO UPDATE SET
     kind = excluded.kind, last_checked = excluded.last_checked, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    -- min(): a clock set back (NTP, VM restore) never leaves since after the check
-    since = CASE WHEN status = excluded.status THEN min(since, excluded.since)
-        ELSE excluded.since END,
-    streak = CASE WHEN status = excluded.status THEN streak + 1 ELSE 1 END,
-    failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
-    first_failure = CASE WHEN excluded.failures
-        THEN coalesce(first_failure, excluded.first_failure) END,
+    -- a check dated before the last one (a clock set back: NTP, a VM restore) restarts the
+    -- streaks at itself: moving since back would make a streak of hours span days
+    since = CASE WHEN status = excluded.status AND {_ON} THEN since ELSE excluded.since END,
+    streak = CASE WHEN status = excluded.status AND {_ON} THEN streak + 1 ELSE 1 END,
+    failures = CASE WHEN excluded.failures THEN
+        CASE WHEN {_ON} THEN failures + 1 ELSE 1 END ELSE 0 END,
+    first_failure = CASE WHEN excluded.failures THEN
+        CASE WHEN {_ON} THEN coalesce(first_failure, excluded.first_failure)
+        ELSE excluded.first_failure END END,
     last_ok = coalesce(excluded.last_ok, last_ok),
     etag = excluded.etag, last_modified = excluded.last_modified,
     history = substr(history || excluded.history, -{HISTORY_LENGTH})
@@ -83,7 +86,8 @@ FLAPPING = (
 CONDITIONAL = """SELECT etag, last_modified FROM urls JOIN meta USING (url) WHERE url = ? AND
     status = 'ok' AND json_extract(json, CASE kind WHEN 'page' THEN '$.page'
     WHEN 'image' THEN '$.image' END) IS NOT NULL"""
-# a urls row's confirmed-dead flag (?: runs, seconds); {t}: the table's alias and a dot
+# a urls row's confirmed-dead flag (?: runs, and seconds: confirm_days less the slack of
+# ``state.confirm_seconds``, the rule's one definition); {t}: the table's alias and a dot
 _CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND
     strftime('%s', {t}last_checked) - strftime('%s', {t}since) >= ?"""
 CONFIRMED = _CONFIRMED.format(t="")  # for ``enricher report``: as the run that stored it

@@ -109,6 +109,25 @@ def test_since_is_carried_over_while_status_stays() -> None:
     assert edits[()]["linkCheck"]["webUrl"]["since"] == NOW
 
 
+def test_since_is_never_later_than_the_check_that_carries_it() -> None:
+    """A record written while the clock was days ahead keeps no ``since`` from the future."""
+    ahead = {"status": "ok", "since": "2026-11-30T03:00:00Z"}  # after the check below
+    data = dict(DATA, linkCheck={"webUrl": ahead})
+    x = "https://a.example/x"
+    for history_since, expected in (("2026-11-26T03:00:00Z", "2026-11-26T03:00:00Z"),
+                                    (None, NOW), ("2026-11-29T00:00:00Z", NOW)):
+        result = _result(x, LinkStatus.OK, checked_at=NOW, since=history_since)
+        edits = build_edits(data, SLOTS, {**RESULTS, x: result}, EnrichOptions(now=NOW))
+        assert edits[()]["linkCheck"]["webUrl"]["since"] == expected, history_since
+    # a since not later than the check stays, whatever its spelling or the check's
+    kept = {"status": "ok", "since": "2026-11-26T03:00:00+00:00"}
+    for checked_at in (NOW, "", "garbage"):
+        result = _result(x, LinkStatus.OK, checked_at=checked_at)
+        edits = build_edits(dict(DATA, linkCheck={"webUrl": kept}), SLOTS,
+                            {**RESULTS, x: result}, EnrichOptions(now=NOW))
+        assert edits[()]["linkCheck"]["webUrl"]["since"] == kept["since"]
+
+
 def test_no_live_page_from_failed_fetch_and_no_drift_without_page() -> None:
     results = dict(RESULTS)
     results["https://a.example/x"] = _result(

@@ -556,6 +556,37 @@ def test_confirmation_needs_three_runs_and_two_days(web: LocalWeb, tmp_path: Pat
     assert front(path)["linkCheck"]["webUrl"]["status"] == "ok"
 
 
+@pytest.mark.parametrize("dead_nights,moved", [
+    # cron at 03:00, the first dead night started two seconds late: the third night confirms
+    ([{"days": 1, "seconds": 2}, {"days": 2, "seconds": 1}, {"days": 3}], True),
+    # a clock two days behind for one run (a restored VM) between two real hours: no move
+    ([{"days": 1}, {"days": -1, "hours": 1}, {"days": 1, "hours": 2}], False),
+])
+def test_prune_dead_follows_the_calendar_not_the_second_or_a_clock_set_back(
+    web: LocalWeb, tmp_path: Path, dead_nights: list[dict[str, float]], moved: bool
+) -> None:
+    u, q = web.url, json.dumps
+    web.page("/root.html", "Harbour roundup")
+    web.page("/gone.html", "Council minutes")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "r.md", [
+        'title: "Harbour roundup"', f"webUrl: {q(u('/root.html'))}", "related:",
+        '  - title: "Council minutes"', f"    webUrl: {q(u('/gone.html'))}"])
+    cfg = config(tmp_path / "state.sqlite", prune_dead=True)
+    clock = Clock()
+    night(folder, cfg, clock)
+    web.dead("/gone.html")
+    for delta in dead_nights:
+        clock.set(**delta)
+        result = by_url(night(folder, cfg, clock))[u("/gone.html")]
+        assert result.since is not None and result.since <= iso(clock())
+    assert result.confirmed is moved
+    data = front(path)
+    assert [r["title"] for r in data.get("deadRelated") or []] == (["Council minutes"] * moved)
+    assert len(data.get("related") or []) == (not moved)
+
+
 # --- incremental runs --------------------------------------------------------------------
 
 

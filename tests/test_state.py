@@ -24,9 +24,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from enricher import state_lock
 from enricher.models import ImageInfo, LinkKind, LinkResult, LinkStatus, Origin, PageMeta
 from enricher.report.model import Changes, StillDead
-from enricher.state import INTERRUPTED, JOURNAL_BATCH, History, StateError, StateLocked, iso
+from enricher.state import (
+    INTERRUPTED,
+    JOURNAL_BATCH,
+    History,
+    StateError,
+    StateLocked,
+    confirm_seconds,
+    iso,
+)
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 A, B, C = "https://a.example/1", "https://b.example/2", "https://c.example/3"
@@ -132,6 +141,40 @@ def test_confirmation_honours_configured_runs_and_days(tmp_path: Path, clock: Cl
                       confirm_days=0.5) as reader:
         latest = {r.url: r.confirmed for r in reader.latest()}
     assert latest == {A: True, B: False, C: None}
+
+
+def test_confirmation_has_a_few_hours_of_slack_for_cron_and_dst(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # cron starts a second or two late on night 1 (47:59:58 to night 3); a DST spring-forward
+    # makes night 3 47 h after night 1; 44:59:59 is still one night short
+    nights = {A: (2, 86401, 172800), B: (0, 23 * 3600, 47 * 3600), C: (0, 86400, 45 * 3600 - 1)}
+    assert confirm_seconds(2) == 45 * 3600 and confirm_seconds(0.5) == 11.25 * 3600
+    path = tmp_path / "s.sqlite"
+    with History.open(path, clock=clock) as h:
+        for night in range(3):
+            h.start_run("check", {})
+            out, _ = h.finish_run([res(u, "dead", T0 + timedelta(seconds=at[night]))
+                                   for u, at in nights.items()])
+        assert {u: out[u].confirmed for u in nights} == {A: True, B: True, C: False}
+    with History.open(path, read_only=True) as reader:  # enricher report: the same rule
+        assert {r.url: r.confirmed for r in reader.latest()} == {A: True, B: True, C: False}
+
+
+def test_a_check_dated_back_restarts_the_streak(hist: History, clock: Clock) -> None:
+    """Three 404s within two real hours, the middle one from a clock two days behind (a
+    restored VM), then NTP: never confirmed, and since is never after its check."""
+    clock.now = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    one_run(hist, clock, {A: "ok"})
+    for day, hour in ((21, 3), (19, 4), (21, 5)):
+        clock.now = datetime(2026, 11, day, hour, tzinfo=UTC)
+        out, changes = one_run(hist, clock, {A: "dead"})
+        assert out[A].confirmed is False, clock()
+        assert out[A].since is not None and out[A].since <= iso(clock())
+    assert out[A].since == "2026-11-19T04:00:00Z"  # the streak restarted at the dated-back check
+    assert changes.still_dead == (StillDead(A, "2026-11-19T04:00:00Z", 2.04),)
+    clock.now = datetime(2026, 11, 21, 6, tzinfo=UTC)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # 3 checks of 2 days
 
 
 def test_runs_that_do_not_check_a_url_leave_its_streak_alone(hist: History, clock: Clock) -> None:
@@ -369,7 +412,7 @@ def test_resume_window_and_how_aborted_runs_treat_the_journal(
 # --- locking ----------------------------------------------------------------------------------
 
 LOCKED = (r"another enricher run holds .*state\.sqlite \(pid {pid}, started 2026-11-27T03:00:00Z\);"
-          r" wait for it or remove the lock if it is stale")
+          r" wait for it: the lock is released when process {pid} ends")
 
 
 def _try_open(path: Path) -> subprocess.CompletedProcess[str]:
@@ -418,6 +461,40 @@ sys.stdin.read()
     History.open(path, clock=clock).close()
 
 
+def test_the_lock_message_never_advises_removing_the_lock(tmp_path: Path, clock: Clock) -> None:
+    with History.open(tmp_path / "s.sqlite", clock=clock), pytest.raises(StateLocked) as e:
+        History.open(tmp_path / "s.sqlite", clock=clock)
+    assert "remove" not in str(e.value) and "stale" not in str(e.value)
+    assert f"released when process {os.getpid()} ends" in str(e.value)
+
+
+def test_a_lock_file_replaced_while_locking_is_locked_by_its_name(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.sqlite"
+    lock = tmp_path / "s.sqlite.lock"
+    real_flock = state_lock.fcntl.flock
+    replacements = [1]  # how many times the file is swapped under the next flock
+
+    def swapping_flock(fd: int, op: int) -> None:
+        if op & state_lock.fcntl.LOCK_EX and replacements[0]:
+            replacements[0] -= 1
+            lock.unlink()  # someone removes the lock file, and another run creates it anew
+            lock.write_text("")
+        real_flock(fd, op)
+
+    monkeypatch.setattr(state_lock.fcntl, "flock", swapping_flock)
+    with History.open(path, clock=clock):
+        assert lock.read_text().split()[0] == str(os.getpid())  # the file the path names
+        with pytest.raises(StateLocked):
+            History.open(path, clock=clock)  # so a run that opens it finds it locked
+    replacements[0] = 99
+    with pytest.raises(StateError, match=r"s\.sqlite\.lock keeps being replaced"):
+        History.open(path, clock=clock)
+    replacements[0] = 0
+    History.open(path, clock=clock).close()  # nothing was left locked
+
+
 # --- bad state files --------------------------------------------------------------------------
 
 
@@ -440,6 +517,23 @@ def test_unusable_state_files_give_one_line(tmp_path: Path, clock: Clock) -> Non
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(StateError, match=r"cannot use .*dir\.sqlite"):
         History.open(tmp_path / "dir.sqlite", clock=clock)
+
+
+def test_a_foreign_sqlite_file_is_named_as_not_a_history(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE urls (x)")  # another program's table of the same name
+    for read_only in (False, True):
+        with pytest.raises(StateError) as e:
+            History.open(path, clock=clock, read_only=read_only)
+        assert str(e.value) == (f"{path} is not an enricher history (it was not written by"
+                                " enricher); point --state at another file")
+    with sqlite3.connect(path) as db:  # left as it was
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("urls",)]
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()  # an empty file is no one's data: a new history
+    History.open(empty, clock=clock).close()
 
 
 def test_open_creates_folders_and_uses_wal(tmp_path: Path, clock: Clock) -> None:
@@ -485,7 +579,7 @@ def test_since_confirmed_and_changes_follow_the_rules(steps: list[tuple[int, str
                     break
             since = streak[-1]
             assert out[A].since == iso(since)
-            span = (clock() - since) >= timedelta(days=2)
+            span = (clock() - since).total_seconds() >= confirm_seconds(2)
             assert out[A].confirmed == ((len(streak) >= 3 and span) if status == "dead" else None)
             bad = {"dead", "error", "timeout", "blocked"}
             assert (A in changes.newly_dead) == (status == "dead" and before != "dead")
@@ -609,6 +703,21 @@ def test_resume_window_is_hours_and_never_beyond_max_age(tmp_path: Path, clock: 
         assert h.resumable(3600) == {}  # --max-age 1h: two hours is too old
         clock.advance(hours=5)
         assert h.resumable() == {}  # 7 h: the next night never reuses it
+
+
+def test_a_journal_entry_dated_after_now_is_never_resumed(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        clock.advance(days=10)  # a clock ten days ahead journals a killed run's results...
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))
+        h.finish_run([], aborted=INTERRUPTED)
+        clock.advance(days=-10)  # ... and is put right
+        assert h.resumable() == {} and h.resumable(30 * 86400) == {}
+        h.start_run("enrich", {})  # which drops them: they are no result of a recent run
+        h.finish_run([], aborted=INTERRUPTED)
+        clock.advance(days=10)
+        assert h.resumable() == {}
 
 
 def test_old_urls_and_runs_are_forgotten_and_report_lists_current_failures(
