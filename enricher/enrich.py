@@ -236,6 +236,14 @@ def _earlier(data: Mapping[str, Any], previous: Mapping[str, Any] | None,
     return then
 
 
+def _with_fragment(final_url: str, raw: str) -> str:
+    """The redirect target, with the old URL's ``#fragment`` when the target has none (as
+    browsers carry it over a redirect, RFC 9110 10.2.2)."""
+    if "#" in final_url or "#" not in raw:
+        return final_url
+    return final_url + raw[raw.index("#"):]
+
+
 def build_edits(
     data: Mapping[str, Any],
     slots: Sequence[LinkRef],
@@ -272,7 +280,8 @@ def build_edits(
             and result.final_url
             and entry.get("status") == "redirected"
         ):
-            fixes.setdefault(slot.holder, {})[slot.key] = result.final_url
+            fixes.setdefault(slot.holder, {})[slot.key] = _with_fragment(result.final_url,
+                                                                         slot.raw)
             # the entry now describes the new URL, which answered ok (a redirect counts
             # only when its target does): no redirect left to report, a new streak
             entry["status"] = LinkStatus.OK.value

@@ -211,3 +211,17 @@ def test_prune_dead_is_one_move_edit_and_leaves_item_edits_in_place() -> None:
         "dead"] * 3
     assert edits[("related", 0)]["linkCheck"]["webUrl"]["confirmed"] is True
     assert () not in build_edits(data, slots, results, EnrichOptions(now=NOW))
+
+
+def test_update_redirects_keeps_the_fragment_of_the_old_url() -> None:
+    """A browser carries ``#part-2`` over a redirect whose target has none; so does the fix."""
+    data = {"webUrl": "https://b.example/y#part-2", "originalUrl": "https://b.example/y"}
+    slots = [
+        LinkRef(Origin("r.md", "webUrl"), (), "webUrl", LinkKind.PAGE,
+                "https://b.example/y#part-2", "https://b.example/y"),
+        _slot((), "originalUrl", LinkKind.PAGE, "https://b.example/y"),
+    ]
+    edits = build_edits(data, slots, RESULTS, EnrichOptions(now=NOW, update_redirects=True))
+    assert edits[()]["webUrl"] == "https://b.example/z#part-2"
+    assert edits[()]["originalUrl"] == "https://b.example/z"
+    assert edits[()]["linkCheck"]["webUrl"]["previousUrl"] == "https://b.example/y#part-2"
