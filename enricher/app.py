@@ -150,10 +150,12 @@ async def fetch_phase(
     outcome: FetchOutcome | None = None,
     nightly: Nightly | None = None,
     skip_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> FetchOutcome:
     """Read the records and fetch every distinct URL once, overlapping the two (except URLs
     the history lets us reuse); fan results out to their origins at the end. Results land
-    in ``outcome`` as they come, so an interrupted run still reports what it finished."""
+    in ``outcome`` as they come, so an interrupted run still reports what it finished.
+    ``environ`` holds the proxy and CA variables (``HTTP_PROXY``, ...; None: os.environ)."""
     outcome = outcome if outcome is not None else FetchOutcome(results={})
     nightly = nightly or Nightly(None, config)
     results = outcome.results
@@ -196,6 +198,7 @@ async def fetch_phase(
     async with Fetcher(
         config.fetch,
         resolver=resolver,
+        env=environ,
         outage_min_hosts=config.outage_min_hosts,
         outage_ratio=config.outage_ratio,
     ) as fetcher:
@@ -326,6 +329,7 @@ async def run(
     on_fetcher: Callable[[Fetcher], None] | None = None,
     options: Mapping[str, object] | None = None,
     clock: Callable[[], datetime] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult:
     """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
     a partial RunResult whose ``aborted`` says why. Raises ``state.StateError`` when the
@@ -348,6 +352,7 @@ async def run(
                 probe_page_images=write,
                 on_fetcher=on_fetcher,
                 outcome=outcome,
+                environ=environ,
                 nightly=nightly,
                 skip_dir=config.out_dir if write and not config.in_place else None,
             )

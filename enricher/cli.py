@@ -63,7 +63,7 @@ class Env:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     force_terminal: bool | None = None  # None: decide from the stream
-    environ: Mapping[str, str] | None = None  # for ENRICHER_* settings; None: os.environ
+    environ: Mapping[str, str] | None = None  # ENRICHER_*, proxy and CA variables; None: os.environ
     find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
 
 
@@ -417,7 +417,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
 
     if not args.paths:
         raise ConfigError(f"give at least one PATH to {args.command} (a file, folder, glob or -)")
-    check_network(settings.config)  # before anything is read or fetched
+    check_network(settings.config, env.environ)  # before anything is read or fetched
     config = settings.config
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):
@@ -464,6 +464,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             diff_lines=diff_lines if config.dry_run else None,
             on_fetcher=fetchers.append,
             options=run_options({k: v for k, v in vars(args).items() if v not in (None, False)}),
+            environ=env.environ,
         )
 
     handlers = _signal_handlers()  # go() installs its own

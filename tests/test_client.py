@@ -132,6 +132,19 @@ def test_proxy_routes_from_environment() -> None:
     assert not ProxyRoutes.build(None, {})
 
 
+def test_no_proxy_takes_cidr_blocks_and_addresses_for_ip_hosts() -> None:
+    """As curl, Go and requests read NO_PROXY: a CIDR block or an address exempts hosts
+    written as IP literals in it, IPv6 included; a name is never matched against a block."""
+    routes = ProxyRoutes.build(None, {"HTTPS_PROXY": "http://proxy:3128",
+                                      "NO_PROXY": "192.0.2.0/24, 2001:db8::/32,[2001:db9::1],x/y"})
+    assert routes.for_url("https", "192.0.2.77") is None
+    assert routes.for_url("https", "2001:db8::5") is None
+    assert routes.for_url("https", "2001:db9::1") is None
+    assert routes.for_url("https", "198.51.100.1") == "http://proxy:3128"
+    assert routes.for_url("https", "2001:db9::2") == "http://proxy:3128"
+    assert routes.for_url("https", "news.example") == "http://proxy:3128"
+
+
 def test_socks_proxies_are_a_config_error() -> None:
     with pytest.raises(ValueError, match="only http"):
         ProxyRoutes.build("socks5://127.0.0.1:1080", {})

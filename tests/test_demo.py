@@ -53,6 +53,9 @@ def test_the_working_folders_config_and_variables_are_not_read(
     )
     monkeypatch.setenv("ENRICHER_RESULTS", "stray.jsonl")
     monkeypatch.setenv("ENRICHER_HOST_CONCURRENCY", "lots")  # an error, were it read
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # the demo web is local: no proxy
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: refused
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))  # an error, were it read
     code, err = _demo("--out", "d")
     assert code == ExitCode.OK, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "enricher.toml"]

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import socket
 import ssl
 import urllib.request
@@ -323,11 +324,28 @@ class ProxyRoutes:
         proxy = self.https if scheme == "https" else self.http
         if proxy is None:
             return None
-        if self.no_proxy and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
-            host, {"no": self.no_proxy}
-        ):
+        if self.no_proxy and _bypassed(host, self.no_proxy):
             return None
         return proxy
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host``: names and domain suffixes as urllib reads them,
+    ``*``, and, as curl (7.86+), Go and requests read them, CIDR blocks (``10.0.0.0/8``) and
+    single addresses (``::1``) for hosts written as IP literals."""
+    if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        try:
+            if address in ipaddress.ip_network(entry.strip().strip("[]"), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 # --- transports -----------------------------------------------------------------------------
