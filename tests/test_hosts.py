@@ -300,6 +300,23 @@ def test_defer_only_moves_the_next_start_later() -> None:
     assert slot.next_start == 52.0
 
 
+def test_a_request_granted_before_a_retry_after_waits_for_it() -> None:
+    """A request granted (early, or with several in flight) before another's 429 arrived
+    has not left yet: it waits out the hold too, and a hold that came during its wait is
+    seen when it wakes (hold_delay)."""
+    now = [100.0]
+    sched: Scheduler[str] = Scheduler(interval=0.1, jitter=0.0, clock=lambda: now[0])
+    slot = sched.slot("h")
+    sched._take(slot, now[0])  # granted: may leave now
+    assert sched.send_delay("h") == 0.0 and sched.hold_delay("h") == 0.0
+    sched.defer("h", 5.0)  # a request in flight came back 429, Retry-After: 5
+    assert sched.send_delay("h") == 5.0 and sched.hold_delay("h") == 5.0
+    now[0] = 105.0
+    assert sched.send_delay("h") == 0.0 and sched.hold_delay("h") == 0.0
+    sched.defer("h", 1.0, budget=slot.deferred + 0.5)  # the budget clips the hold too
+    assert sched.hold_delay("h") == 0.5
+
+
 def test_defer_adds_at_most_its_budget_to_a_host() -> None:
     """A host answering every request with 503 + Retry-After: the holds add up to the
     budget (the Retry-After cap) in a run, then only the URL's own retry waits."""

@@ -410,9 +410,12 @@ class Fetcher:
             headers = headers + [(k, v) for k, v in extra.items()]
         transport = self._transports.get(key)
         sched = self._sched
+        # granted early: prepared, now wait for the host's exact spacing; a Retry-After
+        # that came since the grant (another request's 429) holds this one too
         delay = sched.send_delay(key)
-        if delay > 0:  # granted early: prepared, now wait for the host's exact spacing
+        while delay > 0:
             await asyncio.sleep(delay)
+            delay = sched.hold_delay(key)
         self._requests += 1
         pending = [True]  # this attempt's request has not left yet
         connected: list[bool] = []  # a TCP connection exists (CONNECTED hook, or trace)

@@ -103,6 +103,7 @@ class HostSlot(Generic[T]):
     unsent: int = 0  # granted attempts whose request has not left yet (connecting)
     lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
     send_at: float = 0.0  # when the last granted request may leave
+    held_until: float = 0.0  # a Retry-After hold: no granted request leaves before it
     pending: deque[T] = field(default_factory=deque)
     waiters: deque[tuple[str, asyncio.Future[bool]]] = field(default_factory=deque)  # origin
 
@@ -297,6 +298,8 @@ class Scheduler(Generic[T]):
         if added > 0:
             slot.next_start = max(slot.next_start, now) + added
             slot.deferred += added
+            # requests granted before the answer that asked us to wait, not sent yet
+            slot.held_until = max(slot.held_until, min(now + seconds, slot.next_start))
 
     def _trip(self, slot: HostSlot[T], origin: str, breaker: Breaker) -> None:
         breaker.tripped = True
@@ -358,8 +361,15 @@ class Scheduler(Generic[T]):
 
     def send_delay(self, key: str) -> float:
         """Seconds the granted attempt must still wait before its request may leave (it was
-        granted up to ``lead`` early, so that preparing it overlaps the host's spacing)."""
-        return max(0.0, self.slot(key).send_at - self._clock())
+        granted up to ``lead`` early, so that preparing it overlaps the host's spacing), or
+        because the host asked us to wait (``defer``) after it was granted."""
+        slot = self.slot(key)
+        return max(0.0, max(slot.send_at, slot.held_until) - self._clock())
+
+    def hold_delay(self, key: str) -> float:
+        """Seconds a granted request must still wait for a Retry-After hold (``defer``) that
+        came while it waited for its ``send_delay``."""
+        return max(0.0, self.slot(key).held_until - self._clock())
 
     def started(self, key: str) -> None:
         """The granted request is about to go out (see ``sent``)."""
