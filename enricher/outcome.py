@@ -54,7 +54,7 @@ def interpret(
             if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
                 final = fetched.final_url or fetched.url
                 page, signals = extract_with_signals(text, final, provider=provider)
-                page = _clean_page_urls(page, config)
+                page = _clean_page_urls(page, config, final)
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
                     page.site_name,
@@ -97,11 +97,15 @@ def interpret(
     )
 
 
-def _clean_url_or_none(url: str | None, config: Config) -> str | None:
+def _clean_url_or_none(url: str | None, config: Config, clean: str = "") -> str | None:
     """A URL taken from a page, through the same cleaner as record URLs (one parser: what
-    is written to livePage and what would be fetched are the same); None when rejected."""
+    is written to livePage and what would be fetched are the same); None when rejected.
+    ``clean`` is a URL that went through the cleaner already (the page's own: a canonical
+    link usually repeats it), returned as it is."""
     if not url:
         return None
+    if url == clean:
+        return url
     cleaned = clean_url(
         url,
         max_length=config.max_url_length,
@@ -110,7 +114,8 @@ def _clean_url_or_none(url: str | None, config: Config) -> str | None:
     return cleaned.url if isinstance(cleaned, CleanURL) else None
 
 
-def _clean_page_urls(page: PageMeta, config: Config) -> PageMeta:
+def _clean_page_urls(page: PageMeta, config: Config, fetched: str) -> PageMeta:
+    """The page's URLs cleaned; ``fetched``, the (clean) URL the page came from."""
     image = page.image
     if image is not None:
         url = _clean_url_or_none(image.url, config)
@@ -118,6 +123,6 @@ def _clean_page_urls(page: PageMeta, config: Config) -> PageMeta:
     return replace(
         page,
         image=image,
-        canonical_url=_clean_url_or_none(page.canonical_url, config),
+        canonical_url=_clean_url_or_none(page.canonical_url, config, fetched),
         amp_url=_clean_url_or_none(page.amp_url, config),
     )
