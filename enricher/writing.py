@@ -24,6 +24,7 @@ from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
+STALE_SHOWN = 3  # stale --out copies named in the log line (the rest are counted)
 
 
 def out_root(inputs: Sequence[str], listed: Iterable[str], out_dir: str) -> Path:
@@ -142,7 +143,36 @@ async def write_phase(
             continue
         tally.changed += changed  # the write above ran without a pause: counted = written
         tally.unchanged += not changed
+    if not config.in_place:
+        _note_stale_copies(out_dir, root, reporter)
     return tally.changed, tally.unchanged, errors
+
+
+def stale_copies(out_dir: Path, root: Path) -> list[str]:
+    """Record files under ``out_dir`` whose record under ``root`` (the folder it mirrors) no
+    longer exists: renamed or deleted since a run wrote them. Only looked for, never removed.
+    A ``root`` inside ``out_dir`` is not searched (those are the records)."""
+    if not out_dir.is_dir():
+        return []
+    inside = records.same_file(out_dir, root) or Path(os.path.realpath(root)).is_relative_to(
+        os.path.realpath(out_dir))
+    try:
+        found = records.record_paths([str(out_dir)], skip_dir=str(root) if inside else None)
+        return [path for path in found
+                if not os.path.lexists(root / os.path.relpath(path, out_dir))]
+    except (records.UsageError, OSError):  # an unreadable folder: nothing to say
+        return []
+
+
+def _note_stale_copies(out_dir: Path, root: Path, reporter: Reporter) -> None:
+    stale = stale_copies(out_dir, root)
+    if stale:
+        shown = ", ".join(shown_name(path) for path in stale[:STALE_SHOWN])
+        more = f" and {len(stale) - STALE_SHOWN} more" if len(stale) > STALE_SHOWN else ""
+        reporter.log(f"enricher: {len(stale)} cop{'y' if len(stale) == 1 else 'ies'} under "
+                     f"{shown_name(str(out_dir))} no longer ha{'s' if len(stale) == 1 else 've'}"
+                     f" a record under {shown_name(str(root))} (renamed or deleted): {shown}"
+                     f"{more}; enricher never deletes them, remove them if they should go")
 
 
 def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]]) -> str:

@@ -149,3 +149,34 @@ def test_a_record_counts_as_changed_only_once_written(tmp_path: Path) -> None:
     dry = _write_phase(locked, Config(in_place=True, dry_run=True))
     assert (dry.changed, dry.failed) == (3, 0)  # a dry run counts what would change
 
+
+
+def test_copies_whose_record_is_gone_are_named_never_deleted(tmp_path: Path) -> None:
+    """A record renamed or deleted since the last run leaves its --out copy: the run names
+    it (the rest counted) and leaves it; a record merely not named this time is not stale,
+    nor are the records themselves when the input folder lies inside --out."""
+    news = tmp_path / "news"
+    for name in ("a", "b", "c", "d", "e"):
+        _record(news / "2024" / f"{name}.md")
+    assert _run("news", "--out", "out")[0] == ExitCode.OK
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.OK and "no longer" not in err, err
+    for name in ("b", "c", "d", "e"):
+        (news / "2024" / f"{name}.md").unlink()
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.OK, err
+    assert f"4 copies under out no longer have a record under {news} (renamed" in err
+    assert "out/2024/b.md, out/2024/c.md, out/2024/d.md and 1 more" in err
+    assert _copies(tmp_path / "out") == ["2024/a.md", "2024/b.md", "2024/c.md", "2024/d.md",
+                                         "2024/e.md"]
+    code, err = _run("news/2024/a.md", "--out", "one")  # b..e never went to "one"
+    assert code == ExitCode.OK and "no longer" not in err, err
+    _record(tmp_path / "site" / "_news" / "x.md")
+    code, err = _run("site/_news", "--out", "site")  # the records sit inside --out
+    assert code == ExitCode.OK and "no longer" not in err, err
+    assert (tmp_path / "site" / "x.md").is_file()
+    (tmp_path / "site" / "_news" / "x.md").unlink()
+    _record(tmp_path / "site" / "_news" / "y.md")
+    code, err = _run("site/_news", "--out", "site")
+    assert f"1 copy under site no longer has a record under {tmp_path}/site/_news" in err, err
+    assert "site/x.md;" in err
