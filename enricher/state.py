@@ -12,7 +12,9 @@ The rules, each decided here only:
 * confirmed dead: ``dead`` in >= ``confirm_runs`` consecutive checks of the URL, the first and
   the last at least ``confirm_days`` apart, less ``CONFIRM_SLACK`` (cron starts a few seconds
   late, DST takes an hour). Runs that do not check a URL leave its streak alone; a check dated
-  before the URL's last one (a clock set back) restarts the streak at itself.
+  before the URL's last one (a clock set back) counts as made at that last check: a URL's
+  stored times never run back, so a clock set back and then forward cannot stretch hours of
+  checks into days.
 * changes, against the URL's previous check: newly dead (dead now; not dead before, or never
   seen), recovered (bad before, good now), still dead (dead before and now; since, and age in
   days at the end of the run), newly redirected (redirected now; not before, never seen, or
@@ -412,8 +414,9 @@ class History:
         rows = self._db.execute(sql.CHANGES.format(bad=_BAD_SQL))
         for url, status, good, before, since, new_redirect in rows:
             if status == "dead" and before == "dead":
+                since = min(since, now)  # stored times may be ahead of a clock set back
                 days = (end - datetime.fromisoformat(since)).total_seconds() / 86400
-                still_dead.append(StillDead(url, since, round(max(days, 0.0), 2)))
+                still_dead.append(StillDead(url, since, round(days, 2)))
             elif status == "dead":
                 newly_dead.append(url)
             elif good and before in BAD:

@@ -47,7 +47,10 @@ CREATE TEMP TABLE IF NOT EXISTS obs (
 ) WITHOUT ROWID;  -- in URL order, so joins with urls walk both tables in step
 CREATE TEMP TABLE IF NOT EXISTS wanted (url TEXT PRIMARY KEY);
 """
-_ON = "excluded.last_checked >= last_checked"  # the check is not dated back
+# a URL's own clock never runs back: a check dated before the URL's last one (a clock set
+# back: NTP, a VM restore) counts as made at that last check, so a clock set back and then
+# forward never makes a streak of hours span days (it may only make one look shorter)
+_AT = "max(excluded.last_checked, last_checked)"
 UPSERT = f"""
 INSERT INTO urls (url, kind, first_seen, last_checked, status, reason, http_status, final_url,
     content_type, since, streak, failures, first_failure, last_ok, etag, last_modified, history)
@@ -56,19 +59,14 @@ SELECT url, kind, checked_at, checked_at, status, reason, http_status, final_url
     CASE WHEN good THEN checked_at END, etag, last_modified, CASE WHEN good THEN 'g' ELSE 'b' END
 FROM obs WHERE new
 ON CONFLICT (url) DO UPDATE SET
-    kind = excluded.kind, last_checked = excluded.last_checked, status = excluded.status,
+    kind = excluded.kind, last_checked = {_AT}, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    -- a check dated before the last one (a clock set back: NTP, a VM restore) restarts the
-    -- streaks at itself: moving since back would make a streak of hours span days
-    since = CASE WHEN status = excluded.status AND {_ON} THEN since ELSE excluded.since END,
-    streak = CASE WHEN status = excluded.status AND {_ON} THEN streak + 1 ELSE 1 END,
-    failures = CASE WHEN excluded.failures THEN
-        CASE WHEN {_ON} THEN failures + 1 ELSE 1 END ELSE 0 END,
-    first_failure = CASE WHEN excluded.failures THEN
-        CASE WHEN {_ON} THEN coalesce(first_failure, excluded.first_failure)
-        ELSE excluded.first_failure END END,
-    last_ok = coalesce(excluded.last_ok, last_ok),
+    since = CASE WHEN status = excluded.status THEN since ELSE {_AT} END,
+    streak = CASE WHEN status = excluded.status THEN streak + 1 ELSE 1 END,
+    failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
+    first_failure = CASE WHEN excluded.failures THEN coalesce(first_failure, {_AT}) END,
+    last_ok = CASE WHEN excluded.last_ok IS NULL THEN last_ok ELSE {_AT} END,
     etag = excluded.etag, last_modified = excluded.last_modified,
     history = substr(history || excluded.history, -{HISTORY_LENGTH})
 """
@@ -92,7 +90,7 @@ _CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND
     strftime('%s', {t}last_checked) - strftime('%s', {t}since) >= ?"""
 CONFIRMED = _CONFIRMED.format(t="")  # for ``enricher report``: as the run that stored it
 # this run's dead URLs with since and whether they are confirmed (?: runs, seconds)
-ANNOTATE = f"""SELECT o.url, u.since, {_CONFIRMED.format(t="u.")}
+ANNOTATE = f"""SELECT o.url, min(u.since, o.checked_at), {_CONFIRMED.format(t="u.")}
     FROM obs o JOIN urls u ON u.url = o.url WHERE u.status = o.status"""
 # forgetting (?: the oldest last check kept; then this run's id and the runs kept)
 PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"

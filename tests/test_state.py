@@ -161,20 +161,21 @@ def test_confirmation_has_a_few_hours_of_slack_for_cron_and_dst(
         assert {r.url: r.confirmed for r in reader.latest()} == {A: True, B: True, C: False}
 
 
-def test_a_check_dated_back_restarts_the_streak(hist: History, clock: Clock) -> None:
-    """Three 404s within two real hours, the middle one from a clock two days behind (a
-    restored VM), then NTP: never confirmed, and since is never after its check."""
+def test_a_check_dated_back_counts_as_made_at_the_last_check(hist: History, clock: Clock) -> None:
+    """Four 404s within three real hours, the second from a clock two days behind (a restored
+    VM), then NTP: never confirmed (the dated-back check counts as made at the check before
+    it), and since is never after its check; two real days later it is."""
     clock.now = datetime(2026, 11, 20, 3, tzinfo=UTC)
     one_run(hist, clock, {A: "ok"})
-    for day, hour in ((21, 3), (19, 4), (21, 5)):
+    for day, hour in ((21, 3), (19, 4), (21, 5), (21, 6)):
         clock.now = datetime(2026, 11, day, hour, tzinfo=UTC)
         out, changes = one_run(hist, clock, {A: "dead"})
         assert out[A].confirmed is False, clock()
         assert out[A].since is not None and out[A].since <= iso(clock())
-    assert out[A].since == "2026-11-19T04:00:00Z"  # the streak restarted at the dated-back check
-    assert changes.still_dead == (StillDead(A, "2026-11-19T04:00:00Z", 2.04),)
-    clock.now = datetime(2026, 11, 21, 6, tzinfo=UTC)
-    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # 3 checks of 2 days
+    assert out[A].since == "2026-11-21T03:00:00Z"  # not the dated-back check's 19th
+    assert changes.still_dead == (StillDead(A, "2026-11-21T03:00:00Z", 0.12),)
+    clock.now = datetime(2026, 11, 23, 3, tzinfo=UTC)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # 2 real days
 
 
 def test_runs_that_do_not_check_a_url_leave_its_streak_alone(hist: History, clock: Clock) -> None:
@@ -755,12 +756,16 @@ def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
         assert h.fresh([A], 20 * 3600) == {}  # a check "in the future" is not fresh
         out, changes = one_run(h, clock, {B: "dead"})
         assert changes.still_dead[0].days == 0.0 and out[B].since == iso(clock())
-        clock.advance(days=1)
-        out, changes = one_run(h, clock, {B: "dead"})
-        assert changes.still_dead[0].days == 1.0 and not out[B].confirmed
+        # the checks count as made at the future one until the clock catches up with it:
+        # a dead streak may be confirmed late, never early
+        for _ in range(11):
+            clock.advance(days=1)
+            out, changes = one_run(h, clock, {B: "dead"})
+            assert changes.still_dead[0].days >= 0.0 and not out[B].confirmed, clock()
+            assert out[B].since is not None and out[B].since <= iso(clock())
         clock.advance(days=1)
         out, _ = one_run(h, clock, {B: "dead"})
-        assert out[B].confirmed  # 2 days of dead checks by the corrected clock
+        assert out[B].confirmed  # 2 days past the future check, by the corrected clock
 
 
 def test_a_symlink_to_a_locked_state_is_locked(tmp_path: Path, clock: Clock) -> None:
