@@ -14,9 +14,10 @@ junit     .xml                         ``junit``
 ========  ===========================  ===============================================
 
 ``write_report`` writes to a temporary file next to the target and renames it over the target
-(``os.replace``), so a report is never half-written; ``-`` means standard output. Errors a user
-can cause (unknown format, unwritable path) are one-line ``ValueError``/``ReportError``
-messages for the CLI to print. The end-of-run summary is ``summary.print_summary``.
+(``os.replace``), so a report is never half-written; a report it replaces keeps its
+permissions; ``-`` means standard output. Errors a user can cause (unknown format, unwritable
+path) are one-line ``ValueError``/``ReportError`` messages for the CLI to print.
+The end-of-run summary is ``summary.print_summary``.
 
 This package must not fetch, read records or decide verdicts; it only renders values.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Callable
 from contextlib import suppress
@@ -114,6 +116,17 @@ def render(
     return buf.getvalue()
 
 
+def _keep_mode(target: Path, fd: int) -> None:
+    """Give the new file the permissions of the report it replaces (one a user made private
+    stays private); a new report gets the umask's."""
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        os.fchmod(fd, stat.S_IMODE(mode))
+
+
 def write_report(
     run: RunResult,
     path: str,
@@ -132,7 +145,8 @@ def write_report(
         stream.flush()
         return
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # a short prefix of the name: the target's own may already be as long as a name can be
+    tmp = target.with_name(f".{target.name[:32]}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
@@ -141,6 +155,7 @@ def write_report(
             "check that its folder exists and is writable"
         ) from None
     try:
+        _keep_mode(target, fd)
         with open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
             writer(run, out, fail_on=fail_on, changes=changes)
             out.flush()

@@ -170,6 +170,12 @@ def _link(url: str | None) -> str:
     return h(url)
 
 
+def _refused(e: Entry) -> bool:
+    """Never a link: a slot (a skipped URL may point at an internal address), or a URL the
+    address policy refused (forbidden_address, forbidden_port, ...: itself or a redirect hop)."""
+    return e.result is None or e.result.reason.startswith("forbidden_")
+
+
 def _sources(e: Entry) -> str:
     items = [f"<li>{h(origin_text(o))}</li>" for o in e.sources]
     if len(items) <= SOURCES_SHOWN:
@@ -192,10 +198,7 @@ def _row(e: Entry, tags: tuple[str, ...]) -> str:
     title = r.page.title if r is not None and r.page is not None and r.page.title else ""
     final = r.final_url if r is not None and r.final_url else ""
     records = " ".join(dict.fromkeys(o.file for o in e.sources))  # distinct, in order
-    # only fetched URLs are links: a skipped one, or one the address policy refused
-    # (forbidden_address, forbidden_port, ...: itself or a redirect hop), may point at an
-    # internal address
-    refused = r is None or r.reason.startswith("forbidden_")
+    refused = _refused(e)
     label = f"<code>{h(e.label)}</code>" if refused else _link(e.url)
     final_cell = h(final) if refused else _link(final)
     change = f' data-change="{attr(" ".join(tags))}"' if tags else ""
@@ -252,6 +255,8 @@ def _extras(run: RunResult, changes: Changes | None) -> list[str]:
     out += [f"<li>{h(str(err))}</li>" for err in run.record_errors]
     out.append("</ul>")
     if changes is not None:
+        # a changed URL is a link only when this run fetched it and the policy let it through
+        linkable = {e.url for e in entries(run) if e.url is not None and not _refused(e)}
         out.append('<section id="changes"><h2>Changes since the previous run</h2>')
         ages = {s.url: s for s in changes.still_dead}
         for kind in CHANGE_KINDS:
@@ -262,7 +267,8 @@ def _extras(run: RunResult, changes: Changes | None) -> list[str]:
             )
             for u in urls:
                 age = f" since {h(ages[u].since)} ({ages[u].days:.1f} days)" if u in ages else ""
-                out.append(f"<li>{_link(u)}{age}</li>")
+                shown = _link(u) if u in linkable else f"<code>{h(u)}</code>"
+                out.append(f"<li>{shown}{age}</li>")
             out.append("</ul>")
         out.append("</section>")
     return out

@@ -7,7 +7,8 @@ record errors, and changes when a change report is given.
 
 Escaping: URLs, raw values, paths and fields go in code spans (literal in Markdown, so
 ``<script>`` stays text); other text has Markdown punctuation backslash-escaped. Control and
-bidi characters become visible escapes; newlines become spaces; ``|`` is escaped in tables.
+bidi characters become visible escapes; newlines become spaces; ``|`` is escaped in tables;
+a code span is padded where CommonMark would otherwise eat a backtick or a space of the value.
 
 This module renders only; every number and list comes from ``enricher.report.model``.
 """
@@ -60,7 +61,10 @@ def md_code(text: str, *, table: bool = False) -> str:
     if not body:
         return "*(empty)*"
     fence = "`" * (max((len(m) for m in _BACKTICKS.findall(body)), default=0) + 1)
-    if body.startswith("`") or body.endswith("`"):
+    # CommonMark strips one space from each end of a span that starts and ends with one (and
+    # is not all spaces): pad, so a value written with spaces around it keeps them
+    padded = body.startswith(" ") and body.endswith(" ") and bool(body.strip(" "))
+    if body.startswith("`") or body.endswith("`") or padded:
         body = f" {body} "
     if table:
         body = body.replace("|", "\\|")

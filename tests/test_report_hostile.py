@@ -1,0 +1,97 @@
+"""Hostile values against the report writers: what a reader sees must be what was written
+(Markdown code spans as a CommonMark renderer shows them), links the address policy refused
+never become clickable anywhere in the HTML page, and writing a report works for any name the
+file system accepts and keeps the permissions a user gave an earlier report."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from html import unescape
+from pathlib import Path
+
+import pytest
+from test_report import ALL_FAIL, o, parse_html, res, sample_run, slot
+
+from enricher.models import LinkStatus, RecordCounts, RunResult
+from enricher.report import render, write_report
+from enricher.report.html import render_html
+from enricher.report.markdown import md_code
+from enricher.report.model import Changes, StillDead
+
+markdown_it = pytest.importorskip("markdown_it")  # rich's dependency, so always there
+
+
+def _code_spans(markdown: str) -> list[str]:
+    """The literal text of every code span, as a CommonMark (+ GFM tables) renderer shows it."""
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown)
+    return [unescape(m) for m in re.findall(r"<code>(.*?)</code>", html, re.S)]
+
+
+@pytest.mark.parametrize(
+    "text", [" https://a.example/x ", " a ", "  a  ", " `a` ", " a`", "`a ", "a | b ", " | "]
+)
+@pytest.mark.parametrize("table", [False, True])
+def test_markdown_code_spans_show_surrounding_spaces(text: str, table: bool) -> None:
+    """CommonMark strips one space from each end of a code span that starts and ends with one,
+    so a value written with spaces (often why it is invalid) must not lose them."""
+    span = md_code(text, table=table)
+    doc = f"| h |\n| --- |\n| {span} |\n" if table else f"- {span}\n"
+    assert _code_spans(doc) == [text]
+
+
+def test_markdown_report_shows_a_raw_value_with_its_spaces() -> None:
+    raw = " https://news.example/a "
+    run = RunResult(
+        command="check", started_at="", finished_at="", results=(), record_errors=(),
+        records=RecordCounts(),
+        slot_results=(slot(raw, LinkStatus.INVALID, "bad_host", o("a.md", "webUrl", 2)),),
+    )
+    assert raw in _code_spans(render(run, "md", fail_on=frozenset({"invalid"})))
+
+
+META = "http://169.254.169.254/latest/meta-data/"
+
+
+def test_html_changes_never_link_what_the_address_policy_refused() -> None:
+    """A refused URL (internal address) is text in the table; it must be text in the list of
+    changes too (a URL can flap between a public and an internal address)."""
+    run = RunResult(
+        command="check", started_at="", finished_at="", slot_results=(), record_errors=(),
+        records=RecordCounts(),
+        results=(
+            res(META, LinkStatus.BLOCKED, "forbidden_address", o("a.md", "webUrl")),
+            res("https://gone.example/b", LinkStatus.DEAD, "http_404", o("b.md", "webUrl")),
+        ),
+    )
+    changes = Changes(
+        newly_dead=("https://gone.example/b",),
+        still_dead=(StillDead(url=META, since="2024-04-20T02:00:00+00:00", days=3.0),),
+        flapping=(META,),
+    )
+    text = render_html(run, changes=changes)
+    hrefs = {a["href"] for t, a in parse_html(text).tags if t == "a" and "href" in a}
+    assert hrefs == {"https://gone.example/b"}
+    section = text.split('<section id="changes">', 1)[1]
+    assert section.count(f"<code>{META}</code>") == 2  # still dead, flapping: shown, not linked
+
+
+def test_write_report_accepts_the_longest_name_the_file_system_does(tmp_path: Path) -> None:
+    """The temporary file's name must not be longer than the target's (NAME_MAX is 255)."""
+    target = tmp_path / ("r" * 240 + ".json")
+    target.write_text("old", "utf-8")  # the file system takes the name
+    write_report(sample_run(), str(target), "json", fail_on=ALL_FAIL)
+    assert target.read_text("utf-8") == render(sample_run(), "json", fail_on=ALL_FAIL)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_write_report_keeps_the_permissions_of_the_report_it_replaces(tmp_path: Path) -> None:
+    """A report a user made private (it names internal URLs) stays private the next night."""
+    target = tmp_path / "report.html"
+    target.write_text("old", "utf-8")
+    target.chmod(0o600)
+    write_report(sample_run(), str(target), "html", fail_on=ALL_FAIL)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text("utf-8").startswith("<!doctype html>")
