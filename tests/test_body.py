@@ -15,6 +15,7 @@ from enricher.net.body import (
     BoundedDecoder,
     coding_of,
     declared_length,
+    drain,
     location_text,
     read_bounded,
 )
@@ -191,3 +192,47 @@ def test_location_text_reads_utf8_and_keeps_other_bytes() -> None:
     assert location_text("http://caf\xe9.example/x\xe9?q=\xff") == "http://caf\xe9.example/x%E9?q=%FF"
     assert location_text("//caf\xe9.example/p\xe9") == "//caf\xe9.example/p%E9"
     assert location_text("/plain?a=1") == "/plain?a=1" and location_text(None) is None
+
+
+def test_drain_stops_once_past_the_declared_length() -> None:
+    """Chunked framing wins over a Content-Length sent with it (and HTTP/2 does not check
+    the length): a body that runs past what was declared is no short rest to drain."""
+    seen = 0
+
+    def count(n: int) -> None:
+        nonlocal seen
+        seen += n
+
+    asyncio.run(drain(_source([b"x" * 1000] * 1000), 10, count))
+    assert seen == 1000
+    seen = 0
+    asyncio.run(drain(_source([b"x" * 4] * 5), 20, count))  # an honest length: all of it
+    assert seen == 20
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_an_empty_body_with_a_content_coding_is_empty_not_corrupt(coding: str) -> None:
+    """``Content-Encoding: gzip`` on an empty body (a 200 with ``Content-Length: 0``, a
+    Refresh page) is an empty page, as browsers and httpx read it, not a decoding failure."""
+    decoder = BoundedDecoder(coding, 1000)
+    body = asyncio.run(read_bounded(_source([]), decoder, limit=1000, stop_at_head=True,
+                                    count=lambda n: None, expected=0))
+    assert body == b""  # (a stream cut short is still a failure: see above)
+
+
+def test_raw_deflate_whose_first_read_is_one_byte() -> None:
+    """Raw deflate (what many servers send as ``deflate``) is told from zlib-wrapped data by
+    its first two bytes; a first read of one byte (a 1-byte first chunk, a segment boundary)
+    was decided on that byte alone and failed as corrupt data."""
+    text = b"<html><head><title>x</title></head>" * 10
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw_deflate = raw.compress(text) + raw.flush()
+    for data in (raw_deflate, zlib.compress(text)):
+        decoder = BoundedDecoder("deflate", 10**6)
+        out = decoder.feed(data[:1]) + decoder.feed(data[1:2]) + decoder.feed(data[2:])
+        decoder.finish()
+        assert out == text
+    decoder = BoundedDecoder("deflate", 10**6)
+    decoder.feed(raw_deflate[:1])
+    with pytest.raises(BodyError):  # one byte is no deflate stream
+        decoder.finish()

@@ -75,7 +75,8 @@ class BoundedDecoder:
     def __init__(self, coding: str | None, limit: int) -> None:
         self.coding = coding
         self.room = max(0, limit)
-        self._first = True
+        self._first = True  # nothing fed yet
+        self._sniff: bytes | None = b"" if coding == "deflate" else None
         self._zlib: zlib._Decompress | None = None
         self._brotli: brotli.Decompressor | None = None
         if coding == "gzip":
@@ -103,16 +104,25 @@ class BoundedDecoder:
 
     def _inflate(self, data: bytes) -> bytes:
         assert self._zlib is not None
+        sniff = self._sniff
+        if sniff is None:
+            return self._zlib.decompress(data, self.room)
+        data = sniff + data  # deflate: zlib-wrapped or raw? its first two bytes tell
+        if len(data) < 2:
+            self._sniff = data
+            return b""
+        self._sniff = None
         try:
             return self._zlib.decompress(data, self.room)
         except zlib.error:
-            if self.coding != "deflate" or not self._first:
-                raise
             self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as servers send
             return self._zlib.decompress(data, self.room)
 
     def finish(self) -> None:
-        """The raw stream ended: fail if the compressed data was cut short."""
+        """The raw stream ended: fail if the compressed data was cut short. An empty body
+        is empty, not cut short (browsers and httpx read it so)."""
+        if self._first:
+            return
         if self._zlib is not None and not self._zlib.eof:
             raise BodyError("decoding", f"truncated {self.coding} data")
         if self._brotli is not None and not self._brotli.is_finished():
@@ -192,11 +202,16 @@ def drainable(expected: int | None, done: int) -> bool:
 
 async def drain(raw: AsyncIterable[bytes], expected: int | None,
                 count: Callable[[int], None]) -> None:
-    """Read and drop a short unread body (see ``read_bounded``)."""
+    """Read and drop a short unread body (see ``read_bounded``); one that runs past its
+    declared length (chunked framing wins over a Content-Length sent with it) is left."""
     if not drainable(expected, 0) or not expected:
         return
+    done = 0
     async for chunk in raw:
         count(len(chunk))
+        done += len(chunk)
+        if done > expected:
+            return
 
 
 # --- one response -> Reply ------------------------------------------------------------------

@@ -17,8 +17,9 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
       └─ request head         written in one write; then the trace callback is awaited with
       │                       ``http11.send_request_headers.complete``
       └─ response head        1xx skipped; the body is an ``httpx.AsyncByteStream`` (_Body)
-    _Body read to its end, both sides DONE and keep-alive allowed -> back to the pool;
-    anything else (unread rest, Connection: close, stray bytes, peer closed) -> closed.
+    _Body read to its end (or closed when its end had already arrived: a HEAD or 204/304
+    answer, a redirect's short body), both sides DONE and keep-alive allowed -> back to the
+    pool; anything else (unread rest, Connection: close, stray bytes, peer closed) -> closed.
     Idle connections over the run's cap (``h1pool.IdleConnections``, shared by the run's
     transports) are closed oldest first, so a run over thousands of hosts holds few sockets.
 
@@ -54,6 +55,7 @@ from enricher.net.guard import CONNECT_TRIES, Guard
 from enricher.net.h1pool import MAX_IDLE, IdleConnections, Pool, wake
 
 READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
+UNREAD_PARSED = 16 * 1024  # received bytes of a body closed unread parsed to see it ended
 MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
 SENT_EVENT = "http11.send_request_headers.complete"
 CONNECTED = "enricher.connected"  # request extension: () -> None, called when TCP is up
@@ -215,6 +217,20 @@ class _Conn(asyncio.Protocol):
             state.receive_data(data)
 
 
+def _end_from_buffer(state: h11.Connection, buf: bytearray) -> None:
+    """Parse the rest of a response closed unread (a HEAD, 204 or 304 answer, a redirect's
+    short body) from the bytes already received, never waiting for more: if it ends there,
+    the connection is as reusable as after a body read to its end."""
+    if buf:
+        state.receive_data(bytes(buf))
+        buf.clear()
+    with contextlib.suppress(h11.RemoteProtocolError):  # state ERROR: the caller drops it
+        while True:
+            event = state.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED or type(event) is h11.EndOfMessage:
+                return
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body; reading it to its end or closing it gives the connection back."""
 
@@ -242,6 +258,9 @@ class _Body(httpx.AsyncByteStream):
             return
         conn = self._conn
         state = conn.h11
+        if (state.their_state is h11.SEND_BODY and not conn.eof
+                and len(conn.buf) <= UNREAD_PARSED and conn.waiter is None):  # (no read in flight)
+            _end_from_buffer(state, conn.buf)
         if (state.our_state is h11.DONE and state.their_state is h11.DONE
                 and not conn.eof and not conn.buf):
             state.start_next_cycle()
