@@ -22,13 +22,15 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from enricher import __version__
-from enricher.config import DEFAULT_OUT_DIR
+from enricher import config as defaults
+from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.settings import (
     KEYS,
     ConfigError,
     Settings,
     check_network,
+    check_out_folder,
     check_outputs,
     load_settings,
 )
@@ -67,25 +69,29 @@ class Env:
     find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
 
 
-# (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name)
+# (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name).
+# Defaults are shown from enricher.config, the one place they live.
 _NETWORK_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--max-concurrency", "N", "requests in flight over all hosts (default 128)"),
-    ("--host-concurrency", "N", "requests in flight per host (default 4)"),
-    (
-        "--host-request-interval",
-        "DURATION",
-        "minimum time between request starts per host, e.g. 100ms (default 100ms)",
-    ),
-    ("--timeout", "DURATION", "total deadline per request attempt (default 30s)"),
-    ("--connect-timeout", "DURATION", "TCP/TLS connect timeout (default 10s)"),
-    ("--max-attempts", "N", "attempts per URL for transient failures (default 3)"),
-    ("--max-redirects", "N", "redirect hops followed (default 10)"),
-    ("--user-agent", "TEXT", "User-Agent header"),
+    ("--max-concurrency", "N",
+     f"requests in flight over all hosts (default {defaults.DEFAULT_MAX_CONCURRENCY})"),
+    ("--host-concurrency", "N",
+     f"requests in flight per host (default {defaults.DEFAULT_HOST_CONCURRENCY})"),
+    ("--host-request-interval", "DURATION", "minimum time between request starts per host, "
+     f"e.g. 100ms (default {shown_duration(defaults.DEFAULT_HOST_REQUEST_INTERVAL)})"),
+    ("--timeout", "DURATION", "total deadline per request attempt "
+     f"(default {shown_duration(defaults.DEFAULT_REQUEST_DEADLINE)})"),
+    ("--connect-timeout", "DURATION",
+     f"TCP/TLS connect timeout (default {shown_duration(defaults.DEFAULT_CONNECT_TIMEOUT)})"),
+    ("--max-attempts", "N", "attempts per URL for transient failures "
+     f"(default {defaults.DEFAULT_MAX_ATTEMPTS})"),
+    ("--max-redirects", "N", f"redirect hops followed (default {defaults.DEFAULT_MAX_REDIRECTS})"),
+    ("--user-agent", "TEXT", f"User-Agent header (default {defaults.DEFAULT_USER_AGENT})"),
     ("--proxy", "URL", "http(s) proxy for all requests (HTTP_PROXY etc. are honoured too)"),
     ("--ca-bundle", "FILE", "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)"),
     ("--max-age", "DURATION", "reuse ok results younger than this from the history, e.g. 20h"),
-    ("--state", "FILE", "history database (default .enricher/state.sqlite)"),
+    ("--state", "FILE", f"history database (default {defaults.DEFAULT_STATE_FILE})"),
 )
+_FAIL_ON_DEFAULT = ",".join(sorted(defaults.DEFAULT_FAIL_ON))
 
 
 def _history_flags(p: argparse.ArgumentParser) -> None:
@@ -156,7 +162,7 @@ def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
 
 def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", dest="fail_on", metavar="STATUSES",
-                   help="statuses that make the exit status 1 (default dead)")
+                   help=f"statuses that make the exit status 1 (default {_FAIL_ON_DEFAULT})")
     p.add_argument("--report", action="append", metavar="FILE",
                    help="write a report; format from the extension or --format (repeatable)")
     p.add_argument("--format", dest="report_format",
@@ -188,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_OUT_DIR})",
     )
     _switch(enrich, "--in-place", "rewrite the input records")
-    enrich.add_argument(
-        "--dry-run", action="store_true", help="show what would change; write nothing"
-    )
+    enrich.add_argument("--dry-run", action="store_true",
+                        help="show which records and keys would change; write no record "
+                        "(the history, --results and reports are written)")
     _switch(enrich, "--fill-missing", "fill empty title/excerpt/images from the live page")
     _switch(enrich, "--update-redirects", "replace a URL by its permanent-redirect target "
             "(old URL kept in linkCheck.<field>.previousUrl)")
@@ -207,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report = sub.add_parser("report", help="reports from the run history (no network)")
     report.add_argument(
-        "--state", metavar="FILE", help="history database (default .enricher/state.sqlite)"
+        "--state", metavar="FILE",
+        help=f"history database (default {defaults.DEFAULT_STATE_FILE})",
     )
     _report_options(report)
     report.add_argument("--config", metavar="FILE", help="config file")
@@ -430,6 +437,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         reports.insert(0, (settings.results, "jsonl"))
         outputs.insert(0, ("--results", settings.results))
     check_outputs(outputs)  # before anything is fetched or written
+    if write and not config.in_place:
+        check_out_folder(config.out_dir)
     fetchers: list[Fetcher] = []
     reporter = make_reporter(
         err,

@@ -69,6 +69,13 @@ DEFAULT_FAIL_ON = frozenset({"dead"})
 DEFAULT_PROGRESS_INTERVAL = 10.0  # seconds between plain progress lines when not a terminal
 
 
+def shown_duration(seconds: float) -> str:
+    """A default duration as the README and ``--help`` write it: ``0.1`` -> ``100ms``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class HostPolicy:
     """Per-host overrides; None means "use the global value"."""

@@ -378,16 +378,22 @@ def load_settings(
     search: bool = True,
 ) -> Settings:
     """Merge defaults, the config file, ``ENRICHER_*`` variables and flags (None = not given).
-    With ``search`` False and no ``config_file``, no config file is looked for."""
+    The config file is ``config_file`` (``--config``), else ``ENRICHER_CONFIG``, else the
+    one found upwards from ``cwd``; with ``search`` False, none is looked for."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     hosts: dict[str, HostPolicy] = {}
     source: str | None = None
     found: tuple[Path, dict[str, Any]] | None
+    label = "--config"
+    if not config_file and environ.get("ENRICHER_CONFIG"):
+        config_file, label = environ["ENRICHER_CONFIG"], "ENRICHER_CONFIG"
     if config_file:
         path = Path(config_file)
+        if path.is_dir():
+            raise ConfigError(f"{label} {config_file}: is a folder; give a TOML file")
         if not path.is_file():
-            raise ConfigError(f"--config {config_file}: no such file; give an existing TOML file")
+            raise ConfigError(f"{label} {config_file}: no such file; give an existing TOML file")
         table = _load_toml(path)
         if path.name == "pyproject.toml":
             table = table.get("tool", {}).get("enricher", {})
@@ -447,7 +453,12 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None) -> N
 def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
     """ConfigError unless every output file ``(option, path)`` can be written: its folder
     exists, is a folder and is writable (``-`` is stdout). Called before anything is fetched
-    or written, so a typo in ``--results`` does not surface after the run."""
+    or written, so a typo in ``--results`` does not surface after the run. At most one
+    output may be stdout: two would interleave into something no reader can parse."""
+    to_stdout = [option for option, path in outputs if path == "-"]
+    if len(to_stdout) > 1:
+        raise ConfigError(f"{to_stdout[1]} -: {to_stdout[0]} already writes to stdout; "
+                          "write one of them to a file")
     for option, path in outputs:
         if path == "-":
             continue
@@ -466,3 +477,14 @@ def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
         else:
             continue
         raise ConfigError(f"{option} {path}: {problem}")
+
+
+def check_out_folder(out: str) -> None:
+    """ConfigError when ``--out`` (or a folder above it) exists but is not a folder: every
+    copy would fail to be written, so say it once, before anything is read or fetched."""
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"--out {out}: {path} is not a folder; choose another --out "
+                                  "folder or use --in-place")
+            return
