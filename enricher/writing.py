@@ -154,8 +154,7 @@ def stale_copies(out_dir: Path, root: Path) -> list[str]:
     A ``root`` inside ``out_dir`` is not searched (those are the records)."""
     if not out_dir.is_dir():
         return []
-    inside = records.same_file(out_dir, root) or Path(os.path.realpath(root)).is_relative_to(
-        os.path.realpath(out_dir))
+    inside = Path(os.path.realpath(root)).is_relative_to(os.path.realpath(out_dir))
     try:
         found = records.record_paths([str(out_dir)], skip_dir=str(root) if inside else None)
         return [path for path in found
