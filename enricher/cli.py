@@ -195,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _switch(enrich, "--in-place", "rewrite the input records")
     enrich.add_argument("--dry-run", action="store_true",
-                        help="show which records and keys would change; write no record "
-                        "(the history, --results and reports are written)")
+                        help="show which records and keys would change; write no record and "
+                        "no history (--results and reports are written)")
     _switch(enrich, "--fill-missing", "fill empty title/excerpt/images from the live page")
     _switch(enrich, "--update-redirects", "replace a URL by its permanent-redirect target "
             "(old URL kept in linkCheck.<field>.previousUrl)")

@@ -59,6 +59,7 @@ class Nightly:
             clock=clock,
             confirm_runs=config.confirm_runs,
             confirm_days=config.confirm_days,
+            rehearsal=config.dry_run,  # a dry run reads the history and writes none of it
         )
         history.start_run(command, options)
         return cls(history, config, clock)

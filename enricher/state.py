@@ -32,6 +32,10 @@ The rules, each decided here only:
   ``since`` is never after the check that carries it.
 * one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
   ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
+* a rehearsal (``--dry-run``) reads the history as a run would (reuse, resume, conditional
+  requests, confirmation, changes) and writes nothing: no lock, no journal, no run row, and
+  ``finish_run`` does its work in a transaction it rolls back. A missing file is an empty
+  history in memory.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 
 This is the only module that imports sqlite3. It must not fetch, read records or print, and
@@ -40,6 +44,7 @@ reads the time only through the injected ``clock``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -162,9 +167,11 @@ class History:
     """The run history in one SQLite file. Open with ``History.open``; one run at a time."""
 
     def __init__(self, db: sqlite3.Connection, lock_fd: int | None, path: Path,
-                 clock: Callable[[], datetime], confirm_runs: int, confirm_days: float) -> None:
+                 clock: Callable[[], datetime], confirm_runs: int, confirm_days: float,
+                 rehearsal: bool = False) -> None:
         self._db, self._lock_fd, self.path, self._clock = db, lock_fd, path, clock
-        self._read_only = lock_fd is None
+        self._read_only = lock_fd is None and not rehearsal
+        self.rehearsal = rehearsal
         self.confirm_runs, self.confirm_days = confirm_runs, confirm_days
         self._run: int | None = None
         self._pending: list[tuple[Any, ...]] = []
@@ -174,20 +181,25 @@ class History:
     @classmethod
     def open(cls, path: str | Path, *, clock: Callable[[], datetime] = utcnow,
              confirm_runs: int = DEFAULT_CONFIRM_RUNS, confirm_days: float = DEFAULT_CONFIRM_DAYS,
-             read_only: bool = False) -> History:
-        """Open and lock the state file, creating it (and its folder) unless ``read_only``.
-        StateLocked when another run holds it; StateError when it cannot be used."""
+             read_only: bool = False, rehearsal: bool = False) -> History:
+        """Open and lock the state file, creating it (and its folder) unless ``read_only``
+        or ``rehearsal`` (a dry run: see the module docstring). StateLocked when another run
+        holds it; StateError when it cannot be used."""
         path, fd, history = Path(path), None, None
         try:
             if read_only and not path.is_file():
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
             real = path.resolve()  # one lock per file, whatever symlink names it
-            if not read_only:
+            if rehearsal:
+                db = sqlite3.connect(real if path.is_file() else ":memory:",
+                                     isolation_level=None)
+            elif read_only:
+                db = _connect_read_only(real)
+            else:
                 real.parent.mkdir(parents=True, exist_ok=True)
                 fd = take_lock(real, iso(clock()))
-            db = (_connect_read_only(real) if read_only
-                  else sqlite3.connect(real, isolation_level=None))
-            history = cls(db, fd, path, clock, confirm_runs, confirm_days)
+                db = sqlite3.connect(real, isolation_level=None)
+            history = cls(db, fd, path, clock, confirm_runs, confirm_days, rehearsal)
             history._prepare(read_only)
             return history
         except (OSError, sqlite3.Error, StateError) as exc:
@@ -208,7 +220,9 @@ class History:
                 "SELECT 1 FROM sqlite_master LIMIT 1").fetchone()):  # another program's data
             raise StateError(f"{self.path} is not an enricher history (it was not written by"
                              " enricher); point --state at another file")
-        if not read_only:
+        if self.rehearsal and version == 0:  # no file yet: an empty history in memory
+            self._db.executescript(f"{sql.SCHEMA} PRAGMA user_version={SCHEMA_VERSION};")
+        elif not read_only and not self.rehearsal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             if version == 0:
@@ -234,6 +248,20 @@ class History:
             if self._lock_fd is not None:
                 release_lock(self._lock_fd)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction: committed, or rolled back on an error and in a rehearsal."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.rollback()
+            raise
+        if self.rehearsal:
+            self._db.rollback()
+        else:
+            self._db.commit()
+
     def __enter__(self) -> History:
         return self
 
@@ -246,8 +274,10 @@ class History:
         """Record a new run (``open`` already marked an unfinished one interrupted; what it
         had finished stays in the journal for ``resumable``, for ``RESUME_WINDOW``)."""
         now = self._clock()
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        if self.rehearsal:  # no run row: finish_run's UPDATE of run 0 changes nothing
+            self._run = 0
+            return self._run
+        with self._writing():
             self._db.execute("DELETE FROM journal WHERE at < ? OR at > ?",
                              (iso(now - RESUME_WINDOW), iso(now)))
             cur = self._db.execute("INSERT INTO runs (command, started_at, state, options) "
@@ -272,7 +302,7 @@ class History:
     def journal(self, result: LinkResult) -> None:
         """Note one finished URL for resume; committed in batches."""
         r = result
-        if r.status not in STORED:
+        if r.status not in STORED or self.rehearsal:
             return
         moment = self._clock()
         self._pending.append((r.url, iso(moment), r.kind.value, r.status.value, r.reason,
@@ -290,8 +320,7 @@ class History:
             self._flush()
 
     def _flush(self) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._writing():
             self._db.executemany("INSERT OR REPLACE INTO journal VALUES "
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
         self._pending.clear()
@@ -358,8 +387,7 @@ class History:
         if aborted is not None:
             if aborted == INTERRUPTED and self._pending:
                 self._flush()
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._writing():
                 if aborted != INTERRUPTED:
                     self._pending.clear()
                     self._db.execute("DELETE FROM journal")
@@ -379,8 +407,7 @@ class History:
                        url in given, etag, modified)
 
         db = self._db
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._writing():
             db.executemany(sql.OBS, rows())
             db.execute(sql.OBS_NOT_NEW)  # a reused result is no check, unless resumed
             db.execute(sql.OBS_VALIDATORS)

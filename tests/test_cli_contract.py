@@ -90,12 +90,13 @@ def test_help_shows_the_config_defaults(
 
 
 def test_help_of_dry_run_says_what_it_still_writes(capsys: pytest.CaptureFixture[str]) -> None:
-    """``--dry-run`` writes no record, but the history, ``--results`` and reports are
+    """``--dry-run`` writes no record and no history, but ``--results`` and reports are
     written as in any run: the help must not promise "nothing"."""
     assert main(["enrich", "--help"]) == ExitCode.OK
     text = " ".join(capsys.readouterr().out.split())
     assert "write nothing" not in text
-    assert "--dry-run show which records and keys would change; write no record" in text
+    assert ("--dry-run show which records and keys would change; write no record and no"
+            " history (--results and reports are written)") in text
 
 
 def test_enricher_config_variable_names_the_config_file(tmp_path: Path) -> None:

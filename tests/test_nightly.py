@@ -883,3 +883,59 @@ def test_a_url_checked_for_reach_then_cited_as_a_page_gets_its_live_page(
     night(folder, config(state), clock)
     assert web.codes[("/amp.html", 304)] == 1
     assert front(folder / "r2.md")["livePage"]["title"] == "The AMP story"
+
+
+def test_a_dry_run_reads_the_history_and_writes_none_of_it(web: LocalWeb, tmp_path: Path) -> None:
+    """A dry run on the confirming night reports what the real run will (still dead since
+    night 1, confirmed, the changes), using the stored ETag, and changes no byte of the
+    history: the real run after it still compares with the last real run."""
+    web.page("/x.html", "Bridge tolls cut")
+    web.page("/y.html", "Ferry timetable")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "x.md", ['title: "Ferry timetable"',
+                            f"webUrl: {json.dumps(web.url('/y.html'))}", "related:",
+                            '  - title: "Bridge tolls cut"',
+                            f"    webUrl: {json.dumps(web.url('/x.html'))}"])
+    state = tmp_path / "state.sqlite"
+    cfg = config(state, prune_dead=True)
+    dry = replace(cfg, dry_run=True)
+    clock = Clock()
+    night(folder, cfg, clock)
+    web.dead("/x.html")
+    for day in (1, 2):
+        clock.set(days=day)
+        night(folder, cfg, clock)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    records = snapshot(folder)
+    web.reset_counts()
+
+    clock.set(days=3)
+    rehearsal = night(folder, dry, clock)
+    x = by_url(rehearsal)[web.url("/x.html")]
+    assert (x.status, x.since, x.confirmed) == (LinkStatus.DEAD, iso(T0 + timedelta(days=1)),
+                                                True)
+    assert rehearsal.changes is not None
+    assert [s.url for s in rehearsal.changes.still_dead] == [web.url("/x.html")]
+    assert web.codes[("/y.html", 304)] == 1  # the stored ETag was read
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == files
+    assert snapshot(folder) == records
+
+    real = night(folder, cfg, clock)  # same night: the dry run was no check
+    again = by_url(real)[web.url("/x.html")]
+    assert (again.status, again.since, again.confirmed) == (x.status, x.since, x.confirmed)
+    assert real.changes == rehearsal.changes
+    pruned = front(folder / "x.md")  # moved by the real run only
+    assert [r["title"] for r in pruned["deadRelated"]] == ["Bridge tolls cut"]
+
+
+def test_a_dry_run_without_a_history_creates_none(web: LocalWeb, tmp_path: Path) -> None:
+    web.page("/x.html", "Bridge tolls cut")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "x.md", [f"webUrl: {json.dumps(web.url('/x.html'))}"])
+    state = tmp_path / "history" / "state.sqlite"
+    run = night(folder, replace(config(state), dry_run=True), Clock())
+    assert by_url(run)[web.url("/x.html")].status is LinkStatus.OK
+    assert run.changes == Changes()
+    assert not state.parent.exists()
