@@ -206,11 +206,7 @@ async def fetch_phase(
             on_fetcher(fetcher)
         try:
             await fetcher.fetch_all(stream(), on_result, conditional=nightly.conditional)
-            if fetcher.network_down:
-                raise Aborted(
-                    "the network looks down: nearly every site stayed silent (connections "
-                    "or lookups timed out, no route); no record was written"
-                )
+            _check_network(fetcher)
             # a URL first seen for a lighter purpose (an AMP link) and later as an article
             # page or image is fetched again for what it is needed for
             again = [
@@ -223,6 +219,7 @@ async def fetch_phase(
             if probe_page_images:
                 outcome.page_images = await _probe_page_images(fetcher, results, reporter,
                                                                config)
+            _check_network(fetcher)  # the last phases stop early too, without all results
         except BaseExceptionGroup as group:  # the history failed in several fetch tasks
             raise _state_error(group) or group from None
         finally:
@@ -232,6 +229,14 @@ async def fetch_phase(
             for url, result in results.items():
                 results[url] = replace(result, sources=tuple(col.sources.get(url, ())))
     return outcome
+
+
+def _check_network(fetcher: Fetcher) -> None:
+    """Abort the run, before anything is written, when the outage guard judged the network
+    down (the fetcher stopped as soon as it did)."""
+    if fetcher.network_down:
+        raise Aborted("the network looks down: nearly every site stayed silent (connections "
+                      "or lookups timed out, no route); no record was written")
 
 
 def _state_error(group: BaseExceptionGroup[BaseException]) -> StateError | None:

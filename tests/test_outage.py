@@ -6,23 +6,31 @@ works. Real servers and sockets on 127.0.0.1 (a full accept queue is our blackho
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpcore
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from netserver import Conn, FakeResolver, NetServer, Request, page
+from rich.console import Console
 
-from enricher.config import FetchConfig
+from enricher import app
+from enricher.config import Config, FetchConfig
 from enricher.models import FetchResult, LinkKind
 from enricher.net.client import Evidence
 from enricher.net.fetch import Fetcher
 from enricher.net.outage import OutageGuard
+from enricher.progress import QuietReporter
+from enricher.state import History
 
 FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,
                    host_request_interval=0.0, dns_timeout=0.3, allow_private=True)
@@ -156,8 +164,8 @@ def test_silence_everywhere_is_an_outage() -> None:
     with blackhole() as port:
         out, fetcher = fetch(lambda _: [f"http://{name}:{port}/" for name in [*names, *hang]],
                              FakeResolver(names, hang=hang), **GUARD)
-    assert sorted(r.failure or "" for r in out.values()) == (
-        ["dns_error"] * 5 + ["dns_timeout"] * 5 + ["timeout"] * 10)
+    failures = Counter(r.failure for r in out.values())  # the 20th judged: no result
+    assert len(out) == 19 and failures - Counter(dns_error=5, dns_timeout=5, timeout=10) == {}
     assert fetcher.network_down
 
 
@@ -227,3 +235,60 @@ def test_a_proxy_name_that_does_not_resolve_never_makes_sites_dead() -> None:
     via = attempt_failure(exc, sent=False, connected=False, deadline=5.0, waited=0.1,
                           read_timeout=5.0, proxied=True)
     assert (via.token, via.connect_stage, via.evidence) == ("proxy", True, Evidence.DOWN)
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.sampled_from(
+    [Evidence.UP, Evidence.DOWN, Evidence.NXDOMAIN, None])), max_size=120))
+def test_the_guard_keeps_its_counts_as_the_sets_would(
+        notes: list[tuple[int, Evidence | None]]) -> None:
+    """network_down is O(1) (asked after every URL): its counts are those of the sets."""
+    guard = OutageGuard(min_origins=5, ratio=0.6)
+    for origin, evidence in notes:
+        guard.note(f"o{origin}", evidence)
+        dead = guard.down - guard.answered
+        if not guard.answered:
+            dead |= guard.nxdomain
+        tried = len(guard.tried)
+        assert guard.network_down == (tried >= 5 and len(dead) / tried >= 0.6)
+
+
+def test_the_fetcher_stops_as_soon_as_the_guard_judges() -> None:
+    """500 sites whose lookups fail as an offline machine's do: the fetcher stops after about
+    20 of them (the guard's minimum, plus what was in flight), not after all 500."""
+    names: dict[str, object] = {
+        f"h{i}.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure") for i in range(500)}
+    resolver = FakeResolver(names)
+    config = replace(FAST, max_concurrency=4)
+    out, fetcher = fetch(lambda port: [f"http://h{i}.test:{port}/" for i in range(500)],
+                         resolver, config, **GUARD)
+    assert fetcher.network_down
+    looked_up = [name for name in resolver.calls if name in names]
+    assert 20 <= len(looked_up) <= 20 + 4
+    assert len(out) < 20
+
+
+def test_an_outage_run_stops_early_and_writes_no_record(tmp_path: Path) -> None:
+    """``enrich --in-place`` over 300 records on 300 sites, the resolver failing as an
+    offline machine's does: the run aborts after about 20 sites, no record changes, and
+    the history holds an aborted run (no URL marked)."""
+    names: dict[str, object] = {
+        f"s{i}.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure") for i in range(300)}
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"r{i:03}.md").write_text(
+            f'---\ntitle: "Story {i}"\nwebUrl: "http://s{i}.test/story"\n---\nBody.\n', "utf-8")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    resolver = FakeResolver(names)
+    config = Config(fetch=replace(FAST, max_concurrency=4), in_place=True,
+                    state_file=str(tmp_path / "state.sqlite"), **GUARD)
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("enrich", [str(folder)], config, QuietReporter(console, False),
+                              write=True, resolver=resolver))
+    assert run.aborted is not None and run.aborted.startswith("the network looks down")
+    assert sum(name in names for name in resolver.calls) <= 20 + 4
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    with History.open(tmp_path / "state.sqlite", read_only=True) as history:
+        last = history.last_run()
+        assert last is not None and last.state == "aborted"
+        assert history.latest() == []

@@ -95,6 +95,10 @@ _REJECTED_HOP = {"bad_scheme": "forbidden_scheme", "data_url": "forbidden_scheme
 
 
 
+class _NetworkDown(Exception):
+    """Raised by a job that finds the outage guard judging the network down."""
+
+
 @dataclass(slots=True, eq=False)
 class _Job:
     url: str
@@ -211,7 +215,9 @@ class Fetcher:
     ) -> None:
         """Fetch every (url, kind); ``on_result`` once per URL as soon as it is done.
         ``items`` may be an async iterable: URLs are then scheduled as they are produced
-        (reading records and fetching overlap). Not re-entrant: one fetch_all at a time."""
+        (reading records and fetching overlap). Not re-entrant: one fetch_all at a time.
+        Once the outage guard judges the network down it returns at once, without results
+        for the URLs not finished: the caller checks ``network_down``."""
         self._on_result = on_result
         self._conditional = conditional
         sched = self._sched
@@ -249,10 +255,14 @@ class Fetcher:
 
                 await sched.run(start, unreachable)
         except BaseException as exc:
-            # interrupted (cancelled, or on_result raised): slots and counts are stale now
+            # interrupted (cancelled, network down, or on_result raised): slots and counts
+            # are stale now
             self._sched = self._scheduler()
-            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-                raise exc.exceptions[0] from None
+            if isinstance(exc, BaseExceptionGroup):
+                _, rest = exc.split(_NetworkDown)
+                if rest is None:
+                    return
+                raise (rest.exceptions[0] if len(rest.exceptions) == 1 else rest) from None
             raise
 
     def _unreachable(self, url: str, kind: LinkKind) -> FetchResult:
@@ -268,6 +278,8 @@ class Fetcher:
         self._flying[job.url] = self._clock()
         try:
             result = await self._fetch_url(job)
+            if self._outage.network_down:
+                raise _NetworkDown  # fetch_all stops; the caller sees ``network_down``
             self._on_result(result)
         finally:
             self._flying.pop(job.url, None)

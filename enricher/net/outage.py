@@ -25,7 +25,8 @@ from enricher.net.client import Evidence
 
 @dataclass(slots=True, eq=False)
 class OutageGuard:
-    """Evidence per origin for one run (mutable; one per Fetcher)."""
+    """Evidence per origin for one run (mutable; one per Fetcher). ``network_down`` costs
+    O(1): the fetcher asks it after every URL, so that a run stops as soon as it judges."""
 
     min_origins: int = DEFAULT_OUTAGE_MIN_HOSTS
     ratio: float = DEFAULT_OUTAGE_RATIO
@@ -33,23 +34,30 @@ class OutageGuard:
     answered: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     nxdomain: set[str] = field(default_factory=set)
+    silent: set[str] = field(default_factory=set)  # down | nxdomain
+    down_answered: int = 0  # len(down & answered)
 
     def note(self, origin: str, evidence: Evidence | None) -> None:
         """One attempt to ``origin`` ended; ``evidence`` None: it says nothing either way."""
         self.tried.add(origin)
         if evidence is Evidence.UP:
-            self.answered.add(origin)
+            if origin not in self.answered:
+                self.answered.add(origin)
+                self.down_answered += origin in self.down
         elif evidence is Evidence.DOWN:
-            self.down.add(origin)
+            if origin not in self.down:
+                self.down.add(origin)
+                self.silent.add(origin)
+                self.down_answered += origin in self.answered
         elif evidence is Evidence.NXDOMAIN:
             self.nxdomain.add(origin)
+            self.silent.add(origin)
 
     @property
     def network_down(self) -> bool:
         tried = len(self.tried)
         if tried == 0 or tried < self.min_origins:
             return False
-        dead = self.down - self.answered
-        if not self.answered:  # nothing answered: an "unknown name" proves nothing either
-            dead = dead | self.nxdomain
-        return len(dead) / tried >= self.ratio
+        # nothing answered: an "unknown name" proves nothing either
+        dead = len(self.down) - self.down_answered if self.answered else len(self.silent)
+        return dead / tried >= self.ratio
