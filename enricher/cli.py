@@ -25,15 +25,8 @@ from enricher import __version__
 from enricher import config as defaults
 from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
-from enricher.settings import (
-    KEYS,
-    ConfigError,
-    Settings,
-    check_network,
-    check_out_folder,
-    check_outputs,
-    load_settings,
-)
+from enricher.preflight import check_network, check_out_folder, check_outputs, without_history
+from enricher.settings import KEYS, ConfigError, Settings, load_settings
 
 
 class ExitCode(IntEnum):
@@ -350,6 +343,8 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
 
             return run_demo(args.out, err, env=env, no_color=args.no_color)
         settings = _settings(args, env)
+        for line in without_history(settings.config, write=args.command == "enrich"):
+            err.print(f"enricher: warning: {line}", markup=False)
         return _run_pipeline(args, settings, env, err)
     except _usage_errors() as exc:
         err.print(f"enricher: {exc}", markup=False)

@@ -7,10 +7,9 @@ settings that exclude each other (``in_place``/``out``), the one a higher source
 wins; both in one source is an error. A plain number in a duration key is seconds, except
 in a key named in days (``confirm_days``).
 
-This module turns text into a frozen ``Config`` and checks, before a run, that the network
-settings and output files can be used (``check_network``, ``check_outputs``); it must not
-fetch, read records or print. Errors are ``ConfigError`` with one line naming the file (or
-variable/flag) and the fix.
+This module turns text into a frozen ``Config`` (``preflight`` checks it against the machine
+before a run); it must not fetch, read records or print. Errors are ``ConfigError`` with one
+line naming the file (or variable/flag) and the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,9 @@ def _str_list(value: object) -> tuple[str, ...]:
 
 
 def _regexes(value: object) -> tuple[str, ...]:
-    patterns = _str_list(value)
+    """A list of patterns, or one pattern as a string: never split on commas, which
+    regular expressions use (``\\d{2,4}``)."""
+    patterns = (value,) if isinstance(value, str) else _str_list(value)
     for p in patterns:
         try:
             re.compile(p)
@@ -434,57 +435,3 @@ def _build(values: Mapping[str, Any], hosts: dict[str, HostPolicy], source: str 
         results=values.get("results"),
         source=source,
     )
-
-
-def check_network(config: Config, environ: Mapping[str, str] | None = None) -> None:
-    """ConfigError unless the proxy and CA settings (``proxy``, ``ca_bundle``, ``HTTP_PROXY``
-    and friends, ``SSL_CERT_FILE``/``SSL_CERT_DIR``) can be used: one line before anything is
-    read or fetched, not a traceback mid-run. Loads the CA file; connects nowhere."""
-    from enricher.net.client import ProxyRoutes, ssl_context
-
-    environ = os.environ if environ is None else environ
-    try:
-        ProxyRoutes.build(config.fetch.proxy, environ)
-        ssl_context(config.fetch.ca_bundle, environ)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
-    """ConfigError unless every output file ``(option, path)`` can be written: its folder
-    exists, is a folder and is writable (``-`` is stdout). Called before anything is fetched
-    or written, so a typo in ``--results`` does not surface after the run. At most one
-    output may be stdout: two would interleave into something no reader can parse."""
-    to_stdout = [option for option, path in outputs if path == "-"]
-    if len(to_stdout) > 1:
-        raise ConfigError(f"{to_stdout[1]} -: {to_stdout[0]} already writes to stdout; "
-                          "write one of them to a file")
-    for option, path in outputs:
-        if path == "-":
-            continue
-        target = Path(path)
-        folder = target.parent
-        if target.is_dir():
-            problem = "is a folder; give a file name"
-        elif not folder.exists():
-            problem = f"folder {folder} does not exist; create it or choose another path"
-        elif not folder.is_dir():
-            problem = f"{folder} is not a folder; choose another path"
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = f"folder {folder} is not writable; choose another path"
-        elif target.exists() and not os.access(target, os.W_OK):
-            problem = "is not writable; choose another path"
-        else:
-            continue
-        raise ConfigError(f"{option} {path}: {problem}")
-
-
-def check_out_folder(out: str) -> None:
-    """ConfigError when ``--out`` (or a folder above it) exists but is not a folder: every
-    copy would fail to be written, so say it once, before anything is read or fetched."""
-    for path in (Path(out), *Path(out).parents):
-        if path.exists():
-            if not path.is_dir():
-                raise ConfigError(f"--out {out}: {path} is not a folder; choose another --out "
-                                  "folder or use --in-place")
-            return

@@ -17,7 +17,8 @@ import pytest
 from enricher import config
 from enricher.cli import Env, ExitCode, main
 from enricher.config import shown_duration
-from enricher.settings import ConfigError, check_outputs, load_settings
+from enricher.preflight import check_outputs
+from enricher.settings import ConfigError, load_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -161,3 +162,36 @@ def test_readme_lists_the_report_formats_of_format() -> None:
     for row in rows:
         for fmt in ("json", "jsonl", "md", "csv", "html", "junit"):
             assert re.search(rf"`{fmt}`", row), fmt
+
+
+def test_options_that_need_a_history_warn_without_one(tmp_path: Path) -> None:
+    """--max-age and --prune-dead do nothing with --no-state: one warning line each (not an
+    error: a one-off --no-state run need not edit a config file that sets them)."""
+    (tmp_path / "a.md").write_text("---\ntitle: No links\n---\n", encoding="utf-8")
+    code, _, err = _run(["enrich", "a.md", "--in-place", "--no-state", "--max-age", "20h",
+                         "--prune-dead"])
+    assert code == ExitCode.OK, err
+    warnings = [line for line in err.splitlines() if line.startswith("enricher: warning:")]
+    assert warnings == [
+        "enricher: warning: --max-age has no effect without a history (--no-state): no result"
+        " is reused",
+        "enricher: warning: --prune-dead has no effect without a history (--no-state): nothing"
+        " is ever confirmed dead, so nothing moves"]
+    (tmp_path / "enricher.toml").write_text("prune_dead = true\n", encoding="utf-8")
+    code, _, err = _run(["check", "a.md", "--no-state"])  # check never prunes
+    assert code == ExitCode.OK and "warning" not in err
+    code, _, err = _run(["enrich", "a.md", "--in-place", "--max-age", "20h"])  # a history
+    assert code == ExitCode.OK and "warning" not in err
+
+
+@pytest.mark.parametrize(("source", "patterns"), [
+    ({"ENRICHER_EXCLUDE": r"/\d{2,4}/"}, (r"/\d{2,4}/",)),
+    ({"toml": "exclude = '^https?://(a|b),c{1,2}'"}, ("^https?://(a|b),c{1,2}",)),
+    ({"toml": "exclude = ['x{1,2}', 'y']"}, ("x{1,2}", "y")),
+])
+def test_a_regex_string_is_one_pattern_commas_included(
+        tmp_path: Path, source: dict[str, str], patterns: tuple[str, ...]) -> None:
+    if "toml" in source:
+        (tmp_path / "enricher.toml").write_text(source.pop("toml") + "\n", encoding="utf-8")
+    settings = load_settings({}, environ=source, cwd=tmp_path)
+    assert settings.config.exclude == patterns
