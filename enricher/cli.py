@@ -106,9 +106,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, "
         "searched upwards)",
     )
-    p.add_argument(
-        "-q", "--quiet", action="store_true", help="print only errors and the exit status"
-    )
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only errors: record errors, an aborted run, warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per URL")
     _no_color(p)
 

@@ -141,7 +141,7 @@ def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
     while a nightly run is going on."""
     from pathlib import Path
 
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise StateError(
             f"{path}: no history yet; run `enricher check` or `enrich` first, or give --state FILE"
         )

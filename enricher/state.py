@@ -186,6 +186,9 @@ class History:
         or ``rehearsal`` (a dry run: see the module docstring). StateLocked when another run
         holds it; StateError when it cannot be used."""
         path, fd, history = Path(path), None, None
+        if path.is_dir():
+            raise StateError(f"{path} is a folder; --state takes a file, such as "
+                             f"{path / 'state.sqlite'}")
         try:
             if read_only and not path.is_file():
                 raise StateError(f"{path}: no run history yet; runs with --state write it")

@@ -195,3 +195,13 @@ def test_a_regex_string_is_one_pattern_commas_included(
         (tmp_path / "enricher.toml").write_text(source.pop("toml") + "\n", encoding="utf-8")
     settings = load_settings({}, environ=source, cwd=tmp_path)
     assert settings.config.exclude == patterns
+
+
+@pytest.mark.parametrize("command", [["report"], ["check", "a.md"], ["enrich", "a.md"]])
+def test_a_state_that_is_a_folder_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "a.md").write_text("---\ntitle: No links\n---\n", encoding="utf-8")
+    (tmp_path / "hist").mkdir()
+    code, _, err = _run([*command, "--state", "hist"])
+    assert code == ExitCode.USAGE
+    assert err == "enricher: hist is a folder; --state takes a file, such as hist/state.sqlite\n"
+    assert list((tmp_path / "hist").iterdir()) == []

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -846,3 +847,22 @@ def test_reports_on_a_strict_utf8_stdout_survive_an_undecodable_file_name(
         assert b"Traceback" not in done.stderr, done.stderr.decode()
         assert done.returncode == 0, done.stderr.decode()  # invalid is not in --fail-on
         assert b"bad\\" in done.stdout and b"name.md" in done.stdout
+
+
+def test_junit_shows_an_aborted_run_as_an_error_and_no_empty_timestamp() -> None:
+    """An outage run with no failing link must not turn a CI dashboard green; a report with
+    no run has no ``timestamp=""`` (not a date: strict readers reject it)."""
+    run = sample_run(aborted="the network looks down")
+    root = ET.fromstring(render(run, "junit", fail_on=frozenset({"dead"})))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.attrib["errors"] == root.attrib["errors"] == "1"
+    assert suite.attrib["tests"] == "15"  # the 14 links and the run
+    case = next(c for c in suite if c.attrib.get("name") == "run")
+    error = case.find("error")
+    assert error is not None and error.attrib == {
+        "type": "aborted", "message": "run aborted: the network looks down"}
+    assert "timestamp" in suite.attrib
+    empty = replace(sample_run(), started_at="")
+    suite = ET.fromstring(render(empty, "junit", fail_on=frozenset())).find("testsuite")
+    assert suite is not None and "timestamp" not in suite.attrib and suite.attrib["errors"] == "0"

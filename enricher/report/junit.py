@@ -6,8 +6,11 @@ One ``<testsuite name="enricher links">`` inside ``<testsuites>``; one ``<testca
 status is in ``fail_on`` has a ``<failure type="<status>">`` naming the reason and the citing
 records; a ``skipped`` link not in ``fail_on`` has ``<skipped/>``; every other link passes.
 So ``tests`` = the model's total, ``failures`` = the links failing per ``fail_on``,
-``skipped`` = the skipped links not failing, ``errors`` = 0. Record errors and changes go to
-the suite's ``<system-out>``.
+``skipped`` = the skipped links not failing, ``errors`` = 0. An aborted run (outage,
+interruption) adds one ``<testcase name="run">`` with an ``<error type="aborted">``
+(``tests`` + 1, ``errors`` = 1), so no dashboard shows a cut run as passing. Record errors
+and changes go to the suite's ``<system-out>``; ``timestamp`` is the run's start (left out
+when there is none: ``enricher report`` on a history without runs).
 
 Escaping is ElementTree's; characters XML 1.0 cannot carry (most C0 controls) and bidi controls
 are shown as escapes first.
@@ -74,17 +77,22 @@ def build_junit(
         1 for e in all_entries if e.status is LinkStatus.SKIPPED and e.status not in failing
     )
     seconds = f"{t.elapsed_s:.3f}" if t.elapsed_s is not None else "0"
+    aborted = 1 if run.aborted else 0  # one errored case: CI never shows a cut run as green
     counts = {
-        "tests": str(t.links),
+        "tests": str(t.links + aborted),
         "failures": str(t.failing),
-        "errors": "0",
+        "errors": str(aborted),
         "skipped": str(skipped),
         "time": seconds,
     }
     root = ET.Element("testsuites", {"name": "enricher", **counts})
-    suite = ET.SubElement(
-        root, "testsuite", {"name": SUITE_NAME, "timestamp": x(run.started_at), **counts}
-    )
+    stamp = {"timestamp": x(run.started_at)} if run.started_at else {}  # none: no run yet
+    suite = ET.SubElement(root, "testsuite", {"name": SUITE_NAME, **stamp, **counts})
+    if run.aborted:
+        case = ET.SubElement(suite, "testcase", {"name": "run", "classname": "enricher.run",
+                                                 "time": seconds})
+        ET.SubElement(case, "error", {"type": "aborted",
+                                      "message": x(f"run aborted: {run.aborted}")})
     for e in all_entries:
         elapsed = e.result.elapsed_ms / 1000 if e.result is not None else 0.0
         case = ET.SubElement(
