@@ -21,6 +21,7 @@ from netserver import Conn, FakeResolver, NetServer, Request, gzip_bomb, gzipped
 from enricher.classify import classify
 from enricher.config import FetchConfig, HostPolicy
 from enricher.models import FetchResult, LinkKind, LinkStatus
+from enricher.net.body import last_media_type
 from enricher.net.client import TransportFactory
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Guard
@@ -870,3 +871,36 @@ def test_a_connect_timeout_on_head_is_retried_as_head_not_sent_as_get() -> None:
     result = asyncio.run(main())
     assert status(result) == (LinkStatus.TIMEOUT, "timeout") and result.attempts == 3
     assert methods == ["HEAD"] * 3
+
+
+@pytest.mark.parametrize(("value", "seen"), [
+    ("text/html", "text/html"),
+    ("text/html, text/html", "text/html"),
+    ("text/html; charset=utf-8, text/html", "text/html; charset=utf-8"),
+    ("text/plain, text/html", "text/html"),
+    ("text/html, */*", "text/html"),
+    ("text/html;charset=gbk, text/html; charset=utf-8", "text/html; charset=utf-8"),
+    ("text/html; charset=gbk, image/png", "image/png"),
+    ("nonsense", "nonsense"),
+])
+def test_a_content_type_list_reads_as_browsers_read_it(value: str, seen: str) -> None:
+    assert last_media_type(value) == seen
+
+
+def test_a_page_sent_with_two_content_types_is_still_a_page() -> None:
+    """Two Content-Type fields (a CMS and a proxy each adding one) are joined by httpx into
+    ``text/html; charset=utf-8, text/html``: still HTML, still parsed, charset kept."""
+    from enricher.config import Config
+    from enricher.outcome import interpret
+
+    body = page("Tram línea nueva")
+
+    async def twice(request: Request, conn: Conn) -> None:
+        await conn.respond(200, body, [("Content-Type", "text/html; charset=utf-8"),
+                                       ("Content-Type", "text/html")])
+
+    r = run(twice, ["/p"])
+    fetched = r.at("/p")
+    assert fetched.content_type == "text/html; charset=utf-8" and fetched.body
+    result = interpret(fetched, (), None, Config())
+    assert result.page is not None and result.page.title == "Tram línea nueva"

@@ -261,6 +261,8 @@ async def read_response(
         if name in KEPT_HEADERS:
             value = raw_value.decode("latin-1")
             kept[name] = f"{kept[name]}, {value}" if name in kept else value
+    if "content-type" in kept:
+        kept["content-type"] = last_media_type(kept["content-type"])
     if 300 <= status < 400:  # never read a redirect's body
         return Reply(http_status=status, location=location_text(kept.get("location")),
                      headers=kept)
@@ -291,6 +293,32 @@ async def read_response(
         return Reply(http_status=status, failure=failed.token, detail=failed.detail,
                      retry_after=wait, headers=kept)
     return Reply(http_status=status, headers=kept, body=body)
+
+
+def last_media_type(value: str) -> str:
+    """A Content-Type sent twice, or as a list (``text/html; charset=utf-8, text/html``), as
+    browsers read it (WHATWG Fetch, "extract a MIME type"): the last ``type/subtype`` item,
+    keeping the charset of an earlier item of the same type when it names none. A comma
+    inside a quoted parameter is rare enough to ignore."""
+    if "," not in value:
+        return value
+    chosen, essence, charset = value, "", ""
+    for item in value.split(","):
+        kind = item.split(";", 1)[0].strip().lower()
+        if "/" not in kind or "*" in kind:
+            continue
+        found = _CHARSET.search(item)
+        if kind != essence:
+            essence, charset = kind, found.group(0) if found else ""
+        elif found:
+            charset = found.group(0)
+        chosen = item.strip()
+    if charset and _CHARSET.search(chosen) is None:
+        chosen = f"{chosen}; {charset.strip(' ;')}"
+    return chosen
+
+
+_CHARSET = re.compile(r";\s*charset=[^;]*", re.IGNORECASE)
 
 
 def declared_length(value: str | None) -> int | None:
