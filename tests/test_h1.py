@@ -188,7 +188,10 @@ def test_idle_connection_closed_by_the_peer_is_not_reused() -> None:
     ok(b"a") + b"unexpected",  # stray bytes after the response
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na",
     b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\na",  # 1.0 without keep-alive
-], ids=["stray-bytes", "connection-close", "http10"])
+    # both framings: read chunked (RFC 9112), and never trusted with another request
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
+    b"1\r\na\r\n0\r\n\r\n",
+], ids=["stray-bytes", "connection-close", "http10", "te-and-cl"])
 def test_connections_the_server_did_not_keep_are_not_reused(reply: bytes) -> None:
     async def main() -> tuple[list[tuple[int, bytes]], int]:
         async with Raw(serve_each(lambda head: reply)) as srv:
@@ -288,9 +291,10 @@ INFORMATIONAL = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink
     (ok(b"hello world"), 200, b"hello world", True),
     (UNTIL_CLOSE, 200, b"hello world", False),
     (INFORMATIONAL, 200, b"hello world", True),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" * 16 + ok(b"hello world"), 200, b"hello world", True),
     (b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", 204, b"", True),
     (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 304, b"", True),
-], ids=["chunked", "content-length", "until-close", "1xx", "204", "304"])
+], ids=["chunked", "content-length", "until-close", "1xx", "16x1xx", "204", "304"])
 def test_body_framings(reply: bytes, status: int, body: bytes, reused: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         while True:
@@ -374,7 +378,11 @@ def _linger_reset(writer: asyncio.StreamWriter) -> None:
      "protocol"),
     (b"", httpcore.RemoteProtocolError, "protocol"),  # closed without an answer
     (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123", httpcore.ReadError, "reset"),
-], ids=["header-bomb", "garbage-status", "short-body", "no-answer", "reset-mid-body"])
+    # a server that only ever says "100 Continue" (here 17 times, then an answer too late)
+    (b"HTTP/1.1 100 Continue\r\n\r\n" * 17 + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+     httpcore.RemoteProtocolError, "protocol"),
+], ids=["header-bomb", "garbage-status", "short-body", "no-answer", "reset-mid-body",
+        "endless-1xx"])
 def test_hostile_answers(script: bytes, exc: type[BaseException], tok: str) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await reader.readuntil(b"\r\n\r\n")

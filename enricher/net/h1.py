@@ -16,10 +16,12 @@ streams and trace machinery, which cost more CPU than the HTTP parsing itself, a
       │                       a TLS handshake that stalls then is not a silent network)
       └─ request head         written in one write; then the trace callback is awaited with
       │                       ``http11.send_request_headers.complete``
-      └─ response head        1xx skipped; the body is an ``httpx.AsyncByteStream`` (_Body)
+      └─ response head        up to ``MAX_INFORMATIONAL`` 1xx skipped; the body is an
+                              ``httpx.AsyncByteStream`` (_Body)
     _Body read to its end (or closed when its end had already arrived: a HEAD or 204/304
     answer, a redirect's short body), both sides DONE and keep-alive allowed -> back to the
-    pool; anything else (unread rest, Connection: close, stray bytes, peer closed) -> closed.
+    pool; anything else (unread rest, Connection: close, stray bytes, peer closed, both
+    Transfer-Encoding and Content-Length) -> closed.
     Idle connections over the run's cap (``h1pool.IdleConnections``, shared by the run's
     transports) are closed oldest first, so a run over thousands of hosts holds few sockets.
 
@@ -57,6 +59,7 @@ from enricher.net.h1pool import MAX_IDLE, IdleConnections, Pool, wake
 READ_SIZE = 64 * 1024  # bytes handed to h11 per read, and the unread bytes that pause reading
 UNREAD_PARSED = 16 * 1024  # received bytes of a body closed unread parsed to see it ended
 MAX_INCOMPLETE_EVENT = 100 * 1024  # h11's cap on a response head (as httpcore sets it)
+MAX_INFORMATIONAL = 16  # 1xx responses before the real one; more is a server stalling us
 SENT_EVENT = "http11.send_request_headers.complete"
 CONNECTED = "enricher.connected"  # request extension: () -> None, called when TCP is up
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -93,7 +96,7 @@ def _closed_unanswered(conn: _Conn) -> bool:
 class _Conn(asyncio.Protocol):
     """One connection: asyncio's callbacks fill ``buf``; the request side reads through h11."""
 
-    __slots__ = ("buf", "eof", "error", "fd", "h11", "idle_since", "loop", "paused",
+    __slots__ = ("buf", "eof", "error", "fd", "h11", "idle_since", "last", "loop", "paused",
                  "served", "transport", "waiter", "writable")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -108,6 +111,7 @@ class _Conn(asyncio.Protocol):
         self.fd = -1
         self.idle_since = 0.0
         self.served = 0  # exchanges completed on this connection (> 0: a reused connection)
+        self.last = False  # this exchange must be its last (a framing we do not trust)
         self.transport: asyncio.Transport | None = None
 
     # --- asyncio callbacks ------------------------------------------------------------------
@@ -262,7 +266,7 @@ class _Body(httpx.AsyncByteStream):
                 and len(conn.buf) <= UNREAD_PARSED and conn.waiter is None):  # (no read in flight)
             _end_from_buffer(state, conn.buf)
         if (state.our_state is h11.DONE and state.their_state is h11.DONE
-                and not conn.eof and not conn.buf):
+                and not conn.eof and not conn.buf and not conn.last):
             state.start_next_cycle()
             if not state.trailing_data[0]:
                 conn.served += 1
@@ -339,12 +343,15 @@ class H1Transport(httpx.AsyncBaseTransport):
                 await trace(SENT_EVENT, {"request": request})
             read = timeouts.get("read")
             try:
-                while True:
+                for _ in range(MAX_INFORMATIONAL + 1):
                     event = await conn.next_event(read)
                     if type(event) is h11.Response:
                         break
                     if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
                         break
+                else:  # a server that only ever says "100 Continue" is not answering
+                    raise httpcore.RemoteProtocolError(
+                        f"more than {MAX_INFORMATIONAL} informational (1xx) responses")
             except httpcore.RemoteProtocolError as exc:
                 if conn.served and _closed_unanswered(conn):
                     # the server dropped a kept-alive connection as we reused it (its idle
@@ -354,6 +361,10 @@ class H1Transport(httpx.AsyncBaseTransport):
                                              "before answering") from exc
                 raise
             assert isinstance(event, h11.Response | h11.InformationalResponse)
+            # Transfer-Encoding and Content-Length both: h11 reads it chunked, as RFC 9112
+            # says, and the connection must not carry another request (request smuggling)
+            names = {name for name, _ in event.headers}
+            conn.last = b"transfer-encoding" in names and b"content-length" in names
         except BaseException:
             pool.drop(conn)
             raise
