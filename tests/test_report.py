@@ -866,3 +866,11 @@ def test_junit_shows_an_aborted_run_as_an_error_and_no_empty_timestamp() -> None
     empty = replace(sample_run(), started_at="")
     suite = ET.fromstring(render(empty, "junit", fail_on=frozenset())).find("testsuite")
     assert suite is not None and "timestamp" not in suite.attrib and suite.attrib["errors"] == "0"
+
+
+def test_csv_names_an_undecodable_file_name_byte_as_the_others_do() -> None:
+    """A record named with a byte that is not UTF-8 (``os.fsdecode`` gives a lone surrogate)
+    is ``\\xff`` in CSV as in Markdown, HTML and the summary, not ``\\udcff``."""
+    assert cell("news/caf\udcff.md") == "news/caf\\xff.md"
+    assert cell("=caf\udcff") == "'=caf\\xff"
+    assert printable("news/caf\udcff.md") == cell("news/caf\udcff.md")

@@ -6,6 +6,9 @@ Columns are ``COLUMNS``. A link cited by three fields is three rows; a link with
 ``line`` is empty when unknown; ``change`` holds the change kinds (``;``-separated) when a
 change report was given, else it is empty.
 
+Cells hold the exact data, but for a file name's undecodable bytes (lone surrogates, which
+UTF-8 cannot carry): those are written ``\xff``, as the other human-facing reports show them.
+
 Spreadsheet safety: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 gets a leading ``'`` so spreadsheet programs show it instead of evaluating it (OWASP
 "CSV injection"). Rows end with CR LF (RFC 4180), so a cell holding a CR or LF is quoted;
@@ -17,6 +20,7 @@ This module renders only; rows come from ``enricher.report.model``.
 from __future__ import annotations
 
 import csv
+import re
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
@@ -38,6 +42,11 @@ COLUMNS: tuple[str, ...] = (
     "change",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+def _escape_byte(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()) - 0xDC00:02x}"
 
 
 def cell(value: str | int | None) -> str:
@@ -46,6 +55,8 @@ def cell(value: str | int | None) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
+    if _SURROGATES.search(value):  # UTF-8 cannot carry them: written as the others show them
+        value = _SURROGATES.sub(_escape_byte, value)
     # spreadsheets skip leading blanks before a formula (" =HYPERLINK(...)", "\n=...")
     return "'" + value if value.lstrip(" \n").startswith(_FORMULA_START) else value
 
