@@ -136,6 +136,23 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
 
 
+def _connect_rehearsal(path: Path) -> sqlite3.Connection:
+    """A dry run's database: the file itself where we may write it (its transactions are
+    rolled back), else a copy in memory (a history owned by the cron job's user), and an
+    empty one in memory when there is no file yet."""
+    if not path.is_file():
+        return sqlite3.connect(":memory:", isolation_level=None)
+    if os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
+        return sqlite3.connect(path, isolation_level=None)
+    source = _connect_read_only(path)
+    try:
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        source.backup(copy)
+        return copy
+    finally:
+        source.close()
+
+
 @dataclass(frozen=True, slots=True)
 class RunInfo:
     id: int
@@ -194,8 +211,7 @@ class History:
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
             real = path.resolve()  # one lock per file, whatever symlink names it
             if rehearsal:
-                db = sqlite3.connect(real if path.is_file() else ":memory:",
-                                     isolation_level=None)
+                db = _connect_rehearsal(real)
             elif read_only:
                 db = _connect_read_only(real)
             else:
