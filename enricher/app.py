@@ -226,8 +226,8 @@ async def fetch_phase(
             journal.cancel()
             outcome.requests = fetcher.requests
             outcome.bytes_read = fetcher.bytes_read
-            for url, result in results.items():
-                results[url] = replace(result, sources=tuple(col.sources.get(url, ())))
+            for url, result in results.items():  # the lists go as their tuples come
+                results[url] = replace(result, sources=tuple(col.sources.pop(url, ())))
     return outcome
 
 
