@@ -40,6 +40,8 @@ class Nightly:
         self.clock = clock  # the history's time: every check is dated by it
         self._etags: dict[str, tuple[str | None, str | None]] = {}
         self._resumed: dict[str, LinkResult] | None = None
+        self._validators: dict[str, Mapping[str, str]] = {}  # found with their batch
+        self._asked: set[str] = set()  # URLs whose validators were looked up with a batch
 
     @classmethod
     def open(
@@ -75,10 +77,20 @@ class Nightly:
         if self.config.max_age is not None:
             todo = [u for u in urls if u not in reused]
             reused.update(self.history.fresh(todo, self.config.max_age))
+        todo = [u for u in urls if u not in reused]  # to be fetched: their validators now,
+        self._validators.update(self.history.conditional_many(todo))  # one query per batch
+        self._asked.update(todo)
         return {u: replace(r, reused=True) for u, r in reused.items()}
 
     def conditional(self, url: str) -> Mapping[str, str] | None:
-        return self.history.conditional_headers(url) if self.history is not None else None
+        """The validators of a URL's conditional request: found with its batch in
+        :meth:`reuse` (used once), else asked of the history now (a URL fetched again)."""
+        if self.history is None:
+            return None
+        if url in self._asked:
+            self._asked.discard(url)
+            return self._validators.pop(url, None)
+        return self.history.conditional_headers(url)
 
     def observe(self, fetched: FetchResult, result: LinkResult) -> LinkResult:
         """Date one finished URL by the history's clock and journal it; a 304 takes its

@@ -174,6 +174,11 @@ def iso(moment: datetime) -> str:
     return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC).strftime(_ISO)
 
 
+def _conditional(etag: str | None, modified: str | None) -> Mapping[str, str] | None:
+    headers = {"If-None-Match": validator(etag), "If-Modified-Since": validator(modified)}
+    return {k: v for k, v in headers.items() if v is not None} or None
+
+
 def _changes_from(text: str | None) -> Changes:
     data = json.loads(text) if text else {}
     lists = {k: tuple(v) for k, v in data.items() if k != "still_dead"}
@@ -386,9 +391,19 @@ class History:
     def conditional_headers(self, url: str) -> Mapping[str, str] | None:
         """If-None-Match / If-Modified-Since of a URL whose last check was ok and whose
         stored facts a 304 would reuse (page metadata, image type and size); else None."""
-        row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone() or (None, None)
-        headers = {"If-None-Match": validator(row[0]), "If-Modified-Since": validator(row[1])}
-        return {k: v for k, v in headers.items() if v is not None} or None
+        row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone()
+        return _conditional(row[1], row[2]) if row else None
+
+    @_guarded
+    def conditional_many(self, urls: Iterable[str]) -> dict[str, Mapping[str, str]]:
+        """:meth:`conditional_headers` of many URLs in one query (those that have some)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((u,) for u in urls))
+            rows = self._db.execute(sql.CONDITIONAL_WANTED).fetchall()
+            self._db.execute("DELETE FROM wanted")
+        found = {url: _conditional(etag, modified) for url, etag, modified in rows}
+        return {url: headers for url, headers in found.items() if headers is not None}
 
     @_guarded
     def finish_run(self, results: Iterable[LinkResult], *,

@@ -81,9 +81,12 @@ FLAPPING = (
 )
 # validators only when a 304 has something to reuse: a page's metadata, an image's facts (a
 # URL first checked for reachability and now cited as a page must be fetched in full)
-CONDITIONAL = """SELECT etag, last_modified FROM urls JOIN meta USING (url) WHERE url = ? AND
-    status = 'ok' AND json_extract(json, CASE kind WHEN 'page' THEN '$.page'
-    WHEN 'image' THEN '$.image' END) IS NOT NULL"""
+_CONDITIONAL = """SELECT url, etag, last_modified FROM urls JOIN meta USING (url) {join}
+    WHERE {where} status = 'ok' AND (etag IS NOT NULL OR last_modified IS NOT NULL) AND
+    json_extract(json, CASE kind WHEN 'page' THEN '$.page' WHEN 'image' THEN '$.image' END)
+    IS NOT NULL"""
+CONDITIONAL = _CONDITIONAL.format(join="", where="url = ? AND")
+CONDITIONAL_WANTED = _CONDITIONAL.format(join="JOIN wanted USING (url)", where="")
 # a urls row's confirmed-dead flag (?: runs, and seconds: confirm_days less the slack of
 # ``state.confirm_seconds``, the rule's one definition); {t}: the table's alias and a dot
 _CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND

@@ -639,8 +639,13 @@ def test_max_age_reuses_ok_results_without_a_request(web: LocalWeb, tmp_path: Pa
 
 
 def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
-    web: LocalWeb, tmp_path: Path
+    web: LocalWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Validators come from the history one query per batch of URLs, not one per URL."""
+    single: list[str] = []
+    one_by_one = state_module.History.conditional_headers
+    monkeypatch.setattr(state_module.History, "conditional_headers",
+                        lambda self, url: single.append(url) or one_by_one(self, url))
     folder = tmp_path / "records"
     pages = _incremental_site(web, folder)
     pristine = snapshot(folder)
@@ -666,6 +671,7 @@ def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
     results = by_url(run)
     assert all(results[web.url(p)].reason == "not_modified" for p in pages)
     assert snapshot(again) == enriched  # livePage written, since kept from the first night
+    assert single == []  # every first request's validators came with its batch
     assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 about the harbour"
 
     # a changed page (new ETag) is fetched in full and its new metadata written
