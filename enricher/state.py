@@ -51,7 +51,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -69,7 +69,8 @@ from enricher.models import (
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
-from enricher.state_rows import from_row, meta_of, validator
+from enricher.state_rows import RunInfo as RunInfo
+from enricher.state_rows import changes_from, conditional_of, from_row, meta_of
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
@@ -153,18 +154,6 @@ def _connect_rehearsal(path: Path) -> sqlite3.Connection:
         source.close()
 
 
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    id: int
-    command: str
-    started_at: str
-    finished_at: str | None
-    state: str  # running, finished, interrupted, aborted
-    options: Mapping[str, object] = field(default_factory=dict)
-    counts: Mapping[str, int] = field(default_factory=dict)
-    aborted: str | None = None
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)  # the default clock; everything else asks the injected one
 
@@ -172,17 +161,6 @@ def utcnow() -> datetime:
 def iso(moment: datetime) -> str:
     """``2026-11-27T03:00:00Z``; a naive datetime is taken as UTC."""
     return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC).strftime(_ISO)
-
-
-def _conditional(etag: str | None, modified: str | None) -> Mapping[str, str] | None:
-    headers = {"If-None-Match": validator(etag), "If-Modified-Since": validator(modified)}
-    return {k: v for k, v in headers.items() if v is not None} or None
-
-
-def _changes_from(text: str | None) -> Changes:
-    data = json.loads(text) if text else {}
-    lists = {k: tuple(v) for k, v in data.items() if k != "still_dead"}
-    return Changes(**lists, still_dead=tuple(StillDead(**s) for s in data.get("still_dead", ())))
 
 
 class History:
@@ -392,7 +370,7 @@ class History:
         """If-None-Match / If-Modified-Since of a URL whose last check was ok and whose
         stored facts a 304 would reuse (page metadata, image type and size); else None."""
         row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone()
-        return _conditional(row[1], row[2]) if row else None
+        return conditional_of(row[1], row[2]) if row else None
 
     @_guarded
     def conditional_many(self, urls: Iterable[str]) -> dict[str, Mapping[str, str]]:
@@ -402,7 +380,7 @@ class History:
             self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((u,) for u in urls))
             rows = self._db.execute(sql.CONDITIONAL_WANTED).fetchall()
             self._db.execute("DELETE FROM wanted")
-        found = {url: _conditional(etag, modified) for url, etag, modified in rows}
+        found = {url: conditional_of(etag, modified) for url, etag, modified in rows}
         return {url: headers for url, headers in found.items() if headers is not None}
 
     @_guarded
@@ -510,4 +488,4 @@ class History:
         """The changes of the last finished run (empty when there is none)."""
         row = self._db.execute("SELECT changes FROM runs WHERE state = 'finished' "
                                "ORDER BY id DESC LIMIT 1").fetchone()
-        return _changes_from(row[0] if row else None)
+        return changes_from(row[0] if row else None)

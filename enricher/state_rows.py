@@ -1,5 +1,6 @@
 """History rows <-> values: a result's metadata as JSON (and its hash), a stored row as a
-``LinkResult``, and which ETag / Last-Modified values are worth keeping.
+``LinkResult``, a run row as ``RunInfo``, stored changes as ``Changes``, and which ETag /
+Last-Modified values are worth keeping (and sending back).
 
 Pure functions for ``state.py``; this module must not open the database or know SQL.
 """
@@ -8,9 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from enricher.models import ImageInfo, LinkKind, LinkResult, LinkStatus, PageMeta
+from enricher.models import (
+    Changes,
+    ImageInfo,
+    LinkKind,
+    LinkResult,
+    LinkStatus,
+    PageMeta,
+    StillDead,
+)
 
 # --- values <-> JSON (asdict by hand: ten times faster, and 100,000 pages add up) ----------
 
@@ -69,3 +80,30 @@ def from_row(row: tuple[Any, ...]) -> LinkResult:
         checked_at=checked, content_type=ctype, page=_page_from(data.get("page")),
         image=_image_from(data.get("image")), reused=True, since=since[0] if since else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One row of the runs table."""
+
+    id: int
+    command: str
+    started_at: str
+    finished_at: str | None
+    state: str  # running, finished, interrupted, aborted
+    options: Mapping[str, object] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    aborted: str | None = None
+
+
+def conditional_of(etag: str | None, modified: str | None) -> Mapping[str, str] | None:
+    """If-None-Match / If-Modified-Since headers from stored validators (None: none)."""
+    headers = {"If-None-Match": validator(etag), "If-Modified-Since": validator(modified)}
+    return {k: v for k, v in headers.items() if v is not None} or None
+
+
+def changes_from(text: str | None) -> Changes:
+    """The changes a run row stored (empty when none)."""
+    data = json.loads(text) if text else {}
+    lists = {k: tuple(v) for k, v in data.items() if k != "still_dead"}
+    return Changes(**lists, still_dead=tuple(StillDead(**s) for s in data.get("still_dead", ())))
