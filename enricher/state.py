@@ -32,11 +32,11 @@ The rules, each decided here only:
   ``since`` is never after the check that carries it.
 * one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
   ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
+  Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 * a rehearsal (``--dry-run``) reads the history as a run would (reuse, resume, conditional
   requests, confirmation, changes) and writes nothing: no lock, no journal, no run row, and
-  ``finish_run`` does its work in a transaction it rolls back. A missing file is an empty
-  history in memory.
-  Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
+  ``finish_run`` does its work in a transaction it rolls back. A missing or empty file is an
+  empty history in memory; a file the user may not write is read through a copy in memory.
 
 This is the only module that imports sqlite3. It must not fetch, read records or print, and
 reads the time only through the injected ``clock``.
@@ -141,7 +141,7 @@ def _connect_rehearsal(path: Path) -> sqlite3.Connection:
     """A dry run's database: the file itself where we may write it (its transactions are
     rolled back), else a copy in memory (a history owned by the cron job's user), and an
     empty one in memory when there is no file yet."""
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:  # an empty file is a new history
         return sqlite3.connect(":memory:", isolation_level=None)
     if os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
         return sqlite3.connect(path, isolation_level=None)

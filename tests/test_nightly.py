@@ -955,3 +955,15 @@ def test_a_dry_run_without_a_history_creates_none(web: LocalWeb, tmp_path: Path)
     assert by_url(run)[web.url("/x.html")].status is LinkStatus.OK
     assert run.changes == Changes()
     assert not state.parent.exists()
+
+
+def test_a_dry_run_leaves_an_empty_history_file_empty(web: LocalWeb, tmp_path: Path) -> None:
+    web.page("/x.html", "Bridge tolls cut")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "x.md", [f"webUrl: {json.dumps(web.url('/x.html'))}"])
+    state = tmp_path / "state.sqlite"
+    state.touch()  # an empty file is a new history for a real run
+    night(folder, replace(config(state), dry_run=True), Clock())
+    assert state.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "records", "state.sqlite"]
