@@ -292,3 +292,19 @@ def test_an_outage_run_stops_early_and_writes_no_record(tmp_path: Path) -> None:
         last = history.last_run()
         assert last is not None and last.state == "aborted"
         assert history.latest() == []
+
+
+def test_no_retry_starts_once_the_guard_has_judged() -> None:
+    """20 sites whose connects time out, 3 attempts allowed: the guard judges when the
+    20th first attempt ends, and none of the 40 retries is sent after that."""
+    names: dict[str, object] = {f"bh{i}.test": ["127.0.0.1"] for i in range(20)}
+    config = replace(FAST, connect_timeout=0.3, request_deadline=5.0, max_attempts=3)
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    with blackhole() as port:
+        _, fetcher = fetch(lambda _: [f"http://{name}:{port}/" for name in names],
+                             FakeResolver(names), config, sleep=no_sleep, **GUARD)
+    assert fetcher.network_down
+    assert fetcher.requests < 20 + 20  # at most one retry of each site before the judgement

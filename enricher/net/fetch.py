@@ -362,6 +362,8 @@ class Fetcher:
 
     async def _attempt(self, job: _Job, url: str, method: str,
                        extra: Mapping[str, str] | None) -> Reply:
+        if self._outage.network_down:
+            raise _NetworkDown  # no retry, redirect or fallback starts once judged down
         try:
             target = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
