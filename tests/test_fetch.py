@@ -887,17 +887,19 @@ def test_a_content_type_list_reads_as_browsers_read_it(value: str, seen: str) ->
     assert last_media_type(value) == seen
 
 
-def test_a_page_sent_with_two_content_types_is_still_a_page() -> None:
-    """Two Content-Type fields (a CMS and a proxy each adding one) are joined by httpx into
-    ``text/html; charset=utf-8, text/html``: still HTML, still parsed, charset kept."""
+@pytest.mark.parametrize("fields", [("text/html", "text/html; charset=utf-8"),
+                                    ("text/html; charset=utf-8", "text/html")])
+def test_a_page_sent_with_two_content_types_is_still_a_page(fields: tuple[str, str]) -> None:
+    """Two Content-Type fields (a CMS and a proxy each adding one) are joined into one
+    list (``text/html, text/html; charset=utf-8`` was not HTML): still HTML, still parsed,
+    charset kept."""
     from enricher.config import Config
     from enricher.outcome import interpret
 
     body = page("Tram línea nueva")
 
     async def twice(request: Request, conn: Conn) -> None:
-        await conn.respond(200, body, [("Content-Type", "text/html; charset=utf-8"),
-                                       ("Content-Type", "text/html")])
+        await conn.respond(200, body, [("Content-Type", value) for value in fields])
 
     r = run(twice, ["/p"])
     fetched = r.at("/p")
