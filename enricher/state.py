@@ -125,9 +125,15 @@ def _guarded(method: Callable[Concatenate[History, _P], _R]
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """``mode=ro``, or where SQLite refuses that (a folder we may not write: no WAL ``-shm``)
-    ``immutable=1``, which reads the file as it is (a closed history has no pending WAL)."""
+    """``immutable=1`` (the file as it is, nothing created) when there is no ``-wal`` file:
+    no run has the history open, and its last run closed it cleanly. Else ``mode=ro``, which
+    reads a running run's WAL too, or where SQLite refuses that (a folder we may not write)
+    ``immutable=1`` all the same. A read-only ``mode=ro`` open of a closed history would leave
+    ``-shm``/``-wal`` files behind, owned by whoever ran it (``sudo enricher report``), and
+    the cron job's next run could not open them."""
     base = f"file:{quote(str(path))}"
+    if not path.with_name(f"{path.name}-wal").exists():
+        return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
     db = sqlite3.connect(f"{base}?mode=ro", uri=True, isolation_level=None)
     try:
         db.execute("PRAGMA user_version").fetchone()  # the open is lazy: read now
