@@ -94,7 +94,6 @@ _REJECTED_HOP = {"bad_scheme": "forbidden_scheme", "data_url": "forbidden_scheme
                  "forbidden_port": "forbidden_port"}
 
 
-
 class _NetworkDown(Exception):
     """Raised by a job that finds the outage guard judging the network down."""
 
@@ -255,8 +254,7 @@ class Fetcher:
 
                 await sched.run(start, unreachable)
         except BaseException as exc:
-            # interrupted (cancelled, network down, or on_result raised): slots and counts
-            # are stale now
+            # cancelled, network down, or on_result raised: slots and counts are stale now
             self._sched = self._scheduler()
             if isinstance(exc, BaseExceptionGroup):
                 _, rest = exc.split(_NetworkDown)
