@@ -94,8 +94,8 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
     entry only once it is a confirmed dead link."""
-    if result.status not in _BAD or previous.get("status") not in {"ok", "redirected"}:
-        return True
+    if result.status not in _BAD or previous.get("status") not in ("ok", "redirected"):
+        return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
     return result.status is LinkStatus.DEAD and bool(result.confirmed)
 
 
@@ -258,18 +258,22 @@ def build_edits(
     record enriched in place."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
-    pages: dict[HolderPath, tuple[int, LinkResult]] = {}  # holder -> (preference, result)
+    pages = _best_pages(slots, results)
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None
         earlier = holder if previous is None else _earlier(data, previous, slot.holder,
                                                            (slot.key,))
+        title = holder.get("title") if holder is not None else None
+        best = pages[slot.holder][1].page if slot.holder in pages else None
+        if options.fill_missing and _empty(title) and best is not None and best.title:
+            title = best.title  # as _fill will write it
         entry = slot_entry(
             slot,
             result,
             _previous_entry(earlier, slot.key),
             now=options.now,
-            record_title=holder.get("title") if holder is not None else None,
+            record_title=title,  # as filled in: drift is judged as the next run will
             history=options.history,
         )
         checks.setdefault(slot.holder, {})[slot.key] = entry
@@ -289,16 +293,6 @@ def build_edits(
             entry.pop("finalUrl", None)
             entry["since"] = options.now
             entry["previousUrl"] = slot.raw
-        if (
-            result is not None
-            and slot.kind is LinkKind.PAGE
-            and result.status in _GOOD
-            and result.page is not None
-            and slot.key in _PAGE_KEYS
-        ):
-            rank = _PAGE_KEYS.index(slot.key)
-            if slot.holder not in pages or rank < pages[slot.holder][0]:
-                pages[slot.holder] = (rank, result)
     edits: dict[HolderPath, dict[str, Any]] = {}
     for path, entries in checks.items():
         edits[path] = {LINK_CHECK: entries}
@@ -321,6 +315,26 @@ def build_edits(
     if options.prune_dead:
         _prune(data, slots, results, edits)
     return edits
+
+
+def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult]
+                ) -> dict[HolderPath, tuple[int, LinkResult]]:
+    """holder -> (preference, result) of the page its livePage (and --fill-missing) come
+    from: the first good page among ``_PAGE_KEYS``, in their order."""
+    pages: dict[HolderPath, tuple[int, LinkResult]] = {}
+    for slot in slots:
+        result = results.get(slot.url) if slot.url else None
+        if (
+            result is not None
+            and slot.kind is LinkKind.PAGE
+            and result.status in _GOOD
+            and result.page is not None
+            and slot.key in _PAGE_KEYS
+        ):
+            rank = _PAGE_KEYS.index(slot.key)
+            if slot.holder not in pages or rank < pages[slot.holder][0]:
+                pages[slot.holder] = (rank, result)
+    return pages
 
 
 def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],

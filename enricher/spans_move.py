@@ -41,10 +41,11 @@ _INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is no
 def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
     """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
     with the comments inside the item and the comment lines right above its ``-``."""
-    if seq.id != "sequence" or seq.flow_style or id(seq) in shared:
-        how = ("a flow-style list [...]; write it with one '- ' item a line" if seq.flow_style
-               else "behind a YAML alias; move the items by hand" if seq.id == "sequence"
-               else "not a list")
+    is_list = seq.id == "sequence"  # a scalar (``deadRelated: none``) has no flow_style
+    if not is_list or seq.flow_style or id(seq) in shared:
+        how = ("not a list" if not is_list
+               else "a flow-style list [...]; write it with one '- ' item a line"
+               if seq.flow_style else "behind a YAML alias; move the items by hand")
         raise EditError(f"cannot move items of {name}: it is {how}", _start(seq))
     dashes = []
     for i, item in enumerate(seq.value):

@@ -103,8 +103,8 @@ async def write_phase(
                 copy = records.read_record(dest, str(dest), config.max_record_bytes)
                 if isinstance(copy, records.Record):
                     earlier, current = copy.data, copy.raw
-        edits = build_edits(record.data, refs, results, options, earlier)
         try:
+            edits = build_edits(record.data, refs, results, options, earlier)
             new = records.apply_edits(record, edits)
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
@@ -114,6 +114,12 @@ async def write_phase(
             reporter.log(str(error))
         except records.EditError as exc:
             error = RecordError(display, str(exc), exc.line)
+            errors.append(error)
+            reporter.log(str(error))
+            continue
+        except Exception as exc:  # a bug of ours in one record must not stop the others
+            error = RecordError(display, f"left unchanged: enricher failed on this record "
+                                f"({type(exc).__name__}: {exc}); please report it", 1)
             errors.append(error)
             reporter.log(str(error))
             continue

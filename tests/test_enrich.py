@@ -225,3 +225,35 @@ def test_update_redirects_keeps_the_fragment_of_the_old_url() -> None:
     assert edits[()]["webUrl"] == "https://b.example/z#part-2"
     assert edits[()]["originalUrl"] == "https://b.example/z"
     assert edits[()]["linkCheck"]["webUrl"]["previousUrl"] == "https://b.example/y#part-2"
+
+
+def test_drift_is_judged_against_the_title_fill_missing_writes() -> None:
+    """An empty title filled from webUrl's page: originalUrl's unrelated page drifts from
+    it in this run already, so the next run (title now filled) writes the same bytes."""
+    data = {"title": "", "webUrl": "https://a.example/x", "originalUrl": "https://a.example/o"}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, "https://a.example/x"),
+             _slot((), "originalUrl", LinkKind.PAGE, "https://a.example/o")]
+    results = {
+        "https://a.example/x": _result("https://a.example/x", LinkStatus.OK, page=PAGE),
+        "https://a.example/o": _result("https://a.example/o", LinkStatus.OK,
+                                       page=PageMeta(title="Zebra crossing repainted")),
+    }
+    options = EnrichOptions(now=NOW, fill_missing=True)
+    first = build_edits(data, slots, results, options)[()]
+    assert first["title"] == PAGE.title
+    second = build_edits({**data, "title": first["title"]}, slots, results, options)[()]
+    assert first["linkCheck"] == second["linkCheck"]
+    assert second["linkCheck"]["originalUrl"]["titleDrift"] is True
+    assert "titleDrift" not in second["linkCheck"]["webUrl"]
+
+
+def test_an_odd_stored_status_is_no_crash() -> None:
+    """A hand-edited ``status: [ok]`` or ``{a: 1}`` in linkCheck: with a history, a failure
+    is compared with it (an unhashable value in a set lookup crashed the whole run)."""
+    slots = [_slot((), "webUrl", LinkKind.PAGE, "https://a.example/x")]
+    dead = {"https://a.example/x": _result("https://a.example/x", LinkStatus.DEAD,
+                                           http_status=404)}
+    for odd in (["ok"], {"a": 1}):
+        data = {"webUrl": "https://a.example/x", "linkCheck": {"webUrl": {"status": odd}}}
+        edits = build_edits(data, slots, dead, EnrichOptions(now=NOW, history=True))
+        assert edits[()]["linkCheck"]["webUrl"]["status"] == "dead"

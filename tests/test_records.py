@@ -808,8 +808,11 @@ def test_move_refused_where_not_spliceable(tmp_path: Path) -> None:
     flow = '---\ntitle: T\nrelated: [{title: A, webUrl: x}, {title: B, webUrl: y}]\n---\nb\n'
     aliased = "---\nx: &r\n  - title: A\n  - title: B\nrelated: *r\n---\nb\n"
     anchored = "---\nrelated:\n  - title: A\n  - &b\n    title: B\nlater: *b\n---\nb\n"
+    scalar = "---\ntitle: T\nrelated:\n  - title: A\n  - title: B\ndeadRelated: none\n---\nb\n"
+    flow_map = "---\nrelated:\n  - title: A\n  - title: B\ndeadRelated: {a: 1}\n---\nb\n"
     for text, line, why in ((flow, 3, "flow-style list"), (aliased, 2, "YAML alias"),
-                            (anchored, None, "")):
+                            (anchored, None, ""), (scalar, 6, "deadRelated: it is not a list"),
+                            (flow_map, 5, "deadRelated: it is not a list")):
         record = reread(tmp_path, text.encode())
         edits = {(): {"checked": True, "related": records.MoveItems((1,), "deadRelated")}}
         with pytest.raises(records.PartialEdit) as caught:

@@ -180,3 +180,26 @@ def test_copies_whose_record_is_gone_are_named_never_deleted(tmp_path: Path) -> 
     code, err = _run("site/_news", "--out", "site")
     assert f"1 copy under site no longer has a record under {tmp_path}/site/_news" in err, err
     assert "site/x.md;" in err
+
+
+def test_a_bug_on_one_record_leaves_it_unchanged_and_the_others_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception while editing one record (an enricher bug) is that record's
+    error, with its name; the run goes on with the rest."""
+    from enricher import writing
+
+    real = writing.build_edits
+
+    def flaky(data: dict[str, object], *args: object, **kw: object) -> object:
+        if data.get("title") == "bad":
+            raise TypeError("unhashable type: 'list'")
+        return real(data, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writing, "build_edits", flaky)
+    bad, good = _record(tmp_path / "a.md", "bad"), _record(tmp_path / "b.md")
+    before = bad.read_bytes()
+    tally = _write_phase([bad, good], Config(in_place=True))
+    assert (tally.changed, tally.failed) == (1, 1)
+    assert bad.read_bytes() == before and b"linkCheck" in good.read_bytes()
+    assert str(tally.errors[0]) == ("a.md:1: left unchanged: enricher failed on this record "
+                                    "(TypeError: unhashable type: 'list'); please report it")
