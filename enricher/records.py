@@ -229,13 +229,15 @@ def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> byt
         raise EditError(str(exc), line=line) from None
     if not ops:
         return record.raw
+    first = start + min(op[0] for op in ops)  # where the first edit goes, for the message
     text = text[:start] + spans.splice(front, ops) + text[end:]
     try:
         data = frontmatter.parse(text, None)[3]
     except frontmatter.Problem as problem:
         data = problem
     if not spans.same(data, expected):
-        raise EditError("the edited front matter would not read back as intended; edit it by hand")
+        raise EditError("the edited front matter would not read back as intended (near this "
+                        "line); edit it by hand", line=text.count("\n", 0, first) + 1)
     new = text.encode("utf-8")
     if len(new) > record._max_bytes:
         msg = (f"not written: enriched it would be {len(new)} bytes, over max_record_bytes "

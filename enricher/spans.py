@@ -189,9 +189,7 @@ def _tight_end(node: Any, text: str) -> int:
             if header and "+" in header.group(1):  # "keep": trailing blank lines are content
                 end = _line_start(text, end)
                 return end - (2 if text[end - 2 : end] == "\r\n" else 1)
-            while end > start and text[end - 1] in _WS:
-                end -= 1
-            return end
+            return _block_content_end(text, start, end, header.group(1) if header else "")
         if node.id == "scalar" or node.flow_style:
             return _end(node)
         start, end = _start(node), _end(node)
@@ -199,6 +197,31 @@ def _tight_end(node: Any, text: str) -> int:
         if not inside:
             return start
         node = max(inside, key=_end)
+
+
+def _block_content_end(text: str, start: int, end: int, indicators: str) -> int:
+    """The end of a clip or strip block scalar's last content line. Trailing lines of white
+    space are not content, except one with more spaces than the scalar's indentation (found
+    from its first line with text): YAML keeps those spaces, so an edit must go after it."""
+    tight = end
+    while tight > start and text[tight - 1] in _WS:
+        tight -= 1
+    body = text.find("\n", start, tight)
+    first = _FIRST_TEXT_LINE.search(text, body + 1, tight) if body >= 0 else None
+    if first is None or any(c.isdigit() for c in indicators):  # an explicit indentation
+        return tight
+    indent = len(first.group(1))
+    line_end = text.find("\n", tight, end)
+    while 0 <= line_end < end:
+        line_start = line_end + 1
+        line_end = text.find("\n", line_start, end)
+        line = text[line_start : end if line_end < 0 else line_end].rstrip("\r")
+        if len(line) > indent and not line.strip(" "):  # spaces past the indentation
+            tight = line_start + len(line)
+    return tight
+
+
+_FIRST_TEXT_LINE = re.compile(r"(?m)^( *)[^ \r\n]")
 
 
 def _content_end(text: str, i: int, limit: int) -> int:
@@ -353,7 +376,8 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
             if len(lines) > 1 and text[end:line_end].lstrip(" \t").startswith("#"):
                 first, end = first + text[end:line_end], line_end  # "key: []  # note": the
                 # note stays on the key's line, not after the block that replaces the value
-            body = first + "".join(newline + pad + line for line in lines[1:])
+            body = first + _header_note(text, node.value[i][1]) + "".join(
+                newline + pad + line for line in lines[1:])
             ops.append((_colon(text, keys[i]), end, 0, body))
             rewritten.add((*holder, key))
     if len(deleted) == len(keys):
@@ -374,6 +398,19 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
         at = _next_line(text, entry_end(text, node, len(keys) - 1))
         ops.append((at, at, column, "".join(inserts)))
     return ops
+
+
+def _header_note(text: str, value: Any) -> str:
+    """The comment on a block scalar's header line (``excerpt: |  # teaser``), with the
+    white space before it: kept on the key's line when the value is replaced."""
+    if value.id != "scalar" or value.style not in _BLOCK_STYLES:
+        return ""
+    header = _BLOCK_HEADER.match(text, _start(value))
+    if header is None:
+        return ""
+    line_end = text.find("\n", header.end())
+    rest = text[header.end() : len(text) if line_end < 0 else line_end].rstrip("\r")
+    return rest if rest.lstrip(" \t").startswith("#") else ""
 
 
 def _column(text: str, node: Any) -> int:

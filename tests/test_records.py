@@ -1099,3 +1099,50 @@ def test_write_record_refuses_a_file_changed_during_the_write(
     assert caught.value.errno == errno.EBUSY
     assert path.read_bytes() == edited
     assert sorted(os.listdir(tmp_path)) == ["r.md"]  # no temp file left
+
+
+@pytest.mark.parametrize("header", ["|", ">-", "|-", ">"])
+@pytest.mark.parametrize("where", ["root", "item"])
+def test_an_edit_after_a_block_scalar_keeps_its_overindented_blank_line(
+        tmp_path: Path, header: str, where: str) -> None:
+    """``excerpt: |`` whose last line holds only spaces, more than its indentation: YAML
+    keeps those spaces as content, so the new key goes after that line (it used to go
+    before it, and the read-back check refused every night's edit of the record)."""
+    if where == "root":
+        text = f"---\ntitle: t\nexcerpt: {header}\n  para\n     \n---\nbody\n"
+        holder: HolderPath = ()
+    else:
+        text = (f"---\ntitle: t\nrelated:\n  - webUrl: x\n    excerpt: {header}\n      para\n"
+                f"        \n---\nbody\n")
+        holder = ("related", 0)
+    record = reread(tmp_path, text.encode())
+    new = records.apply_edits(record, {holder: OK})
+    again = reread(tmp_path, new, "n.md")
+    expected = copy.deepcopy(record.data)
+    (expected if where == "root" else expected["related"][0])["linkCheck"] = OK["linkCheck"]
+    assert typed(again.data) == typed(expected)
+    assert new.startswith(text[: text.index("\n---\nbody")].encode())  # every byte kept
+
+
+def test_an_edit_that_would_not_read_back_names_its_line(tmp_path: Path) -> None:
+    """Replacing an anchored value (``title: &t ""`` used by ``other: *t``) would change
+    ``other`` too: refused, with the line of the edit (the message had no line)."""
+    text = '---\nwebUrl: x\ntitle: &t ""\nother: *t\n---\nb\n'
+    record = reread(tmp_path, text.encode())
+    with pytest.raises(EditError) as caught:
+        records.apply_edits(record, {(): {"title": "New"}})
+    assert caught.value.line == 3 and "would not read back as intended" in str(caught.value)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("excerpt: |  # TODO write the teaser\ntags: [x]\n",
+     'excerpt: "New text"  # TODO write the teaser\ntags: [x]\n'),
+    ("excerpt: >-\t# folded\n  old\n  text\ntags: [x]\n",
+     'excerpt: "New text"\t# folded\ntags: [x]\n'),
+    ("excerpt: |\n  old\ntags: [x]\n", 'excerpt: "New text"\ntags: [x]\n'),
+])
+def test_a_replaced_block_scalar_keeps_its_header_comment(
+        tmp_path: Path, before: str, after: str) -> None:
+    record = reread(tmp_path, f"---\ntitle: t\n{before}---\nbody\n".encode())
+    new = records.apply_edits(record, {(): {"excerpt": "New text"}})
+    assert new == f"---\ntitle: t\n{after}---\nbody\n".encode()
