@@ -15,6 +15,8 @@ from typing import Any
 
 from enricher.models import HolderPath
 from enricher.spans import (
+    _BLOCK_HEADER,
+    _BLOCK_STYLES,
     STR_TAG,
     EditError,
     MoveItems,
@@ -23,6 +25,7 @@ from enricher.spans import (
     _column,
     _content_end,
     _end,
+    _kids,
     _line_start,
     _next_line,
     _start,
@@ -79,15 +82,22 @@ def move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder:
     source = _items(text, pairs[key][1], shared, name)
     ops: list[Op] = []
     block, column = "", source[move.indexes[0]][2]
+    moving = set(move.indexes)
     for i in move.indexes:
         start, end, _ = source[i]
+        kept = i - 1
+        while kept in moving:
+            kept -= 1
+        # the blank lines after a cut item would join a kept "|+" scalar's content above it
+        cut = _past_blank_lines(text, end) if kept >= 0 and _ends_in_keep(
+            pairs[key][1].value[kept], text) else end
         paths = [p for p in by_holder if p[: len(holder) + 2] == (*holder, key, i)]
         local = [(a - start, b - start, c, new) for p in paths for a, b, c, new in by_holder.pop(p)]
         if any(not 0 <= a <= b <= end - start for a, b, _, _ in local):
             raise EditError(f"cannot move {name}[{i}]: an edit lies outside it", start)
         moved = splice(text[start:end], local)
         block += moved if moved.endswith("\n") else moved + newline
-        ops.append((start, end, 0, ""))
+        ops.append((start, cut, 0, ""))
     if len(move.indexes) == len(source):  # emptied: "key:" would read as null
         at = _content_end(text, _colon(text, pairs[key][0]) + 1, source[0][0])
         ops.append((at, at, 0, " []"))
@@ -106,3 +116,27 @@ def move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder:
     # then reads differently (too little indentation to remove) fails the read-back check
     block = re.sub(f"(?m)^ {{1,{-by}}}", "", block) if by < 0 else _INDENTED.sub(" " * by, block)
     return [*ops, (at, at, target[0][2] + 1, block)]
+
+
+def _ends_in_keep(node: Any, text: str) -> bool:
+    """Whether the text of ``node`` ends with a "keep" block scalar (``|+``, ``>+``), whose
+    content takes the blank lines that follow it."""
+    while node.id != "scalar" and not node.flow_style:
+        inside = [c for c in _kids(node) if _start(c) >= _start(node) and _end(c) <= _end(node)]
+        if not inside:
+            return False
+        node = max(inside, key=_end)
+    if node.id != "scalar" or node.style not in _BLOCK_STYLES:
+        return False
+    header = _BLOCK_HEADER.match(text, _start(node))
+    return header is not None and "+" in header.group(1)
+
+
+def _past_blank_lines(text: str, at: int) -> int:
+    """``at`` (a line start) moved past the lines of white space that follow."""
+    while at < len(text):
+        line_end = text.find("\n", at)
+        if line_end < 0 or text[at:line_end].strip():
+            return at
+        at = line_end + 1
+    return at

@@ -1146,3 +1146,20 @@ def test_a_replaced_block_scalar_keeps_its_header_comment(
     record = reread(tmp_path, f"---\ntitle: t\n{before}---\nbody\n".encode())
     new = records.apply_edits(record, {(): {"excerpt": "New text"}})
     assert new == f"---\ntitle: t\n{after}---\nbody\n".encode()
+
+
+@pytest.mark.parametrize("after", ["", "  - webUrl: c\n"])
+def test_a_move_after_a_keep_scalar_leaves_its_content_alone(tmp_path: Path, after: str) -> None:
+    """A kept item ending with ``excerpt: |+`` and the dead item after it followed by a
+    blank line: that line goes with the cut (it would join the kept scalar's content, and
+    the move was refused)."""
+    text = ("---\nrelated:\n  - webUrl: a\n    excerpt: |+\n      keep\n\n"
+            f"  - webUrl: dead\n\n{after}title: t\n---\nbody\n")
+    record = reread(tmp_path, text.encode())
+    edits = {(): {"related": records.MoveItems((1,), "deadRelated")}}
+    new = records.apply_edits(record, edits).decode()
+    data = reread(tmp_path, new.encode(), "n.md").data
+    assert data["related"][0]["excerpt"] == "keep\n\n"
+    assert data["deadRelated"] == [{"webUrl": "dead"}]
+    assert new.startswith("---\nrelated:\n  - webUrl: a\n    excerpt: |+\n      keep\n\n"
+                          f"{after}title: t\n")
