@@ -376,9 +376,13 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
             if len(lines) > 1 and text[end:line_end].lstrip(" \t").startswith("#"):
                 first, end = first + text[end:line_end], line_end  # "key: []  # note": the
                 # note stays on the key's line, not after the block that replaces the value
+            colon = _colon(text, keys[i])
+            sep = text[colon + 1 : _start(node.value[i][1])]
+            if first.startswith(": ") and sep and not sep.strip(" \t"):  # "key:\tvalue"
+                first = ":" + sep + first[2:]  # keeps its own white space after the colon
             body = first + _header_note(text, node.value[i][1]) + "".join(
                 newline + pad + line for line in lines[1:])
-            ops.append((_colon(text, keys[i]), end, 0, body))
+            ops.append((colon, end, 0, body))
             rewritten.add((*holder, key))
     if len(deleted) == len(keys):
         raise EditError(f"cannot edit {where(holder)}: refusing to delete every key of a mapping")

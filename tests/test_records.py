@@ -1163,3 +1163,15 @@ def test_a_move_after_a_keep_scalar_leaves_its_content_alone(tmp_path: Path, aft
     assert data["deadRelated"] == [{"webUrl": "dead"}]
     assert new.startswith("---\nrelated:\n  - webUrl: a\n    excerpt: |+\n      keep\n\n"
                           f"{after}title: t\n")
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("excerpt:\t''\n", 'excerpt:\t"New text"\n'),
+    ("excerpt:    ''  # teaser\n", 'excerpt:    "New text"  # teaser\n'),
+    ("excerpt: ''\n", 'excerpt: "New text"\n'),
+])
+def test_a_replaced_value_keeps_the_white_space_after_its_colon(
+        tmp_path: Path, before: str, after: str) -> None:
+    record = reread(tmp_path, f"---\ntitle: t\n{before}---\nbody\n".encode())
+    new = records.apply_edits(record, {(): {"excerpt": "New text"}})
+    assert new == f"---\ntitle: t\n{after}---\nbody\n".encode()
