@@ -196,6 +196,12 @@ def run_options(options: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
+def undecodable_byte(c: str) -> str:
+    """A file name's undecodable byte (``os.fsdecode`` makes it a lone surrogate, U+DC80 to
+    U+DCFF) as ``ls -b`` shows it: ``\\xff``."""
+    return f"\\x{ord(c) - 0xDC00:02x}"
+
+
 def shown_name(name: str) -> str:
     """``name`` on one line, as ``ls -b`` shows it: unchanged when every character is
     printable, else each unprintable character escaped as ``repr`` would (``\\n``, ``\\t``,
@@ -204,7 +210,7 @@ def shown_name(name: str) -> str:
         return name
     return "".join(
         c if c.isprintable() and c != "\\"
-        else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff"
+        else undecodable_byte(c) if "\udc80" <= c <= "\udcff"
         else repr(c)[1:-1]
         for c in name
     )

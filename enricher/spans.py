@@ -179,24 +179,43 @@ def _end(node: Any) -> int:
     return node.end_mark.index  # type: ignore[no-any-return]
 
 
-def _tight_end(node: Any, text: str) -> int:
-    """Where the text of ``node`` ends: descend into the latest-ending child that lies inside
-    it (an alias child points elsewhere) until a scalar or a flow collection."""
-    while True:
-        if node.id == "scalar" and node.style in _BLOCK_STYLES:  # end includes blank lines
-            start, end = _start(node), _end(node)
-            header = _BLOCK_HEADER.match(text, start)
-            if header and "+" in header.group(1):  # "keep": trailing blank lines are content
-                end = _line_start(text, end)
-                return end - (2 if text[end - 2 : end] == "\r\n" else 1)
-            return _block_content_end(text, start, end, header.group(1) if header else "")
-        if node.id == "scalar" or node.flow_style:
-            return _end(node)
+def _last_leaf(node: Any) -> Any:
+    """What ends the text of ``node``: descend into the latest-ending child that lies inside
+    it (an alias child points elsewhere) until a scalar, a flow collection or an empty one."""
+    while node.id != "scalar" and not node.flow_style:
         start, end = _start(node), _end(node)
         inside = [c for c in _kids(node) if _start(c) >= start and _end(c) <= end]
         if not inside:
-            return start
+            return node
         node = max(inside, key=_end)
+    return node
+
+
+def _block_header(node: Any, text: str) -> re.Match[str] | None:
+    """The header (``|``, ``>-``, ``&a |+``) of a block scalar; None for any other node."""
+    if node.id != "scalar" or node.style not in _BLOCK_STYLES:
+        return None
+    return _BLOCK_HEADER.match(text, _start(node))
+
+
+def ends_in_keep(node: Any, text: str) -> bool:
+    """Whether the text of ``node`` ends with a "keep" block scalar (``|+``, ``>+``), whose
+    content takes the blank lines that follow it."""
+    header = _block_header(_last_leaf(node), text)
+    return header is not None and "+" in header.group(1)
+
+
+def _tight_end(node: Any, text: str) -> int:
+    """Where the text of ``node`` ends: at the end of its last leaf (``_last_leaf``)."""
+    node = _last_leaf(node)
+    if node.id == "scalar" and node.style in _BLOCK_STYLES:  # end includes blank lines
+        start, end = _start(node), _end(node)
+        header = _block_header(node, text)
+        if header and "+" in header.group(1):  # "keep": trailing blank lines are content
+            end = _line_start(text, end)
+            return end - (2 if text[end - 2 : end] == "\r\n" else 1)
+        return _block_content_end(text, start, end, header.group(1) if header else "")
+    return _end(node) if node.id == "scalar" or node.flow_style else _start(node)
 
 
 def _block_content_end(text: str, start: int, end: int, indicators: str) -> int:
@@ -407,9 +426,7 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
 def _header_note(text: str, value: Any) -> str:
     """The comment on a block scalar's header line (``excerpt: |  # teaser``), with the
     white space before it: kept on the key's line when the value is replaced."""
-    if value.id != "scalar" or value.style not in _BLOCK_STYLES:
-        return ""
-    header = _BLOCK_HEADER.match(text, _start(value))
+    header = _block_header(value, text)
     if header is None:
         return ""
     line_end = text.find("\n", header.end())

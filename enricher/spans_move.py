@@ -15,8 +15,6 @@ from typing import Any
 
 from enricher.models import HolderPath
 from enricher.spans import (
-    _BLOCK_HEADER,
-    _BLOCK_STYLES,
     STR_TAG,
     EditError,
     MoveItems,
@@ -25,11 +23,11 @@ from enricher.spans import (
     _column,
     _content_end,
     _end,
-    _kids,
     _line_start,
     _next_line,
     _start,
     _tight_end,
+    ends_in_keep,
     entry_end,
     splice,
     where,
@@ -89,7 +87,7 @@ def move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder:
         while kept in moving:
             kept -= 1
         # the blank lines after a cut item would join a kept "|+" scalar's content above it
-        cut = _past_blank_lines(text, end) if kept >= 0 and _ends_in_keep(
+        cut = _past_blank_lines(text, end) if kept >= 0 and ends_in_keep(
             pairs[key][1].value[kept], text) else end
         paths = [p for p in by_holder if p[: len(holder) + 2] == (*holder, key, i)]
         local = [(a - start, b - start, c, new) for p in paths for a, b, c, new in by_holder.pop(p)]
@@ -116,20 +114,6 @@ def move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder:
     # then reads differently (too little indentation to remove) fails the read-back check
     block = re.sub(f"(?m)^ {{1,{-by}}}", "", block) if by < 0 else _INDENTED.sub(" " * by, block)
     return [*ops, (at, at, target[0][2] + 1, block)]
-
-
-def _ends_in_keep(node: Any, text: str) -> bool:
-    """Whether the text of ``node`` ends with a "keep" block scalar (``|+``, ``>+``), whose
-    content takes the blank lines that follow it."""
-    while node.id != "scalar" and not node.flow_style:
-        inside = [c for c in _kids(node) if _start(c) >= _start(node) and _end(c) <= _end(node)]
-        if not inside:
-            return False
-        node = max(inside, key=_end)
-    if node.id != "scalar" or node.style not in _BLOCK_STYLES:
-        return False
-    header = _BLOCK_HEADER.match(text, _start(node))
-    return header is not None and "+" in header.group(1)
 
 
 def _past_blank_lines(text: str, at: int) -> int:

@@ -340,14 +340,21 @@ class History:
         their metadata (reused=True). Failed URLs are never fresh, nor a time after now."""
         now = self._clock()
         cutoff = iso(now - timedelta(seconds=max_age_seconds))
+        rows = self._wanted(urls, f"{_STORED} JOIN wanted USING (url) WHERE last_checked > ?"
+                            " AND last_checked <= ? AND status IN ('ok', 'redirected')",
+                            (cutoff, iso(now)))
+        return {row[0]: from_row(row) for row in rows}
+
+    def _wanted(self, urls: Iterable[str], query: str, params: tuple[Any, ...] = ()
+                ) -> list[tuple[Any, ...]]:
+        """The rows of ``query``, which joins the temporary table ``wanted`` holding ``urls``:
+        one query for a batch of URLs, not one per URL."""
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((u,) for u in urls))
-            rows = self._db.execute(f"{_STORED} JOIN wanted USING (url) WHERE last_checked > ?"
-                                    " AND last_checked <= ? AND status IN ('ok', 'redirected')",
-                                    (cutoff, iso(now))).fetchall()
+            rows = self._db.execute(query, params).fetchall()
             self._db.execute("DELETE FROM wanted")
-        return {row[0]: from_row(row) for row in rows}
+        return rows
 
     @_guarded
     def stored(self, url: str) -> LinkResult | None:
@@ -381,11 +388,7 @@ class History:
     @_guarded
     def conditional_many(self, urls: Iterable[str]) -> dict[str, Mapping[str, str]]:
         """:meth:`conditional_headers` of many URLs in one query (those that have some)."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((u,) for u in urls))
-            rows = self._db.execute(sql.CONDITIONAL_WANTED).fetchall()
-            self._db.execute("DELETE FROM wanted")
+        rows = self._wanted(urls, sql.CONDITIONAL_WANTED)
         found = {url: conditional_of(etag, modified) for url, etag, modified in rows}
         return {url: headers for url, headers in found.items() if headers is not None}
 

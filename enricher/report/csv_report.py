@@ -24,7 +24,7 @@ import re
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
-from enricher.models import Origin, RunResult
+from enricher.models import Origin, RunResult, undecodable_byte
 from enricher.report.model import Changes, change_tags, entries
 
 COLUMNS: tuple[str, ...] = (
@@ -45,10 +45,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
-def _escape_byte(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()) - 0xDC00:02x}"
-
-
 def cell(value: str | int | None) -> str:
     """One CSV cell: '' for None, numbers as digits, formula-like text defused."""
     if value is None:
@@ -56,7 +52,7 @@ def cell(value: str | int | None) -> str:
     if isinstance(value, int):
         return str(value)
     if _SURROGATES.search(value):  # UTF-8 cannot carry them: written as the others show them
-        value = _SURROGATES.sub(_escape_byte, value)
+        value = _SURROGATES.sub(lambda m: undecodable_byte(m.group()), value)
     # spreadsheets skip leading blanks before a formula (" =HYPERLINK(...)", "\n=...")
     return "'" + value if value.lstrip(" \n").startswith(_FORMULA_START) else value
 

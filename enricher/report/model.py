@@ -37,6 +37,7 @@ from enricher.models import (
     Origin,
     RunResult,
     StillDead,
+    undecodable_byte,
 )
 
 __all__ = ["Changes", "StillDead"]
@@ -289,7 +290,7 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a file name's undecodable byte, shown as shown_name does
-        return f"\\x{code - 0xDC00:02x}"
+        return undecodable_byte(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
