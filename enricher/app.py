@@ -87,7 +87,9 @@ async def discover(
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
     if skip_dir is not None:
         col.out_root = out_root(inputs, (display for _, display in paths), skip_dir)
-    async for scanned in scan_records(paths, config):
+    async for scanned in scan_records(
+        paths, config, on_note=lambda note: reporter.log(f"enricher: {note}")
+    ):
         col.read += 1
         display = scanned.display
         if scanned.error is not None:

@@ -23,8 +23,9 @@ import asyncio
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,34 +97,57 @@ def spread_order(n: int) -> list[int]:
 
 
 async def scan_records(
-    paths: Sequence[tuple[Path, str]], config: Config, *, parallel: bool | None = None
+    paths: Sequence[tuple[Path, str]],
+    config: Config,
+    *,
+    parallel: bool | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Scanned]:
     """Every record as a Scanned value, yielding to the event loop as it goes: in order when
-    read in-process, in chunks taken in :func:`spread_order` when read by the worker."""
+    read in-process, in chunks taken in :func:`spread_order` when read by the worker. When
+    the worker cannot start or dies (killed by the OOM killer or by hand), the chunks it
+    has not returned are read in this process, and ``on_note`` is told once."""
     if parallel is None:
         parallel = len(paths) >= PARALLEL_MIN_RECORDS and (os.cpu_count() or 1) > 1
     if not parallel:
-        policy = LinkPolicy.from_config(config)
-        for i, (path, display) in enumerate(paths):
-            if i % 16 == 15:
-                await asyncio.sleep(0)  # let fetches and an interruption through
-            yield scan_record(path, display, config, policy)
+        async for scanned in _in_process(paths, config):
+            yield scanned
         return
     in_order = [paths[i : i + CHUNK_RECORDS] for i in range(0, len(paths), CHUNK_RECORDS)]
     chunks = [in_order[i] for i in spread_order(len(in_order))]
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=tune_process)
+    done = 0  # chunks yielded so far
+    pool: ProcessPoolExecutor | None = None
     try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=tune_process)
         ahead: deque[Future[list[Scanned]]] = deque()
         for chunk in chunks[:CHUNKS_AHEAD]:
             ahead.append(pool.submit(scan_chunk, chunk, config))
-        following = CHUNKS_AHEAD
         while ahead:
             batch = await asyncio.wrap_future(ahead.popleft())
+            following = done + len(ahead) + 1
             if following < len(chunks):
                 ahead.append(pool.submit(scan_chunk, chunks[following], config))
-                following += 1
+            done += 1
             for scanned in batch:
                 yield scanned
+    except (BrokenProcessPool, OSError) as exc:
+        if on_note is not None:
+            on_note(f"the record-reading worker process stopped ({type(exc).__name__}); "
+                    "reading the remaining records in this process")
+        rest = [item for chunk in chunks[done:] for item in chunk]
+        async for scanned in _in_process(rest, config):
+            yield scanned
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _in_process(
+    paths: Sequence[tuple[Path, str]], config: Config
+) -> AsyncIterator[Scanned]:
+    policy = LinkPolicy.from_config(config)
+    for i, (path, display) in enumerate(paths):
+        if i % 16 == 15:
+            await asyncio.sleep(0)  # let fetches and an interruption through
+        yield scan_record(path, display, config, policy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import multiprocessing
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -69,13 +70,56 @@ def test_worker_reads_chunks_in_spread_order(tmp_path: Path,
     assert got != [d for _, d in paths]
 
 
+def test_a_worker_killed_mid_run_leaves_the_rest_read_in_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OOM killer (or an operator) kills the reading worker: every record is still
+    read exactly once, and the run is told why reading went on in-process."""
+    monkeypatch.setattr(reading, "CHUNK_RECORDS", 2)
+    files = _write(tmp_path, 24)
+    paths = [(p, p.name) for p in files]
+    notes: list[str] = []
+
+    async def go() -> list[str]:
+        got = []
+        async for scanned in scan_records(paths, Config(), parallel=True, on_note=notes.append):
+            if not got:
+                for child in multiprocessing.active_children():
+                    child.kill()
+                    child.join()
+            assert scanned.error is None and scanned.refs
+            got.append(scanned.display)
+        return got
+
+    got = asyncio.run(go())
+    assert sorted(got) == sorted(d for _, d in paths)
+    assert len(got) == len(paths)
+    assert len(notes) == 1 and "worker process stopped" in notes[0]
+
+
+def test_a_worker_that_cannot_start_leaves_reading_in_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")  # no /dev/shm semaphores, for example
+
+    monkeypatch.setattr(reading, "ProcessPoolExecutor", no_processes)
+    paths = [(p, p.name) for p in _write(tmp_path, 5)]
+    notes: list[str] = []
+
+    async def go() -> list[str]:
+        return [s.display async for s in
+                scan_records(paths, Config(), parallel=True, on_note=notes.append)]
+
+    assert asyncio.run(go()) == [d for _, d in paths]
+    assert len(notes) == 1 and "OSError" in notes[0]
+
+
 def test_discover_keeps_path_order_whatever_the_reading_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path, 6, bad=(1, 4))
     real = scan_records
 
     async def backwards(paths: Sequence[tuple[Path, str]], config: Config,
-                        ) -> AsyncIterator[Scanned]:
+                        **kwargs: object) -> AsyncIterator[Scanned]:
         found = [s async for s in real(paths, config, parallel=False)]
         for scanned in reversed(found):
             yield scanned
