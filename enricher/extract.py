@@ -52,6 +52,7 @@ class PageSignals:
 
     title: str | None = None
     h1: str | None = None
+    article: bool = False  # article markup: og:type article, published time, JSON-LD Article
 
 
 def _index_metas(nodes: list[Any], into: dict[str, str]) -> None:
@@ -198,6 +199,12 @@ class _Doc:
         return value
 
 
+    def story(self) -> bool:
+        """Whether the page's JSON-LD describes an article: the head's, else the body's."""
+        self.ld("@type")  # builds the head's objects, and the body's when the head has no type
+        return any(ld is not None and ld.has_story() for ld in (self._head_ld, self._body_ld))
+
+
 def extract_with_signals(html: str, url: str, *, provider: str | None = None,
                          max_parse_chars: int = DEFAULT_HTML_PARSE_BYTES,
                          ) -> tuple[PageMeta, PageSignals]:
@@ -207,7 +214,10 @@ def extract_with_signals(html: str, url: str, *, provider: str | None = None,
         meta = page_meta(doc)
         h1 = next((text for _, text in doc.h1s()), None)
         title = clean_text(doc.doc_title(), DEFAULT_TITLE_MAX_CHARS)
-        return meta, PageSignals(title=title, h1=h1)
+        article = ((doc.meta("og:type") or "").strip().lower().startswith("article")
+                   or bool(doc.meta("article:published_time"))
+                   or doc.story())
+        return meta, PageSignals(title=title, h1=h1, article=article)
     except Exception:  # pragma: no cover - rules are guarded; this is the last net
         return PageMeta(), PageSignals()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["MAX_JSONLD_CHARS", "MAX_JSONLD_NODES", "MAX_JSONLD_SCRIPTS", "JsonLd"]
+__all__ = ["MAX_JSONLD_CHARS", "MAX_JSONLD_NODES", "MAX_JSONLD_SCRIPTS", "JsonLd",
+           "is_story_type"]
 
 MAX_JSONLD_SCRIPTS = 16
 MAX_JSONLD_CHARS = 256 * 1024
@@ -24,6 +25,11 @@ _ARTICLE_TYPES = frozenset({
     "techarticle", "socialmediaposting", "liveblogposting", "report", "blog", "posting",
     "discussionforumposting", "videoobject", "recipe", "review", "podcastepisode",
     "medicalwebpage", "howto", "product", "event", "creativework"})
+# the types that make a page a story (evidence against "not found": enricher.signals)
+_STORY_TYPES = frozenset({
+    "article", "newsarticle", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
+    "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "liveblogposting",
+    "techarticle", "scholarlyarticle", "socialmediaposting", "report"})
 _PAGE_TYPES = frozenset({"webpage", "itempage", "collectionpage", "aboutpage", "profilepage",
                          "qapage", "faqpage", "searchresultspage"})
 _SITE_TYPES = frozenset({"organization", "newsmediaorganization", "website", "person",
@@ -96,6 +102,10 @@ class JsonLd:
         self.content = buckets[0] + buckets[1] + buckets[2]
         self.site = buckets[3]
 
+    def has_story(self) -> bool:
+        """Whether one of the content objects is an article (:func:`is_story_type`)."""
+        return any(is_story_type(obj.get("@type")) for obj in self.content)
+
     def get(self, key: str, *, site: bool = False) -> Any:
         """The first non-empty ``key`` among content objects (and site objects if asked)."""
         for group in (self.content, self.site) if site else (self.content,):
@@ -104,6 +114,13 @@ class JsonLd:
                 if value:
                     return value
         return None
+
+
+def is_story_type(value: Any) -> bool:
+    """Whether an ``@type`` value (a name or a list of names) is an article's."""
+    names = [value] if isinstance(value, str) else value[:10] if isinstance(value, list) else []
+    return any(isinstance(name, str) and name.lower().rsplit("/", 1)[-1] in _STORY_TYPES
+               for name in names)
 
 
 def name_of(value: Any) -> str | None:

@@ -29,6 +29,7 @@ from enricher.net.urls import CleanURL, clean_url
 from enricher.signals import is_challenge, is_soft_404
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_SUCCESS_SCAN_CHARS = 4096  # of a 2xx page searched for a bot wall's markers
 
 
 def utc_now() -> str:
@@ -50,22 +51,25 @@ def interpret(
     if fetched.failure is None and fetched.body:
         if fetched.kind is not LinkKind.IMAGE and ctype in _HTML_TYPES:
             text = decode_html(fetched.body, fetched.content_type)
-            challenge = is_challenge(fetched.headers, status, text[:4096])
+            # a wall answering 403/404/503 puts its markers after inline CSS: search all of
+            # what was read (16 KiB); on a 200 page, only its start (a story may quote them)
+            challenge = is_challenge(fetched.headers, status,
+                                     text[:_SUCCESS_SCAN_CHARS] if status < 300 else text)
             if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
                 final = fetched.final_url or fetched.url
                 page, signals = extract_with_signals(text, final, provider=provider)
                 page = _clean_page_urls(page, config, final)
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
-                    page.site_name,
+                    page.site_name, article=signals.article,
                 )
         elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
             probe = probe_image(fetched.body, fetched.content_type)
             image = probe.info
             not_image = probe.mismatch == Mismatch.NOT_AN_IMAGE
             if not_image and ctype in _HTML_TYPES:  # a bot wall answers for images too
-                challenge = is_challenge(fetched.headers, status,
-                                         decode_html(fetched.body[:4096], fetched.content_type))
+                challenge = is_challenge(fetched.headers, status, decode_html(
+                    fetched.body[:_SUCCESS_SCAN_CHARS], fetched.content_type))
     elif fetched.failure is None:
         challenge = is_challenge(fetched.headers, status, "")
         not_image = fetched.kind is LinkKind.IMAGE and 200 <= status < 300  # nothing is no image

@@ -6,17 +6,21 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
 * a challenge needs a vendor's signature: Cloudflare's ``cf-mitigated: challenge`` header
   or its challenge-page markers, Akamai's "Access Denied ... Reference #", DataDome's
   captcha host or headers, PerimeterX's ``px-captcha`` / "Press & Hold", Incapsula's and
-  Sucuri's block pages. A page merely titled "Just a moment..." is not one.
+  Sucuri's block pages. A page merely titled "Just a moment..." is not one, nor a page
+  that loads a vendor's sensor script (PerimeterX's, Incapsula's resource).
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
   major languages: a whole separator-delimited part ("Page not found | Site", every other
   part the site's name as its host or og:site_name says) or a part that is a not-found
   sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
   title that names only the site or also says not found ("Page not found | Any Name").
   Or a deep article URL redirected to its own host's root or to a section that is a prefix
-  of it; any URL redirected to a path that names "not found" (``/404``, ``/not-found``; a
-  bare ``/error`` names other failures); or a parked-domain page: small, without article
-  markup, with a parking or domain-sale marker. A title that merely mentions 404 ("404
-  errors explained", "Top 404 pages") is not one.
+  of it (not an AMP page to its canonical page, nor to a script's ``#!`` route); a redirect
+  to the site's error page (``/404``, ``/errors/404.html``, ``/en/not-found``: a "404"
+  deeper in a path is content, and a bare ``/error`` names other failures); or a parked-
+  domain page: small, with a parking vendor's address, or a domain-sale phrase under a
+  title that names only the domain or says it too. A title that merely mentions 404 ("404
+  errors explained", "Top 404 pages") is not one, and a page with article markup (the
+  caller says so) never is, whatever its title or redirect.
 
 This module must not do I/O or parse HTML (``extract`` gives the title and h1).
 """
@@ -64,10 +68,11 @@ _CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     (
         "perimeterx",
         ("px-captcha", "_pxcaptcha", "perimeterx", "hold"),
-        re.compile(r"px-captcha|_pxCaptcha|perimeterx\.net|"
+        re.compile(r"px-captcha|_pxCaptcha|captcha\.perimeterx\.net|"
                    r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I),
     ),
-    ("incapsula", ("incapsula",), re.compile(r"_Incapsula_Resource|Incapsula incident ID", re.I)),
+    ("incapsula", ("incapsula",),
+     re.compile(r"_Incapsula_Resource\?SWUDNSAI|Incapsula incident ID", re.I)),
     (
         "sucuri",
         ("sucuri",),
@@ -149,24 +154,24 @@ _CLAUSE = re.compile(r"[:;,?|]")
 _ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
-# a path that names "not found" (a bare /error, /Error.aspx or /errors/403 names some other
-# failure: a 500, a block, maintenance; never evidence that the article is gone)
-_ERROR_PATH = re.compile(r"(?:^|/)(?:404|410|not[-_]?found|page[-_]not[-_]found|"
+# a path that *is* an error page: "/404", "/404.html", "/not-found", "/errors/404",
+# "/en/page-not-found" (a bare /error, /Error.aspx or /errors/403 names some other failure:
+# a 500, a block, maintenance). A "404" deeper in a path is content: an episode, a bill.
+_ERROR_NAME = re.compile(r"(?:404|410|not[-_]?found|page[-_]not[-_]found|"
                          r"seite[-_]nicht[-_]gefunden|pagina[-_]no[-_]encontrada|"
-                         r"page[-_]introuvable)"
-                         r"(?:\.html?|\.php|\.aspx?)?(?:/|$)", re.I)
-_PARKED = re.compile(
-    r"this\s+domain\s+(?:name\s+)?(?:is|may\s+be)\s+for\s+sale|buy\s+this\s+domain|"
-    r"domain\s+is\s+parked|parked\s+domain|sedoparking\.com|sedo\.com/search/details|"
-    r"parkingcrew\.net|bodis\.com|parklogic\.com|"
-    r"hugedomains\.com/domain_profile|dan\.com/buy-domain|afternic\.com/forsale", re.I)
-# literals one of which every _PARKED alternative contains (a cheap pre-check)
+                         r"page[-_]introuvable)(?:\.html?|\.php|\.aspx?)?", re.I)
+_ERROR_FOLDER = re.compile(r"errors?|pages?|http|system|(?:en|fr|de|es|it|nl|pt|pl|sv|da|fi|"
+                           r"no|nb|cs|hu|tr|ru|ja|zh|ko|ar|el|ro)(?:[-_][a-z]{2})?", re.I)
+# what a parking page says (evidence only under a title that names nothing but the domain,
+# or says it too: an article may quote the phrase), and the parking vendors' own addresses
+_PARKED_PHRASE = re.compile(r"this\s+domain\s+(?:name\s+)?(?:is|may\s+be)\s+for\s+sale|"
+                            r"buy\s+this\s+domain|domain\s+is\s+parked|parked\s+domain")
+_PARKED_VENDOR = re.compile(r"sedoparking\.com|sedo\.com/search/details|parkingcrew\.net|"
+                            r"bodis\.com|parklogic\.com|hugedomains\.com/domain_profile|"
+                            r"dan\.com/buy-domain|afternic\.com/forsale")
+# literals one of which every alternative above contains (a cheap pre-check)
 _PARKED_MARKERS = ("for sale", "buy this domain", "parked", "sedo", "parkingcrew", "bodis",
                    "parklogic", "hugedomains", "dan.com/buy-domain", "afternic")
-_PARKED_LOWER = re.compile(_PARKED.pattern)  # for text already lower-cased: no case folding
-# a page that carries any of these is an article (or a site's page), never a parking page
-_ARTICLE_MARKERS = ("<article", "newsarticle", "og:type\" content=\"article", "articlebody",
-                    "\"@type\":\"article", "\"@type\": \"article")
 
 
 def _is_not_found_part(part: str) -> bool:
@@ -210,6 +215,13 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
+def _is_error_path(path: str) -> bool:
+    """``/404``, ``/404.html``, ``/errors/404``, ``/en/not-found``: an error page's own path."""
+    segments = _segments(path)
+    return (0 < len(segments) <= 2 and _ERROR_NAME.fullmatch(segments[-1]) is not None
+            and (len(segments) == 1 or _ERROR_FOLDER.fullmatch(segments[0]) is not None))
+
+
 def _is_deep(path: str) -> bool:
     """An article-like path: two or more segments, or one long/numbered/.html slug."""
     segments = _segments(path)
@@ -226,7 +238,7 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
         old, new = urlsplit(url), urlsplit(final_url)
     except ValueError:
         return None
-    if _ERROR_PATH.search(new.path) and not _ERROR_PATH.search(old.path):
+    if _is_error_path(new.path) and not _is_error_path(old.path):
         return "redirect_to_error_page"
     if not _is_deep(old.path):
         return None
@@ -235,20 +247,28 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
     if (new.hostname or "").removeprefix("www.") != (old.hostname or "").removeprefix("www."):
         return None
     new_segments, old_segments = _segments(new.path), _segments(old.path)
-    if not new_segments and not new.query:
+    if new.query or new.fragment:  # "/?p=9", "/#!/news/..." (a script's route): a page
+        return None
+    if not new_segments:
         return "redirect_to_root"
-    if (len(new_segments) == 1 and old_segments[:1] == new_segments
-            and len(old_segments) > 1 and not new.query):
-        return "redirect_to_section"
+    if (len(new_segments) == 1 and old_segments[:1] == new_segments and len(old_segments) > 1
+            and not _is_deep(new.path) and old_segments[1:] not in (["amp"], ["print"])):
+        return "redirect_to_section"  # not "/slug/amp/" -> "/slug/": AMP to its canonical
     return None
 
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
-                    text_prefix: str = "", site_name: str | None = None) -> str | None:
+                    text_prefix: str = "", site_name: str | None = None, *,
+                    article: bool = False) -> str | None:
     """Why a 200 page is really "not found" (``not_found_title``, ``not_found_h1``,
     ``redirect_to_root``, ``redirect_to_section``, ``redirect_to_error_page``,
     ``parked_domain``), or None. The h1 counts only under a title that names nothing but
-    the site (an article's own h1 may be a headline about a missing thing)."""
+    the site (an article's own h1 may be a headline about a missing thing). ``article``:
+    the page carries article markup (``og:type`` article, ``article:published_time``, an
+    Article in its JSON-LD); such a page is a story, whatever its title says ("Not Found |
+    Roger Ebert" is a film review) or wherever a redirect led: never a soft 404."""
+    if article:
+        return None
     if title or h1:
         names = tuple({*host_names(url), *host_names(final_url),
                        *((name_key(site_name),) if site_name else ())} - {""})
@@ -262,14 +282,20 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
         return reason
     if text_prefix and len(text_prefix) <= PARKED_MAX_PAGE_CHARS:
         lower = text_prefix.lower()
-        if (any(m in lower for m in _PARKED_MARKERS) and _PARKED_LOWER.search(lower)
-                and not any(m in lower for m in _ARTICLE_MARKERS)):
-            return "parked_domain"
+        if any(m in lower for m in _PARKED_MARKERS) and "<article" not in lower:
+            if _PARKED_VENDOR.search(lower):
+                return "parked_domain"
+            if _PARKED_PHRASE.search(lower) and (
+                    _PARKED_PHRASE.search((title or "").lower()) or _site_like(title, tuple(
+                        {*host_names(url), *host_names(final_url)} - {""}))):
+                return "parked_domain"
     return None
 
 
 def is_soft_404(url: str, final_url: str | None, title: str | None, h1: str | None,
-                text_prefix: str = "", site_name: str | None = None) -> bool:
+                text_prefix: str = "", site_name: str | None = None, *,
+                article: bool = False) -> bool:
     """Whether a successful response is really a "not found" page (verdict dead,
     reason soft_404). Only strong evidence counts; see the module docstring."""
-    return soft_404_reason(url, final_url, title, h1, text_prefix, site_name) is not None
+    return soft_404_reason(url, final_url, title, h1, text_prefix, site_name,
+                           article=article) is not None

@@ -537,6 +537,27 @@ def test_a_bad_head_answer_is_confirmed_by_get() -> None:
     assert [m for p, m in methods if p == "/down"] == ["HEAD"]
 
 
+def test_the_get_fallback_starts_again_at_the_url_not_where_head_was_sent() -> None:
+    """A server that mishandles HEAD redirects it to its error page: the GET that confirms
+    asks for the URL itself (200 here), not for the page HEAD was sent to (a 404)."""
+    methods: list[tuple[str, str]] = []
+
+    async def head_misrouted(request: Request, conn: Conn) -> None:
+        methods.append((request.path, request.method))
+        if request.path == "/errors/not-found":
+            await conn.respond(404, page())
+        elif request.method == "HEAD":
+            await conn.respond(302, b"", [("Location", "/errors/not-found")])
+        else:
+            await conn.respond(200, page())
+
+    r = run(head_misrouted, "/amp/story-3", kind=LinkKind.REACH)
+    assert status(r.one()) == (LinkStatus.OK, "http_200")
+    assert r.one().redirects == () and r.one().final_url is None
+    assert methods == [("/amp/story-3", "HEAD"), ("/errors/not-found", "HEAD"),
+                       ("/amp/story-3", "GET")]
+
+
 def test_conditional_requests_and_headers_sent() -> None:
     seen: list[Mapping[str, str]] = []
 

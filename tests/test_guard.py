@@ -144,6 +144,48 @@ def test_dns_failures_are_classified_and_bounded() -> None:  # row 21
     assert resolver.calls[DEFAULT_DNS_CANARY] == 1  # asked once, on the first NXDOMAIN
 
 
+NONAME = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+AGAIN = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+NODATA = socket.gaierror(getattr(socket, "EAI_NODATA", -5), "No address associated with hostname")
+ANSWER = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
+
+
+@pytest.mark.parametrize(("per_family", "expected"), [
+    # glibc: A query failed for now (SERVFAIL) + AAAA "no such name" -> EAI_NONAME overall
+    ({socket.AF_INET: AGAIN, socket.AF_INET6: NONAME}, "dns_error"),
+    ({socket.AF_INET: NONAME, socket.AF_INET6: AGAIN}, "dns_error"),
+    ({socket.AF_INET: NODATA, socket.AF_INET6: NONAME}, "dns_error"),  # the name exists
+    ({socket.AF_INET: ANSWER, socket.AF_INET6: NONAME}, None),  # the A query works again
+    ({socket.AF_INET: NONAME, socket.AF_INET6: NONAME}, "dns"),  # really no such name
+])
+def test_no_such_name_is_believed_only_when_each_family_says_so(
+        monkeypatch: pytest.MonkeyPatch, per_family: dict[int, object],
+        expected: str | None) -> None:
+    asked: list[int] = []
+
+    def getaddrinfo(host: str, port: int, family: int = 0, *rest: object) -> object:
+        asked.append(family)
+        answer = NONAME if family == 0 else per_family[family]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    async def go() -> str | None:
+        resolver = SystemResolver(max_workers=1)
+        try:
+            await Guard(resolver, canary=None).addresses("flaky.example", 443)
+        except DNSError as exc:
+            return exc.failure
+        finally:
+            resolver.close()
+        return None
+
+    assert asyncio.run(go()) == expected
+    assert asked[0] == 0 and set(asked[1:]) <= {socket.AF_INET, socket.AF_INET6}
+
+
 def test_a_resolver_that_denies_every_name_is_not_believed() -> None:
     """An offline or captive resolver answers NXDOMAIN for every name: without the canary
     name, its answers are errors, not dead links (and the canary is asked once per run)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from enricher.config import Config
 from enricher.models import FetchResult, LinkKind, LinkStatus
 from enricher.outcome import interpret
@@ -42,6 +44,18 @@ def test_challenge_page_is_blocked_and_not_parsed() -> None:
                     headers={"cf-mitigated": "challenge"})
     result = interpret(fetched, (), None, Config())
     assert result.status is LinkStatus.BLOCKED and result.page is None
+
+
+def test_a_404_wall_with_its_marker_after_inline_css_is_blocked_not_dead() -> None:
+    """A PerimeterX block page answering 404: its marker sits past the first 4 KiB (inline
+    CSS first). All that was read of an error page is searched: blocked, never dead."""
+    css = "<style>" + ".c{margin:0}\n" * 600 + "</style>"
+    wall = _page(css + "<title>Access denied</title></head><body><div id='px-captcha'></div>",
+                 status=404)
+    assert wall.body.find(b"px-captcha") > 4096
+    for kind in (LinkKind.PAGE, LinkKind.REACH):
+        result = interpret(replace(wall, kind=kind), (), None, Config())
+        assert (result.status, result.reason) == (LinkStatus.BLOCKED, "challenge"), kind
 
 
 def test_soft_404_is_dead_but_a_page_about_404s_is_ok() -> None:

@@ -56,6 +56,9 @@ def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
     ({"x-datadome": "protected"}, 200, "<title>Fine</title>"),
     ({}, 200, "<p>How to press and hold the button on your phone</p>"),
     ({}, 200, ""),
+    # bot-wall vendors' scripts on ordinary pages: PerimeterX's sensor, Incapsula's resource
+    ({}, 200, '<head><script src="//client.perimeterx.net/PXa1b2c3/main.min.js"></script>'),
+    ({}, 200, '<script src="/_Incapsula_Resource?SWJIYLWA=719d34d31c8e3a6e6fffd4"></script>'),
 ])
 def test_ordinary_pages_are_not_challenges(headers: dict[str, str], status: int,
                                            text: str) -> None:
@@ -137,6 +140,11 @@ def test_site_name_from_the_page_counts_as_the_site() -> None:
     ("https://x.example/story?id=9", "https://x.example/error/not-found",
      "redirect_to_error_page"),
     ("https://x.example/article-12345", "https://x.example/", "redirect_to_root"),
+    (ARTICLE, "https://news.example.org/404", "redirect_to_error_page"),
+    (ARTICLE, "https://news.example.org/en/404/", "redirect_to_error_page"),
+    (ARTICLE, "https://news.example.org/errors/404.html", "redirect_to_error_page"),
+    (ARTICLE, "https://news.example.org/pages/page-not-found", "redirect_to_error_page"),
+    ("https://x.example/news/12345", "https://x.example/news/", "redirect_to_section"),
 ])
 def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     assert soft_404_reason(url, final, "Example News", None) == reason
@@ -161,6 +169,18 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     (ARTICLE, "https://news.example.org/Home/Error"),
     (ARTICLE, "https://news.example.org/errors/403.html"),
     (ARTICLE, "https://news.example.org/error?code=429"),
+    # a "404" or "not-found" that is content: an episode, a bill, a story's slug
+    ("https://relay.example/c/xk2", "https://www.relay.example/connected/404"),
+    ("https://congress.example/bill/s410",
+     "https://congress.example/bill/117th-congress/senate-bill/410"),
+    ("https://blog.example/?p=123", "https://blog.example/2020/05/not-found/"),
+    ("https://pod.example/latest", "https://pod.example/episode/410"),
+    # an AMP page sent to its canonical page; a script's route
+    ("https://x.example/diablo-4-sorceress-enchantment-system/amp/",
+     "https://x.example/diablo-4-sorceress-enchantment-system/"),
+    ("https://x.example/news-item/amp", "https://x.example/news-item/"),
+    ("https://x.example/news-item/print", "https://x.example/news-item"),
+    (ARTICLE, "https://news.example.org/#!/world/2021/05/06/big-story"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
@@ -178,6 +198,18 @@ def test_parked_domains(text: str) -> None:
         == "parked_domain"
 
 
+@pytest.mark.parametrize("quote", ["This domain is for sale", "Buy this domain"])
+def test_a_small_story_quoting_a_parking_page_stays_ok(quote: str) -> None:
+    """A short text-only story (no markup at all) that quotes a domain-sale page: the phrase
+    is evidence only under a title that names nothing but the domain, or says it too."""
+    text = f"<title>Squatters cash in</title><p>The page read: \u201c{quote}.\u201d</p>"
+    assert soft_404_reason(ARTICLE, None, "Squatters cash in", None, text) is None
+    assert soft_404_reason("https://example.net/", None, "example.net", None,
+                           f"<p>{quote}.</p>") == "parked_domain"
+    assert soft_404_reason("https://example.net/", None, f"{quote} - example.net", None,
+                           f"<p>{quote}.</p>") == "parked_domain"
+
+
 def test_article_about_domain_sales_stays_ok() -> None:
     text = "<h1>Domain investors meet in Berlin</h1><p>Prices of names rose.</p>"
     assert not is_soft_404(ARTICLE, None, "Domain investors meet", "Domain investors", text)
@@ -193,6 +225,43 @@ def test_article_about_domain_sales_stays_ok() -> None:
 ])
 def test_pages_about_parking_are_not_parked(text: str) -> None:
     assert soft_404_reason(ARTICLE, None, "A news story", None, text) is None
+
+
+STORY_MARKUP = [
+    '<meta property="og:type" content="article">',
+    '<meta content="article" property="og:type">',
+    '<meta property="article:published_time" content="2015-03-02T10:00:00Z">',
+    '<script type="application/ld+json">{"@type" : "Review", "@graph": [{"@type": '
+    '"NewsArticle", "headline": "Not Found"}]}</script>',
+    "<script type='application/ld+json'>{\"@type\":[\"BlogPosting\"]}</script>",
+]
+
+
+@pytest.mark.parametrize("markup", STORY_MARKUP)
+@pytest.mark.parametrize(("title", "h1", "final"), [
+    ("Not Found | Roger Ebert", "Not Found", None),  # a film review
+    ("Not Found - Movie Review", "Not Found", None),
+    ("Introuvable - Le Monde", None, None),
+    ("Daily Planet", "This page does not exist", None),  # a headline about a hoax site
+    ("This domain is for sale", None, None),  # a story quoting a parking page
+    ("Big story", None, "https://news.example.org/"),  # a publisher's front page story
+    ("Big story", None, "https://news.example.org/connected/"),
+])
+def test_a_page_with_story_markup_is_never_a_soft_404(markup: str, title: str,
+                                                      h1: str | None, final: str | None) -> None:
+    """Article markup (og:type, a published time, an Article in JSON-LD, however written)
+    says the page is a story: whatever its title, h1 or redirect says, it stays ok."""
+    body = (f"<html><head><title>{title}</title>{markup}</head><body>"
+            + (f"<h1>{h1}</h1>" if h1 else "") + "<p>This domain is for sale.</p></body></html>")
+    _, signals = extract_with_signals(decode_html(body.encode(), None), final or ARTICLE)
+    assert signals.article
+    assert not is_soft_404(ARTICLE, final, signals.title, signals.h1, body,
+                           article=signals.article)
+    bare = body.replace(markup, "")
+    _, plain = extract_with_signals(decode_html(bare.encode(), None), final or ARTICLE)
+    assert not plain.article
+    if title.startswith("Not Found"):  # without the markup: a soft 404 (the h1 agrees)
+        assert is_soft_404(ARTICLE, final, plain.title, plain.h1, bare)
 
 
 def test_soft_404_from_an_extracted_page() -> None:

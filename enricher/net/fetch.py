@@ -297,7 +297,7 @@ class Fetcher:
             resp = await self._hop(job, current, method, extra if not hops else None)
             if method == "HEAD" and (resp.http_status in HEAD_FALLBACK_STATUS
                                      or _head_failed(resp)):
-                method = "GET"
+                method, current, hops, seen = "GET", job.url, [], {job.url}  # HEAD's hops: moot
                 continue
             if resp.failure is not None or resp.http_status not in REDIRECTS:
                 break

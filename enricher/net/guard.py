@@ -210,17 +210,40 @@ class SystemResolver:
 
     async def resolve(self, host: str, port: int) -> list[str]:
         loop = asyncio.get_running_loop()
-        infos = await loop.run_in_executor(
-            self._executor, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
+        infos = await loop.run_in_executor(self._executor, _lookup, host, port)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _lookup(host: str, port: int) -> list[Any]:
+    """getaddrinfo for any family. Its "no such name" (EAI_NONAME, which makes a link dead)
+    is believed only when IPv4 and IPv6 lookups each say so too: glibc reports a transient
+    failure of the A query beside an AAAA "no such name" (a known breakage of some
+    authoritative servers) as EAI_NONAME for the whole lookup."""
+    try:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        if exc.errno not in _NXDOMAIN:
+            raise
+        exists: socket.gaierror | None = None
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:  # a family's own answer or failure (EAI_AGAIN: try again) is the verdict
+                return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM,
+                                          socket.IPPROTO_TCP)
+            except socket.gaierror as again:
+                if again.errno in _NO_ADDRESS:
+                    exists = again  # the name exists (no address of this family)
+                elif again.errno not in _NXDOMAIN:
+                    raise
+        raise (exists or exc) from None
+
+
 _NXDOMAIN = frozenset({socket.EAI_NONAME})  # NODATA / ADDRFAMILY: the name exists
+# "the name exists, without an address of this family" (glibc's EAI_NODATA, EAI_ADDRFAMILY)
+_NO_ADDRESS = frozenset(getattr(socket, name) for name in ("EAI_NODATA", "EAI_ADDRFAMILY")
+                        if hasattr(socket, name))
 
 
 @dataclass(frozen=True, slots=True)
