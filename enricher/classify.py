@@ -17,7 +17,9 @@ Rules, first match wins:
    Discourse rule, hostile.md row 28); the caller never keeps metadata of a blocked page.
 5. 2xx: a soft 404 is dead (``soft_404``). Otherwise, after redirects whose hops were all
    permanent (301/308) to a different URL: redirected, reason ``http_301``/``http_308`` (the
-   first hop), with ``final_url``; after a chain with any temporary hop: ok with ``final_url``.
+   first hop), with ``final_url``; after a chain with any temporary hop, or ending on a
+   gateway that carries the URL in its query (``/consent?continue=<the URL>``, never the
+   page's new address): ok with ``final_url``.
    A conditional request answered 304 is ok, reason ``not_modified``. An image URL whose
    2xx body is not an image (an HTML page, nothing): error, reason ``not_an_image`` (the
    site is there, the image is not what it serves; never dead on that alone).
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from enricher.models import FetchResult, LinkStatus, Verdict
 
@@ -39,7 +41,8 @@ PERMANENT = frozenset({301, 308})
 DEAD_CODES = frozenset({404, 410})
 BLOCKED_CODES = frozenset({401, 403, 429, 451, 999})
 LOGIN_PATH = re.compile(
-    r"/(?:log-?in|log_in|sign-?in|sign_in|logon|wp-login)(?:\.(?:php|aspx?|html?|jsp))?/?$", re.I
+    r"/(?:(?:log-?in|log_in|sign-?in|sign_in|logon|signon|sso|wp-login)(?:\.(?:php|aspx?|html?|jsp))?"
+    r"|sessions?/new)/?$", re.I
 )
 
 FAILURES: Mapping[str, LinkStatus] = {
@@ -85,7 +88,7 @@ def classify(
         reason = "not_modified" if code == 304 else f"http_{code}"
         hops = result.redirects
         moved = bool(hops) and bool(result.final_url) and result.final_url != result.url
-        if moved and all(hop.status in PERMANENT for hop in hops):
+        if moved and all(hop.status in PERMANENT for hop in hops) and not _gateway(result):
             return Verdict(LinkStatus.REDIRECTED, f"http_{hops[0].status}", code,
                            result.final_url)
         return Verdict(LinkStatus.OK, reason, code, result.final_url)
@@ -108,3 +111,14 @@ def _login_redirect(result: FetchResult) -> bool:
         and LOGIN_PATH.search(end.path) is not None
         and LOGIN_PATH.search(start.path) is None
     )
+
+
+def _gateway(result: FetchResult) -> bool:
+    """The final URL carries the URL in its query (``?return_to=``, ``?continue=``): a login,
+    consent or paywall gateway in front of the page, never the page's new address."""
+    query = urlsplit(result.final_url or "").query
+    if not query:
+        return False
+    path = urlsplit(result.url).path
+    carried = unquote(unquote(query))
+    return result.url in carried or (len(path) > 1 and path in carried)

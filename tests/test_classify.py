@@ -96,3 +96,32 @@ def test_redirect_keeps_final_url() -> None:
 def test_transient_and_refusals_are_never_dead(code: int, challenge: bool,
                                                failure: str | None) -> None:
     assert classify(fr(code, failure), challenge=challenge).status is not LinkStatus.DEAD
+
+
+def _moved_to(final: str, status: int = 301) -> FetchResult:
+    url = "https://news.example/2024/05/story"
+    return FetchResult(url=url, kind=LinkKind.PAGE, http_status=200, final_url=final,
+                       redirects=(Hop(url, status),))
+
+
+@pytest.mark.parametrize("final", [
+    "https://consent.example/?continue=https://news.example/2024/05/story",
+    "https://consent.example/?continue=https%3A%2F%2Fnews.example%2F2024%2F05%2Fstory",
+    "https://news.example/subscribe?returnUrl=%2F2024%2F05%2Fstory",
+    "https://accounts.example/signin?return_to=https%253A%252F%252Fnews.example%252F2024"
+    "%252F05%252Fstory",
+])
+def test_a_permanent_redirect_to_a_gateway_is_no_new_address(final: str) -> None:
+    """A 301 to a page that carries the URL in its query (consent, paywall, another host's
+    sign-in) is a gateway in front of the page: ok, never `redirected` (which
+    --update-redirects would write into the record)."""
+    v = classify(_moved_to(final))
+    assert v.status is LinkStatus.OK and v.reason == "http_200"
+    moved = classify(_moved_to("https://news.example/2024/05/story-renamed?utm=x"))
+    assert moved.status is LinkStatus.REDIRECTED
+
+
+@pytest.mark.parametrize("path", ["/session/new", "/users/sessions/new", "/sso", "/signon/"])
+def test_more_login_pages_of_the_same_host(path: str) -> None:
+    v = classify(_moved_to("https://news.example" + path))
+    assert (v.status, v.reason, v.final_url) == (LinkStatus.BLOCKED, "login_redirect", None)
