@@ -26,8 +26,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 15.0
 DEFAULT_REQUEST_DEADLINE = 30.0  # total per attempt, body included (stops drip-feeding)
 DEFAULT_DNS_TIMEOUT = 5.0
-# a name every working resolver finds: asked once per run before any "no such name" is
-# believed (an offline or captive resolver denies every name; its links are not dead)
+# a name every working resolver finds: asked before any "no such name" is believed, and
+# again after a minute (an offline or captive resolver denies every name; its links are
+# not dead)
 DEFAULT_DNS_CANARY = "example.com"
 
 # --- retries --------------------------------------------------------------------------------

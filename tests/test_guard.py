@@ -16,6 +16,7 @@ from netserver import Conn, FakeResolver, LoopbackNetwork, NetServer, Request, p
 from enricher.classify import classify
 from enricher.config import DEFAULT_DNS_CANARY, FetchConfig
 from enricher.models import FetchResult, LinkKind, LinkStatus
+from enricher.net import guard as guard_module
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import DNSError, Guard, GuardError, SystemResolver, is_forbidden
 
@@ -203,6 +204,31 @@ def test_a_resolver_that_denies_every_name_is_not_believed() -> None:
 
     assert asyncio.run(main()) == ["dns_error"] * 3
     assert resolver.calls[DEFAULT_DNS_CANARY] == 1
+
+
+def test_a_resolver_that_starts_denying_every_name_mid_run_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canary's answer ages: a resolver that found it at first and denies every name
+    later (a captive portal, a VPN drop) is asked again, and its "no such name" answers
+    stop counting as dead links."""
+    g, resolver = guard({})
+    clock = [1000.0]
+    monkeypatch.setattr(guard_module.time, "monotonic", lambda: clock[0])
+
+    async def main() -> list[str]:
+        out = []
+        for host, later in (("a.test", 1.0), ("b.test", guard_module.CANARY_RECHECK_SECONDS),
+                            ("c.test", 1.0), ("d.test", 1.0)):
+            try:
+                await g.addresses(host, 80)
+            except DNSError as exc:
+                out.append(exc.failure)
+            clock[0] += later
+            resolver.canary = host == "a.test"  # denied from the second lookup on
+        return out
+
+    assert asyncio.run(main()) == ["dns", "dns", "dns_error", "dns_error"]
+    assert resolver.calls[DEFAULT_DNS_CANARY] == 2  # once at first, once when it had aged
 
 
 FAST = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0, max_attempts=1,

@@ -26,11 +26,13 @@ resolved through the injected resolver and schemes other than http/https are sti
 Behind a proxy the proxy resolves names, so only literal-IP hosts can be vetted (``check_target``).
 
 DNS failures: NXDOMAIN -> ``dns`` (the name does not exist: a dead link), but only from a
-resolver that finds the canary name (``DEFAULT_DNS_CANARY``, asked once per run on the first
-NXDOMAIN): an offline or captive resolver that denies every name must not mark links dead,
-and gives ``dns_error``, as does a name that exists without an address (NODATA), SERVFAIL,
-EAI_AGAIN (what an outage looks like) and any other resolver error; a lookup slower than
-the DNS timeout -> ``dns_timeout``. Failures are cached for the run.
+resolver that finds the canary name (``DEFAULT_DNS_CANARY``, asked on the first NXDOMAIN
+and again once its answer is a minute old; "no such name" also holds only when IPv4 and
+IPv6 lookups each say it, see ``_lookup``): an offline or captive resolver that denies
+every name must not mark links dead, and gives ``dns_error``, as does a name that exists
+without an address (NODATA), SERVFAIL, EAI_AGAIN (what an outage looks like) and any other
+resolver error; a lookup slower than the DNS timeout -> ``dns_timeout``. Failures are
+cached for the run.
 
 This module must not read records, decide verdicts, or talk HTTP.
 """
@@ -43,6 +45,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +59,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
+CANARY_RECHECK_SECONDS = 60.0  # a canary answer older than this is asked again
 
 
 class Resolver(Protocol):
@@ -267,6 +271,7 @@ class Guard:
         self._resolver = resolver
         self._canary = canary
         self._canary_task: asyncio.Task[bool] | None = None
+        self._canary_at = 0.0  # when the canary was last asked (time.monotonic)
         self._dns_timeout = dns_timeout
         self.allow_private = allow_private
         self._low_ports = allowed_low_ports
@@ -329,12 +334,18 @@ class Guard:
         return found
 
     async def _trusted(self) -> bool:
-        """Does the resolver find the canary name? Asked once per run; no canary: yes."""
+        """Does the resolver find the canary name? Asked before the first "no such name" is
+        believed, and again when that answer is older than :data:`CANARY_RECHECK_SECONDS`
+        (a resolver that starts denying every name mid-run: a captive portal, a VPN drop);
+        no canary: yes."""
         if self._canary is None:
             return True
-        if self._canary_task is None:
-            self._canary_task = asyncio.ensure_future(self._ask_canary(self._canary))
-        return await asyncio.shield(self._canary_task)
+        now = time.monotonic()
+        task = self._canary_task
+        if task is None or (task.done() and now - self._canary_at > CANARY_RECHECK_SECONDS):
+            self._canary_at = now
+            task = self._canary_task = asyncio.ensure_future(self._ask_canary(self._canary))
+        return await asyncio.shield(task)
 
     async def _ask_canary(self, name: str) -> bool:
         try:
