@@ -10,7 +10,8 @@ lines to the Reporter).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -68,13 +69,20 @@ async def discover(
     reporter: Reporter,
     stdin: TextIO | None = None,
     skip_dir: str | None = None,
+    outputs: Sequence[str] = (),
 ) -> AsyncIterator[tuple[str, LinkKind]]:
     """Read every record once, keeping its URL slots' origins (never its text) in ``col``;
     yield each distinct URL the first time it is seen, so fetching starts while reading.
-    Folder walks skip ``skip_dir`` (the run's output folder); paths listed on stdin that do
-    not exist are skipped with a log line. With ``skip_dir``, the folder it mirrors is set
+    Folder walks skip ``skip_dir`` (the run's output folder), and no path is read that is
+    one of ``outputs`` (the run's report files: last night's Markdown report in the records
+    folder is no record); paths listed on stdin that do not exist are skipped with a log
+    line. With ``skip_dir``, the folder it mirrors is set
     in ``col.out_root`` before any record is read (UsageError when it is ``skip_dir``)."""
     inputs = list(inputs)
+    own: dict[str, set[str]] = {}  # name -> realpaths: realpath() only for those names
+    for output in outputs:
+        if output != "-":
+            own.setdefault(os.path.basename(output), set()).add(os.path.realpath(output))
     paths: list[tuple[Path, str]] = []  # every input listed before any record is read
     for path in records.record_paths(
         inputs,
@@ -82,6 +90,9 @@ async def discover(
         on_skip=lambda message: reporter.log(f"enricher: {message}"),
         skip_dir=skip_dir,
     ):
+        mine = own.get(os.path.basename(path))
+        if mine and os.path.realpath(path) in mine:
+            continue
         paths.append((Path(path), path))
         if len(paths) % 4096 == 0:
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
@@ -152,6 +163,7 @@ async def fetch_phase(
     outcome: FetchOutcome | None = None,
     nightly: Nightly | None = None,
     skip_dir: str | None = None,
+    outputs: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> FetchOutcome:
     """Read the records and fetch every distinct URL once, overlapping the two (except URLs
@@ -172,7 +184,7 @@ async def fetch_phase(
 
     async def stream() -> AsyncIterator[tuple[str, LinkKind]]:
         batch: list[tuple[str, LinkKind]] = []
-        async for item in discover(inputs, col, config, reporter, stdin, skip_dir):
+        async for item in discover(inputs, col, config, reporter, stdin, skip_dir, outputs):
             if nightly.history is None:
                 yield item
                 continue
@@ -337,9 +349,11 @@ async def run(
     options: Mapping[str, object] | None = None,
     clock: Callable[[], datetime] | None = None,
     environ: Mapping[str, str] | None = None,
+    outputs: Sequence[str] = (),
 ) -> RunResult:
     """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
-    a partial RunResult whose ``aborted`` says why. Raises ``state.StateError`` when the
+    a partial RunResult whose ``aborted`` says why. ``outputs``: the report files the run
+    will write, never read as records. Raises ``state.StateError`` when the
     history cannot be opened (locked by another run). ``clock`` (UTC) replaces the wall clock
     for the run's start and the history (tests simulate nightly runs with it)."""
     started = utc_now() if clock is None else clock().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -362,6 +376,7 @@ async def run(
                 environ=environ,
                 nightly=nightly,
                 skip_dir=config.out_dir if write and not config.in_place else None,
+                outputs=outputs,
             )
         except Aborted as exc:
             aborted = str(exc)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from rich.console import Console
 
@@ -93,7 +93,7 @@ def _history_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
     p.add_argument(
         "paths",
         nargs="*",
@@ -106,9 +106,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, "
         "searched upwards)",
     )
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="print only errors: record errors, an aborted run, warnings")
-    p.add_argument("-v", "--verbose", action="store_true", help="one line per URL")
+    same = "accepted for symmetry with check; the listing is the same"
+    p.add_argument("-q", "--quiet", action="store_true", help=same if listing else
+                   "print only errors: record errors, an aborted run, warnings")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help=same if listing else "one line per URL")
     _no_color(p)
 
 
@@ -158,14 +160,20 @@ def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", action="append", metavar="FILE",
                    help="write a report; format from the extension or --format (repeatable)")
     p.add_argument("--format", dest="report_format",
-                   choices=("json", "jsonl", "md", "csv", "html", "junit"),
+                   choices=("json", "jsonl", "md", "csv", "html", "junit",
+                            "markdown", "ndjson", "htm", "xml"),
                    help="report format when the extension does not say")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that says where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="enricher", description="Check and enrich the links in news records."
-    )
+    parser = _Parser(prog="enricher", description="Check and enrich the links in news records.")
     parser.add_argument(
         "--version",
         action="version",
@@ -195,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     _switch(enrich, "--prune-dead",
             "move related items whose webUrl is confirmed dead into deadRelated")
     links = sub.add_parser("links", help="list every URL slot (no network)")
-    _common(links)
+    _common(links, listing=True)
     links.add_argument(
         "--format",
         dest="links_format",
@@ -468,6 +476,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             on_fetcher=fetchers.append,
             options=run_options({k: v for k, v in vars(args).items() if v not in (None, False)}),
             environ=env.environ,
+            outputs=[path for _, path in outputs],
         )
 
     handlers = _signal_handlers()  # go() installs its own

@@ -1,9 +1,11 @@
 """Find record files: the files, folders, globs and ``-`` (paths on stdin) named on the
 command line become record paths, each file once (by realpath: a symlinked file is
 followed), in sorted order. Folder walks do not descend into symlinked folders (a folder
-named on the command line is followed) nor into the run's output folder. Explicitly named
-files are taken whatever their suffix; folders and globs yield only ``*.md`` and
-``*.markdown`` files. ``inputs_root`` is the folder the inputs name (what ``--out``
+named on the command line is followed) nor into the run's output folder; a folder below
+an input that cannot be listed is yielded as a path (reading it gives a record error that
+names it, and the run goes on). A FIFO or device listed on stdin is skipped (``on_skip``).
+Explicitly named files are taken whatever their suffix; folders and globs yield only
+``*.md`` and ``*.markdown`` files. ``inputs_root`` is the folder the inputs name (what ``--out``
 mirrors), as given. ``enricher.records`` re-exports the public names.
 
 It must not read or write records, or print (``on_skip`` callbacks report skipped paths).
@@ -67,11 +69,17 @@ def record_paths(
     can pause between paths (to let Ctrl-C in)."""
     skip = os.path.realpath(skip_dir) if skip_dir is not None else None
     seen: set[str] = set()  # realpaths: a file reached through a symlink counts once
-    for item, literal in _inputs(inputs, stdin, on_skip or (lambda _: None)):
-        for path, real in _expand(item, literal, skip):
-            if real not in seen:
-                seen.add(real)
-                yield path
+    on_skip = on_skip or (lambda _: None)
+    for item, literal in _inputs(inputs, stdin, on_skip):
+        try:
+            for path, real in _expand(item, literal, skip):
+                if real not in seen:
+                    seen.add(real)
+                    yield path
+        except UsageError as exc:
+            if not literal:
+                raise
+            on_skip(f"skipped (listed on stdin): {exc}")  # a FIFO, a device: not a record
 
 
 def _inputs(
@@ -130,9 +138,10 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
             elif _is_record_name(name) and os.path.isfile(match):
                 yield match, real
     elif os.path.lexists(item):
-        raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}")
+        raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}; "
+                         "name record files or folders")
     else:
-        raise UsageError(f"input not found: {shown_name(item)}")
+        raise UsageError(f"input not found: {shown_name(item)}; check the path")
 
 
 def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:
@@ -147,7 +156,11 @@ def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[st
             try:
                 if entry.is_dir(follow_symlinks=False):
                     if (sub := os.path.join(real, entry.name)) != skip:
-                        stack.append((iter(_listing(entry.path)), sub))
+                        try:
+                            stack.append((iter(_listing(entry.path)), sub))
+                        except UsageError:  # unreadable: yielded, so reading it names it
+                            yield entry.path, sub  # as a record error; the run goes on
+                            continue
                         break  # the subfolder's files sort before the next entry
                 elif not _is_record_name(entry.name):
                     continue
@@ -197,5 +210,5 @@ def _listing(folder: str) -> list[os.DirEntry[str]]:
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as exc:
-        raise UsageError(f"cannot read folder {shown_name(str(exc.filename))}: {exc.strerror}"
-                         ) from None
+        raise UsageError(f"cannot read folder {shown_name(str(exc.filename))}: {exc.strerror}; "
+                         "fix its permissions or leave it out") from None

@@ -45,7 +45,8 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None) -> N
 
 def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
     """ConfigError unless every output file ``(option, path)`` can be written: its folder
-    exists, is a folder and is writable (``-`` is stdout). Called before anything is fetched
+    exists, is a folder and is writable (``-`` is stdout), and it is no record (a report
+    written over ``keep.md`` would replace the record). Called before anything is fetched
     or written, so a typo in ``--results`` does not surface after the run. At most one
     output may be stdout: two would interleave into something no reader can parse."""
     to_stdout = [option for option, path in outputs if path == "-"]
@@ -67,9 +68,23 @@ def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
             problem = f"folder {folder} is not writable; choose another path"
         elif target.exists() and not os.access(target, os.W_OK):
             problem = "is not writable; choose another path"
+        elif _is_record(target):
+            problem = "is a record (it starts with front matter); write to another file"
         else:
             continue
         raise ConfigError(f"{option} {path}: {problem}")
+
+
+def _is_record(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts with a front matter line (``---``)."""
+    if not path.is_file():  # a FIFO or device is no record, and is never opened here
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8).removeprefix(b"\xef\xbb\xbf")
+    except OSError:
+        return False
+    return head[:3] == b"---" and head[3:4] in (b"\n", b"\r", b" ", b"\t")
 
 
 def check_out_folder(out: str) -> None:

@@ -128,10 +128,15 @@ def read_record(
     try:
         with open(path, "rb") as fh:
             raw = fh.read(max_bytes + 1)
+    except IsADirectoryError:  # a folder below an input that could not be listed
+        return RecordError(display, "a folder that cannot be read, so its records are not "
+                                    "checked; fix its permissions")
     except OSError as exc:
-        return RecordError(display, f"cannot read the file: {exc.strerror or exc}")
+        return RecordError(display, f"cannot read the file: {exc.strerror or exc}; "
+                                    "check its permissions")
     if len(raw) > max_bytes:
-        return RecordError(display, f"file is larger than {max_bytes} bytes (max_record_bytes)")
+        return RecordError(display, f"file is larger than {max_bytes} bytes; raise "
+                                    "max_record_bytes to read it")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

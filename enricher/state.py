@@ -60,12 +60,7 @@ from urllib.parse import quote
 
 from enricher import state_sql as sql
 from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS
-from enricher.models import (
-    Changes,
-    LinkResult,
-    LinkStatus,
-    StillDead,
-)
+from enricher.models import Changes, LinkResult, LinkStatus, StillDead
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
@@ -106,6 +101,8 @@ def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateE
     if type(exc) is sqlite3.DatabaseError or getattr(exc, "sqlite_errorname", "") in (
             "SQLITE_CORRUPT", "SQLITE_NOTADB"):  # damaged: no permission helps
         fix = "choose another --state or remove it (move it away) to start a new history"
+    elif isinstance(exc, RuntimeError):  # Path.resolve: "Symlink loop from ..."
+        fix = "point --state at a file, not at a loop of symlinks"
     return StateError(f"cannot {'read' if read_only else 'use'} {path} ({reason}); {fix}")
 
 
@@ -210,7 +207,7 @@ class History:
             history = cls(db, fd, path, clock, confirm_runs, confirm_days, rehearsal)
             history._prepare(read_only)
             return history
-        except (OSError, sqlite3.Error, StateError) as exc:
+        except (OSError, sqlite3.Error, StateError, RuntimeError) as exc:
             if history is not None:
                 history.close()
             elif fd is not None:

@@ -135,7 +135,8 @@ def write_report(
     fail_on: frozenset[str],
     changes: Changes | None = None,
 ) -> None:
-    """Write the report atomically to ``path`` (``-``: standard output)."""
+    """Write the report atomically to ``path`` (``-``: standard output). A symlink keeps
+    pointing at the report; a FIFO or device (``/dev/stdout``) is written to, not replaced."""
     writer = _writer(fmt)
     if path == "-":
         stream: TextIO = sys.stdout
@@ -144,7 +145,20 @@ def write_report(
         writer(run, stream, fail_on=fail_on, changes=changes)
         stream.flush()
         return
-    target = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+        special = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+    except OSError:
+        special = False
+    if special:  # a FIFO, /dev/stdout, a device: written to, never replaced by a file
+        try:
+            with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
+                writer(run, out, fail_on=fail_on, changes=changes)
+        except OSError as exc:
+            raise ReportError(f"cannot write report {path}: {exc.strerror or exc}") from None
+        return
+    # through a symlink: the file it points to gets the report, the link stays a link
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     # a short prefix of the name: the target's own may already be as long as a name can be
     tmp = target.with_name(f".{target.name[:32]}.{secrets.token_hex(4)}.tmp")
     try:
