@@ -222,11 +222,12 @@ async def fetch_phase(
             await fetcher.fetch_all(stream(), on_result, conditional=nightly.conditional)
             _check_network(fetcher)
             # a URL first seen for a lighter purpose (an AMP link) and later as an article
-            # page or image is fetched again for what it is needed for
+            # page or image is fetched again for what it is needed for; so is one reused
+            # from the history that was checked for a lighter purpose then
             again = [
                 (url, kind)
                 for url, kind in col.kinds.items()
-                if url in results and results[url].kind is not kind and not results[url].reused
+                if url in results and _KIND_RANK[results[url].kind] > _KIND_RANK[kind]
             ]
             if again:
                 await fetcher.fetch_all(again, on_again, conditional=nightly.conditional)

@@ -99,7 +99,7 @@ def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateE
     fix = "check the permissions of the file and its folder" + (
         "" if read_only else " and the free space, or choose another --state")
     if type(exc) is sqlite3.DatabaseError or getattr(exc, "sqlite_errorname", "") in (
-            "SQLITE_CORRUPT", "SQLITE_NOTADB"):  # damaged: no permission helps
+            "SQLITE_CORRUPT", "SQLITE_NOTADB") or "decode" in str(exc):  # damaged rows
         fix = "choose another --state or remove it (move it away) to start a new history"
     elif isinstance(exc, RuntimeError):  # Path.resolve: "Symlink loop from ..."
         fix = "point --state at a file, not at a loop of symlinks"
@@ -294,13 +294,13 @@ class History:
 
     @_guarded
     def resumable(self, max_age_seconds: float | None = None) -> dict[str, LinkResult]:
-        """Results that interrupted runs finished within ``RESUME_WINDOW``, and within
-        ``max_age_seconds`` when given (reused=True)."""
+        """Good results that interrupted runs finished within ``RESUME_WINDOW``, and within
+        ``max_age_seconds`` when given (reused=True); a failed one is checked again."""
         limit = RESUME_WINDOW.total_seconds() if max_age_seconds is None else max_age_seconds
         now = self._clock()  # an entry dated after now (a clock set back) is never resumed
         cutoff = iso(now - min(RESUME_WINDOW, timedelta(seconds=limit)))
-        rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ? AND at <= ?",
-                                (cutoff, iso(now)))
+        rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ? AND at <= ?"
+                                " AND status IN ('ok', 'redirected')", (cutoff, iso(now)))
         return {row[0]: from_row(row) for row in rows}
 
     @_guarded
@@ -430,7 +430,7 @@ class History:
             db.execute(sql.OBS_NOT_NEW)  # a reused result is no check, unless resumed
             db.execute(sql.OBS_VALIDATORS)
             changes = self._changes(now)
-            db.execute(sql.UPSERT)
+            db.execute(sql.UPSERT, (self._run,))
             # a reused result's metadata came from here: same hash, nothing written
             db.executemany(sql.META, ((url, *meta_of(out[url])) for url in kept))
             changes = replace(changes, flapping=tuple(u for (u,) in db.execute(sql.FLAPPING)))

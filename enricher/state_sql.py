@@ -51,19 +51,28 @@ CREATE TEMP TABLE IF NOT EXISTS wanted (url TEXT PRIMARY KEY);
 # back: NTP, a VM restore) counts as made at that last check, so a clock set back and then
 # forward never makes a streak of hours span days (it may only make one look shorter)
 _AT = "max(excluded.last_checked, last_checked)"
+# a check whose time cannot be trusted (dated before the URL's last check, or a new URL's
+# before the previous run began: the clock was set back) never starts a streak's span: it
+# gets streak 0, and the streak starts at the next check dated forward (late, never early).
+# ?: this run's id (the previous runs are the others)
+_TRUSTED = "checked_at >= coalesce((SELECT max(started_at) FROM runs WHERE id != ?), '')"
+_UNTRUSTED = "(streak = 0 AND (excluded.streak = 0 OR excluded.last_checked <= last_checked))"
 UPSERT = f"""
 INSERT INTO urls (url, kind, first_seen, last_checked, status, reason, http_status, final_url,
     content_type, since, streak, failures, first_failure, last_ok, etag, last_modified, history)
 SELECT url, kind, checked_at, checked_at, status, reason, http_status, final_url, content_type,
-    checked_at, 1, 1 - good, CASE WHEN good THEN NULL ELSE checked_at END,
+    checked_at, {_TRUSTED}, 1 - good, CASE WHEN good THEN NULL ELSE checked_at END,
     CASE WHEN good THEN checked_at END, etag, last_modified, CASE WHEN good THEN 'g' ELSE 'b' END
 FROM obs WHERE new
 ON CONFLICT (url) DO UPDATE SET
     kind = excluded.kind, last_checked = {_AT}, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    since = CASE WHEN status = excluded.status THEN since ELSE {_AT} END,
-    streak = CASE WHEN status = excluded.status THEN streak + 1 ELSE 1 END,
+    since = CASE WHEN status != excluded.status THEN {_AT} WHEN streak = 0 AND NOT {_UNTRUSTED}
+        THEN excluded.last_checked ELSE since END,
+    streak = CASE WHEN status != excluded.status
+        THEN excluded.streak AND excluded.last_checked >= last_checked
+        WHEN {_UNTRUSTED} THEN 0 ELSE streak + 1 END,
     failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
     first_failure = CASE WHEN excluded.failures THEN coalesce(first_failure, {_AT}) END,
     last_ok = CASE WHEN excluded.last_ok IS NULL THEN last_ok ELSE {_AT} END,

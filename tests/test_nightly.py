@@ -864,9 +864,12 @@ def test_a_slow_tail_does_not_keep_finished_results_out_of_the_journal(tmp_path:
         assert time.monotonic() - started < 8.0
 
 
+@pytest.mark.parametrize("max_age", [None, 20 * 3600], ids=["no-max-age", "max-age-20h"])
 def test_a_url_checked_for_reach_then_cited_as_a_page_gets_its_live_page(
-    web: LocalWeb, tmp_path: Path
+    web: LocalWeb, tmp_path: Path, max_age: int | None
 ) -> None:
+    """Also within --max-age: a result stored for a lighter purpose (a HEAD for an AMP link)
+    is not reused for an article page; the page is fetched in full, once."""
     web.page("/a.html", "The first story")
     web.page("/amp.html", "The AMP story")
     folder = tmp_path / "records"
@@ -881,10 +884,15 @@ def test_a_url_checked_for_reach_then_cited_as_a_page_gets_its_live_page(
     (folder / "r1.md").unlink()
     record(folder, "r2.md", ['title: "The AMP story"', f"webUrl: {json.dumps(amp)}"])
     web.reset_counts()
-    clock.set(days=1)
-    night(folder, config(state), clock)
+    if max_age:
+        clock.set(hours=1)
+    else:
+        clock.set(days=1)
+    night(folder, config(state, max_age=max_age), clock)
     assert web.codes[("/amp.html", 200)] >= 1 and web.codes[("/amp.html", 304)] == 0
     assert front(folder / "r2.md")["livePage"]["title"] == "The AMP story"
+    if max_age:
+        return
     web.reset_counts()  # now the page metadata is stored: a 304 reuses it
     clock.set(days=2)
     night(folder, config(state), clock)

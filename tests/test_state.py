@@ -346,10 +346,13 @@ def test_a_closed_unfinished_run_resumes(tmp_path: Path, clock: Clock) -> None:
     with History.open(path, clock=clock) as h:
         assert h.last_run().state == INTERRUPTED  # type: ignore[union-attr]
         resumable = h.resumable()
-        assert set(resumable) == {A, B} and resumable[A].page == PAGE and resumable[A].reused
+        # a failed URL (B) is checked again, as failed URLs always are: a killed run's
+        # failure may be the trouble that killed it
+        assert set(resumable) == {A} and resumable[A].page == PAGE and resumable[A].reused
         h.start_run("enrich", {})
-        assert set(h.resumable()) == {A, B}
-        out, changes = h.finish_run([*resumable.values(), res(C, "ok", clock())])
+        assert set(h.resumable()) == {A}
+        out, changes = h.finish_run([*resumable.values(), res(B, "dead", clock()),
+                                     res(C, "ok", clock())])
         assert out[A].since == iso(T0)  # a resumed result is a check from the killed run
         assert changes == Changes(newly_dead=(B,))
         assert h.resumable() == {}
@@ -678,6 +681,20 @@ def test_a_damaged_page_after_open_is_a_one_line_state_error(tmp_path: Path, clo
         h.latest()
 
 
+def test_a_row_that_no_longer_decodes_is_damage_not_permissions(tmp_path: Path,
+                                                                 clock: Clock) -> None:
+    """Damaged row data SQLite cannot read as text: the advice is to move the file away."""
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok"})
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE urls SET status = CAST(X'ff' AS TEXT)")
+    with pytest.raises(StateError) as e, History.open(path, clock=clock) as h:
+        h.stored(A)
+    assert "Could not decode" in str(e.value) and "(move it away)" in str(e.value)
+    assert "permissions" not in str(e.value)
+
+
 def test_flush_commits_the_journal_without_a_new_result(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "state.sqlite"
     with History.open(path, clock=clock) as h:
@@ -702,8 +719,8 @@ def test_resume_window_is_hours_and_never_beyond_max_age(tmp_path: Path, clock: 
         h.journal(res(B, "dead", clock()))
         h.finish_run([], aborted=INTERRUPTED)
         clock.advance(hours=2)
-        assert set(h.resumable()) == {A, B}
-        assert set(h.resumable(3 * 3600)) == {A, B}
+        assert set(h.resumable()) == {A}  # B failed: checked again
+        assert set(h.resumable(3 * 3600)) == {A}
         assert h.resumable(3600) == {}  # --max-age 1h: two hours is too old
         clock.advance(hours=5)
         assert h.resumable() == {}  # 7 h: the next night never reuses it
@@ -769,6 +786,32 @@ def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
         clock.advance(days=1)
         out, _ = one_run(h, clock, {B: "dead"})
         assert out[B].confirmed  # 2 days past the future check, by the corrected clock
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["checked-ok-before", "first-seen"])
+def test_a_check_made_while_the_clock_was_set_back_never_starts_a_streak_early(
+    tmp_path: Path, clock: Clock, known: bool
+) -> None:
+    """A URL turns dead (or is first seen) on a night the clock runs three days slow; the
+    clock is right again an hour later. That check's time cannot be trusted: the dead
+    streak spans from the next check dated forward, so 21 real hours of dead checks (with
+    hourly runs) are never confirmed, and two real days are."""
+    with History.open(tmp_path / "state.sqlite", clock=clock) as h:
+        for _ in range(3):  # ordinary nights: A ok (or not cited yet)
+            one_run(h, clock, {A: "ok"} if known else {B: "ok"})
+            clock.advance(days=1)
+        clock.advance(days=-3)  # the slow night
+        one_run(h, clock, {A: "dead"})
+        clock.advance(days=3, hours=1)  # put right: an hour after the slow check
+        started = clock()
+        for _ in range(20):
+            out, _ = one_run(h, clock, {A: "dead"})
+            assert not out[A].confirmed, clock() - started
+            clock.advance(hours=1)
+        clock.advance(days=2)
+        out, _ = one_run(h, clock, {A: "dead"})
+        assert out[A].confirmed and out[A].since is not None
+        assert out[A].since >= iso(started)  # the span starts at the first trusted check
 
 
 def test_a_symlink_to_a_locked_state_is_locked(tmp_path: Path, clock: Clock) -> None:
