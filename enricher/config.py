@@ -58,11 +58,23 @@ DEFAULT_OUTAGE_RATIO = 0.95  # share of tried hosts failing at connection level 
 
 # --- address policy -------------------------------------------------------------------------
 DEFAULT_ALLOWED_LOW_PORTS = frozenset({80, 443})  # ports below 1024 other than these: skipped
+# fixed limits (not settings; the README states them)
+MAX_IDLE_CONNECTIONS = 512  # idle keep-alive connections a run keeps over all hosts
+MAX_OPEN_POOLS = 256  # per-host connection pools (transports) a run keeps open at once
+MAX_DECLARED_BYTES = 1 << 30  # a body the server says is bigger is not read at all
+OPEN_FILES_WANTED = 65536  # the soft limit of open files a run raises itself to
+STALE_TEMP_SECONDS = 3600.0  # a record's temp file this old belongs to a killed run
 
 # --- history (nightly runs) -----------------------------------------------------------------
 DEFAULT_STATE_FILE = ".enricher/state.sqlite"
 DEFAULT_CONFIRM_RUNS = 3
 DEFAULT_CONFIRM_DAYS = 2.0
+RESUME_WINDOW_HOURS = 6  # a killed run's journaled results are resumed this long
+FORGET_AFTER_DAYS = 30  # a URL not checked for this long leaves the history
+KEEP_RUNS = 1000  # run rows kept
+CONFIRM_SLACK_HOURS = 3  # taken off confirm_days (at most 1/16 of it): a late cron still counts
+FLAP_HISTORY = 6  # checks kept per URL for the flapping rule ...
+FLAP_CHANGES = 3  # ... and the good<->bad changes among them that make it flapping
 
 # --- output ---------------------------------------------------------------------------------
 DEFAULT_OUT_DIR = "enriched"

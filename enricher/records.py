@@ -38,7 +38,7 @@ import yaml
 from yaml.nodes import MappingNode
 
 from enricher import frontmatter, spans
-from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES
+from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES, STALE_TEMP_SECONDS
 from enricher.finding import RECORD_SUFFIXES as RECORD_SUFFIXES
 from enricher.finding import TEMP_PREFIX as TEMP_PREFIX
 from enricher.finding import UsageError as UsageError
@@ -254,7 +254,7 @@ def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> byt
 # --- writing -------------------------------------------------------------------------------
 
 
-STALE_TEMP_AGE: Final = 3600.0  # seconds: a temp file this old belongs to a killed run
+STALE_TEMP_AGE: Final = STALE_TEMP_SECONDS  # a temp file this old belongs to a killed run
 
 
 def sweep_stale_temps(folder: Path, now: float, age: float = STALE_TEMP_AGE) -> int:

@@ -18,7 +18,7 @@ from html import escape, unescape
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from enricher.config import DEFAULT_TITLE_MAX_CHARS
+from enricher.config import DEFAULT_MAX_URL_LENGTH, DEFAULT_TITLE_MAX_CHARS
 from enricher.dates import date_from_url
 from enricher.jsonld import image_of, name_of
 from enricher.scan import (
@@ -39,7 +39,7 @@ __all__ = [
     "title_sources",
 ]
 
-MAX_URL_CHARS = 8_192
+MAX_URL_CHARS = DEFAULT_MAX_URL_LENGTH
 MAX_BODY_IMAGES = 10
 MIN_BODY_IMAGE_PX = 50  # a body <img> declared narrower or lower is an icon, not the page's
 TEXT_DATE_AFTER = 20_000  # characters after the headline searched for a written date

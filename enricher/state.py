@@ -58,8 +58,9 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
+from enricher import config as defaults
 from enricher import state_sql as sql
-from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS
+from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_RUNS
 from enricher.models import Changes, LinkResult, LinkStatus, StillDead
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
@@ -69,12 +70,11 @@ from enricher.state_rows import changes_from, conditional_of, from_row, meta_of
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
-RESUME_WINDOW = timedelta(hours=6)  # well under the nightly period: a resumed result is recent
-FORGET_AFTER = timedelta(days=30)  # a URL not checked for this long leaves the history
-KEEP_RUNS = 1000  # run rows kept
+RESUME_WINDOW = timedelta(hours=defaults.RESUME_WINDOW_HOURS)  # under the nightly period: recent
+FORGET_AFTER = timedelta(days=defaults.FORGET_AFTER_DAYS)  # a URL unchecked this long is forgotten
 JOURNAL_BATCH = 200
 JOURNAL_SECONDS = 1.0
-CONFIRM_SLACK = timedelta(hours=3)  # at most 1/16 of confirm_days, so short spans keep meaning
+CONFIRM_SLACK = timedelta(hours=defaults.CONFIRM_SLACK_HOURS)  # at most 1/16 of confirm_days
 GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD

@@ -4,9 +4,10 @@ set-based statements that update 100,000 URLs in one pass.
 Text only: this module must not open databases or run anything.
 """
 
+from enricher.config import FLAP_CHANGES, FLAP_HISTORY
+
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time
-HISTORY_LENGTH = 6  # checks kept per URL for the flapping rule
-FLAP_CHANGES = 3  # good<->bad changes among them that make a URL "flapping"
+HISTORY_LENGTH = FLAP_HISTORY  # checks kept per URL for the flapping rule
 
 SCHEMA = """
 CREATE TABLE urls (

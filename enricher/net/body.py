@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import brotli  # type: ignore[import-untyped]
 import httpx
 
-from enricher.config import FetchConfig
+from enricher.config import MAX_DECLARED_BYTES, FetchConfig
 from enricher.models import LinkKind
 from enricher.net.client import BodyError, Evidence, failure_of
 from enricher.net.retry import retry_after
@@ -216,7 +216,6 @@ async def drain(raw: AsyncIterable[bytes], expected: int | None,
 
 # --- one response -> Reply ------------------------------------------------------------------
 
-MAX_DECLARED_BYTES = 1 << 30  # a body the server says is bigger is not read at all
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 KEPT_HEADERS = frozenset({
     "content-type", "content-length", "content-encoding", "location", "retry-after", "etag",

@@ -66,6 +66,7 @@ import certifi
 import httpcore
 import httpx
 
+from enricher.config import OPEN_FILES_WANTED
 from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
@@ -211,7 +212,6 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
 
 # --- process limits -------------------------------------------------------------------------
 
-OPEN_FILES_WANTED = 65536
 
 
 def raise_open_files_limit(want: int = OPEN_FILES_WANTED) -> int | None:

@@ -16,9 +16,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpcore
 
+from enricher.config import MAX_IDLE_CONNECTIONS
+
 # idle keep-alive connections a run keeps open over all its hosts (the oldest go first); with
 # the connections in flight (at most max_concurrency) this bounds the sockets a run holds
-MAX_IDLE = 512
+MAX_IDLE = MAX_IDLE_CONNECTIONS
 
 
 class Pooled(Protocol):

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
+from enricher.config import MAX_OPEN_POOLS
+
 TransportMaker = Callable[..., httpx.AsyncBaseTransport]
 
-MAX_OPEN_TRANSPORTS = 256  # per-host transports a run keeps open at once (see above)
+MAX_OPEN_TRANSPORTS = MAX_OPEN_POOLS  # per-host transports a run keeps open at once
 
 
 class Transports:
