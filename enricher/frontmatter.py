@@ -217,12 +217,35 @@ def parse(
         msg = f"front matter contains a forbidden character (0x{exc.character:02x}); remove it"
         raise Problem(msg, line(pos)) from None
     except RecursionError:
-        raise Problem("front matter is nested too deeply") from None
+        raise Problem("front matter is nested too deeply; flatten it",
+                      line(_deepest(text, fm[0], fm[1]))) from None
     except _CONSTRUCT_ERRORS as exc:  # PyYAML internals on odd input; no position known
         raise Problem(f"a front matter value cannot be read: {exc!s}") from None
     finally:
         loader.dispose()
     return fm, node, shared, data
+
+
+def _deepest(text: str, start: int, end: int) -> int:
+    """Where the front matter's brackets and indentation nest deepest (the error's line), as
+    an offset in the front matter."""
+    depth = indent = 0
+    best, at, leading = -1, start, True
+    for i in range(start, end):
+        c = text[i]
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        if c == "\n":
+            indent, leading = 0, True
+        elif leading and c == " ":
+            indent += 1
+        else:
+            leading = False
+        if depth + indent > best:
+            best, at = depth + indent, i
+    return at - start
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:

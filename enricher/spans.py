@@ -116,7 +116,8 @@ def check(root: Any, max_nodes: int) -> tuple[frozenset[int], frozenset[int]]:
             on_path.discard(id(node))
             sizes[id(node)] = size
         if total > max_nodes:
-            msg = f"front matter expands to more than {max_nodes} nodes (alias bomb?)"
+            msg = (f"front matter expands to more than {max_nodes} YAML nodes (an alias "
+                   "bomb, or a huge record); remove the aliases or split the record")
             raise GraphError(msg, node.start_mark.index)
         return size
 

@@ -101,6 +101,8 @@ def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateE
     if type(exc) is sqlite3.DatabaseError or getattr(exc, "sqlite_errorname", "") in (
             "SQLITE_CORRUPT", "SQLITE_NOTADB") or "decode" in str(exc):  # damaged rows
         fix = "choose another --state or remove it (move it away) to start a new history"
+    elif isinstance(exc, FileExistsError | NotADirectoryError):  # mkdir of its folder
+        fix = "a folder on its path is a file; choose another --state"
     elif isinstance(exc, RuntimeError):  # Path.resolve: "Symlink loop from ..."
         fix = "point --state at a file, not at a loop of symlinks"
     return StateError(f"cannot {'read' if read_only else 'use'} {path} ({reason}); {fix}")

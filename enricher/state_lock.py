@@ -36,7 +36,11 @@ def take_lock(path: Path, started: str) -> int:
     A lock file replaced or removed while we took it is taken again by its name."""
     name = path.with_name(path.name + ".lock")
     for _ in range(5):
-        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # the lock file, not the history, is what cannot be used
+            raise StateError(f"cannot use the lock file {name} ({exc.strerror or exc}); "
+                             "it must be a file enricher can write: fix or remove it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -135,3 +135,15 @@ def test_usage_errors_are_one_line_naming_the_help(argv: list[str]) -> None:
     assert code == ExitCode.USAGE and out == ""
     assert err.count("\n") == 1 and "usage:" not in err, err
     assert err.startswith("enricher") and "--help'" in err
+
+
+def test_a_history_whose_lock_or_folder_is_not_what_it_must_be_is_named() -> None:
+    _records(Path("news"), "a.md")
+    Path("s.sqlite.lock").mkdir()
+    code, _, err = _run(["check", "news", "--state", "s.sqlite", "-q"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1
+    assert "the lock file" in err and "s.sqlite.lock (Is a directory)" in err
+    Path("afile").write_text("a file\n", encoding="utf-8")
+    code, _, err = _run(["check", "news", "--state", "afile/s.sqlite", "-q"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1
+    assert "a folder on its path is a file; choose another --state" in err
