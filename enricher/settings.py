@@ -15,6 +15,7 @@ line naming the file (or variable/flag) and the fix.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -44,14 +45,17 @@ def parse_duration(value: object, plain: float = 1.0) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value) * plain
-    m = _DURATION.match(str(value))
-    if not m:
-        if str(value).strip().startswith("-"):
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        raise ValueError(f"expected a duration such as {example}, got {value!r}")
-    unit = m.group(2)
-    return float(m.group(1)) * (plain if unit is None else _UNITS[unit])
+        seconds = float(value) * plain
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            if str(value).strip().startswith("-"):
+                raise ValueError(f"a duration cannot be negative, got {value!r}")
+            raise ValueError(f"expected a duration such as {example}, got {value!r}")
+        seconds = float(m.group(1)) * (plain if m.group(2) is None else _UNITS[m.group(2)])
+    if not math.isfinite(seconds):  # nan, inf, or digits past float's range
+        raise ValueError(f"expected a finite duration such as {example}, got {value!r}")
+    return seconds
 
 
 def _days(value: object) -> float:
@@ -98,8 +102,8 @@ def _bool(value: object) -> bool:
 def _str_list(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
     raise ValueError(f"expected a list of strings, got {value!r}")
 
 
@@ -118,6 +122,8 @@ def _regexes(value: object) -> tuple[str, ...]:
 def _statuses(value: object) -> frozenset[str]:
     names = {s.strip().lower() for s in _str_list(value)}
     valid = {s.value for s in LinkStatus}
+    if not names:  # an empty --fail-on would mean "never fail", which the README never offers
+        raise ValueError("give at least one status, e.g. dead or dead,error (the default is dead)")
     bad = names - valid
     if bad:
         raise ValueError(
@@ -126,45 +132,59 @@ def _statuses(value: object) -> frozenset[str]:
     return frozenset(names)
 
 
-_CODE_ITEM = re.compile(r"\s*(\d+)\s*(?:\.\.=?\s*(\d+)\s*)?")
+_CODE_ITEM = re.compile(r"\s*(\d{1,20})\s*(?:\.\.=?\s*(\d{1,20})\s*)?")  # no 5,000-digit int()
 
 
 def _codes(value: object) -> frozenset[int]:
     codes: set[int] = set()
-    for item in _str_list(value) if not isinstance(value, list) else [str(v) for v in value]:
+    for item in [str(v) for v in value] if isinstance(value, list) else _str_list(value):
         m = _CODE_ITEM.fullmatch(item)
         if m is None:
             raise ValueError(
                 f"expected HTTP status codes such as 403,999 or 200..=299, got {item!r}"
             )
-        lo = int(m.group(1))
-        codes.update(range(lo, int(m.group(2) or lo) + 1))
-    if any(c < 100 or c > 999 for c in codes):
-        raise ValueError("status codes are between 100 and 999")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if not 100 <= lo <= 999 or not 100 <= hi <= 999:  # checked before a range is built
+            raise ValueError(f"status codes are between 100 and 999, got {item!r}")
+        if hi < lo:
+            raise ValueError(f"empty range {item!r}; put the lower code first, e.g. 200..=299")
+        codes.update(range(lo, hi + 1))
     return frozenset(codes)
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 7230 token: a header name
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (CR, LF, NUL...)
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # control (CR, LF, NUL, DEL...) or non-ASCII
 
 
-def _header(name: str, value: str) -> tuple[str, str]:
+def _text(value: object) -> str:
+    """A string setting: a TOML number, list or table is an error, never its ``str()``."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _field_value(value: object, prefix: str = "") -> str:
+    """A header value or User-Agent: a string of visible ASCII, spaces and tabs."""
+    if not isinstance(value, str):
+        raise ValueError(f"{prefix}expected a string, got {value!r}")
+    if _BAD_VALUE.search(text := value.strip()):
+        raise ValueError(f"{prefix}the value {text!r} holds a line break, control or non-ASCII "
+                         "character; remove it")
+    return text
+
+
+def _header(name: str, value: object) -> tuple[str, str]:
     if not _TOKEN.fullmatch(name):
         raise ValueError(
             f"bad header name {name!r}: use letters, digits and - only (no spaces), "
             "e.g. 'X-Name: value'"
         )
-    if _BAD_VALUE.search(value):
-        raise ValueError(
-            f"header {name}: the value {value!r} holds a line break or control character; "
-            "remove it"
-        )
-    return name, value
+    return name, _field_value(value, f"header {name}: ")
 
 
 def _headers(value: object) -> dict[str, str]:
     if isinstance(value, Mapping):
-        return dict(_header(str(k), str(v).strip()) for k, v in value.items())
+        return dict(_header(str(k), v) for k, v in value.items())
     out: dict[str, str] = {}
     for item in value if isinstance(value, list | tuple) else [value]:
         name, sep, val = str(item).partition(":")
@@ -176,13 +196,13 @@ def _headers(value: object) -> dict[str, str]:
 
 
 def _optional_str(value: object) -> str | None:
-    text = str(value).strip()
+    text = _text(value).strip()
     return text or None
 
 
 def _folder(value: object) -> str:
     """A folder name; empty is an error (it would silently mean the working folder)."""
-    text = str(value).strip()
+    text = _text(value).strip()
     if not text:
         raise ValueError("empty folder name; give a folder such as enriched/")
     return text
@@ -208,7 +228,7 @@ KEYS: dict[str, Key] = {
     "max_attempts": Key("fetch.max_attempts", _positive_int),
     "retry_after_cap": Key("fetch.retry_after_cap", parse_duration),
     "max_redirects": Key("fetch.max_redirects", _positive_int),
-    "user_agent": Key("fetch.user_agent", str),
+    "user_agent": Key("fetch.user_agent", _field_value),
     "headers": Key("fetch.headers", _headers),
     "allow_private": Key("fetch.allow_private", _bool),
     "proxy": Key("fetch.proxy", _optional_str),
@@ -235,7 +255,7 @@ HOST_KEYS: dict[str, Callable[[object], Any]] = {
     "concurrency": _positive_int,
     "interval": parse_duration,
     "headers": _headers,
-    "user_agent": str,
+    "user_agent": _field_value,
 }
 
 
@@ -257,17 +277,30 @@ def _suggest(name: str, choices: Mapping[str, object]) -> str:
 def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """Walk up from ``start`` to the first ``enricher.toml`` or ``pyproject.toml`` that has a
     ``[tool.enricher]`` table. A folder that cannot be searched holds none; a config file
-    found but unreadable is a ConfigError."""
+    found but unreadable, or a ``tool.enricher`` that is not a table, is a ConfigError."""
     for folder in (start, *start.parents):
         candidate = folder / "enricher.toml"
         if _is_file(candidate):
             return candidate, _load_toml(candidate)
         pyproject = folder / "pyproject.toml"
-        if _is_file(pyproject):
-            table = _load_toml(pyproject).get("tool", {}).get("enricher")
-            if isinstance(table, dict):
-                return pyproject, table
+        if _is_file(pyproject) and (table := _pyproject_table(pyproject)) is not None:
+            return pyproject, table
     return None
+
+
+def _pyproject_table(path: Path, given: bool = False) -> dict[str, Any] | None:
+    """The ``[tool.enricher]`` table of a pyproject.toml, None without one. A ``tool`` that
+    is not a table is another program's business, unless the file was ``given`` (--config)."""
+    tool = _load_toml(path).get("tool", {})
+    if not isinstance(tool, dict):
+        if given:
+            raise ConfigError(f"{path}: tool must be a table; put the settings in [tool.enricher]")
+        return None
+    table = tool.get("enricher")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.enricher] must be a table of settings (key = value "
+                          "lines under a [tool.enricher] header)")
+    return table
 
 
 def _is_file(path: Path) -> bool:
@@ -395,10 +428,10 @@ def load_settings(
             raise ConfigError(f"{label} {config_file}: is a folder; give a TOML file")
         if not path.is_file():
             raise ConfigError(f"{label} {config_file}: no such file; give an existing TOML file")
-        table = _load_toml(path)
         if path.name == "pyproject.toml":
-            table = table.get("tool", {}).get("enricher", {})
-        found = (path, table)
+            found = (path, _pyproject_table(path, given=True) or {})
+        else:
+            found = (path, _load_toml(path))
     else:
         found = find_config_file(cwd or Path.cwd()) if search else None
     if found:

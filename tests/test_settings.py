@@ -345,3 +345,155 @@ def test_a_folder_that_cannot_be_searched_holds_no_config(
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'enricher.toml'}: cannot read config file")
     assert "--config" in message and "\n" not in message
+
+
+# --- audit: values of the wrong shape are one-line errors, never a traceback or a surprise --
+
+
+@pytest.mark.parametrize("text", ['tool = "x"\n', "tool = 5\n"])
+def test_a_pyproject_whose_tool_is_not_a_table_has_no_settings(tmp_path: Path, text: str) -> None:
+    """Found on the way up it is someone else's file; named with --config it is an error."""
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    assert load_settings({}, environ={}, cwd=tmp_path).source is None
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: tool must be a table") as info:
+        load_settings({}, config_file=str(tmp_path / "pyproject.toml"), environ={}, cwd=tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_tool_enricher_that_is_not_a_table_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool]\nenricher = 5\n", encoding="utf-8")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    message = r"pyproject\.toml: \[tool\.enricher\] must be a table of settings"
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, environ={}, cwd=sub)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, config_file=str(tmp_path / "pyproject.toml"), environ={}, cwd=sub)
+
+
+@pytest.mark.parametrize(
+    ("accept", "message"),
+    [
+        ("100..=99999999999", "status codes are between 100 and 999, got '100..=99999999999'"),
+        ("99..=200", "status codes are between 100 and 999, got '99..=200'"),
+        ("1000", "status codes are between 100 and 999, got '1000'"),
+        ("299..=200", "empty range '299..=200'; put the lower code first"),
+        ("9" * 5000, "expected HTTP status codes"),
+    ],
+)
+def test_accept_ranges_are_checked_before_they_are_built(
+    monkeypatch: pytest.MonkeyPatch, accept: str, message: str
+) -> None:
+    from enricher import settings
+
+    def small_range(lo: int, hi: int) -> range:  # the old code built range(100, 10**11)
+        assert hi - lo <= 900, "a range of codes was built before its bounds were checked"
+        return range(lo, hi)
+
+    monkeypatch.setattr(settings, "range", small_range, raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_settings({"accept": accept}, environ={}, cwd=Path("/"), search=False)
+    assert str(info.value).startswith(f"--accept: {message}"), str(info.value)
+    accepted = load_settings({"accept": "100..=999"}, environ={}, cwd=Path("/"), search=False)
+    assert len(accepted.config.fetch.accepted_status) == 900
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"user_agent": "a\nb"}, r"^--user-agent: the value 'a\\nb' holds a line break"),
+        ({"user_agent": "bot\x00"}, r"^--user-agent: the value .* control or non-ASCII"),
+        ({"user_agent": "bøt/1.0"}, r"^--user-agent: the value 'bøt/1.0' holds"),
+        ({"headers": ["X-A: é"]}, r"^--header: header X-A: the value 'é' holds"),
+        ({"headers": ["X-A: a\x7fb"]}, r"^--header: header X-A: the value"),
+    ],
+)
+def test_user_agent_and_header_values_are_visible_ascii(
+    flags: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(flags, environ={}, cwd=Path("/"), search=False)
+    assert "\n" not in str(info.value)
+    fine = {"user_agent": " bot/1.0 (+https://x.example)\t", "headers": ["X-A: a b\tc"]}
+    fetch = load_settings(fine, environ={}, cwd=Path("/"), search=False).config.fetch
+    assert (fetch.user_agent, fetch.headers) == ("bot/1.0 (+https://x.example)", {"X-A": "a b\tc"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('user_agent = "a\\nb"\n', r"enricher\.toml: user_agent: the value 'a\\nb' holds"),
+        ('[hosts."x.example"]\nuser_agent = "a\\rb"\n', r"hosts\.x\.example\.user_agent: the val"),
+        ('[hosts."x.example"]\nuser_agent = 5\n', r"hosts\.x\.example\.user_agent: expected a str"),
+        ('[headers]\nX-A = "é"\n', r"enricher\.toml: headers: header X-A: the value 'é' holds"),
+        ("[headers]\nX-A = [1]\n", r"headers: header X-A: expected a string, got \[1\]"),
+    ],
+)
+def test_user_agent_and_headers_in_the_config_file(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "enricher.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, environ={}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "timeout = nan\n",
+        "timeout = inf\n",
+        "host_request_interval = nan\n",
+        "max_age = inf\n",
+        "confirm_days = nan\n",
+        '[hosts."x.example"]\ninterval = nan\n',
+        f'retry_after_cap = "{"9" * 400}s"\n',  # digits past float's range are inf
+    ],
+)
+def test_durations_must_be_finite(tmp_path: Path, text: str) -> None:
+    (tmp_path / "enricher.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: .*expected a finite duration"):
+        load_settings({}, environ={}, cwd=tmp_path)
+
+
+def test_durations_must_be_finite_on_the_command_line_and_in_the_environment() -> None:
+    with pytest.raises(ConfigError, match=r"^--timeout: expected a finite duration"):
+        load_settings({"timeout": "9" * 400}, environ={}, cwd=Path("/"), search=False)
+    with pytest.raises(ConfigError, match=r"^ENRICHER_MAX_AGE: expected a finite duration"):
+        load_settings({}, environ={"ENRICHER_MAX_AGE": "9" * 400 + "h"}, cwd=Path("/"))
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("out = []\n", "out"),
+        ("state = 5\n", "state"),
+        ("user_agent = {a = 1}\n", "user_agent"),
+        ("results = false\n", "results"),
+        ("proxy = 8080\n", "proxy"),
+        ("ca_bundle = true\n", "ca_bundle"),
+        ("dns_canary = 1\n", "dns_canary"),
+        ("report = [5]\n", "report"),
+    ],
+)
+def test_string_keys_are_not_coerced_with_str(tmp_path: Path, text: str, key: str) -> None:
+    """``out = []`` once made a folder named ``[]``; ``results = false`` a file ``False``."""
+    (tmp_path / "enricher.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"enricher\.toml: {key}: expected a (list of )?str"):
+        load_settings({}, environ={}, cwd=tmp_path)
+
+
+def test_no_state_still_means_no_history() -> None:
+    assert load_settings({"state": ""}, environ={}, cwd=Path("/")).config.state_file is None
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", []])
+def test_an_empty_fail_on_is_an_error(tmp_path: Path, value: object) -> None:
+    """README: --fail-on names the statuses that make the exit status 1 (default dead);
+    an empty one would silently never fail, and the summary showed "fail-on "."""
+    if isinstance(value, str):
+        with pytest.raises(ConfigError, match=r"^--fail-on: give at least one status"):
+            load_settings({"fail_on": value}, environ={}, cwd=Path("/"), search=False)
+    (tmp_path / "enricher.toml").write_text(f"fail_on = {value!r}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: fail_on: give at least one status"):
+        load_settings({}, environ={}, cwd=tmp_path)
