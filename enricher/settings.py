@@ -427,7 +427,9 @@ def load_settings(
         if path.is_dir():
             raise ConfigError(f"{label} {config_file}: is a folder; give a TOML file")
         if not path.is_file():
-            raise ConfigError(f"{label} {config_file}: no such file; give an existing TOML file")
+            what = ("is no regular file (a FIFO, a device, a broken or looping symlink)"
+                    if os.path.lexists(path) else "no such file")
+            raise ConfigError(f"{label} {config_file}: {what}; give an existing TOML file")
         if path.name == "pyproject.toml":
             found = (path, _pyproject_table(path, given=True) or {})
         else:

@@ -147,3 +147,18 @@ def test_a_history_whose_lock_or_folder_is_not_what_it_must_be_is_named() -> Non
     code, _, err = _run(["check", "news", "--state", "afile/s.sqlite", "-q"])
     assert code == ExitCode.USAGE and err.count("\n") == 1
     assert "a folder on its path is a file; choose another --state" in err
+
+
+def test_a_config_that_is_no_file_and_an_empty_demo_folder_say_what_they_are() -> None:
+    os.mkfifo("fifo.toml")
+    Path("l1.toml").symlink_to("l2.toml")
+    Path("l2.toml").symlink_to("l1.toml")
+    for name in ("fifo.toml", "l1.toml"):
+        code, _, err = _run(["links", ".", "--config", name])
+        assert code == ExitCode.USAGE and err.count("\n") == 1
+        assert f"--config {name}: is no regular file" in err
+    code, _, err = _run(["links", ".", "--config", "missing.toml"])
+    assert "--config missing.toml: no such file" in err
+    code, _, err = _run(["demo", "--out", ""])
+    assert code == ExitCode.USAGE and err == (
+        "enricher: --out '': empty folder name; give a folder such as enricher-demo/\n")

@@ -144,6 +144,8 @@ def run_demo(
     from enricher.cli import Env, ExitCode, main
     from enricher.settings import ConfigError
 
+    if out is not None and not out.strip():  # as enrich --out '': never the working folder
+        raise ConfigError("--out '': empty folder name; give a folder such as enricher-demo/")
     base = Path(out or DEFAULT_DEMO_DIR)
     inner = replace(env or Env(), environ={}, find_config=False)
     with demo_web() as web:
