@@ -76,11 +76,40 @@ def test_literal_hosts_are_refused_before_any_lookup(host: str) -> None:
     assert not resolver.calls
 
 
-@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "localhost."])
+@pytest.mark.parametrize("host", ["loop.test", "LOOP.TEST", "loop.test."])
 def test_names_resolving_to_loopback_are_refused(host: str) -> None:
     g, _resolver = guard({host: ["127.0.0.1", "::1"]})
     assert g.check_target("http", host, 80) is None  # a name: vetted after resolution
     assert refusal(g, host) == "forbidden_address"
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "localhost.", "a.localhost",
+                                  "metadata.google.internal", "nas.home.arpa", "printer.local"])
+def test_private_names_are_refused_by_name_before_any_lookup(host: str) -> None:
+    """Names that never belong to the public web are refused unasked: behind a proxy, which
+    resolves names itself, this is the only check they get."""
+    g, resolver = guard({host: ["93.184.216.34"]})
+    refused = g.check_target("http", host, 80)
+    assert refused is not None and refused.failure == "forbidden_address"
+    assert refusal(g, host) == "forbidden_address"
+    assert not resolver.calls
+    assert Guard(resolver, allow_private=True).check_target("http", host, 80) is None
+
+
+@pytest.mark.parametrize(("host", "failure"), [
+    ("0x7f.0x.0x.0x1", "forbidden_address"),  # the URL standard: an empty 0x part is 0
+    ("0x7f.0x.0x.0x1.", "forbidden_address"), ("0x", "forbidden_address"),
+    ("0x7f.0x", "forbidden_address"), ("1.2.3.4.5", "invalid_url"),
+    ("0x100000000", "invalid_url"), ("4294967296", "invalid_url"), ("09.1.2.3", "invalid_url"),
+])
+def test_numeric_hosts_are_read_as_url_parsers_read_them(host: str, failure: str) -> None:
+    """Behind a proxy only literal hosts are vetted by us: every spelling a proxy's URL
+    parser may read as an address is one, and a numeric host that is none is invalid."""
+    g, resolver = guard({})
+    refused = g.check_target("http", host, 80)
+    assert refused is not None and refused.failure == failure, host
+    assert not resolver.calls
+    assert g.check_target("http", "added.be", 80) is None  # hex letters: a name
 
 
 @pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f000001", "0x7f.1",

@@ -421,9 +421,10 @@ A_URLS: dict[int, list[str]] = {
     20: ["http://rebind.test:{port}/1", "http://rebind.test:{port}/2",
           "http://rebind.test:{port}/3"],
     21: ["http://nx.test/", "http://servfail.test/",
-         *[f"http://hang{i}.test/" for i in range(100)]],
+         *[f"http://hang{i}.test/" for i in range(60)]],
 }
-HANG = frozenset(f"hang{i}.test" for i in range(100))
+HANG = frozenset(f"hang{i}.test" for i in range(60))  # more than the 32 DNS threads; with
+# more, world A (few names answer: the rest are literals refused unasked) looks like an outage
 BLOCKED = ("blocked", "forbidden_address")
 
 
@@ -892,8 +893,8 @@ Ctx = pytest.FixtureRequest
 def row01(r: Ctx) -> None:
     w: World = r.getfixturevalue("world_a")
     check_a(w, 1, [BLOCKED] * 6)
-    assert w.resolver is not None  # one lookup for localhost, LOCALHOST and localhost.
-    assert w.resolver.calls["localhost"] + w.resolver.calls["localhost."] == 1
+    assert w.resolver is not None  # localhost is refused by its name, never looked up
+    assert w.resolver.calls["localhost"] + w.resolver.calls["localhost."] == 0
     check_c(r.getfixturevalue("world_c"), 1)
 
 

@@ -147,8 +147,10 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
     it is a public unicast address. Pure; unwraps IPv4 embedded in IPv6 (mapped, compatible,
     NAT64, SIIT, 6to4, Teredo) and checks the IPv4 inside. Unparseable input is forbidden."""
     if isinstance(ip, str):
+        if "%" in ip:  # a zone id: never a public address, and dialled as given it is a name
+            return "scoped"
         try:
-            addr: IPAddress = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
+            addr: IPAddress = ipaddress.ip_address(ip.strip("[]"))
         except ValueError:
             return "not_an_address"
     else:
@@ -180,23 +182,43 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
 
 
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads as a number
+# names that never belong to the public web (RFC 6761 localhost, ICANN's .internal, RFC 8375
+# home.arpa, mDNS .local): refused by name, also behind a proxy, which resolves them itself
+_PRIVATE_NAME = re.compile(r"(?:^|\.)(?:localhost|internal|home\.arpa|local)\.?$", re.I)
 
 
 def _literal_ip(host: str) -> IPAddress | None:
     """The address a host literal names: canonical IPv4/IPv6, and the numeric spellings
     that resolvers and proxies accept as IPv4 (``2130706433``, ``127.1``, ``0x7f.1``,
-    ``0177.0.0.1``), which must be vetted here when a proxy resolves for us."""
+    ``0177.0.0.1``, and the URL standard's ``0x7f.0x.0x.0x1``, an empty ``0x`` being 0),
+    which must be vetted here when a proxy resolves for us. A host whose last label is a
+    number but that is no IPv4 address (``1.2.3.4.5``, ``0x100000000``) is invalid for every
+    URL parser: GuardError ``invalid_url``, never a name a proxy might read its own way."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
-    bare = host.rstrip(".")
-    if bare and _NUMERIC_HOST.fullmatch(bare):
+    bare = host.removesuffix(".")
+    if not bare or not _NUMERIC_HOST.fullmatch(bare):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(bare))
+    except OSError:
+        pass
+    labels = bare.split(".")
+    if not _NUMBER.fullmatch(labels[-1]):
+        return None  # a name made of hex letters ("added.be")
+    if len(labels) <= 4 and all(_NUMBER.fullmatch(label) for label in labels):
         try:
-            return ipaddress.IPv4Address(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
+            nums = [int(n[2:] or "0", 16) if n[:2].lower() == "0x" else
+                    int(n, 8) if len(n) > 1 and n[0] == "0" else int(n) for n in labels]
+            if max(nums[:-1], default=0) < 256 and nums[-1] < 256 ** (5 - len(nums)):
+                return ipaddress.IPv4Address(
+                    sum(n << 8 * (3 - i) for i, n in enumerate(nums[:-1])) + nums[-1])
+        except ValueError:  # an octal part with an 8 or 9
+            pass
+    raise GuardError("invalid_url", f"{host} ends in a number but is no IPv4 address")
 
 
 # --- resolution -----------------------------------------------------------------------------
@@ -288,9 +310,14 @@ class Guard:
         if port is not None and port < 1024 and port not in self._low_ports:
             return GuardError("forbidden_port", f"port {port} is not a web port")
         if not self.allow_private:
-            ip = _literal_ip(host)
+            try:
+                ip = _literal_ip(host)
+            except GuardError as exc:
+                return exc
             if ip is not None and (reason := is_forbidden(ip)) is not None:
                 return GuardError("forbidden_address", f"{ip} is {reason}")
+            if _PRIVATE_NAME.search(host):
+                return GuardError("forbidden_address", f"{host} is a private name")
         return None
 
     async def addresses(self, host: str, port: int) -> list[str]:
@@ -300,6 +327,8 @@ class Guard:
             if not self.allow_private and (reason := is_forbidden(ip)) is not None:
                 raise GuardError("forbidden_address", f"{ip} is {reason}")
             return [str(ip)]
+        if not self.allow_private and _PRIVATE_NAME.search(host):
+            raise GuardError("forbidden_address", f"{host} is a private name")
         key = host.lower().rstrip(".") or host
         hit = self._done.get(key)
         if hit is None:
