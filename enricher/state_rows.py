@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,4 +107,6 @@ def changes_from(text: str | None) -> Changes:
     """The changes a run row stored (empty when none)."""
     data = json.loads(text) if text else {}
     lists = {k: tuple(v) for k, v in data.items() if k != "still_dead"}
-    return Changes(**lists, still_dead=tuple(StillDead(**s) for s in data.get("still_dead", ())))
+    still = [StillDead(**s) for s in data.get("still_dead", ())]
+    # a hand-edited or damaged row's NaN would make the JSON reports invalid
+    return Changes(**lists, still_dead=tuple(s for s in still if math.isfinite(s.days)))

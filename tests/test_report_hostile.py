@@ -5,6 +5,7 @@ file system accepts and keeps the permissions a user gave an earlier report."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -95,3 +96,25 @@ def test_write_report_keeps_the_permissions_of_the_report_it_replaces(tmp_path: 
     write_report(sample_run(), str(target), "html", fail_on=ALL_FAIL)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_text("utf-8").startswith("<!doctype html>")
+
+
+def test_json_lines_escape_what_a_terminal_would_act_on() -> None:
+    """C1 controls (U+009B is a CSI to xterm) and bidi overrides are written as \\u escapes:
+    `cat results.jsonl` shows them as text, and every JSON reader gets the character back."""
+    from enricher.report.jsonl import dumps_line
+
+    value = "a\x9b31mb\u202ec\u2066d\x7fe\u2028f"
+    line = dumps_line({"v": value})
+    assert all(ch not in line for ch in "\x9b\u202e\u2066\x7f\u2028")
+    assert "\\u009b" in line and "\\u202e" in line
+    assert json.loads(line) == {"v": value}
+
+
+def test_a_stored_nan_age_never_reaches_a_json_report() -> None:
+    """A hand-edited history row with "days": NaN: the entry is dropped, not written as NaN."""
+    from enricher.state_rows import changes_from
+
+    changes = changes_from('{"newly_dead": ["u"], "still_dead": [{"url": "a", "since": '
+                           '"2026-01-01T00:00:00Z", "days": NaN}, {"url": "b", "since": '
+                           '"2026-01-01T00:00:00Z", "days": 2.0}]}')
+    assert [s.url for s in changes.still_dead] == ["b"] and changes.newly_dead == ("u",)

@@ -24,8 +24,8 @@ import re
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
-from enricher.models import Origin, RunResult, undecodable_byte
-from enricher.report.model import Changes, change_tags, entries
+from enricher.models import Origin, RunResult
+from enricher.report.model import Changes, change_tags, entries, printable
 
 COLUMNS: tuple[str, ...] = (
     "url",
@@ -51,8 +51,9 @@ def cell(value: str | int | None) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
-    if _SURROGATES.search(value):  # UTF-8 cannot carry them: written as the others show them
-        value = _SURROGATES.sub(lambda m: undecodable_byte(m.group()), value)
+    # controls (a terminal acts on ESC: cat report.csv), bidi overrides and undecodable
+    # bytes of file names (UTF-8 cannot carry them) are written as the other reports show them
+    value = printable(value, keep_newlines=True)
     # spreadsheets skip leading blanks before a formula (" =HYPERLINK(...)", "\n=...")
     return "'" + value if value.lstrip(" \n").startswith(_FORMULA_START) else value
 

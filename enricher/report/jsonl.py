@@ -122,8 +122,12 @@ def lines(run: RunResult, changes: Changes | None = None) -> list[dict[str, Any]
     return list(iter_lines(run, changes))
 
 
-#: Characters JSON leaves raw but line splitters (``str.splitlines``, JavaScript) break on.
-LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+#: Characters JSON leaves raw but line splitters (``str.splitlines``, JavaScript) break on,
+#: and the C1 controls and bidi marks a terminal would act on (``cat results.jsonl``): all
+#: written as ``\uXXXX`` escapes, which every JSON reader turns back into the character.
+LINE_BREAKERS = str.maketrans({chr(c): f"\\u{c:04x}" for c in (
+    *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), 0x2028, 0x2029,
+    *range(0x2066, 0x206A))})
 
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # an undecodable byte of a file name

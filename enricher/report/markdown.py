@@ -128,7 +128,7 @@ def render_markdown(
     )
     out.append("")
     if run.aborted:
-        out += [f"**Run aborted:** {md_text(run.aborted)}", ""]
+        out += [f"**Run aborted:** {md_code(run.aborted)}", ""]
     out += ["## Counts", "", "| Status | Links |", "| --- | ---: |"]
     out += [f"| {s.value} | {n} |" for s, n in counts_by_status(run).items()]
     out += [f"| **total** | **{t.links}** |", ""]
@@ -160,7 +160,8 @@ def render_markdown(
     out += [f"## Record errors ({len(run.record_errors)})", ""]
     for err in run.record_errors:
         where = f"{err.file}:{err.line}" if err.line else err.file
-        out.append(f"- {md_code(where)} {md_text(err.message)}")
+        out.append(f"- {md_code(where)} {md_code(err.message)}")  # a record's own text:
+        # in a code span no @mention, #reference or bare URL becomes live on GitHub
     out.append("")
     if changes is not None:
         out += _changes(changes)
