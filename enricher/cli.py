@@ -25,7 +25,7 @@ from enricher import __version__
 from enricher import config as defaults
 from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
-from enricher.preflight import check_network, check_out_folder, check_outputs, without_history
+from enricher.preflight import check_network, check_out_folder, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
 
 
@@ -350,7 +350,8 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
 
             return run_demo(args.out, err, env=env, no_color=args.no_color)
         settings = _settings(args, env)
-        for line in without_history(settings.config, write=args.command == "enrich"):
+        for line in warnings(settings, args.command == "enrich", env.environ,
+                             flag=bool(getattr(args, "allow_private", False))):
             err.print(f"enricher: warning: {line}", markup=False)
         return _run_pipeline(args, settings, env, err)
     except _usage_errors() as exc:

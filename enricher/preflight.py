@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from enricher.config import Config
-from enricher.settings import ConfigError, flag_name
+from enricher.settings import ConfigError, Settings, flag_name
 
 
 def without_history(config: Config, write: bool) -> tuple[str, ...]:
@@ -27,6 +27,26 @@ def without_history(config: Config, write: bool) -> tuple[str, ...]:
               "nothing is ever confirmed dead, so nothing moves")]
     return tuple(f"{flag_name(key)} has no effect without a history (--no-state): {effect}"
                  for key, on, effect in needs if on)
+
+
+def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None, *,
+             flag: bool) -> tuple[str, ...]:
+    """The run's warning lines (not errors): options without effect, a policy switched off."""
+    environ = os.environ if environ is None else environ
+    return (*without_history(settings.config, write),
+            *_policy_off(settings.config, flag, settings.source, environ))
+
+
+def _policy_off(config: Config, flag: bool, source: str | None,
+                environ: Mapping[str, str]) -> tuple[str, ...]:
+    """One line when the address policy is off by a config file or an ``ENRICHER_*``
+    variable rather than by ``--allow-private`` on this command line: a setting in a folder
+    above, or in the cron job's environment, must not switch SSRF protection off unseen."""
+    if not config.fetch.allow_private or flag:
+        return ()
+    where = "ENRICHER_ALLOW_PRIVATE" if "ENRICHER_ALLOW_PRIVATE" in environ else source
+    return (f"the address policy is off (allow_private, from {where}): private, loopback and "
+            "metadata addresses will be fetched",)
 
 
 def check_network(config: Config, environ: Mapping[str, str] | None = None) -> None:

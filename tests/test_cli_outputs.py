@@ -162,3 +162,24 @@ def test_a_config_that_is_no_file_and_an_empty_demo_folder_say_what_they_are() -
     code, _, err = _run(["demo", "--out", ""])
     assert code == ExitCode.USAGE and err == (
         "enricher: --out '': empty folder name; give a folder such as enricher-demo/\n")
+
+
+def test_a_policy_switched_off_by_a_config_file_or_variable_is_said(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """allow_private from an enricher.toml in a folder above, or from the cron job's
+    environment, turns SSRF protection off: the run says so in one warning line; the flag on
+    the command line needs no warning."""
+    _records(Path("news"), "a.md")
+    Path("enricher.toml").write_text("allow_private = true\n", encoding="utf-8")
+    code, _, err = _run(["check", "news", "--no-state"])
+    assert code == ExitCode.OK, err
+    assert "enricher: warning: the address policy is off (allow_private, from " in err
+    assert "enricher.toml)" in err
+    code, _, err = _run(["check", "news", "--no-state", "--allow-private"])
+    assert "address policy is off" not in err
+    Path("enricher.toml").unlink()
+    out, errs = io.StringIO(), io.StringIO()
+    code = main(["check", "news", "--no-state"],
+                Env(stdin=io.StringIO(), stdout=out, stderr=errs, force_terminal=False,
+                    environ={"ENRICHER_ALLOW_PRIVATE": "yes"}))
+    assert "(allow_private, from ENRICHER_ALLOW_PRIVATE)" in errs.getvalue()

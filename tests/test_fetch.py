@@ -558,6 +558,29 @@ def test_the_get_fallback_starts_again_at_the_url_not_where_head_was_sent() -> N
                        ("/amp/story-3", "GET")]
 
 
+def test_a_location_header_is_taken_as_written_and_several_are_refused() -> None:
+    """A Location is an HTTP header: no HTML character reference in it is decoded (a record's
+    &#038; is; a header's &amp; stays), and Location headers that disagree (browsers refuse
+    those) end the job as bad_redirect instead of a joined 'A, B' being followed."""
+    targets: list[str] = []
+
+    async def redirects(request: Request, conn: Conn) -> None:
+        targets.append(request.target)
+        if request.target == "/amp":
+            await conn.respond(302, b"", [("Location", "/next?a=1&amp;b=2")])
+        elif request.target == "/two":
+            await conn.respond(302, b"", [("Location", "/x"), ("Location", "/y")])
+        elif request.target == "/same":
+            await conn.respond(302, b"", [("Location", "/x"), ("Location", "/x")])
+        else:
+            await conn.respond(200, page())
+
+    r = run(redirects, ["/amp", "/two", "/same"])
+    assert "/next?a=1&amp;b=2" in targets and r.at("/amp").final_url.endswith("/next?a=1&amp;b=2")
+    assert r.at("/two").failure == "bad_redirect" and "/y" not in targets
+    assert status(r.at("/same"))[0] is LinkStatus.OK and r.at("/same").final_url.endswith("/x")
+
+
 def test_conditional_requests_and_headers_sent() -> None:
     seen: list[Mapping[str, str]] = []
 

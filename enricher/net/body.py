@@ -255,14 +255,21 @@ async def read_response(
         return Reply(failure="protocol", detail="response headers too large",
                      evidence=Evidence.UP)
     kept: dict[str, str] = {}
+    several = False  # Location headers that disagree: browsers refuse such a redirect
     for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does
         name = raw_name.decode("latin-1").lower()
         if name in KEPT_HEADERS:
             value = raw_value.decode("latin-1")
-            kept[name] = f"{kept[name]}, {value}" if name in kept else value
+            if name in kept:
+                several = several or (name == "location" and kept[name] != value)
+                value = kept[name] if name == "location" else f"{kept[name]}, {value}"
+            kept[name] = value
     if "content-type" in kept:
         kept["content-type"] = last_media_type(kept["content-type"])
     if 300 <= status < 400:  # never read a redirect's body
+        if several:
+            return Reply(http_status=status, failure="bad_redirect", headers=kept,
+                         detail="several different Location headers", evidence=Evidence.UP)
         return Reply(http_status=status, location=location_text(kept.get("location")),
                      headers=kept)
     wait = retry_after(kept, now()) if "retry-after" in kept else None

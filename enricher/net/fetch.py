@@ -328,7 +328,7 @@ class Fetcher:
         if location is None or not location.strip():
             return None, "bad_redirect", "redirect without a Location header"
         cfg = self.config
-        found = resolve_url(current, location, allowed_low_ports=cfg.allowed_low_ports)
+        found = resolve_url(current, location, allowed_low_ports=cfg.allowed_low_ports, html=False)
         if isinstance(found, Rejected):
             token = _REJECTED_HOP.get(found.reason, "bad_redirect")
             return None, token, f"Location {location[:200]!r}: {found.detail}"

@@ -100,15 +100,18 @@ def clean_url(
     *,
     max_length: int = DEFAULT_MAX_URL_LENGTH,
     allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+    html: bool = True,
 ) -> CleanURL | Rejected:
-    """Clean one URL as written; see the module docstring for the policy. Never raises."""
+    """Clean one URL as written; see the module docstring for the policy. Never raises.
+    ``html``: the text comes from HTML or a record (``&amp;``, ``&#038;`` are decoded);
+    False for an HTTP header (a ``Location``), which has no character references."""
     if type(raw) is not str:
         if not isinstance(raw, str):
             return _invalid("not_a_string", f"expected a URL string, found {_type_name(raw)}")
         raw = str.__str__(raw)  # an exact str, so the cache key behaves
     if type(allowed_low_ports) is not frozenset:
         allowed_low_ports = frozenset(allowed_low_ports)  # hashable, for the cache
-    return _clean_cached(raw, max_length, allowed_low_ports)
+    return _clean_cached(raw, max_length, allowed_low_ports, html)
 
 
 def resolve_url(
@@ -117,20 +120,23 @@ def resolve_url(
     *,
     max_length: int = DEFAULT_MAX_URL_LENGTH,
     allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS,
+    html: bool = True,
 ) -> CleanURL | Rejected:
-    """Join ``ref`` (a ``Location`` header, an ``og:image``) to ``base``, then clean the result.
+    """Join ``ref`` (a ``Location`` header: ``html=False``, an ``og:image``) to ``base``, then
+    clean the result.
 
     Absolute references are cleaned as they are (``javascript:`` stays ``bad_scheme``);
     relative and scheme-relative ones (``//cdn.example/x.png``) are resolved against ``base``,
     which must itself be clean. Never raises.
     """
-    prepared = _prepare(ref, max_length) if isinstance(ref, str) else None
+    prepared = _prepare(ref, max_length, html) if isinstance(ref, str) else None
     if prepared is None:
         return _invalid("not_a_string", f"expected a URL string, found {_type_name(ref)}")
     if isinstance(prepared, Rejected):
         return prepared
     if _SCHEME.match(prepared):
-        return clean_url(prepared, max_length=max_length, allowed_low_ports=allowed_low_ports)
+        return clean_url(prepared, max_length=max_length, allowed_low_ports=allowed_low_ports,
+                         html=html)
     start = clean_url(base, max_length=max_length, allowed_low_ports=allowed_low_ports)
     if isinstance(start, Rejected):
         return _invalid("bad_base", f"cannot resolve against {_short(str(base))}: {start.reason}")
@@ -140,7 +146,8 @@ def resolve_url(
         return _from_parse_error(str(exc))
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeError is a ValueError
         return _invalid("bad_url", f"cannot resolve {_short(prepared)}: {exc}")
-    return clean_url(joined, max_length=max_length, allowed_low_ports=allowed_low_ports)
+    return clean_url(joined, max_length=max_length, allowed_low_ports=allowed_low_ports,
+                     html=html)
 
 
 def host_key(url: str) -> str:
@@ -223,14 +230,15 @@ def _unescape(text: str) -> str | None:
     return None
 
 
-def _prepare(raw: str, max_length: int) -> str | Rejected:
-    """Strip, cap, unescape and refuse control characters: what every input goes through."""
+def _prepare(raw: str, max_length: int, html: bool = True) -> str | Rejected:
+    """Strip, cap, unescape (``html``) and refuse control characters: what every input goes
+    through."""
     text = raw.strip()
     if not text:
         return _invalid("empty", "empty value")
     if len(text) > max_length:
         return _too_long(len(text), max_length)
-    if "&" in text:
+    if html and "&" in text:
         decoded = _unescape(text)
         if decoded is None:
             return _invalid("bad_url", f"HTML-escaped more than {_MAX_UNESCAPE_PASSES} times")
@@ -300,9 +308,9 @@ def _check_name(host: str) -> str | None:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _clean_cached(
-    raw: str, max_length: int, allowed_low_ports: frozenset[int]
+    raw: str, max_length: int, allowed_low_ports: frozenset[int], html: bool = True
 ) -> CleanURL | Rejected:
-    text = _prepare(raw, max_length)
+    text = _prepare(raw, max_length, html)
     if isinstance(text, Rejected):
         return text
     scheme_match = _SCHEME.match(text)
