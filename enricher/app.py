@@ -76,8 +76,8 @@ async def discover(
     Folder walks skip ``skip_dir`` (the run's output folder), and no path is read that is
     one of ``outputs`` (the run's report files: last night's Markdown report in the records
     folder is no record); paths listed on stdin that do not exist are skipped with a log
-    line. With ``skip_dir``, the folder it mirrors is set
-    in ``col.out_root`` before any record is read (UsageError when it is ``skip_dir``)."""
+    line. With ``skip_dir``, the folder it mirrors is set in ``col.out_root`` before any
+    record is read (UsageError when it is ``skip_dir``)."""
     inputs = list(inputs)
     own: dict[str, set[str]] = {}  # name -> realpaths: realpath() only for those names
     for output in outputs:

@@ -198,7 +198,6 @@ class _Doc:
             value = self._body_ld.get(key, site=site)
         return value
 
-
     def story(self) -> bool:
         """Whether the page's JSON-LD describes an article: the head's, else the body's."""
         self.ld("@type")  # builds the head's objects, and the body's when the head has no type

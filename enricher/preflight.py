@@ -44,7 +44,8 @@ def _policy_off(config: Config, flag: bool, source: str | None,
     above, or in the cron job's environment, must not switch SSRF protection off unseen."""
     if not config.fetch.allow_private or flag:
         return ()
-    where = "ENRICHER_ALLOW_PRIVATE" if "ENRICHER_ALLOW_PRIVATE" in environ else source
+    where = ("ENRICHER_ALLOW_PRIVATE" if "ENRICHER_ALLOW_PRIVATE" in environ
+             else source or "the settings")
     return (f"the address policy is off (allow_private, from {where}): private, loopback and "
             "metadata addresses will be fetched",)
 

@@ -199,7 +199,7 @@ def _literal_ip(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
-    bare = host.removesuffix(".")
+    bare = host.rstrip(".")  # "127.0.0.1.." too: read as an address is the safe side
     if not bare or not _NUMERIC_HOST.fullmatch(bare):
         return None
     try:

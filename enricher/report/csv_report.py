@@ -20,7 +20,6 @@ This module renders only; rows come from ``enricher.report.model``.
 from __future__ import annotations
 
 import csv
-import re
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
@@ -42,7 +41,6 @@ COLUMNS: tuple[str, ...] = (
     "change",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def cell(value: str | int | None) -> str:
