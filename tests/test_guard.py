@@ -242,7 +242,7 @@ def test_a_resolver_that_starts_denying_every_name_mid_run_is_caught(
     stop counting as dead links."""
     g, resolver = guard({})
     clock = [1000.0]
-    monkeypatch.setattr(guard_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(guard_module, "_clock", lambda: clock[0])
 
     async def main() -> list[str]:
         out = []

@@ -60,6 +60,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _WEB_SCHEMES = frozenset({"http", "https"})
 CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
 CANARY_RECHECK_SECONDS = 60.0  # a canary answer older than this is asked again
+_clock = time.monotonic  # the canary's age (tests replace this one, not the event loop's)
 
 
 class Resolver(Protocol):
@@ -293,7 +294,7 @@ class Guard:
         self._resolver = resolver
         self._canary = canary
         self._canary_task: asyncio.Task[bool] | None = None
-        self._canary_at = 0.0  # when the canary was last asked (time.monotonic)
+        self._canary_at = 0.0  # when the canary was last asked (_clock)
         self._dns_timeout = dns_timeout
         self.allow_private = allow_private
         self._low_ports = allowed_low_ports
@@ -369,7 +370,7 @@ class Guard:
         no canary: yes."""
         if self._canary is None:
             return True
-        now = time.monotonic()
+        now = _clock()
         task = self._canary_task
         if task is None or (task.done() and now - self._canary_at > CANARY_RECHECK_SECONDS):
             self._canary_at = now
