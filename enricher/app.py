@@ -10,7 +10,6 @@ lines to the Reporter).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -79,20 +78,14 @@ async def discover(
     line. With ``skip_dir``, the folder it mirrors is set in ``col.out_root`` before any
     record is read (UsageError when it is ``skip_dir``)."""
     inputs = list(inputs)
-    own: dict[str, set[str]] = {}  # name -> realpaths: realpath() only for those names
-    for output in outputs:
-        if output != "-":
-            own.setdefault(os.path.basename(output), set()).add(os.path.realpath(output))
     paths: list[tuple[Path, str]] = []  # every input listed before any record is read
     for path in records.record_paths(
         inputs,
         stdin,
         on_skip=lambda message: reporter.log(f"enricher: {message}"),
         skip_dir=skip_dir,
+        skip_files=outputs,
     ):
-        mine = own.get(os.path.basename(path))
-        if mine and os.path.realpath(path) in mine:
-            continue
         paths.append((Path(path), path))
         if len(paths) % 4096 == 0:
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run

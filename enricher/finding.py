@@ -1,12 +1,13 @@
 """Find record files: the files, folders, globs and ``-`` (paths on stdin) named on the
 command line become record paths, each file once (by realpath: a symlinked file is
 followed), in sorted order. Folder walks do not descend into symlinked folders (a folder
-named on the command line is followed) nor into the run's output folder; a folder below
-an input that cannot be listed is yielded as a path (reading it gives a record error that
-names it, and the run goes on). A FIFO or device listed on stdin is skipped (``on_skip``).
-Explicitly named files are taken whatever their suffix; folders and globs yield only
-``*.md`` and ``*.markdown`` files. ``inputs_root`` is the folder the inputs name (what ``--out``
-mirrors), as given. ``enricher.records`` re-exports the public names.
+named on the command line is followed) nor into the run's output folder, and the run's
+report files are never records; a folder below an input that cannot be listed is yielded
+as a path (reading it gives a record error that names it, and the run goes on). A FIFO or
+device listed on stdin is skipped (``on_skip``). Explicitly named files are taken whatever
+their suffix; folders and globs yield only ``*.md`` and ``*.markdown`` files.
+``inputs_root`` is the folder the inputs name (what ``--out`` mirrors), as given.
+``enricher.records`` re-exports the public names.
 
 It must not read or write records, or print (``on_skip`` callbacks report skipped paths).
 """
@@ -62,13 +63,17 @@ def record_paths(
     *,
     on_skip: Callable[[str], None] | None = None,
     skip_dir: str | os.PathLike[str] | None = None,
+    skip_files: Iterable[str] = (),
 ) -> Iterator[str]:
     """``iter_record_paths``' paths (path and display are the same text), lazily: an input
     is expanded when its turn comes (a missing one raises UsageError then) and a folder walk
     reads one folder per step, so a caller collecting every path before reading any record
-    can pause between paths (to let Ctrl-C in)."""
+    can pause between paths (to let Ctrl-C in). ``skip_files`` (the run's own report
+    files: last night's Markdown report in the records folder is no record) are never
+    yielded, however they are reached."""
     skip = os.path.realpath(skip_dir) if skip_dir is not None else None
-    seen: set[str] = set()  # realpaths: a file reached through a symlink counts once
+    # realpaths: a file reached through a symlink counts once; the skipped count as seen
+    seen: set[str] = {os.path.realpath(path) for path in skip_files if path != "-"}
     on_skip = on_skip or (lambda _: None)
     for item, literal in _inputs(inputs, stdin, on_skip):
         try:

@@ -159,6 +159,11 @@ for _tag in ("null", "bool", "int", "float", "binary", "timestamp"):
     _with_position(f"tag:yaml.org,2002:{_tag}")
 
 
+def opens_front_matter(text: str) -> bool:
+    """Whether ``text`` starts with a front matter's opening ``---`` line."""
+    return _OPEN.match(text) is not None
+
+
 def _split(text: str) -> tuple[int, int]:
     """The front matter's text span: after the opening ``---`` line, before the closing one."""
     opening = _OPEN.match(text)

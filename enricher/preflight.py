@@ -98,14 +98,16 @@ def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
 
 def _is_record(path: Path) -> bool:
     """Whether ``path`` is a regular file that starts with a front matter line (``---``)."""
+    from enricher.frontmatter import opens_front_matter  # PyYAML: not at CLI start-up
+
     if not path.is_file():  # a FIFO or device is no record, and is never opened here
         return False
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8).removeprefix(b"\xef\xbb\xbf")
+            head = fh.read(256).decode("utf-8", "replace")
     except OSError:
         return False
-    return head[:3] == b"---" and head[3:4] in (b"\n", b"\r", b" ", b"\t")
+    return opens_front_matter(head)
 
 
 def check_out_folder(out: str) -> None:
