@@ -49,11 +49,20 @@ _PLAIN_TAG_LEN = 40
 
 
 _MAP_TAG: Final = "tag:yaml.org,2002:map"
+# plain scalars of these tags construct to immutable values, a pure function of the text:
+# the direct walk keeps one value per (tag, text) instead of asking PyYAML's constructor
+_SCALAR_TAGS: Final = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp"))
+_SCALARS: dict[tuple[str, str], Any] = {}
+_SCALARS_MAX = 8192
 _SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 
 
 class _NotPlain(Exception):
-    """The graph needs PyYAML's generic constructor."""
+    """The graph needs PyYAML's generic constructor (or, in the vetted walk, the check)."""
+
+
+_UNVETTED: Final = object()  # Loader.vetted: check the graph, then build
 
 
 class _Loader(_BaseLoader):
@@ -63,6 +72,8 @@ class _Loader(_BaseLoader):
         super().__init__(stream)
         self.mixed = frozenset[int]()  # mappings with non-string keys
         self.own: dict[int, tuple[MappingNode, list[Any]]] = {}  # "<<" mappings, unflattened
+        self._left = 0  # nodes the vetted walk may still meet
+        self._seen: set[int] | None = None  # collections the vetted walk has met
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """PyYAML's resolution, with its two hot cases short-cut: a quoted (non-plain)
@@ -93,22 +104,64 @@ class _Loader(_BaseLoader):
         except _NotPlain:
             return self.construct_document(root)
 
+    def vetted(self, root: MappingNode, max_nodes: int) -> Any:
+        """The data of a plain tree that ``spans.check`` would pass, built by the direct
+        walk alone (one walk instead of two); :data:`_UNVETTED` when the graph has anything
+        that check looks at (a node reached twice, a repeated key, a merge or non-string
+        key, more than ``max_nodes`` nodes) or a value that cannot be constructed: the
+        caller then checks and builds as before, so errors and their order are unchanged."""
+        self._left, self._seen = max_nodes, set()
+        try:
+            return self._tree(root)
+        except (_NotPlain, yaml.MarkedYAMLError):
+            # a constructor that failed part-way leaves its bookkeeping behind
+            self.constructed_objects, self.recursive_objects = {}, {}
+            self.state_generators = []
+            return _UNVETTED
+        finally:
+            self._seen = None
+
     def _tree(self, node: Node) -> Any:
         tag = node.tag
         if tag == spans.STR_TAG and isinstance(node, yaml.ScalarNode):
             return node.value
+        seen = self._seen
+        if seen is not None and not isinstance(node, yaml.ScalarNode):
+            if id(node) in seen:
+                raise _NotPlain  # an alias of a collection (or a recursive one)
+            seen.add(id(node))
+            self._left -= len(node.value) * (2 if isinstance(node, MappingNode) else 1)
+            if self._left < 0:
+                raise _NotPlain  # past the node cap: spans.check says where
         if tag == _MAP_TAG and isinstance(node, MappingNode):
             out: dict[str, Any] = {}
             for key, value in node.value:
                 if key.tag != spans.STR_TAG or not isinstance(key, yaml.ScalarNode):
                     raise _NotPlain  # a merge key or a non-string key
                 out[key.value] = self._tree(value)
+            if len(out) < len(node.value):
+                raise _NotPlain  # a repeated key
             return out
         if tag == _SEQ_TAG and isinstance(node, SequenceNode):
             return [self._tree(item) for item in node.value]
         if isinstance(node, yaml.ScalarNode):
-            return self.construct_object(node, deep=True)
+            if tag not in _SCALAR_TAGS:
+                return self.construct_object(node, deep=True)
+            key = (tag, node.value)
+            value = _SCALARS.get(key, _SCALARS)
+            if value is _SCALARS:  # immutable values (int, date, None, ...): one per text
+                value = self.yaml_constructors[tag](self, node)
+                if len(_SCALARS) < _SCALARS_MAX:
+                    _SCALARS[key] = value
+            return value
         raise _NotPlain
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers in a safe loader: nothing to track (the composer calls this
+        for every node)."""
+
+    def ascend_resolver(self) -> None:
+        """See :meth:`descend_resolver`."""
 
     def flatten_mapping(self, node: MappingNode) -> None:
         if id(node) not in self.own and any(k.tag == spans.MERGE_TAG for k, _ in node.value):
@@ -195,9 +248,11 @@ def parse(
             found = "a list" if isinstance(node, SequenceNode) else "a single value"
             msg = f"front matter must be a mapping of 'key: value' fields, not {found}"
             raise Problem(msg, line(node.start_mark.index))
-        if max_nodes is not None:
-            shared, loader.mixed = spans.check(node, max_nodes)
-        data = loader.build(node, shared)
+        data = _UNVETTED if max_nodes is None else loader.vetted(node, max_nodes - 1)
+        if data is _UNVETTED:
+            if max_nodes is not None:
+                shared, loader.mixed = spans.check(node, max_nodes)
+            data = loader.build(node, shared)
         loader.restore()
     except spans.GraphError as exc:
         msg = exc.message

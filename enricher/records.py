@@ -22,7 +22,6 @@ does not own, touch the body, know about links or the network, or print.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import os
@@ -85,21 +84,20 @@ class Record:
     _root: MappingNode = field(repr=False, compare=False)  # the composed front matter
     _shared: frozenset[int] = field(repr=False, compare=False)  # ids of aliased collections
     _newline: str = field(repr=False, compare=False)
-    _nl: list[int] = field(default_factory=list, repr=False, compare=False)  # see _newlines
     _paths: dict[HolderPath, list[Any] | None] = field(  # holder -> spans.find, per record
         default_factory=dict, repr=False, compare=False)
     _max_bytes: int = field(default=DEFAULT_MAX_RECORD_BYTES, repr=False, compare=False)
+    _mark: list[int] = field(default_factory=lambda: [0, 1], repr=False, compare=False)
 
-    def _newlines(self) -> list[int]:
-        """Offsets of the front matter's "\n" characters, found once per record."""
-        if not self._nl:
-            text, end = self._text, self._fm[1]
-            at = text.find("\n")
-            while 0 <= at < end:
-                self._nl.append(at)
-                at = text.find("\n", at + 1)
-            self._nl.append(end)  # sentinel: never empty once computed
-        return self._nl
+    def _line_at(self, at: int) -> int:
+        """1-based line of text offset ``at``, counted on from the last offset asked when
+        ``at`` lies after it (slots come in document order: linear in the record's size)."""
+        mark = self._mark
+        if at < mark[0]:
+            mark[0], mark[1] = 0, 1
+        mark[1] += self._text.count("\n", mark[0], at)
+        mark[0] = at
+        return mark[1]
 
     def line_of(self, holder: HolderPath, key: str) -> int | None:
         """1-based file line of the value of ``key`` in the mapping at ``holder``, or None."""
@@ -114,7 +112,7 @@ class Record:
                 k_start, k_end, v_start = k.start_mark.index, k.end_mark.index, v.start_mark.index
                 at = self._fm[0] + (v_start if v_start >= k_end else k_start)  # alias: key line
                 # file lines count "\n" only (YAML marks also count U+2028 and friends)
-                return bisect.bisect_left(self._newlines(), at) + 1
+                return self._line_at(at)
         return None
 
 

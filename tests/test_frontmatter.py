@@ -53,3 +53,48 @@ def test_unknown_tags_are_refused_on_both_paths() -> None:
         with pytest.raises(frontmatter.Problem) as info:
             frontmatter.parse(f"---\n{body}---\n", 100)
         assert "unsupported YAML tag" in info.value.message
+
+
+VETTING = [
+    *CASES,
+    "a: 1\na: 2\n",  # a repeated key
+    "when: !!timestamp 2024-02-30\nx: 1\nx: 2\n",  # a bad value before a repeated key
+    "x: 1\nx: 2\nwhen: !!timestamp 2024-02-30\n",
+    "a: &x [1, 2]\nb: *x\nb: 3\n",  # an alias and a repeated key
+    "a: &x [*x]\n",  # a recursive alias
+    "a: !custom 1\nb: {c: 1, c: 2}\n",  # an unknown tag before a repeated nested key
+    "list:\n  - {k: 1, k: 1}\n",
+    "n: 99999999999999999999999999\nf: -.Inf\nt: 2001-12-14 21:59:43.10 -5\n",
+]
+
+
+def _both_paths(text: str, max_nodes: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """parse() as it is, and with the vetted walk switched off (check, then build)."""
+    def outcome() -> Any:
+        try:
+            return repr(frontmatter.parse(text, max_nodes)[3])
+        except frontmatter.Problem as problem:
+            return (problem.message, problem.line)
+
+    fast = outcome()
+    with monkeypatch.context() as patch:
+        patch.setattr(frontmatter._Loader, "vetted", lambda *args: frontmatter._UNVETTED)
+        slow = outcome()
+    return fast, slow
+
+
+@pytest.mark.parametrize("body", VETTING)
+def test_the_vetted_walk_gives_what_check_then_build_gives(
+        body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _both_paths(f"---\n{body}---\n", 10_000, monkeypatch)
+    assert fast == slow
+
+
+def test_the_vetted_walk_keeps_the_node_cap_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = "a: 1\nb: [1, 2]\nc: {d: 1}\n"  # root + 3 keys + 1 + (1 + 2) + (1 + 2) = 11 nodes
+    text = f"---\n{body}---\n"
+    for cap in (9, 10, 11, 12):
+        fast, slow = _both_paths(text, cap, monkeypatch)
+        assert fast == slow
+    assert isinstance(_both_paths(text, 11, monkeypatch)[0], str)  # 11 nodes pass a cap of 11
+    assert "more than 10 YAML nodes" in _both_paths(text, 10, monkeypatch)[0][0]

@@ -348,6 +348,11 @@ def test_line_of() -> None:
     assert empty.line_of(("related", 0), "webUrl") == 10
     separators = read(FIXTURES / "unicode-line-separators.md")
     assert separators.line_of(("related", 0), "webUrl") == 6
+    again = read(FIXTURES / "related-with-images.md")  # asked backwards: counted anew
+    assert again.line_of(("related", 2, "images", 0), "url") == 30
+    assert again.line_of(("related", 0), "webUrl") == 14
+    assert again.line_of((), "webUrl") == 4
+    assert again.line_of(("related", 0, "images", 1), "url") == 24
     flow = read(FIXTURES / "flow-style-mapping.md")
     assert flow.line_of(("related", 0), "webUrl") == 9
     merged = read(FIXTURES / "merge-keys.md")  # own keys by their own line; merged ones: None
