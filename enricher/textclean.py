@@ -14,17 +14,43 @@ from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-__all__ = ["clean_text", "host_names", "is_site_name", "is_variant", "name_key",
-           "strip_site_affixes"]
+__all__ = ["INVISIBLE", "clean_text", "hidden_characters", "host_names", "is_site_name",
+           "is_variant", "name_key", "strip_site_affixes"]
 
 # C0/C1 controls (tab/newline/CR become spaces), bidi controls, zero-width characters, and
 # lone surrogates (a JSON-LD "\ud800" escape): text that cannot be written as UTF-8 would
-# make every later write of it (record, history, report) fail.
+# make every later write of it (record, history, report) fail. ZWNJ/ZWJ: see hidden_characters.
 _DROP = dict.fromkeys(
     [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
-     0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
+     0x061C, 0x200B, 0x200E, 0x200F, *range(0x202A, 0x202F),
      *range(0x2066, 0x206A), 0x2060, 0xFEFF, 0x00AD, *range(0xD800, 0xE000)],
 )
+#: Invisible format characters, each a place to hide text (tag characters carry "ASCII
+#: smuggling"): Mongolian vowel separator, word joiner, invisible operators, deprecated format
+#: characters, interlinear annotation, shorthand and musical format controls, tag characters
+#: and the unassigned default-ignorable code points. Variation selectors ("❤️") are not here.
+INVISIBLE = ("\u180e\u2060-\u206f\ufff0-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+             "\U000e0000-\U000e00ff\U000e01f0-\U000e0fff")
+_JOINERS = "\u200c\u200d"
+# The flag emoji spelt with tag characters that Unicode recommends: England, Scotland, Wales.
+_TAG_FLAGS = "\U0001f3f4(?:" + "|".join(
+    "".join(chr(0xE0000 + ord(c)) for c in code) for code in ("gbeng", "gbsct", "gbwls")
+) + ")\U000e007f"
+
+
+def hidden_characters(also: str = "") -> re.Pattern[str]:
+    """A pattern for characters that hide text: one of ``INVISIBLE`` or of ``also`` (the body
+    of a character class), and a ZWNJ/ZWJ that joins nothing: not alone between two visible
+    non-ASCII characters (an emoji sequence such as 👩‍💻, Persian, Indic scripts). A flag emoji
+    spelt with tag characters matches whole, as group 1, for the caller to keep."""
+    visible = f"[^\\x00-\\x7f\\s{also}{INVISIBLE}{_JOINERS}]"
+    lone = f"[{_JOINERS}](?:(?<!{visible}[{_JOINERS}])|(?!{visible}))"
+    # the lookahead first: one character class per position is what keeps clean text fast
+    return re.compile(f"(?=[{also}{INVISIBLE}{_JOINERS}\U0001f3f4])"
+                      f"(?:({_TAG_FLAGS})|[{also}{INVISIBLE}]|{lone})")
+
+
+_HIDDEN = hidden_characters()
 # U+FFFD stands for a character the page lost (invalid bytes): it stays, or "K\ufffdln"
 # would become "Kln". Dropped only where it is what the parser made of a NUL.
 _DROP_REPLACEMENT = {**_DROP, 0xFFFD: None}
@@ -42,8 +68,8 @@ _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t\r]*\n\\s*(?=[{_CJK}])")
 
 def clean_text(value: str | None, max_chars: int, *, strip_tags: bool = False,
                unescape: bool | None = None, keep_replacement: bool = True) -> str | None:
-    """Controls/bidi/zero-width removed, whitespace collapsed, capped; None when nothing is
-    left.
+    """Controls, bidi, zero-width and invisible format characters (tag characters, lone
+    joiners) removed, whitespace collapsed, capped; None when nothing is left.
 
     ``value`` is text as the HTML parser gave it (attribute values and element text, whose
     entities are already decoded: ``&amp;amp;`` stays ``&amp;``, as a browser shows it).
@@ -63,13 +89,21 @@ def clean_text(value: str | None, max_chars: int, *, strip_tags: bool = False,
     if not text.isprintable() or (not keep_replacement and "\ufffd" in text):
         if "\n" in text and not text.isascii():
             text = _CJK_BREAK.sub("", text)  # a line break between CJK characters is no space
-        text = _WS.sub(" ", text.translate(_DROP if keep_replacement else _DROP_REPLACEMENT))
+        text = text.translate(_DROP if keep_replacement else _DROP_REPLACEMENT)
+        text = _WS.sub(" ", _HIDDEN.sub(_flag_or_nothing, text))
     elif "  " in text:
         text = _WS.sub(" ", text)
     text = text.strip()
     if len(text) > max_chars:
-        text = text[:max_chars].rstrip()
+        text = text[:max_chars]
+        if not text.isprintable():  # the cap may cut an emoji sequence or a flag's tags
+            text = _HIDDEN.sub(_flag_or_nothing, text)
+        text = text.rstrip()
     return text or None
+
+
+def _flag_or_nothing(match: re.Match[str]) -> str:
+    return match[1] or ""
 
 
 # --- titles -----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpcore
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enricher.net.client import (
     BodyError,
@@ -193,3 +195,43 @@ def test_run_options_keep_no_credentials() -> None:
                         "max_concurrency": 8})
     assert kept == {"proxy": "http://***@proxy.example:3128",
                     "header": ["Authorization: ***", "X-Team: ***"], "max_concurrency": 8}
+
+
+@pytest.mark.parametrize("no_proxy", ["bücher.example", "xn--bcher-kva.example",
+                                      "BÜCHER.example", ".bücher.example",
+                                      "XN--BCHER-KVA.example", " .xn--bcher-kva.example "])
+@pytest.mark.parametrize("host", ["bücher.example", "xn--bcher-kva.example",
+                                  "shop.bücher.example", "shop.xn--bcher-kva.example"])
+def test_no_proxy_matches_an_idn_in_either_form(no_proxy: str, host: str) -> None:
+    """NO_PROXY written in Unicode or in punycode exempts the host in either form (the request
+    host arrives as ``url.host``, Unicode, or as the wire name, punycode)."""
+    routes = ProxyRoutes.build(None, {"HTTPS_PROXY": "http://proxy:3128",
+                                      "NO_PROXY": f"other.example,{no_proxy}"})
+    assert routes.for_url("https", host) is None
+    assert routes.for_url("https", "xn--bcher-kva.example.org") == "http://proxy:3128"
+    assert routes.for_url("https", "bücher.example.org") == "http://proxy:3128"
+    assert routes.for_url("https", "bucher.example") == "http://proxy:3128"
+
+
+@pytest.mark.parametrize("no_proxy", [
+    "xn--zz.example,bücher.example", "💩.la,xn--bcher-kva.example",
+    "a\u200db.example,*.bücher.example,,xn--.x,bücher.example",
+    "xn--ls8h.la, bücher.example:8080 ,bücher.example",
+])
+def test_no_proxy_labels_that_do_not_convert_are_compared_as_written(no_proxy: str) -> None:
+    routes = ProxyRoutes.build(None, {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy})
+    assert routes.for_url("https", "xn--bcher-kva.example") is None
+    assert routes.for_url("https", "bücher.example") is None
+    assert routes.for_url("https", "news.example") == "http://proxy:3128"
+    assert routes.for_url("https", "xn--zz.example") == (
+        None if "xn--zz" in no_proxy else "http://proxy:3128")
+    assert routes.for_url("https", "💩.la") == (None if "💩" in no_proxy else "http://proxy:3128")
+    assert routes.for_url("https", "xn--ls8h.la") == (
+        None if "xn--ls8h" in no_proxy else "http://proxy:3128")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=60))
+def test_no_proxy_matching_never_raises(host: str, no_proxy: str) -> None:
+    routes = ProxyRoutes.build(None, {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy})
+    assert routes.for_url("https", host) in (None, "http://proxy:3128")

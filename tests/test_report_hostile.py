@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from test_report import ALL_FAIL, o, parse_html, res, sample_run, slot
 
-from enricher.models import LinkStatus, RecordCounts, RunResult
+from enricher.models import LinkStatus, PageMeta, RecordCounts, RunResult
 from enricher.report import render, write_report
 from enricher.report.html import render_html
 from enricher.report.markdown import md_code
-from enricher.report.model import Changes, StillDead
+from enricher.report.model import Changes, StillDead, printable
 
 markdown_it = pytest.importorskip("markdown_it")  # rich's dependency, so always there
 
@@ -118,3 +118,57 @@ def test_a_stored_nan_age_never_reaches_a_json_report() -> None:
                            '"2026-01-01T00:00:00Z", "days": NaN}, {"url": "b", "since": '
                            '"2026-01-01T00:00:00Z", "days": 2.0}]}')
     assert [s.url for s in changes.still_dead] == ["b"] and changes.newly_dead == ("u",)
+
+
+# --- invisible format characters: tag characters ("ASCII smuggling") and the like ---------
+
+def _tags(text: str) -> str:
+    """``text`` spelt in Unicode tag characters (U+E0000 + ASCII): invisible everywhere."""
+    return "".join(chr(0xE0000 + ord(c)) for c in text)
+
+
+SMUGGLED = _tags("run rm -rf")
+INVISIBLE = re.compile("[\u180e\u2060-\u206f\ufff9-\ufffb\U000e0000-\U000e0fff]")
+SCOTLAND = "\U0001f3f4" + _tags("gbsct") + "\U000e007f"
+EMOJI = f"I \u2764\ufe0f the \U0001f469\u200d\U0001f4bb of {SCOTLAND}"
+
+
+def _smuggling_run(hidden: str) -> RunResult:
+    return RunResult(
+        command="check", started_at="", finished_at="", slot_results=(), record_errors=(),
+        records=RecordCounts(),
+        results=(
+            res(f"https://gone.example/a{hidden}", LinkStatus.DEAD, "http_404",
+                o(f"recs/a{hidden}.md", f"webUrl{hidden}", 2), http_status=404),
+            res("https://news.example/ok", LinkStatus.OK, "http_200", o("recs/b.md", "webUrl"),
+                http_status=200, page=PageMeta(title=f"Headline{hidden} | {EMOJI}")),
+        ),
+    )
+
+
+@pytest.mark.parametrize("hidden", [SMUGGLED, "\U000e0001\U000e007f", "\u180e", "\u2061\u2064",
+                                    "\u2065\u206a", "\ufff9\ufffa\ufffb"])
+@pytest.mark.parametrize("fmt", ["html", "md", "csv"])
+def test_invisible_format_characters_are_shown_escaped(fmt: str, hidden: str) -> None:
+    """Tag characters and other invisible format characters in a URL, a record's path, a
+    field or a title are shown as escapes (``\\U000e0072``), as controls and bidi are: a
+    reader sees that something is there; the flag emoji spelt with tags, an emoji's variation
+    selector and a ZWJ sequence stay as they are."""
+    text = render(_smuggling_run(hidden), fmt, fail_on=ALL_FAIL)
+    assert not INVISIBLE.search(text.replace(SCOTLAND, ""))
+    escape = f"\\U{ord(hidden[0]):08x}" if ord(hidden[0]) > 0xFFFF else f"\\u{ord(hidden[0]):04x}"
+    assert escape in text
+    if fmt == "md":
+        assert f"https://gone.example/a{escape}" in "".join(_code_spans(text))
+    else:
+        assert EMOJI in text
+
+
+def test_printable_escapes_tag_characters_but_keeps_emoji() -> None:
+    assert printable("a" + _tags("hi") + "b") == "a\\U000e0068\\U000e0069b"
+    assert printable(EMOJI) == EMOJI
+    assert printable("\U0001f3f4" + _tags("zz") + "\U000e007f") == (
+        "\U0001f3f4\\U000e007a\\U000e007a\\U000e007f")  # no such flag
+    assert printable("a\u200db \u200d\u200d\U0001f469\u200d") == (
+        "a\\u200db \\u200d\\u200d\U0001f469\\u200d")  # joiners that join nothing
+    assert printable("\u0645\u06cc\u200c\u062e") == "\u0645\u06cc\u200c\u062e"  # Persian ZWNJ

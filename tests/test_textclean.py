@@ -184,3 +184,72 @@ def test_replacement_character_is_kept_unless_it_stands_for_nul() -> None:
 @given(st.text(max_size=80), st.lists(st.text(min_size=1, max_size=12), max_size=3))
 def test_is_site_name_never_raises(text: str, names: list[str]) -> None:
     assert isinstance(is_site_name(text, tuple(name_key(n) for n in names)), bool)
+
+
+# --- invisible format characters: tag characters ("ASCII smuggling") and the like ---------
+
+def _tags(text: str) -> str:
+    """``text`` spelt in Unicode tag characters (U+E0000 + ASCII): invisible everywhere."""
+    return "".join(chr(0xE0000 + ord(c)) for c in text)
+
+
+SCOTLAND = "\U0001f3f4" + _tags("gbsct") + "\U000e007f"  # a flag emoji spelt with tags
+
+
+@pytest.mark.parametrize("hidden", [
+    _tags("hidden"), "\U000e0001" + _tags("en"), "\U000e007f",
+    "\u180e", "\u2061", "\u2062\u2063\u2064", "\u2065", "\u206a\u206f", "\ufff9x\ufffay\ufffb",
+    "\U0001bca0", "\U0001d173", "\U000e0fff",
+])
+def test_clean_text_drops_invisible_format_characters(hidden: str) -> None:
+    cleaned = clean_text(f"Fed holds{hidden} rates", 100)
+    assert cleaned is not None and cleaned.isprintable()
+    assert cleaned == "Fed holds rates" or cleaned == "Fed holdsxy rates"
+
+
+@pytest.mark.parametrize("text", [
+    "I \u2764\ufe0f Wien",  # an emoji with its variation selector
+    "Meet the \U0001f469\u200d\U0001f4bb of the year",  # a ZWJ sequence: woman technologist
+    "Pride \U0001f3f3\ufe0f\u200d\U0001f308 parade",  # VS16 then ZWJ
+    f"{SCOTLAND} wins",  # the tag characters of a flag emoji Unicode recommends
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: ZWNJ between letters
+    "\u0915\u094d\u200d\u0937",  # Devanagari: ZWJ after a virama
+    "Caf\u00e9 \U0001f1e6\U0001f1f9 \u263a\ufe0e",  # regional indicators, text presentation
+])
+def test_clean_text_keeps_joiners_and_selectors_that_emoji_and_scripts_need(text: str) -> None:
+    assert clean_text(text, 100) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a\u200db", "ab"),  # a joiner in ASCII text joins nothing
+    ("\U0001f469\u200d\u200d\u200c\U0001f4bb", "\U0001f469\U0001f4bb"),  # a run hides bits
+    ("\u200dend\u200d", "end"),
+    ("\U0001f469\u200d x", "\U0001f469 x"),
+    ("\U0001f3f4" + _tags("zzzzz") + "\U000e007f", "\U0001f3f4"),  # no such flag: tags go
+    (_tags("gbsct") + "\U000e007f", None),  # a flag's tags without the flag
+])
+def test_clean_text_drops_joiners_that_join_nothing(text: str, expected: str | None) -> None:
+    assert clean_text(text, 100) == expected
+
+
+_TRICKY = st.text(st.sampled_from(["a", " ", "\u00e9", "\U0001f469", "\ufe0f", "\u200c", "\u200d",
+                                   "\U0001f3f4", "\U000e0067", "\U000e0062", "\U000e0073",
+                                   "\U000e0063", "\U000e0074", "\U000e007f", "\u2061", "\u180e"]),
+                  max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TRICKY)
+def test_clean_text_leaves_no_hidden_characters(text: str) -> None:
+    cleaned = (clean_text(text, 100) or "").replace(SCOTLAND, "")
+    assert not any(0xE0000 <= ord(c) <= 0xE007F or c in "\u2061\u180e" for c in cleaned)
+    for i, c in enumerate(cleaned):  # a joiner left joins two visible non-ASCII characters
+        if c in "\u200c\u200d":
+            assert 0 < i < len(cleaned) - 1
+            assert all(not n.isascii() and not n.isspace() and n not in "\u200c\u200d"
+                       for n in (cleaned[i - 1], cleaned[i + 1]))
+
+
+def test_a_cut_through_an_emoji_sequence_leaves_no_hidden_characters() -> None:
+    assert clean_text(f"ab {SCOTLAND}", 5) == "ab \U0001f3f4"
+    assert clean_text("ab \U0001f469\u200d\U0001f4bb", 5) == "ab \U0001f469"

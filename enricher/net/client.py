@@ -54,7 +54,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
+import re
 import socket
 import ssl
 import urllib.request
@@ -65,6 +67,7 @@ from enum import StrEnum
 import certifi
 import httpcore
 import httpx
+import idna
 
 from enricher.config import OPEN_FILES_WANTED
 from enricher.models import without_userinfo
@@ -332,8 +335,12 @@ class ProxyRoutes:
 def _bypassed(host: str, no_proxy: str) -> bool:
     """Whether ``NO_PROXY`` exempts ``host``: names and domain suffixes as urllib reads them,
     ``*``, and, as curl (7.86+), Go and requests read them, CIDR blocks (``10.0.0.0/8``) and
-    single addresses (``::1``) for hosts written as IP literals."""
-    if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
+    single addresses (``::1``) for hosts written as IP literals. An internationalised name
+    matches in either form, Unicode (``bücher.example``) or punycode
+    (``xn--bcher-kva.example``), whichever form the host and each entry are written in."""
+    names = ",".join(_name_forms(no_proxy))
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if any(bypass(form, {"no": names}) for form in _name_forms(host)):
         return True
     try:
         address = ipaddress.ip_address(host.strip("[]"))
@@ -346,6 +353,27 @@ def _bypassed(host: str, no_proxy: str) -> bool:
         except ValueError:
             continue
     return False
+
+
+_LABEL = re.compile(r"[^.,\s]+")  # a label of a host name or of a NO_PROXY entry
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_forms(names: str) -> tuple[str, ...]:
+    """``names`` (a host, or a NO_PROXY list) as written, with every label in punycode, and
+    with every label in Unicode. A label that does not convert stays as written: never raises."""
+    forms = (names, _LABEL.sub(lambda m: _label(m[0], to_ascii=True), names),
+             _LABEL.sub(lambda m: _label(m[0], to_ascii=False), names))
+    return tuple(dict.fromkeys(forms))
+
+
+def _label(label: str, *, to_ascii: bool) -> str:
+    try:
+        if to_ascii:
+            return label if label.isascii() else idna.encode(label, uts46=True).decode("ascii")
+        return idna.decode(label) if label[:4].lower() == "xn--" else label
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return label
 
 
 # --- transports -----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from enricher.models import (
     StillDead,
     undecodable_byte,
 )
+from enricher.textclean import hidden_characters
 
 __all__ = ["Changes", "StillDead"]
 
@@ -271,26 +272,33 @@ def change_urls(changes: Changes, kind: str) -> tuple[str, ...]:
 
 # --- small display helpers shared by the text renderers -------------------------------------
 
-# controls, invisible and bidi formatting (ZWNJ/ZWJ stay: scripts and emoji need them), line
-# and paragraph separators, BOM, non-characters, lone surrogates
+# controls, invisible and bidi formatting, line and paragraph separators, BOM, non-characters,
+# lone surrogates; with textclean's INVISIBLE (tag characters...) and ZWNJ/ZWJ that join nothing
+# (between emoji or letters of a script that needs them they stay)
 _CONTROLS = ("\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069"
              "\ufeff\ufffe\uffff\ud800-\udfff")
-_UNPRINTABLE = re.compile(f"[\x00-\x1f{_CONTROLS}]")
-_UNPRINTABLE_KEEP_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_CONTROLS}]")
+_UNPRINTABLE = hidden_characters(f"\x00-\x1f{_CONTROLS}")
+_UNPRINTABLE_KEEP_LINES = hidden_characters(f"\x00-\x08\x0b-\x1f{_CONTROLS}")
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """Text safe to show: control, bidi-override, BOM, non-characters and lone surrogates
-    become visible escapes (``\\x1b``, ``\\u202e``); with ``keep_newlines`` tabs and
-    newlines stay. Also what XML 1.0 can carry."""
+    """Text safe to show: control, bidi-override, invisible format (tag characters), BOM,
+    non-characters and lone surrogates become visible escapes (``\\x1b``, ``\\u202e``,
+    ``\\U000e0041``), and so does a ZWNJ/ZWJ that joins nothing; a flag emoji spelt with tag
+    characters stays. With ``keep_newlines`` tabs and newlines stay. Also what XML 1.0 can
+    carry."""
     pattern = _UNPRINTABLE_KEEP_LINES if keep_newlines else _UNPRINTABLE
     return pattern.sub(_escape_char, text)
 
 
 def _escape_char(match: re.Match[str]) -> str:
+    if match[1]:  # a flag emoji spelt with tag characters
+        return match[1]
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a file name's undecodable byte, shown as shown_name does
         return undecodable_byte(match.group())
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
