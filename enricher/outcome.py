@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from enricher.classify import classify
+from enricher.classify import PERMANENT, classify
 from enricher.config import Config
 from enricher.decode import decode_html
 from enricher.extract import extract_with_signals
@@ -62,6 +62,7 @@ def interpret(
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
                     page.site_name, article=signals.article,
+                    temporary=any(hop.status not in PERMANENT for hop in fetched.redirects),
                 )
         elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
             probe = probe_image(fetched.body, fetched.content_type)

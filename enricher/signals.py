@@ -13,8 +13,9 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   part the site's name as its host or og:site_name says) or a part that is a not-found
   sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
   title that names only the site or also says not found ("Page not found | Any Name").
-  Or a deep article URL redirected to its own host's root or to a section that is a prefix
-  of it (not an AMP page to its canonical page, nor to a script's ``#!`` route); a redirect
+  Or a deep article URL redirected permanently (301/308 all the way: a 302 may be a geo,
+  consent or bot gate) to its own host's root or to a section that is a prefix of it (not
+  an AMP page to its canonical page, nor to a script's ``#!`` route); a redirect
   to the site's error page (``/404``, ``/errors/404.html``, ``/en/not-found``: a "404"
   deeper in a path is content, and a bare ``/error`` names other failures); or a parked-
   domain page: small, with a parking vendor's address, or a domain-sale phrase under a
@@ -231,7 +232,7 @@ def _is_deep(path: str) -> bool:
                                or segments[0].endswith((".html", ".htm", ".php", ".aspx")))
 
 
-def _redirect_reason(url: str, final_url: str | None) -> str | None:
+def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | None:
     if not final_url or final_url == url:
         return None
     try:
@@ -246,6 +247,8 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
     # another host's front page, or a geo or mobile host's, is no evidence of a lost article
     if (new.hostname or "").removeprefix("www.") != (old.hostname or "").removeprefix("www."):
         return None
+    if temporary:  # "elsewhere for now": a geo, consent or bot gate may send a live article
+        return None  # to the front page with a 302; only a permanent move says it is gone
     new_segments, old_segments = _segments(new.path), _segments(old.path)
     if new.query or new.fragment:  # "/?p=9", "/#!/news/..." (a script's route): a page
         return None
@@ -259,14 +262,16 @@ def _redirect_reason(url: str, final_url: str | None) -> str | None:
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
                     text_prefix: str = "", site_name: str | None = None, *,
-                    article: bool = False) -> str | None:
+                    article: bool = False, temporary: bool = False) -> str | None:
     """Why a 200 page is really "not found" (``not_found_title``, ``not_found_h1``,
     ``redirect_to_root``, ``redirect_to_section``, ``redirect_to_error_page``,
     ``parked_domain``), or None. The h1 counts only under a title that names nothing but
     the site (an article's own h1 may be a headline about a missing thing). ``article``:
     the page carries article markup (``og:type`` article, ``article:published_time``, an
     Article in its JSON-LD); such a page is a story, whatever its title says ("Not Found |
-    Roger Ebert" is a film review) or wherever a redirect led: never a soft 404."""
+    Roger Ebert" is a film review) or wherever a redirect led: never a soft 404.
+    ``temporary``: a hop of the redirect chain was temporary (302, 303, 307); a redirect to
+    the front page or a section then says nothing (one to an error page still does)."""
     if article:
         return None
     if title or h1:
@@ -277,7 +282,7 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
         if _says_not_found(h1, names) and (_site_like(title, names)
                                           or _says_not_found(title, None)):
             return "not_found_h1"  # the h1 is the message, the title agrees or names the site
-    reason = _redirect_reason(url, final_url)
+    reason = _redirect_reason(url, final_url, temporary)
     if reason:
         return reason
     if text_prefix and len(text_prefix) <= PARKED_MAX_PAGE_CHARS:
@@ -294,8 +299,8 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
 
 def is_soft_404(url: str, final_url: str | None, title: str | None, h1: str | None,
                 text_prefix: str = "", site_name: str | None = None, *,
-                article: bool = False) -> bool:
+                article: bool = False, temporary: bool = False) -> bool:
     """Whether a successful response is really a "not found" page (verdict dead,
     reason soft_404). Only strong evidence counts; see the module docstring."""
     return soft_404_reason(url, final_url, title, h1, text_prefix, site_name,
-                           article=article) is not None
+                           article=article, temporary=temporary) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from enricher.config import Config
-from enricher.models import FetchResult, LinkKind, LinkStatus
+from enricher.models import FetchResult, Hop, LinkKind, LinkStatus
 from enricher.outcome import interpret
 
 HTML = "text/html; charset=utf-8"
@@ -64,6 +64,18 @@ def test_soft_404_is_dead_but_a_page_about_404s_is_ok() -> None:
     title = "<title>How to fix 404 errors on your blog</title>"
     about = interpret(_page(title), (), None, Config())
     assert about.status is LinkStatus.OK
+
+
+def test_a_deep_url_sent_home_is_dead_only_when_every_hop_was_permanent() -> None:
+    home = replace(_page("<title>News</title>"), final_url="https://news.example/")
+    for first, last, dead in ((301, 308, True), (301, 302, False), (302, 301, False),
+                              (307, 307, False), (303, 301, False)):
+        hops = (Hop("https://news.example/a/story.html", first),
+                Hop("https://news.example/a/story", last))
+        result = interpret(replace(home, redirects=hops), (), None, Config())
+        expected = ((LinkStatus.DEAD, "soft_404") if dead
+                    else (LinkStatus.OK, "http_200"))
+        assert (result.status, result.reason) == expected, (first, last)
 
 
 def test_non_html_is_not_parsed() -> None:

@@ -148,6 +148,10 @@ def test_site_name_from_the_page_counts_as_the_site() -> None:
 ])
 def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     assert soft_404_reason(url, final, "Example News", None) == reason
+    temporary = soft_404_reason(url, final, "Example News", None, temporary=True)
+    # a 302 to the front page or a section may be a geo, consent or bot gate: not evidence;
+    # one to the site's error page still is
+    assert temporary == (reason if reason == "redirect_to_error_page" else None)
 
 
 @pytest.mark.parametrize(("url", "final"), [
