@@ -345,8 +345,9 @@ async def run(
     environ: Mapping[str, str] | None = None,
     outputs: Sequence[str] = (),
 ) -> RunResult:
-    """One whole run. Interrupted (task cancelled) or aborted runs write no record and return
-    a partial RunResult whose ``aborted`` says why. ``outputs``: the report files the run
+    """One whole run. Interrupted (task cancelled) or aborted runs write no record (or, in the
+    write phase, no further one) and return a partial RunResult whose ``aborted`` says why;
+    the history records them as such. ``outputs``: the report files the run
     will write, never read as records. Raises ``state.StateError`` when the
     history cannot be opened (locked by another run). ``clock`` (UTC) replaces the wall clock
     for the run's start and the history (tests simulate nightly runs with it)."""
@@ -355,6 +356,23 @@ async def run(
     outcome = FetchOutcome(results={})
     nightly = Nightly.open(config, command, options or {}, clock=clock)
     aborted: str | None = None
+    changes: Changes | None = None
+
+    def result(
+        counts: RecordCounts, errors: Iterable[RecordError] = (), stop: str | None = None
+    ) -> RunResult:
+        return run_result(
+            command,
+            started,
+            col,
+            outcome,
+            counts,
+            errors,
+            aborted=stop,
+            changes=changes,
+            options=options,
+        )
+
     try:
         try:
             await fetch_phase(
@@ -376,39 +394,27 @@ async def run(
             aborted = str(exc)
         except asyncio.CancelledError:
             aborted = "interrupted"
-        updated, changes = nightly.finish(outcome.results.values(), aborted)
+        # the records are written with since/confirmed from the history, but the run is
+        # finished only once they are: until then the history holds it (nightly.commit)
+        updated, changes = nightly.finish(outcome.results.values(), aborted, hold=write)
+        if updated is not None:
+            outcome.results.update(updated)
+        if aborted or not write:
+            return result(_counts(col), stop=aborted)
+        tally = WriteTally()
+        try:
+            changed, unchanged, errors = await write_phase(
+                col.record_paths, {**outcome.page_images, **outcome.results}, config, reporter,
+                started,
+                diff_lines, tally, col.out_root)
+        except asyncio.CancelledError:  # between two files: the summary counts those written
+            nightly.finish((), "interrupted")  # an interrupted run: its journal resumes it
+            counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,
+                             failed_writes=tally.failed)
+            return result(counts, tally.errors, stop="interrupted")
+        nightly.commit()
     finally:
-        nightly.close()
-    if updated is not None:
-        outcome.results.update(updated)
-
-    def result(
-        counts: RecordCounts, errors: Iterable[RecordError] = (), stop: str | None = None
-    ) -> RunResult:
-        return run_result(
-            command,
-            started,
-            col,
-            outcome,
-            counts,
-            errors,
-            aborted=stop,
-            changes=changes,
-            options=options,
-        )
-
-    if aborted or not write:
-        return result(_counts(col), stop=aborted)
-    tally = WriteTally()
-    try:
-        changed, unchanged, errors = await write_phase(
-            col.record_paths, {**outcome.page_images, **outcome.results}, config, reporter,
-            started,
-            diff_lines, tally, col.out_root)
-    except asyncio.CancelledError:  # between two files: the summary counts those written
-        counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,
-                         failed_writes=tally.failed)
-        return result(counts, tally.errors, stop="interrupted")
+        nightly.close()  # a run still held (an error while writing) is left unfinished
     return result(
         _counts(col, changed=changed, unchanged=unchanged, failed_writes=tally.failed), errors
     )

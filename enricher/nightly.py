@@ -4,7 +4,9 @@ Before fetching: results of a killed run are resumed, and with ``--max-age`` res
 recently are reused (both marked ``reused``). While fetching: stored ETag/Last-Modified make
 conditional requests, a 304 reuses the stored page metadata, and every finished URL is
 journaled. After fetching: the history sets ``since``/``confirmed`` and returns the change
-report. Without a state file every method is a no-op.
+report; a run that writes records holds that open until they are written (``commit``), so an
+interruption in the write phase makes an interrupted run, as one while fetching does. Without
+a state file every method is a no-op.
 
 This module must not fetch, parse pages or touch records; only ``state`` talks to SQLite.
 """
@@ -129,9 +131,12 @@ class Nightly:
                 return
 
     def finish(
-        self, results: Iterable[LinkResult], aborted: str | None = None
+        self, results: Iterable[LinkResult], aborted: str | None = None, hold: bool = False
     ) -> tuple[dict[str, LinkResult] | None, Changes | None]:
-        """Update the history; results with ``since``/``confirmed`` and the change report."""
+        """Update the history; results with ``since``/``confirmed`` and the change report.
+        ``hold``: the run is finished by :meth:`commit` (once its records are written); an
+        aborted ``finish`` before that (interrupted while writing) undoes it, as if this run
+        had been interrupted before it finished: it stores no check, its journal stays."""
         if self.history is None:
             return None, None
         if aborted:
@@ -139,7 +144,12 @@ class Nightly:
                 (), aborted=INTERRUPTED if aborted == "interrupted" else aborted
             )
             return None, None
-        return self.history.finish_run(results, etags=self._etags)
+        return self.history.finish_run(results, etags=self._etags, hold=hold)
+
+    def commit(self) -> None:
+        """The run held by ``finish(hold=True)`` is finished: its records are written."""
+        if self.history is not None:
+            self.history.commit_run()
 
     def close(self) -> None:
         if self.history is not None:

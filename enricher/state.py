@@ -30,13 +30,18 @@ The rules, each decided here only:
   ``KEEP_RUNS`` runs; ``latest`` lists bad URLs only if the last finished run checked them.
 * a clock set back: a time after now is never fresh nor resumed, ages are never negative,
   ``since`` is never after the check that carries it.
+* ``enrich`` is finished once its records are written: ``finish_run(hold=True)`` keeps its
+  work (the records need its ``since``/``confirmed``) uncommitted until ``commit_run``; an
+  interruption meanwhile (``aborted=INTERRUPTED``) rolls it back, a kill leaves it unfinished.
 * one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
   ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
+* read-only opens (``enricher report``) and rehearsals change no byte of the state files and
+  create none (see ``_connect_read_only``).
 * a rehearsal (``--dry-run``) reads the history as a run would (reuse, resume, conditional
   requests, confirmation, changes) and writes nothing: no lock, no journal, no run row, and
-  ``finish_run`` does its work in a transaction it rolls back. A missing or empty file is an
-  empty history in memory; a file the user may not write is read through a copy in memory.
+  ``finish_run`` does its work in a transaction it rolls back, in a private copy of the
+  file (a missing or empty file is an empty history).
 
 This is the only module that imports sqlite3. It must not fetch, read records or print, and
 reads the time only through the injected ``clock``.
@@ -61,12 +66,12 @@ from urllib.parse import quote
 from enricher import config as defaults
 from enricher import state_sql as sql
 from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_RUNS
-from enricher.models import Changes, LinkResult, LinkStatus, StillDead
+from enricher.models import Changes, LinkResult, LinkStatus
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
 from enricher.state_rows import RunInfo as RunInfo
-from enricher.state_rows import changes_from, conditional_of, from_row, meta_of
+from enricher.state_rows import changes_from, changes_of, conditional_of, from_row, meta_of
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
@@ -79,11 +84,6 @@ GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
 BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD
 _BAD_SQL = ", ".join(f"'{s.value}'" for s in sorted(BAD))
-_ISO = sql.ISO
-
-_ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
-_STORED = f"SELECT {_ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
-_LATEST = f"SELECT {_ROW}, json, since, {sql.CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
 
 
 def confirm_seconds(confirm_days: float) -> int:
@@ -124,16 +124,18 @@ def _guarded(method: Callable[Concatenate[History, _P], _R]
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """``immutable=1`` (the file as it is, nothing created) when there is no ``-wal`` file:
-    no run has the history open, and its last run closed it cleanly. Else ``mode=ro``, which
-    reads a running run's WAL too, or where SQLite refuses that (a folder we may not write)
-    ``immutable=1`` all the same. A read-only ``mode=ro`` open of a closed history would leave
-    ``-shm``/``-wal`` files behind, owned by whoever ran it (``sudo enricher report``), and
-    the cron job's next run could not open them."""
+    """A connection that creates and changes no file. ``mode=ro&readonly_shm=1`` when the
+    ``-wal`` and ``-shm`` are there (a run going on, or a killed one): it reads the WAL and
+    folds none of it in (a read-write open does, when it closes last). Else ``immutable=1``,
+    the file as it is: its last run closed it cleanly, or a ``-wal`` lost its ``-shm``
+    (SQLite would create one to read it; the next run folds it in); also where ``mode=ro``
+    fails. A ``-shm``/``-wal`` made here would belong to whoever ran it and could keep the
+    cron job's next run out. Only a run closing between the check and the open still makes
+    SQLite create an empty ``-wal`` (before it finds no ``-shm``)."""
     base = f"file:{quote(str(path))}"
-    if not path.with_name(f"{path.name}-wal").exists():
+    if not all(path.with_name(f"{path.name}-{end}").exists() for end in ("wal", "shm")):
         return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
-    db = sqlite3.connect(f"{base}?mode=ro", uri=True, isolation_level=None)
+    db = sqlite3.connect(f"{base}?mode=ro&readonly_shm=1", uri=True, isolation_level=None)
     try:
         db.execute("PRAGMA user_version").fetchone()  # the open is lazy: read now
         return db
@@ -143,20 +145,18 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _connect_rehearsal(path: Path) -> sqlite3.Connection:
-    """A dry run's database: the file itself where we may write it (its transactions are
-    rolled back), else a copy in memory (a history owned by the cron job's user), and an
-    empty one in memory when there is no file yet."""
-    if not path.is_file() or path.stat().st_size == 0:  # an empty file is a new history
-        return sqlite3.connect(":memory:", isolation_level=None)
-    if os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
-        return sqlite3.connect(path, isolation_level=None)
-    source = _connect_read_only(path)
+    """A dry run's database: a private copy of the file (a temporary database, in memory up
+    to its cache size) read through ``_connect_read_only``: opened read-write, the file would
+    get a killed run's WAL folded in, and a ``-wal``/``-shm``. Empty when the file is."""
+    copy = sqlite3.connect("", isolation_level=None)
     try:
-        copy = sqlite3.connect(":memory:", isolation_level=None)
-        source.backup(copy)
-        return copy
-    finally:
-        source.close()
+        if path.is_file() and path.stat().st_size > 0:
+            with contextlib.closing(_connect_read_only(path)) as source:
+                source.backup(copy)
+    except BaseException:
+        copy.close()
+        raise
+    return copy
 
 
 def utcnow() -> datetime:
@@ -165,7 +165,7 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime) -> str:
     """``2026-11-27T03:00:00Z``; a naive datetime is taken as UTC."""
-    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC).strftime(_ISO)
+    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC).strftime(sql.ISO)
 
 
 class History:
@@ -179,6 +179,7 @@ class History:
         self.rehearsal = rehearsal
         self.confirm_runs, self.confirm_days = confirm_runs, confirm_days
         self._run: int | None = None
+        self._held: int | None = None  # the run whose finish_run(hold=True) is not committed
         self._pending: list[tuple[Any, ...]] = []
         self._flushed = clock()
         self._closed = False
@@ -241,11 +242,15 @@ class History:
         self._db.executescript(sql.TEMP)
 
     def close(self) -> None:
-        """Flush the journal, close the database, release the lock. Idempotent."""
+        """Flush the journal, close the database, release the lock. Idempotent. A run held
+        by ``finish_run(hold=True)`` is rolled back: the next ``open`` marks it interrupted."""
         if self._closed:
             return
         self._closed = True
         try:
+            if self._held is not None:
+                self._held = None
+                self._db.rollback()
             if self._pending:
                 self._flush()
         except sqlite3.Error as exc:
@@ -256,14 +261,17 @@ class History:
                 release_lock(self._lock_fd)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One write transaction: committed, or rolled back on an error and in a rehearsal."""
+    def _writing(self, hold: bool = False) -> Iterator[None]:
+        """One write transaction: committed, or rolled back on an error and in a rehearsal;
+        with ``hold``, left open (``commit_run``)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self._db.rollback()
             raise
+        if hold:
+            return
         if self.rehearsal:
             self._db.rollback()
         else:
@@ -285,11 +293,9 @@ class History:
             self._run = 0
             return self._run
         with self._writing():
-            self._db.execute("DELETE FROM journal WHERE at < ? OR at > ?",
-                             (iso(now - RESUME_WINDOW), iso(now)))
-            cur = self._db.execute("INSERT INTO runs (command, started_at, state, options) "
-                                   "VALUES (?, ?, 'running', ?)",
-                                   (command, iso(now), json.dumps(dict(options), default=str)))
+            self._db.execute(sql.OLD_JOURNAL, (iso(now - RESUME_WINDOW), iso(now)))
+            cur = self._db.execute(sql.START_RUN, (command, iso(now),
+                                                   json.dumps(dict(options), default=str)))
         assert cur.lastrowid is not None
         self._run = cur.lastrowid
         return self._run
@@ -301,8 +307,7 @@ class History:
         limit = RESUME_WINDOW.total_seconds() if max_age_seconds is None else max_age_seconds
         now = self._clock()  # an entry dated after now (a clock set back) is never resumed
         cutoff = iso(now - min(RESUME_WINDOW, timedelta(seconds=limit)))
-        rows = self._db.execute(f"SELECT {_ROW}, meta FROM journal WHERE at >= ? AND at <= ?"
-                                " AND status IN ('ok', 'redirected')", (cutoff, iso(now)))
+        rows = self._db.execute(sql.RESUMABLE, (cutoff, iso(now)))
         return {row[0]: from_row(row) for row in rows}
 
     @_guarded
@@ -328,8 +333,7 @@ class History:
 
     def _flush(self) -> None:
         with self._writing():
-            self._db.executemany("INSERT OR REPLACE INTO journal VALUES "
-                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
+            self._db.executemany(sql.JOURNAL, self._pending)
         self._pending.clear()
         self._flushed = self._clock()
 
@@ -339,9 +343,7 @@ class History:
         their metadata (reused=True). Failed URLs are never fresh, nor a time after now."""
         now = self._clock()
         cutoff = iso(now - timedelta(seconds=max_age_seconds))
-        rows = self._wanted(urls, f"{_STORED} JOIN wanted USING (url) WHERE last_checked > ?"
-                            " AND last_checked <= ? AND status IN ('ok', 'redirected')",
-                            (cutoff, iso(now)))
+        rows = self._wanted(urls, sql.FRESH, (cutoff, iso(now)))
         return {row[0]: from_row(row) for row in rows}
 
     def _wanted(self, urls: Iterable[str], query: str, params: tuple[Any, ...] = ()
@@ -358,17 +360,16 @@ class History:
     @_guarded
     def stored(self, url: str) -> LinkResult | None:
         """The last stored result of ``url`` (reused=True), e.g. to reuse metadata on a 304."""
-        row = self._db.execute(f"{_STORED} WHERE url = ?", (url,)).fetchone()
+        row = self._db.execute(f"{sql.STORED} WHERE url = ?", (url,)).fetchone()
         return from_row(row) if row else None
 
     @_guarded
     def latest(self) -> list[LinkResult]:
         """The last stored result of every URL (for ``enricher report``), in URL order: bad
         ones only if the last finished run (or one it resumed) checked them."""
-        row = self._db.execute("SELECT started_at FROM runs WHERE state = 'finished' "
-                               "ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._db.execute(sql.LAST_FINISHED.format("started_at")).fetchone()
         since = iso(datetime.fromisoformat(row[0]) - RESUME_WINDOW) if row else ""
-        rows = self._db.execute(f"{_LATEST} {sql.LATEST_WHERE}",
+        rows = self._db.execute(f"{sql.LATEST} {sql.LATEST_WHERE}",
                                 (self.confirm_runs, confirm_seconds(self.confirm_days), since))
         out = []
         for *stored, confirmed in rows:  # confirmed as the run that stored it decided
@@ -394,16 +395,24 @@ class History:
     @_guarded
     def finish_run(self, results: Iterable[LinkResult], *,
                    etags: Mapping[str, tuple[str | None, str | None]] | None = None,
-                   aborted: str | None = None) -> tuple[dict[str, LinkResult], Changes]:
+                   aborted: str | None = None, hold: bool = False
+                   ) -> tuple[dict[str, LinkResult], Changes]:
         """Store the run: per-URL rows, the run row, an empty journal. Returns the results by
         URL with ``since``/``confirmed`` set, and the changes. ``etags``: URL -> (ETag,
         Last-Modified) seen this run; a URL not named keeps its stored pair. An aborted run
-        stores only its run row (``aborted=INTERRUPTED`` keeps the journal for resume)."""
+        stores only its run row (``aborted=INTERRUPTED`` keeps the journal for resume).
+        ``hold``: all this stays uncommitted until ``commit_run`` (the records are written);
+        an aborted ``finish_run`` meanwhile rolls it back first (the journal stays)."""
+        if self._held is not None and aborted is not None:
+            self._db.rollback()
+            self._run, self._held = self._held, None
         if self._run is None:
             raise RuntimeError("finish_run() without start_run()")
         now = iso(self._clock())
         out = {r.url: r for r in results}
         counts = Counter(r.status.value for r in out.values())
+        if hold and self._pending:  # committed apart: kept if the run is rolled back
+            self._flush()
         if aborted is not None:
             if aborted == INTERRUPTED and self._pending:
                 self._flush()
@@ -426,12 +435,13 @@ class History:
                        r.content_type, r.checked_at, now, r.reused, r.status in GOOD,
                        url in given, etag, modified)
 
-        db = self._db
-        with self._writing():
+        db, run = self._db, self._run
+        with self._writing(hold):
             db.executemany(sql.OBS, rows())
             db.execute(sql.OBS_NOT_NEW)  # a reused result is no check, unless resumed
             db.execute(sql.OBS_VALIDATORS)
-            changes = self._changes(now)
+            # this run's checks against the rows before they are updated (flapping: after)
+            changes = changes_of(db.execute(sql.CHANGES.format(bad=_BAD_SQL)), now, BAD)
             db.execute(sql.UPSERT, (self._run,))
             # a reused result's metadata came from here: same hash, nothing written
             db.executemany(sql.META, ((url, *meta_of(out[url])) for url in kept))
@@ -451,27 +461,19 @@ class History:
                 db.execute(prune, (iso(self._clock() - FORGET_AFTER),))
             db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
             self._end_run(now, "finished", counts, None, changes)
+        self._held = run if hold else None
         return out, changes
 
-    def _changes(self, now: str) -> Changes:
-        """This run's checks (obs) against the stored rows, before these are updated;
-        ``finish_run`` adds flapping, which needs the updated rows."""
-        newly_dead, recovered, redirected, still_dead = [], [], [], []
-        end = datetime.fromisoformat(now)
-        rows = self._db.execute(sql.CHANGES.format(bad=_BAD_SQL))
-        for url, status, good, before, since, new_redirect in rows:
-            if status == "dead" and before == "dead":
-                since = min(since, now)  # stored times may be ahead of a clock set back
-                days = (end - datetime.fromisoformat(since)).total_seconds() / 86400
-                still_dead.append(StillDead(url, since, round(days, 2)))
-            elif status == "dead":
-                newly_dead.append(url)
-            elif good and before in BAD:
-                recovered.append(url)
-            if new_redirect:
-                redirected.append(url)
-        return Changes(newly_dead=tuple(newly_dead), recovered=tuple(recovered),
-                       still_dead=tuple(still_dead), newly_redirected=tuple(redirected))
+    @_guarded
+    def commit_run(self) -> None:
+        """Commit the run ``finish_run(hold=True)`` stored: it is finished."""
+        if self._held is None:
+            raise RuntimeError("commit_run() without finish_run(hold=True)")
+        self._held = None
+        if self.rehearsal:
+            self._db.rollback()
+        else:
+            self._db.commit()
 
     def _end_run(self, now: str, state: str, counts: Counter[str], aborted: str | None,
                  changes: Changes | None) -> None:
@@ -483,8 +485,7 @@ class History:
     @_guarded
     def runs(self, n: int) -> list[RunInfo]:
         """The last ``n`` runs, newest first."""
-        rows = self._db.execute("SELECT id, command, started_at, finished_at, state, options, "
-                                "counts, aborted FROM runs ORDER BY id DESC LIMIT ?", (n,))
+        rows = self._db.execute(sql.RUNS, (n,))
         return [RunInfo(i, cmd, start, end, state, json.loads(opts), json.loads(cnt or "{}"), ab)
                 for i, cmd, start, end, state, opts, cnt, ab in rows]
 
@@ -494,6 +495,5 @@ class History:
     @_guarded
     def change_report(self) -> Changes:
         """The changes of the last finished run (empty when there is none)."""
-        row = self._db.execute("SELECT changes FROM runs WHERE state = 'finished' "
-                               "ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._db.execute(sql.LAST_FINISHED.format("changes")).fetchone()
         return changes_from(row[0] if row else None)

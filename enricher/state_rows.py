@@ -1,6 +1,6 @@
 """History rows <-> values: a result's metadata as JSON (and its hash), a stored row as a
-``LinkResult``, a run row as ``RunInfo``, stored changes as ``Changes``, and which ETag /
-Last-Modified values are worth keeping (and sending back).
+``LinkResult``, a run row as ``RunInfo``, stored changes as ``Changes``, a run's changes from
+its rows, and which ETag / Last-Modified values are worth keeping (and sending back).
 
 Pure functions for ``state.py``; this module must not open the database or know SQL.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from enricher.models import (
@@ -101,6 +102,27 @@ def conditional_of(etag: str | None, modified: str | None) -> Mapping[str, str] 
     """If-None-Match / If-Modified-Since headers from stored validators (None: none)."""
     headers = {"If-None-Match": validator(etag), "If-Modified-Since": validator(modified)}
     return {k: v for k, v in headers.items() if v is not None} or None
+
+
+def changes_of(rows: Iterable[tuple[Any, ...]], now: str, bad: Container[str]) -> Changes:
+    """The changes (but flapping) from this run's checks against the stored rows before they
+    are updated: rows of (url, status, good, status before, since, newly redirected) in URL
+    order; ``now``: the end of the run; ``bad``: the bad statuses."""
+    newly_dead, recovered, redirected, still_dead = [], [], [], []
+    end = datetime.fromisoformat(now)
+    for url, status, good, before, since, new_redirect in rows:
+        if status == "dead" and before == "dead":
+            since = min(since, now)  # stored times may be ahead of a clock set back
+            days = (end - datetime.fromisoformat(since)).total_seconds() / 86400
+            still_dead.append(StillDead(url, since, round(days, 2)))
+        elif status == "dead":
+            newly_dead.append(url)
+        elif good and before in bad:
+            recovered.append(url)
+        if new_redirect:
+            redirected.append(url)
+    return Changes(newly_dead=tuple(newly_dead), recovered=tuple(recovered),
+                   still_dead=tuple(still_dead), newly_redirected=tuple(redirected))
 
 
 def changes_from(text: str | None) -> Changes:

@@ -125,3 +125,19 @@ CHANGES = """SELECT o.url, o.status, o.good, u.status, u.since, o.status = 'redi
     (o.status IN ('dead', 'redirected') OR (o.good AND u.status IN ({bad}))) ORDER BY o.url"""
 END_RUN = """UPDATE runs SET finished_at = ?, state = ?, counts = ?, aborted = ?, changes = ?
     WHERE id = ?"""
+START_RUN = "INSERT INTO runs (command, started_at, state, options) VALUES (?, ?, 'running', ?)"
+RUNS = """SELECT id, command, started_at, finished_at, state, options, counts, aborted
+    FROM runs ORDER BY id DESC LIMIT ?"""
+LAST_FINISHED = "SELECT {} FROM runs WHERE state = 'finished' ORDER BY id DESC LIMIT 1"
+# stored results: a URL's row as ``state_rows.from_row`` reads it
+ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
+STORED = f"SELECT {ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
+LATEST = f"SELECT {ROW}, json, since, {CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
+# good results checked after ? and not after ? (now: a time after it is a clock set back)
+FRESH = f"""{STORED} JOIN wanted USING (url) WHERE last_checked > ? AND last_checked <= ?
+    AND status IN ('ok', 'redirected')"""
+# the journal: entries dated before the resume window or after now go; the good ones resume
+OLD_JOURNAL = "DELETE FROM journal WHERE at < ? OR at > ?"
+JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+RESUMABLE = f"""SELECT {ROW}, meta FROM journal WHERE at >= ? AND at <= ?
+    AND status IN ('ok', 'redirected')"""

@@ -9,6 +9,8 @@ a random moment after the write phase has begun (seen on the plain progress line
 
 A second test kills a run that keeps a state file while some of its requests hang, once the
 journal holds the finished URLs, and checks that the rerun completes without asking for them.
+A third sends SIGTERM while the write phase is reading a record (a FIFO the test feeds): the
+history records an interrupted run, and the rerun resumes it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -64,10 +66,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 class Web:
     """Pages ``/p/K.html``, images ``/img/K.png``, dead ``/dead/K.html``, 301 ``/moved/K`` to
-    the page, ``/hang/K.html``, which waits for ``release`` while ``hanging`` is set, and
-    ``/tick/K.html``, a page that answers after ``TICK`` seconds."""
+    the page, ``/hang/K.html``, which waits for ``release`` while ``hanging`` is set,
+    ``/tick/K.html``, a page that answers after ``TICK`` seconds, and ``/gate/K.html``, a page
+    that calls ``on_gate`` (when set) before it answers."""
 
     def __init__(self) -> None:
+        self.on_gate: Callable[[], None] | None = None
         self.hits: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.hanging = threading.Event()
@@ -91,7 +95,9 @@ class Web:
                     web.release.wait(60)
                 if kind == "tick":
                     time.sleep(TICK)  # a slow page, not a synchronisation
-                if kind in ("p", "hang", "tick") and k.isdigit():
+                if kind == "gate" and web.on_gate is not None:
+                    web.on_gate()
+                if kind in ("p", "hang", "tick", "gate") and k.isdigit():
                     status, body = 200, _page(int(k))
                 elif kind == "img" and k.isdigit():
                     status, ctype, body = 200, "image/png", PNG
@@ -350,3 +356,78 @@ def test_a_killed_run_resumes_from_its_journal(web: Web, tmp_path: Path) -> None
     assert all(b"status: ok" in (folder / n).read_bytes() for n in files)
     with History.open(state, read_only=True) as history:
         assert [r.state for r in history.runs(2)] == ["finished", "interrupted"]
+
+
+def test_sigterm_while_records_are_written_records_an_interrupted_run(
+    web: Web, tmp_path: Path
+) -> None:
+    """SIGTERM in the write phase: the run is recorded as interrupted, not finished (its
+    records were not all written), with its journal kept, and the rerun resumes it. The
+    write phase is held on its first record, a FIFO put in its place once the read phase has
+    read it (when its URL is fetched): the test sends the signal when the run opens the
+    FIFO, then feeds it the record."""
+    folder = tmp_path / "records"
+    urls = [web.url("/gate/0.html"), *(web.url(f"/p/{k}.html") for k in range(1, 6))]
+    files = {f"{i:03d}.md": f'---\ntitle: "Story {i}"\nwebUrl: {url}\n---\nBody.\n'.encode()
+             for i, url in enumerate(urls)}
+    _write(folder, files)
+    first = folder / "000.md"
+    fifo = tmp_path / "000.fifo"
+
+    swapped = threading.Event()
+    opened: list[int] = []
+
+    def gate() -> None:  # 000.md was read: its URL is being fetched
+        with web.lock:
+            if not swapped.is_set():
+                os.mkfifo(fifo)
+                os.replace(fifo, first)
+                swapped.set()
+
+    def feed() -> None:  # os.open returns once the run opens the FIFO to read the record
+        if swapped.wait(60):
+            opened.append(os.open(first, os.O_WRONLY))
+
+    web.on_gate = gate
+    state, out = tmp_path / "state.sqlite", tmp_path / "enriched"
+    argv = [sys.executable, "-m", "enricher", "enrich", str(folder), "--out", str(out),
+            "--state", str(state), "-q", *FAST]
+    proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        feeder.start()
+        feeder.join(timeout=60)
+        assert opened, "the write phase never read the first record"
+        proc.send_signal(signal.SIGTERM)
+        os.write(opened[0], files["000.md"])
+        os.close(opened[0])
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if feeder.is_alive() and first.is_fifo():  # the run never opened it: let go of it
+            os.close(os.open(first, os.O_RDONLY | os.O_NONBLOCK))
+            feeder.join(timeout=10)
+            for fd in opened:
+                os.close(fd)
+    assert proc.returncode == 3, err  # ExitCode.ABORTED
+    written = sorted(p.name for p in out.glob("*.md"))
+    assert written[:1] == ["000.md"] and len(written) < len(files), written
+    with History.open(state, read_only=True) as history:
+        assert [r.state for r in history.runs(5)] == ["interrupted"]
+        assert set(history.resumable()) == set(urls)
+
+    web.on_gate = None
+    first.unlink()
+    first.write_bytes(files["000.md"])
+    with web.lock:
+        web.hits.clear()
+    code, err = _run_to_end(["enrich", str(folder), "--out", str(out), "-q", "--state",
+                             str(state), *FAST])
+    assert code == 0, err
+    assert not web.hits, web.hits  # every URL resumed from the journal
+    assert sorted(p.name for p in out.glob("*.md")) == sorted(files)
+    with History.open(state, read_only=True) as history:
+        assert [r.state for r in history.runs(5)] == ["finished", "interrupted"]

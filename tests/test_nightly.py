@@ -972,3 +972,51 @@ def test_a_dry_run_leaves_an_empty_history_file_empty(web: LocalWeb, tmp_path: P
     night(folder, replace(config(state), dry_run=True), Clock())
     assert state.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == [
         "records", "state.sqlite"]
+
+
+class CancelWhenWriting(QuietReporter):
+    """Cancels the run as its write phase begins, as a SIGTERM or Ctrl-C does (``cli.go``
+    cancels the run's task): the cancellation lands before the first record is written."""
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        super().phase(name, total)
+        if name == "writing records":
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+
+def test_a_run_interrupted_while_writing_records_is_an_interrupted_run(
+        web: LocalWeb, tmp_path: Path) -> None:
+    """Interrupted after its checks but before its records are written, a run is recorded as
+    interrupted, not finished: it stores no check (the records do not carry them yet) and
+    keeps its journal, so the next run resumes it without a request, as after any
+    interruption."""
+    web.page("/x.html", "Bridge tolls cut")
+    web.page("/y.html", "Ferry timetable")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "x.md", [f"webUrl: {json.dumps(web.url('/x.html'))}"])
+    record(folder, "y.md", [f"webUrl: {json.dumps(web.url('/y.html'))}"])
+    before = snapshot(folder)
+    state = tmp_path / "state.sqlite"
+    cfg, clock = config(state), Clock()
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("enrich", [str(folder)], cfg, CancelWhenWriting(console, False),
+                              write=True, clock=clock))
+    assert run.aborted == "interrupted"
+    assert snapshot(folder) == before
+    urls = {web.url("/x.html"), web.url("/y.html")}
+    with state_module.History.open(state, read_only=True, clock=clock) as history:
+        assert [r.state for r in history.runs(5)] == [state_module.INTERRUPTED]
+        assert set(history.resumable()) == urls
+        assert all(history.stored(url) is None for url in urls)
+
+    web.reset_counts()
+    clock.set(hours=1)
+    again = night(folder, cfg, clock)
+    assert sum(web.hits.values()) == 0  # resumed from the journal
+    assert all(r.reused and r.since == iso(T0) for r in again.results)
+    assert all(front(folder / n)["linkCheck"]["webUrl"]["status"] == "ok" for n in before)
+    with state_module.History.open(state, read_only=True) as history:
+        assert [r.state for r in history.runs(5)] == ["finished", state_module.INTERRUPTED]

@@ -416,6 +416,120 @@ def test_resume_window_and_how_aborted_runs_treat_the_journal(
         assert h.resumable() == {}
 
 
+def test_a_run_held_open_while_records_are_written_is_finished_only_when_committed(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """``enrich`` stores its run before writing records (they need ``since``/``confirmed``)
+    but holds it open: interrupted while writing, the run is recorded as interrupted, stores
+    nothing, and keeps its journal for resume, like a run interrupted while fetching."""
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock()))  # not yet committed: it must survive the rollback
+        out, changes = h.finish_run([res(A, "ok", clock()), res(B, "dead", clock())], hold=True)
+        assert out[A].since == iso(T0) and changes == Changes(newly_dead=(B,))
+        with History.open(path, read_only=True) as reader:  # `enricher report` meanwhile
+            assert reader.last_run().state == "running"  # type: ignore[union-attr]
+        h.finish_run([], aborted=INTERRUPTED)  # a signal while the records are written
+        assert [r.state for r in h.runs(2)] == [INTERRUPTED]
+        assert h.stored(A) is None and set(h.resumable()) == {A}
+        assert h.change_report() == Changes()
+        clock.advance(hours=1)
+        h.start_run("enrich", {})
+        h.finish_run([*h.resumable().values(), res(B, "dead", clock())], hold=True)
+        h.commit_run()  # every record written
+        assert [r.state for r in h.runs(2)] == ["finished", INTERRUPTED]
+        assert h.stored(A).since == iso(T0) and h.resumable() == {}  # type: ignore[union-attr]
+        h.start_run("enrich", {})
+        h.finish_run([res(A, "dead", clock())], hold=True)
+    with History.open(path, clock=clock) as h:  # closed (killed) before the commit
+        assert h.last_run().state == INTERRUPTED  # type: ignore[union-attr]
+        assert h.stored(A).status is LinkStatus.OK  # type: ignore[union-attr]
+
+
+# --- read-only opens and dry runs leave the files as they are -------------------------------
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _killed_mid_run(path: Path) -> dict[str, bytes]:
+    """Start a run on the history at ``path``, journal B, commit, and SIGKILL the process: its
+    -wal (the running run, the journal) is never folded into the file. Returns the files."""
+    script = f"""
+import os
+from datetime import datetime, UTC
+from enricher.models import LinkKind, LinkResult, LinkStatus
+from enricher.state import History
+h = History.open({str(path)!r}, clock=lambda: datetime(2026, 11, 27, 3, tzinfo=UTC))
+h.start_run("enrich", {{}})
+h.journal(LinkResult({B!r}, LinkKind.PAGE, LinkStatus.OK, "ok", checked_at="2026-11-27T03:00:00Z"))
+h.flush()
+os.kill(os.getpid(), 9)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    files = _files(path.parent)
+    assert {f"{path.name}-wal", f"{path.name}-shm"} <= set(files)
+    return files
+
+
+def test_a_report_reads_a_killed_runs_wal_and_changes_no_byte_of_any_file(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok"})
+    before = _killed_mid_run(path)
+    with History.open(path, clock=clock, read_only=True) as h:
+        assert [r.state for r in h.runs(2)] == ["running", "finished"]  # read from the -wal
+        assert [r.url for r in h.latest()] == [A] and set(h.resumable()) == {B}
+    assert _files(tmp_path) == before  # the -wal not folded in, the -shm not even touched
+
+
+def test_a_dry_run_reads_a_killed_runs_wal_and_folds_none_of_it(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A dry run on the history a killed run left: it reads the -wal (the journal it would
+    resume), and the database file, its -wal and -shm keep every byte."""
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok"})
+    before = _killed_mid_run(path)
+    with History.open(path, clock=clock, rehearsal=True) as h:
+        h.start_run("enrich", {})
+        resumed = h.resumable()
+        assert set(resumed) == {B}
+        _, changes = h.finish_run([res(A, "dead", clock()), *resumed.values()])
+        assert changes == Changes(newly_dead=(A,))
+    assert _files(tmp_path) == before
+    with History.open(path, clock=clock) as h:  # the next real run resumes as it would have
+        assert h.last_run().state == INTERRUPTED and set(h.resumable()) == {B}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("how", ["read_only", "rehearsal"])
+def test_read_only_opens_create_no_wal_or_shm(tmp_path: Path, clock: Clock, how: str) -> None:
+    """A report or a dry run creates no -wal or -shm, not even while it is open (one left by
+    another user would keep the cron job's next run from opening the history): not beside a
+    history closed cleanly, nor beside a -wal whose -shm is gone (removed by hand, or not in
+    a backup), where SQLite cannot read the -wal without making a -shm: the file is read as
+    it is, and the next real run folds the -wal in."""
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok"})
+    for leftover in (False, True):
+        if leftover:
+            _killed_mid_run(path)
+            (tmp_path / "state.sqlite-shm").unlink()
+        before = _files(tmp_path)
+        with History.open(path, clock=clock, **{how: True}) as h:
+            assert [r.state for r in h.runs(2)] == ["finished"]
+            assert _files(tmp_path) == before
+        assert _files(tmp_path) == before
+    with History.open(path, clock=clock) as h:
+        assert h.last_run().state == INTERRUPTED and set(h.resumable()) == {B}  # type: ignore[union-attr]
+
+
 # --- locking ----------------------------------------------------------------------------------
 
 LOCKED = (r"another enricher run holds .*state\.sqlite \(pid {pid}, started 2026-11-27T03:00:00Z\);"
@@ -873,3 +987,4 @@ def test_unreadable_history_is_never_advised_to_be_removed(tmp_path: Path) -> No
     for read_only in (True, False):
         message = str(_unusable(tmp_path / "s.sqlite", refused, read_only))
         assert "remove" not in message and "check the permissions" in message
+
