@@ -91,12 +91,15 @@ FLAPPING = (
 )
 # validators only when a 304 has something to reuse: a page's metadata, an image's facts (a
 # URL first checked for reachability and now cited as a page must be fetched in full)
-_CONDITIONAL = """SELECT url, etag, last_modified FROM urls JOIN meta USING (url) {join}
+_CONDITIONAL = """SELECT url, etag, last_modified FROM {rows} JOIN meta USING (url)
     WHERE {where} status = 'ok' AND (etag IS NOT NULL OR last_modified IS NOT NULL) AND
     json_extract(json, CASE kind WHEN 'page' THEN '$.page' WHEN 'image' THEN '$.image' END)
     IS NOT NULL"""
-CONDITIONAL = _CONDITIONAL.format(join="", where="url = ? AND")
-CONDITIONAL_WANTED = _CONDITIONAL.format(join="JOIN wanted USING (url)", where="")
+CONDITIONAL = _CONDITIONAL.format(rows="urls", where="url = ? AND")
+# a batch of URLs (the temporary table ``wanted``) looks its rows up: CROSS JOIN keeps that
+# order (SQLite would otherwise scan every stored URL once per batch: quadratic)
+WANTED_URLS = "wanted CROSS JOIN urls USING (url)"
+CONDITIONAL_WANTED = _CONDITIONAL.format(rows=WANTED_URLS, where="")
 # a urls row's confirmed-dead flag (?: runs, and seconds: confirm_days less the slack of
 # ``state.confirm_seconds``, the rule's one definition); {t}: the table's alias and a dot
 _CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND
@@ -134,8 +137,8 @@ ROW = "url, kind, status, reason, http_status, final_url, content_type, last_che
 STORED = f"SELECT {ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
 LATEST = f"SELECT {ROW}, json, since, {CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
 # good results checked after ? and not after ? (now: a time after it is a clock set back)
-FRESH = f"""{STORED} JOIN wanted USING (url) WHERE last_checked > ? AND last_checked <= ?
-    AND status IN ('ok', 'redirected')"""
+FRESH = f"""SELECT {ROW}, json, since FROM {WANTED_URLS} LEFT JOIN meta USING (url)
+    WHERE last_checked > ? AND last_checked <= ? AND status IN ('ok', 'redirected')"""
 # the journal: entries dated before the resume window or after now go; the good ones resume
 OLD_JOURNAL = "DELETE FROM journal WHERE at < ? OR at > ?"
 JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enricher import state_lock
+from enricher import state_lock, state_sql
 from enricher.models import ImageInfo, LinkKind, LinkResult, LinkStatus, Origin, PageMeta
 from enricher.report.model import Changes, StillDead
 from enricher.state import (
@@ -988,3 +988,14 @@ def test_unreadable_history_is_never_advised_to_be_removed(tmp_path: Path) -> No
         message = str(_unusable(tmp_path / "s.sqlite", refused, read_only))
         assert "remove" not in message and "check the permissions" in message
 
+
+@pytest.mark.parametrize("query", ["CONDITIONAL_WANTED", "FRESH"])
+def test_a_batch_looks_its_urls_up_instead_of_scanning_every_stored_url(query: str) -> None:
+    """A batch of URLs (``wanted``) asks the history once per batch: a scan of every stored
+    URL per batch would make a nightly run over N URLs cost N * N / batch row visits."""
+    db = sqlite3.connect(":memory:")
+    db.executescript(f"{state_sql.SCHEMA}{state_sql.TEMP}")
+    text = getattr(state_sql, query)
+    plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {text}", (0,) * text.count("?"))]
+    assert plan[0] == "SCAN wanted", plan
+    assert not any(step.startswith("SCAN") for step in plan[1:]), plan
