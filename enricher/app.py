@@ -41,6 +41,7 @@ from enricher.writing import WriteTally, out_root, write_phase
 
 #: when one URL is cited for several purposes, it is fetched for the most demanding one
 _KIND_RANK = {LinkKind.PAGE: 0, LinkKind.IMAGE: 1, LinkKind.REACH: 2}
+_KINDS = {kind.value: kind for kind in LinkKind}  # a slot from reading names its kind
 
 
 class Aborted(Exception):
@@ -108,18 +109,17 @@ async def discover(
                 reporter.log(str(error))
             continue  # a structurally bad record is left untouched
         col.record_paths.append((scanned.path, display))
-        for ref, provider in zip(scanned.refs, scanned.providers, strict=True):
-            if ref.url is None:
-                col.slot_results.append(ref)
-                continue
-            col.sources.setdefault(ref.url, []).append(ref.origin)
-            known = col.kinds.get(ref.url)
-            if known is None or _KIND_RANK[ref.kind] < _KIND_RANK[known]:
-                col.kinds[ref.url] = ref.kind
-            if provider and ref.url not in col.providers:
-                col.providers[ref.url] = provider
+        col.slot_results.extend(scanned.unusable)
+        for url, value, field_path, line, provider in scanned.slots:
+            kind = _KINDS[value]
+            col.sources.setdefault(url, []).append(Origin(display, field_path, line))
+            known = col.kinds.get(url)
+            if known is None or _KIND_RANK[kind] < _KIND_RANK[known]:
+                col.kinds[url] = kind
+            if provider and url not in col.providers:
+                col.providers[url] = provider
             if known is None:
-                yield ref.url, ref.kind
+                yield url, kind
     _in_path_order(col, {display: i for i, (_, display) in enumerate(paths)})
 
 

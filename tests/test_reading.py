@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_run_leaves_the_rest_read_in_process(
                 for child in multiprocessing.active_children():
                     child.kill()
                     child.join()
-            assert scanned.error is None and scanned.refs
+            assert scanned.error is None and scanned.slots
             got.append(scanned.display)
         return got
 
