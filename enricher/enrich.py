@@ -225,15 +225,69 @@ def _check_filled_image(path: HolderPath, image: dict[str, Any],
 
 
 def _earlier(data: Mapping[str, Any], previous: Mapping[str, Any] | None,
-             holder: HolderPath, keys: Sequence[str]) -> Mapping[str, Any] | None:
+             holder: HolderPath, keys: Sequence[str],
+             places: Mapping[int, HolderPath] | None = None, fixed: bool = False,
+             ) -> Mapping[str, Any] | None:
     """The holder of the last written copy (``--out``) when it still stands for the same
-    links (``keys`` hold the same values as in the record), else None."""
-    if previous is None:
+    links (``keys`` hold the same values as in the record, or with ``fixed`` the URLs
+    --update-redirects wrote in their place), else None. ``places``: where the record's
+    related items are in the copy (``_places``), when a prune moved them."""
+    now = holder_mapping(data, holder)
+    if previous is None or now is None:
         return None
-    now, then = holder_mapping(data, holder), holder_mapping(previous, holder)
-    if now is None or then is None or any(now.get(k) != then.get(k) for k in keys):
-        return None
-    return then
+    for at in (holder, _moved(holder, places)):
+        then = holder_mapping(previous, at) if at is not None else None
+        if then is not None and all(now.get(k) == then.get(k) or (fixed and now.get(k)
+                                    and _previous_entry(then, k).get("previousUrl") == now.get(k))
+                                    for k in keys):
+            return then
+    return None
+
+
+def _fixed_entry(previous: Mapping[str, Any] | None, slot: LinkRef, fixed: str,
+                 places: Mapping[int, HolderPath] | None) -> Mapping[str, Any]:
+    """``--out --update-redirects``: the copy's entry for the slot when the copy holds
+    ``fixed``, the URL a run wrote in place of the record's own; else empty."""
+    for at in (slot.holder, _moved(slot.holder, places)):
+        then = holder_mapping(previous, at) if previous is not None and at is not None else None
+        if then is not None and then.get(slot.key) == fixed:
+            return _previous_entry(then, slot.key)
+    return {}
+
+
+def _moved(holder: HolderPath, places: Mapping[int, HolderPath] | None) -> HolderPath | None:
+    """``holder`` as it is in the copy the last run wrote, when ``places`` moves it."""
+    step = holder[1] if len(holder) > 1 and holder[0] == "related" else None
+    at = places.get(step) if places is not None and isinstance(step, int) else None
+    return None if at is None else (*at, *holder[2:])
+
+
+def _places(data: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[int, HolderPath]:
+    """``--out --prune-dead``: where each of the record's ``related`` items is in the copy
+    the last run wrote, whose ``related`` lacks the pruned items (one place up for those
+    after them) and whose ``deadRelated`` holds them: matched in order by ``webUrl``."""
+    def urls(key: str, where: Mapping[str, Any] | None) -> list[tuple[object, ...]]:
+        """Each item's webUrl, and the URL --update-redirects replaced by it."""
+        items = where.get(key) if where is not None else None
+        if not isinstance(items, list):
+            return []
+        found = [(i.get("webUrl"), _previous_entry(i, "webUrl").get("previousUrl"))
+                 if isinstance(i, Mapping) else (None, None) for i in items]
+        return [(url, old) if isinstance(old, str) else (url,) for url, old in found]
+
+    mine, kept, dead = urls("related", data), urls("related", previous), urls("deadRelated",
+                                                                             previous)
+    places: dict[int, HolderPath] = {}
+    at, used = 0, set()
+    for i, (url, *_) in enumerate(mine):
+        if at < len(kept) and url in kept[at]:
+            places[i], at = ("related", at), at + 1
+            continue
+        j = next((j for j, u in enumerate(dead) if j not in used and url in u), None)
+        if j is not None:
+            used.add(j)
+            places[i] = ("deadRelated", j)
+    return places
 
 
 def _with_fragment(final_url: str, raw: str) -> str:
@@ -259,11 +313,12 @@ def build_edits(
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     pages = _best_pages(slots, results)
+    places = _places(data, previous) if previous is not None else None
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None
-        earlier = holder if previous is None else _earlier(data, previous, slot.holder,
-                                                           (slot.key,))
+        earlier = holder if previous is None else _earlier(
+            data, previous, slot.holder, (slot.key,), places, options.update_redirects)
         title = holder.get("title") if holder is not None else None
         best = pages[slot.holder][1].page if slot.holder in pages else None
         if options.fill_missing and _empty(title) and best is not None and best.title:
@@ -277,6 +332,11 @@ def build_edits(
             history=options.history,
         )
         checks.setdefault(slot.holder, {})[slot.key] = entry
+        if previous is not None and earlier is not None and entry.get("previousUrl") == \
+                slot.raw != earlier.get(slot.key) and entry == _previous_entry(earlier, slot.key):
+            # --out: the copy's entry for the URL a run wrote in place of the record's stands
+            # (one bad night of the old one): so does that URL
+            fixes.setdefault(slot.holder, {})[slot.key] = earlier.get(slot.key)
         if (
             options.update_redirects
             and result is not None
@@ -284,14 +344,16 @@ def build_edits(
             and result.final_url
             and entry.get("status") == "redirected"
         ):
-            fixes.setdefault(slot.holder, {})[slot.key] = _with_fragment(result.final_url,
-                                                                         slot.raw)
+            fixed = _with_fragment(result.final_url, slot.raw)
+            fixes.setdefault(slot.holder, {})[slot.key] = fixed
             # the entry now describes the new URL, which answered ok (a redirect counts
-            # only when its target does): no redirect left to report, a new streak
+            # only when its target does): no redirect left to report, a new streak (unless
+            # the copy the last run wrote, --out, holds the new URL already: its streak)
             entry["status"] = LinkStatus.OK.value
             entry.pop("reason", None)
             entry.pop("finalUrl", None)
-            entry["since"] = options.now
+            before = _fixed_entry(previous, slot, fixed, places)
+            entry["since"] = _since(before, LinkStatus.OK.value, options.now)
             entry["previousUrl"] = slot.raw
     edits: dict[HolderPath, dict[str, Any]] = {}
     for path, entries in checks.items():
@@ -304,14 +366,14 @@ def build_edits(
         holder = holder_mapping(data, path)
         if options.fill_missing and holder is not None:
             filled = _fill(holder, result.page, results)
-            then = _earlier(data, previous, path, _PAGE_KEYS)
+            then = _earlier(data, previous, path, _PAGE_KEYS, places, True)
             for image in filled.get("images", ()):
                 _check_filled_image(path, image, results, options, then)
             edits.setdefault(path, {}).update(filled)
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
     if previous is not None:
-        _carry_over(data, previous, edits, options)
+        _carry_over(data, previous, edits, options, places)
     if options.prune_dead:
         _prune(data, slots, results, edits)
     return edits
@@ -338,11 +400,12 @@ def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult]
 
 
 def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],
-                edits: dict[HolderPath, dict[str, Any]], options: EnrichOptions) -> None:
+                edits: dict[HolderPath, dict[str, Any]], options: EnrichOptions,
+                places: Mapping[int, HolderPath] | None) -> None:
     """``--out``: what the last written copy holds and this run does not replace (the live
     page of a holder whose page failed tonight, values filled in earlier) is written again."""
     for path in list(edits):
-        then = _earlier(data, previous, path, _PAGE_KEYS)
+        then = _earlier(data, previous, path, _PAGE_KEYS, places, True)
         if then is None:
             continue
         mine = edits[path]

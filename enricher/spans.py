@@ -390,17 +390,16 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
         elif key not in current or not same(current[key], value):
             lines = dump("k", value)  # "k: ..." -> keep the record's own key text
             end = entry_end(text, node, i)
-            first = lines[0][1:]
+            first, trail = lines[0][1:], ""
             line_end = _next_line(text, end)
             line_end -= len(text[end:line_end]) - len(text[end:line_end].rstrip("\r\n"))
             if len(lines) > 1 and text[end:line_end].lstrip(" \t").startswith("#"):
-                first, end = first + text[end:line_end], line_end  # "key: []  # note": the
-                # note stays on the key's line, not after the block that replaces the value
+                trail, end = text[end:line_end], line_end  # "key: [] # note": on key line
             colon = _colon(text, keys[i])
             sep = text[colon + 1 : _start(node.value[i][1])]
             if first.startswith(": ") and sep and not sep.strip(" \t"):  # "key:\tvalue"
                 first = ":" + sep + first[2:]  # keeps its own white space after the colon
-            body = first + _header_note(text, node.value[i][1]) + "".join(
+            body = first + _header_note(text, colon, node.value[i][1]) + trail + "".join(
                 newline + pad + line for line in lines[1:])
             ops.append((colon, end, 0, body))
             rewritten.add((*holder, key))
@@ -424,14 +423,16 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
     return ops
 
 
-def _header_note(text: str, value: Any) -> str:
-    """The comment on a block scalar's header line (``excerpt: |  # teaser``), with the
-    white space before it: kept on the key's line when the value is replaced."""
+def _header_note(text: str, colon: int, value: Any) -> str:
+    """The comment on a block scalar's header line (``excerpt: |  # teaser``) or on the key's
+    line of a value below it (``linkCheck:  # note``), with the white space before it: kept
+    on the key's line when the value is replaced."""
     header = _block_header(value, text)
-    if header is None:
+    at = colon + 1 if header is None else header.end()
+    line_end = len(text) if text.find("\n", at) < 0 else text.find("\n", at)
+    if header is None and _start(value) <= line_end:  # the value (or an alias) is on it
         return ""
-    line_end = text.find("\n", header.end())
-    rest = text[header.end() : len(text) if line_end < 0 else line_end].rstrip("\r")
+    rest = text[at:line_end].rstrip("\r")
     return rest if rest.lstrip(" \t").startswith("#") else ""
 
 

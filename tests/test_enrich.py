@@ -257,3 +257,85 @@ def test_an_odd_stored_status_is_no_crash() -> None:
         data = {"webUrl": "https://a.example/x", "linkCheck": {"webUrl": {"status": odd}}}
         edits = build_edits(data, slots, dead, EnrichOptions(now=NOW, history=True))
         assert edits[()]["linkCheck"]["webUrl"]["status"] == "dead"
+
+
+def test_an_out_copy_keeps_the_since_of_a_redirect_it_updated() -> None:
+    """``--out --update-redirects``: the record keeps the old URL, so every night finds the
+    same redirect; the copy, which already holds the new URL, keeps its ``since`` (it was
+    set to each night's start: the copy was rewritten every night)."""
+    old, new = "https://b.example/y", "https://b.example/z"
+    data = {"webUrl": old}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, old)]
+    results = {old: _result(old, LinkStatus.REDIRECTED, reason="http_301", final_url=new)}
+    first = build_edits(data, slots, results, EnrichOptions(now=NOW, update_redirects=True))
+    copy = {"webUrl": new, "linkCheck": first[()]["linkCheck"]}
+    later = EnrichOptions(now="2026-11-28T03:00:00Z", update_redirects=True)
+    second = build_edits(data, slots, results, later, copy)
+    assert second[()] == first[()]
+    assert second[()]["linkCheck"]["webUrl"]["since"] == NOW
+
+
+def test_an_out_copy_after_a_prune_keeps_the_entries_of_shifted_and_moved_items() -> None:
+    """``--out --prune-dead``: the copy holds a pruned item in ``deadRelated`` and the items
+    after it one place up. Their entries and live pages still stand in for the record's:
+    a moved item kept its livePage only on the first night, and one bad night of a
+    shifted item replaced its good entry (and dropped its livePage)."""
+    a, d, c = (f"https://r.example/{x}" for x in "adc")
+    data = {"related": [{"webUrl": a}, {"webUrl": d}, {"webUrl": c}]}
+    slots = [_slot(("related", i), "webUrl", LinkKind.PAGE, u) for i, u in enumerate((a, d, c))]
+    good = {"status": "ok", "httpStatus": 200, "since": "2026-01-01T00:00:00Z"}
+    copy = {
+        "related": [{"webUrl": a, "linkCheck": {"webUrl": good}},
+                    {"webUrl": c, "linkCheck": {"webUrl": good}, "livePage": {"title": "C"}}],
+        "deadRelated": [{"webUrl": d, "linkCheck": {"webUrl": {"status": "dead"}},
+                         "livePage": {"title": "D"}}],
+    }
+    results = {
+        a: _result(a, LinkStatus.OK),
+        d: _result(d, LinkStatus.DEAD, http_status=404, confirmed=True),
+        c: _result(c, LinkStatus.TIMEOUT, reason="timeout", http_status=None),
+    }
+    options = EnrichOptions(now=NOW, history=True, prune_dead=True)
+    edits = build_edits(data, slots, results, options, copy)
+    assert edits[("related", 2)] == {"linkCheck": {"webUrl": good}, "livePage": {"title": "C"}}
+    assert edits[("related", 1)]["livePage"] == {"title": "D"}
+    assert edits[("related", 0)]["linkCheck"]["webUrl"]["since"] == good["since"]
+
+
+def test_an_out_copy_of_an_updated_redirect_keeps_what_it_filled_in() -> None:
+    """``--out --update-redirects --fill-missing``: the copy holds the new URL, the record
+    the old one; the copy still stands for the record's item (a filled-in image kept its
+    ``since`` on other items, but got each night's start on this one: rewritten nightly)."""
+    old, new, img = "https://b.example/y", "https://b.example/z", "https://b.example/i.png"
+    data: dict[str, Any] = {"webUrl": old, "title": "T"}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, old)]
+    page = PageMeta(title="T", image=ImageInfo(url=img, type="png"))
+    results = {
+        old: _result(old, LinkStatus.REDIRECTED, reason="http_301", final_url=new, page=page),
+        img: _result(img, LinkStatus.OK, kind=LinkKind.IMAGE, image=ImageInfo(type="png")),
+    }
+    options = EnrichOptions(now=NOW, update_redirects=True, fill_missing=True)
+    first = build_edits(data, slots, results, options)[()]
+    assert first["images"][0]["linkCheck"]["url"]["since"] == NOW
+    copy = {**data, **first}
+    later = EnrichOptions(now="2026-11-28T03:00:00Z", update_redirects=True, fill_missing=True)
+    assert build_edits(data, slots, results, later, copy)[()] == first
+
+
+def test_one_bad_night_of_the_old_url_leaves_an_out_copy_with_its_updated_redirect() -> None:
+    """``--out --update-redirects`` with a history: the record keeps the old URL, so each
+    night checks it. A failure of it that is not a confirmed dead link must not change the
+    copy (it put the old URL back, with an error entry and a new ``since``)."""
+    old, new = "https://b.example/y", "https://b.example/z"
+    data = {"webUrl": old}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, old)]
+    entry = {"status": "ok", "httpStatus": 200, "since": "2026-01-01T00:00:00Z",
+             "previousUrl": old}
+    copy = {"webUrl": new, "linkCheck": {"webUrl": entry}}
+    options = EnrichOptions(now=NOW, update_redirects=True, history=True)
+    bad = {old: _result(old, LinkStatus.ERROR, reason="http_500", http_status=500)}
+    assert build_edits(data, slots, bad, options, copy)[()] == {
+        "linkCheck": {"webUrl": entry}, "webUrl": new}
+    dead = {old: _result(old, LinkStatus.DEAD, http_status=404, confirmed=True)}
+    edits = build_edits(data, slots, dead, options, copy)[()]  # confirmed: the old URL, dead
+    assert "webUrl" not in edits and edits["linkCheck"]["webUrl"]["status"] == "dead"

@@ -1173,3 +1173,27 @@ def test_a_move_after_a_keep_scalar_leaves_its_content_alone(tmp_path: Path, aft
     assert data["deadRelated"] == [{"webUrl": "dead"}]
     assert new.startswith("---\nrelated:\n  - webUrl: a\n    excerpt: |+\n      keep\n\n"
                           f"{after}title: t\n")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize(("old", "new", "after"), [
+    ("  webUrl:\n    status: dead\n", {"webUrl": {"status": "ok"}},
+     "linkCheck:  # by enricher\n  webUrl:\n    status: ok\n"),
+    ("- stale\n", {"webUrl": {"status": "ok"}},
+     "linkCheck:  # by enricher\n  webUrl:\n    status: ok\n"),
+    ("  webUrl:\n    status: dead\n", "x", "linkCheck: x  # by enricher\n"),
+    ("  webUrl:\n    status: dead  # hand\n", {"webUrl": {"status": "ok"}},
+     "linkCheck:  # by enricher  # hand\n  webUrl:\n    status: ok\n"),
+])
+def test_a_comment_on_the_key_line_of_a_replaced_block_value_stays(
+        tmp_path: Path, newline: str, old: str, new: Any, after: str) -> None:
+    """``linkCheck:  # by enricher`` above a block mapping or list: the comment is on the
+    key's line, not in the value, and stays when the value is replaced (it was dropped, while
+    one after ``key: []`` or a block scalar's header stayed)."""
+    text = f"---\ntitle: t\nlinkCheck:  # by enricher\n{old}excerpt: e\n---\nbody\n"
+    record = reread(tmp_path, text.replace("\n", newline).encode())
+    edited = records.apply_edits(record, {(): {"linkCheck": new}})
+    want = f"---\ntitle: t\n{after}excerpt: e\n---\nbody\n"
+    assert edited.decode() == want.replace("\n", newline)
+    again = reread(tmp_path, edited, "n.md")
+    assert records.apply_edits(again, {(): {"linkCheck": new}}) == edited
