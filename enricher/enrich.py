@@ -16,13 +16,15 @@ This module must not do I/O, import yaml, httpx or selectolax.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from enricher.links import amp_cache_url
 from enricher.models import (
     HolderPath,
+    ImageInfo,
     LinkKind,
     LinkRef,
     LinkResult,
@@ -30,6 +32,7 @@ from enricher.models import (
     Origin,
     PageMeta,
 )
+from enricher.signals import lands_on_front
 from enricher.spans import MoveItems
 from enricher.textsim import title_drift
 
@@ -147,8 +150,20 @@ def slot_entry(
     return entry
 
 
-def live_page(page: PageMeta) -> dict[str, Any]:
-    """The ``livePage`` value: only what was found, in the contract's key names."""
+def page_image(page: PageMeta, results: Mapping[str, LinkResult]) -> ImageInfo | None:
+    """The page's chosen image with what a probe of it found in this run (type, pixel size)
+    in place of what the page declares (``og:image:width`` may be any number)."""
+    image = page.image
+    probed = results.get(image.url) if image is not None and image.url else None
+    facts = probed.image if probed is not None and probed.status in _GOOD else None
+    if image is None or facts is None or facts.width is None or facts.height is None:
+        return image
+    return ImageInfo(image.url, facts.type or image.type, facts.width, facts.height)
+
+
+def live_page(page: PageMeta, results: Mapping[str, LinkResult] | None = None) -> dict[str, Any]:
+    """The ``livePage`` value: only what was found, in the contract's key names; the image's
+    type and size as probed in this run when it was (``results``)."""
     out: dict[str, Any] = {}
     for key, value in (
         ("title", page.title),
@@ -157,21 +172,26 @@ def live_page(page: PageMeta) -> dict[str, Any]:
     ):
         if value:
             out[key] = value
-    if page.image is not None and page.image.url:
-        image: dict[str, Any] = {"url": page.image.url}
-        if page.image.width:
-            image["width"] = page.image.width
-        if page.image.height:
-            image["height"] = page.image.height
-        out["image"] = image
+    found = page_image(page, results or {})
+    if found is not None and found.url:
+        out["image"] = {"url": found.url, **{name: getattr(found, name) for name in (
+            "width", "height", "type") if getattr(found, name)}}
     for key, value in (
         ("canonicalUrl", page.canonical_url),
+        ("ampUrl", page.amp_url),
         ("publishedDateTime", page.published_at),
         ("lang", page.lang),
     ):
         if value:
             out[key] = value
     return out
+
+
+def _elsewhere(result: LinkResult, entry: Mapping[str, Any]) -> bool:
+    """The page may be other content than the item's (never a source for --fill-missing):
+    its title drifted from the record's, or a redirect took a deep URL to its site's front
+    page or a section (a temporary one is no soft 404, but no article either)."""
+    return bool(entry.get("titleDrift")) or lands_on_front(result.url, result.final_url)
 
 
 def _empty(value: object) -> bool:
@@ -189,13 +209,14 @@ def _fill(holder: Mapping[str, Any], page: PageMeta,
     if _empty(holder.get("excerpt")) and page.description:
         edits["excerpt"] = page.description
     images = holder.get("images")
-    probed = results.get(page.image.url) if page.image is not None and page.image.url else None
-    if (images is None or images == []) and page.image is not None and page.image.url and (
-            probed.status in _GOOD if probed is not None else page.image.type is not None):
-        image: dict[str, Any] = {"url": page.image.url}
-        if page.image.width and page.image.height:
-            image["width"] = page.image.width
-            image["height"] = page.image.height
+    found = page_image(page, results)
+    probed = results.get(found.url) if found is not None and found.url else None
+    if (images is None or images == []) and found is not None and found.url and (
+            probed.status in _GOOD if probed is not None else found.type is not None):
+        image: dict[str, Any] = {"url": found.url}
+        if found.width and found.height:
+            image["width"] = found.width
+            image["height"] = found.height
         edits["images"] = [image]
     return edits
 
@@ -312,13 +333,21 @@ def build_edits(
     record enriched in place."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
-    pages = _best_pages(slots, results)
     places = _places(data, previous) if previous is not None else None
+
+    def earlier_of(slot: LinkRef) -> Mapping[str, Any] | None:
+        """The holder whose linkCheck entry for ``slot`` this run starts from."""
+        if previous is None:
+            return holder_mapping(data, slot.holder)
+        return _earlier(data, previous, slot.holder, (slot.key,), places,
+                        options.update_redirects)
+
+    pages = _best_pages(slots, results, lambda slot, result: options.history and not _settled(
+        result, _previous_entry(earlier_of(slot), slot.key)))
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None
-        earlier = holder if previous is None else _earlier(
-            data, previous, slot.holder, (slot.key,), places, options.update_redirects)
+        earlier = earlier_of(slot)
         title = holder.get("title") if holder is not None else None
         best = pages[slot.holder][1].page if slot.holder in pages else None
         if options.fill_missing and _empty(title) and best is not None and best.title:
@@ -355,16 +384,23 @@ def build_edits(
             before = _fixed_entry(previous, slot, fixed, places)
             entry["since"] = _since(before, LinkStatus.OK.value, options.now)
             entry["previousUrl"] = slot.raw
+            cdn = holder.get("cdnAmpWebUrl") if holder is not None else None
+            if slot.key == "ampWebUrl" and isinstance(cdn, str) and slot.url and \
+                    amp_cache_url(slot.url) == cdn.strip() and amp_cache_url(fixed):
+                # the cache URL is built from the AMP URL: it follows it (else the next run
+                # would find it mismatched)
+                fixes[slot.holder]["cdnAmpWebUrl"] = amp_cache_url(fixed)
     edits: dict[HolderPath, dict[str, Any]] = {}
     for path, entries in checks.items():
         edits[path] = {LINK_CHECK: entries}
-    for path, (_, result) in pages.items():
+    for path, (rank, result) in pages.items():
         assert result.page is not None
-        page = live_page(result.page)
+        page = live_page(result.page, results)
         if page:
             edits.setdefault(path, {})[LIVE_PAGE] = page
         holder = holder_mapping(data, path)
-        if options.fill_missing and holder is not None:
+        if options.fill_missing and holder is not None and not _elsewhere(
+                result, checks.get(path, {}).get(_PAGE_KEYS[rank], {})):
             filled = _fill(holder, result.page, results)
             then = _earlier(data, previous, path, _PAGE_KEYS, places, True)
             for image in filled.get("images", ()):
@@ -379,24 +415,28 @@ def build_edits(
     return edits
 
 
-def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult]
+def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult],
+                held: Callable[[LinkRef, LinkResult], bool],
                 ) -> dict[HolderPath, tuple[int, LinkResult]]:
     """holder -> (preference, result) of the page its livePage (and --fill-missing) come
-    from: the first good page among ``_PAGE_KEYS``, in their order."""
-    pages: dict[HolderPath, tuple[int, LinkResult]] = {}
+    from: the first good page among ``_PAGE_KEYS``, in their order. A preferred page whose
+    failure tonight changes nothing (``held``: one bad night, with a history) holds its
+    place: no page then (``originalUrl``'s page must not stand in for ``webUrl``'s)."""
+    pages: dict[HolderPath, tuple[int, LinkResult | None]] = {}
     for slot in slots:
         result = results.get(slot.url) if slot.url else None
-        if (
-            result is not None
-            and slot.kind is LinkKind.PAGE
-            and result.status in _GOOD
-            and result.page is not None
-            and slot.key in _PAGE_KEYS
-        ):
-            rank = _PAGE_KEYS.index(slot.key)
-            if slot.holder not in pages or rank < pages[slot.holder][0]:
-                pages[slot.holder] = (rank, result)
-    return pages
+        if result is None or slot.kind is not LinkKind.PAGE or slot.key not in _PAGE_KEYS:
+            continue
+        if result.status in _GOOD and result.page is not None:
+            kept: LinkResult | None = result
+        elif held(slot, result):
+            kept = None
+        else:
+            continue
+        rank = _PAGE_KEYS.index(slot.key)
+        if slot.holder not in pages or rank < pages[slot.holder][0]:
+            pages[slot.holder] = (rank, kept)
+    return {path: (rank, page) for path, (rank, page) in pages.items() if page is not None}
 
 
 def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],

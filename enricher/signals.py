@@ -260,6 +260,12 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
     return None
 
 
+def lands_on_front(url: str, final_url: str | None) -> bool:
+    """A deep article URL that redirects ended on its own site's front page or a section
+    (whatever the hop codes): no article, whether or not it counts as a soft 404."""
+    return _redirect_reason(url, final_url, False) in ("redirect_to_root", "redirect_to_section")
+
+
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
                     text_prefix: str = "", site_name: str | None = None, *,
                     article: bool = False, temporary: bool = False) -> str | None:

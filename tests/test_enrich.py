@@ -339,3 +339,91 @@ def test_one_bad_night_of_the_old_url_leaves_an_out_copy_with_its_updated_redire
     dead = {old: _result(old, LinkStatus.DEAD, http_status=404, confirmed=True)}
     edits = build_edits(data, slots, dead, options, copy)[()]  # confirmed: the old URL, dead
     assert "webUrl" not in edits and edits["linkCheck"]["webUrl"]["status"] == "dead"
+
+
+def test_one_bad_night_of_web_url_does_not_swap_in_the_original_url_page() -> None:
+    """With a history, a blocked webUrl whose record entry stays ok keeps the record's
+    livePage: originalUrl's page (another article) must not stand in for one night."""
+    data = {"title": "Bike lanes", "originalUrl": "https://o.example/a", "webUrl": "https://a.example/x",
+            "linkCheck": {"webUrl": {"status": "ok", "since": "2026-01-01T00:00:00Z"}}}
+    slots = [_slot((), "originalUrl", LinkKind.PAGE, "https://o.example/a"),
+             _slot((), "webUrl", LinkKind.PAGE, "https://a.example/x")]
+    other = _result("https://o.example/a", LinkStatus.OK, page=PageMeta(title="Other story"))
+    blocked = _result("https://a.example/x", LinkStatus.BLOCKED, reason="http_403",
+                      http_status=403)
+    results = {"https://o.example/a": other, "https://a.example/x": blocked}
+    held = build_edits(data, slots, results, EnrichOptions(now=NOW, history=True))
+    assert "livePage" not in held[()]  # the record's own livePage stays as it is
+    assert held[()]["linkCheck"]["webUrl"]["status"] == "ok"
+    # without a history, or once the failure stands (confirmed dead), originalUrl's page counts
+    for options, result in ((EnrichOptions(now=NOW), blocked),
+                            (EnrichOptions(now=NOW, history=True),
+                             _result("https://a.example/x", LinkStatus.DEAD, confirmed=True))):
+        edits = build_edits(data, slots, {**results, "https://a.example/x": result}, options)
+        assert edits[()]["livePage"]["title"] == "Other story"
+
+
+def test_fill_missing_never_fills_from_a_page_that_is_other_content() -> None:
+    """A page whose title drifted from the record's, or a deep URL redirected to its site's
+    front page or a section, is no source for an empty excerpt, title or images."""
+    front = _result("https://a.example/x", LinkStatus.OK, final_url="https://a.example/",
+                    page=PageMeta(title="A News - Front page", description="All the news"))
+    section = _result("https://a.example/x", LinkStatus.OK, final_url="https://a.example/world/",
+                      page=PageMeta(title="World", description="World news"))
+    drifted = _result("https://a.example/x", LinkStatus.OK,
+                      page=PageMeta(title="Recipe: chocolate cake", description="cake"))
+    for result in (front, section, drifted):
+        edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": result},
+                            EnrichOptions(now=NOW, fill_missing=True))
+        assert "excerpt" not in edits[()], result.final_url
+        assert "livePage" in edits[()]  # what the URL shows now is still reported
+    moved = _result("https://a.example/x", LinkStatus.OK, final_url="https://a.example/x2",
+                    page=PAGE)  # an article that moved: fills as before
+    edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": moved},
+                        EnrichOptions(now=NOW, fill_missing=True))
+    assert edits[()]["excerpt"] == PAGE.description
+
+
+def test_a_probed_page_image_gives_its_measured_size_type_and_the_amp_url() -> None:
+    """og:image:width/height are what the page declares; a probe in the same run measures
+    the image: the measured size wins in livePage and in a filled image."""
+    page = PageMeta(title=PAGE.title, image=ImageInfo(url="https://a.example/p.png", width=1200,
+                                                      height=630),
+                    amp_url="https://a.example/amp/x")
+    results = {**RESULTS, "https://a.example/x": _result("https://a.example/x", LinkStatus.OK,
+                                                         page=page),
+               "https://a.example/p.png": _result(
+                   "https://a.example/p.png", LinkStatus.OK, kind=LinkKind.IMAGE,
+                   image=ImageInfo(type="png", width=120, height=80))}
+    edits = build_edits(DATA, SLOTS, results, EnrichOptions(now=NOW, fill_missing=True))
+    live = edits[()]["livePage"]
+    assert live["image"] == {"url": "https://a.example/p.png", "width": 120, "height": 80,
+                             "type": "png"}
+    assert live["ampUrl"] == "https://a.example/amp/x"
+    filled = edits[()]["images"][0]
+    assert (filled["width"], filled["height"]) == (120, 80)
+    unprobed = build_edits(DATA, SLOTS, {**results, "https://a.example/p.png": _result(
+        "https://a.example/p.png", LinkStatus.DEAD, kind=LinkKind.IMAGE)}, EnrichOptions(now=NOW))
+    assert unprobed[()]["livePage"]["image"] == {"url": "https://a.example/p.png",
+                                                 "width": 1200, "height": 630}
+
+
+def test_update_redirects_of_an_amp_url_carries_its_cache_url_along() -> None:
+    from enricher.links import amp_cache_url
+
+    old, new = "https://b.example/amp/y", "https://b.example/amp/z"
+    data = {"related": [{"webUrl": "https://b.example/y", "ampWebUrl": old,
+                         "cdnAmpWebUrl": amp_cache_url(old)}]}
+    slots = [_slot(("related", 0), "ampWebUrl", LinkKind.REACH, old),
+             _slot(("related", 0), "cdnAmpWebUrl", LinkKind.REACH, amp_cache_url(old))]
+    results = {old: _result(old, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
+                            final_url=new),
+               amp_cache_url(old) or "": _result(amp_cache_url(old) or "", LinkStatus.OK,
+                                                 kind=LinkKind.REACH)}
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW, update_redirects=True))
+    assert edits[("related", 0)]["ampWebUrl"] == new
+    assert edits[("related", 0)]["cdnAmpWebUrl"] == amp_cache_url(new)
+    # a cache URL that was not built from the AMP URL is not the run's to change
+    data["related"][0]["cdnAmpWebUrl"] = "https://elsewhere.example/c/x"
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW, update_redirects=True))
+    assert "cdnAmpWebUrl" not in edits[("related", 0)]
