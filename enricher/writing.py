@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ async def write_phase(
         update_redirects=config.update_redirects,
         prune_dead=config.prune_dead,
     )
+    unfilled = replace(options, fill_missing=False)
     policy = LinkPolicy.from_config(config)
     if root is None:
         root = records.common_root(p for p, _ in record_paths)
@@ -105,7 +106,17 @@ async def write_phase(
                     earlier, current = copy.data, copy.raw
         try:
             edits = build_edits(record.data, refs, results, options, earlier)
-            new = records.apply_edits(record, edits)
+            try:
+                new = records.apply_edits(record, edits)
+            except records.EditError as exc:
+                if not options.fill_missing or isinstance(exc, records.PartialEdit):
+                    raise
+                # a value --fill-missing cannot fill (an anchored or aliased empty title):
+                # the record gets every other edit, and the error says what was left
+                edits = build_edits(record.data, refs, results, unfilled, earlier)
+                new = records.apply_edits(record, edits)
+                raise records.PartialEdit(f"--fill-missing left this record's empty values "
+                                          f"as they are: {exc}", new, exc.line) from None
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
             error = RecordError(display, str(exc), exc.line)

@@ -203,3 +203,29 @@ def test_a_bug_on_one_record_leaves_it_unchanged_and_the_others_written(
     assert bad.read_bytes() == before and b"linkCheck" in good.read_bytes()
     assert str(tally.errors[0]) == ("a.md:1: left unchanged: enricher failed on this record "
                                     "(TypeError: unhashable type: 'list'); please report it")
+
+
+def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_path: Path) -> None:
+    """An anchored empty title that an alias repeats cannot be filled without changing the
+    alias too: --fill-missing leaves it, and the record still gets its linkCheck (before, the
+    whole record was refused)."""
+    from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
+
+    url = "https://a.example/ok2"
+    path = tmp_path / "r.md"
+    path.write_text(f"---\nrelated:\n  - title: &t ''\n    webUrl: {url}\n"
+                    "  - title: *t\n    webUrl: not a url\n---\nbody\n", encoding="utf-8")
+    page = LinkResult(url=url, kind=LinkKind.PAGE, status=LinkStatus.OK, reason="http_200",
+                      http_status=200, page=PageMeta(title="Filled", description="D"))
+    tally = app.WriteTally()
+    reporter = QuietReporter(Console(file=io.StringIO()), False)
+    asyncio.run(app.write_phase([(path, "r.md")], {url: page}, Config(
+        in_place=True, fill_missing=True), reporter, "2026-11-27T00:00:00Z", tally=tally))
+    assert (tally.changed, tally.failed, tally.partial) == (1, 0, 1)
+    assert "--fill-missing left this record's empty values" in tally.errors[0].message
+    data = records.read_record(path, "r.md")
+    assert isinstance(data, records.Record)
+    related = data.data["related"]
+    assert related[0]["title"] == "" and related[1]["title"] == ""  # the alias still holds
+    assert related[0]["linkCheck"]["webUrl"]["status"] == "ok"
+    assert related[0]["livePage"]["title"] == "Filled"
