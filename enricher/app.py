@@ -92,6 +92,7 @@ async def discover(
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
     if skip_dir is not None:
         col.out_root = out_root(inputs, (display for _, display in paths), skip_dir)
+    names: dict[str, str] = {}  # provider names: a few, each cited by many URLs
     async for scanned in scan_records(
         paths, config, on_note=lambda note: reporter.log(f"enricher: {note}")
     ):
@@ -116,8 +117,8 @@ async def discover(
             known = col.kinds.get(url)
             if known is None or _KIND_RANK[kind] < _KIND_RANK[known]:
                 col.kinds[url] = kind
-            if provider and url not in col.providers:
-                col.providers[url] = provider
+            if provider and url not in col.providers:  # one string per name (memory)
+                col.providers[url] = names.setdefault(provider, provider)
             if known is None:
                 yield url, kind
     _in_path_order(col, {display: i for i, (_, display) in enumerate(paths)})
