@@ -5,8 +5,8 @@ Checks that the client really speaks h2 (the server records the ALPN-selected pr
 the stream of every request), that verdicts and page metadata come out as over HTTP/1.1,
 that requests to one host share one multiplexed connection, that the per-attempt deadline
 ends a stream the server never answers, and that ALPN falls back to HTTP/1.1 when the
-server (or our config) offers only that. Two engine bugs seen only over h2 are kept as strict
-xfails at the end (each fails loudly once fixed, so the marker can go). No internet, no sleeps.
+server (or our config) offers only that, and that streams closed before their end are reset
+(with their unread DATA handed back to the connection window). No internet, no sleeps.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ PAGE = (f'<!doctype html><html><head><title>{TITLE} | Site</title>'
         f'<meta property="og:title" content="{TITLE}"></head>'
         '<body><h1>Multiplexed news</h1><p>over h2</p></body></html>').encode()
 HTML = (("content-type", "text/html; charset=utf-8"),)
+BIG = PAGE.replace(b"</body>", b"x" * (3 << 20) + b"</body>")
 OPEN_HEAD = b"<!doctype html><html><head><title>Open</title></head><body>"
 
 
@@ -50,6 +51,8 @@ def route(seen: Seen) -> Answer | Gate | None:
         return Gate(4, Answer(200, PAGE))
     if path.startswith("/slow"):
         return None
+    if path.startswith("/big/"):  # a page far larger than the reader's cap
+        return Answer(200, BIG)
     if path.startswith("/open/"):  # the head, then the stream stays open (no END_STREAM)
         return Answer(200, OPEN_HEAD, end=False)
     return Answer(404, b"<html><head><title>Not found</title></head></html>")
@@ -208,20 +211,19 @@ def test_ca_bundle_file_is_what_trusts_the_server(ca: trustme.CA, config: FetchC
     assert r.server.seen == []
 
 
-# --- engine bugs over h2, kept as strict xfails: each turns into a failure once fixed --------
+# --- streams closed before their end (httpcore 1.0 never resets them: encode/httpcore#943) --
 
-@pytest.mark.xfail(strict=True, reason="h2 streams closed before their end are never reset: "
-                   "after 100 on one connection httpcore refuses new streams (protocol error)")
 def test_streams_closed_early_are_reset(ca: trustme.CA, config: FetchConfig) -> None:
     # the server sends the head and keeps each stream open; the page reader stops at </head>
-    # and closes the response, which over HTTP/1.1 closes the connection. Over h2 nothing
-    # tells the server (no RST_STREAM), so h2 keeps counting the stream as open
+    # and closes the response, which over HTTP/1.1 closes the connection. Over h2 only a
+    # RST_STREAM tells the server: without one, h2 counts the stream as open, and after 100
+    # of them on one connection new streams are refused (a protocol error)
     cfg = replace(config, page_after_head_bytes=0)
     paths = [f"/open/{i}" for i in range(104)]
     r = run(ca, cfg, paths)
     assert r.server.protocols() == {"h2"}
     failures = {x.failure for x in r.results.values()}
-    assert failures == {None}, failures  # today: 4 x "protocol" (Max outbound streams ...)
+    assert failures == {None}, failures  # unreset: 4 x "protocol" (Max outbound streams ...)
     assert sum(c.resets for c in r.server.conns) == len(paths)
 
 
@@ -239,3 +241,16 @@ def test_a_timeout_means_the_request_itself_waited(ca: trustme.CA,
     early = sorted((x.elapsed_ms, x.failure) for x in r.results.values()
                    if x.failure == "timeout" and x.elapsed_ms < read_timeout * 1000 * 0.9)
     assert early == []  # httpcore fails both with the first one's ReadTimeout: a "reset" now
+
+
+def test_large_pages_do_not_starve_the_connection_window(ca: trustme.CA,
+                                                         config: FetchConfig) -> None:
+    # 3 MiB pages, read up to 512 KiB each: unread, the rest of each body filled the 16 MiB
+    # connection window (httpcore opens every stream's window to 16 MiB too), so the 7th
+    # page on the connection got its head and no DATA, and timed out
+    cfg = replace(config, host_concurrency=1, read_timeout=1.0, request_deadline=2.0)
+    paths = [f"/big/{i}" for i in range(8)]
+    r = run(ca, cfg, paths)
+    assert r.server.protocols() == {"h2"}
+    assert {p: r.at(p).failure for p in paths} == dict.fromkeys(paths)
+    assert len(r.server.conns) == 1  # no connection was given up on

@@ -74,6 +74,7 @@ from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 from enricher.net.h1pool import MAX_IDLE, IdleConnections
+from enricher.net.transports import end_h2_stream
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -389,6 +390,7 @@ class _Body(httpx.AsyncByteStream):
             yield part
 
     async def aclose(self) -> None:
+        await end_h2_stream(self._stream)  # before httpcore forgets its unread events
         close = getattr(self._stream, "aclose", None)
         if close is not None:
             await close()

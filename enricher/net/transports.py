@@ -9,6 +9,14 @@ httpcore pools that carry HTTP/2 and proxied requests do not. So past ``limit`` 
 transports, the least recently used ones whose host has nothing in flight are closed; the
 host's next request opens a new one.
 
+``end_h2_stream(stream)`` works around httpcore 1.0 (encode/httpcore#943) when an HTTP/2
+response is closed before its end (a page read up to its head): it hands the connection's
+flow-control window back for the DATA frames received and never read, and resets the stream
+(RST_STREAM CANCEL). Without it the server keeps sending the rest of every such body (up to
+its 16 MiB stream window), the 16 MiB connection window runs dry after a few large pages, and
+the connection's next streams get no DATA until they time out; and a server counts each
+stream as open until it refuses new ones.
+
 This module must not schedule requests, resolve names, or read responses.
 """
 
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 import httpx
 
@@ -24,6 +33,39 @@ from enricher.config import MAX_OPEN_POOLS
 TransportMaker = Callable[..., httpx.AsyncBaseTransport]
 
 MAX_OPEN_TRANSPORTS = MAX_OPEN_POOLS  # per-host transports a run keeps open at once
+H2_CANCEL = 0x8  # RST_STREAM error code CANCEL (RFC 9113, 7)
+RESET_WRITE_TIMEOUT = 0.1  # seconds a stream's reset may take to write (it may run past the
+# deadline: a peer that stops reading fails the write, and httpcore then drops the connection)
+
+
+class _Flush:
+    """What httpcore's HTTP/2 writer reads of a request: its write timeout."""
+
+    extensions: ClassVar[dict[str, dict[str, float]]] = {
+        "timeout": {"write": RESET_WRITE_TIMEOUT}}
+
+
+async def end_h2_stream(stream: object) -> None:
+    """Before a pooled response stream is closed: if it is an HTTP/2 stream that has not
+    ended, acknowledge its unread DATA and reset it (see the module docstring). Reaches into
+    httpcore's privates, so anything unexpected makes it do nothing."""
+    inner = getattr(stream, "_stream", None)  # httpcore's PoolByteStream wraps the h2 one
+    conn = getattr(inner, "_connection", None)
+    state = getattr(conn, "_h2_state", None)
+    stream_id = getattr(inner, "_stream_id", None)
+    if conn is None or state is None or not isinstance(stream_id, int):
+        return
+    with contextlib.suppress(Exception):
+        unread = [getattr(e, "flow_controlled_length", 0) for e in conn._events.get(stream_id, ())]
+        for size in unread:
+            if size:
+                state.acknowledge_received_data(size, stream_id)
+        found = state.streams.get(stream_id)
+        reset = found is not None and not found.closed
+        if reset:
+            state.reset_stream(stream_id, H2_CANCEL)
+        if reset or any(unread):
+            await conn._write_outgoing_data(_Flush())
 
 
 class Transports:
