@@ -235,3 +235,25 @@ def test_no_proxy_labels_that_do_not_convert_are_compared_as_written(no_proxy: s
 def test_no_proxy_matching_never_raises(host: str, no_proxy: str) -> None:
     routes = ProxyRoutes.build(None, {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy})
     assert routes.for_url("https", host) in (None, "http://proxy:3128")
+
+
+def test_h2_stream_failures_get_their_own_tokens() -> None:
+    """A stream h2 refused because the server lowered max_concurrent_streams on a live
+    connection is a reset (retried, not counted against the host); h2's flood guards give
+    protocol, not the catch-all error."""
+    import h2.exceptions
+
+    def wrapped(cause: Exception) -> httpcore.LocalProtocolError:
+        try:
+            try:
+                raise cause
+            except Exception as exc:
+                raise httpcore.LocalProtocolError(str(exc)) from exc
+        except httpcore.LocalProtocolError as outer:
+            return outer
+
+    refused = wrapped(h2.exceptions.TooManyStreamsError("Max outbound streams is 1, 1 open"))
+    assert failure_of(refused).token == "reset"
+    assert failure_of(h2.exceptions.DenialOfServiceError("too many trailers")).token == "protocol"
+    assert failure_of(wrapped(ValueError("odd"))).token == "protocol"
+    assert failure_of(ValueError("odd")).token == "error"

@@ -74,7 +74,7 @@ from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 from enricher.net.h1pool import MAX_IDLE, IdleConnections
-from enricher.net.transports import end_h2_stream
+from enricher.net.transports import end_h2_stream, h2_token
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -154,6 +154,8 @@ def failure_of(exc: BaseException) -> Failure:
                        _DNS_EVIDENCE.get(exc.failure))
     if isinstance(exc, BodyError):
         return Failure(exc.failure, exc.detail, False, up)
+    if (token := h2_token(exc)) is not None:  # an HTTP/2 stream's own failure
+        return Failure(token, text, False, up)
     if isinstance(exc, httpx.ConnectTimeout | httpcore.ConnectTimeout):
         return Failure("timeout", f"connect timeout: {text}", True, Evidence.DOWN)
     if (isinstance(exc, httpx.PoolTimeout | httpcore.PoolTimeout)
@@ -215,7 +217,6 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
 
 
 # --- process limits -------------------------------------------------------------------------
-
 
 
 def raise_open_files_limit(want: int = OPEN_FILES_WANTED) -> int | None:

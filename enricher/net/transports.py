@@ -26,6 +26,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+import h2.exceptions
 import httpx
 
 from enricher.config import MAX_OPEN_POOLS
@@ -66,6 +67,24 @@ async def end_h2_stream(stream: object) -> None:
             state.reset_stream(stream_id, H2_CANCEL)
         if reset or any(unread):
             await conn._write_outgoing_data(_Flush())
+
+
+def h2_token(exc: BaseException) -> str | None:
+    """The failure token of an exception that h2 caused (httpcore wraps it), or None: a
+    stream refused because the server lowered ``max_concurrent_streams`` on a live
+    connection is a ``reset`` (retried, never counted against the host); h2's guards against
+    a server's floods (``DenialOfServiceError``: too many trailers, settings) are
+    ``protocol``."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if isinstance(current, h2.exceptions.TooManyStreamsError):
+            return "reset"
+        if isinstance(current, h2.exceptions.DenialOfServiceError):
+            return "protocol"
+        if current is None:
+            break
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class Transports:
