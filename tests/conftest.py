@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from hypothesis import settings
 
 from enricher.config import DEFAULT_STATE_FILE
@@ -34,3 +35,17 @@ def _no_history_in_the_working_folder() -> Iterator[None]:
     yield
     assert existed or not state.exists(), (
         f"a test wrote {state}: give its Config a state_file under tmp_path, or None")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A test certificate authority (one per module: its certificates differ per module)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``ca``'s certificate as a CA bundle file (``--ca-bundle``)."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)

@@ -323,11 +323,6 @@ def test_redirects_to_internal_addresses_are_blocked_at_that_hop() -> None:  # r
     assert set(network.dialed) == {PUBLIC}
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def tls_server(ca: trustme.CA, name: str, seen: list[str]) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(name).configure_cert(ctx)

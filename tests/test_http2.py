@@ -58,18 +58,6 @@ def route(seen: Seen) -> Answer | Gate | None:
     return Answer(404, b"<html><head><title>Not found</title></head></html>")
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("h2ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 @pytest.fixture
 def config(bundle: str) -> FetchConfig:
     return FetchConfig(connect_timeout=1.0, read_timeout=1.0, request_deadline=2.0,

@@ -86,18 +86,6 @@ class ThreadServer:
         assert not self._thread.is_alive(), "a hostile server never yielded to its loop"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("tlsca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 def config(bundle: str, *, http2: bool = True, **kw: object) -> FetchConfig:
     base = FetchConfig(connect_timeout=1.0, read_timeout=1.0, request_deadline=2.0,
                        max_attempts=1, host_request_interval=0.0, host_concurrency=4,
