@@ -18,6 +18,7 @@ from typing import TextIO
 
 from enricher import records
 from enricher.config import Config
+from enricher.enrich import with_probe
 from enricher.models import (
     Changes,
     FetchResult,
@@ -292,13 +293,7 @@ async def _probe_page_images(
         for page_url in wanted[image_url]:
             result = results[page_url]
             assert result.page is not None and result.page.image is not None
-            old = result.page.image
-            merged = replace(
-                old,
-                type=info.type,
-                width=old.width or info.width,
-                height=old.height or info.height,
-            )
+            merged = with_probe(result.page.image, info)
             results[page_url] = replace(result, page=replace(result.page, image=merged))
     return checked
 

@@ -150,15 +150,23 @@ def slot_entry(
     return entry
 
 
+def with_probe(image: ImageInfo, facts: ImageInfo) -> ImageInfo:
+    """A page's image with what a probe of it found (type, pixel size) in place of what the
+    page declares (``og:image:width`` may be any number); declared sizes stay only when the
+    probe measured none."""
+    measured = facts.width is not None and facts.height is not None
+    return ImageInfo(image.url, facts.type or image.type,
+                     facts.width if measured else image.width,
+                     facts.height if measured else image.height)
+
+
 def page_image(page: PageMeta, results: Mapping[str, LinkResult]) -> ImageInfo | None:
-    """The page's chosen image with what a probe of it found in this run (type, pixel size)
-    in place of what the page declares (``og:image:width`` may be any number)."""
+    """The page's chosen image, with the facts of its probe in ``results`` when it was
+    probed ok (:func:`with_probe`)."""
     image = page.image
     probed = results.get(image.url) if image is not None and image.url else None
     facts = probed.image if probed is not None and probed.status in _GOOD else None
-    if image is None or facts is None or facts.width is None or facts.height is None:
-        return image
-    return ImageInfo(image.url, facts.type or image.type, facts.width, facts.height)
+    return image if image is None or facts is None else with_probe(image, facts)
 
 
 def live_page(page: PageMeta, results: Mapping[str, LinkResult] | None = None) -> dict[str, Any]:

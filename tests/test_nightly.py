@@ -793,6 +793,29 @@ def test_fill_missing_fills_only_images_that_are_images(web: LocalWeb, tmp_path:
         assert data["images"] == [] and data["title"], name  # the title is still filled
 
 
+def test_a_probed_page_image_has_its_measured_size_everywhere(web: LocalWeb,
+                                                              tmp_path: Path) -> None:
+    """A page declares og:image:width/height 1200x630 for a 3x2 PNG: the probe's size is
+    what livePage, the filled image and the results report, never the declared one."""
+    u, q = web.url, json.dumps
+    declared = ('<meta property="og:image:width" content="1200">'
+                '<meta property="og:image:height" content="630">')
+    body = article("Harbour bridge reopens", "It did.", u("/small.png"))
+    web.routes["/p.html"] = Route(200, body.replace(b"</head>", declared.encode() + b"</head>"))
+    web.image("/small.png")  # PNG: 3x2
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "p.md", ['title: ""', f"webUrl: {q(u('/p.html'))}"])
+    run = night(folder, config(tmp_path / "h.sqlite", fill_missing=True), Clock())
+    data = front(path)
+    assert data["livePage"]["image"] == {"url": u("/small.png"), "width": 3, "height": 2,
+                                         "type": "png"}
+    assert (data["images"][0]["width"], data["images"][0]["height"]) == (3, 2)
+    (page,) = [r for r in run.results if r.url == u("/p.html")]
+    assert page.page is not None and page.page.image is not None
+    assert (page.page.image.width, page.page.image.height, page.page.image.type) == (3, 2, "png")
+
+
 # --- audit of the nightly history --------------------------------------------------------
 
 
