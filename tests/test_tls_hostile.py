@@ -11,6 +11,7 @@ only sleep is a server's simulated latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ssl
 import threading
@@ -53,9 +54,8 @@ class ThreadServer:
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                              ) -> None:
             try:
-                await self.serve(reader, writer)
-            except Exception:  # the client went away: nothing to do
-                pass
+                with contextlib.suppress(Exception):  # the client went away: nothing to do
+                    await self.serve(reader, writer)
             finally:
                 writer.close()
 
@@ -244,12 +244,19 @@ async def hpack_bomb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     await asyncio.Event().wait()
 
 
-async def reset_after_headers(reader: asyncio.StreamReader,
-                              writer: asyncio.StreamWriter) -> None:
+async def _part_of_a_page(reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> tuple[H2Peer, int]:
+    """The first request's headers and the start of its page, nothing more yet."""
     peer = H2Peer(reader, writer)
     stream = await peer.first_request()
     peer.state.send_headers(stream, [(":status", "200"), *HTML])
     peer.state.send_data(stream, b"<html><head><title>Part")
+    return peer, stream
+
+
+async def reset_after_headers(reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter) -> None:
+    peer, stream = await _part_of_a_page(reader, writer)
     peer.state.reset_stream(stream, 2)
     await peer.flush()
     await asyncio.Event().wait()
@@ -257,10 +264,7 @@ async def reset_after_headers(reader: asyncio.StreamReader,
 
 async def goaway_mid_response(reader: asyncio.StreamReader,
                               writer: asyncio.StreamWriter) -> None:
-    peer = H2Peer(reader, writer)
-    stream = await peer.first_request()
-    peer.state.send_headers(stream, [(":status", "200"), *HTML])
-    peer.state.send_data(stream, b"<html><head><title>Part")
+    peer, stream = await _part_of_a_page(reader, writer)
     peer.state.close_connection(0, last_stream_id=stream)
     await peer.flush()
 

@@ -15,7 +15,8 @@ flow-control window back for the DATA frames received and never read, and resets
 (RST_STREAM CANCEL). Without it the server keeps sending the rest of every such body (up to
 its 16 MiB stream window), the 16 MiB connection window runs dry after a few large pages, and
 the connection's next streams get no DATA until they time out; and a server counts each
-stream as open until it refuses new ones.
+stream as open until it refuses new ones. ``h2_token(exc)`` names the failure of an
+exception h2 caused inside httpcore (``client.failure_of`` asks it first).
 
 This module must not schedule requests, resolve names, or read responses.
 """
