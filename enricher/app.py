@@ -10,9 +10,11 @@ lines to the Reporter).
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
@@ -26,10 +28,10 @@ from enricher.models import (
     LinkKind,
     LinkRef,
     LinkResult,
-    Origin,
     RecordCounts,
     RecordError,
     RunResult,
+    Sources,
 )
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Resolver
@@ -53,7 +55,9 @@ class Aborted(Exception):
 class Collection:
     """What the read phase keeps: URLs with their origins, never record texts."""
 
-    sources: dict[str, list[Origin]] = field(default_factory=dict)
+    sources: dict[str, array[int]] = field(default_factory=dict)  # URL -> packed origins
+    files: list[str] = field(default_factory=list)  # record names, in path order
+    fields: list[str] = field(default_factory=list)  # field paths (by index)
     kinds: dict[str, LinkKind] = field(default_factory=dict)
     providers: dict[str, str] = field(default_factory=dict)  # page URL -> provider name
     slot_results: list[LinkRef] = field(default_factory=list)
@@ -61,6 +65,10 @@ class Collection:
     record_paths: list[tuple[Path, str]] = field(default_factory=list)
     read: int = 0
     out_root: Path | None = None  # --out mirrors this folder (writing.out_root)
+
+    def origins(self, url: str) -> Sources:
+        """Where ``url`` is written, in path order (empty when nowhere)."""
+        return Sources(self.sources.get(url, array("I")), self.files, self.fields)
 
 
 async def discover(
@@ -94,6 +102,10 @@ async def discover(
     if skip_dir is not None:
         col.out_root = out_root(inputs, (display for _, display in paths), skip_dir)
     names: dict[str, str] = {}  # provider names: a few, each cited by many URLs
+    col.files = [display for _, display in paths]
+    rank = {display: i for i, display in enumerate(col.files)}
+    field_index: dict[str, int] = {}
+    sources, kinds, fields = col.sources, col.kinds, col.fields
     async for scanned in scan_records(
         paths, config, on_note=lambda note: reporter.log(f"enricher: {note}")
     ):
@@ -112,29 +124,39 @@ async def discover(
             continue  # a structurally bad record is left untouched
         col.record_paths.append((scanned.path, display))
         col.slot_results.extend(scanned.unusable)
+        file = rank[display]
         for url, value, field_path, line, provider in scanned.slots:
             kind = _KINDS[value]
-            col.sources.setdefault(url, []).append(Origin(display, field_path, line))
-            known = col.kinds.get(url)
+            at = field_index.get(field_path)
+            if at is None:
+                at = field_index[field_path] = len(fields)
+                fields.append(field_path)
+            packed = sources.get(url)
+            if packed is None:
+                packed = sources[url] = array("I")
+            packed.extend((file, at, line or 0))
+            known = kinds.get(url)
             if known is None or _KIND_RANK[kind] < _KIND_RANK[known]:
-                col.kinds[url] = kind
+                kinds[url] = kind
             if provider and url not in col.providers:  # one string per name (memory)
                 col.providers[url] = names.setdefault(provider, provider)
             if known is None:
                 yield url, kind
-    _in_path_order(col, {display: i for i, (_, display) in enumerate(paths)})
+    _in_path_order(col, rank)
 
 
 def _in_path_order(col: Collection, rank: Mapping[str, int]) -> None:
     """Put what reading kept back into the order of the record paths (the worker reads
-    chunks in a spread order): records, errors, slots, and each URL's sources."""
+    chunks in a spread order): records, errors, slots, and each URL's sources (a record's
+    origins stay in document order)."""
     last = len(rank)
     col.record_paths.sort(key=lambda item: rank.get(item[1], last))
     col.record_errors.sort(key=lambda err: rank.get(err.file, last))
     col.slot_results.sort(key=lambda ref: rank.get(ref.origin.file, last))
-    for origins in col.sources.values():
-        if len(origins) > 1:
-            origins.sort(key=lambda origin: rank.get(origin.file, last))
+    for url, packed in col.sources.items():
+        if any(a > b for a, b in pairwise(packed[::3])):
+            starts = sorted(range(0, len(packed), 3), key=packed.__getitem__)  # stable
+            col.sources[url] = array("I", [packed[i + j] for i in starts for j in (0, 1, 2)])
 
 
 @dataclass(slots=True)
@@ -236,8 +258,8 @@ async def fetch_phase(
             journal.cancel()
             outcome.requests = fetcher.requests
             outcome.bytes_read = fetcher.bytes_read
-            for url, result in results.items():  # the lists go as their tuples come
-                results[url] = replace(result, sources=tuple(col.sources.pop(url, ())))
+            for url, result in results.items():
+                results[url] = replace(result, sources=col.origins(url))
     return outcome
 
 

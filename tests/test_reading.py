@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from enricher import app, reading
 from enricher.config import Config
+from enricher.models import Origin, Sources
 from enricher.progress import QuietReporter
 from enricher.reading import Scanned, scan_records, spread_order
 
@@ -137,4 +139,27 @@ def test_discover_keeps_path_order_whatever_the_reading_order(
     names = [Path(p).name for p, _ in col.record_paths]
     assert names == ["r00.md", "r02.md", "r03.md", "r05.md"]
     assert [Path(e.file).name for e in col.record_errors] == ["r01.md", "r04.md"]
-    assert [Path(o.file).name for o in col.sources[SHARED]] == names
+    assert [Path(o.file).name for o in col.origins(SHARED)] == names
+
+
+def test_sources_are_packed_origins_that_compare_as_their_tuple() -> None:
+    files, fields = ["a.md", "b.md"], ["webUrl", "related[0].webUrl"]
+    sources = Sources(array("I", [1, 0, 7, 0, 1, 0]), files, fields)
+    expected = (Origin("b.md", "webUrl", 7), Origin("a.md", "related[0].webUrl", None))
+    assert sources == expected and expected == sources and list(sources) == list(expected)
+    assert len(sources) == 2 and sources[-1] == expected[1] and sources[:1] == expected[:1]
+    assert hash(sources) == hash(expected) and sources != expected[:1]
+    assert "b.md" in repr(sources)
+    with pytest.raises(IndexError):
+        sources[2]
+    assert Sources(array("I"), files, fields) == ()
+
+
+def test_path_order_keeps_each_records_origins_in_document_order() -> None:
+    col = app.Collection(files=["a.md", "b.md"], fields=["f0", "f1", "f2"])
+    # read b.md first (fields f2 then f0), then a.md (f1 then f0)
+    col.sources[SHARED] = array("I", [1, 2, 9, 1, 0, 3, 0, 1, 5, 0, 0, 8])
+    app._in_path_order(col, {"a.md": 0, "b.md": 1})
+    assert [(o.file, o.field, o.line) for o in col.origins(SHARED)] == [
+        ("a.md", "f1", 5), ("a.md", "f0", 8), ("b.md", "f2", 9), ("b.md", "f0", 3)]
+    assert col.origins("https://elsewhere.example/") == ()

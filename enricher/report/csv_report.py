@@ -20,6 +20,7 @@ This module renders only; rows come from ``enricher.report.model``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
@@ -79,7 +80,7 @@ def write_csv(
             cell(r.final_url if r else None),
         ]
         common_tail = [cell(title), e.kind.value, ";".join(tags.get(e.url or "", ()))]
-        sources: tuple[Origin | None, ...] = e.sources or (None,)
+        sources: Sequence[Origin | None] = e.sources or (None,)
         for o in sources:
             where = [cell(o.file), cell(o.field), cell(o.line)] if o is not None else ["", "", ""]
             writer.writerow([*common_head, *where, *common_tail])

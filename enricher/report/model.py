@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -62,7 +62,7 @@ class Entry:
     kind: LinkKind
     status: LinkStatus
     reason: str
-    sources: tuple[Origin, ...]
+    sources: Sequence[Origin]
     result: LinkResult | None = None
     host: str = ""  # lower-case host name of ``url``; "" without one
 
