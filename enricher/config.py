@@ -50,6 +50,7 @@ DEFAULT_MAX_RECORD_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_URLS_PER_RECORD = 2_000
 DEFAULT_MAX_YAML_NODES = 100_000  # what one record's front matter may expand to (alias bombs)
 DEFAULT_TITLE_MAX_CHARS = 500
+MAX_IMAGE_SIDE_PX = 100_000  # a width or height beyond this (probed or declared) is unknown
 
 # --- circuit breaker and outage guard -------------------------------------------------------
 DEFAULT_BREAKER_THRESHOLD = 3  # consecutive connect failures/timeouts before a host is skipped

@@ -43,6 +43,8 @@ MAX_SCRIPTS = 2_500  # head <script>s looked at for JSON-LD
 MAX_H1 = 5
 H1_REACH = 50_000  # characters after the first <h1> searched for more
 _META_KEYS = frozenset({"property", "name", "itemprop", "http-equiv"})
+# og:type values of a page that is content itself (a story, a video, a song, a book)
+_CONTENT_OG_TYPES = ("article", "video.", "music.", "book")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,8 @@ class PageSignals:
 
     title: str | None = None
     h1: str | None = None
-    article: bool = False  # article markup: og:type article, published time, JSON-LD Article
+    article: bool = False  # content markup: og:type article or a medium, published time,
+    # JSON-LD Article or VideoObject ... (never a soft 404)
 
 
 def _index_metas(nodes: list[Any], into: dict[str, str]) -> None:
@@ -213,7 +216,7 @@ def extract_with_signals(html: str, url: str, *, provider: str | None = None,
         meta = page_meta(doc)
         h1 = next((text for _, text in doc.h1s()), None)
         title = clean_text(doc.doc_title(), DEFAULT_TITLE_MAX_CHARS)
-        article = ((doc.meta("og:type") or "").strip().lower().startswith("article")
+        article = ((doc.meta("og:type") or "").strip().lower().startswith(_CONTENT_OG_TYPES)
                    or bool(doc.meta("article:published_time"))
                    or doc.story())
         return meta, PageSignals(title=title, h1=h1, article=article)

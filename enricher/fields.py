@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from enricher.config import DEFAULT_TITLE_MAX_CHARS
+from enricher.config import DEFAULT_TITLE_MAX_CHARS, MAX_IMAGE_SIDE_PX
 from enricher.dates import midnight_as_day, normalise_date, prefer_local
 from enricher.models import ImageInfo, PageMeta
 from enricher.rules import (
@@ -31,6 +31,7 @@ from enricher.rules import (
     first,
     http_url,
     page_text,
+    pixel_count,
     site_names,
     title_sources,
 )
@@ -147,8 +148,8 @@ def description(page: Page) -> str | None:
 
 
 def _dimension(value: str | None) -> int | None:
-    digits = (value or "").strip().removesuffix("px")
-    return int(digits) if digits.isdigit() and 0 < int(digits) < 100_000 else None
+    pixels = pixel_count(value)
+    return pixels if pixels is not None and 0 < pixels <= MAX_IMAGE_SIDE_PX else None
 
 
 def image(page: Page) -> ImageInfo | None:

@@ -34,11 +34,12 @@ from enum import StrEnum
 
 import imagesize
 
+from enricher.config import MAX_IMAGE_SIDE_PX
 from enricher.models import ImageInfo
 
 Size = tuple[int, int]
 
-_MAX_SIDE = 2**31 - 1  # larger values are garbage, not pixels
+_MAX_SIDE = MAX_IMAGE_SIDE_PX  # larger values are garbage, not pixels
 
 
 class Mismatch(StrEnum):

@@ -30,6 +30,9 @@ _STORY_TYPES = frozenset({
     "article", "newsarticle", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
     "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "liveblogposting",
     "techarticle", "scholarlyarticle", "socialmediaposting", "report"})
+# content that is a page's own subject like an article (a deleted video's page has none)
+_MEDIA_TYPES = frozenset({"videoobject", "audioobject", "musicrecording", "musicalbum",
+                          "podcastepisode", "movie", "episode", "tvepisode", "book"})
 _PAGE_TYPES = frozenset({"webpage", "itempage", "collectionpage", "aboutpage", "profilepage",
                          "qapage", "faqpage", "searchresultspage"})
 _SITE_TYPES = frozenset({"organization", "newsmediaorganization", "website", "person",
@@ -103,8 +106,9 @@ class JsonLd:
         self.site = buckets[3]
 
     def has_story(self) -> bool:
-        """Whether one of the content objects is an article (:func:`is_story_type`)."""
-        return any(is_story_type(obj.get("@type")) for obj in self.content)
+        """Whether one of the content objects is an article or a medium (a video, a song:
+        :func:`is_story_type`)."""
+        return any(is_story_type(obj.get("@type"), media=True) for obj in self.content)
 
     def get(self, key: str, *, site: bool = False) -> Any:
         """The first non-empty ``key`` among content objects (and site objects if asked)."""
@@ -116,10 +120,12 @@ class JsonLd:
         return None
 
 
-def is_story_type(value: Any) -> bool:
-    """Whether an ``@type`` value (a name or a list of names) is an article's."""
+def is_story_type(value: Any, *, media: bool = False) -> bool:
+    """Whether an ``@type`` value (a name or a list of names) is an article's (or, with
+    ``media``, a video's, a song's, a book's ...)."""
     names = [value] if isinstance(value, str) else value[:10] if isinstance(value, list) else []
-    return any(isinstance(name, str) and name.lower().rsplit("/", 1)[-1] in _STORY_TYPES
+    kinds = (_STORY_TYPES | _MEDIA_TYPES) if media else _STORY_TYPES
+    return any(isinstance(name, str) and name.lower().rsplit("/", 1)[-1] in kinds
                for name in names)
 
 

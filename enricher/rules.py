@@ -258,8 +258,15 @@ def _img_url(page: Page, markup: str, attr: re.Pattern[str]) -> str | None:
 
 
 def _dimension_below(value: str | None, limit: int) -> bool:
+    pixels = pixel_count(value)
+    return pixels is not None and pixels < limit
+
+
+def pixel_count(value: str | None) -> int | None:
+    """A width or height as an attribute writes it ("640", "640px"), or None: ASCII digits
+    only ("²" is a digit to ``str.isdigit`` and no number to ``int``), at most 9 of them."""
     digits = (value or "").strip().removesuffix("px")
-    return digits.isdigit() and int(digits) < limit
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None
 
 
 def _images_in(page: Page, start: int, end: int, tag: str = "<img",

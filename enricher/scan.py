@@ -50,6 +50,10 @@ _SLOW_TAG = re.compile(
     r"<(?:div|section|ul|ol|dl|article|aside|blockquote|center|details|dialog|dir|fieldset|"
     r"figcaption|figure|footer|header|hgroup|main|menu|nav|summary|address|form|pre|"
     r"h[1-6])[\s>/]", re.I)
+INERT_REACH = 8 * 1024
+_INERT = (("<script", "</script"), ("<template", "</template"), ("<style", "</style"),
+          ("<noscript", "</noscript"), ("<!--", "-->"))
+_INERT_UPPER = (*_INERT, *((a.upper(), b.upper()) for a, b in _INERT[:4]))
 _H1 = re.compile(r"<h1\b[^>]{0,1000}>(.{0,3000}?)</h1\s*>", re.I | re.S)
 _YEARS = (re.compile(r"20\d\d"), re.compile(r"19\d\d"))
 _DATETIME = re.compile(r"""\sdatetime\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
@@ -163,11 +167,25 @@ def iter_h1_contents(html: str, start: int, end: int, limit: int, reach: int,
             needle, i = "<H1", html.find("<H1", pos, stop)
         if i < 0:
             break
-        pos, stop = i + 3, min(stop, i + reach)
+        pos = i + 3
         m = _H1.match(html, i, end)
-        if m:
-            found += 1
+        if m and not _inert_at(html, i, needle == "<H1"):
+            found, stop = found + 1, min(stop, i + reach)
             yield i, m.group(1)
+
+
+def _inert_at(html: str, i: int, upper: bool) -> bool:
+    """Whether position ``i`` is inside a script, template, style, noscript or textarea
+    element or a comment: no part of the page as shown (a hidden "Page not found" template
+    is no headline). Only the last ``INERT_REACH`` characters are looked at for the
+    element's start (such templates are short; a scan back to the page start cost more
+    than reading the page's metadata), in lower case unless the page writes ``<H1>``."""
+    since = max(0, i - INERT_REACH)
+    for opener, closer in _INERT_UPPER if upper else _INERT:
+        j = html.rfind(opener, since, i)
+        if j >= 0 and html.find(closer, j, i) < 0:
+            return True
+    return False
 
 
 def h1_contents(html: str, start: int, end: int, limit: int, reach: int,

@@ -15,13 +15,16 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   title that names only the site or also says not found ("Page not found | Any Name").
   Or a deep article URL redirected permanently (301/308 all the way: a 302 may be a geo,
   consent or bot gate) to its own host's root or to a section that is a prefix of it (not
-  an AMP page to its canonical page, nor to a script's ``#!`` route); a redirect
-  to the site's error page (``/404``, ``/errors/404.html``, ``/en/not-found``: a "404"
-  deeper in a path is content, and a bare ``/error`` names other failures); or a parked-
-  domain page: small, with a parking vendor's address, or a domain-sale phrase under a
-  title that names only the domain or says it too. A title that merely mentions 404 ("404
-  errors explained", "Top 404 pages") is not one, and a page with article markup (the
-  caller says so) never is, whatever its title or redirect.
+  a view of a page to the page: ``/slug/amp``, ``/slug/print``, ``/slug/2`` to ``/slug/``;
+  nor ``/docs/index.html`` to ``/docs/``, the same page; nor to a script's ``#!`` route); a
+  redirect to the site's error page (``/404``, ``/errors/404.html``, ``/en/not-found``: a
+  "404" deeper in a path is content, and a bare ``/error`` names other failures); or a
+  parked-domain page: small, with a parking vendor's address or a domain-sale phrase, under
+  a title that names only the domain or says it too (a blog post about parking names its
+  own subject). A title that merely mentions 404 ("404 errors explained", "Top 404 pages")
+  is not one; nor is the title of a URL that names an error itself (``httpstatuses.io/404``
+  is a page about it); and a page with content markup (the caller says so: an article, a
+  video, a song) never is, whatever its title or redirect.
 
 This module must not do I/O or parse HTML (``extract`` gives the title and h1).
 """
@@ -161,6 +164,13 @@ MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 _ERROR_NAME = re.compile(r"(?:404|410|not[-_]?found|page[-_]not[-_]found|"
                          r"seite[-_]nicht[-_]gefunden|pagina[-_]no[-_]encontrada|"
                          r"page[-_]introuvable)(?:\.html?|\.php|\.aspx?)?", re.I)
+# a folder's own page under another name: "/index.html", "/docs/default.aspx" (a redirect
+# from it to its folder is the same page); and what a trailing segment may be that names a
+# view of the page before it, not a page of its own ("/story/amp", "/story/2": page 2)
+_INDEX_NAME = re.compile(r"(?:index|default|home)\.(?:html?|shtml|php\d?|aspx?|jsp|cfm|asp)",
+                         re.I)
+_VIEW_NAME = re.compile(r"amp|print|embed|comments?|feed|all|full|gallery|photos|video|"
+                        r"page|single|\d{1,3}", re.I)
 _ERROR_FOLDER = re.compile(r"errors?|pages?|http|system|(?:en|fr|de|es|it|nl|pt|pl|sv|da|fi|"
                            r"no|nb|cs|hu|tr|ru|ja|zh|ko|ar|el|ro)(?:[-_][a-z]{2})?", re.I)
 # what a parking page says (evidence only under a title that names nothing but the domain,
@@ -213,7 +223,12 @@ def _site_like(text: str | None, names: tuple[str, ...]) -> bool:
 
 
 def _segments(path: str) -> list[str]:
-    return [s for s in path.split("/") if s]
+    """A path's segments, without a trailing directory index (``/docs/index.html`` is the
+    page ``/docs/`` is)."""
+    segments = [s for s in path.split("/") if s]
+    if segments and _INDEX_NAME.fullmatch(segments[-1]):
+        segments.pop()
+    return segments
 
 
 def _is_error_path(path: str) -> bool:
@@ -221,6 +236,16 @@ def _is_error_path(path: str) -> bool:
     segments = _segments(path)
     return (0 < len(segments) <= 2 and _ERROR_NAME.fullmatch(segments[-1]) is not None
             and (len(segments) == 1 or _ERROR_FOLDER.fullmatch(segments[0]) is not None))
+
+
+def _names_error(url: str) -> bool:
+    """The URL asked for names an error page itself (``httpstatuses.io/404``,
+    ``site.example/errors/not-found``): a title saying "404 Not Found" is its content."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return False
+    return any(_ERROR_NAME.fullmatch(segment) for segment in path.split("/") if segment)
 
 
 def _is_deep(path: str) -> bool:
@@ -255,8 +280,9 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
     if not new_segments:
         return "redirect_to_root"
     if (len(new_segments) == 1 and old_segments[:1] == new_segments and len(old_segments) > 1
-            and not _is_deep(new.path) and old_segments[1:] not in (["amp"], ["print"])):
-        return "redirect_to_section"  # not "/slug/amp/" -> "/slug/": AMP to its canonical
+            and not _is_deep(new.path)
+            and not (len(old_segments) == 2 and _VIEW_NAME.fullmatch(old_segments[1]))):
+        return "redirect_to_section"  # not "/slug/amp" -> "/slug/": a view to its page
     return None
 
 
@@ -280,7 +306,7 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
     the front page or a section then says nothing (one to an error page still does)."""
     if article:
         return None
-    if title or h1:
+    if (title or h1) and not _names_error(url):
         names = tuple({*host_names(url), *host_names(final_url),
                        *((name_key(site_name),) if site_name else ())} - {""})
         if _says_not_found(title, names):
@@ -293,13 +319,11 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
         return reason
     if text_prefix and len(text_prefix) <= PARKED_MAX_PAGE_CHARS:
         lower = text_prefix.lower()
-        if any(m in lower for m in _PARKED_MARKERS) and "<article" not in lower:
-            if _PARKED_VENDOR.search(lower):
-                return "parked_domain"
-            if _PARKED_PHRASE.search(lower) and (
-                    _PARKED_PHRASE.search((title or "").lower()) or _site_like(title, tuple(
-                        {*host_names(url), *host_names(final_url)} - {""}))):
-                return "parked_domain"
+        if (any(m in lower for m in _PARKED_MARKERS) and "<article" not in lower
+                and (_PARKED_VENDOR.search(lower) or _PARKED_PHRASE.search(lower))
+                and (_PARKED_PHRASE.search((title or "").lower()) or _site_like(
+                    title, tuple({*host_names(url), *host_names(final_url)} - {""})))):
+            return "parked_domain"
     return None
 
 

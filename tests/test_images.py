@@ -573,3 +573,24 @@ def test_imagesize_limits_that_justify_our_own_parsers() -> None:
     assert get(bmp(3, 2, header=12)) == (131075, 1572865)
     assert get(svg('viewBox="0 0 300 150"')) == (5.0, 5.0)  # the first width= anywhere: a <rect>
     assert get(ico(((16, 16),))) == (-1, -1)
+
+
+def png_head(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR chunk: all a probe reads."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + crc
+
+
+@pytest.mark.parametrize("data", [
+    png_head(2_147_483_647, 1), png_head(100_001, 600),
+    svg('width="1e9" height="5"'), svg('viewBox="0 0 200000 100"'),
+])
+def test_a_side_past_the_limit_is_no_size(data: bytes) -> None:
+    """A width or height beyond MAX_IMAGE_SIDE_PX (declared or probed alike) is garbage,
+    never written into a record: the type stands, the size is unknown."""
+    info = probe_image(data, None).info
+    assert info is not None and info.type is not None
+    assert (info.width, info.height) == (None, None)
+    assert probe_image(png_head(100_000, 1), None).info == ImageInfo(
+        type="png", width=100_000, height=1)

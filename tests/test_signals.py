@@ -185,6 +185,15 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     ("https://x.example/news-item/amp", "https://x.example/news-item/"),
     ("https://x.example/news-item/print", "https://x.example/news-item"),
     (ARTICLE, "https://news.example.org/#!/world/2021/05/06/big-story"),
+    # a folder's index page sent to its folder: the same page
+    ("https://site.example/index.html", "https://site.example/"),
+    ("https://site.example/docs/index.html", "https://site.example/docs/"),
+    ("https://site.example/blog/Index.htm", "https://site.example/blog/"),
+    ("https://site.example/index.php", "https://site.example/"),
+    ("https://site.example/default.aspx", "https://site.example/"),
+    # a view of a story (page 2, the embed) sent to the story
+    ("https://x.example/my-post/2", "https://x.example/my-post/"),
+    ("https://x.example/my-post/embed", "https://x.example/my-post/"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
@@ -214,6 +223,30 @@ def test_a_small_story_quoting_a_parking_page_stays_ok(quote: str) -> None:
                            f"<p>{quote}.</p>") == "parked_domain"
 
 
+@pytest.mark.parametrize("vendor", ["bodis.com", "sedo.com/search/details?d=x",
+                                    "dan.com/buy-domain/x.net"])
+def test_a_small_post_naming_a_parking_vendor_stays_ok(vendor: str) -> None:
+    """A parking vendor's address is evidence only under a title that names nothing but
+    the domain (or says the domain is for sale), like the phrase."""
+    text = f"<title>How I monetised my old domains</title><p>I tried {vendor} for it.</p>"
+    assert soft_404_reason(ARTICLE, None, "How I monetised my old domains", None,
+                           text) is None
+    assert soft_404_reason("https://example.net/", None, "example.net", None,
+                           f"<p>Parked at {vendor}</p>") == "parked_domain"
+
+
+@pytest.mark.parametrize(("url", "title"), [
+    ("https://httpstatuses.io/404", "404 Not Found \u2014 httpstatuses.io"),
+    ("https://http.cat/status/404", "404 Not Found"),
+    ("https://www.webfx.example/web-development/glossary/http-status-codes/404/",
+     "404 Not Found | WebFX"),
+])
+def test_a_page_asked_for_at_an_error_address_is_about_it(url: str, title: str) -> None:
+    assert soft_404_reason(url, None, title, title) is None
+    story = url.replace("404", "a-story-about-cats")  # the same page at a story's address
+    assert soft_404_reason(story, None, title, None) == "not_found_title"
+
+
 def test_article_about_domain_sales_stays_ok() -> None:
     text = "<h1>Domain investors meet in Berlin</h1><p>Prices of names rose.</p>"
     assert not is_soft_404(ARTICLE, None, "Domain investors meet", "Domain investors", text)
@@ -238,6 +271,10 @@ STORY_MARKUP = [
     '<script type="application/ld+json">{"@type" : "Review", "@graph": [{"@type": '
     '"NewsArticle", "headline": "Not Found"}]}</script>',
     "<script type='application/ld+json'>{\"@type\":[\"BlogPosting\"]}</script>",
+    # a video's, a song's page (a deleted one's has none of this)
+    '<meta property="og:type" content="video.other">',
+    '<meta property="og:type" content="music.song">',
+    '<script type="application/ld+json">{"@type": "VideoObject", "name": "x"}</script>',
 ]
 
 
@@ -273,3 +310,45 @@ def test_soft_404_from_an_extracted_page() -> None:
             "<body><h1>Sorry</h1></body></html>").encode()
     _, signals = extract_with_signals(decode_html(body, None), ARTICLE)
     assert is_soft_404(ARTICLE, ARTICLE, signals.title, signals.h1)
+
+
+@pytest.mark.parametrize("hidden", [
+    "<template><h1>Page not found</h1></template>",
+    '<script type="text/x-template"><h1>Page not found</h1></script>',
+    '<script>var t = "<h1>Page not found</h1>";</script>',
+    "<!-- <h1>404 Not Found</h1> -->",
+    "<noscript><h1>Page not found</h1></noscript>",
+    "<style>/* <h1>Page not found</h1> */</style>",
+])
+def test_an_h1_the_page_does_not_show_is_no_headline(hidden: str) -> None:
+    """A not-found template in a script, template or comment is no message of the page:
+    the first shown h1 is its headline."""
+    body = (f"<html><head><title>News Example</title></head><body>{hidden}"
+            "<h1>Mayor wins</h1><p>Story.</p></body></html>")
+    _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
+    assert signals.h1 == "Mayor wins"
+    assert not is_soft_404(ARTICLE, None, signals.title, signals.h1, body)
+    shown = body.replace(hidden, "<h1>Page not found</h1>")
+    _, plain = extract_with_signals(decode_html(shown.encode(), None), ARTICLE)
+    assert is_soft_404(ARTICLE, None, plain.title, plain.h1, shown)
+
+
+@pytest.mark.parametrize("width", ["\u00b2", "\u0663\u0660\u0660", "9" * 5000, "1e9", "-5"])
+def test_an_odd_declared_image_size_loses_only_the_size(width: str) -> None:
+    """A width that is no ASCII number (a superscript two, Arabic-Indic digits, 5,000
+    digits) is no size; the rest of the page is read as usual, soft-404 signals too."""
+    body = ('<html><head><title>Page not found</title><meta property="og:image" '
+            f'content="/i.png"><meta property="og:image:width" content="{width}">'
+            '<meta property="og:image:height" content="630"></head></html>')
+    meta, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
+    assert meta.title == "Page not found" and signals.title == "Page not found"
+    assert meta.image is not None and meta.image.url == "https://news.example.org/i.png"
+    assert (meta.image.width, meta.image.height) == (None, 630)
+    assert is_soft_404(ARTICLE, None, signals.title, signals.h1, body)
+
+
+def test_an_upper_case_page_hides_its_templates_too() -> None:
+    body = ("<HTML><HEAD><TITLE>News Example</TITLE></HEAD><BODY><SCRIPT>var t = "
+            "'<H1>Page not found</H1>';</SCRIPT><H1>Mayor wins</H1></BODY></HTML>")
+    _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
+    assert signals.h1 == "Mayor wins"
