@@ -399,8 +399,25 @@ def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
                 fields[name] = parse(value)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{where}: hosts.{host}.{name}: {exc}") from None
-        hosts[host.lower().rstrip(".")] = HostPolicy(**fields)
+        hosts[_host_name(host, where)] = HostPolicy(**fields)
     return hosts
+
+
+def _host_name(host: str, where: str) -> str:
+    """A ``[hosts]`` key as URLs' hosts are compared: lower case, punycode, no trailing dot
+    (``bücher.example`` is ``xn--bcher-kva.example``); a key that is no host name (with a
+    port, a scheme or a path) is an error, not a table that never applies."""
+    from enricher.net.urls import CleanURL, clean_url, host_key  # the network stack, lazily
+
+    name = host.strip().rstrip(".")
+    bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    ipv6 = ":" in bare and not bare.strip("0123456789abcdefABCDEF:.")
+    cleaned = None if not ipv6 and any(c in name for c in "/:@?#[]\\ ") else clean_url(
+        f"http://[{bare}]/" if ipv6 else f"http://{name}/", allowed_low_ports=frozenset({80}))
+    if not isinstance(cleaned, CleanURL):
+        raise ConfigError(f"{where}: hosts.{host}: not a host name; write the name alone, "
+                          'as in [hosts."news.example.com"] (no scheme, port or path)')
+    return host_key(cleaned.url)
 
 
 def load_settings(

@@ -2,8 +2,8 @@
 never replaces an answer with a breaker's "never asked".
 
 A URL cited first as an ``ampWebUrl`` (HEAD) and later as a ``webUrl`` is fetched again as a
-page. If its origin's breaker tripped in between (other pages of the site hung), the second
-pass sends nothing; the HEAD's real answer must stand, not become ``host_unreachable``.
+page. If its origin's breaker tripped in between (the site stopped taking connections), the
+second pass sends nothing; the HEAD's real answer must stand, not become ``host_unreachable``.
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ from enricher.progress import QuietReporter
 
 
 def test_a_tripped_breaker_never_overwrites_an_earlier_answer(tmp_path: Path) -> None:
+    servers: list[NetServer] = []
+
     async def handler(req: object, conn: object) -> None:
-        if req.path.startswith("/hang"):  # type: ignore[attr-defined]
-            await asyncio.Event().wait()
-        await conn.respond(200, page("Live"))  # type: ignore[attr-defined]
+        await conn.respond(200, page("Live"), close=True)  # type: ignore[attr-defined]
+        assert servers[0]._server is not None
+        servers[0]._server.close()  # the site answers once, then refuses connections
 
     async def main() -> app.RunResult:
         async with NetServer(handler) as srv:
+            servers.append(srv)
             url = srv.url("a.test", "/amp")
             records = [("1", "ampWebUrl", url)]
-            records += [(f"{i + 2}", "webUrl", srv.url("a.test", f"/hang{i}")) for i in range(3)]
+            records += [(f"{i + 2}", "webUrl", srv.url("a.test", f"/gone{i}")) for i in range(3)]
             records.append(("9", "webUrl", url))
             for name, key, value in records:
                 (tmp_path / f"{name}.md").write_text(
@@ -47,6 +50,7 @@ def test_a_tripped_breaker_never_overwrites_an_earlier_answer(tmp_path: Path) ->
 
     run = asyncio.run(main())
     results = {r.url.rsplit("/", 1)[1]: r for r in run.results}
-    assert {results[f"hang{i}"].status for i in range(3)} == {LinkStatus.TIMEOUT}
+    assert {(results[f"gone{i}"].status, results[f"gone{i}"].reason)
+            for i in range(3)} == {(LinkStatus.ERROR, "connect")}
     amp = results["amp"]
     assert (amp.status, amp.http_status, amp.kind) == (LinkStatus.OK, 200, LinkKind.REACH), amp

@@ -950,3 +950,42 @@ def test_a_page_sent_with_two_content_types_is_still_a_page(fields: tuple[str, s
     assert fetched.content_type == "text/html; charset=utf-8" and fetched.body
     result = interpret(fetched, (), None, Config())
     assert result.page is not None and result.page.title == "Tram línea nueva"
+
+
+def test_hanging_pages_of_a_host_that_answers_never_trip_its_breaker() -> None:
+    """A timeout after the connection was made counts towards the breaker only until the
+    host answers: a host that served a page is up, so its hanging pages are timeouts each
+    and its other pages are read, however many hang in a row."""
+    async def handler(request: Request, conn: Conn) -> None:
+        if request.path.startswith("/hang"):
+            await asyncio.Event().wait()  # never answers; the client's deadline ends it
+        await conn.respond(200, page())
+
+    config = replace(FAST, host_concurrency=1, breaker_threshold=3, max_attempts=1)
+    hanging = [f"/hang{i}" for i in range(4)]
+    r = run(handler, ["/first", *hanging, *(f"/{i}" for i in range(4))], config)
+    assert {status(r.at(p)) for p in hanging} == {(LinkStatus.TIMEOUT, "timeout")}
+    assert {status(r.at(f"/{i}")) for i in range(4)} == {(LinkStatus.OK, "http_200")}
+    # a host that never answered: its hanging pages do trip it
+    r = run(handler, [*hanging, *(f"/{i}" for i in range(4))], config)
+    assert [r.at(p).failure for p in hanging] == ["timeout"] * 3 + ["host_unreachable"]
+    assert {r.at(f"/{i}").failure for i in range(4)} == {"host_unreachable"}
+
+
+def test_a_retry_after_past_the_cap_still_rests_the_host() -> None:
+    """A 429 asking for an hour gives up its URL (retry_after_too_long), and the host gets
+    the capped rest before its next request, not none."""
+    arrived: dict[str, float] = {}
+
+    async def handler(request: Request, conn: Conn) -> None:
+        arrived[request.path] = time.monotonic()
+        if request.path == "/busy":
+            await conn.respond(429, page("busy"), [("Retry-After", "3600")])
+        else:
+            await conn.respond(200, page())
+
+    config = replace(FAST, host_concurrency=1, retry_after_cap=0.3)
+    r = run(handler, ["/busy", "/next"], config)
+    assert status(r.at("/busy")) == (LinkStatus.BLOCKED, "retry_after_too_long")
+    assert status(r.at("/next")) == (LinkStatus.OK, "http_200")
+    assert arrived["/next"] - arrived["/busy"] >= 0.3

@@ -204,6 +204,21 @@ def test_bad_headers_in_the_config_file_and_host_tables(tmp_path: Path) -> None:
     assert load_settings({}, environ={}, cwd=tmp_path).config.fetch.headers == {"X-Token": "a b\tc"}
 
 
+def test_host_tables_are_keyed_as_urls_hosts_are_compared(tmp_path: Path) -> None:
+    """An international name in Unicode, upper case or a trailing dot names the host its
+    URLs have (punycode, lower case); a key with a port or scheme is an error, not a table
+    that silently never applies."""
+    config = tmp_path / "enricher.toml"
+    config.write_text('[hosts."B\u00dcCHER.Example."]\nconcurrency = 1\n'
+                      '[hosts."[::1]"]\nconcurrency = 2\n', encoding="utf-8")
+    hosts = load_settings({}, environ={}, cwd=tmp_path).config.fetch.hosts
+    assert set(hosts) == {"xn--bcher-kva.example", "::1"}
+    for key in ("news.example:8080", "https://news.example", "news.example/world"):
+        config.write_text(f'[hosts."{key}"]\nconcurrency = 1\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"not a host name; write the name alone"):
+            load_settings({}, environ={}, cwd=tmp_path)
+
+
 def test_max_record_bytes_is_a_config_key(tmp_path: Path) -> None:
     """The record-size error says "raise max_record_bytes": the user can."""
     (tmp_path / "enricher.toml").write_text("max_record_bytes = 10000000\n", encoding="utf-8")

@@ -337,9 +337,8 @@ class Fetcher:
     async def _hop(self, job: _Job, url: str, method: str,
                    extra: Mapping[str, str] | None) -> Reply:
         """One hop: the retry loop around attempts; gives up on a too-long Retry-After.
-        The first attempt runs before the tenacity loop is built (most hops never retry,
-        and building it costs more than the attempt's own bookkeeping); when it asks for a
-        retry, the loop starts from that outcome, so waits and counts are tenacity's."""
+        The first attempt runs before the tenacity loop is built (most hops never retry, and
+        building it costs more than the attempt's bookkeeping); a retry starts it from that."""
         resp = await self._attempt(job, url, method, extra)
         if method == "HEAD" and _head_failed(resp):
             return resp  # the GET fallback follows instead of a retry
@@ -379,17 +378,19 @@ class Fetcher:
         job.attempts += 1
         job.touched.add(key)
         failed: bool | None = None
+        connected = False
         try:
             resp = await self._send(job, key, target, method, extra)
             if resp.failure is None or resp.http_status is not None:
                 failed = False  # the host answered
             elif resp.failure in BREAKER_FAILURES and origin not in job.counted:
                 failed = True  # once per URL: one hanging page's retries are not a dead host
+                connected = not resp.connect_stage
                 job.counted.add(origin)
             self._outage.note(origin, Evidence.UP if failed is False else resp.evidence)
             return resp
         finally:
-            self._sched.release(key, failed=failed, origin=origin)
+            self._sched.release(key, failed=failed, origin=origin, connected=connected)
 
     # --- one request ----------------------------------------------------------------------
     def _connections(self, key: str | None) -> int:
@@ -436,9 +437,8 @@ class Fetcher:
             async with asyncio.timeout(self.config.request_deadline):
 
                 async def trace(event: str, info: Mapping[str, object]) -> None:
-                    # spacing counts from when the request has really left (after a new
-                    # connection's handshake and the write of its head: the write itself
-                    # may wait for a busy event loop), so nothing shortens the next gap
+                    # spacing counts from when the request has really left (handshake and
+                    # head written), so nothing shortens the next gap
                     if not connected and event.startswith(_CONNECTED_EVENTS):
                         connected.append(True)
                     if pending and event.endswith("send_request_headers.complete"):
@@ -479,17 +479,17 @@ class Fetcher:
                 sched.sent(key)
 
     def _defer(self, key: str, headers: httpx.Headers) -> None:
-        """A 429/503 with a Retry-After within the cap holds the host (up to the cap a run)."""
+        """A 429/503 with a Retry-After holds the host up to the cap (and the cap a run); a
+        longer one also ends its URL (``retry_after_too_long``), but the host still rests."""
         cap = self._policy.retry_after_cap
         wait = retry_after(headers, self._wall())
-        if wait is not None and wait <= cap:
-            self._sched.defer(key, wait, budget=cap)
+        if wait is not None:
+            self._sched.defer(key, min(wait, cap), budget=cap)
 
 
 def _head_failed(resp: Reply) -> bool:
     """A failure that may be HEAD's own (the server hung, broke or reset on it), not the
-    host's: a failure before the connection existed (a connect timeout) is no reason to
-    try a GET, and goes through the ordinary retries."""
+    host's (a connect timeout is no reason to try a GET: it gets the ordinary retries)."""
     return resp.failure in HEAD_FALLBACK_FAILURES and not resp.connect_stage
 
 

@@ -38,12 +38,15 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
 * **Retry-After**: when a host answers 429/503 with a Retry-After, ``defer(host, seconds)``
   moves its next start that far ahead (retries included: they wait in the same slot). The
   host just sits in the timed heap meanwhile: it holds no global slot and delays no other
-  host. (A request granted before the answer came may still leave.)
+  host. A request granted before the answer came waits for the hold too (``held_until``).
 * **Circuit breaker**, per *origin* (scheme, host, port; politeness stays per host name):
   ``breaker_threshold`` consecutive connection-level failures or timeouts trip the origin:
   its pending URLs are handed to ``on_unreachable`` at once (``origin_of`` says which queued
   item goes where) and its waiting jobs get ``False`` from ``acquire``; any HTTP response
-  resets the count. A closed port 80 does not condemn the same site's https:// URLs.
+  resets the count. A timeout after the connection was made (a page that never answers)
+  counts only while the origin has not answered in this run: a host that answers other
+  pages is up, and its hanging pages time out one by one. A closed port 80 does not
+  condemn the same site's https:// URLs.
 
 The clock (monotonic seconds) and the jitter source are injectable. This module must not
 import httpx, build requests, or decide verdicts.
@@ -142,6 +145,7 @@ class Breaker:
 
     failures: int = 0  # consecutive connection-level failures (a URL's retries count once)
     tripped: bool = False
+    answered: bool = False  # an HTTP response came in this run
 
 
 class Scheduler(Generic[T]):
@@ -265,11 +269,13 @@ class Scheduler(Generic[T]):
                 self.release(key)
             raise
 
-    def release(self, key: str, *, failed: bool | None = None, origin: str | None = None
-                ) -> None:
+    def release(self, key: str, *, failed: bool | None = None, origin: str | None = None,
+                connected: bool = False) -> None:
         """An attempt to host ``key`` ended. ``failed``: True for a connection-level failure
         or timeout (counts towards the breaker of ``origin``, default the host), False for
-        any HTTP response (resets it), None for neither (e.g. a policy refusal)."""
+        any HTTP response (resets it), None for neither (e.g. a policy refusal).
+        ``connected``: the failure came after a connection was made (it counts only while
+        the origin has not answered in this run)."""
         slot = self.slot(key)
         slot.active -= 1
         self.active -= 1
@@ -278,8 +284,8 @@ class Scheduler(Generic[T]):
             origin = key if origin is None else origin
             breaker = self.breaker(origin)
             if not failed:
-                breaker.failures = 0
-            else:
+                breaker.failures, breaker.answered = 0, True
+            elif not (connected and breaker.answered):
                 breaker.failures += 1
                 if breaker.failures >= self._threshold and not breaker.tripped:
                     self._trip(slot, origin, breaker)
