@@ -363,10 +363,8 @@ def _stdin_skipping_missing(stdin: TextIO, err: Console) -> TextIO:
     """Paths listed on stdin, minus those that do not exist (each named on stderr)."""
     from enricher.records import stdin_paths
 
-    def skipped(message: str) -> None:
-        err.print(f"enricher: {message}", markup=False)
-
-    return io.StringIO("".join(f"{path}\n" for path in stdin_paths(stdin, skipped)))
+    paths = stdin_paths(stdin, lambda message: err.print(f"enricher: {message}", markup=False))
+    return io.StringIO("".join(f"{path}\n" for path in paths))
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
@@ -451,6 +449,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         in_flight=lambda: fetchers[0].in_flight() if fetchers else {},
     )
     diff_lines: list[str] = []
+    signalled: list[int] = []
 
     async def go() -> RunResult:
         task = asyncio.current_task()
@@ -458,6 +457,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         assert task is not None
 
         def stop(signum: int, frame: object) -> None:
+            signalled.append(signum)
             with contextlib.suppress(RuntimeError):  # the loop has closed: the run is over
                 loop.call_soon_threadsafe(task.cancel)
 
@@ -486,6 +486,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     finally:
         _restore_signal_handlers(handlers)
         reporter.close()
+    if signalled and run.aborted is None:  # it came after the run's last step: as if it
+        raise KeyboardInterrupt  # came while reports are written (exit 3, records whole)
     written = _write_reports(run, reports, config.fail_on, err)
     if config.dry_run and not args.quiet:
         for line in diff_lines:

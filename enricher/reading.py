@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,6 +45,7 @@ from enricher.runtime import tune_process
 PARALLEL_MIN_RECORDS = 512  # below this, a worker process costs more than it saves
 CHUNK_RECORDS = 64
 CHUNKS_AHEAD = 4
+PARENT_CHECK_SECONDS = 1.0  # how often the worker looks whether its parent is still there
 
 
 # one fetchable slot: url, kind (LinkKind's value), field path, line, and the provider name
@@ -129,7 +132,7 @@ async def scan_records(
     pool: ProcessPoolExecutor | None = None
     try:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=tune_process)
+                                   initializer=worker_start, initargs=(os.getpid(),))
         ahead: deque[Future[list[Scanned]]] = deque()
         for chunk in chunks[:CHUNKS_AHEAD]:
             ahead.append(pool.submit(scan_chunk, chunk, config))
@@ -151,6 +154,20 @@ async def scan_records(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def worker_start(parent: int) -> None:
+    """The reading worker's set-up: tuned like the CLI, and it ends when ``parent`` does. A
+    main process killed with SIGKILL left the worker blocked on a pipe nobody reads, for
+    ever, holding the run's stdout and stderr open (a cron job's output never ended)."""
+    tune_process()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="enricher-parent-watch", daemon=True).start()
 
 
 async def _in_process(

@@ -28,7 +28,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -255,14 +255,21 @@ def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> byt
 STALE_TEMP_AGE: Final = STALE_TEMP_SECONDS  # a temp file this old belongs to a killed run
 
 
-def sweep_stale_temps(folder: Path, now: float, age: float = STALE_TEMP_AGE) -> int:
-    """Remove ``write_atomic`` temp files older than ``age`` from ``folder`` (left behind by
-    a run that was killed between writing and renaming; a live run's temp file lives for
-    milliseconds). Returns how many were removed; never raises."""
+def is_record_temp(name: str) -> bool:
+    """A ``write_atomic`` temp file's name."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(".tmp")
+
+
+def sweep_stale_temps(folder: Path, now: float, age: float = STALE_TEMP_AGE,
+                      is_temp: Callable[[str], bool] = is_record_temp) -> int:
+    """Remove temp files (``is_temp`` names: ``write_atomic``'s by default) older than
+    ``age`` from ``folder``, left behind by a run that was killed between writing and
+    renaming (a live run's temp file lives for milliseconds). Returns how many were
+    removed; never raises."""
     removed = 0
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(".tmp")):
+            if not is_temp(entry.name):
                 continue
             with contextlib.suppress(OSError):
                 if entry.is_file(follow_symlinks=False) and (
@@ -330,6 +337,7 @@ def write_atomic(
 
 
 _CHANGED: Final = "the file changed on disk since it was read; not overwritten, run again"
+_VANISHED: Final = "it was moved or deleted since it was read; not written again"
 
 
 def stamp(st: os.stat_result) -> tuple[int, ...]:
@@ -411,7 +419,7 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
     return True when written. Creates parent folders (``--out``); a new file gets the
     record's mode. Raises OSError when writing fails, and (EBUSY, nothing written) when
     ``dest`` is the record itself and changed on disk since it was read (checked again
-    just before the rename)."""
+    just before the rename), or (ENOENT) was moved or deleted since."""
     try:
         with open(dest, "rb") as fh:
             seen: os.stat_result | None = os.fstat(fh.fileno())
@@ -421,6 +429,8 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
     if current == new:
         return False
     mode = expect = None
+    if seen is None and os.path.abspath(dest) == os.path.abspath(record.path):
+        raise OSError(errno.ENOENT, _VANISHED, str(dest))  # in place: never recreated
     if seen is None:
         with contextlib.suppress(OSError):
             mode = stat.S_IMODE(os.stat(record.path).st_mode)

@@ -40,7 +40,8 @@ def take_lock(path: Path, started: str) -> int:
             fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # the lock file, not the history, is what cannot be used
             raise StateError(f"cannot use the lock file {name} ({exc.strerror or exc}); "
-                             "it must be a file enricher can write: fix or remove it") from None
+                             "it must be a file enricher can write: fix its permissions "
+                             "(if it is no file, remove it while no run is going)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

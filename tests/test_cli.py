@@ -524,3 +524,23 @@ def test_help_names_force_color_and_the_version_flag(capsys: pytest.CaptureFixtu
     assert "--version print the version and exit" in " ".join(capsys.readouterr().out.split())
     assert main(["--version"]) == ExitCode.OK
     assert capsys.readouterr().out.startswith("enricher 0.")
+
+
+def test_a_signal_after_the_runs_last_step_still_exits_3(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM that lands after the run's last await (the history committed, the loop
+    closing) cancels nothing; it must still end the process as interrupted (exit 3, one
+    line), as one during report writing does, not be lost (exit 0 or 1)."""
+    from enricher import app
+    from enricher.models import RecordCounts, RunResult
+
+    async def finished_run(command: str, *args: object, **kwargs: object) -> RunResult:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before the coroutine returns
+        return RunResult(command, "", "", (), (), (), RecordCounts(read=1, unchanged=1))
+
+    monkeypatch.setattr(app, "run", finished_run)
+    (tmp_path / "r.md").write_text("---\ntitle: T\n---\n", encoding="utf-8")
+    report = tmp_path / "report.json"
+    code, _, err = _run(["check", str(tmp_path / "r.md"), *FAST, "--report", str(report)])
+    assert (code, err) == (ExitCode.ABORTED, "enricher: interrupted\n")
+    assert not report.exists()

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+import subprocess
+import sys
+import time
 from array import array
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -163,3 +166,42 @@ def test_path_order_keeps_each_records_origins_in_document_order() -> None:
     assert [(o.file, o.field, o.line) for o in col.origins(SHARED)] == [
         ("a.md", "f1", 5), ("a.md", "f0", 8), ("b.md", "f2", 9), ("b.md", "f0", 3)]
     assert col.origins("https://elsewhere.example/") == ()
+
+
+_ORPHAN = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from enricher.reading import worker_start
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=worker_start, initargs=(os.getpid(),))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 3600)  # the worker is busy when its parent is killed
+    time.sleep(3600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"  # a zombie has ended (whoever reaps it)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_reading_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """A main process killed with SIGKILL must not leave its reading worker running (it
+    held the run's stdout and stderr open for ever)."""
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN, encoding="utf-8")
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True) as parent:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.kill()
+    deadline = time.monotonic() + 10 * reading.PARENT_CHECK_SECONDS
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the outcome, with a deadline
+    assert not _alive(worker)

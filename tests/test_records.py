@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import errno
 import io
 import os
 import re
@@ -1197,3 +1198,19 @@ def test_a_comment_on_the_key_line_of_a_replaced_block_value_stays(
     assert edited.decode() == want.replace("\n", newline)
     again = reread(tmp_path, edited, "n.md")
     assert records.apply_edits(again, {(): {"linkCheck": new}}) == edited
+
+
+def test_a_record_moved_away_since_reading_is_not_written_again(tmp_path: Path) -> None:
+    """In place, a record renamed or deleted between reading and writing stays gone: the
+    run does not recreate it (the record would exist twice); --out copies are created."""
+    path = tmp_path / "r.md"
+    path.write_bytes(b"---\na: 1\n---\n")
+    record = read(path)
+    new = records.apply_edits(record, {(): {"b": 1}})
+    os.replace(path, tmp_path / "renamed.md")
+    with pytest.raises(OSError, match="moved or deleted since it was read") as caught:
+        records.write_record(record, new, path)
+    assert caught.value.errno == errno.ENOENT
+    assert sorted(os.listdir(tmp_path)) == ["renamed.md"]
+    assert records.write_record(record, new, tmp_path / "out" / "r.md")
+    assert (tmp_path / "out" / "r.md").read_bytes() == new

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import replace
@@ -876,3 +877,20 @@ def test_csv_names_an_undecodable_file_name_byte_as_the_others_do() -> None:
     assert cell("news/caf\udcff.md") == "news/caf\\xff.md"
     assert cell("=caf\udcff") == "'=caf\\xff"
     assert printable("news/caf\udcff.md") == cell("news/caf\udcff.md")
+
+
+def test_a_killed_runs_report_temp_files_are_swept(tmp_path: Path) -> None:
+    """A run killed while writing a report left ``.report.json.<hex>.tmp`` beside it; the
+    next report written there removes such files once an hour old, and nothing else."""
+    old = tmp_path / ".report.json.0badc0de.tmp"
+    fresh = tmp_path / ".report.json.feedf00d.tmp"  # perhaps another run's, writing now
+    other = tmp_path / ".report.json.notes.tmp"
+    for path in (old, fresh, other):
+        path.write_text("partial", encoding="utf-8")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    os.utime(other, (hours_ago, hours_ago))
+    write_report(sample_run(), str(tmp_path / "report.json"), "json", fail_on=ALL_FAIL)
+    assert not old.exists() and fresh.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".report.json.feedf00d.tmp", ".report.json.notes.tmp", "report.json"]

@@ -29,6 +29,7 @@ import os
 import secrets
 import stat
 import sys
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -160,7 +161,9 @@ def write_report(
     # through a symlink: the file it points to gets the report, the link stays a link
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     # a short prefix of the name: the target's own may already be as long as a name can be
-    tmp = target.with_name(f".{target.name[:32]}.{secrets.token_hex(4)}.tmp")
+    prefix = f".{target.name[:32]}."
+    tmp = target.with_name(f"{prefix}{secrets.token_hex(4)}.tmp")
+    _sweep(target.parent, prefix)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
@@ -186,3 +189,15 @@ def write_report(
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _sweep(folder: Path, prefix: str) -> None:
+    """Remove this report's temp files that a killed run left (older than an hour)."""
+    from enricher.records import sweep_stale_temps  # PyYAML stays out of `report`'s start
+
+    def is_temp(name: str) -> bool:
+        hex_part = name[len(prefix):-4]
+        return (name.startswith(prefix) and name.endswith(".tmp") and len(hex_part) == 8
+                and not hex_part.strip("0123456789abcdef"))
+
+    sweep_stale_temps(folder, time.time(), is_temp=is_temp)
