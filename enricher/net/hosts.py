@@ -22,7 +22,10 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   a second heap (``_ready``) served **longest remaining work first** (queued attempts × the
   host's interval, or a nominal latency share without one): when global slots are scarce
   (many hosts ready at once, or a CPU-bound event loop), the host that bounds the run's wall
-  time goes first instead of waiting a round behind every small host.
+  time goes first instead of waiting a round behind every small host. That host (the most
+  work queued) is also kept global slots for its free connections (at most a quarter of
+  the limit): otherwise each slot its fast request frees while it waits out its spacing
+  goes to a small host's slow request, and it waits for a slot at every start.
   Nothing is handed to the HTTP layer before it can run, so connection pools never queue.
 * **Load governor**: the event loop runs on one core. When fetching, decoding and parsing
   saturate it, every await of every job waits a full round of the loop's ready queue, so a
@@ -80,6 +83,7 @@ T = TypeVar("T")
 # event loop's latency between a grant and the request leaving does not add to every gap.
 LEAD_SHARE = 0.5
 MAX_LEAD = 0.03
+BOUND_REFRESH = 0.5  # seconds between looks for the host with the most work
 # load governor (see the module docstring): tick, lag thresholds (seconds), smoothing
 LAG_TICK = 0.05
 LAG_HIGH = 0.008
@@ -183,6 +187,8 @@ class Scheduler(Generic[T]):
         self._origin_of: Callable[[str, T], str] = origin_of or (lambda key, item: key)
         self._timed: list[tuple[float, int, HostSlot[T]]] = []  # (may start at, seq, slot)
         self._ready: list[tuple[float, int, HostSlot[T]]] = []  # (-work, seq, slot)
+        self._bound: HostSlot[T] | None = None  # see _reserve
+        self._bound_at = 0.0  # when to look for it again
         self._seq = itertools.count()
         self.active = 0  # requests in flight, all hosts
         self._open = 0  # items added and not finished
@@ -412,6 +418,20 @@ class Scheduler(Generic[T]):
             await asyncio.sleep(LAG_TICK)
             self.observe_lag(max(0.0, loop.time() - before - LAG_TICK))
 
+    def _reserve(self, now: float) -> HostSlot[T] | None:
+        """The host with the most work queued (the run's bound), while it could use another
+        connection: the other hosts leave it that many global slots (at most a quarter of
+        the limit). Without this, when global slots are scarce, the slot its fast request
+        frees goes to a small host's slow request while it waits out its spacing, and it
+        then waits for a slot: the run took the sum of the bounds, not the largest. Found
+        again every ``BOUND_REFRESH`` seconds."""
+        bound = self._bound
+        if bound is None or now >= self._bound_at or not bound.has_work():
+            busy = (s for s in self._slots.values() if s.has_work())
+            bound = self._bound = max(busy, key=HostSlot.work, default=None)
+            self._bound_at = now + BOUND_REFRESH
+        return bound if bound is not None and bound.active < bound.concurrency else None
+
     def _dispatch(self, now: float) -> None:
         timed, ready = self._timed, self._ready
         while True:
@@ -420,6 +440,15 @@ class Scheduler(Generic[T]):
                 heapq.heappush(ready, (-slot.work(), seq, slot))
             if not ready or self.active >= self.limit:
                 return
+            bound = self._reserve(now)
+            if bound is not None and ready[0][2] is not bound:
+                cap = self.limit // 4 if self.limit >= 4 else min(1, self.limit - 1)
+                if self.active + min(bound.concurrency - bound.active, cap) >= self.limit:
+                    if bound.queued and bound.next_start - bound.lead <= now and (
+                            bound.can_start()):
+                        self._grant(bound, now)  # due: its heap entry is only stale
+                        continue
+                    return  # the rest is the bound host's
             _, _, slot = heapq.heappop(ready)
             slot.queued = False
             if slot.next_start - slot.lead > now:  # moved by sent(): wait again
