@@ -26,6 +26,7 @@ _ISO = re.compile(
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T?(\d{2})(\d{2})(\d{2})?)?(?!\d)")
 _YMD = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?!\d)")
 _DMY = re.compile(r"(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})(?!\d)")
+_RFC_ZONE = re.compile(r"[\s\d](?:[+-]\d{4}|GMT|UTC?|Z|[ECMP][SD]T)\s*$", re.I)
 _SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
 _CJK = re.compile(r"(\d{4})\s?[年년]\s?(\d{1,2})\s?[月월]\s?(\d{1,2})(?!\d)")
 _MONTH_NAMES = (
@@ -74,15 +75,28 @@ def _ymd(year: str | int, month: str | int, day: str | int) -> str | None:
 
 def _with_time(day: str, hh: str | None, mm: str | None, ss: str | None,
                tz: str | None) -> str:
-    if hh is None or mm is None or int(hh) > 23 or int(mm) > 59:
+    """The day with its time, when the time (and offset) is a real one; else the day."""
+    if hh is None or mm is None or int(hh) > 23 or int(mm) > 59 or int(ss or 0) > 59:
         return day
     out = f"{day}T{int(hh):02d}:{mm}:{ss or '00'}"
     if tz:
         if tz != "Z":
             tz = tz.replace(":", "")
             tz = f"{tz[:3]}:{tz[3:5] or '00'}"
+            if int(tz[1:3]) > 14 or int(tz[4:6]) > 59:
+                return day  # no such offset: the time's meaning is unknown
         out += tz
     return out
+
+
+def _offset(seconds: int | None) -> str | None:
+    """An RFC 2822 zone's offset in seconds -> ``Z`` or ``+05:30``."""
+    if seconds is None:
+        return None
+    if seconds == 0:
+        return "Z"
+    sign, minutes = "+" if seconds > 0 else "-", abs(seconds) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _month(name: str) -> int | None:
@@ -114,8 +128,9 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
     parsed = email.utils.parsedate_tz(s) if "," in s[:6] or s[:3].isalpha() else None
     if parsed and parsed[0] and parsed[1] and parsed[2]:
         day = _ymd(parsed[0], parsed[1], parsed[2])
+        zone = _offset(parsed[9]) if _RFC_ZONE.search(s) else None  # none written: local
         return day and _with_time(day, str(parsed[3]), f"{parsed[4]:02d}",
-                                  f"{parsed[5]:02d}", None)
+                                  f"{parsed[5]:02d}", zone)
     if (m := _TEXT_MDY.search(s)) and (month := _month(m[1])):
         return _ymd(m[3], month, m[2])
     if (m := _TEXT_DMY.search(s)) and (month := _month(m[2])):

@@ -10,11 +10,19 @@ Order (WHATWG "determine the encoding", simplified):
 3. the declared encodings, in order: the HTTP ``Content-Type`` charset, a ``<meta charset>``
    or ``http-equiv`` content-type in the first :data:`META_SCAN_BYTES` bytes (scanned as
    ASCII on the raw bytes), then an XML declaration. The first one under which the bytes
-   decode without error is used; a wrong header charset therefore falls through to the
-   page's own declaration. When none decodes cleanly, the declared encoding with the
-   fewest replacement characters wins (ties: the earlier one);
-4. otherwise UTF-8 with U+FFFD replacement, or windows-1252 when UTF-8 fails badly
-   (most non-ASCII bytes invalid: the page is really a legacy single-byte encoding).
+   decode without error is used; a wrong multi-byte header charset therefore falls through
+   to the page's own declaration (a single-byte one such as ``iso-8859-1`` decodes any
+   bytes, so it wins, as it does in browsers). When none decodes cleanly, the declared
+   encoding with the fewest replacement characters wins (ties: the earlier one);
+4. otherwise UTF-8 with U+FFFD replacement, or windows-1252 when UTF-8 fails badly: with
+   nothing declared, when most non-ASCII bytes are invalid (the page is really a legacy
+   single-byte encoding); with UTF-8 declared, as browsers follow it, only when fewer
+   characters decode than bytes fail (a UTF-8 page with a stray Latin-1 footer stays
+   UTF-8: its curly quotes must not become "â€™").
+
+A ``<meta>`` declares an encoding by its own ``charset`` attribute, or by the ``content`` of
+an ``http-equiv="Content-Type"`` one; a ``charset=`` inside another meta's content (the
+keywords) or in a comment declares nothing.
 
 Labels are mapped as in the WHATWG Encoding Standard (``latin1``, ``iso-8859-1`` and
 ``us-ascii`` mean windows-1252, ``gb2312`` means GB18030, ``shift_jis`` means windows-31j...);
@@ -33,18 +41,6 @@ __all__ = ["META_SCAN_BYTES", "charset_from_content_type", "decode_html", "looku
 #: How far into the body ``<meta charset>`` is looked for (WHATWG says 1024; real pages
 #: often put it after long comments or inline styles).
 META_SCAN_BYTES = 2048
-
-_C1_HANDLER = "enricher-c1"
-
-
-def _c1_passthrough(exc: UnicodeError) -> tuple[str, int]:
-    """windows-1252 as browsers decode it: the five undefined bytes map to C1 controls."""
-    if isinstance(exc, UnicodeDecodeError):
-        return chr(exc.object[exc.start]), exc.start + 1
-    raise exc
-
-
-codecs.register_error(_C1_HANDLER, _c1_passthrough)
 
 # WHATWG label -> Python codec. Only labels that occur on the web in practice.
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -100,8 +96,9 @@ _SEVEN_BIT = frozenset({"iso2022_jp"})
 _UTF16 = frozenset({"utf-16-le", "utf-16-be"})
 
 _CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.+\-]{1,40})""", re.I)
-_META_CHARSET = re.compile(
-    rb"""<meta\b[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.+\-]{1,40})""", re.I)
+_META = re.compile(rb"<meta\b([^>]{0,512})", re.I)
+_ATTRIBUTE = re.compile(rb"""([A-Za-z_:-]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.S)
 _XML_DECL = re.compile(
     rb"""^\s{0,64}<\?xml\b[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_:.+\-]{1,40})""")
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -109,7 +106,9 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_HIGH_BYTES = re.compile(rb"[\x80-\xff]")
+_HIGH = bytes(range(0x80, 0x100))
+# windows-1252 as browsers decode it: the five bytes it leaves undefined are C1 controls
+_CP1252 = "".join(bytes([i]).decode("cp1252", "ignore") or chr(i) for i in range(256))
 
 
 def lookup_label(label: str | None) -> str | None:
@@ -128,11 +127,17 @@ def charset_from_content_type(content_type: str | None) -> str | None:
 
 
 def _meta_charset(body: bytes) -> str | None:
-    m = _META_CHARSET.search(body, 0, META_SCAN_BYTES)
-    if m is None:
-        return None
-    codec = lookup_label(m.group(1).decode("ascii", "replace"))
-    return "utf-8" if codec in _UTF16 else codec  # a meta cannot really declare UTF-16
+    head = _COMMENT.sub(b"", body[:META_SCAN_BYTES])
+    for meta in _META.finditer(head):
+        attrs = {m[1].lower(): m[2] or m[3] or m[4] or b"" for m in _ATTRIBUTE.finditer(meta[1])}
+        label = attrs.get(b"charset")
+        if label is None and attrs.get(b"http-equiv", b"").lower() == b"content-type":
+            found = _CHARSET_PARAM.search(attrs.get(b"content", b"").decode("latin-1"))
+            label = found[1].encode("latin-1") if found else None
+        codec = lookup_label(label.decode("ascii", "replace")) if label else None
+        if codec:
+            return "utf-8" if codec in _UTF16 else codec  # a meta cannot declare UTF-16
+    return None
 
 
 def _xml_charset(body: bytes) -> str | None:
@@ -143,13 +148,12 @@ def _xml_charset(body: bytes) -> str | None:
 def _decode(body: bytes, codec: str) -> tuple[str, int]:
     """Decode with replacement; return the text and how many errors were replaced.
     A multi-byte sequence cut off at the end is dropped, not counted."""
-    errors = _C1_HANDLER if codec == "cp1252" else "replace"
+    if codec == "cp1252":  # one table lookup per byte, in C
+        return codecs.charmap_decode(body, "strict", _CP1252)[0], 0
     try:
-        text = codecs.getincrementaldecoder(codec)(errors).decode(body, False)
+        text = codecs.getincrementaldecoder(codec)("replace").decode(body, False)
     except (LookupError, UnicodeError):  # pragma: no cover - all codecs above exist
         return "", len(body) + 1
-    if errors == _C1_HANDLER:
-        return text, 0
     legit = body.count(b"\xef\xbf\xbd") if codec == "utf-8" else 0
     return text, max(0, text.count("\ufffd") - legit)
 
@@ -162,14 +166,17 @@ def _strict_utf8(body: bytes) -> str | None:
     return text
 
 
-def _utf8_or_cp1252(body: bytes) -> str:
+def _utf8_or_cp1252(body: bytes, declared: bool) -> str:
     text, errors = _decode(body, "utf-8")
     if errors == 0:
         return text
-    high = len(_HIGH_BYTES.findall(body))
-    if (errors >= 3 and errors * 4 >= high) or errors == high:
-        return _decode(body, "cp1252")[0]
-    return text
+    ascii_bytes = len(body.translate(None, _HIGH))
+    high = len(body) - ascii_bytes
+    if declared:  # decoded characters (U+FFFD aside) against bytes that failed
+        legacy = errors > len(text) - ascii_bytes - errors
+    else:
+        legacy = (errors >= 3 and errors * 4 >= high) or errors == high
+    return _decode(body, "cp1252")[0] if legacy else text
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -189,7 +196,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         if valid is not None:
             return valid
     if not declared or declared == ["utf-8"]:
-        return _utf8_or_cp1252(body)
+        return _utf8_or_cp1252(body, bool(declared))
     best, best_errors = "", -1
     for codec in declared:
         text, errors = _decode(body, codec)

@@ -9,6 +9,7 @@ exception. This module must not parse HTML or do I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -30,6 +31,7 @@ from enricher.rules import (
     clean_image,
     first,
     http_url,
+    month_first,
     page_text,
     pixel_count,
     site_names,
@@ -52,8 +54,8 @@ HEADLINE_OVERLAP = 0.5  # share of words an <h1> must share with the title to re
 
 # A tag of the kind descriptions hold when a CMS wrote HTML into them.
 _HTML_FRAGMENT = re.compile(
-    r"</?(?:p|div|span|br|strong|b|i|em|u|a|h[1-6]|ul|ol|li|img|font|small|sup|sub)\b[^<>]{0,500}>",
-    re.I)
+    r"</?(?:p|div|span|br|strong|b|i|em|u|a|h[1-6]|ul|ol|li|img|font|small|sup|sub|script|"
+    r"style|noscript|iframe)\b[^<>]{0,500}>|<!--", re.I)
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 _LANG_MAX = 35  # BCP 47's longest tag worth keeping (RFC 5646 4.4.1); longer is not a tag
 
@@ -95,15 +97,28 @@ def _clean_url(page: Page, raw: Any) -> str | None:
     return http_url(page.base, raw)
 
 
-def _clean_date(_page: Page, raw: Any) -> str | None:
-    return normalise_date(raw) if isinstance(raw, str) else None
+def _clean_date(page: Page, raw: Any) -> str | None:
+    """A date the page gives, read month first on a US page (``4/6/2016``: April 6); one
+    after tomorrow (UTC) is no publication date (an event's, a typo's)."""
+    found = normalise_date(raw, month_first=month_first(page)) if isinstance(raw, str) else None
+    if found is not None and found[:10] > _tomorrow():
+        return None
+    return found
+
+
+def _tomorrow() -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
 
 
 def _clean_lang(_page: Page, raw: Any) -> str | None:
     if not isinstance(raw, str):
         return None
     value = raw.strip().replace("_", "-").split(",")[0].strip()
-    return value if len(value) <= _LANG_MAX and _LANG.fullmatch(value) else None
+    if len(value) > _LANG_MAX or not _LANG.fullmatch(value):
+        return None
+    language, *rest = value.split("-")  # BCP 47's case: en-US, zh-Hant-TW
+    return "-".join([language.lower(), *(p.upper() if len(p) == 2 else p.title()
+                                         if len(p) == 4 else p.lower() for p in rest)])
 
 
 # --- fields --------------------------------------------------------------------------------

@@ -114,6 +114,9 @@ def http_url(base: str, value: Any) -> str | None:
     text = value.strip()
     if not text or len(text) > MAX_URL_CHARS:
         return None
+    if "\\" in text:  # before the query a browser reads a backslash as a slash
+        head, mark, tail = text.partition("?") if "?" in text else text.partition("#")
+        text = head.replace("\\", "/") + mark + tail
     if _ABSOLUTE.match(text):
         return text
     try:
@@ -290,14 +293,19 @@ def _body_image(page: Page) -> str | None:
     return _images_in(page, page.end, page.cap)
 
 
+def month_first(page: Page) -> bool:
+    """Whether the page writes ``4/6/2016`` month first (April 6): an English (US) page."""
+    return (page.memo.get("lang") or "").lower() in ("en", "en-us")
+
+
 def _text_date(page: Page) -> str | None:
     """A date written in the text right after (else just before) the headline."""
     at, html = anchor(page), page.html
-    month_first = (page.memo.get("lang") or "").lower() in ("en", "en-us")
-    found = dates_in_text(html, at, min(page.cap, at + TEXT_DATE_AFTER), month_first=month_first)
+    us = month_first(page)
+    found = dates_in_text(html, at, min(page.cap, at + TEXT_DATE_AFTER), month_first=us)
     if found is None and at > page.end:
         found = dates_in_text(html, max(page.end, at - TEXT_DATE_BEFORE), at,
-                              month_first=month_first, last=True)
+                              month_first=us, last=True)
     return found
 
 

@@ -4,10 +4,11 @@ response headers, status, the decoded start of the page, URLs and the page's tit
 Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
 
 * a challenge needs a vendor's signature: Cloudflare's ``cf-mitigated: challenge`` header
-  or its challenge-page markers, Akamai's "Access Denied ... Reference #", DataDome's
-  captcha host or headers, PerimeterX's ``px-captcha`` / "Press & Hold", Incapsula's and
-  Sucuri's block pages. A page merely titled "Just a moment..." is not one, nor a page
-  that loads a vendor's sensor script (PerimeterX's, Incapsula's resource).
+  or its challenge-page markers, AWS WAF's ``x-amzn-waf-action`` header, Akamai's "Access
+  Denied ... Reference #", DataDome's captcha host or headers, PerimeterX's ``px-captcha``
+  / "Press & Hold", Incapsula's and Sucuri's block pages. A page merely titled "Just a
+  moment..." is not one, nor a page that loads a vendor's sensor script (PerimeterX's,
+  Incapsula's resource).
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
   major languages: a whole separator-delimited part ("Page not found | Site", every other
   part the site's name as its host or og:site_name says) or a part that is a not-found
@@ -91,6 +92,8 @@ def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) 
     h = {k.lower(): v for k, v in headers.items()}
     if h.get("cf-mitigated", "").strip().lower() == "challenge":
         return "cloudflare"
+    if h.get("x-amzn-waf-action", "").strip().lower() in ("challenge", "captcha"):
+        return "aws"  # AWS WAF (a 202 or 405 with an empty or script page)
     datadome = "x-datadome" in h or "x-dd-b" in h or "datadome=" in h.get("set-cookie", "")
     if datadome and status in (401, 403, 405, 429):
         return "datadome"

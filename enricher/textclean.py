@@ -61,6 +61,9 @@ _WS = re.compile(r"\s+")
 _ESCAPED_TWICE = re.compile(
     r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|(?!(?:amp|lt|gt);)[A-Za-z]{2,31}[0-9]{0,2});")
 # A tag as the HTML tokenizer sees one: "<" then a letter, "/", "!" or "?" ("if a < b" is text).
+# elements whose content is no text of the page, and comments
+_INERT = re.compile(r"<(script|style|noscript|template)\b[^>]{0,500}>.*?</\1\s*>|<!--.*?-->",
+                    re.I | re.S)
 _TAGS = re.compile(r"<(?:/?[A-Za-z]|[!?])[^>]{0,500}>")
 _CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[ \t\r]*\n\\s*(?=[{_CJK}])")
@@ -81,7 +84,7 @@ def clean_text(value: str | None, max_chars: int, *, strip_tags: bool = False,
         return None
     text = value[: max_chars * 4 + 64]
     if strip_tags and "<" in text:
-        text = _TAGS.sub(" ", text)
+        text = _TAGS.sub(" ", _INERT.sub(" ", text))
     if (strip_tags if unescape is None else unescape) and "&" in text:
         text = html.unescape(text)
     if "&" in text and _ESCAPED_TWICE.search(text):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,3 +153,37 @@ def test_one_bad_byte_in_real_utf8_keeps_its_replacement_character() -> None:
     body = "<meta charset=utf-8><title>K\u00f6ln caf\u00e9 \u00e0 \u00e9t\u00e9</title>"
     raw = body.encode().replace("\u00f6".encode(), b"\xf6")
     assert "K\ufffdln caf\u00e9" in decode_html(raw, None)
+
+
+def test_declared_utf8_with_a_stray_latin1_footer_stays_utf8() -> None:
+    """A browser follows a declared UTF-8: three curly quotes and three stray Latin-1
+    bytes (a footer include) must not turn the page into windows-1252 mojibake."""
+    body = ("<html><head><title>It\u2019s \u201chere\u201d</title></head><body>".encode()
+            + b"\xa9 M\xfcller Caf\xe9</body></html>")
+    for header, meta in (("text/html; charset=utf-8", b""), (None, b"<meta charset=utf-8>")):
+        text = decode_html(meta + body, header)
+        assert "It\u2019s \u201chere\u201d" in text and "\ufffd M\ufffdller" in text
+    # undeclared, the same bytes are judged by the share of bad bytes (as before)
+    assert "It\u2019s" not in decode_html(body, None)
+
+
+@pytest.mark.parametrize("meta", [
+    b'<meta name="keywords" content="charset=koi8-r">',
+    b"<!-- <meta charset=koi8-r> -->",
+    b'<meta property="og:description" content="text/html; charset=koi8-r">',
+])
+def test_only_a_real_meta_declaration_counts(meta: bytes) -> None:
+    """A ``charset=`` in another meta's content, or a commented-out meta, declares nothing;
+    ``<meta charset>`` and ``http-equiv="Content-Type"`` do."""
+    body = meta + "<title>\u041c\u043e\u0441\u043a\u0432\u0430</title>".encode("koi8-r")
+    assert "\u041c\u043e\u0441\u043a\u0432\u0430" not in decode_html(body, None)
+    for real in (b"<meta charset=koi8-r>",
+                 b"<meta http-equiv='Content-Type' content='text/html; charset=koi8-r'>"):
+        assert "\u041c\u043e\u0441\u043a\u0432\u0430" in decode_html(meta + real + body, None)
+
+
+def test_undefined_windows_1252_bytes_are_c1_controls_in_bulk() -> None:
+    """The five bytes windows-1252 leaves undefined become C1 controls (a table, in C: a
+    Python error handler called per byte took half a second for 512 KiB of them)."""
+    body = b"\x81\x8d\x8f\x90\x9d" * 100_000
+    assert decode_html(body, "text/html; charset=windows-1252") == "\x81\x8d\x8f\x90\x9d" * 100_000

@@ -4,6 +4,8 @@ place when present (robustness only; scores live in bench/extract_pages.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import html as html_text
 import json
 import time
 from pathlib import Path
@@ -264,7 +266,7 @@ def test_canonical_to_an_internal_host_is_only_returned_row_46() -> None:
     (named("article.published", "20210506"), "2021-05-06"),
     (named("publishdate", "2021/05/06"), "2021-05-06"),
     (named("date", "06.05.2021"), "2021-05-06"),
-    (named("dc.date", "Thu, 06 May 2021 09:00:00 GMT"), "2021-05-06T09:00:00"),
+    (named("dc.date", "Thu, 06 May 2021 09:00:00 GMT"), "2021-05-06T09:00:00Z"),
     ('<meta itemprop="datePublished" content="2021-05-06">', "2021-05-06"),
 ])
 def test_date_meta_rules(head: str, expected: str) -> None:
@@ -477,3 +479,42 @@ def test_entities_are_decoded_once() -> None:
     assert run(body="<h1>A &amp;amp; B</h1>").title == "A &amp; B"
     # A CMS that escapes twice: what is left is a character reference, decoded.
     assert run(og("og:title", "It&amp;#039;s &amp;quot;big&amp;quot;")).title == 'It\'s "big"'
+
+
+def test_a_slash_date_in_metadata_is_month_first_on_a_us_page() -> None:
+    """globenewswire: ``<meta name="pubdate" content="4/6/2016">`` on an en-US page is
+    April 6, as its text dates are read; elsewhere 4 June."""
+    url = "https://www.globenewswire.example/news-release/2016/04/06/1/0/en/x.html"
+    assert run(named("pubdate", "4/6/2016"), url=url, lang="en-US").published_at == "2016-04-06"
+    assert run(named("pubdate", "4/6/2016"), url=url, lang="fr").published_at == "2016-06-04"
+
+
+def test_a_date_after_tomorrow_is_no_publication_date() -> None:
+    """An event's date in the body, or a typo, is not when the page was published: the
+    next rule (here the URL's date) gives it."""
+    future = f"{dt.date.today().year + 3}-06-01"
+    body = f'<h1>Festival</h1><p><time datetime="{future}">next summer</time></p>'
+    assert run(named("pubdate", future), body).published_at == "2021-05-06"
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("EN_us", "en-US"), ("zh-hant-tw", "zh-Hant-TW"), ("DE", "de"), ("pt-br", "pt-BR")])
+def test_language_tags_are_in_bcp47_case(lang: str, expected: str) -> None:
+    assert run(lang=lang).lang == expected
+
+
+def test_a_description_drops_scripts_styles_and_comments() -> None:
+    text = ("<p>Mayor wins.</p><script>track('x')</script><style>p{color:red}</style>"
+            "<!-- cms: draft --> <p>Turnout rose.</p>")
+    meta = run(og("og:description", html_text.escape(text)))
+    assert meta.description == "Mayor wins. Turnout rose."
+
+
+@pytest.mark.parametrize(("src", "expected"), [
+    ("/\\cdn.example/x.png", "https://cdn.example/x.png"),
+    ("https:\\\\cdn.example\\img\\x.png", "https://cdn.example/img/x.png"),
+    ("/img\\x.png?v=a\\b", "https://news.example.org/img/x.png?v=a\\b"),  # query kept
+])
+def test_backslashes_in_an_image_url_are_read_as_a_browser_reads_them(
+        src: str, expected: str) -> None:
+    assert (run(og("og:image", src)).image or ImageInfo()).url == expected

@@ -989,3 +989,25 @@ def test_a_retry_after_past_the_cap_still_rests_the_host() -> None:
     assert status(r.at("/busy")) == (LinkStatus.BLOCKED, "retry_after_too_long")
     assert status(r.at("/next")) == (LinkStatus.OK, "http_200")
     assert arrived["/next"] - arrived["/busy"] >= 0.3
+
+
+def test_a_host_that_drops_every_connection_is_skipped_after_three_connect_timeouts() -> None:
+    """A connect that times out says nothing of a page: each attempt counts towards the
+    breaker, retries included, so the first URL's three attempts condemn the host (it took
+    seven connect timeouts, two URLs' retries, before)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.socket()
+    try:
+        port = listener.getsockname()[1]
+        filler.connect(("127.0.0.1", port))  # the accept queue is full: SYNs are dropped
+        config = replace(FAST, host_concurrency=1, breaker_threshold=3, max_attempts=3)
+        r = run(ok_page(), [f"http://a.test:{port}/{i}" for i in range(5)], config)
+        first = r.at("/0")
+        assert (first.failure, first.attempts) == ("timeout", 3)
+        assert [r.at(f"/{i}").failure for i in range(1, 5)] == ["host_unreachable"] * 4
+        assert r.fetcher.requests == 3
+    finally:
+        filler.close()
+        listener.close()

@@ -47,6 +47,10 @@ def test_retry_after_seconds_and_date() -> None:
     assert retry_after({"retry-after": "-5"}, now) is None
     assert retry_after({"retry-after": "\xb2"}, now) is None  # latin-1 "²": isdigit, not a number
     assert retry_after({"retry-after": "9" * 40}, now) == float("inf")
+    # the header sent twice, as httpx joins repeated headers: the longer wait
+    assert retry_after({"retry-after": "3, 3"}, now) == 3.0
+    assert retry_after({"retry-after": "2,5"}, now) == 5.0
+    assert retry_after({"retry-after": "3, \xb2"}, now) is None
     date = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
     assert retry_after({"retry-after": date}, now) == pytest.approx(30.0)
     past = format_datetime(datetime.fromtimestamp(now - 30, UTC), usegmt=True)

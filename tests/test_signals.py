@@ -32,6 +32,8 @@ INCAPSULA = ('<html><body><iframe src="/_Incapsula_Resource?SWUDNSAI=30">Request
 
 @pytest.mark.parametrize(("headers", "status", "text", "vendor"), [
     ({"cf-mitigated": "challenge"}, 403, "", "cloudflare"),
+    ({"x-amzn-waf-action": "challenge"}, 202, "", "aws"),
+    ({"X-Amzn-Waf-Action": "captcha"}, 405, "<html></html>", "aws"),
     ({"CF-Mitigated": "Challenge"}, 403, "", "cloudflare"),
     ({"server": "cloudflare"}, 403, CLOUDFLARE, "cloudflare"),
     ({}, 503, CLOUDFLARE, "cloudflare"),

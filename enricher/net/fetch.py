@@ -191,8 +191,7 @@ class Fetcher:
 
     @property
     def requests(self) -> int:
-        """Requests sent (attempts that reached the network: connect failures count,
-        refusals by the address policy do not), redirects included."""
+        """Requests sent, redirects included (connect failures count, refusals do not)."""
         return self._requests
 
     @property
@@ -383,9 +382,10 @@ class Fetcher:
             resp = await self._send(job, key, target, method, extra)
             if resp.failure is None or resp.http_status is not None:
                 failed = False  # the host answered
-            elif resp.failure in BREAKER_FAILURES and origin not in job.counted:
-                failed = True  # once per URL: one hanging page's retries are not a dead host
-                connected = not resp.connect_stage
+            elif resp.failure in BREAKER_FAILURES and (
+                    resp.connect_stage or origin not in job.counted):
+                failed = True  # a page's retries count once (one hanging page is no dead
+                connected = not resp.connect_stage  # host); a connect that fails, each time
                 job.counted.add(origin)
             self._outage.note(origin, Evidence.UP if failed is False else resp.evidence)
             return resp

@@ -147,7 +147,7 @@ class HostSlot(Generic[T]):
 class Breaker:
     """The circuit breaker of one origin."""
 
-    failures: int = 0  # consecutive connection-level failures (a URL's retries count once)
+    failures: int = 0  # consecutive connection-level failures (the fetcher says which count)
     tripped: bool = False
     answered: bool = False  # an HTTP response came in this run
 
