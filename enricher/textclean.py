@@ -199,12 +199,12 @@ def _named_by_words(words: list[str], name: str) -> bool:
     return False
 
 
-def is_site_name(text: str, names: Iterable[str]) -> bool:
+def is_site_name(text: str, names: Iterable[str], *, partial: bool = True) -> bool:
     """Whether ``text`` is one of the site's name keys, or a close variant of one: the name
     in whole words with affix words around it (``CBS News`` for ``cbsnews``, ``The Boston
-    Globe`` for ``bostonglobe``, ``Krimiblog-Archiv`` for ``krimiblog``), or the start or end
-    of the name (``Globe``, ``CBS``). A name inside a word (``Hardwired``) or a phrase (``for the
-    first time``, ``political science``) is not the site's name."""
+    Globe`` for ``bostonglobe``, ``Krimiblog-Archiv`` for ``krimiblog``), or (``partial``)
+    the start or end of the name (``Globe``, ``CBS``). A name inside a word (``Hardwired``)
+    or a phrase (``for the first time``, ``political science``) is not the site's name."""
     key = name_key(text)
     if not key or len(text) > 80 or text.count(" ") > 5:
         return False
@@ -215,7 +215,7 @@ def is_site_name(text: str, names: Iterable[str]) -> bool:
         if len(name) < 3:
             continue
         if len(key) < len(name):
-            if len(key) >= 3 and (name.startswith(key) or name.endswith(key)):
+            if partial and len(key) >= 3 and (name.startswith(key) or name.endswith(key)):
                 return True
         elif name in key:
             words = words if words is not None else _NAME_WORD.findall(text)
@@ -267,11 +267,14 @@ def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) 
     if len(segments) < 2:
         return _EDGE_SEPARATORS.sub("", title) or title
 
-    def noise(segment: str) -> bool:
-        return is_site_name(segment, names) or name_key(segment) in GENERIC_TITLES
+    def noise(segment: str, partial: bool = True) -> bool:
+        return (is_site_name(segment, names, partial=partial)
+                or name_key(segment) in GENERIC_TITLES)
 
+    # a kicker must name the site whole: "New York: A City Reborn" on newyorker.com, or
+    # "Chicago: Bears win" on chicagotribune.com, starts with a place, not the site's name
     start, stop = 0, len(segments)
-    while stop - start > 1 and (noise(segments[start]) or not name_key(segments[start])):
+    while stop - start > 1 and (noise(segments[start], False) or not name_key(segments[start])):
         start += 1
     for i in range(start + 1, stop):
         if is_site_name(segments[i], names):

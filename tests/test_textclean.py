@@ -253,3 +253,17 @@ def test_clean_text_leaves_no_hidden_characters(text: str) -> None:
 def test_a_cut_through_an_emoji_sequence_leaves_no_hidden_characters() -> None:
     assert clean_text(f"ab {SCOTLAND}", 5) == "ab \U0001f3f4"
     assert clean_text("ab \U0001f469\u200d\U0001f4bb", 5) == "ab \U0001f469"
+
+
+@pytest.mark.parametrize(("title", "names", "expected"), [
+    ("New York: A City Reborn", ("newyorker",), "New York: A City Reborn"),
+    ("Chicago: Bears win", ("chicagotribune",), "Chicago: Bears win"),
+    ("The New Yorker: A City Reborn", ("newyorker",), "A City Reborn"),
+    ("A City Reborn | New Yorker", ("newyorker",), "A City Reborn"),
+    ("A City Reborn | Yorker", ("newyorker",), "A City Reborn"),  # a trailing part may be short
+])
+def test_a_kicker_must_name_the_site_whole(title: str, names: tuple[str, ...],
+                                           expected: str) -> None:
+    """A leading part goes only when it is the site's name (in whole words), not a mere
+    start of the host name: a place name often is one ("New York" of newyorker.com)."""
+    assert strip_site_affixes(title, names, ()) == expected
