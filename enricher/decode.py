@@ -98,7 +98,7 @@ _UTF16 = frozenset({"utf-16-le", "utf-16-be"})
 _CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.+\-]{1,40})""", re.I)
 _META = re.compile(rb"<meta\b([^>]{0,512})", re.I)
 _ATTRIBUTE = re.compile(rb"""([A-Za-z_:-]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
-_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.S)
+_META_CHARSET = re.compile(rb"<meta\b[^>]{0,512}?charset\s*=", re.I)
 _XML_DECL = re.compile(
     rb"""^\s{0,64}<\?xml\b[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_:.+\-]{1,40})""")
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -127,13 +127,17 @@ def charset_from_content_type(content_type: str | None) -> str | None:
 
 
 def _meta_charset(body: bytes) -> str | None:
-    head = _COMMENT.sub(b"", body[:META_SCAN_BYTES])
-    for meta in _META.finditer(head):
-        attrs = {m[1].lower(): m[2] or m[3] or m[4] or b"" for m in _ATTRIBUTE.finditer(meta[1])}
+    for found in _META_CHARSET.finditer(body, 0, META_SCAN_BYTES):  # a meta saying charset=
+        start = found.start()
+        if body.rfind(b"<!--", 0, start) > body.rfind(b"-->", 0, start):
+            continue  # commented out
+        tag = _META.match(body, start)
+        attrs = {m[1].lower(): m[2] or m[3] or m[4] or b""
+                 for m in _ATTRIBUTE.finditer(tag[1] if tag else b"")}
         label = attrs.get(b"charset")
         if label is None and attrs.get(b"http-equiv", b"").lower() == b"content-type":
-            found = _CHARSET_PARAM.search(attrs.get(b"content", b"").decode("latin-1"))
-            label = found[1].encode("latin-1") if found else None
+            param = _CHARSET_PARAM.search(attrs.get(b"content", b"").decode("latin-1"))
+            label = param[1].encode("latin-1") if param else None
         codec = lookup_label(label.decode("ascii", "replace")) if label else None
         if codec:
             return "utf-8" if codec in _UTF16 else codec  # a meta cannot declare UTF-16
