@@ -75,7 +75,7 @@ def classify(
     if code is None:
         return Verdict(LinkStatus.ERROR, "no_response", None, result.final_url)
     if code in accepted:
-        return Verdict(LinkStatus.OK, f"http_{code}", code, result.final_url)
+        return Verdict(LinkStatus.OK, _http(code), code, result.final_url)
     if challenge:
         return Verdict(LinkStatus.BLOCKED, "challenge", code, result.final_url)
     if 200 <= code < 300 or (code == 304 and result.not_modified):
@@ -85,7 +85,7 @@ def classify(
             return Verdict(LinkStatus.DEAD, "soft_404", code, result.final_url)
         if not_image:  # an HTML page or nothing where an image should be: broken, not gone
             return Verdict(LinkStatus.ERROR, "not_an_image", code, result.final_url)
-        reason = "not_modified" if code == 304 else f"http_{code}"
+        reason = "not_modified" if code == 304 else _http(code)
         hops = result.redirects
         moved = bool(hops) and bool(result.final_url) and result.final_url != result.url
         if moved and all(hop.status in PERMANENT for hop in hops) and not _gateway(result):
@@ -98,7 +98,7 @@ def classify(
         status = LinkStatus.BLOCKED
     else:
         status = LinkStatus.ERROR
-    return Verdict(status, f"http_{code}", code, result.final_url)
+    return Verdict(status, _http(code), code, result.final_url)
 
 
 def _login_redirect(result: FetchResult) -> bool:
@@ -122,3 +122,14 @@ def _gateway(result: FetchResult) -> bool:
     path = urlsplit(result.url).path
     carried = unquote(unquote(query))
     return result.url in carried or (len(path) > 1 and path in carried)
+
+
+def _http(code: int) -> str:
+    """``http_404``: one string per status code (a run keeps one per URL)."""
+    found = _HTTP_REASONS.get(code)
+    if found is None:
+        found = _HTTP_REASONS[code] = f"http_{code}"
+    return found
+
+
+_HTTP_REASONS: dict[int, str] = {}

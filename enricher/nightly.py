@@ -14,6 +14,7 @@ This module must not fetch, parse pages or touch records; only ``state`` talks t
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -99,7 +100,7 @@ class Nightly:
         HTTP status, content type and metadata from the history."""
         if self.history is None:
             return result
-        result = replace(result, checked_at=iso(self.clock()))
+        result = replace(result, checked_at=sys.intern(iso(self.clock())))  # one per second
         if fetched.not_modified:
             stored = self.history.stored(fetched.url)
             if stored is not None:  # the page did not change: neither do its facts
@@ -112,8 +113,9 @@ class Nightly:
                 )
         elif fetched.http_status is not None and 200 <= fetched.http_status < 300:
             headers = fetched.headers
+            modified = validator(headers.get("last-modified"))  # many pages share one
             self._etags[fetched.url] = (validator(headers.get("etag")),
-                                        validator(headers.get("last-modified")))
+                                        sys.intern(modified) if modified else None)
         self.history.journal(result)
         return result
 
