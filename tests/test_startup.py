@@ -2,8 +2,12 @@
 the CLI is still being imported exits 3 with one line, no traceback, nothing written.
 
 The test waits until the child has installed its SIGTERM handler (``SigCgt`` in
-``/proc/<pid>/status``, Linux only) and signals it at once: the CLI's imports take a few
-hundred milliseconds after that, so the signal lands in them, not in the run.
+``/proc/<pid>/status``, Linux only) and signals it at once. The CLI's imports take a few
+hundred milliseconds after that, but a test process descheduled that long on a loaded
+machine signalled a child whose run had already ended (exit 0, record written: once in
+about a hundred trials in CI). So the child imports the CLI slowly: a ``sitecustomize`` on
+its path holds the import of ``enricher.cli`` for up to a minute, and the signal lands in
+that import, as it would in a slow one.
 """
 
 from __future__ import annotations
@@ -22,8 +26,29 @@ INTERRUPTED = "enricher: interrupted\n"
 TRIALS = 3
 
 
-def _start(folder: Path) -> subprocess.Popen[str]:
+# imported by the child's interpreter at start-up: importing enricher.cli waits (a signal
+# ends the wait by raising in it, as it would in any slow import)
+_SLOW_IMPORT = """
+import sys, time
+
+class _Slow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "enricher.cli":
+            sys.meta_path.remove(self)
+            time.sleep(60)
+        return None
+
+sys.meta_path.insert(0, _Slow())
+"""
+
+
+def _start(folder: Path, *, slow_import: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    if slow_import:
+        hook = folder.parent / "slow-import"
+        hook.mkdir(exist_ok=True)
+        (hook / "sitecustomize.py").write_text(_SLOW_IMPORT, encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH")) if p)
     return subprocess.Popen(
         [sys.executable, "-m", "enricher", "enrich", str(folder), "--in-place", "--no-state"],
         stdout=subprocess.PIPE,
@@ -67,7 +92,7 @@ def _wait_for_handler(proc: subprocess.Popen[str]) -> None:
 def test_a_signal_during_start_up_exits_3_quietly(tmp_path: Path, sig: int) -> None:
     folder, record = _records(tmp_path)
     for _ in range(TRIALS):
-        proc = _start(folder)
+        proc = _start(folder, slow_import=True)
         _wait_for_handler(proc)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
