@@ -56,6 +56,9 @@ def _start(folder: Path, *, slow_import: bool = False) -> subprocess.Popen[str]:
         text=True,
         env=env,
         cwd=folder.parent,
+        # as from a terminal: a test run started in the background of a script inherits
+        # SIGINT ignored, and so would the child (its start-up would then ignore it too)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
