@@ -31,6 +31,7 @@ not import httpx or do I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
@@ -124,12 +125,7 @@ def _gateway(result: FetchResult) -> bool:
     return result.url in carried or (len(path) > 1 and path in carried)
 
 
+@functools.cache
 def _http(code: int) -> str:
     """``http_404``: one string per status code (a run keeps one per URL)."""
-    found = _HTTP_REASONS.get(code)
-    if found is None:
-        found = _HTTP_REASONS[code] = f"http_{code}"
-    return found
-
-
-_HTTP_REASONS: dict[int, str] = {}
+    return f"http_{code}"

@@ -33,6 +33,7 @@ _STORY_TYPES = frozenset({
 # content that is a page's own subject like an article (a deleted video's page has none)
 _MEDIA_TYPES = frozenset({"videoobject", "audioobject", "musicrecording", "musicalbum",
                           "podcastepisode", "movie", "episode", "tvepisode", "book"})
+_CONTENT_TYPES = _STORY_TYPES | _MEDIA_TYPES
 _PAGE_TYPES = frozenset({"webpage", "itempage", "collectionpage", "aboutpage", "profilepage",
                          "qapage", "faqpage", "searchresultspage"})
 _SITE_TYPES = frozenset({"organization", "newsmediaorganization", "website", "person",
@@ -124,7 +125,7 @@ def is_story_type(value: Any, *, media: bool = False) -> bool:
     """Whether an ``@type`` value (a name or a list of names) is an article's (or, with
     ``media``, a video's, a song's, a book's ...)."""
     names = [value] if isinstance(value, str) else value[:10] if isinstance(value, list) else []
-    kinds = (_STORY_TYPES | _MEDIA_TYPES) if media else _STORY_TYPES
+    kinds = _CONTENT_TYPES if media else _STORY_TYPES
     return any(isinstance(name, str) and name.lower().rsplit("/", 1)[-1] in kinds
                for name in names)
 

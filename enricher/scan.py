@@ -99,8 +99,7 @@ def head_end(html: str, cap: int) -> int:
             body = find_tag(html, "<body", 0, cap)
             end = body if body >= 0 else cap
             break
-        opened = html.rfind("<script", max(0, close - 100_000), close)
-        if opened >= 0 and html.find("</script", opened, close) < 0:
+        if _unclosed(html, close, "<script", "</script", 100_000):
             after = find_tag(html, "</script", close, cap)
             if after >= 0:
                 pos = after
@@ -175,17 +174,20 @@ def iter_h1_contents(html: str, start: int, end: int, limit: int, reach: int,
 
 
 def _inert_at(html: str, i: int, upper: bool) -> bool:
-    """Whether position ``i`` is inside a script, template, style, noscript or textarea
-    element or a comment: no part of the page as shown (a hidden "Page not found" template
-    is no headline). Only the last ``INERT_REACH`` characters are looked at for the
-    element's start (such templates are short; a scan back to the page start cost more
-    than reading the page's metadata), in lower case unless the page writes ``<H1>``."""
-    since = max(0, i - INERT_REACH)
-    for opener, closer in _INERT_UPPER if upper else _INERT:
-        j = html.rfind(opener, since, i)
-        if j >= 0 and html.find(closer, j, i) < 0:
-            return True
-    return False
+    """Whether position ``i`` is inside a script, template, style or noscript element or a
+    comment: no part of the page as shown (a hidden "Page not found" template is no
+    headline). Only the last ``INERT_REACH`` characters are looked at for the element's
+    start (such templates are short; a scan back to the page start cost more than reading
+    the page's metadata), in lower case unless the page writes ``<H1>``."""
+    return any(_unclosed(html, i, opener, closer, INERT_REACH)
+               for opener, closer in (_INERT_UPPER if upper else _INERT))
+
+
+def _unclosed(html: str, i: int, opener: str, closer: str, reach: int) -> bool:
+    """Whether an ``opener`` in the ``reach`` characters before ``i`` is still open at
+    ``i`` (no ``closer`` between them)."""
+    j = html.rfind(opener, max(0, i - reach), i)
+    return j >= 0 and html.find(closer, j, i) < 0
 
 
 def h1_contents(html: str, start: int, end: int, limit: int, reach: int,

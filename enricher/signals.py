@@ -248,7 +248,7 @@ def _names_error(url: str) -> bool:
         path = urlsplit(url).path
     except ValueError:
         return False
-    return any(_ERROR_NAME.fullmatch(segment) for segment in path.split("/") if segment)
+    return any(_ERROR_NAME.fullmatch(segment) for segment in _segments(path))
 
 
 def _is_deep(path: str) -> bool:

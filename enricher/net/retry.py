@@ -68,9 +68,9 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if "," in value and all(p.strip().isascii() and p.strip().isdigit()
-                            for p in value.split(",")):
-        value = max(value.split(","), key=int).strip()  # the header repeated: "3, 3"
+    parts = [p.strip() for p in value.split(",")]  # the header repeated: "3, 3"
+    if len(parts) > 1 and all(p.isascii() and p.isdigit() for p in parts):
+        value = max(parts, key=int)
     if value.isascii() and value.isdigit():  # "²" (latin-1 0xB2) is a digit to isdigit
         return float(value) if len(value) < 16 else float("inf")
     try:
