@@ -470,7 +470,9 @@ def test_transient_statuses_are_retried_and_dead_ones_never() -> None:  # row 40
              "/429": code(429, [("Retry-After", "999999")]),
              "/503": code(503, [("Retry-After", "999999")]),
              "/429short": code(429, [("Retry-After", "1")])}
-    r = run({p: counting(h) for p, h in table.items()}, list(table), replace(FAST, max_attempts=3))
+    # a cap of 1 s: a Retry-After past it holds the host for the cap, not for a minute
+    config = replace(FAST, max_attempts=3, retry_after_cap=1.0)
+    r = run({p: counting(h) for p, h in table.items()}, list(table), config)
     assert counts == {"/404": 1, "/410": 1, "/500": 3, "/403": 1, "/429": 1, "/503": 1,
                       "/429short": 3}
     assert status(r.at("/404")) == (LinkStatus.DEAD, "http_404")
@@ -970,6 +972,33 @@ def test_hanging_pages_of_a_host_that_answers_never_trip_its_breaker() -> None:
     r = run(handler, [*hanging, *(f"/{i}" for i in range(4))], config)
     assert [r.at(p).failure for p in hanging] == ["timeout"] * 3 + ["host_unreachable"]
     assert {r.at(f"/{i}").failure for i in range(4)} == {"host_unreachable"}
+
+
+def test_a_429_without_retry_after_rests_the_whole_host_for_the_backoff() -> None:
+    """A host that refuses one request with a bare 429 gets no request at all for the
+    backoff's ceiling (0.3 s here): the other URLs' first attempts wait too, not only the
+    refused URL's retry; a second bare 429 in a row doubles the rest."""
+    refusals: list[float] = []
+    starts: list[tuple[str, float]] = []
+
+    async def handler(request: Request, conn: Conn) -> None:
+        starts.append((request.path, time.monotonic()))
+        if request.path in ("/0", "/1") and len(refusals) < 2:
+            refusals.append(time.monotonic())
+            await conn.respond(429, page("slow down"))
+        else:
+            await conn.respond(200, page())
+
+    config = replace(FAST, host_concurrency=1, host_request_interval=0.0, max_attempts=3,
+                     backoff_base=0.3, backoff_max=10.0)
+    r = run(handler, [f"/{i}" for i in range(5)], config)
+    assert {x.http_status for x in r.results.values()} == {200}
+    assert len(refusals) == 2
+    after_first = [t for _, t in starts if refusals[0] < t < refusals[1]]
+    assert all(t >= refusals[0] + 0.3 for t in after_first)
+    after_second = [t for _, t in starts if t > refusals[1]]
+    assert len(after_second) >= 3
+    assert min(after_second) >= refusals[1] + 0.6, [t - refusals[1] for t in after_second]
 
 
 def test_a_retry_after_past_the_cap_still_rests_the_host() -> None:

@@ -9,7 +9,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from enricher.net.retry import RetryPolicy, compute_wait, retry_after, retrying, should_retry
+from enricher.net.retry import (
+    RetryPolicy,
+    Throttle,
+    compute_wait,
+    retry_after,
+    retrying,
+    should_retry,
+)
 
 
 @dataclass(frozen=True)
@@ -112,3 +119,11 @@ def test_tenacity_loop_does_not_wait_for_too_long_retry_after() -> None:
 
     result = asyncio.run(retrying(RetryPolicy(max_attempts=3), sleep=sleep).copy()(attempt))
     assert result.http_status == 429 and calls == 1
+
+
+def test_a_bare_429_throttle_doubles_per_refusal_up_to_the_ceiling_and_resets() -> None:
+    throttle = Throttle(RetryPolicy(backoff_base=0.5, backoff_max=3.0))
+    assert [throttle.refused("a.test") for _ in range(4)] == [0.5, 1.0, 2.0, 3.0]
+    assert throttle.refused("b.test") == 0.5  # per host
+    throttle.answered("a.test")
+    assert throttle.refused("a.test") == 0.5

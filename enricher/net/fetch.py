@@ -29,7 +29,8 @@ the host httpx will connect to, never a split of the string, so a URL that did n
 (``http://secret.example:80@evil.example/`` goes to evil.example). Breakers and the outage
 guard (``network_down``, ``outage.OutageGuard``) are keyed by ``request_origin(url)``
 (scheme, host, port): a site that filters port 80 keeps its https:// URLs. A 429 or 503
-with a Retry-After within the cap holds back the host's next start (``Scheduler.defer``).
+with a Retry-After within the cap holds back the host's next start (``Scheduler.defer``),
+and so does a 429 without one, for the backoff (``retry.Throttle``).
 
 This module must not decide verdicts, parse HTML, or know about records.
 """
@@ -61,7 +62,7 @@ from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.h1 import CONNECTED
 from enricher.net.hosts import Scheduler
 from enricher.net.outage import OutageGuard
-from enricher.net.retry import RetryPolicy, retry_after, retrying, should_retry
+from enricher.net.retry import RetryPolicy, Throttle, retry_after, retrying, should_retry
 from enricher.net.transports import TransportMaker, Transports
 from enricher.net.urls import (
     Rejected,
@@ -76,12 +77,10 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # answers whose Retry-After holds back the whole host (Scheduler.defer), not only the URL
 DEFER_STATUSES = frozenset({429, 503})
 # A HEAD answer that would make the link look bad is confirmed by a GET: servers answer HEAD
-# with 400/403/405/501 when they do not implement it, and some with 404, 410 or 500 while
-# the page itself works (a false "dead" is the worst outcome). 429 and the 502-504 family
-# are not: they say the same of a GET, and a GET would only add load to a busy host.
+# with 400/403/405/501 when they do not implement it, some with 404/410/500 while the page
+# works (a false "dead" is the worst outcome). Not 429 or 502-504: a GET adds only load.
 HEAD_FALLBACK_STATUS = frozenset({400, 403, 404, 405, 410, 500, 501})
-# A HEAD that fails is not retried as HEAD when the failure may be HEAD's own (a server
-# that hangs or breaks on HEAD): the GET, with its own retries, decides.
+# A HEAD failing in a way that may be HEAD's own is not retried: the GET (and its retries) decides
 HEAD_FALLBACK_FAILURES = frozenset({"protocol", "reset", "timeout"})
 # what trips a host's breaker; DNS answers are cached for the run, so they need no breaker
 BREAKER_FAILURES = frozenset({"connect", "timeout"})
@@ -147,6 +146,7 @@ class Fetcher:
         self._clock, self._wall, self._rand = clock, wall, rand
         self._sched = self._scheduler()
         self._policy = RetryPolicy.from_config(config)
+        self._throttle = Throttle(self._policy)
         self._retrying = retrying(self._policy, sleep=sleep, rand=rand)
         self._ext = {"timeout": {"connect": config.connect_timeout, "read": config.read_timeout,
                                  "write": config.read_timeout, "pool": config.request_deadline}}
@@ -171,8 +171,7 @@ class Fetcher:
     # --- lifecycle and stats --------------------------------------------------------------
     async def __aenter__(self) -> Fetcher:
         # anyio loads its asyncio backend on first use (0.03-0.4 s of imports): when httpcore
-        # may carry requests, do it now, not inside the first request, where it would stall
-        # the loop and skew every timing; the default HTTP/1.1 transport never needs it
+        # may carry requests, now, not in the first request (stalling the loop, skewing timings)
         make = self._make
         if not isinstance(make, TransportFactory) or make.may_use_httpcore():
             await httpcore.AnyIOBackend().sleep(0)
@@ -226,8 +225,7 @@ class Fetcher:
             else:
                 sched.add(request_host(url), (url, kind))
 
-        streaming = isinstance(items, AsyncIterable)
-        if isinstance(items, AsyncIterable):
+        if streaming := isinstance(items, AsyncIterable):
             source: AsyncIterable[tuple[str, LinkKind]] = items
             sched.hold()
 
@@ -263,9 +261,8 @@ class Fetcher:
             raise
 
     def _unreachable(self, url: str, kind: LinkKind) -> FetchResult:
-        return FetchResult(url=url, kind=kind, attempts=0, failure="host_unreachable",
-                           detail=f"skipped: {request_origin(url)} failed repeatedly at "
-                                  "connection level")
+        detail = f"skipped: {request_origin(url)} failed repeatedly at connection level"
+        return FetchResult(url, kind, attempts=0, failure="host_unreachable", detail=detail)
 
     def in_flight(self) -> Mapping[str, float]:
         """A snapshot of the URLs being fetched now and when each started (for progress)."""
@@ -335,9 +332,8 @@ class Fetcher:
 
     async def _hop(self, job: _Job, url: str, method: str,
                    extra: Mapping[str, str] | None) -> Reply:
-        """One hop: the retry loop around attempts; gives up on a too-long Retry-After.
-        The first attempt runs before the tenacity loop is built (most hops never retry, and
-        building it costs more than the attempt's bookkeeping); a retry starts it from that."""
+        """One hop: the retry loop around attempts; gives up on a too-long Retry-After. The
+        first attempt runs before the tenacity loop is built (most hops never retry)."""
         resp = await self._attempt(job, url, method, extra)
         if method == "HEAD" and _head_failed(resp):
             return resp  # the GET fallback follows instead of a retry
@@ -457,7 +453,9 @@ class Fetcher:
                     sched.sent(key)
                 try:
                     if response.status_code in DEFER_STATUSES:
-                        self._defer(key, response.headers)  # before the body: waits now
+                        self._defer(key, response)  # before the body: waits now
+                    else:
+                        self._throttle.answered(key)
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
                         now=self._wall, count=lambda n: self._count(job, n))
@@ -478,23 +476,25 @@ class Fetcher:
             if pending:  # failed (or cancelled) before the request left
                 sched.sent(key)
 
-    def _defer(self, key: str, headers: httpx.Headers) -> None:
+    def _defer(self, key: str, response: httpx.Response) -> None:
         """A 429/503 with a Retry-After holds the host up to the cap (and the cap a run); a
-        longer one also ends its URL (``retry_after_too_long``), but the host still rests."""
+        longer one also ends its URL (``retry_after_too_long``), but the host still rests.
+        A 429 without one rests the host for the backoff (``Throttle``)."""
         cap = self._policy.retry_after_cap
-        wait = retry_after(headers, self._wall())
+        wait = retry_after(response.headers, self._wall())
+        if wait is None and response.status_code == 429:
+            wait = self._throttle.refused(key)
         if wait is not None:
             self._sched.defer(key, min(wait, cap), budget=cap)
 
 
 def _head_failed(resp: Reply) -> bool:
-    """A failure that may be HEAD's own (the server hung, broke or reset on it), not the
-    host's (a connect timeout is no reason to try a GET: it gets the ordinary retries)."""
+    """A failure that may be HEAD's own (hung, broke, reset), not the host's (connect)."""
     return resp.failure in HEAD_FALLBACK_FAILURES and not resp.connect_stage
 
 
 # failure tokens of attempts the address policy refused before any packet left
 _REFUSED = frozenset({"forbidden_address", "forbidden_port", "forbidden_scheme"})
-# httpcore trace events that mean a connection to the origin (or its proxy) exists: a new
-# one's TCP connect, or any protocol event on a reused one
+# httpcore trace events that mean a connection to the origin (or proxy) exists: a new one's
+# TCP connect, or any protocol event on a reused one
 _CONNECTED_EVENTS = ("connection.connect_tcp.complete", "http11.", "http2.")

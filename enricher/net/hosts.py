@@ -424,13 +424,16 @@ class Scheduler(Generic[T]):
         the limit). Without this, when global slots are scarce, the slot its fast request
         frees goes to a small host's slow request while it waits out its spacing, and it
         then waits for a slot: the run took the sum of the bounds, not the largest. Found
-        again every ``BOUND_REFRESH`` seconds."""
-        bound = self._bound
-        if bound is None or now >= self._bound_at or not bound.has_work():
+        again every ``BOUND_REFRESH`` seconds, not on every dispatch: that scans every host,
+        and in a run's tail, where the host found soon runs out of work, it did so on each."""
+        if now >= self._bound_at:
             busy = (s for s in self._slots.values() if s.has_work())
-            bound = self._bound = max(busy, key=HostSlot.work, default=None)
+            self._bound = max(busy, key=HostSlot.work, default=None)
             self._bound_at = now + BOUND_REFRESH
-        return bound if bound is not None and bound.active < bound.concurrency else None
+        bound = self._bound
+        if bound is None or not bound.has_work() or bound.active >= bound.concurrency:
+            return None
+        return bound
 
     def _dispatch(self, now: float) -> None:
         timed, ready = self._timed, self._ready

@@ -8,6 +8,8 @@
   ``retry_after_cap``; a longer one is not waited for: the caller gives up with reason
   ``retry_after_too_long``), otherwise exponential backoff with full jitter:
   ``uniform(0, min(backoff_max, backoff_base * 2**(attempt-1)))``.
+* ``Throttle``: a 429 without ``Retry-After`` rests its whole host for the backoff's
+  ceiling, doubling while the host keeps refusing.
 * ``retrying(policy, sleep=...)`` builds the tenacity ``AsyncRetrying`` loop. The attempt
   function itself acquires the host slot, so every attempt, retries included, passes through
   it; while the loop sleeps, the job holds neither a host slot nor a global slot. Tests pass a
@@ -101,6 +103,26 @@ class RetryPolicy:
 
     def wants_retry(self, outcome: TimedOutcome) -> bool:
         return should_retry(outcome) and not self.too_long(outcome)
+
+
+class Throttle:
+    """How long a host that answers 429 without a ``Retry-After`` rests: the backoff's
+    ceiling for its run of consecutive 429s (``backoff_base``, then doubling up to
+    ``backoff_max``), so a rate-limited host slows down as a whole, not only the URL that
+    was refused. Any other answer from the host ends the run."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._runs: dict[str, int] = {}  # host -> consecutive 429s without Retry-After
+
+    def refused(self, host: str) -> float:
+        """One more 429 without ``Retry-After`` from ``host``: seconds it should rest."""
+        n = self._runs[host] = self._runs.get(host, 0) + 1
+        return min(self._policy.backoff_max, self._policy.backoff_base * 2.0 ** (n - 1))
+
+    def answered(self, host: str) -> None:
+        if self._runs:
+            self._runs.pop(host, None)
 
 
 def compute_wait(
