@@ -25,7 +25,7 @@ from enricher import __version__
 from enricher import config as defaults
 from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
-from enricher.preflight import check_network, check_out_folder, check_outputs, warnings
+from enricher.preflight import check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
 
 
@@ -159,7 +159,7 @@ def _report_options(p: argparse.ArgumentParser) -> None:
                    help=f"statuses that make the exit status 1 (default {_FAIL_ON_DEFAULT})")
     p.add_argument("--report", action="append", metavar="FILE",
                    help="write a report; format from the extension or --format (repeatable)")
-    p.add_argument("--format", dest="report_format",
+    p.add_argument("--format", dest="report_format", type=str.lower,  # md, MD, Md alike
                    choices=("json", "jsonl", "md", "csv", "html", "junit",
                             "markdown", "ndjson", "htm", "xml"),
                    help="report format when the extension does not say")
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument(
         "--format",
         dest="links_format",
-        choices=("text", "jsonl"),
+        type=str.lower, choices=("text", "jsonl"),
         default="text",
         help="text (default) or jsonl",
     )
@@ -407,9 +407,9 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> i
 
     config = settings.config
     reports = _report_formats(settings.reports, args.report_format)
-    check_outputs([("--report", path) for path, _ in reports])
-    run = history_run(config.state_file or DEFAULT_STATE_FILE, config.confirm_runs,
-                      config.confirm_days)
+    state = config.state_file or DEFAULT_STATE_FILE
+    check_outputs([("--report", path) for path, _ in reports], state=state)
+    run = history_run(state, config.confirm_runs, config.confirm_days)
     written = _write_reports(run, reports, config.fail_on, err)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
@@ -437,9 +437,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     if settings.results:
         reports.insert(0, (settings.results, "jsonl"))
         outputs.insert(0, ("--results", settings.results))
-    check_outputs(outputs)  # before anything is fetched or written
-    if write and not config.in_place:
-        check_out_folder(config.out_dir)
+    check_outputs(outputs, state=config.state_file, inputs=args.paths,  # before any fetch
+                  out=config.out_dir if write and not config.in_place else None)
     fetchers: list[Fetcher] = []
     reporter = make_reporter(
         err,

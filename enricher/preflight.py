@@ -8,6 +8,7 @@ This module must not fetch (it loads a CA file at most), read records or print.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,36 +65,100 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None) -> N
         raise ConfigError(str(exc)) from None
 
 
-def check_outputs(outputs: Sequence[tuple[str, str]]) -> None:
+def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = None,
+                  inputs: Sequence[str] = (), out: str | None = None) -> None:
     """ConfigError unless every output file ``(option, path)`` can be written: its folder
-    exists, is a folder and is writable (``-`` is stdout), and it is no record (a report
-    written over ``keep.md`` would replace the record). Called before anything is fetched
-    or written, so a typo in ``--results`` does not surface after the run. At most one
-    output may be stdout: two would interleave into something no reader can parse."""
+    (a symlink's target's: the report goes there) exists, is a folder and is writable (``-``
+    is stdout), and it is no record (a report written over ``keep.md`` would replace the
+    record). Called before anything is fetched or written, so a typo in ``--results`` does
+    not surface after the run. Two outputs may not be one file (compared by realpath; ``-``
+    is ``/dev/stdout``): one would replace the other, and two on stdout interleave into
+    something no reader can parse. None may be a file of the history ``state`` (its
+    database, lock or SQLite side files), nor a record file inside a folder of ``inputs``
+    (the next run would read it as a record). ``out``: ``enrich``'s ``--out``, checked too."""
     to_stdout = [option for option, path in outputs if path == "-"]
     if len(to_stdout) > 1:
         raise ConfigError(f"{to_stdout[1]} -: {to_stdout[0]} already writes to stdout; "
                           "write one of them to a file")
     for option, path in outputs:
-        if path == "-":
-            continue
-        target = Path(path)
-        folder = target.parent
+        if path != "-" and (problem := _output_problem(path)):
+            raise ConfigError(f"{option} {path}: {problem}")
+    _check_overlaps(outputs, state, inputs)
+    if out is not None:
+        check_out_folder(out)
+
+
+def _output_problem(path: str) -> str | None:
+    """Why the output file ``path`` cannot be written, or None."""
+    if "\0" in path:
+        return "the name holds a NUL character; fix the name"
+    # through a symlink the writer writes to its target (report.write_report): check that
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    folder = target.parent
+    via = f" (the symlink's target is {target})" if target != Path(path) else ""
+    try:
         if target.is_dir():
-            problem = "is a folder; give a file name"
-        elif not folder.exists():
-            problem = f"folder {folder} does not exist; create it or choose another path"
-        elif not folder.is_dir():
-            problem = f"{folder} is not a folder; choose another path"
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = f"folder {folder} is not writable; choose another path"
-        elif target.exists() and not os.access(target, os.W_OK):
-            problem = "is not writable; choose another path"
-        elif _is_record(target):
-            problem = "is a record (it starts with front matter); write to another file"
-        else:
-            continue
-        raise ConfigError(f"{option} {path}: {problem}")
+            return f"is a folder{via}; give a file name"
+        if not folder.exists():
+            return f"folder {folder} does not exist{via}; create it or choose another path"
+        if not folder.is_dir():
+            return f"{folder} is not a folder{via}; choose another path"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"folder {folder} is not writable{via}; choose another path"
+        if target.exists() and not os.access(target, os.W_OK):
+            return "is not writable; choose another path"
+    except OSError as exc:  # Python 3.11: a name over 255 bytes raises, it is not "missing"
+        return _unusable(exc)
+    if _is_record(target):
+        return "is a record (it starts with front matter); write to another file"
+    return None
+
+
+def _unusable(exc: OSError) -> str:
+    """A path the system will not look up (a name too long, a folder that cannot be
+    searched), as the end of a one-line message."""
+    fix = "choose a shorter name" if exc.errno == errno.ENAMETOOLONG else "choose another path"
+    return f"cannot be used ({exc.strerror or exc}); {fix}"
+
+
+#: the files of a history: the SQLite database, its side files and the run lock (state_lock)
+_HISTORY_FILES = ("", ".lock", "-wal", "-shm", "-journal")
+
+
+def _check_overlaps(outputs: Sequence[tuple[str, str]], state: str | None,
+                    inputs: Sequence[str]) -> None:
+    """ConfigError when an output is another output's file, a file of the history, or a
+    record file in an input folder (paths compared resolved)."""
+    history = {os.path.realpath(state) + end for end in _HISTORY_FILES} | {
+        os.path.realpath(state + end) for end in _HISTORY_FILES} if state else set()
+    folders = [os.path.realpath(item).rstrip(os.sep) + os.sep
+               for item in inputs if item != "-" and os.path.isdir(item)]
+    seen: dict[str, tuple[str, str]] = {}  # realpath -> (option, path) writing it
+    for option, path in outputs:
+        real = os.path.realpath("/dev/stdout" if path == "-" else path)
+        if (first := seen.get(real)) and real != os.devnull:
+            where = ("stdout; write one of them to a file" if "-" in (path, first[1])
+                     else "this file; give each output its own file")
+            raise ConfigError(f"{option} {path}: {' '.join(first)} already writes to {where}")
+        seen[real] = (option, path)
+        if real in history:
+            raise ConfigError(f"{option} {path}: is a file of the run history {state}; "
+                              "writing it would destroy the history; choose another file")
+        # the name the next run's folder walk finds, and the file it leads to
+        named = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                             os.path.basename(path))
+        if path != "-" and any(_is_record_name(place) and place.startswith(folder)
+                               for place in (named, real) for folder in folders):
+            raise ConfigError(f"{option} {path}: is inside an input folder, so the next run "
+                              "would read it as a record; write it elsewhere")
+
+
+def _is_record_name(path: str) -> bool:
+    """Whether a folder walk takes ``path`` for a record file (finding.record_paths)."""
+    from enricher.finding import RECORD_SUFFIXES, TEMP_PREFIX
+
+    name = os.path.basename(path)
+    return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
 
 
 def _is_record(path: Path) -> bool:
@@ -114,8 +179,12 @@ def check_out_folder(out: str) -> None:
     """ConfigError when ``--out`` (or a folder above it) exists but is not a folder: every
     copy would fail to be written, so say it once, before anything is read or fetched."""
     for path in (Path(out), *Path(out).parents):
-        if path.exists():
-            if not path.is_dir():
+        try:
+            exists, folder = path.exists(), path.is_dir()
+        except OSError as exc:  # Python 3.11: a name over 255 bytes raises, it is not "missing"
+            raise ConfigError(f"--out {out}: {_unusable(exc)}") from None
+        if exists:
+            if not folder:
                 raise ConfigError(f"--out {out}: {path} is not a folder; choose another --out "
                                   "folder or use --in-place")
             return

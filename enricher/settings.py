@@ -441,9 +441,14 @@ def load_settings(
         config_file, label = environ["ENRICHER_CONFIG"], "ENRICHER_CONFIG"
     if config_file:
         path = Path(config_file)
-        if path.is_dir():
+        try:  # Python 3.11: a name over 255 bytes raises, it is not "missing"
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:
+            raise ConfigError(f"{label} {config_file}: cannot be read ({exc.strerror or exc}); "
+                              "give an existing TOML file") from None
+        if is_dir:
             raise ConfigError(f"{label} {config_file}: is a folder; give a TOML file")
-        if not path.is_file():
+        if not is_file:
             what = ("is no regular file (a FIFO, a device, a broken or looping symlink)"
                     if os.path.lexists(path) else "no such file")
             raise ConfigError(f"{label} {config_file}: {what}; give an existing TOML file")

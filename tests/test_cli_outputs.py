@@ -1,7 +1,8 @@
 """Where a run's files go, and what its walk reads: a report never replaces a record, a
-symlink or a FIFO; last night's report in the records folder is not read as a record; an
-unreadable subfolder or a FIFO among the inputs does not stop the run; usage errors are one
-line. Records here hold no URL, so nothing is fetched."""
+symlink, a FIFO, another output or the run history; a report the next run would read as a
+record is refused, and one a glob reaches is not read; an unreadable subfolder or a FIFO
+among the inputs does not stop the run; usage errors (an over-long name, a dangling
+symlink) are one line, before the run. Records here hold no URL, so nothing is fetched."""
 
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ def test_a_report_over_a_record_is_refused_before_anything_runs(option: str) -> 
     assert keep.read_text(encoding="utf-8") == RECORD
 
 
-def test_last_nights_markdown_report_in_the_records_folder_is_not_read() -> None:
+def test_last_nights_markdown_report_matched_by_a_glob_is_not_read() -> None:
     _records(Path("news"), "a.md", "b.md")
-    for _ in range(2):  # the second run finds the first one's report among the records
-        code, _, err = _run(["check", "news", "--no-state", "--report", "news/links.md", "-q"])
+    for _ in range(2):  # the second run's glob matches the first one's report
+        code, _, err = _run(["check", "news/*.md", "--no-state", "--report", "news/links.md",
+                             "-q"])
         assert code == ExitCode.OK, err
         assert "links.md" not in err
     assert Path("news/links.md").read_text(encoding="utf-8").startswith("# ")
@@ -183,3 +185,122 @@ def test_a_policy_switched_off_by_a_config_file_or_variable_is_said(
                 Env(stdin=io.StringIO(), stdout=out, stderr=errs, force_terminal=False,
                     environ={"ENRICHER_ALLOW_PRIVATE": "yes"}))
     assert "(allow_private, from ENRICHER_ALLOW_PRIVATE)" in errs.getvalue()
+
+
+LONG = "c" * 300  # a name component over the 255 bytes a file system allows
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "news", "--report", f"{LONG}.md"],
+    ["check", "news", "--results", f"{LONG}.json"],
+    ["check", "news", "--results", f"{LONG}/r.json"],
+    ["enrich", "news", "--out", LONG],
+    ["enrich", "news", "--out", f"{LONG}/sub"],
+    ["check", "news", "--config", f"{LONG}.toml"],
+])
+def test_an_over_long_name_is_one_line_not_a_traceback(argv: list[str]) -> None:
+    _records(Path("news"), "a.md")
+    code, _, err = _run([*argv, "--no-state"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert f"{argv[2]} {argv[3]}: " in err and "(File name too long)" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--results", "out.json", "--report", "./out.json"],
+    ["--report", "out.json", "--report", "sub/../out.json"],
+    ["--report", "out.json", "--report", "link.json"],
+    ["--results", "link.json", "--report", "out.json"],
+])
+def test_two_outputs_naming_one_file_are_refused_before_the_run(argv: list[str]) -> None:
+    _records(Path("news"), "a.md")
+    Path("sub").mkdir()
+    Path("link.json").symlink_to("out.json")
+    code, _, err = _run(["check", "news", "--no-state", *argv])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert f"{argv[2]} {argv[3]}: {argv[0]} {argv[1]} already writes to this file" in err
+    assert not Path("out.json").exists()
+
+
+def test_results_on_stdout_and_a_report_to_dev_stdout_are_refused() -> None:
+    _records(Path("news"), "a.md")
+    code, out, err = _run(["check", "news", "--no-state", "--results", "-", "--report",
+                           "/dev/stdout", "--format", "json"])
+    assert code == ExitCode.USAGE and out == "" and err == (
+        "enricher: --report /dev/stdout: --results - already writes to stdout; "
+        "write one of them to a file\n")
+
+
+@pytest.mark.parametrize("end", ["", ".lock", "-wal", "-shm", "-journal"])
+@pytest.mark.parametrize("option", ["--report", "--results"])
+def test_an_output_over_the_run_history_is_refused_before_the_run(option: str,
+                                                                   end: str) -> None:
+    _records(Path("news"), "a.md")
+    code, _, err = _run(["check", "news", "--state", "hist.sqlite", "--format", "json",
+                         option, f"hist.sqlite{end}"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert f"{option} hist.sqlite{end}: is a file of the run history hist.sqlite" in err
+    assert not Path("hist.sqlite").exists()  # refused before the history was opened
+
+
+def test_the_default_history_and_enricher_report_s_history_are_protected_too() -> None:
+    _records(Path("news"), "a.md")
+    Path(".enricher").mkdir()
+    code, _, err = _run(["check", "news", "--results", ".enricher/state.sqlite"])
+    assert code == ExitCode.USAGE and "is a file of the run history" in err, err
+    assert not Path(".enricher/state.sqlite").exists()
+    assert _run(["check", "news", "-q", "--state", "h.sqlite"])[0] == ExitCode.OK
+    Path("alias.json").symlink_to("h.sqlite")
+    code, _, err = _run(["report", "--state", "h.sqlite", "--report", "alias.json"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert "--report alias.json: is a file of the run history h.sqlite" in err
+    assert _run(["report", "--state", "h.sqlite", "-q"])[0] == ExitCode.OK  # still whole
+
+
+def test_a_report_through_a_dangling_symlink_stops_before_the_run() -> None:
+    _records(Path("news"), "a.md")
+    Path("dangling.md").symlink_to("nowhere/x.md")
+    code, _, err = _run(["check", "news", "--no-state", "--report", "dangling.md"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err  # no run, so no summary
+    assert "--report dangling.md: folder " in err and "nowhere does not exist" in err
+    assert Path("dangling.md").is_symlink()
+
+
+@pytest.mark.parametrize(("inputs", "report"), [
+    (["news"], "news/links.md"),
+    (["./news/"], "news/sub/links.MARKDOWN"),
+    (["news/a.md", "news/sub"], "news/sub/../sub/links.md"),
+    (["news"], "inside.md"),  # a symlink into news
+])
+def test_a_report_the_next_run_would_read_as_a_record_is_refused(inputs: list[str],
+                                                                  report: str) -> None:
+    _records(Path("news/sub"), "a.md")
+    _records(Path("news"), "a.md")
+    Path("inside.md").symlink_to("news/links.md")
+    code, _, err = _run(["check", *inputs, "--no-state", "--report", report, "--format", "md"])
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert f"--report {report}: is inside an input folder, so the next run would read it as " \
+        "a record; write it elsewhere" in err
+    assert not Path("news/links.md").exists() and not Path("news/sub/links.md").exists()
+
+
+@pytest.mark.parametrize("argv", [["news/a.md", "--report", "news/links.md"],
+                                  ["news", "--report", "news/links.html"],
+                                  ["news", "--report", "links.md"]])
+def test_a_report_no_run_reads_as_a_record_is_written(argv: list[str]) -> None:
+    _records(Path("news"), "a.md")
+    code, _, err = _run(["check", "--no-state", "-q", *argv])
+    assert code == ExitCode.OK, err
+    assert Path(argv[-1]).is_file()
+
+
+@pytest.mark.parametrize(("argv", "start"), [
+    (["check", "news", "--no-state", "-q", "--report", "out.bin", "--format", "MD"], "# "),
+    (["check", "news", "--no-state", "-q", "--report", "out.bin", "--format", "Json"], "{"),
+    (["links", "news", "--format", "JSONL"], ""),
+])
+def test_format_names_are_accepted_in_any_case(argv: list[str], start: str) -> None:
+    _records(Path("news"), "a.md")
+    code, _, err = _run(argv)
+    assert code == ExitCode.OK, err
+    if start:
+        assert Path("out.bin").read_text(encoding="utf-8").startswith(start)

@@ -1,0 +1,52 @@
+"""``preflight.check_outputs`` on its own: which output paths are one file, which are the run
+history, which the next run reads as records. (Through the CLI: tests/test_cli_outputs.py.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from enricher.preflight import check_outputs
+from enricher.settings import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def test_outputs_are_one_file_when_their_realpaths_are() -> None:
+    Path("sub").mkdir()
+    Path("to-sub").symlink_to("sub")
+    check_outputs([("--results", "a.json"), ("--report", "sub/a.json")])
+    with pytest.raises(ConfigError, match=r"^--report to-sub/a\.json: --report sub/a\.json "
+                       "already writes to this file; give each output its own file$"):
+        check_outputs([("--report", "sub/a.json"), ("--report", "to-sub/a.json")])
+
+
+def test_dev_null_may_take_several_outputs() -> None:
+    check_outputs([("--results", os.devnull), ("--report", os.devnull)])
+
+
+@pytest.mark.parametrize("end", ["", ".lock", "-wal", "-shm", "-journal"])
+def test_no_output_may_be_a_file_of_the_history(end: str) -> None:
+    Path("db").mkdir()
+    Path("alias.sqlite").symlink_to("db/state.sqlite")
+    check_outputs([("--report", f"alias.sqlite{end}.json")], state="alias.sqlite")
+    check_outputs([("--report", f"db/state.sqlite{end}")], state=None)  # --no-state
+    for path in (f"db/state.sqlite{end}", f"db/../db/state.sqlite{end}"):
+        with pytest.raises(ConfigError, match=r"is a file of the run history alias\.sqlite"):
+            check_outputs([("--report", path)], state="alias.sqlite")
+
+
+def test_a_record_named_output_is_refused_only_inside_a_folder_input() -> None:
+    Path("news/deep").mkdir(parents=True)
+    Path("news/a.md").write_text("---\ntitle: T\n---\n", encoding="utf-8")
+    check_outputs([("--report", "news/links.md")], inputs=["news/a.md", "-"])
+    check_outputs([("--report", "news/links.json")], inputs=["news"])
+    check_outputs([("--report", "news.md")], inputs=["news"])  # beside it, not inside
+    for path in ("news/links.md", "news/deep/x.Markdown"):
+        with pytest.raises(ConfigError, match="the next run would read it as a record"):
+            check_outputs([("--report", path)], inputs=["news"])
