@@ -57,21 +57,22 @@ class Inventory:
             self.per_host[host_key(ref.url)] += 1
 
     def summary_lines(self, top: int = 10) -> list[str]:
+        """The counts, one line each; an empty list reads "none", never a dangling colon."""
         lines = [
             f"records: {self.records} ({len(self.errors)} unreadable)",
             f"URL slots: {self.slots}  distinct URLs: {len(self.urls)}  "
             f"hosts: {len(self.per_host)}",
-            "per field: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_field.items())),
+            "per field: " + _listed(sorted(self.per_field.items())),
         ]
         if self.unfetchable:
-            lines.append(
-                "not fetchable: " + ", ".join(f"{k} {v}" for k, v in self.unfetchable.most_common())
-            )
-        lines.append(
-            "top hosts (distinct URLs): "
-            + ", ".join(f"{h} {n}" for h, n in self.per_host.most_common(top))
-        )
+            lines.append("not fetchable: " + _listed(self.unfetchable.most_common()))
+        lines.append("top hosts (distinct URLs): " + _listed(self.per_host.most_common(top)))
         return lines
+
+
+def _listed(counts: Iterable[tuple[str, int]]) -> str:
+    """``name count, name count``; ``none`` when there is nothing to list."""
+    return ", ".join(f"{name} {n}" for name, n in counts) or "none"
 
 
 def iter_slots(

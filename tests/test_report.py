@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -458,7 +459,10 @@ def _junit_counts(text: str, fail_on: frozenset[str]) -> dict[str, int]:
     assert {c.attrib["classname"].split(".")[1] for c in failures} <= set(fail_on)
     skipped = [c for c in cases if c.find("skipped") is not None]
     assert int(suite.attrib["skipped"]) == len(skipped)
-    return dict(Counter(c.attrib["classname"].removeprefix("enricher.") for c in cases))
+    errored = [c for c in cases if c.find("error") is not None]  # the run, record errors
+    assert int(suite.attrib["errors"]) == len(errored) == int(root.attrib["errors"])
+    links = [c for c in cases if c.find("error") is None]
+    return dict(Counter(c.attrib["classname"].removeprefix("enricher.") for c in links))
 
 
 _PARSERS = {
@@ -674,8 +678,8 @@ def test_junit_failures_follow_fail_on_and_xml_is_well_formed() -> None:
     root = ET.fromstring(text)  # control characters made it through as escapes
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.attrib["tests"] == "14" and suite.attrib["failures"] == "4"
-    assert suite.attrib["skipped"] == "1" and suite.attrib["errors"] == "0"
+    assert suite.attrib["tests"] == "16" and suite.attrib["failures"] == "4"  # 14 links, 2
+    assert suite.attrib["skipped"] == "1" and suite.attrib["errors"] == "2"  # record errors
     case = next(c for c in suite if c.attrib.get("name") == DEAD_URLS[2])
     failure = case.find("failure")
     assert failure is not None and failure.attrib["type"] == "dead"
@@ -859,14 +863,14 @@ def test_junit_shows_an_aborted_run_as_an_error_and_no_empty_timestamp() -> None
     root = ET.fromstring(render(run, "junit", fail_on=frozenset({"dead"})))
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.attrib["errors"] == root.attrib["errors"] == "1"
-    assert suite.attrib["tests"] == "15"  # the 14 links and the run
+    assert suite.attrib["errors"] == root.attrib["errors"] == "3"  # the run, 2 record errors
+    assert suite.attrib["tests"] == "17"  # the 14 links, the run and the 2 record errors
     case = next(c for c in suite if c.attrib.get("name") == "run")
     error = case.find("error")
     assert error is not None and error.attrib == {
         "type": "aborted", "message": "run aborted: the network looks down"}
     assert "timestamp" in suite.attrib
-    empty = replace(sample_run(), started_at="")
+    empty = replace(sample_run(), started_at="", record_errors=())
     suite = ET.fromstring(render(empty, "junit", fail_on=frozenset())).find("testsuite")
     assert suite is not None and "timestamp" not in suite.attrib and suite.attrib["errors"] == "0"
 
@@ -894,3 +898,165 @@ def test_a_killed_runs_report_temp_files_are_swept(tmp_path: Path) -> None:
     assert not old.exists() and fresh.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".report.json.feedf00d.tmp", ".report.json.notes.tmp", "report.json"]
+
+
+# --- fixes: record errors in JUnit, UTF-8 on stdout, one line per citing record ------------
+
+
+def _suite(text: str) -> tuple[ET.Element, ET.Element]:
+    root = ET.fromstring(text)
+    suite = root.find("testsuite")
+    assert suite is not None
+    return root, suite
+
+
+def test_junit_gives_each_record_error_an_errored_test_case() -> None:
+    """A run whose records cannot be read (exit 2) must not be green on a CI dashboard: one
+    errored test case per record error, named by file and line, counted in tests and errors."""
+    run = replace(
+        sample_run(),
+        results=(),
+        slot_results=(),
+        record_errors=(
+            RecordError(file="recs/bad.md", message="duplicate key 'url'", line=4),
+            RecordError(file="recs/empty.md", message="no front matter"),
+            RecordError(file="recs/new\nline.md", message="bad\x1b[31m", line=2),
+        ),
+    )
+    root, suite = _suite(render(run, "junit", fail_on=frozenset({"dead"})))
+    for element in (root, suite):
+        assert element.attrib["tests"] == element.attrib["errors"] == "3"
+        assert element.attrib["failures"] == "0"
+    cases = suite.findall("testcase")
+    assert [c.attrib["name"] for c in cases] == [
+        "recs/bad.md:4", "recs/empty.md", "recs/new\\nline.md:2"]
+    assert {c.attrib["classname"] for c in cases} == {"enricher.record_error"}
+    errors = [c.find("error") for c in cases]
+    assert [e.attrib["type"] for e in errors if e is not None] == ["record_error"] * 3
+    assert [e.attrib["message"] for e in errors if e is not None] == [
+        "duplicate key 'url'", "no front matter", "bad\\x1b[31m"]
+    assert errors[0] is not None and errors[0].text == "recs/bad.md:4: duplicate key 'url'"
+
+
+def test_junit_of_a_run_on_unreadable_records_is_not_green(tmp_path: Path) -> None:
+    """``enricher check fixtures/bad --report r.xml`` exits 2; its report says why."""
+    bad = Path(__file__).resolve().parent.parent / "fixtures" / "bad"
+    argv = [sys.executable, "-m", "enricher", "check", str(bad), "--no-state", "-q",
+            "--report", str(tmp_path / "r.xml")]
+    env = {**os.environ, "NO_COLOR": "1"}
+    done = subprocess.run(argv, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr.decode()
+    root, suite = _suite((tmp_path / "r.xml").read_text(encoding="utf-8"))
+    records = len(list(bad.glob("*.md")))
+    assert suite.attrib["errors"] == suite.attrib["tests"] == root.attrib["errors"] == str(records)
+    names = {c.attrib["name"].rsplit("/", 1)[-1] for c in suite.findall("testcase")}
+    assert "not-utf8.md:3" in names and "no-front-matter.md:1" in names
+
+
+def test_junit_failure_text_has_one_line_per_citing_record() -> None:
+    """A newline in a record's file name is escaped, not kept: it must not split the list."""
+    run = replace(sample_run(), results=(
+        res(DEAD_URLS[0], LinkStatus.DEAD, "dns", o("recs/two\nlines.md", "webUrl", 3),
+            o("recs/b.md", "related[0].webUrl", 7)),
+    ), slot_results=(), record_errors=())
+    _, suite = _suite(render(run, "junit", fail_on=frozenset({"dead"})))
+    failure = suite.find("testcase/failure")
+    assert failure is not None
+    assert (failure.text or "").split("\n") == [
+        "dead: dns", "cited by:", "  recs/two\\x0alines.md:3 webUrl",
+        "  recs/b.md:7 related[0].webUrl"]
+
+
+def _emoji_run() -> RunResult:
+    run = sample_run()
+    emoji = res("https://news.example/caf\u00e9-\U0001f600", LinkStatus.OK, "http_200",
+                o("recs/\U0001f600.md", "webUrl", 1), page=PageMeta(title="caf\u00e9 \U0001f600"))
+    return replace(run, results=(*run.results, emoji),
+                   record_errors=(RecordError(file="recs/\U0001f600.md", message="caf\u00e9"),))
+
+
+def _parse_json(fmt: str, text: str) -> list[Any]:
+    if fmt == "json":
+        return [json.loads(text)]
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252"])
+def test_json_on_a_stdout_that_is_not_utf8_stays_valid_json(fmt: str, encoding: str) -> None:
+    """JSON on stdout is UTF-8 bytes on its buffer (as in a file), whatever its encoding."""
+    run = _emoji_run()
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+    write_report(run, "-", fmt, fail_on=ALL_FAIL, stdout=stdout)
+    stdout.flush()
+    expected = render(run, fmt, fail_on=ALL_FAIL)
+    assert raw.getvalue() == expected.encode("utf-8")
+    assert _parse_json(fmt, raw.getvalue().decode("utf-8")) == _parse_json(fmt, expected)
+
+
+class _AsciiText(io.StringIO):
+    """A text-only standard output (no binary buffer) in ASCII."""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "ascii"
+
+    def write(self, s: str) -> int:
+        s.encode("ascii")  # as strict as such a stream: non-ASCII raises
+        return super().write(s)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_on_a_text_only_ascii_stdout_is_escaped_json(fmt: str) -> None:
+    run = _emoji_run()
+    stdout = _AsciiText()
+    write_report(run, "-", fmt, fail_on=ALL_FAIL, stdout=stdout)
+    text = stdout.getvalue()
+    assert text.isascii() and "\\ud83d\\ude00" in text
+    assert _parse_json(fmt, text) == _parse_json(fmt, render(run, fmt, fail_on=ALL_FAIL))
+
+
+def test_junit_on_a_latin1_stdout_is_the_utf8_it_declares() -> None:
+    run = _emoji_run()
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="latin-1", newline="")
+    write_report(run, "-", "junit", fail_on=ALL_FAIL, stdout=stdout)
+    assert raw.getvalue() == render(run, "junit", fail_on=ALL_FAIL).encode("utf-8")
+    ET.fromstring(raw.getvalue())  # the declaration says UTF-8, and it is
+
+
+def test_markdown_on_an_ascii_stdout_keeps_the_terminal_encoding() -> None:
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="ascii", newline="")
+    write_report(_emoji_run(), "-", "md", fail_on=ALL_FAIL, stdout=stdout)
+    stdout.flush()
+    assert raw.getvalue().isascii() and b"\\U0001f600" in raw.getvalue()
+
+
+@pytest.mark.parametrize("option", ["--results", "--report"])
+def test_stdout_json_with_pythonioencoding_ascii_is_valid(tmp_path: Path, option: str) -> None:
+    """The audit's case, end to end: ``--results -`` and ``--report - --format json`` with
+    ``PYTHONIOENCODING=ascii`` gave ``\\U0001f600``, which no JSON reader accepts."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "a.md").write_text(
+        '---\ntitle: T\nwebUrl: "ftp://example.com/caf\u00e9-\U0001f600"\n---\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "NO_COLOR": "1"}
+    argv = [sys.executable, "-m", "enricher", "check", str(folder), "--no-state", "-q",
+            option, "-", *(["--format", "json"] if option == "--report" else [])]
+    done = subprocess.run(argv, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode("utf-8")
+    doc = json.loads(text) if option == "--report" else {"results": _parse_json("jsonl", text)}
+    assert doc["results"][0]["raw"] == "ftp://example.com/caf\u00e9-\U0001f600"
+
+
+def test_markdown_has_no_double_blank_lines() -> None:
+    empty = replace(sample_run(), results=(), slot_results=(), record_errors=())
+    for run in (sample_run(), empty):
+        for changes in (None, CHANGES, Changes()):
+            text = render(run, "md", fail_on=ALL_FAIL, changes=changes)
+            assert "\n\n\n" not in text
+    assert "## Dead links (0)\n\n## Blocked links (0)\n\n## " in render(
+        empty, "md", fail_on=ALL_FAIL)

@@ -19,13 +19,24 @@ permissions; ``-`` means standard output. Errors a user can cause (unknown forma
 path) are one-line ``ValueError``/``ReportError`` messages for the CLI to print.
 The end-of-run summary is ``summary.print_summary``.
 
+Formats whose encoding is part of the format (JSON and JSON Lines: UTF-8 by RFC 8259; JUnit
+XML and HTML: they declare UTF-8) reach a standard output whose encoding is not UTF-8
+(``PYTHONIOENCODING=ascii``, a Latin-1 locale) as UTF-8 bytes on its binary buffer: the same
+bytes as the report in a file, always valid for its reader, where the stream's own encoding
+would give ``\\U0001f600`` (invalid JSON) or Latin-1 bytes under an XML declaration of UTF-8.
+A stream without a buffer gets JSON with every non-ASCII character as a ``\\uXXXX`` escape
+(still the same data); Markdown and CSV, text for the terminal, keep its encoding.
+
 This package must not fetch, read records or decide verdicts; it only renders values.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
+import json
 import os
+import re
 import secrets
 import stat
 import sys
@@ -33,7 +44,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from enricher.models import RunResult
 from enricher.report.csv_report import write_csv
@@ -135,12 +146,18 @@ def write_report(
     *,
     fail_on: frozenset[str],
     changes: Changes | None = None,
+    stdout: TextIO | None = None,
 ) -> None:
-    """Write the report atomically to ``path`` (``-``: standard output). A symlink keeps
-    pointing at the report; a FIFO or device (``/dev/stdout``) is written to, not replaced."""
+    """Write the report atomically to ``path`` (``-``: ``stdout``, by default
+    ``sys.stdout``). A symlink keeps pointing at the report; a FIFO or device
+    (``/dev/stdout``) is written to, not replaced."""
     writer = _writer(fmt)
     if path == "-":
-        stream: TextIO = sys.stdout
+        stream: TextIO = sys.stdout if stdout is None else stdout
+        if fmt in _UTF8_FORMATS and not _is_utf8(stream):
+            _write_utf8(stream, fmt, lambda out: writer(run, out, fail_on=fail_on,
+                                                        changes=changes))
+            return
         if isinstance(stream, io.TextIOWrapper):  # as in files: an odd name never raises
             stream.reconfigure(errors="backslashreplace")
         writer(run, stream, fail_on=fail_on, changes=changes)
@@ -189,6 +206,62 @@ def write_report(
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+#: Formats whose bytes are UTF-8 whatever the terminal's encoding (see the module docstring).
+_UTF8_FORMATS = frozenset({"json", "jsonl", "junit", "html"})
+_JSON_FORMATS = frozenset({"json", "jsonl"})
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _is_utf8(stream: TextIO) -> bool:
+    """Whether ``stream`` takes text as UTF-8 (no encoding: an in-memory text stream)."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _json_ascii(text: str) -> str:
+    """JSON text with every non-ASCII character as a ``\\uXXXX`` escape (a surrogate pair
+    beyond U+FFFF): the same JSON, in any ASCII-compatible encoding. Safe on any piece of a
+    JSON document, since only strings can hold non-ASCII characters."""
+    return _NON_ASCII.sub(lambda m: json.dumps(m[0]).strip('"'), text)
+
+
+class _Sink(io.TextIOBase):
+    """A write-only text stream that hands each write, converted, to ``write``."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        super().__init__()
+        self._write = write
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._write(text)
+        return len(text)
+
+
+def _write_utf8(stream: TextIO, fmt: str, render_to: Callable[[TextIO], None]) -> None:
+    """Render to ``stream`` as UTF-8 bytes on its buffer; without one, JSON as ASCII (other
+    formats as the stream takes them)."""
+    buffer = getattr(stream, "buffer", None)
+    stream.flush()  # what was written before comes first
+    if buffer is not None:
+        render_to(cast(TextIO, _Sink(lambda text: buffer.write(
+            text.encode("utf-8", errors="backslashreplace")))))
+        buffer.flush()
+        return
+    if fmt in _JSON_FORMATS:
+        render_to(cast(TextIO, _Sink(lambda text: stream.write(_json_ascii(text)))))
+    else:
+        render_to(stream)
+    stream.flush()
 
 
 def _sweep(folder: Path, prefix: str) -> None:

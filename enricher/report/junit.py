@@ -5,12 +5,15 @@ One ``<testsuite name="enricher links">`` inside ``<testsuites>``; one ``<testca
 ``enricher.<status>`` so dashboards group by status; ``time`` = elapsed seconds). A link whose
 status is in ``fail_on`` has a ``<failure type="<status>">`` naming the reason and the citing
 records; a ``skipped`` link not in ``fail_on`` has ``<skipped/>``; every other link passes.
-So ``tests`` = the model's total, ``failures`` = the links failing per ``fail_on``,
-``skipped`` = the skipped links not failing, ``errors`` = 0. An aborted run (outage,
-interruption) adds one ``<testcase name="run">`` with an ``<error type="aborted">``
-(``tests`` + 1, ``errors`` = 1), so no dashboard shows a cut run as passing. Record errors
-and changes go to the suite's ``<system-out>``; ``timestamp`` is the run's start (left out
-when there is none: ``enricher report`` on a history without runs).
+So ``tests`` = the model's total plus the errored cases, ``failures`` = the links failing
+per ``fail_on``, ``skipped`` = the skipped links not failing, ``errors`` = the errored cases:
+an aborted run (outage, interruption) adds one ``<testcase name="run">`` with an ``<error
+type="aborted">``, and each record error (a record that could not be read or written) one
+``<testcase name="<file>:<line>" classname="enricher.record_error">`` with an ``<error
+type="record_error">`` carrying its message, so no dashboard shows a cut run, or a run with
+unreadable records, as passing. Record errors (again) and changes go to the suite's
+``<system-out>``; ``timestamp`` is the run's start (left out when there is none: ``enricher
+report`` on a history without runs).
 
 Escaping is ElementTree's; characters XML 1.0 cannot carry (most C0 controls) and bidi controls
 are shown as escapes first.
@@ -24,7 +27,7 @@ import xml.etree.ElementTree as ET
 from typing import TextIO
 
 from enricher.config import DEFAULT_FAIL_ON
-from enricher.models import LinkStatus, RunResult
+from enricher.models import LinkStatus, RunResult, shown_name
 from enricher.report.model import (
     CHANGE_KINDS,
     Changes,
@@ -47,10 +50,12 @@ def x(text: str, *, lines: bool = False) -> str:
 
 
 def _failure_text(e: Entry) -> str:
-    head = f"{e.status.value}: {e.reason}"
+    """The reason, then one line per citing record: each value is escaped on its own, so a
+    newline in a file name or field shows as ``\\x0a`` and never splits the list."""
+    head = x(f"{e.status.value}: {e.reason}")
     if e.result is not None and e.result.http_status is not None:
         head += f" (HTTP {e.result.http_status})"
-    cited = "\n".join(f"  {origin_text(o)}" for o in e.sources)
+    cited = "\n".join(f"  {x(origin_text(o))}" for o in e.sources)
     return f"{head}\ncited by:\n{cited}" if cited else head
 
 
@@ -77,11 +82,12 @@ def build_junit(
         1 for e in all_entries if e.status is LinkStatus.SKIPPED and e.status not in failing
     )
     seconds = f"{t.elapsed_s:.3f}" if t.elapsed_s is not None else "0"
-    aborted = 1 if run.aborted else 0  # one errored case: CI never shows a cut run as green
+    # one errored case per abort and per record error: CI never shows either as green
+    errors = (1 if run.aborted else 0) + t.record_errors
     counts = {
-        "tests": str(t.links + aborted),
+        "tests": str(t.links + errors),
         "failures": str(t.failing),
-        "errors": str(aborted),
+        "errors": str(errors),
         "skipped": str(skipped),
         "time": seconds,
     }
@@ -93,6 +99,14 @@ def build_junit(
                                                  "time": seconds})
         ET.SubElement(case, "error", {"type": "aborted",
                                       "message": x(f"run aborted: {run.aborted}")})
+    for err in run.record_errors:
+        where = f"{err.file}:{err.line}" if err.line else err.file
+        case = ET.SubElement(suite, "testcase", {"name": x(shown_name(where)),
+                                                 "classname": "enricher.record_error",
+                                                 "time": "0.000"})
+        error = ET.SubElement(case, "error", {"type": "record_error",
+                                              "message": x(err.message)})
+        error.text = x(str(err))
     for e in all_entries:
         elapsed = e.result.elapsed_ms / 1000 if e.result is not None else 0.0
         case = ET.SubElement(
@@ -108,7 +122,7 @@ def build_junit(
             failure = ET.SubElement(
                 case, "failure", {"type": e.status.value, "message": x(f"{e.status}: {e.reason}")}
             )
-            failure.text = x(_failure_text(e), lines=True)
+            failure.text = _failure_text(e)
         elif e.status is LinkStatus.SKIPPED:
             ET.SubElement(case, "skipped", {"message": x(e.reason)})
     out = _system_out(run, changes)

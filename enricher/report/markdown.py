@@ -91,7 +91,8 @@ def _links_section(title: str, found: tuple[Entry, ...]) -> list[str]:
             out.append(f"  - {_origin(o)}")
         if len(e.sources) > MAX_SOURCES:
             out.append(f"  - and {len(e.sources) - MAX_SOURCES} more")
-    out.append("")
+    if found:  # an empty section already ends with its heading's blank line
+        out.append("")
     return out
 
 
@@ -107,7 +108,8 @@ def _changes(changes: Changes) -> list[str]:
             if url in ages:
                 age = f" since {md_text(ages[url].since)} ({ages[url].days:.1f} days)"
             out.append(f"- {md_code(url)}{age}")
-        out.append("")
+        if urls:
+            out.append("")
     return out
 
 
@@ -162,7 +164,8 @@ def render_markdown(
         where = f"{err.file}:{err.line}" if err.line else err.file
         out.append(f"- {md_code(where)} {md_code(err.message)}")  # a record's own text:
         # in a code span no @mention, #reference or bare URL becomes live on GitHub
-    out.append("")
+    if run.record_errors:
+        out.append("")
     if changes is not None:
         out += _changes(changes)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -89,6 +89,7 @@ class Totals:
     elapsed_s: float | None  # finished_at - started_at; None when unparsable
     requests: int
     bytes_read: int
+    record_errors: int = 0  # records that could not be read or written
 
 
 #: Change tags in display order; each names a field of ``Changes``.
@@ -247,6 +248,7 @@ def totals(run: RunResult, fail_on: Iterable[str] = ()) -> Totals:
         elapsed_s=elapsed_seconds(run.started_at, run.finished_at),
         requests=run.requests,
         bytes_read=run.bytes_read,
+        record_errors=len(run.record_errors),
     )
 
 

@@ -1,0 +1,37 @@
+"""``enricher links`` text output (``enricher.inventory``): the counts block."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from enricher.config import Config
+from enricher.inventory import Inventory, run_links
+from enricher.models import LinkKind, LinkRef, Origin
+
+
+def test_counts_say_none_instead_of_an_empty_list() -> None:
+    lines = Inventory(records=2).summary_lines()
+    assert lines[-2:] == ["per field: none", "top hosts (distinct URLs): none"]
+    assert not any(line.endswith(": ") for line in lines)
+
+
+def test_counts_list_hosts_when_there_are_urls() -> None:
+    inventory = Inventory(records=1)
+    inventory.add(LinkRef(origin=Origin(file="a.md", field="webUrl", line=2), holder=(),
+                          key="webUrl", kind=LinkKind.PAGE, raw="https://example.com/a",
+                          url="https://example.com/a"))
+    lines = inventory.summary_lines()
+    assert lines[-2:] == ["per field: webUrl 1", "top hosts (distinct URLs): example.com 1"]
+
+
+def test_links_on_records_without_urls_prints_no_dangling_line(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\ntitle: No links\n---\n", encoding="utf-8")
+    out = io.StringIO()
+    err = Console(file=io.StringIO(), force_terminal=False, no_color=True)
+    assert run_links([str(tmp_path)], Config(), "text", out, err) == 0
+    assert out.getvalue() == (
+        "\nrecords: 1 (0 unreadable)\nURL slots: 0  distinct URLs: 0  hosts: 0\n"
+        "per field: none\ntop hosts (distinct URLs): none\n")
