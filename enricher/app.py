@@ -193,7 +193,7 @@ async def fetch_phase(
     reporter.phase("checking links")
 
     def reused(batch: list[tuple[str, LinkKind]]) -> list[tuple[str, LinkKind]]:
-        found = nightly.reuse([url for url, _ in batch])
+        found = nightly.reuse(batch)
         for url, result in found.items():
             results[url] = result
             reporter.advance(result)
@@ -240,11 +240,11 @@ async def fetch_phase(
             _check_network(fetcher)
             # a URL first seen for a lighter purpose (an AMP link) and later as an article
             # page or image is fetched again for what it is needed for; so is one reused
-            # from the history that was checked for a lighter purpose then
+            # from the history that was checked for another purpose then
             again = [
                 (url, kind)
                 for url, kind in col.kinds.items()
-                if url in results and _KIND_RANK[results[url].kind] > _KIND_RANK[kind]
+                if url in results and not results[url].kind.serves(kind)
             ]
             if again:
                 await fetcher.fetch_all(again, on_again, conditional=nightly.conditional)

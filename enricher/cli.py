@@ -401,15 +401,16 @@ def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[st
 
 def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> int:
     """``enricher report``: the latest state of every URL and the last run's changes."""
-    from enricher.config import DEFAULT_STATE_FILE
     from enricher.nightly import history_run
     from enricher.report.summary import print_summary
 
     config = settings.config
     reports = _report_formats(settings.reports, args.report_format)
-    state = config.state_file or DEFAULT_STATE_FILE
+    state = config.state_file or defaults.DEFAULT_STATE_FILE
     check_outputs([("--report", path) for path, _ in reports], state=state)
-    run = history_run(state, config.confirm_runs, config.confirm_days)
+    run, note = history_run(state, config.confirm_runs, config.confirm_days)
+    if note is not None and not args.quiet:
+        err.print(f"enricher: {note}", markup=False)
     written = _write_reports(run, reports, config.fail_on, err)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)

@@ -73,6 +73,7 @@ DEFAULT_CONFIRM_DAYS = 2.0
 RESUME_WINDOW_HOURS = 6  # a killed run's journaled results are resumed this long
 FORGET_AFTER_DAYS = 30  # a URL not checked for this long leaves the history
 KEEP_RUNS = 1000  # run rows kept
+KEEP_CHANGES = 30  # runs whose change report is kept (each lists every still-dead URL)
 CONFIRM_SLACK_HOURS = 3  # taken off confirm_days (at most 1/16 of it): a late cron still counts
 FLAP_HISTORY = 6  # checks kept per URL for the flapping rule ...
 FLAP_CHANGES = 3  # ... and the good<->bad changes among them that make it flapping

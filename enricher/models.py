@@ -41,6 +41,13 @@ class LinkKind(StrEnum):
     REACH = "reach"  # reachability only (AMP URLs): HEAD, GET fallback
     IMAGE = "image"  # GET the first bytes; type and pixel size
 
+    def serves(self, need: LinkKind) -> bool:
+        """Does a result checked for this purpose answer ``need``? The same purpose does,
+        and any for reachability; a page's metadata says nothing of an image, nor an
+        image's size of a page (a URL stored as one and now cited as the other is fetched
+        again, never revalidated or reused as what it was)."""
+        return self is need or need is LinkKind.REACH
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:

@@ -14,14 +14,15 @@ This module must not fetch, parse pages or touch records; only ``state`` talks t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, Config
-from enricher.models import FetchResult, LinkResult, RecordCounts, RunResult
+from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_RUNS, Config
+from enricher.models import FetchResult, LinkKind, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
 from enricher.state import (
     INTERRUPTED,
@@ -69,31 +70,38 @@ class Nightly:
         history.start_run(command, options)
         return cls(history, config, clock)
 
-    def reuse(self, urls: Sequence[str]) -> dict[str, LinkResult]:
-        """Those of ``urls`` that need no fetch this run: resumed from a killed run, or
-        (with ``--max-age``) checked ok recently. Called batch by batch as URLs are found."""
+    def reuse(self, items: Sequence[tuple[str, LinkKind]]) -> dict[str, LinkResult]:
+        """Those of ``items`` (URL, what it is needed for) that need no fetch this run:
+        resumed from a killed run, or (with ``--max-age``) checked ok recently, each for a
+        purpose that serves this one (``LinkKind.serves``). Called batch by batch as URLs
+        are found."""
         if self.history is None:
             return {}
         if self._resumed is None:
             self._resumed = self.history.resumable(self.config.max_age)
-        reused = {u: self._resumed[u] for u in urls if u in self._resumed}
+        need = dict(items)
+        found = {u: self._resumed[u] for u in need if u in self._resumed}
         if self.config.max_age is not None:
-            todo = [u for u in urls if u not in reused]
-            reused.update(self.history.fresh(todo, self.config.max_age))
-        todo = [u for u in urls if u not in reused]  # to be fetched: their validators now,
-        self._validators.update(self.history.conditional_many(todo))  # one query per batch
-        self._asked.update(todo)
+            todo = [u for u in need if u not in found]
+            found.update(self.history.fresh(todo, self.config.max_age))
+        reused = {u: r for u, r in found.items() if r.kind.serves(need[u])}
+        for kind in LinkKind:  # to be fetched: their validators now, one query per batch
+            todo = [u for u, k in need.items() if k is kind and u not in reused]
+            if todo:
+                self._validators.update(self.history.conditional_many(todo, kind))
+                self._asked.update(todo)
         return {u: replace(r, reused=True) for u, r in reused.items()}
 
-    def conditional(self, url: str) -> Mapping[str, str] | None:
-        """The validators of a URL's conditional request: found with its batch in
-        :meth:`reuse` (used once), else asked of the history now (a URL fetched again)."""
+    def conditional(self, url: str, kind: LinkKind) -> Mapping[str, str] | None:
+        """The validators of a URL's conditional request when fetched for ``kind``: found
+        with its batch in :meth:`reuse` (used once), else asked of the history now (a URL
+        fetched again). None unless the stored facts a 304 would reuse serve ``kind``."""
         if self.history is None:
             return None
         if url in self._asked:
             self._asked.discard(url)
             return self._validators.pop(url, None)
-        return self.history.conditional_headers(url)
+        return self.history.conditional_headers(url, kind)
 
     def observe(self, fetched: FetchResult, result: LinkResult) -> LinkResult:
         """Date one finished URL by the history's clock and journal it; a 304 takes its
@@ -159,22 +167,38 @@ class Nightly:
 
 
 def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
-                confirm_days: float = DEFAULT_CONFIRM_DAYS) -> RunResult:
+                confirm_days: float = DEFAULT_CONFIRM_DAYS) -> tuple[RunResult, str | None]:
     """The latest state of every URL in the history, as a run (for ``enricher report``),
-    dead ones confirmed by the configured rule. Reads without taking the lock, so it works
-    while a nightly run is going on."""
+    dead ones confirmed by the configured rule, dated as the last finished run (whose
+    changes it shows); and a note when later runs did not finish (interrupted, or going on:
+    what they checked is not in it). Reads without taking the lock, so it works while a
+    nightly run is going on."""
     from pathlib import Path
 
-    if not Path(path).exists():
+    try:
+        missing = not Path(path).exists()
+    except OSError as exc:  # Python 3.11: a name over 255 bytes raises, it is not "missing"
+        raise StateError(f"cannot read {path} ({exc.strerror or exc}); choose another --state"
+                         ) from None
+    if missing:
         raise StateError(
             f"{path}: no history yet; run `enricher check` or `enrich` first, or give --state FILE"
         )
     with History.open(path, read_only=True, confirm_runs=confirm_runs,
                       confirm_days=confirm_days) as history:
-        last = history.last_run()
+        runs = history.runs(KEEP_RUNS)
         results = tuple(history.latest())
         changes = history.change_report()
-    return RunResult(
+    later = list(itertools.takewhile(lambda run: run.state != "finished", runs))
+    last = runs[len(later)] if len(later) < len(runs) else None
+    note = None
+    if later:
+        going = ("has not finished (it is going on, or was killed)"
+                 if later[0].state == "running" else f"was {later[0].state}")
+        shown = f"the run finished at {last.finished_at}" if last else "no finished run"
+        note = (f"note: the last run ({later[0].command}, started {later[0].started_at}) "
+                f"{going}; this report shows {shown}")
+    run = RunResult(
         command="report",
         started_at=last.started_at if last else "",
         finished_at=(last.finished_at or "") if last else "",
@@ -185,3 +209,4 @@ def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
         changes=changes,
         options={"state": path},
     )
+    return run, note

@@ -26,8 +26,9 @@ The rules, each decided here only:
   had finished, for ``RESUME_WINDOW`` (never longer than ``--max-age``). Commits are batched
   (``JOURNAL_BATCH`` results, ``JOURNAL_SECONDS`` by the clock, or ``flush``, which the caller
   calls every ``JOURNAL_SECONDS``), so a crash loses at most one batch.
-* forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER`` and all but the last
-  ``KEEP_RUNS`` runs; ``latest`` lists bad URLs only if the last finished run checked them.
+* forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER``, all but the last
+  ``KEEP_RUNS`` runs and the change reports (each lists every still-dead URL) of all but the
+  last ``KEEP_CHANGES``; ``latest`` lists bad URLs only if the last finished run checked them.
 * a clock set back: a time after now is never fresh nor resumed, ages are never negative,
   ``since`` is never after the check that carries it.
 * ``enrich`` is finished once its records are written: ``finish_run(hold=True)`` keeps its
@@ -37,11 +38,9 @@ The rules, each decided here only:
   ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 * read-only opens (``enricher report``) and rehearsals change no byte of the state files and
-  create none (see ``_connect_read_only``).
-* a rehearsal (``--dry-run``) reads the history as a run would (reuse, resume, conditional
-  requests, confirmation, changes) and writes nothing: no lock, no journal, no run row, and
-  ``finish_run`` does its work in a transaction it rolls back, in a private copy of the
-  file (a missing or empty file is an empty history).
+  create none (see ``_connect_read_only``). A rehearsal (``--dry-run``) reads the history as
+  a run would and writes nothing: no lock, journal or run row; ``finish_run`` works in a
+  transaction it rolls back, in a private copy (a missing or empty file: an empty history).
 
 This is the only module that imports sqlite3. It must not fetch, read records or print, and
 reads the time only through the injected ``clock``.
@@ -50,6 +49,7 @@ reads the time only through the injected ``clock``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -65,13 +65,13 @@ from urllib.parse import quote
 
 from enricher import config as defaults
 from enricher import state_sql as sql
-from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_RUNS
+from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_CHANGES, KEEP_RUNS
 from enricher.models import Changes, LinkResult, LinkStatus
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
 from enricher.state_rows import RunInfo as RunInfo
-from enricher.state_rows import changes_from, changes_of, conditional_of, from_row, meta_of
+from enricher.state_rows import changes_from, changes_of, from_row, meta_of, validators
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
@@ -105,6 +105,10 @@ def _unusable(path: Path, exc: BaseException, read_only: bool = False) -> StateE
         fix = "a folder on its path is a file; choose another --state"
     elif isinstance(exc, RuntimeError):  # Path.resolve: "Symlink loop from ..."
         fix = "point --state at a file, not at a loop of symlinks"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        fix = "choose another --state"
+    elif getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":  # another program's lock
+        fix = "another program is using it; wait until it is done, or choose another --state"
     return StateError(f"cannot {'read' if read_only else 'use'} {path} ({reason}); {fix}")
 
 
@@ -126,12 +130,11 @@ def _guarded(method: Callable[Concatenate[History, _P], _R]
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A connection that creates and changes no file. ``mode=ro&readonly_shm=1`` when the
     ``-wal`` and ``-shm`` are there (a run going on, or a killed one): it reads the WAL and
-    folds none of it in (a read-write open does, when it closes last). Else ``immutable=1``,
-    the file as it is: its last run closed it cleanly, or a ``-wal`` lost its ``-shm``
-    (SQLite would create one to read it; the next run folds it in); also where ``mode=ro``
-    fails. A ``-shm``/``-wal`` made here would belong to whoever ran it and could keep the
-    cron job's next run out. Only a run closing between the check and the open still makes
-    SQLite create an empty ``-wal`` (before it finds no ``-shm``)."""
+    folds none of it in. Else ``immutable=1``, the file as it is (closed cleanly, or a
+    ``-wal`` without its ``-shm``: the next run folds it in); also where ``mode=ro`` fails.
+    A ``-shm``/``-wal`` made here would belong to whoever ran it and could keep the cron
+    job's next run out (only a run closing between the check and the open still makes
+    SQLite create an empty ``-wal``)."""
     base = f"file:{quote(str(path))}"
     if not all(path.with_name(f"{path.name}-{end}").exists() for end in ("wal", "shm")):
         return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
@@ -145,9 +148,9 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _connect_rehearsal(path: Path) -> sqlite3.Connection:
-    """A dry run's database: a private copy of the file (a temporary database, in memory up
-    to its cache size) read through ``_connect_read_only``: opened read-write, the file would
-    get a killed run's WAL folded in, and a ``-wal``/``-shm``. Empty when the file is."""
+    """A dry run's database: a private copy of the file (in memory up to its cache size)
+    read through ``_connect_read_only`` (read-write, the file would get a killed run's WAL
+    folded in, and a ``-wal``/``-shm``). Empty when the file is."""
     copy = sqlite3.connect("", isolation_level=None)
     try:
         if path.is_file() and path.stat().st_size > 0:
@@ -192,10 +195,10 @@ class History:
         or ``rehearsal`` (a dry run: see the module docstring). StateLocked when another run
         holds it; StateError when it cannot be used."""
         path, fd, history = Path(path), None, None
-        if path.is_dir():
-            raise StateError(f"{path} is a folder; --state takes a file, such as "
-                             f"{path / 'state.sqlite'}")
-        try:
+        try:  # in it, a name over 255 bytes (is_dir raises in Python 3.11) is one line too
+            if path.is_dir():
+                raise StateError(f"{path} is a folder; --state takes a file, such as "
+                                 f"{path / 'state.sqlite'}")
             if read_only and not path.is_file():
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
             real = path.resolve()  # one lock per file, whatever symlink names it
@@ -286,8 +289,7 @@ class History:
 
     @_guarded
     def start_run(self, command: str, options: Mapping[str, object]) -> int:
-        """Record a new run (``open`` already marked an unfinished one interrupted; what it
-        had finished stays in the journal for ``resumable``, for ``RESUME_WINDOW``)."""
+        """Record a new run (``open`` marked an unfinished one interrupted; see ``resumable``)."""
         now = self._clock()
         if self.rehearsal:  # no run row: finish_run's UPDATE of run 0 changes nothing
             self._run = 0
@@ -326,8 +328,7 @@ class History:
 
     @_guarded
     def flush(self) -> None:
-        """Commit what is journaled but not yet committed (called every ``JOURNAL_SECONDS``
-        of real time, so a slow tail of the run never keeps finished results uncommitted)."""
+        """Commit what is journaled (called every ``JOURNAL_SECONDS`` of real time)."""
         if self._pending:
             self._flush()
 
@@ -379,18 +380,17 @@ class History:
         return out
 
     @_guarded
-    def conditional_headers(self, url: str) -> Mapping[str, str] | None:
+    def conditional_headers(self, url: str, kind: str | None = None) -> Mapping[str, str] | None:
         """If-None-Match / If-Modified-Since of a URL whose last check was ok and whose
-        stored facts a 304 would reuse (page metadata, image type and size); else None."""
-        row = self._db.execute(sql.CONDITIONAL, (url,)).fetchone()
-        return conditional_of(row[1], row[2]) if row else None
+        stored facts a 304 would reuse (page metadata, image type and size), checked for a
+        purpose that serves ``kind`` (``LinkKind.serves``; None: any); else None."""
+        return validators(self._db.execute(sql.CONDITIONAL, (url,)), kind).get(url)
 
     @_guarded
-    def conditional_many(self, urls: Iterable[str]) -> dict[str, Mapping[str, str]]:
+    def conditional_many(self, urls: Iterable[str], kind: str | None = None
+                         ) -> dict[str, Mapping[str, str]]:
         """:meth:`conditional_headers` of many URLs in one query (those that have some)."""
-        rows = self._wanted(urls, sql.CONDITIONAL_WANTED)
-        found = {url: conditional_of(etag, modified) for url, etag, modified in rows}
-        return {url: headers for url, headers in found.items() if headers is not None}
+        return validators(self._wanted(urls, sql.CONDITIONAL_WANTED), kind)
 
     @_guarded
     def finish_run(self, results: Iterable[LinkResult], *,
@@ -460,6 +460,7 @@ class History:
             for prune in (sql.PRUNE_META, sql.PRUNE_URLS):
                 db.execute(prune, (iso(self._clock() - FORGET_AFTER),))
             db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
+            db.execute(sql.PRUNE_CHANGES, (self._run, KEEP_CHANGES))
             self._end_run(now, "finished", counts, None, changes)
         self._held = run if hold else None
         return out, changes

@@ -104,6 +104,18 @@ def conditional_of(etag: str | None, modified: str | None) -> Mapping[str, str] 
     return {k: v for k, v in headers.items() if v is not None} or None
 
 
+def validators(rows: Iterable[tuple[str, str | None, str | None, str]], kind: str | None
+               ) -> dict[str, Mapping[str, str]]:
+    """URL -> conditional request headers, from rows of (url, etag, last_modified, stored
+    kind): only those with some, stored for a purpose that serves ``kind`` (None: any)."""
+    out = {}
+    for url, etag, modified, stored in rows:
+        headers = conditional_of(etag, modified)
+        if headers is not None and (kind is None or LinkKind(stored).serves(LinkKind(kind))):
+            out[url] = headers
+    return out
+
+
 def changes_of(rows: Iterable[tuple[Any, ...]], now: str, bad: Container[str]) -> Changes:
     """The changes (but flapping) from this run's checks against the stored rows before they
     are updated: rows of (url, status, good, status before, since, newly redirected) in URL

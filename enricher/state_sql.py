@@ -91,7 +91,7 @@ FLAPPING = (
 )
 # validators only when a 304 has something to reuse: a page's metadata, an image's facts (a
 # URL first checked for reachability and now cited as a page must be fetched in full)
-_CONDITIONAL = """SELECT url, etag, last_modified FROM {rows} JOIN meta USING (url)
+_CONDITIONAL = """SELECT url, etag, last_modified, kind FROM {rows} JOIN meta USING (url)
     WHERE {where} status = 'ok' AND (etag IS NOT NULL OR last_modified IS NOT NULL) AND
     json_extract(json, CASE kind WHEN 'page' THEN '$.page' WHEN 'image' THEN '$.image' END)
     IS NOT NULL"""
@@ -112,6 +112,7 @@ ANNOTATE = f"""SELECT o.url, min(u.since, o.checked_at), {_CONFIRMED.format(t="u
 PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"
 PRUNE_URLS = "DELETE FROM urls WHERE last_checked < ?"
 PRUNE_RUNS = "DELETE FROM runs WHERE id <= ? - ?"
+PRUNE_CHANGES = "UPDATE runs SET changes = NULL WHERE id <= ? - ? AND changes IS NOT NULL"
 # for ``enricher report``: good URLs the history keeps; bad ones only if checked since ?
 LATEST_WHERE = "WHERE status IN ('ok', 'redirected') OR last_checked >= ? ORDER BY url"
 OBS = f"""INSERT OR REPLACE INTO obs VALUES (?, ?, ?, ?, ?, ?, ?,
@@ -119,8 +120,10 @@ OBS = f"""INSERT OR REPLACE INTO obs VALUES (?, ?, ?, ?, ?, ?, ?,
 # a reused result is no check, unless it is newer than the row (a resumed one)
 OBS_NOT_NEW = """UPDATE obs SET new = 0 WHERE reused AND EXISTS (SELECT 1 FROM urls u
     WHERE u.url = obs.url AND u.last_checked >= obs.checked_at)"""
+# a result not fetched keeps the stored validators; a resumed one (reused and new) none: the
+# journal keeps no ETag, and the stored one may belong to the metadata it replaces
 OBS_VALIDATORS = """UPDATE obs SET (etag, last_modified) = (SELECT etag, last_modified
-    FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given"""
+    FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given AND NOT (reused AND new)"""
 # the checks that may be news, against the rows before the update ({bad}: the bad statuses)
 CHANGES = """SELECT o.url, o.status, o.good, u.status, u.since, o.status = 'redirected' AND
     (u.status IS NULL OR u.status != 'redirected' OR u.final_url IS NOT o.final_url)

@@ -304,3 +304,14 @@ def test_format_names_are_accepted_in_any_case(argv: list[str], start: str) -> N
     assert code == ExitCode.OK, err
     if start:
         assert Path("out.bin").read_text(encoding="utf-8").startswith(start)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "news", "--state", f"{LONG}.sqlite"],
+    ["report", "--state", f"{LONG}.sqlite"],
+])
+def test_an_over_long_history_name_is_one_line_not_a_traceback(argv: list[str]) -> None:
+    _records(Path("news"), "a.md")
+    code, _, err = _run(argv)
+    assert code == ExitCode.USAGE and err.count("\n") == 1, err
+    assert f"{LONG}.sqlite (File name too long); choose another --state" in err

@@ -604,7 +604,7 @@ def test_conditional_requests_and_headers_sent() -> None:
                     [(srv.url("a.test", "/x"), LinkKind.PAGE), (srv.url("b.test", "/y"),
                                                                 LinkKind.PAGE)],
                     lambda r: out.__setitem__(r.url, r),
-                    conditional=lambda u: {"If-None-Match": '"v1"'} if "/x" in u else None)
+                    conditional=lambda u, kind: {"If-None-Match": '"v1"'} if "/x" in u else None)
             return out
 
     out = asyncio.run(main())

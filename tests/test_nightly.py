@@ -645,7 +645,7 @@ def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
     single: list[str] = []
     one_by_one = state_module.History.conditional_headers
     monkeypatch.setattr(state_module.History, "conditional_headers",
-                        lambda self, url: single.append(url) or one_by_one(self, url))
+                        lambda self, url, *kind: single.append(url) or one_by_one(self, url, *kind))
     folder = tmp_path / "records"
     pages = _incremental_site(web, folder)
     pristine = snapshot(folder)
@@ -682,6 +682,32 @@ def test_unchanged_pages_cost_only_304s_and_live_page_is_still_written(
     night(again, config(state), clock)
     assert web.codes[("/story/1.html", 200)] == 1
     assert front(again / "s1.md")["livePage"]["title"] == "Story number 1 has a new headline"
+
+
+@pytest.mark.parametrize("max_age", [None, 20 * 3600])
+def test_a_page_cited_next_night_only_as_an_image_is_checked_as_an_image(
+    web: LocalWeb, tmp_path: Path, max_age: int | None
+) -> None:
+    """Night 1 stores /p.html as an article page, with its ETag; night 2 only an image field
+    cites it. The page's stored facts say nothing of an image: it is fetched in full as an
+    image (no conditional request answered 304, no reuse under --max-age) and found to be
+    none, where it was ``ok`` (not_modified, or reused) with no image type."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    first = record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    cfg, clock = config(tmp_path / "state.sqlite", max_age=max_age), Clock()
+    night(folder, cfg, clock)
+    assert web.codes[("/p.html", 200)] == 1
+    first.unlink()
+    record(folder, "b.md", ['title: "Bridge"', "images:",
+                            f"  - url: {json.dumps(web.url('/p.html'))}"])
+    web.reset_counts()
+    clock.set(hours=1)
+    result = by_url(night(folder, cfg, clock))[web.url("/p.html")]
+    assert (result.status, result.reason, result.reused) == (
+        LinkStatus.ERROR, "not_an_image", False)
+    assert dict(web.codes) == {("/p.html", 200): 1}
 
 
 @pytest.mark.parametrize("etag", ['"\xff\xfe"', '"a\x01b"', '"' + "e" * 600 + '"'])
@@ -1043,3 +1069,39 @@ def test_a_run_interrupted_while_writing_records_is_an_interrupted_run(
     assert all(front(folder / n)["linkCheck"]["webUrl"]["status"] == "ok" for n in before)
     with state_module.History.open(state, read_only=True) as history:
         assert [r.state for r in history.runs(5)] == ["finished", state_module.INTERRUPTED]
+
+
+def test_report_after_an_interrupted_run_is_dated_as_the_last_finished_one(
+    web: LocalWeb, tmp_path: Path
+) -> None:
+    """``enricher report`` shows the last finished run: its start and end, never an
+    interrupted later run's start as "last run finished"; a note says the later run did
+    not finish (and, for a run still marked running, that it may be going on)."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    state, clock = tmp_path / "state.sqlite", Clock()
+    first = night(folder, config(state), clock, command="check")
+    for later, hours in ((state_module.INTERRUPTED, 20), (None, 30)):
+        clock.set(hours=hours)
+        history = state_module.History.open(state, clock=clock)
+        history.start_run("check", {})
+        if later is not None:
+            history.finish_run((), aborted=later)
+            history.close()
+        else:  # a run still marked running: another process, as a reader sees it
+            history._db.commit()
+        report = tmp_path / "report.json"
+        err = io.StringIO()
+        code = main(["report", "--state", str(state), "--report", str(report), "--no-color"],
+                    Env(stdout=io.StringIO(), stderr=err, force_terminal=False))
+        if later is None:
+            history.close()
+        assert code == ExitCode.OK, err.getvalue()
+        meta = json.loads(report.read_text(encoding="utf-8"))["meta"]
+        assert (meta["started_at"], meta["finished_at"]) == (first.started_at, iso(T0))
+        line = next(x for x in err.getvalue().splitlines() if x.startswith("enricher: note"))
+        assert f"started {iso(clock())}" in line
+        assert ("was interrupted" if later else "has not finished") in line
+        assert f"shows the run finished at {iso(T0)}" in line

@@ -16,6 +16,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -357,6 +358,31 @@ def test_a_closed_unfinished_run_resumes(tmp_path: Path, clock: Clock) -> None:
         assert changes == Changes(newly_dead=(B,))
         assert h.resumable() == {}
         assert [r.state for r in h.runs(2)] == ["finished", INTERRUPTED]
+
+
+def test_a_resumed_result_drops_the_older_validators(tmp_path: Path, clock: Clock) -> None:
+    """The journal keeps no ETag: a page the killed run found changed (new metadata, new
+    ETag) is stored with its new metadata, so the old ETag must go with the old metadata (a
+    304 to it, the page back as it was, would reuse the new metadata): the next run fetches
+    it in full once. A result reused by --max-age keeps its validators (same metadata)."""
+    path = tmp_path / "state.sqlite"
+    changed = replace(PAGE, title="Bike lanes approved after a second vote")
+    with History.open(path, clock=clock) as h:
+        h.start_run("enrich", {})
+        h.finish_run([res(A, "ok", clock(), page=PAGE), res(B, "ok", clock(), page=PAGE)],
+                     etags={A: ('"v1"', None), B: ('"b1"', None)})
+        clock.advance(hours=20)
+        h.start_run("enrich", {})
+        h.journal(res(A, "ok", clock(), page=changed))
+    clock.advance(hours=1)
+    with History.open(path, clock=clock) as h:
+        resumed = h.resumable()
+        reused = h.fresh([B], 86400)
+        h.start_run("enrich", {})
+        h.finish_run([*resumed.values(), *reused.values()])
+        assert h.stored(A).page == changed  # type: ignore[union-attr]
+        assert h.conditional_headers(A) is None
+        assert h.conditional_headers(B) == {"If-None-Match": '"b1"'}
 
 
 def test_resume_survives_a_killed_process_losing_at_most_one_batch(tmp_path: Path) -> None:
@@ -880,6 +906,26 @@ def test_old_urls_and_runs_are_forgotten_and_report_lists_current_failures(
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
 
 
+def test_only_the_last_change_reports_are_kept_so_the_file_stops_growing(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run's change report lists every still-dead URL: kept for the last
+    ``KEEP_CHANGES`` runs only (a history of many dead links grew by its whole list every
+    night), while the run rows and the last report stay whole."""
+    import enricher.state as state
+
+    monkeypatch.setattr(state, "KEEP_CHANGES", 2)
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        for _ in range(5):
+            clock.advance(days=1)
+            one_run(h, clock, {A: "ok", C: "dead"})
+        assert h.change_report().still_dead[0].url == C
+    with sqlite3.connect(path) as db:
+        kept = db.execute("SELECT changes IS NOT NULL FROM runs ORDER BY id").fetchall()
+    assert kept == [(0,), (0,), (0,), (1,), (1,)]
+
+
 def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
     tmp_path: Path, clock: Clock
 ) -> None:
@@ -999,3 +1045,15 @@ def test_a_batch_looks_its_urls_up_instead_of_scanning_every_stored_url(query: s
     plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {text}", (0,) * text.count("?"))]
     assert plan[0] == "SCAN wanted", plan
     assert not any(step.startswith("SCAN") for step in plan[1:]), plan
+
+
+def test_a_history_another_program_holds_names_that_cause() -> None:
+    """SQLite's "database is locked" (another program's write lock, after the busy wait)
+    says so, instead of suggesting permissions or free space."""
+    from enricher.state import _unusable
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorname = "SQLITE_BUSY"
+    message = str(_unusable(Path("h.sqlite"), busy))
+    assert message == ("cannot use h.sqlite (database is locked); another program is using "
+                       "it; wait until it is done, or choose another --state")

@@ -15,7 +15,7 @@ Per URL (a *job*)::
                  max_redirects hops and garbage Locations end the job
 
 Bodies are read only for 2xx responses, through ``body.read_bounded`` (bounded decoder), and
-only for HTML when the kind is PAGE or REACH. ``conditional(url)`` headers (If-None-Match...)
+only for HTML when the kind is PAGE or REACH. ``conditional(url, kind)`` headers (If-None-Match)
 go with the first request of a URL only. Requests carry no cookies and no credentials; the
 User-Agent and extra headers come from config (per-host overrides apply).
 
@@ -152,7 +152,7 @@ class Fetcher:
                                  "write": config.read_timeout, "pool": config.request_deadline}}
         self._headers: dict[tuple[str, LinkKind], list[tuple[str, str]]] = {}
         self._on_result: Callable[[FetchResult], None] = lambda r: None
-        self._conditional: Callable[[str], Mapping[str, str] | None] | None = None
+        self._conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None
         self._requests = 0
         self._bytes = 0
         self._outage = OutageGuard(outage_min_hosts, outage_ratio)
@@ -208,7 +208,7 @@ class Fetcher:
         self,
         items: Iterable[tuple[str, LinkKind]] | AsyncIterable[tuple[str, LinkKind]],
         on_result: Callable[[FetchResult], None],
-        conditional: Callable[[str], Mapping[str, str] | None] | None = None,
+        conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None,
     ) -> None:
         """Fetch every (url, kind); ``on_result`` once per URL as soon as it is done.
         ``items`` may be an async iterable: URLs are then scheduled as they are produced
@@ -286,7 +286,7 @@ class Fetcher:
     async def _fetch_url(self, job: _Job) -> FetchResult:
         current, kind = job.url, job.kind
         method = "HEAD" if kind is LinkKind.REACH else "GET"
-        extra = self._conditional(current) if self._conditional is not None else None
+        extra = self._conditional(current, kind) if self._conditional is not None else None
         hops: list[Hop] = []
         seen = {current}
         while True:
