@@ -32,6 +32,7 @@ from enricher.models import (
     Origin,
     PageMeta,
 )
+from enricher.net.urls import fragment
 from enricher.signals import lands_on_front
 from enricher.spans import MoveItems
 from enricher.textsim import title_drift
@@ -322,9 +323,7 @@ def _places(data: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict
 def _with_fragment(final_url: str, raw: str) -> str:
     """The redirect target, with the old URL's ``#fragment`` when the target has none (as
     browsers carry it over a redirect, RFC 9110 10.2.2)."""
-    if "#" in final_url or "#" not in raw:
-        return final_url
-    return final_url + raw[raw.index("#"):]
+    return final_url if "#" in final_url else final_url + fragment(raw)
 
 
 def build_edits(

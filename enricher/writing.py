@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from enricher import records
 from enricher.config import Config
-from enricher.enrich import EnrichOptions, build_edits
-from enricher.models import LinkResult, RecordError, shown_name
+from enricher.enrich import EnrichOptions, build_edits, holder_mapping
+from enricher.models import HolderPath, LinkRef, LinkResult, RecordError, shown_name
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
+FILLED = ("title", "excerpt", "images")  # the keys --fill-missing writes (enrich._fill)
 STALE_SHOWN = 3  # stale --out copies named in the log line (the rest are counted)
 
 
@@ -80,7 +82,6 @@ async def write_phase(
         update_redirects=config.update_redirects,
         prune_dead=config.prune_dead,
     )
-    unfilled = replace(options, fill_missing=False)
     policy = LinkPolicy.from_config(config)
     if root is None:
         root = records.common_root(p for p, _ in record_paths)
@@ -109,14 +110,14 @@ async def write_phase(
             try:
                 new = records.apply_edits(record, edits)
             except records.EditError as exc:
-                if not options.fill_missing or isinstance(exc, records.PartialEdit):
+                if isinstance(exc, records.PartialEdit):
                     raise
-                # a value --fill-missing cannot fill (an anchored or aliased empty title):
-                # the record gets every other edit, and the error says what was left
-                edits = build_edits(record.data, refs, results, unfilled, earlier)
-                new = records.apply_edits(record, edits)
-                raise records.PartialEdit(f"--fill-missing left this record's empty values "
-                                          f"as they are: {exc}", new, exc.line) from None
+                # a value a fix-up cannot change without changing another (an anchored
+                # empty title, an anchored URL that an alias repeats): the record gets
+                # every other edit, and the error says what was left
+                new, what = _settle(record, edits, partial(
+                    _rebuild, record.data, refs, results, options, earlier), options, exc)
+                raise records.PartialEdit(f"{what}: {exc}", new, exc.line) from None
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
             error = RecordError(display, str(exc), exc.line)
@@ -136,7 +137,8 @@ async def write_phase(
             continue
         changed = new != current  # in place: the record; --out: the copy the last run wrote
         if changed and diff_lines is not None:
-            diff_lines.append(f"{shown_name(display)}: {_describe(edits)}")
+            before = earlier if earlier is not None else record.data
+            diff_lines.append(f"{shown_name(display)}: {_describe(edits, before)}")
         if config.dry_run:
             tally.changed += changed
             tally.unchanged += not changed
@@ -148,6 +150,9 @@ async def write_phase(
         why = None
         if changed and not config.in_place and records.same_file(dest, path):
             why = f"it is the record itself (a symlink or hard link?); {_OTHER_OUT}"
+        elif changed and not config.in_place and _leads_away(dest, out_dir):
+            why = (f"it leads to {os.path.realpath(dest)} (a symlink); a copy is only written "
+                   "as a file inside --out: remove the link")
         elif changed:  # unchanged: nothing to write, even if the file changed since
             try:
                 records.write_record(record, new, dest)
@@ -191,10 +196,88 @@ def _note_stale_copies(out_dir: Path, root: Path, reporter: Reporter) -> None:
                      f"{more}; enricher never deletes them, remove them if they should go")
 
 
-def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]]) -> str:
-    parts = []
+def _rebuild(data: Mapping[str, Any], refs: Sequence[LinkRef], results: Mapping[str, LinkResult],
+             options: EnrichOptions, earlier: Mapping[str, Any] | None, *, fill: bool = True,
+             fix: bool = True) -> Mapping[HolderPath, Mapping[str, Any]]:
+    """The record's edits without the fills (``fill=False``) or URL fixes (``fix=False``)."""
+    off = replace(options, fill_missing=options.fill_missing and fill,
+                  update_redirects=options.update_redirects and fix)
+    return build_edits(data, refs, results, off, earlier)
+
+
+def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]],
+            rebuild: Callable[..., Mapping[HolderPath, Mapping[str, Any]]],
+            options: EnrichOptions, error: records.EditError) -> tuple[bytes, str]:
+    """The record with the fix-ups its text cannot take left out, and what was left, the
+    first that applies of: the fills but those that fail alone, no URL fixes, no fills, no
+    fix-ups. Raises ``error`` when none applies (the trouble is elsewhere)."""
+    tries: list[tuple[Callable[[], Mapping[HolderPath, Mapping[str, Any]]], str]] = []
+    if options.fill_missing:
+        kept, left = _fill_what_can(record, edits)
+        if left:
+            verb = "it is" if len(left) == 1 else "they are"
+            tries.append((lambda: kept, f"--fill-missing left {', '.join(left)} as {verb}"))
+    if options.update_redirects:
+        tries.append((lambda: rebuild(fix=False),
+                      "--update-redirects left this record's URLs as they are"))
+    if options.fill_missing:
+        tries.append((lambda: rebuild(fill=False),
+                      "--fill-missing left this record's empty values as they are"))
+    if options.fill_missing and options.update_redirects:
+        tries.append((lambda: rebuild(fill=False, fix=False),
+                      "--fill-missing and --update-redirects left this record as it was"))
+    for edited, what in tries:
+        try:
+            return records.apply_edits(record, edited()), what
+        except records.EditError:
+            continue
+    raise error
+
+
+def _fill_what_can(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]]
+                   ) -> tuple[dict[HolderPath, dict[str, Any]], list[str]]:
+    """The edits without the fills the record's text cannot take (an anchored or aliased
+    empty value), each fill tried on its own; and the names of those left out."""
+    fills = [(holder, key) for holder, keys in edits.items() for key in keys if key in FILLED]
+    taken: set[tuple[HolderPath, str]] = set()
+    left = []
+
+    def edits_with(fills: set[tuple[HolderPath, str]]) -> dict[HolderPath, dict[str, Any]]:
+        return {h: {k: v for k, v in keys.items() if k not in FILLED or (h, k) in fills}
+                for h, keys in edits.items()}
+
+    for fill in fills:
+        try:
+            records.apply_edits(record, edits_with(taken | {fill}))
+            taken.add(fill)
+        except records.EditError:
+            left.append(_key_name(*fill))
+    return edits_with(taken), left
+
+
+def _key_name(holder: HolderPath, key: str) -> str:
+    where = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in holder).lstrip(".")
+    return f"{where}.{key}" if where else key
+
+
+def _leads_away(dest: Path, out_dir: Path) -> bool:
+    """Would writing ``dest`` follow a symlink (the file, or a folder on its way below
+    ``out_dir``)? The writer keeps a symlink and replaces its target: another record, or
+    any file, would be overwritten by this record's copy."""
+    folder = Path(os.path.realpath(dest.parent))
+    return os.path.islink(dest) or not folder.is_relative_to(os.path.realpath(out_dir))
+
+
+def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]],
+              before: Mapping[str, Any]) -> str:
+    """The keys whose value the edits change (against ``before``: the record, or the copy
+    the last run wrote); every edited key when none does (only their layout changes)."""
+    parts, changed = [], []
     for holder, keys in edits.items():
-        where = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in holder).lstrip(".")
-        for key in keys:
-            parts.append(f"{where}.{key}" if where else key)
-    return ", ".join(parts)
+        current = holder_mapping(before, holder)
+        for key, value in keys.items():
+            name = _key_name(holder, key)
+            parts.append(name)
+            if current is None or key not in current or current[key] != value:
+                changed.append(name)
+    return ", ".join(changed or parts)

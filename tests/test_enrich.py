@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from enricher.enrich import EnrichOptions, build_edits, live_page
 from enricher.models import ImageInfo, LinkKind, LinkRef, LinkResult, LinkStatus, Origin, PageMeta
 
@@ -225,6 +227,21 @@ def test_update_redirects_keeps_the_fragment_of_the_old_url() -> None:
     assert edits[()]["webUrl"] == "https://b.example/z#part-2"
     assert edits[()]["originalUrl"] == "https://b.example/z"
     assert edits[()]["linkCheck"]["webUrl"]["previousUrl"] == "https://b.example/y#part-2"
+
+
+@pytest.mark.parametrize(("raw", "fixed"), [
+    ("https://b.example/y?utm=1&#038;ref=home", "https://b.example/z"),  # an entity: no #
+    ("https://b.example/y?a=1&#038;b=2#part-2", "https://b.example/z#part-2"),
+    ("https://b.example/y#caf&#233;", "https://b.example/z#caf\u00e9"),
+])
+def test_update_redirects_reads_the_fragment_as_the_url_is_read(raw: str, fixed: str) -> None:
+    """The ``#`` of ``&#038;`` (in real records' URLs) is no fragment: the fix was
+    ``https://b.example/z#038;ref=home``."""
+    slots = [LinkRef(Origin("r.md", "webUrl"), (), "webUrl", LinkKind.PAGE, raw,
+                     "https://b.example/y")]
+    edits = build_edits({"webUrl": raw}, slots, RESULTS,
+                        EnrichOptions(now=NOW, update_redirects=True))
+    assert edits[()]["webUrl"] == fixed
 
 
 def test_drift_is_judged_against_the_title_fill_missing_writes() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -128,6 +129,30 @@ def test_an_out_copy_that_is_the_record_itself_is_not_written(tmp_path: Path) ->
     assert (tmp_path / "out" / "b.md").read_bytes() != (tmp_path / "news" / "b.md").read_bytes()
 
 
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_an_out_copy_through_a_symlink_never_overwrites_another_file(
+    tmp_path: Path, link: str
+) -> None:
+    """A symlink in the output folder (the copy's own path, or a folder on its way) that
+    leads to another record is refused and named: writing through it replaced that record
+    with this one's copy, with exit 0."""
+    _record(tmp_path / "news" / "sub" / "a.md")
+    other = _record(tmp_path / "elsewhere" / "a.md")
+    before = other.read_bytes()
+    (tmp_path / "out").mkdir()
+    if link == "file":
+        (tmp_path / "out" / "sub").mkdir()
+        (tmp_path / "out" / "sub" / "a.md").symlink_to("../../elsewhere/a.md")
+    else:
+        (tmp_path / "out" / "sub").symlink_to("../elsewhere", target_is_directory=True)
+    _record(tmp_path / "news" / "b.md")
+    code, err = _run("news", "--out", "out")
+    assert code == ExitCode.USAGE
+    assert "a.md: cannot write" in err and "(a symlink); a copy is only written" in err
+    assert other.read_bytes() == before
+    assert (tmp_path / "out" / "b.md").read_bytes() != (tmp_path / "news" / "b.md").read_bytes()
+
+
 def _write_phase(paths: list[Path], config: Config) -> app.WriteTally:
     tally = app.WriteTally()
     reporter = QuietReporter(Console(file=io.StringIO()), False)
@@ -205,10 +230,25 @@ def test_a_bug_on_one_record_leaves_it_unchanged_and_the_others_written(
                                     "(TypeError: unhashable type: 'list'); please report it")
 
 
+def _partly_written(path: Path, results: dict[str, Any], config: Config
+                   ) -> tuple[str, dict[str, Any]]:
+    """Write one record that a fix-up cannot fully edit: its one error and its new data."""
+    tally = app.WriteTally()
+    reporter = QuietReporter(Console(file=io.StringIO()), False)
+    asyncio.run(app.write_phase([(path, path.name)], results, config, reporter,
+                                "2026-11-27T00:00:00Z", tally=tally))
+    assert (tally.changed, tally.failed, tally.partial) == (1, 0, 1)
+    (error,) = tally.errors
+    record = records.read_record(path, path.name)
+    assert isinstance(record, records.Record)
+    return error.message, dict(record.data)
+
+
 def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_path: Path) -> None:
     """An anchored empty title that an alias repeats cannot be filled without changing the
-    alias too: --fill-missing leaves it, and the record still gets its linkCheck (before, the
-    whole record was refused)."""
+    alias too: --fill-missing leaves it, names it, and the record still gets its linkCheck
+    (before, the whole record was refused) and its other fills (the item's excerpt: before,
+    one unfillable value left every value of the record empty)."""
     from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
 
     url = "https://a.example/ok2"
@@ -217,15 +257,59 @@ def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_pat
                     "  - title: *t\n    webUrl: not a url\n---\nbody\n", encoding="utf-8")
     page = LinkResult(url=url, kind=LinkKind.PAGE, status=LinkStatus.OK, reason="http_200",
                       http_status=200, page=PageMeta(title="Filled", description="D"))
-    tally = app.WriteTally()
-    reporter = QuietReporter(Console(file=io.StringIO()), False)
-    asyncio.run(app.write_phase([(path, "r.md")], {url: page}, Config(
-        in_place=True, fill_missing=True), reporter, "2026-11-27T00:00:00Z", tally=tally))
-    assert (tally.changed, tally.failed, tally.partial) == (1, 0, 1)
-    assert "--fill-missing left this record's empty values" in tally.errors[0].message
-    data = records.read_record(path, "r.md")
-    assert isinstance(data, records.Record)
-    related = data.data["related"]
+    message, data = _partly_written(path, {url: page}, Config(in_place=True, fill_missing=True))
+    assert "--fill-missing left related[0].title as it is: " in message
+    related = data["related"]
     assert related[0]["title"] == "" and related[1]["title"] == ""  # the alias still holds
     assert related[0]["linkCheck"]["webUrl"]["status"] == "ok"
     assert related[0]["livePage"]["title"] == "Filled"
+    assert related[0]["excerpt"] == "D"
+
+
+def test_a_dry_run_names_only_the_keys_whose_value_changes(tmp_path: Path) -> None:
+    """The page's description changed since the last run: the dry run names ``livePage``,
+    not every key enricher writes (``linkCheck`` is the same)."""
+    from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
+
+    url = "https://a.example/x"
+    path = tmp_path / "a.md"
+    path.write_text(f"---\ntitle: T\nwebUrl: {url}\n---\nbody\n", encoding="utf-8")
+
+    def results(description: str) -> dict[str, LinkResult]:
+        page = PageMeta(title="T", description=description)
+        return {url: LinkResult(url, LinkKind.PAGE, LinkStatus.OK, "http_200", http_status=200,
+                                checked_at="2026-11-27T00:00:00Z", page=page)}
+
+    def phase(config: Config, description: str, lines: list[str] | None = None) -> None:
+        reporter = QuietReporter(Console(file=io.StringIO()), False)
+        asyncio.run(app.write_phase([(path, "a.md")], results(description), config, reporter,
+                                    "2026-11-27T00:00:00Z", lines))
+
+    phase(Config(in_place=True), "The vote was 7-2.")
+    written = path.read_bytes()
+    lines: list[str] = []
+    phase(Config(in_place=True, dry_run=True), "The vote was 7-2, after a long debate.", lines)
+    assert lines == ["a.md: livePage"]
+    assert path.read_bytes() == written
+
+
+def test_an_anchored_url_update_redirects_cannot_fix_leaves_the_other_edits_written(
+    tmp_path: Path
+) -> None:
+    """An anchored URL that a non-URL field repeats cannot be replaced by its redirect target
+    without changing that field: --update-redirects leaves it and says so, and the record
+    still gets its linkCheck (before, every night refused the whole record)."""
+    from enricher.models import LinkKind, LinkResult, LinkStatus
+
+    old, new = "https://a.example/old", "https://a.example/new"
+    path = tmp_path / "r.md"
+    path.write_text(f'---\ntitle: T\nwebUrl: &w "{old}"\nsource: *w\n---\nbody\n',
+                    encoding="utf-8")
+    moved = LinkResult(url=old, kind=LinkKind.PAGE, status=LinkStatus.REDIRECTED,
+                       reason="moved_permanently", http_status=200, final_url=new)
+    message, data = _partly_written(path, {old: moved},
+                                    Config(in_place=True, update_redirects=True))
+    assert "--update-redirects left this record's URLs as they are: " in message
+    assert data["webUrl"] == data["source"] == old
+    assert data["linkCheck"]["webUrl"]["status"] == "redirected"
+    assert data["linkCheck"]["webUrl"]["finalUrl"] == new

@@ -202,6 +202,14 @@ def request_origin(url: str) -> str:
         return host_key(url)
 
 
+def fragment(raw: str) -> str:
+    """The ``#fragment`` of a URL as written in a record or a page, read as ``clean_url``
+    reads it (HTML character references decoded first: the ``#`` of ``&#038;`` is none);
+    "" when it has none."""
+    text = _unescape(raw.strip()) if "&" in raw else raw.strip()
+    return text[text.index("#"):] if text and "#" in text else ""
+
+
 def clear_cache() -> None:
     """Forget cached results (tests, long-lived processes)."""
     _clean_cached.cache_clear()
