@@ -7,17 +7,16 @@ settings that exclude each other (``in_place``/``out``), the one a higher source
 wins; both in one source is an error. A plain number in a duration key is seconds, except
 in a key named in days (``confirm_days``).
 
-This module turns text into a frozen ``Config`` (``preflight`` checks it against the machine
-before a run); it must not fetch, read records or print. Errors are ``ConfigError`` with one
-line naming the file (or variable/flag) and the fix.
+This module turns text into a frozen ``Config``, each value parsed by ``values``
+(``preflight`` checks it against the machine before a run); it must not fetch, read records
+or print. Errors are ``ConfigError`` with one line naming the file (or variable/flag) and the
+fix.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -25,187 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from enricher.config import Config, FetchConfig, HostPolicy
-from enricher.models import LinkStatus
+from enricher.values import (
+    boolean,
+    codes,
+    days,
+    folder_name,
+    headers,
+    optional_str,
+    parse_duration,
+    positive_duration,
+    positive_int,
+    record_bytes,
+    regexes,
+    statuses,
+    str_list,
+    user_agent,
+)
 
 
 class ConfigError(Exception):
     """A usage or configuration error: one line, shown as is, exit status 2."""
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: object, plain: float = 1.0) -> float:
-    """``50ms``, ``1.5s``, ``20h``, ``2d`` or a plain number -> seconds. A plain number is
-    ``plain`` seconds each: seconds for most keys, a day for a key named in days."""
-    example = "2d or 36h (a plain number is days)" if plain == _UNITS["d"] else "50ms, 2s or 20h"
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as {example}, got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        seconds = float(value) * plain
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            if str(value).strip().startswith("-"):
-                raise ValueError(f"a duration cannot be negative, got {value!r}")
-            raise ValueError(f"expected a duration such as {example}, got {value!r}")
-        seconds = float(m.group(1)) * (plain if m.group(2) is None else _UNITS[m.group(2)])
-    if not math.isfinite(seconds):  # nan, inf, or digits past float's range
-        raise ValueError(f"expected a finite duration such as {example}, got {value!r}")
-    return seconds
-
-
-def _days(value: object) -> float:
-    """A duration in days (``confirm_days``): ``2`` and ``"2d"`` are two days, ``"36h"`` 1.5."""
-    return parse_duration(value, plain=_UNITS["d"]) / _UNITS["d"]
-
-
-def positive_duration(value: object) -> float:
-    """A duration that must be above zero (timeouts): ``0`` would fail every request."""
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"must be more than zero, e.g. 10s, got {value!r}")
-    return seconds
-
-
-def _whole_number(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    raise ValueError(f"expected a whole number, got {value!r}")
-
-
-def _positive_int(value: object) -> int:
-    n = _whole_number(value)
-    if n < 1:
-        raise ValueError(f"expected a number of at least 1, got {value!r}")
-    return n
-
-
-def _bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _str_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ValueError(f"expected a list of strings, got {value!r}")
-
-
-def _regexes(value: object) -> tuple[str, ...]:
-    """A list of patterns, or one pattern as a string: never split on commas, which
-    regular expressions use (``\\d{2,4}``)."""
-    patterns = (value,) if isinstance(value, str) else _str_list(value)
-    for p in patterns:
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {p!r}: {exc}") from None
-    return patterns
-
-
-def _statuses(value: object) -> frozenset[str]:
-    names = {s.strip().lower() for s in _str_list(value)}
-    valid = {s.value for s in LinkStatus}
-    if not names:  # an empty --fail-on would mean "never fail", which the README never offers
-        raise ValueError("give at least one status, e.g. dead or dead,error (the default is dead)")
-    bad = names - valid
-    if bad:
-        raise ValueError(
-            f"unknown status {sorted(bad)[0]!r}; choose from {', '.join(sorted(valid))}"
-        )
-    return frozenset(names)
-
-
-_CODE_ITEM = re.compile(r"\s*(\d{1,20})\s*(?:\.\.=?\s*(\d{1,20})\s*)?")  # no 5,000-digit int()
-
-
-def _codes(value: object) -> frozenset[int]:
-    codes: set[int] = set()
-    for item in [str(v) for v in value] if isinstance(value, list) else _str_list(value):
-        m = _CODE_ITEM.fullmatch(item)
-        if m is None:
-            raise ValueError(
-                f"expected HTTP status codes such as 403,999 or 200..=299, got {item!r}"
-            )
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if not 100 <= lo <= 999 or not 100 <= hi <= 999:  # checked before a range is built
-            raise ValueError(f"status codes are between 100 and 999, got {item!r}")
-        if hi < lo:
-            raise ValueError(f"empty range {item!r}; put the lower code first, e.g. 200..=299")
-        codes.update(range(lo, hi + 1))
-    return frozenset(codes)
-
-
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 7230 token: a header name
-_BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # control (CR, LF, NUL, DEL...) or non-ASCII
-
-
-def _text(value: object) -> str:
-    """A string setting: a TOML number, list or table is an error, never its ``str()``."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
-def _field_value(value: object, prefix: str = "") -> str:
-    """A header value or User-Agent: a string of visible ASCII, spaces and tabs."""
-    if not isinstance(value, str):
-        raise ValueError(f"{prefix}expected a string, got {value!r}")
-    if _BAD_VALUE.search(text := value.strip()):
-        raise ValueError(f"{prefix}the value {text!r} holds a line break, control or non-ASCII "
-                         "character; remove it")
-    return text
-
-
-def _header(name: str, value: object) -> tuple[str, str]:
-    if not _TOKEN.fullmatch(name):
-        raise ValueError(
-            f"bad header name {name!r}: use letters, digits and - only (no spaces), "
-            "e.g. 'X-Name: value'"
-        )
-    return name, _field_value(value, f"header {name}: ")
-
-
-def _headers(value: object) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        return dict(_header(str(k), v) for k, v in value.items())
-    out: dict[str, str] = {}
-    for item in value if isinstance(value, list | tuple) else [value]:
-        name, sep, val = str(item).partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"expected a header as 'Name: value', got {item!r}")
-        key, text = _header(name.strip(), val.strip())
-        out[key] = text
-    return out
-
-
-def _optional_str(value: object) -> str | None:
-    text = _text(value).strip()
-    return text or None
-
-
-def _folder(value: object) -> str:
-    """A folder name; empty is an error (it would silently mean the working folder)."""
-    text = _text(value).strip()
-    if not text:
-        raise ValueError("empty folder name; give a folder such as enriched/")
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,45 +55,45 @@ class Key:
 
 
 KEYS: dict[str, Key] = {
-    "max_concurrency": Key("fetch.max_concurrency", _positive_int),
-    "host_concurrency": Key("fetch.host_concurrency", _positive_int),
+    "max_concurrency": Key("fetch.max_concurrency", positive_int),
+    "host_concurrency": Key("fetch.host_concurrency", positive_int),
     "host_request_interval": Key("fetch.host_request_interval", parse_duration),
     "timeout": Key("fetch.request_deadline", positive_duration),
     "connect_timeout": Key("fetch.connect_timeout", positive_duration),
     "read_timeout": Key("fetch.read_timeout", positive_duration),
     "dns_timeout": Key("fetch.dns_timeout", positive_duration),
-    "dns_canary": Key("fetch.dns_canary", _optional_str),
-    "max_attempts": Key("fetch.max_attempts", _positive_int),
+    "dns_canary": Key("fetch.dns_canary", optional_str),
+    "max_attempts": Key("fetch.max_attempts", positive_int),
     "retry_after_cap": Key("fetch.retry_after_cap", parse_duration),
-    "max_redirects": Key("fetch.max_redirects", _positive_int),
-    "user_agent": Key("fetch.user_agent", _field_value),
-    "headers": Key("fetch.headers", _headers),
-    "allow_private": Key("fetch.allow_private", _bool),
-    "proxy": Key("fetch.proxy", _optional_str),
-    "ca_bundle": Key("fetch.ca_bundle", _optional_str),
-    "http2": Key("fetch.http2", _bool),
-    "accept": Key("fetch.accepted_status", _codes),
-    "include": Key("include", _regexes),
-    "exclude": Key("exclude", _regexes),
-    "out": Key("out_dir", _folder),
-    "in_place": Key("in_place", _bool),
-    "fail_on": Key("fail_on", _statuses),
-    "fill_missing": Key("fill_missing", _bool),
-    "update_redirects": Key("update_redirects", _bool),
-    "prune_dead": Key("prune_dead", _bool),
-    "state": Key("state_file", _optional_str),
+    "max_redirects": Key("fetch.max_redirects", positive_int),
+    "user_agent": Key("fetch.user_agent", user_agent),
+    "headers": Key("fetch.headers", headers),
+    "allow_private": Key("fetch.allow_private", boolean),
+    "proxy": Key("fetch.proxy", optional_str),
+    "ca_bundle": Key("fetch.ca_bundle", optional_str),
+    "http2": Key("fetch.http2", boolean),
+    "accept": Key("fetch.accepted_status", codes),
+    "include": Key("include", regexes),
+    "exclude": Key("exclude", regexes),
+    "out": Key("out_dir", folder_name),
+    "in_place": Key("in_place", boolean),
+    "fail_on": Key("fail_on", statuses),
+    "fill_missing": Key("fill_missing", boolean),
+    "update_redirects": Key("update_redirects", boolean),
+    "prune_dead": Key("prune_dead", boolean),
+    "state": Key("state_file", optional_str),
     "max_age": Key("max_age", parse_duration),
-    "confirm_runs": Key("confirm_runs", _positive_int),
-    "confirm_days": Key("confirm_days", _days),  # a plain number is days, as named
-    "report": Key("reports", _str_list),
-    "results": Key("results", _optional_str),
-    "max_record_bytes": Key("max_record_bytes", _positive_int),
+    "confirm_runs": Key("confirm_runs", positive_int),
+    "confirm_days": Key("confirm_days", days),  # a plain number is days, as named
+    "report": Key("reports", str_list),
+    "results": Key("results", optional_str),
+    "max_record_bytes": Key("max_record_bytes", record_bytes),
 }
 HOST_KEYS: dict[str, Callable[[object], Any]] = {
-    "concurrency": _positive_int,
+    "concurrency": positive_int,
     "interval": parse_duration,
-    "headers": _headers,
-    "user_agent": _field_value,
+    "headers": headers,
+    "user_agent": user_agent,
 }
 
 

@@ -266,7 +266,9 @@ def _one_line_usage_error(code: int, err: str) -> None:
     [
         (["--proxy", "bad proxy"], {}, "proxy 'bad proxy': only http:// and https://"),
         ([], {"HTTP_PROXY": "socks9://x"}, "HTTP_PROXY 'socks9://x': only http:// and https://"),
-        ([], {"https_proxy": "http://"}, "https_proxy 'http://': no host"),
+        ([], {"https_proxy": "http://"}, "https_proxy 'http://': no valid host"),
+        (["--proxy", "http://[bad"], {}, "proxy 'http://[bad': no valid host name or address"),
+        ([], {"HTTPS_PROXY": "http://a b:3128"}, "HTTPS_PROXY 'http://a b:3128': no valid host"),
         (["--ca-bundle", "nonexist.pem"], {}, "ca_bundle nonexist.pem: No such file"),
         (["--ca-bundle", "note.txt"], {}, "ca_bundle note.txt: no certificate"),
         ([], {"SSL_CERT_FILE": "/nonexist"}, "SSL_CERT_FILE=/nonexist: No such file"),

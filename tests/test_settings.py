@@ -190,6 +190,28 @@ def test_bad_headers_are_rejected(header: str) -> None:
     assert "\n" not in str(info.value).replace("\\n", "")
 
 
+@pytest.mark.parametrize(("flags", "environ", "message"), [
+    ({"max_age": "800000d"}, {}, "--max-age: a duration of at most 3650 days, got '800000d'"),
+    ({}, {"ENRICHER_MAX_AGE": "99999999999999999999d"}, "ENRICHER_MAX_AGE: a duration of at"),
+    ({}, {"ENRICHER_CONFIRM_DAYS": "4000"}, "ENRICHER_CONFIRM_DAYS: a duration of at most"),
+    ({}, {"ENRICHER_MAX_RECORD_BYTES": "100000000000000"},
+     "ENRICHER_MAX_RECORD_BYTES: at most 1073741824 (1 GiB)"),
+    ({"headers": ["Host: evil.example"]}, {}, "--header: header Host: enricher sets it"),
+    ({"headers": ["content-length: 5"]}, {}, "--header: header content-length: enricher sets"),
+    ({"headers": ["Transfer-Encoding: chunked"]}, {}, "--header: header Transfer-Encoding: "),
+    ({"user_agent": " "}, {}, "--user-agent: the User-Agent cannot be empty"),
+])
+def test_values_no_run_could_honour_are_one_line_errors(
+    flags: dict[str, object], environ: dict[str, str], message: str
+) -> None:
+    """A duration of centuries or a record cap of terabytes crashed the run with a traceback
+    (exit 1, as if links had failed); a Host or framing header broke every request, and an
+    empty User-Agent was sent as is."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(flags, environ=environ, cwd=Path("/"))
+    assert str(info.value).startswith(message), str(info.value)
+
+
 def test_bad_headers_in_the_config_file_and_host_tables(tmp_path: Path) -> None:
     config = tmp_path / "enricher.toml"
     config.write_text('[headers]\n"Bad Name" = "b"\n', encoding="utf-8")

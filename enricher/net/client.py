@@ -11,8 +11,7 @@ the transport directly, not ``httpx.AsyncClient``: the client adds per-request w
 want (auth, a cookie jar that would persist cookies, redirect and header merging).
 
 CA certificates: ``FetchConfig.ca_bundle``, else ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else
-certifi. Verification is never switched off. SOCKS proxies are not supported (they need the
-``socksio`` package).
+certifi. Verification is never switched off. SOCKS proxies are not supported (no socksio).
 
 ``failure_of(exc)`` is the only place an exception becomes a failure token, and says what
 the failure tells about the network (``Evidence``, for the outage guard): ``down`` for what a
@@ -280,9 +279,11 @@ def _proxy_variable(env: Mapping[str, str], scheme: str) -> str:
     return f"{scheme.upper()}_PROXY"
 
 
+_PROXY_HOST = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # name, IPv4, IPv6
+
+
 def _check_proxy(url: str, source: str) -> None:
-    """ValueError (one line: where it came from, what is wrong, the fix) unless ``url`` is
-    an http:// or https:// proxy URL with a host."""
+    """ValueError (one line: its source, what is wrong, the fix) unless an http(s) proxy URL."""
     fix = "give a proxy URL such as http://proxy.example:3128"
     shown = repr(without_userinfo(url))  # never print a proxy's password
     try:
@@ -295,8 +296,8 @@ def _check_proxy(url: str, source: str) -> None:
             f"{source} {shown}: only http:// and https:// proxies are supported "
             f"(got {parsed.scheme + '://' if parsed.scheme else 'no scheme'}); {fix}"
         )
-    if not parsed.host:
-        raise ValueError(f"{source} {shown}: no host; {fix}")
+    if not _PROXY_HOST.fullmatch(parsed.raw_host.decode("ascii", "replace")):  # "a b" %-escaped
+        raise ValueError(f"{source} {shown}: no valid host name or address; {fix}")
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         raise ValueError(f"{source} {shown}: port {parsed.port} is out of range; {fix}")
 
