@@ -41,7 +41,8 @@ _INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is no
 
 def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
     """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
-    with the comments inside the item and the comment lines right above its ``-``."""
+    with the comments inside the item, the comment lines right below it indented past its
+    ``-`` (as its keys are), and the comment lines right above its ``-``."""
     is_list = seq.id == "sequence"  # a scalar (``deadRelated: none``) has no flow_style
     if not is_list or seq.flow_style or id(seq) in shared:
         how = ("not a list" if not is_list
@@ -60,6 +61,9 @@ def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple
     for i, (item, (line, column)) in enumerate(zip(seq.value, dashes, strict=True)):
         limit = dashes[i + 1][0] if i + 1 < len(dashes) else _end(seq)
         end = _next_line(text, _content_end(text, _tight_end(item, text), limit))
+        while (row := text[end:_next_line(text, end)]).lstrip(" ").startswith("#") and (
+                len(row) - len(row.lstrip(" ")) > column):  # its own trailing comments
+            end = _next_line(text, end)
         while out and line > out[-1][1]:  # take the comment lines right above the dash
             above = _line_start(text, line - 1)
             if text[above:line].strip()[:1] != "#":

@@ -770,6 +770,18 @@ def test_move_items_leaves_kept_items_byte_identical(tmp_path: Path) -> None:
     assert records.apply_edits(again, {("related", 0): OK}) == again.raw  # stable
 
 
+def test_a_moved_item_takes_its_trailing_comment_lines(tmp_path: Path) -> None:
+    """A comment below the item's last key, indented as its keys, is the item's: it moves
+    with it (it was left behind, reading as the kept item's above). One at the dash's
+    column stays: it may be about the next item."""
+    text = PRUNE.replace("      name: Gazette\n", "      name: Gazette\n    # B's last word\n"
+                         "  # about C\n")
+    new = records.apply_edits(reread(tmp_path, text.encode()), MOVE_B).decode()
+    kept, dead = new.split("deadRelated:\n")
+    assert "# B's last word" not in kept and "  # about C\n  - title: C\n" in kept
+    assert dead.startswith(B_TEXT + "    # B's last word\n")  # after the linkCheck added
+
+
 def test_move_items_crlf(tmp_path: Path) -> None:
     raw = PRUNE.replace("\n", "\r\n").encode()
     record = reread(tmp_path, raw)
