@@ -237,7 +237,11 @@ def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
                 fields[name] = parse(value)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{where}: hosts.{host}.{name}: {exc}") from None
-        hosts[_host_name(host, where)] = HostPolicy(**fields)
+        name = _host_name(host, where)
+        if name in hosts:  # "A.com" and "a.com": one would silently replace the other
+            raise ConfigError(f"{where}: hosts.{host}: the same host as another [hosts] key "
+                              f"({name}); merge the two tables")
+        hosts[name] = HostPolicy(**fields)
     return hosts
 
 

@@ -239,6 +239,12 @@ def test_host_tables_are_keyed_as_urls_hosts_are_compared(tmp_path: Path) -> Non
         config.write_text(f'[hosts."{key}"]\nconcurrency = 1\n', encoding="utf-8")
         with pytest.raises(ConfigError, match=r"not a host name; write the name alone"):
             load_settings({}, environ={}, cwd=tmp_path)
+    # two spellings of one host: one table silently replaced the other
+    config.write_text('[hosts."A.example"]\nconcurrency = 1\n[hosts."a.example."]\n'
+                      'interval = "2s"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"hosts\.a\.example\.: the same host as another "
+                       r"\[hosts\] key \(a\.example\); merge the two tables"):
+        load_settings({}, environ={}, cwd=tmp_path)
 
 
 def test_max_record_bytes_is_a_config_key(tmp_path: Path) -> None:
