@@ -149,8 +149,8 @@ def _network(p: argparse.ArgumentParser) -> None:
 
 
 def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
-    """An on-switch that is None when not given (so a config file's value stands)."""
-    p.add_argument(flag, dest=flag[2:].replace("-", "_"), action="store_const", const=True,
+    """A switch, --x or --no-x, None when not given (so a config file's value stands)."""
+    p.add_argument(flag, dest=flag[2:].replace("-", "_"), action=argparse.BooleanOptionalAction,
                    default=None, help=text)
 
 

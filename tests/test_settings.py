@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -540,3 +541,30 @@ def test_an_empty_fail_on_is_an_error(tmp_path: Path, value: object) -> None:
     (tmp_path / "enricher.toml").write_text(f"fail_on = {value!r}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"enricher\.toml: fail_on: give at least one status"):
         load_settings({}, environ={}, cwd=tmp_path)
+
+
+def test_a_switch_the_config_file_turns_on_can_be_turned_off_by_its_no_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fill_missing = true`` in the file could be undone only by ENRICHER_FILL_MISSING=0;
+    every switch now has its ``--no-`` form, and no flag leaves the file's value."""
+    import io
+
+    from enricher.cli import Env, _settings, build_parser
+
+    (tmp_path / "enricher.toml").write_text(
+        "in_place = true\nfill_missing = true\nallow_private = true\nprune_dead = true\n",
+        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(), environ={})
+
+    def config(*flags: str) -> Any:
+        return _settings(build_parser().parse_args(["enrich", "x", *flags]), env).config
+
+    kept = config()
+    assert (kept.in_place, kept.fill_missing, kept.prune_dead, kept.fetch.allow_private) == (
+        True, True, True, True)
+    off = config("--no-in-place", "--no-fill-missing", "--no-prune-dead", "--no-allow-private")
+    assert (off.in_place, off.fill_missing, off.prune_dead, off.fetch.allow_private) == (
+        False, False, False, False)
+    assert off.out_dir == "enriched"
