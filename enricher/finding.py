@@ -1,7 +1,7 @@
 """Find record files: the files, folders, globs and ``-`` (paths on stdin) named on the
 command line become record paths, each file once (by realpath: a symlinked file is
-followed), in sorted order. Folder walks do not descend into symlinked folders (a folder
-named on the command line is followed) nor into the run's output folder, and the run's
+followed), in sorted order. Folder walks and globs do not descend into symlinked folders (a
+folder named on the command line is followed) nor into the run's output folder, and the run's
 report files are never records; a folder below an input that cannot be listed is yielded
 as a path (reading it gives a record error that names it, and the run goes on). A FIFO or
 device listed on stdin is skipped (``on_skip``). Explicitly named files are taken whatever
@@ -14,8 +14,10 @@ It must not read or write records, or print (``on_skip`` callbacks report skippe
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import glob
+import itertools
 import os
 import re
 import stat
@@ -121,12 +123,11 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
         yield from _walk(item, os.path.realpath(item), skip)
     elif os.path.isfile(item):
         yield item, os.path.realpath(item)
-    elif (
-        not literal and _GLOB.search(item) and (matches := sorted(glob.glob(item, recursive=True)))
-    ):
+    elif not literal and _GLOB.search(item) and (first := next(
+            matches := _glob(item), None)) is not None:
         resolve = functools.cache(os.path.realpath)  # matches share folders
         inside = skip.rstrip(os.sep) + os.sep if skip is not None else None
-        for match in matches:
+        for match in itertools.chain((first,), matches):
             folder, name = os.path.split(match)
             try:
                 mode = os.lstat(match).st_mode
@@ -147,6 +148,60 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
                          "name record files or folders")
     else:
         raise UsageError(f"input not found: {shown_name(item)}; check the path")
+
+
+def _glob(pattern: str) -> Iterator[str]:
+    """What ``glob.glob(pattern, recursive=True)`` matches, lazily, in path-component order
+    (as ``_walk``), except that no wildcard leads into a symlinked folder: ``**`` followed
+    them, and a symlink loop made it walk for ever, growing, deaf to signals. Names starting
+    with a dot match only a part that starts with one, and ``**`` skips such folders."""
+    parts = [part for part in pattern.split(os.sep) if part]
+    found = _glob_in(os.sep if pattern.startswith(os.sep) else "", parts)
+    yield from filter(os.path.isdir, found) if pattern.endswith(os.sep) else found
+
+
+def _glob_in(base: str, parts: list[str]) -> Iterator[str]:
+    part, rest = parts[0], parts[1:]
+    if not glob.has_magic(part):
+        path = os.path.join(base, part)
+        if rest and os.path.isdir(path):
+            yield from _glob_in(path, rest)
+        elif not rest and os.path.lexists(path):
+            yield path
+        return
+    try:
+        entries = _listing(base or os.curdir)
+    except UsageError:
+        return  # an unreadable folder matches nothing, as for glob.glob
+    if part == "**":
+        if rest:
+            yield from _glob_in(base, rest)  # no folder at all
+        else:
+            yield base or os.curdir
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if _real_folder(entry):
+                yield from _glob_in(os.path.join(base, entry.name), parts)
+            elif not rest:  # a last "**" matches files too
+                yield os.path.join(base, entry.name)
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and not part.startswith("."):
+            continue
+        if fnmatch.fnmatchcase(entry.name, part):
+            if not rest:
+                yield os.path.join(base, entry.name)
+            elif _real_folder(entry):
+                yield from _glob_in(os.path.join(base, entry.name), rest)
+
+
+def _real_folder(entry: os.DirEntry[str]) -> bool:
+    """A folder, not a symlink to one (False when it vanished meanwhile)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[str, str]]:

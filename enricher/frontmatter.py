@@ -238,7 +238,14 @@ def parse(
     def line(index: int) -> int:  # offset in the front matter -> 1-based file line
         return text.count("\n", 0, fm[0] + index) + 1
 
-    loader = _Loader(text[fm[0] : fm[1]])
+    front = text[fm[0] : fm[1]]
+    if max_nodes is not None and len(front) > max_nodes and (
+            separators := front.count("\n") + front.count(",")) > 2 * max_nodes:
+        # composing builds the whole node graph before the cap can count it: 150 bytes of
+        # memory per byte of "[1,1,1,...]" (780 MB for a 5 MB record)
+        raise Problem(f"front matter has {separators} lines and commas, too many for the "
+                      f"{max_nodes} YAML nodes a record may hold; it is no news record", line(0))
+    loader = _Loader(front)
     shared = frozenset[int]()
     try:
         node = loader.get_single_node()

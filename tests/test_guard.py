@@ -101,7 +101,8 @@ def test_private_names_are_refused_by_name_before_any_lookup(host: str) -> None:
     ("0x7f.0x.0x.0x1.", "forbidden_address"), ("0x", "forbidden_address"),
     ("0x7f.0x", "forbidden_address"), ("1.2.3.4.5", "invalid_url"),
     ("0x100000000", "invalid_url"), ("4294967296", "invalid_url"), ("09.1.2.3", "invalid_url"),
-])
+    ("example.123", "invalid_url"), ("news.example.0x1f", "invalid_url"),  # a name ending in
+])  # a number is no name for the URL standard: it was looked up, and could come out dead
 def test_numeric_hosts_are_read_as_url_parsers_read_them(host: str, failure: str) -> None:
     """Behind a proxy only literal hosts are vetted by us: every spelling a proxy's URL
     parser may read as an address is one, and a numeric host that is none is invalid."""

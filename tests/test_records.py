@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,27 @@ def test_alias_bomb_is_cut_off_without_expanding_it() -> None:  # hostile 48
     assert isinstance(error, RecordError)
     assert "more than 1000 YAML nodes" in error.message
     assert time.process_time() - start < 1.0
+
+
+def test_a_huge_flat_list_is_refused_before_composing_it(tmp_path: Path) -> None:
+    """``x: [1,1,1,...]`` under the size cap: composing built the whole node graph (777 MB
+    for 5 MB) before the node cap counted it. Now refused from its separators, in bounded
+    memory; a record of ordinary size with many commas is still read."""
+    path = tmp_path / "flat.md"
+    path.write_text("---\ntitle: T\nx: [" + "1," * 300_000 + "1]\n---\n", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        error = records.read_record(path, "flat.md", max_bytes=10_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(error, RecordError)
+    assert error.message.startswith("front matter has 300002 lines and commas, too many for "
+                                    "the 100000 YAML nodes a record may hold")
+    assert error.line == 2 and peak < 20_000_000
+    fine = tmp_path / "fine.md"
+    fine.write_text("---\ntitle: T\nx: [" + "1," * 5_000 + "1]\n---\n", encoding="utf-8")
+    assert isinstance(records.read_record(fine, "fine.md"), records.Record)
 
 
 def test_small_aliases_are_counted_and_allowed() -> None:
@@ -522,6 +544,44 @@ def test_iter_record_paths_folders_files_globs(tmp_path: Path) -> None:
     assert [p.name for p, _ in explicit] == ["notes.txt", "a.md"]
     twice = list(records.iter_record_paths([str(root / "a.md"), str(root), str(root / "a.md")]))
     assert len(twice) == 3
+
+
+def test_a_glob_never_follows_a_symlinked_folder_so_a_loop_ends(tmp_path: Path) -> None:
+    """``news/**/*.md`` went into symlinked folders (glob.glob does): a loop below the
+    records made it walk for ever, growing, deaf to SIGTERM. Now a glob, like a folder walk,
+    skips them; a symlinked file is still taken."""
+    news = tmp_path / "news"
+    (news / "deep").mkdir(parents=True)
+    (news / "a.md").write_text("---\ntitle: A\n---\n", encoding="utf-8")
+    (news / "deep" / "b.md").write_text("---\ntitle: B\n---\n", encoding="utf-8")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "o.md").write_text("---\ntitle: O\n---\n", encoding="utf-8")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "l.md").write_text("---\ntitle: L\n---\n", encoding="utf-8")
+    (news / "linked").symlink_to("../linked", target_is_directory=True)
+    (news / "deep" / "up").symlink_to("..", target_is_directory=True)  # a loop (two of them
+    # walked for ever: kept to one here, so that the old code fails instead of hanging)
+    (news / "c.md").symlink_to("../other/o.md")
+    for pattern in (f"{news}/**/*.md", f"{news}/*/*.md", f"{news}/**"):
+        found = [d for _, d in records.iter_record_paths([pattern])]
+        assert sorted(found) == sorted(
+            [f"{news}/a.md", f"{news}/c.md", f"{news}/deep/b.md"][pattern.endswith("/*/*.md")
+                                                                   * 2:]), pattern
+
+
+def test_globs_match_what_glob_glob_matches_without_symlinks(tmp_path: Path) -> None:
+    import glob
+
+    from enricher.finding import _glob
+
+    for name in ("a.md", ".hidden.md", "b/c.md", "b/.h/d.md", "b/e/f.md", ".g/h.md", "x[1].md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("", encoding="utf-8")
+    for pattern in ("**/*.md", "*/*.md", "**", "b/**/*.md", ".*", "**/.*.md", "?.md", "*",
+                    "b/*/", "[ab]*", "**/e/*.md"):
+        full = f"{tmp_path}/{pattern}"
+        assert sorted(_glob(full)) == sorted(p.rstrip("/") for p in glob.glob(
+            full, recursive=True)), pattern
 
 
 def test_iter_record_paths_stdin_and_errors(tmp_path: Path) -> None:

@@ -281,6 +281,10 @@ def test_idn_and_punycode_give_the_same_url() -> None:
         ("https://example.com/?a=1&amp;#038;b=2", "https://example.com/?a=1&b=2"),
         ("https://example.com/it&#039;s", "https://example.com/it's"),
         ("https://example.com/?q=&quot;x&quot;", "https://example.com/?q=%22x%22"),
+        # 0x80-0x9F references are Windows-1252 in HTML: an ellipsis, not a C1 control (as
+        # trailing white space, it was cut off)
+        ("https://example.com/i.png?w=1&#133;", "https://example.com/i.png?w=1%E2%80%A6"),
+        ("https://example.com/?a=&#129;b", "https://example.com/?a=%C2%81b"),  # unmapped
         # legacy entities without ';' are left alone: '&copy=' is a parameter, not (c)
         ("https://example.com/?a=1&copy=2&reg=3", "https://example.com/?a=1&copy=2&reg=3"),
         ("https://example.com/?a=1&amp", "https://example.com/?a=1&amp"),

@@ -182,7 +182,6 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
     return None if addr.is_global else "reserved"
 
 
-_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads as a number
 # names that never belong to the public web (RFC 6761 localhost, ICANN's .internal, RFC 8375
 # home.arpa, mDNS .local): refused by name, also behind a proxy, which resolves them itself
@@ -201,15 +200,13 @@ def _literal_ip(host: str) -> IPAddress | None:
     except ValueError:
         pass
     bare = host.rstrip(".")  # "127.0.0.1.." too: read as an address is the safe side
-    if not bare or not _NUMERIC_HOST.fullmatch(bare):
-        return None
+    if not _NUMBER.fullmatch(bare.rpartition(".")[2]):
+        return None  # a name ("added.be"); "example.123" ends in a number: read on
     try:
         return ipaddress.IPv4Address(socket.inet_aton(bare))
     except OSError:
         pass
     labels = bare.split(".")
-    if not _NUMBER.fullmatch(labels[-1]):
-        return None  # a name made of hex letters ("added.be")
     if len(labels) <= 4 and all(_NUMBER.fullmatch(label) for label in labels):
         try:
             nums = [int(n[2:] or "0", 16) if n[:2].lower() == "0x" else

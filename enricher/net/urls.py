@@ -225,6 +225,8 @@ def _decode_entity(match: re.Match[str]) -> str:
     code = int(decimal, 10) if decimal is not None else int(hexadecimal, 16)
     if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return match.group(0)  # not a character: keep the text as written
+    if 0x80 <= code <= 0x9F:  # as HTML reads them: Windows-1252 ("&#133;" is "\u2026")
+        return bytes([code]).decode("cp1252", errors="ignore") or chr(code)
     return chr(code)
 
 
