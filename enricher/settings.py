@@ -121,7 +121,8 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
         if _is_file(candidate):
             return candidate, _load_toml(candidate)
         pyproject = folder / "pyproject.toml"
-        if _is_file(pyproject) and (table := _pyproject_table(pyproject)) is not None:
+        if _is_file(pyproject) and _mentions_enricher(pyproject) and (
+                table := _pyproject_table(pyproject)) is not None:
             return pyproject, table
     return None
 
@@ -141,6 +142,16 @@ def _pyproject_table(path: Path, given: bool = False) -> dict[str, Any] | None:
     return table
 
 
+def _mentions_enricher(path: Path) -> bool:
+    """Could this pyproject.toml hold our settings? Another project's file (one above the
+    working folder), broken or not, must not stop every command: only one that names
+    ``enricher`` is parsed, and its errors are ours."""
+    try:
+        return b"enricher" in path.read_bytes()
+    except OSError:
+        return True  # unreadable: _load_toml says so
+
+
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
@@ -151,8 +162,9 @@ def _is_file(path: Path) -> bool:
 def _load_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+            raw = fh.read()
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))  # a BOM:
+    except tomllib.TOMLDecodeError as exc:  # Notepad's UTF-8, which TOML does not allow
         raise ConfigError(f"{path}: {exc}; fix the TOML syntax") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(

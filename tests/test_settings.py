@@ -568,3 +568,26 @@ def test_a_switch_the_config_file_turns_on_can_be_turned_off_by_its_no_flag(
     assert (off.in_place, off.fill_missing, off.prune_dead, off.fetch.allow_private) == (
         False, False, False, False)
     assert off.out_dir == "enriched"
+
+
+def test_a_config_file_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    """Notepad saves UTF-8 with a byte-order mark, which TOML does not allow: the file gave
+    "Invalid statement (at line 1, column 1)" and no word of the BOM."""
+    (tmp_path / "enricher.toml").write_bytes(b"\xef\xbb\xbfmax_concurrency = 7\n")
+    assert load_settings({}, environ={}, cwd=tmp_path).config.fetch.max_concurrency == 7
+
+
+def test_another_projects_broken_pyproject_above_does_not_stop_every_command(
+    tmp_path: Path
+) -> None:
+    """Run inside some other project's folder: its pyproject.toml, broken or not, is none of
+    ours unless it names enricher; one that does is read, and its errors are ours."""
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'other'\n", encoding="utf-8")
+    work = tmp_path / "news"
+    work.mkdir()
+    config = load_settings({}, environ={}, cwd=work).config
+    assert config.fetch.max_concurrency == DEFAULT_MAX_CONCURRENCY
+    (tmp_path / "pyproject.toml").write_text("[tool.enricher\nmax_concurrency = 3\n",
+                                             encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: .*; fix the TOML syntax"):
+        load_settings({}, environ={}, cwd=work)
