@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from enricher.config import Config
+from enricher.config import DEFAULT_STATE_FILE, Config
 from enricher.settings import ConfigError, Settings, flag_name
 
 
@@ -26,15 +26,28 @@ def without_history(config: Config, write: bool) -> tuple[str, ...]:
     needs = [("max_age", config.max_age is not None, "no result is reused"),
              ("prune_dead", write and config.prune_dead,
               "nothing is ever confirmed dead, so nothing moves")]
-    return tuple(f"{flag_name(key)} has no effect without a history (--no-state): {effect}"
-                 for key, on, effect in needs if on)
+    return tuple(f"{flag_name(key)} has no effect without a history (--no-state, or an empty "
+                 f"state setting): {effect}" for key, on, effect in needs if on)
+
+
+def new_history(config: Config) -> tuple[str, ...]:
+    """One line when the folder of a history other than the default does not exist: the run
+    creates it, and a typo in ``--state`` would start an empty history (nothing confirmed
+    dead any more) while the real one waits elsewhere."""
+    state = config.state_file
+    folder = os.path.dirname(state) if state else ""
+    if not folder or state == DEFAULT_STATE_FILE or os.path.lexists(folder):
+        return ()
+    return (f"the folder {folder} of the history {state} does not exist: this run creates it "
+            "and starts a new history (if the path is a typo, the earlier runs' history is "
+            "not used)",)
 
 
 def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None, *,
              flag: bool) -> tuple[str, ...]:
     """The run's warning lines (not errors): options without effect, a policy switched off."""
     environ = os.environ if environ is None else environ
-    return (*without_history(settings.config, write),
+    return (*without_history(settings.config, write), *new_history(settings.config),
             *_policy_off(settings.config, flag, settings.source, environ))
 
 

@@ -173,10 +173,10 @@ def test_options_that_need_a_history_warn_without_one(tmp_path: Path) -> None:
     assert code == ExitCode.OK, err
     warnings = [line for line in err.splitlines() if line.startswith("enricher: warning:")]
     assert warnings == [
-        "enricher: warning: --max-age has no effect without a history (--no-state): no result"
-        " is reused",
-        "enricher: warning: --prune-dead has no effect without a history (--no-state): nothing"
-        " is ever confirmed dead, so nothing moves"]
+        "enricher: warning: --max-age has no effect without a history (--no-state, or an empty"
+        " state setting): no result is reused",
+        "enricher: warning: --prune-dead has no effect without a history (--no-state, or an"
+        " empty state setting): nothing is ever confirmed dead, so nothing moves"]
     (tmp_path / "enricher.toml").write_text("prune_dead = true\n", encoding="utf-8")
     code, _, err = _run(["check", "a.md", "--no-state"])  # check never prunes
     assert code == ExitCode.OK and "warning" not in err

@@ -50,3 +50,20 @@ def test_a_record_named_output_is_refused_only_inside_a_folder_input() -> None:
     for path in ("news/links.md", "news/deep/x.Markdown"):
         with pytest.raises(ConfigError, match="the next run would read it as a record"):
             check_outputs([("--report", path)], inputs=["news"])
+
+
+def test_a_history_whose_folder_does_not_exist_is_said_once_before_the_run(
+    tmp_path: Path
+) -> None:
+    """``--state /srv/sit/.enricher/state.sqlite`` (a typo) made the folders and started an
+    empty history without a word: nothing confirmed dead any more."""
+    from enricher.config import DEFAULT_STATE_FILE, Config
+    from enricher.preflight import new_history
+
+    typo = str(tmp_path / "sit" / ".enricher" / "state.sqlite")
+    (line,) = new_history(Config(state_file=typo))
+    assert line.startswith(f"the folder {tmp_path / 'sit' / '.enricher'} of the history {typo} "
+                           "does not exist: this run creates it")
+    assert new_history(Config(state_file=str(tmp_path / "state.sqlite"))) == ()  # folder is
+    assert new_history(Config(state_file=DEFAULT_STATE_FILE)) == ()  # the default: made
+    assert new_history(Config(state_file="")) == ()  # --no-state
