@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -76,11 +76,13 @@ def _listed(counts: Iterable[tuple[str, int]]) -> str:
 
 
 def iter_slots(
-    inputs: Sequence[str], config: Config, inventory: Inventory, stdin: TextIO | None = None
+    inputs: Sequence[str], config: Config, inventory: Inventory, stdin: TextIO | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Iterable[LinkRef]:
-    """Every slot of every readable record; unreadable records are noted in ``inventory``."""
+    """Every slot of every readable record; unreadable records are noted in ``inventory``;
+    ``on_skip`` hears of a path listed on stdin that is skipped (a FIFO, a device)."""
     policy = LinkPolicy.from_config(config)
-    for path, display in records.iter_record_paths(list(inputs), stdin):
+    for path, display in records.iter_record_paths(list(inputs), stdin, on_skip=on_skip):
         inventory.records += 1
         record = records.read_record(path, display, config.max_record_bytes)
         if isinstance(record, RecordError):
@@ -104,7 +106,10 @@ def run_links(
         return 2
     inventory = Inventory()
     write = out.write
-    for ref in iter_slots(inputs, config, inventory, stdin):
+    def skipped(message: str) -> None:
+        err.print(f"enricher: {message}", markup=False)
+
+    for ref in iter_slots(inputs, config, inventory, stdin, skipped):
         inventory.add(ref)
         if fmt == "jsonl":
             write(

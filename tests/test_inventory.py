@@ -35,3 +35,18 @@ def test_links_on_records_without_urls_prints_no_dangling_line(tmp_path: Path) -
     assert out.getvalue() == (
         "\nrecords: 1 (0 unreadable)\nURL slots: 0  distinct URLs: 0  hosts: 0\n"
         "per field: none\ntop hosts (distinct URLs): none\n")
+
+
+def test_links_names_a_fifo_listed_on_stdin_that_it_skips(tmp_path: Path) -> None:
+    """As ``check`` does: a FIFO listed on stdin is skipped with a line, not silently."""
+    import os
+
+    (tmp_path / "a.md").write_text("---\ntitle: A\n---\n", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.md")
+    stderr = io.StringIO()
+    err = Console(file=stderr, force_terminal=False, no_color=True, width=300)
+    stdin = io.StringIO(f"{tmp_path / 'a.md'}\n{tmp_path / 'pipe.md'}\n")
+    out = io.StringIO()
+    assert run_links(["-"], Config(), "text", out, err, stdin) == 0
+    assert "enricher: skipped (listed on stdin): " in stderr.getvalue()
+    assert "pipe.md" in stderr.getvalue() and "records: 1 (0 unreadable)" in out.getvalue()
