@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from yaml.nodes import MappingNode
+from yaml.nodes import MappingNode, SequenceNode
 
 from enricher import frontmatter, spans
 from enricher.config import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_YAML_NODES, STALE_TEMP_SECONDS
@@ -107,13 +107,30 @@ class Record:
             path = self._paths[holder] = spans.find(self._root, holder)
         if path is None or not isinstance(path[-1], MappingNode):
             return None
-        for k, v in path[-1].value:
-            if k.tag == spans.STR_TAG and k.value == key:
-                k_start, k_end, v_start = k.start_mark.index, k.end_mark.index, v.start_mark.index
-                at = self._fm[0] + (v_start if v_start >= k_end else k_start)  # alias: key line
-                # file lines count "\n" only (YAML marks also count U+2028 and friends)
-                return self._line_at(at)
-        return None
+        found = _pair(path[-1], key)
+        if found is None:
+            return None
+        k, v = found
+        k_start, k_end, v_start = k.start_mark.index, k.end_mark.index, v.start_mark.index
+        at = self._fm[0] + (v_start if v_start >= k_end else k_start)  # alias: key line
+        # file lines count "\n" only (YAML marks also count U+2028 and friends)
+        return self._line_at(at)
+
+
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+
+def _pair(node: MappingNode, key: str, depth: int = 0) -> tuple[Any, Any] | None:
+    """The (key, value) nodes of ``key`` in ``node``: its own, else from what it merges
+    (``<<: *base``, earlier mappings first, as YAML merges), where the value is written."""
+    for k, v in node.value:
+        if k.tag == spans.STR_TAG and k.value == key:
+            return k, v
+    for k, v in node.value if depth < 8 else ():
+        if k.tag == _MERGE_TAG:
+            for base in v.value if isinstance(v, SequenceNode) else (v,):
+                if isinstance(base, MappingNode) and (found := _pair(base, key, depth + 1)):
+                    return found
+    return None
 
 
 def read_record(

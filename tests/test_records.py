@@ -349,6 +349,19 @@ def test_odd_url_fields_read_with_lines() -> None:  # hostile 53
     assert record.line_of(("related", 0), "ampWebUrl") == 15
 
 
+def test_a_merged_key_has_the_line_where_its_value_is_written(tmp_path: Path) -> None:
+    """``<<: *base`` brings ``webUrl`` from the anchored mapping: its slot had no line (every
+    slot should name file and line); it is the line of the value in the anchor, and a key of
+    the item's own still wins over the merged one."""
+    text = ("---\ntitle: T\nbase: &b\n  webUrl: https://a.example/merged\n  title: Base\n"
+            "related:\n  - <<: *b\n    title: Own\n  - <<: [*b]\n    webUrl: x\n---\n")
+    record = reread(tmp_path, text.encode())
+    assert record.line_of(("related", 0), "webUrl") == 4
+    assert record.line_of(("related", 0), "title") == 8
+    assert record.line_of(("related", 1), "webUrl") == 10
+    assert record.line_of(("related", 1), "nothing") is None
+
+
 def test_yaml11_coercions_are_not_our_business() -> None:  # hostile 51
     record = read(FIXTURES / "yaml11-coercions.md")
     assert record.data["country"] is False and record.data["id"] == 10
@@ -378,10 +391,11 @@ def test_line_of() -> None:
     assert again.line_of(("related", 0, "images", 1), "url") == 24
     flow = read(FIXTURES / "flow-style-mapping.md")
     assert flow.line_of(("related", 0), "webUrl") == 9
-    merged = read(FIXTURES / "merge-keys.md")  # own keys by their own line; merged ones: None
+    merged = read(FIXTURES / "merge-keys.md")  # own keys by their own line; merged ones: the
+    # line of the value in the anchored mapping
     assert merged.line_of(("related", 0), "quality") == 11
     assert merged.data["related"][0]["type"] == "article"
-    assert merged.line_of(("related", 0), "type") is None
+    assert merged.line_of(("related", 0), "type") == 5
     aliased = read(FIXTURES / "anchors-and-aliases.md")  # an alias value: the key's line
     assert aliased.line_of((), "originalUrl") == 4
 
