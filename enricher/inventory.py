@@ -89,7 +89,10 @@ def iter_slots(
             inventory.errors.append(record)
             continue
         slots = record_slots(record, config)
-        inventory.errors.extend(RecordError(display, p.message, p.line) for p in slots.problems)
+        if slots.problems:  # as check and enrich: a structurally bad record is not checked
+            inventory.errors.extend(RecordError(display, f"{p.message} (record not checked)",
+                                                p.line) for p in slots.problems)
+            continue
         yield from policy.apply(slots)
 
 

@@ -50,3 +50,16 @@ def test_links_names_a_fifo_listed_on_stdin_that_it_skips(tmp_path: Path) -> Non
     assert run_links(["-"], Config(), "text", out, err, stdin) == 0
     assert "enricher: skipped (listed on stdin): " in stderr.getvalue()
     assert "pipe.md" in stderr.getvalue() and "records: 1 (0 unreadable)" in out.getvalue()
+
+
+def test_links_lists_no_slot_of_a_record_check_would_refuse(tmp_path: Path) -> None:
+    """A structurally bad record (``related`` not a list) is not checked by ``check`` or
+    ``enrich``; ``links`` listed its other slots as if they would be."""
+    (tmp_path / "a.md").write_text('---\ntitle: T\nwebUrl: https://a.example/x\n'
+                                   'related: "not a list"\n---\n', encoding="utf-8")
+    out, stderr = io.StringIO(), io.StringIO()
+    err = Console(file=stderr, force_terminal=False, no_color=True, width=300)
+    assert run_links([str(tmp_path)], Config(), "text", out, err) == 2
+    assert "a.example" not in out.getvalue() and "URL slots: 0" in out.getvalue()
+    assert "a.md:4: related is not a list" in stderr.getvalue()
+    assert stderr.getvalue().rstrip().endswith("(record not checked)")
