@@ -113,7 +113,8 @@ def stdin_paths(stdin: Iterable[str], on_skip: Callable[[str], None]) -> Iterato
             on_skip(f"skipped {shown_name(name)}: no such file (listed on stdin)")
 
 
-def _is_record_name(name: str) -> bool:
+def is_record_name(name: str) -> bool:
+    """Whether a folder walk or glob takes a file of this name for a record."""
     return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
 
 
@@ -141,7 +142,7 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
                 continue  # the output folder or inside it
             if stat.S_ISDIR(mode):
                 yield from _walk(match, real, skip)
-            elif _is_record_name(name) and os.path.isfile(match):
+            elif is_record_name(name) and os.path.isfile(match):
                 yield match, real
     elif os.path.lexists(item):
         raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}; "
@@ -222,7 +223,7 @@ def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[st
                             yield entry.path, sub  # as a record error; the run goes on
                             continue
                         break  # the subfolder's files sort before the next entry
-                elif not _is_record_name(entry.name):
+                elif not is_record_name(entry.name):
                     continue
                 elif entry.is_symlink():
                     if entry.is_file():  # a symlinked file is followed; a folder is not

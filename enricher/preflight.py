@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from enricher.config import DEFAULT_STATE_FILE, Config
+from enricher.finding import is_record_name
 from enricher.settings import ConfigError, Settings, flag_name
 
 
@@ -160,18 +161,11 @@ def _check_overlaps(outputs: Sequence[tuple[str, str]], state: str | None,
         # the name the next run's folder walk finds, and the file it leads to
         named = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
                              os.path.basename(path))
-        if path != "-" and any(_is_record_name(place) and place.startswith(folder)
+        if path != "-" and any(is_record_name(os.path.basename(place)) and
+                               place.startswith(folder)
                                for place in (named, real) for folder in folders):
             raise ConfigError(f"{option} {path}: is inside an input folder, so the next run "
                               "would read it as a record; write it elsewhere")
-
-
-def _is_record_name(path: str) -> bool:
-    """Whether a folder walk takes ``path`` for a record file (finding.record_paths)."""
-    from enricher.finding import RECORD_SUFFIXES, TEMP_PREFIX
-
-    name = os.path.basename(path)
-    return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in RECORD_SUFFIXES
 
 
 def _is_record(path: Path) -> bool:

@@ -23,6 +23,7 @@ from enricher.enrich import EnrichOptions, build_edits, holder_mapping
 from enricher.models import HolderPath, LinkRef, LinkResult, RecordError, shown_name
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
+from enricher.spans import where
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
 FILLED = ("title", "excerpt", "images")  # the keys --fill-missing writes (enrich._fill)
@@ -242,8 +243,8 @@ def _fill_what_can(record: records.Record, edits: Mapping[HolderPath, Mapping[st
     taken: set[tuple[HolderPath, str]] = set()
     left = []
 
-    def edits_with(fills: set[tuple[HolderPath, str]]) -> dict[HolderPath, dict[str, Any]]:
-        return {h: {k: v for k, v in keys.items() if k not in FILLED or (h, k) in fills}
+    def edits_with(chosen: set[tuple[HolderPath, str]]) -> dict[HolderPath, dict[str, Any]]:
+        return {h: {k: v for k, v in keys.items() if k not in FILLED or (h, k) in chosen}
                 for h, keys in edits.items()}
 
     for fill in fills:
@@ -251,13 +252,8 @@ def _fill_what_can(record: records.Record, edits: Mapping[HolderPath, Mapping[st
             records.apply_edits(record, edits_with(taken | {fill}))
             taken.add(fill)
         except records.EditError:
-            left.append(_key_name(*fill))
+            left.append(where((*fill[0], fill[1])))
     return edits_with(taken), left
-
-
-def _key_name(holder: HolderPath, key: str) -> str:
-    where = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in holder).lstrip(".")
-    return f"{where}.{key}" if where else key
 
 
 def _leads_away(dest: Path, out_dir: Path) -> bool:
@@ -276,7 +272,7 @@ def _describe(edits: Mapping[tuple[str | int, ...], Mapping[str, Any]],
     for holder, keys in edits.items():
         current = holder_mapping(before, holder)
         for key, value in keys.items():
-            name = _key_name(holder, key)
+            name = where((*holder, key))
             parts.append(name)
             if current is None or key not in current or current[key] != value:
                 changed.append(name)
