@@ -154,7 +154,8 @@ class Nightly:
                 (), aborted=INTERRUPTED if aborted == "interrupted" else aborted
             )
             return None, None
-        return self.history.finish_run(results, etags=self._etags, hold=hold)
+        return self.history.finish_run(results, etags=self._etags, hold=hold,
+                                       reuse_seconds=self.config.max_age)
 
     def commit(self) -> None:
         """The run held by ``finish(hold=True)`` is finished: its records are written."""

@@ -26,9 +26,10 @@ The rules, each decided here only:
   had finished, for ``RESUME_WINDOW`` (never longer than ``--max-age``). Commits are batched
   (``JOURNAL_BATCH`` results, ``JOURNAL_SECONDS`` by the clock, or ``flush``, which the caller
   calls every ``JOURNAL_SECONDS``), so a crash loses at most one batch.
-* forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER``, all but the last
-  ``KEEP_RUNS`` runs and the change reports (each lists every still-dead URL) of all but the
-  last ``KEEP_CHANGES``; ``latest`` lists bad URLs only if the last finished run checked them.
+* forgetting: ``finish_run`` drops URLs not checked for ``FORGET_AFTER`` or a longer
+  ``--max-age`` (never one still reused), all runs but the last ``KEEP_RUNS`` and the change
+  reports (each lists every still-dead URL) of all but the last ``KEEP_CHANGES``; ``latest``
+  lists bad URLs only if the last finished run checked them.
 * a clock set back: a time after now is never fresh nor resumed, ages are never negative,
   ``since`` is never after the check that carries it.
 * ``enrich`` is finished once its records are written: ``finish_run(hold=True)`` keeps its
@@ -273,12 +274,8 @@ class History:
         except BaseException:
             self._db.rollback()
             raise
-        if hold:
-            return
-        if self.rehearsal:
-            self._db.rollback()
-        else:
-            self._db.commit()
+        if not hold:
+            (self._db.rollback if self.rehearsal else self._db.commit)()
 
     def __enter__(self) -> History:
         return self
@@ -315,8 +312,7 @@ class History:
     @_guarded
     def journal(self, result: LinkResult) -> None:
         """Note one finished URL for resume; committed in batches."""
-        r = result
-        if r.status not in STORED or self.rehearsal:
+        if (r := result).status not in STORED or self.rehearsal:
             return
         moment = self._clock()
         self._pending.append((r.url, iso(moment), r.kind.value, r.status.value, r.reason,
@@ -343,8 +339,8 @@ class History:
         """Stored good results of ``urls`` checked less than ``max_age_seconds`` ago, with
         their metadata (reused=True). Failed URLs are never fresh, nor a time after now."""
         now = self._clock()
-        cutoff = iso(now - timedelta(seconds=max_age_seconds))
-        rows = self._wanted(urls, sql.FRESH, (cutoff, iso(now)))
+        rows = self._wanted(urls, sql.FRESH, (iso(now - timedelta(seconds=max_age_seconds)),
+                                              iso(now)))
         return {row[0]: from_row(row) for row in rows}
 
     def _wanted(self, urls: Iterable[str], query: str, params: tuple[Any, ...] = ()
@@ -395,14 +391,15 @@ class History:
     @_guarded
     def finish_run(self, results: Iterable[LinkResult], *,
                    etags: Mapping[str, tuple[str | None, str | None]] | None = None,
-                   aborted: str | None = None, hold: bool = False
-                   ) -> tuple[dict[str, LinkResult], Changes]:
+                   aborted: str | None = None, hold: bool = False,
+                   reuse_seconds: float | None = None) -> tuple[dict[str, LinkResult], Changes]:
         """Store the run: per-URL rows, the run row, an empty journal. Returns the results by
         URL with ``since``/``confirmed`` set, and the changes. ``etags``: URL -> (ETag,
         Last-Modified) seen this run; a URL not named keeps its stored pair. An aborted run
         stores only its run row (``aborted=INTERRUPTED`` keeps the journal for resume).
         ``hold``: all this stays uncommitted until ``commit_run`` (the records are written);
-        an aborted ``finish_run`` meanwhile rolls it back first (the journal stays)."""
+        an aborted ``finish_run`` meanwhile rolls it back first (the journal stays).
+        ``reuse_seconds``: ``--max-age`` (see forgetting)."""
         if self._held is not None and aborted is not None:
             self._db.rollback()
             self._run, self._held = self._held, None
@@ -453,12 +450,12 @@ class History:
             strings: dict[str, str] = {}  # one string per distinct time, not one per URL
             for url, since, confirmed in annotated:
                 r = out[url]
-                dead = r.status is LinkStatus.DEAD
-                out[url] = replace(r, since=strings.setdefault(since, since),
-                                   confirmed=bool(confirmed) if dead else None)
+                out[url] = replace(r, since=strings.setdefault(since, since), confirmed=bool(
+                    confirmed) if r.status is LinkStatus.DEAD else None)
             db.execute("DELETE FROM obs")
+            forget = max(FORGET_AFTER, timedelta(seconds=reuse_seconds or 0))
             for prune in (sql.PRUNE_META, sql.PRUNE_URLS):
-                db.execute(prune, (iso(self._clock() - FORGET_AFTER),))
+                db.execute(prune, (iso(self._clock() - forget),))
             db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
             db.execute(sql.PRUNE_CHANGES, (self._run, KEEP_CHANGES))
             self._end_run(now, "finished", counts, None, changes)

@@ -306,6 +306,22 @@ def test_a_reused_result_is_not_a_check(hist: History, clock: Clock) -> None:
     assert hist.fresh([A], 20 * 3600) == {}
 
 
+def test_a_max_age_over_the_forgetting_time_keeps_reused_urls(hist: History, clock: Clock) -> None:
+    """With --max-age 40d, a URL reused every night must not be forgotten after 30 days
+    (the next night would fetch it again): it is kept as long as it may be reused."""
+    max_age = 40 * 86400
+    one_run(hist, clock, {A: "ok", B: "ok"})
+    for _ in range(35):
+        clock.advance(days=1)
+        hist.start_run("enrich", {"max_age": max_age})
+        hist.finish_run(hist.fresh([A, B], max_age).values(), reuse_seconds=max_age)
+    assert set(hist.fresh([A, B], max_age)) == {A, B}
+    clock.advance(days=6)  # 41 days after the check: too old to reuse, and forgotten
+    hist.start_run("enrich", {"max_age": max_age})
+    hist.finish_run([], reuse_seconds=max_age)
+    assert hist.stored(A) is None
+
+
 def test_conditional_headers_from_stored_validators(hist: History, clock: Clock) -> None:
     lm = "Wed, 25 Nov 2026 10:00:00 GMT"
     hist.start_run("check", {})  # pages with metadata: what a 304 reuses is stored
