@@ -16,7 +16,8 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   title that names only the site or also says not found ("Page not found | Any Name").
   Or a deep article URL redirected permanently (301/308 all the way: a 302 may be a geo,
   consent or bot gate) to its own host's root or to a section that is a prefix of it (not
-  a view of a page to the page: ``/slug/amp``, ``/slug/print``, ``/slug/2`` to ``/slug/``;
+  a view or an attachment of a page to the page: ``/slug/amp``, ``/slug/2``,
+  ``/slug/attachment/photo-1`` to ``/slug/``;
   nor ``/docs/index.html`` to ``/docs/``, the same page; nor to a script's ``#!`` route); a
   redirect to the site's error page (``/404``, ``/errors/404.html``, ``/en/not-found``: a
   "404" deeper in a path is content, and a bare ``/error`` names other failures); or a
@@ -173,7 +174,7 @@ _ERROR_NAME = re.compile(r"(?:404|410|not[-_]?found|page[-_]not[-_]found|"
 _INDEX_NAME = re.compile(r"(?:index|default|home)\.(?:html?|shtml|php\d?|aspx?|jsp|cfm|asp)",
                          re.I)
 _VIEW_NAME = re.compile(r"amp|print|embed|comments?|feed|all|full|gallery|photos|video|"
-                        r"page|single|\d{1,3}", re.I)
+                        r"page|single|attachments?|trackback|\d{1,3}", re.I)
 _ERROR_FOLDER = re.compile(r"errors?|pages?|http|system|(?:en|fr|de|es|it|nl|pt|pl|sv|da|fi|"
                            r"no|nb|cs|hu|tr|ru|ja|zh|ko|ar|el|ro)(?:[-_][a-z]{2})?", re.I)
 # what a parking page says (evidence only under a title that names nothing but the domain,
@@ -284,8 +285,8 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
         return "redirect_to_root"
     if (len(new_segments) == 1 and old_segments[:1] == new_segments and len(old_segments) > 1
             and not _is_deep(new.path)
-            and not (len(old_segments) == 2 and _VIEW_NAME.fullmatch(old_segments[1]))):
-        return "redirect_to_section"  # not "/slug/amp" -> "/slug/": a view to its page
+            and not _VIEW_NAME.fullmatch(old_segments[1])):
+        return "redirect_to_section"  # not "/slug/amp", "/slug/attachment/photo-2" -> "/slug/"
     return None
 
 

@@ -196,6 +196,10 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     # a view of a story (page 2, the embed) sent to the story
     ("https://x.example/my-post/2", "https://x.example/my-post/"),
     ("https://x.example/my-post/embed", "https://x.example/my-post/"),
+    # a WordPress attachment page (a photo of a post) sent to its post: a short slug is a
+    # post as often as a section
+    ("https://blog.example/hello-world/attachment/photo-1/", "https://blog.example/hello-world/"),
+    ("https://x.example/my-post/amp/2", "https://x.example/my-post/"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
