@@ -117,8 +117,7 @@ async def discover(
             continue
         if scanned.problems:
             for problem in scanned.problems:
-                error = RecordError(display, f"{problem.message} (record not checked)",
-                                    problem.line)
+                error = RecordError.not_checked(display, problem.message, problem.line)
                 col.record_errors.append(error)
                 reporter.log(str(error))
             continue  # a structurally bad record is left untouched

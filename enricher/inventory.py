@@ -90,8 +90,8 @@ def iter_slots(
             continue
         slots = record_slots(record, config)
         if slots.problems:  # as check and enrich: a structurally bad record is not checked
-            inventory.errors.extend(RecordError(display, f"{p.message} (record not checked)",
-                                                p.line) for p in slots.problems)
+            inventory.errors.extend(RecordError.not_checked(display, p.message, p.line)
+                                    for p in slots.problems)
             continue
         yield from policy.apply(slots)
 

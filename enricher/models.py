@@ -226,6 +226,11 @@ class RecordError:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return shown_name(f"{where}: {self.message}")
 
+    @classmethod
+    def not_checked(cls, file: str, message: str, line: int | None) -> RecordError:
+        """A structurally bad record, which check, enrich and links all leave alone."""
+        return cls(file, f"{message} (record not checked)", line)
+
 
 _USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#@]*@")
 
