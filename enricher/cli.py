@@ -426,7 +426,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
 
     if not args.paths:
         raise ConfigError(f"give at least one PATH to {args.command} (a file, folder, glob or -)")
-    check_network(settings.config, env.environ)  # before anything is read or fetched
+    check_network(settings.config, env.environ, settings.labels)  # before reading, fetching
     config = settings.config
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):

@@ -65,10 +65,13 @@ def _policy_off(config: Config, flag: bool, source: str | None,
             "metadata addresses will be fetched",)
 
 
-def check_network(config: Config, environ: Mapping[str, str] | None = None) -> None:
+def check_network(config: Config, environ: Mapping[str, str] | None = None,
+                  labels: Mapping[str, str] | None = None) -> None:
     """ConfigError unless the proxy and CA settings (``proxy``, ``ca_bundle``, ``HTTP_PROXY``
     and friends, ``SSL_CERT_FILE``/``SSL_CERT_DIR``) can be used: one line before anything is
-    read or fetched, not a traceback mid-run. Loads the CA file; connects nowhere."""
+    read or fetched, not a traceback mid-run. ``labels`` (``Settings.labels``) name where a
+    setting was given (``--proxy``, ``enricher.toml: proxy``). Loads the CA file; connects
+    nowhere."""
     from enricher.net.client import ProxyRoutes, ssl_context
 
     environ = os.environ if environ is None else environ
@@ -76,7 +79,12 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None) -> N
         ProxyRoutes.build(config.fetch.proxy, environ)
         ssl_context(config.fetch.ca_bundle, environ)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        message, labels = str(exc), labels or {}
+        if "proxy" in labels and message.startswith("proxy "):
+            message = labels["proxy"] + message[len("proxy"):]
+        if "ca_bundle" in labels:
+            message = message.replace("from ca_bundle ", f"from {labels['ca_bundle']} ", 1)
+        raise ConfigError(message) from None
 
 
 def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = None,

@@ -19,7 +19,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,7 @@ class Settings:
     reports: tuple[str, ...] = ()
     results: str | None = None
     source: str | None = None  # the config file used, for messages
+    labels: Mapping[str, str] = field(default_factory=dict)  # key -> where it was set (_label)
 
 
 def _suggest(name: str, choices: Mapping[str, object]) -> str:
@@ -219,8 +220,10 @@ def _chooses(values: Mapping[str, Any], name: str) -> bool:
     return name in values and values[name] is not False
 
 
-def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any]) -> None:
-    """Lay one source over the lower ones already in ``merged``."""
+def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any],
+           labels: dict[str, str]) -> None:
+    """Lay one source over the lower ones already in ``merged``; ``labels`` notes where
+    each key was set, for later messages about its value."""
     for a, b in EXCLUSIVE:
         if _chooses(values, a) and _chooses(values, b):
             both = f"{_label(where, a)} and {_label(where, b).removeprefix(f'{where}: ')}"
@@ -229,6 +232,7 @@ def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any]) -> Non
             if _chooses(values, chosen):
                 merged.pop(other, None)
     merged.update(values)
+    labels.update((name, _label(where, name)) for name in values)
 
 
 def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
@@ -287,6 +291,7 @@ def load_settings(
     one found upwards from ``cwd``; with ``search`` False, none is looked for."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     hosts: dict[str, HostPolicy] = {}
     source: str | None = None
     found: tuple[Path, dict[str, Any]] | None
@@ -318,16 +323,16 @@ def load_settings(
         table = dict(table)
         if "hosts" in table:
             hosts = _hosts(source, table.pop("hosts"))
-        _merge(values, source, _parse(source, table))
+        _merge(values, source, _parse(source, table), labels)
     env = {
         k[len("ENRICHER_") :].lower(): v
         for k, v in environ.items()
         if k.startswith("ENRICHER_") and k not in {"ENRICHER_CONFIG"}
     }
-    _merge(values, "environment", _parse("environment", env))
+    _merge(values, "environment", _parse("environment", env), labels)
     given = {k: v for k, v in flags.items() if v is not None}
-    _merge(values, "command line", _parse("command line", given))
-    return _build(values, hosts, source)
+    _merge(values, "command line", _parse("command line", given), labels)
+    return replace(_build(values, hosts, source), labels=labels)
 
 
 def _build(values: Mapping[str, Any], hosts: dict[str, HostPolicy], source: str | None) -> Settings:

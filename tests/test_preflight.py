@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from enricher.preflight import check_outputs
-from enricher.settings import ConfigError
+from enricher.preflight import check_network, check_outputs
+from enricher.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +67,23 @@ def test_a_history_whose_folder_does_not_exist_is_said_once_before_the_run(
     assert new_history(Config(state_file=str(tmp_path / "state.sqlite"))) == ()  # folder is
     assert new_history(Config(state_file=DEFAULT_STATE_FILE)) == ()  # the default: made
     assert new_history(Config(state_file="")) == ()  # --no-state
+
+
+@pytest.mark.parametrize(("flags", "environ", "toml", "named"), [
+    ({"proxy": "ftp://p"}, {}, "", "--proxy 'ftp://p'"),
+    ({}, {"ENRICHER_PROXY": "ftp://p"}, "", "ENRICHER_PROXY 'ftp://p'"),
+    ({}, {}, 'proxy = "ftp://p"\n', "enricher.toml: proxy 'ftp://p'"),
+    ({}, {}, 'ca_bundle = "missing.pem"\n', "from {dir}/enricher.toml: ca_bundle missing.pem"),
+    ({"ca_bundle": "missing.pem"}, {}, 'ca_bundle = "other.pem"\n', "from --ca-bundle missing"),
+])
+def test_a_bad_proxy_or_ca_bundle_names_where_it_was_set(
+        tmp_path: Path, flags: dict[str, object], environ: dict[str, str], toml: str,
+        named: str) -> None:
+    """The value was checked after the settings were merged: the one line still names the
+    flag, variable or config file key that gave it."""
+    if toml:
+        (tmp_path / "enricher.toml").write_text(toml, encoding="utf-8")
+    settings = load_settings(flags, environ=environ, cwd=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        check_network(settings.config, {}, settings.labels)
+    assert named.format(dir=tmp_path) in str(caught.value)
