@@ -379,6 +379,7 @@ def build_edits(
             and result.status is LinkStatus.REDIRECTED
             and result.final_url
             and entry.get("status") == "redirected"
+            and not _elsewhere(result, entry)  # not to a page of other content
         ):
             fixed = _with_fragment(result.final_url, slot.raw)
             fixes.setdefault(slot.holder, {})[slot.key] = fixed
@@ -430,12 +431,15 @@ def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult],
     failure tonight changes nothing (``held``: one bad night, with a history) holds its
     place: no page then (``originalUrl``'s page must not stand in for ``webUrl``'s)."""
     pages: dict[HolderPath, tuple[int, LinkResult | None]] = {}
+    kept: LinkResult | None
     for slot in slots:
         result = results.get(slot.url) if slot.url else None
         if result is None or slot.kind is not LinkKind.PAGE or slot.key not in _PAGE_KEYS:
             continue
         if result.status in _GOOD and result.page is not None:
-            kept: LinkResult | None = result
+            # a deep URL now landing on its site's front page or a section (a 302 is no soft
+            # 404) shows no article: it holds its place, and the livePage stays as it was
+            kept = None if lands_on_front(result.url, result.final_url) else result
         elif held(slot, result):
             kept = None
         else:

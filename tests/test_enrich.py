@@ -444,3 +444,39 @@ def test_update_redirects_of_an_amp_url_carries_its_cache_url_along() -> None:
     data["related"][0]["cdnAmpWebUrl"] = "https://elsewhere.example/c/x"
     edits = build_edits(data, slots, results, EnrichOptions(now=NOW, update_redirects=True))
     assert "cdnAmpWebUrl" not in edits[("related", 0)]
+
+
+def test_update_redirects_leaves_a_url_whose_target_is_other_content() -> None:
+    """A deleted article 301'd to a category page: its title drifts from the record's, and
+    rewriting the record to the category's URL would hide the lost article for good."""
+    data = {"title": "City council approves bike lanes", "webUrl": "https://b.example/y"}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, "https://b.example/y")]
+    edits = build_edits(data, slots, RESULTS, EnrichOptions(now=NOW, update_redirects=True))
+    assert "webUrl" not in edits[()]
+    entry = edits[()]["linkCheck"]["webUrl"]
+    assert (entry["status"], entry["finalUrl"], entry["titleDrift"]) == (
+        "redirected", "https://b.example/z", True)
+    assert "previousUrl" not in entry
+
+
+@pytest.mark.parametrize("kept", [None, {"title": "City council approves bike lanes"}])
+def test_a_page_that_now_lands_on_the_front_page_leaves_live_page_as_it_was(
+        kept: dict[str, Any] | None) -> None:
+    """A 302 from the article to the site's front page (a geo or consent gate) is no soft
+    404, but the front page's title and description are not the article's."""
+    url = "https://a.example/2024/05/01/bike-lanes"
+    data: dict[str, Any] = {"title": "City council approves bike lanes", "webUrl": url,
+                            "originalUrl": "https://o.example/story"}
+    if kept is not None:
+        data["livePage"] = kept
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url),
+             _slot((), "originalUrl", LinkKind.PAGE, "https://o.example/story")]
+    results = {
+        url: _result(url, LinkStatus.OK, final_url="https://a.example/", redirects=(url,),
+                     page=PageMeta(title="Latest local news", site_name="City Gazette")),
+        "https://o.example/story": _result("https://o.example/story", LinkStatus.OK,
+                                           page=PageMeta(title="Bike lanes: the vote")),
+    }
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW, fill_missing=True))[()]
+    assert "livePage" not in edits  # neither the front page's nor originalUrl's
+    assert edits["linkCheck"]["webUrl"]["status"] == "ok"
