@@ -85,13 +85,11 @@ def _index_links(nodes: list[Any], into: dict[str, str]) -> None:
                 setdefault(rel, href)
 
 
-def _headlines(html: str, end: int, cap: int, head_h1: Any) -> Iterator[tuple[int, str]]:
-    """(position, cleaned text) of each non-empty ``<h1>``: the head region's (parsed), then
-    the body's (scanned). Holds no reference to the page, so it makes no cycle with it."""
-    if head_h1 is not None and (text := clean_text(head_h1.text(separator=" "),
-                                                   DEFAULT_TITLE_MAX_CHARS)):
-        yield end, text
-    for at, inner in iter_h1_contents(html, end, cap, MAX_H1, H1_REACH):
+def _headlines(html: str, cap: int) -> Iterator[tuple[int, str]]:
+    """(position, cleaned text) of each non-empty ``<h1>`` the page shows, found by a scan
+    (one in the head region too: a page without ``</head>``, and never one the parser would
+    take out of a ``<noscript>`` there). Holds no reference to the page: no cycle with it."""
+    for at, inner in iter_h1_contents(html, 0, cap, MAX_H1, H1_REACH):
         text = clean_text(inner, DEFAULT_TITLE_MAX_CHARS, strip_tags=True)
         if text:
             yield at, text
@@ -150,9 +148,8 @@ class _Doc:
         self.base = http_url(url, base) or url
         self._scripts = [node for node in tree.tags("script")[:MAX_SCRIPTS]
                          if "ld+json" in (node.attributes.get("type") or "").lower()]
-        titles, h1s = tree.tags("title"), tree.tags("h1")
+        titles = tree.tags("title")
         self._head_title = titles[0] if titles else None
-        self._head_h1 = h1s[0] if h1s else None
         self._title: tuple[str | None] | None = None
         self._h1s: _Headlines | None = None
         self._head_ld: JsonLd | None = None
@@ -179,7 +176,7 @@ class _Doc:
         """(position, cleaned text) of the first :data:`MAX_H1` non-empty ``<h1>``s, found
         as far as a caller iterates (most need only the first)."""
         if self._h1s is None:
-            self._h1s = _Headlines(_headlines(self.html, self.end, self.cap, self._head_h1))
+            self._h1s = _Headlines(_headlines(self.html, self.cap))
         return self._h1s
 
     def ld(self, key: str, *, site: bool = False, body: bool = True) -> Any:

@@ -51,6 +51,9 @@ _SLOW_TAG = re.compile(
     r"figcaption|figure|footer|header|hgroup|main|menu|nav|summary|address|form|pre|"
     r"h[1-6])[\s>/]", re.I)
 INERT_REACH = 8 * 1024
+MARKUP_REACH = 2_000  # characters looked back for the start tag an element sits in
+HIDDEN_TAGS = 4  # an element's own start tag and the parent start tags right before it
+_HIDDEN = re.compile(r"""\shidden[\s>=/]|display\s*:\s*none|visibility\s*:\s*hidden""", re.I)
 _INERT = (("<script", "</script"), ("<template", "</template"), ("<style", "</style"),
           ("<noscript", "</noscript"), ("<!--", "-->"))
 _INERT_UPPER = (*_INERT, *((a.upper(), b.upper()) for a, b in _INERT[:4]))
@@ -168,7 +171,8 @@ def iter_h1_contents(html: str, start: int, end: int, limit: int, reach: int,
             break
         pos = i + 3
         m = _H1.match(html, i, end)
-        if m and not _inert_at(html, i, needle == "<H1"):
+        if m and not _inert_at(html, i, needle == "<H1") and not _in_markup(html, i) \
+                and not _hidden_at(html, i, m.start(1)):
             found, stop = found + 1, min(stop, i + reach)
             yield i, m.group(1)
 
@@ -181,6 +185,30 @@ def _inert_at(html: str, i: int, upper: bool) -> bool:
     the page's metadata), in lower case unless the page writes ``<H1>``."""
     return any(_unclosed(html, i, opener, closer, INERT_REACH)
                for opener, closer in (_INERT_UPPER if upper else _INERT))
+
+
+def _in_markup(html: str, i: int) -> bool:
+    """Whether position ``i`` lies inside another tag's markup (an attribute's value, as in
+    ``<div data-tpl='<h1>Page not found</h1>'>``): a tag opened before it is not closed."""
+    lt = html.rfind("<", max(0, i - MARKUP_REACH), i)
+    return lt >= 0 and html[lt + 1: lt + 2].isalpha() and html.find(">", lt, i) < 0
+
+
+def _hidden_at(html: str, i: int, inner: int) -> bool:
+    """Whether the element at ``i`` (content from ``inner``) is hidden by its own start tag
+    or by one of the start tags right before it (``<div hidden><div><h1>``, ``style=
+    "display:none"``): a not-found template a script shows when it needs to."""
+    tag, start = html[i:inner], i
+    for _ in range(HIDDEN_TAGS):
+        if _HIDDEN.search(tag):
+            return True
+        window = max(0, start - MARKUP_REACH)
+        before = html[window:start].rstrip()
+        lt = before.rfind("<")
+        if not before.endswith(">") or lt < 0 or not before[lt + 1: lt + 2].isalpha():
+            return False  # text, a closing tag or a comment before it: no parent start tag
+        tag, start = before[lt:], window + lt
+    return False
 
 
 def _unclosed(html: str, i: int, opener: str, closer: str, reach: int) -> bool:

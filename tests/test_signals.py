@@ -325,6 +325,13 @@ def test_soft_404_from_an_extracted_page() -> None:
     "<!-- <h1>404 Not Found</h1> -->",
     "<noscript><h1>Page not found</h1></noscript>",
     "<style>/* <h1>Page not found</h1> */</style>",
+    # hidden by its own start tag or its parents', or no element at all (an attribute's text)
+    "<div hidden><h1>Page not found</h1></div>",
+    '<div class="e" style="display: none">\n  <section>\n<h1>Page not found</h1></section></div>',
+    "<h1 hidden>Page not found</h1>",
+    '<h1 style="visibility:hidden">Page not found</h1>',
+    "<div data-tpl='<h1>Page not found</h1>'></div>",
+    '<iframe srcdoc="<h1>Page not found</h1>"></iframe>',
 ])
 def test_an_h1_the_page_does_not_show_is_no_headline(hidden: str) -> None:
     """A not-found template in a script, template or comment is no message of the page:
@@ -358,3 +365,27 @@ def test_an_upper_case_page_hides_its_templates_too() -> None:
             "'<H1>Page not found</H1>';</SCRIPT><H1>Mayor wins</H1></BODY></HTML>")
     _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
     assert signals.h1 == "Mayor wins"
+
+
+@pytest.mark.parametrize("shown", [
+    '<div class="hidden-xs"><h1>Page not found</h1></div>',  # a class is no hiding
+    '<span hidden>x</span> <p>Oops</p><h1>Page not found</h1>',  # a sibling was hidden
+    '<div aria-hidden="true"><h1>Page not found</h1></div>',  # shown, only not read aloud
+    "<p>a < b</p><h1>Page not found</h1>",  # a bare "<" is text, no tag
+])
+def test_a_shown_not_found_h1_still_counts(shown: str) -> None:
+    body = (f"<html><head><title>News Example</title></head><body>{shown}"
+            "<p>Story.</p></body></html>")
+    _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
+    assert signals.h1 == "Page not found"
+    assert is_soft_404(ARTICLE, None, signals.title, signals.h1, body)
+
+
+def test_an_h1_the_parser_takes_out_of_a_head_noscript_is_no_headline() -> None:
+    """``<noscript><h1>`` in the head: the parser moves the h1 into the body, shown; a
+    browser running scripts never shows it."""
+    body = ("<html><head><title>News Example</title><noscript><h1>Page not found</h1>"
+            "</noscript></head><body><h1>Mayor wins</h1></body></html>")
+    _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
+    assert signals.h1 == "Mayor wins"
+    assert not is_soft_404(ARTICLE, None, signals.title, signals.h1, body)
