@@ -244,6 +244,13 @@ _EDGE_CHARS = r"[|\-–—»«›‹/·•~:⋆*]+"
 _EDGE_SEPARATORS = re.compile(rf"^(?:{_EDGE_CHARS}\s+)+|(?:\s+{_EDGE_CHARS})+$")
 
 
+# guillemets are quotation marks, not separators, in a title that holds both of a pair
+# ("«Газпром» повысил цены", "Merkel: »Wir schaffen das«"): they are masked meanwhile
+_QUOTES = (("«", "»"), ("‹", "›"))
+_MASK, _UNMASK = str.maketrans("«»‹›", "\ue000\ue001\ue002\ue003"), str.maketrans(
+    "\ue000\ue001\ue002\ue003", "«»‹›")
+
+
 def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) -> str:
     """Remove site names and navigation words around a title: ``Headline | Site``,
     ``Site: Headline``, ``Headline : Site | Tagline``, ``Site » Blog Archive » Headline``.
@@ -252,7 +259,14 @@ def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) 
     og:title, the ``<h1>``s, ...) that is not the site's name, the longest such part is the
     title. Otherwise leading parts that are site names or navigation words go, and
     everything from the first later part that is a site name on. Without such evidence the
-    title is returned unchanged."""
+    title is returned unchanged. Guillemets that pair up are quotes, never separators."""
+    if any(a in title and b in title for a, b in _QUOTES):
+        others = [o.translate(_MASK) for o in others if o]
+        return _strip_affixes(title.translate(_MASK), names, others).translate(_UNMASK)
+    return _strip_affixes(title, names, others)
+
+
+def _strip_affixes(title: str, names: Iterable[str], others: Iterable[str]) -> str:
     names = tuple(n for n in names if n)
     other_keys = {name_key(o) for o in others if o and not is_site_name(o, names)}
     other_keys.discard("")

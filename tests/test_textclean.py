@@ -158,6 +158,22 @@ def test_separators_at_the_edges_go(title: str, expected: str) -> None:
     assert strip_site_affixes(title, ("site",), ()) == expected
 
 
+@pytest.mark.parametrize(("title", "expected"), [
+    ("«Газпром» повысил цены на газ", "«Газпром» повысил цены на газ"),
+    ("Путин назвал условия для «мира»", "Путин назвал условия для «мира»"),
+    ("« Nous ne lâcherons rien »", "« Nous ne lâcherons rien »"),
+    ("Merkel: »Wir schaffen das«", "Merkel: »Wir schaffen das«"),
+    ("‹Bonjour› à tous", "‹Bonjour› à tous"),
+    ("«Газпром» повысил цены | Site", "«Газпром» повысил цены"),
+    ("Site » Blog Archive » Headline", "Headline"),  # no pair: breadcrumbs
+    ("Headline » Site", "Headline"),
+])
+def test_guillemets_that_pair_up_are_quotes(title: str, expected: str) -> None:
+    """French, Russian and German quotation marks (both orders) at a title's edges were
+    taken for separators and lost."""
+    assert strip_site_affixes(title, ("site",), ()) == expected
+
+
 def test_entities_are_decoded_once() -> None:
     # Parser output (attribute values, element text) is decoded already.
     assert clean_text("A &amp; B", 100) == "A &amp; B"
