@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from enricher.extract import extract
 from enricher.scan import (
     MAX_CHAR_MISSES,
     SLOW_TAG_BUDGET,
+    TAG_BUDGET,
     attribute_value,
     attribute_values,
     dates_in_text,
@@ -56,6 +59,20 @@ def test_head_end_cuts_before_nested_block_tags() -> None:
     html = "<head><title>t</title>" + "<div>" * (SLOW_TAG_BUDGET + 10) + "</head>"
     end = head_end(html, len(html))
     assert html[:end] == "<head><title>t</title>"
+
+
+@pytest.mark.parametrize("tag", ["<u>", "<p>", "<br>", "<a href=x>y</a>"])
+def test_head_end_holds_at_most_the_tag_budget_of_flat_tags(tag: str) -> None:
+    """A page without </head> or <body> whose 512 KiB are flat tags: the parser gets the
+    first TAG_BUDGET of them (it took ~150 ms per such page on the event loop), the title
+    still counts."""
+    html = "<html><title>T</title>" + tag * (524_288 // len(tag))
+    end = head_end(html, len(html))
+    assert TAG_BUDGET - 2 <= html.count("<", 0, end) <= TAG_BUDGET
+    assert html[end] == "<"  # cut before a tag, never inside one
+    assert extract(html, "https://a.example/x").title == "T"
+    page = "<html><head><title>T</title></head><body>" + tag * 30_000 + "</body>"
+    assert page[: head_end(page, len(page))].endswith("</head>")  # a head's end stands
 
 
 @settings(max_examples=300, deadline=None)
