@@ -362,6 +362,81 @@ def test_a_reused_connection_closed_before_an_answer_is_a_reset() -> None:
     assert connections == 2
 
 
+@pytest.mark.parametrize("second", ["close", "reset", "408"])
+def test_after_a_reused_connection_broke_the_retry_dials_a_new_one(second: str) -> None:
+    """A server that answers once per connection and drops the next request (closes,
+    resets, or answers 408 and closes): after one reused connection failed, its idle
+    siblings (as old) are closed, so the retry gets a new connection and an answer, not
+    another stale one (live URLs ended as error/reset)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(ok())
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        if second == "408":
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+            await writer.drain()
+        elif second == "reset":
+            _linger_reset(writer)
+            return
+        writer.close()
+
+    async def broken(t: H1Transport, url: str) -> object:
+        if second == "408":
+            return await get(t, url)
+        with pytest.raises(httpcore.ReadError) as reused:
+            await get(t, url)
+        return token(reused.value)
+
+    async def main() -> tuple[list[tuple[int, bytes]], object, tuple[int, bytes], int]:
+        async with Raw(handler) as srv:
+            t = transport(limit=4)
+            first = await asyncio.gather(*(get(t, srv.url(f"/{i}")) for i in range(4)))
+            failed = await broken(t, srv.url("/again"))
+            retry = await get(t, srv.url("/again"))
+            await t.aclose()
+            return list(first), failed, retry, srv.connections
+
+    first, failed, retry, connections = asyncio.run(main())
+    assert first == [(200, b"hello")] * 4
+    assert failed == ((408, b"") if second == "408" else "reset")
+    assert retry == (200, b"hello")
+    assert connections == 5
+
+
+def test_late_bytes_on_a_reused_connection_are_a_reset() -> None:
+    """A HEAD answered with a body that comes late: the next request on that connection
+    reads it first. Retried on a new connection (a reset), not a protocol failure."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"HEAD"):
+            reply = ok()
+            writer.write(reply[: reply.index(b"\r\n\r\n") + 4])
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"hello" + ok())  # the late body, then the next answer
+        else:
+            writer.write(ok())
+        await writer.drain()
+        await reader.read()
+
+    async def main() -> tuple[str, tuple[int, bytes], int]:
+        async with Raw(handler) as srv:
+            t = transport()
+            assert await get(t, srv.url("/"), "HEAD") == (200, b"")
+            with pytest.raises(httpcore.ReadError) as reused:
+                await get(t, srv.url("/next"))
+            retry = await get(t, srv.url("/next"))
+            await t.aclose()
+            return token(reused.value), retry, srv.connections
+
+    on_reused, retry, connections = asyncio.run(main())
+    assert (on_reused, retry, connections) == ("reset", (200, b"hello"), 2)
+
+
 # --- hostile answers: the same exceptions (and tokens) as httpcore ---------------------------
 
 def _linger_reset(writer: asyncio.StreamWriter) -> None:

@@ -30,7 +30,9 @@ waiter future; reading is paused while more than ``READ_SIZE`` bytes wait unread
 connection that received bytes or EOF, or whose socket is readable when it is picked, or
 that has been idle longer than ``keepalive_expiry``, is closed, never reused. A reused
 connection that the server closes before answering a single byte (its idle timeout raced
-ours) fails as ``ReadError`` ("reset", retried on a new connection), not as a protocol error.
+ours) or that yields garbage first (an earlier answer's late bytes) fails as ``ReadError``
+("reset"), not as a protocol error; that, or a 408 on a reused connection, also closes the
+origin's other idle connections (as old), so the retry dials a new one.
 
 Errors are httpcore's exception classes, so ``client.failure_of`` maps them as before:
 ConnectError (``__cause__`` the OSError / ssl.SSLError), ConnectTimeout, ReadTimeout,
@@ -353,20 +355,26 @@ class H1Transport(httpx.AsyncBaseTransport):
                     raise httpcore.RemoteProtocolError(
                         f"more than {MAX_INFORMATIONAL} informational (1xx) responses")
             except httpcore.RemoteProtocolError as exc:
-                if conn.served and _closed_unanswered(conn):
+                if conn.served:
                     # the server dropped a kept-alive connection as we reused it (its idle
-                    # timeout raced ours): nothing was answered, so this is a reset, which
-                    # is retried on a new connection, not a protocol failure of the site
-                    raise httpcore.ReadError("the server closed a kept-alive connection "
-                                             "before answering") from exc
+                    # timeout raced ours), or bytes of an earlier answer came late (a HEAD's
+                    # body): a reset, retried on a new connection, not the site's failure
+                    raise httpcore.ReadError(
+                        "the server closed a kept-alive connection before answering"
+                        if _closed_unanswered(conn) else f"a reused connection broke: {exc}"
+                    ) from exc
                 raise
             assert isinstance(event, h11.Response | h11.InformationalResponse)
             # Transfer-Encoding and Content-Length both: h11 reads it chunked, as RFC 9112
             # says, and the connection must not carry another request (request smuggling)
             names = {name for name, _ in event.headers}
             conn.last = b"transfer-encoding" in names and b"content-length" in names
-        except BaseException:
+            if conn.served and event.status_code == 408:  # timed out while idle, say
+                pool.drop_idle()
+        except BaseException as exc:
             pool.drop(conn)
+            if conn.served and isinstance(exc, httpcore.ReadError | httpcore.WriteError):
+                pool.drop_idle()  # reused and broken: so may the other idle ones be
             raise
         return httpx.Response(
             event.status_code, headers=event.headers.raw_items(),

@@ -148,6 +148,12 @@ class Pool(Generic[C]):
             self.idle.remove(conn)
         self.drop(conn)
 
+    def drop_idle(self) -> None:
+        """Close every idle connection: the server broke a reused one, the others are as
+        old (its idle timeout), so the next request (a retry) dials a new one."""
+        while self.idle:
+            self.drop(self.idle.pop())
+
     def drop(self, conn: C | None, *, wake: bool = True) -> None:
         """Close a connection (None: a connect that failed) and free its slot."""
         if conn is not None:
