@@ -291,9 +291,17 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
 
 
 def lands_on_front(url: str, final_url: str | None) -> bool:
-    """A deep article URL that redirects ended on its own site's front page or a section
-    (whatever the hop codes): no article, whether or not it counts as a soft 404."""
-    return _redirect_reason(url, final_url, False) in ("redirect_to_root", "redirect_to_section")
+    """A deep article URL that redirects ended on its own site's front page or a section,
+    or any URL with a path ended on a front page (any host's; whatever the hop codes): no
+    article, whether or not it counts as a soft 404."""
+    if _redirect_reason(url, final_url, False) in ("redirect_to_root", "redirect_to_section"):
+        return True
+    try:
+        old, new = urlsplit(url), urlsplit(final_url or url)
+    except ValueError:
+        return False
+    return (final_url not in (None, url) and not _segments(new.path) and not new.query
+            and bool(_segments(old.path) or old.query))
 
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,

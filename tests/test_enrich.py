@@ -393,7 +393,9 @@ def test_fill_missing_never_fills_from_a_page_that_is_other_content() -> None:
         edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": result},
                             EnrichOptions(now=NOW, fill_missing=True))
         assert "excerpt" not in edits[()], result.final_url
-        assert "livePage" in edits[()]  # what the URL shows now is still reported
+        # what the URL shows now is reported, unless it is a front page (a 302 gate, say):
+        # no article, livePage stays as it was ("/x" is too short to tell a section)
+        assert ("livePage" in edits[()]) == (result is not front)
     moved = _result("https://a.example/x", LinkStatus.OK, final_url="https://a.example/x2",
                     page=PAGE)  # an article that moved: fills as before
     edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": moved},
@@ -480,3 +482,20 @@ def test_a_page_that_now_lands_on_the_front_page_leaves_live_page_as_it_was(
     edits = build_edits(data, slots, results, EnrichOptions(now=NOW, fill_missing=True))[()]
     assert "livePage" not in edits  # neither the front page's nor originalUrl's
     assert edits["linkCheck"]["webUrl"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(("url", "final"), [
+    ("https://b.example/bike-lanes?amp=1", "https://b.example/"),  # no title: no drift
+    ("https://b.example/index.php?option=com_content&id=42", "https://b.example/"),
+    ("https://old.example/story", "https://new.example/"),
+])
+def test_update_redirects_never_writes_a_front_page_over_a_url(url: str, final: str) -> None:
+    """A reachability URL has no title to drift, and a short or old-domain path is no
+    "deep article": a permanent redirect to a front page still is no new home of it."""
+    slots = [_slot((), "ampWebUrl", LinkKind.REACH, url)]
+    results = {url: _result(url, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
+                            reason="moved_permanently", final_url=final)}
+    edits = build_edits({"ampWebUrl": url}, slots, results,
+                        EnrichOptions(now=NOW, update_redirects=True))
+    assert "ampWebUrl" not in edits[()]
+    assert edits[()]["linkCheck"]["ampWebUrl"]["status"] == "redirected"
