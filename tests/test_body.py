@@ -26,12 +26,16 @@ from enricher.net.client import BodyError
     (None, None), ("", None), ("identity", None), ("gzip", "gzip"), ("x-gzip", "gzip"),
     ("GZIP", "gzip"), ("deflate", "deflate"), ("br", "br"), ("identity, gzip", "gzip"),
     (" br ", "br"),
+    # a single token that names no compression: a misconfigured server (S3 metadata
+    # "utf-8" on images); browsers take the bytes as they are
+    ("utf-8", None), ("UTF-8", None), ("binary", None), ("none", None), ("xyz", None),
 ])
 def test_codings(header: str | None, coding: str | None) -> None:
     assert coding_of(header) == coding
 
 
-@pytest.mark.parametrize("header", ["gzip, gzip", "gzip, br", "xyz", "gzip, xyz", "zstd",
+@pytest.mark.parametrize("header", ["gzip, gzip", "gzip, br", "gzip, xyz", "zstd", "compress",
+                                    "utf-8, gzip",
                                     ", ".join(["identity"] * 6), ", ".join(["identity"] * 5000)])
 def test_refused_codings(header: str) -> None:
     with pytest.raises(BodyError) as info:

@@ -48,10 +48,15 @@ _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 CHECKED_ERROR_STATUS = frozenset({404, 410})  # dead answers whose page start is checked
 ERROR_PAGE_BYTES = 16 * 1024  # of such a page: enough for any bot wall's markers
 _KNOWN = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "br": "br"}
+# real compressions we do not undo (never asked for in Accept-Encoding): their bytes are
+# no page; any other single token is taken as no coding at all
+_UNDOABLE = frozenset({"zstd", "compress", "x-compress", "pack200-gzip", "exi", "dcb", "dcz",
+                       "aes128gcm", "bzip2", "x-bzip2", "lzma", "xz", "snappy", "lz4"})
 
 
 def coding_of(header: str | None) -> str | None:
-    """The one content coding to undo (None: identity). Raises BodyError(bad_encoding)."""
+    """The one content coding to undo (None: identity). Raises BodyError(bad_encoding) for
+    stacked codings and for a compression it cannot undo."""
     if not header:
         return None
     tokens = [t.strip().lower() for t in header.split(",")]
@@ -64,9 +69,10 @@ def coding_of(header: str | None) -> str | None:
     if not real:
         return None
     coding = _KNOWN.get(real[0])
-    if coding is None:
-        raise BodyError("bad_encoding", f"unknown content coding {real[0][:40]!r}")
-    return coding
+    if coding is None and real[0] in _UNDOABLE:
+        raise BodyError("bad_encoding", f"content coding {real[0][:40]!r} not supported")
+    return coding  # another token ("utf-8", "binary", "none": a misconfigured server, S3
+    # metadata) codes nothing: the bytes pass as they are, as browsers take them
 
 
 class BoundedDecoder:
