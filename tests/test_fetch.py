@@ -527,6 +527,24 @@ def test_a_head_that_hangs_falls_back_to_get_at_once() -> None:
     assert methods == ["HEAD", "GET"]
 
 
+def test_after_a_head_hung_the_hosts_other_links_go_by_get() -> None:
+    """A host whose HEAD never answers cost a whole deadline per ampWebUrl; after the first
+    one, its links are checked by GET at once (other hosts still get HEAD)."""
+    methods: list[tuple[str, str]] = []
+
+    async def head_hangs(request: Request, conn: Conn) -> None:
+        methods.append((request.path, request.method))
+        if request.method == "HEAD" and request.path.startswith("/amp"):
+            await asyncio.Event().wait()  # the client's deadline ends it
+        await conn.respond(200, page())
+
+    r = run(head_hangs, ["/amp1", "/amp2", "/amp3"], replace(FAST, host_concurrency=1),
+            kind=LinkKind.REACH)
+    assert {status(x)[0] for x in r.results.values()} == {LinkStatus.OK}
+    assert sorted(methods) == [("/amp1", "GET"), ("/amp1", "HEAD"), ("/amp2", "GET"),
+                               ("/amp3", "GET")]
+
+
 def test_a_bad_head_answer_is_confirmed_by_get() -> None:
     """HEAD 404/410/500 while the page works: ok, never dead. Gone for GET too: dead, after
     one GET; a 429 or 503 on HEAD is not re-asked with GET."""

@@ -5,7 +5,7 @@ Per URL (a *job*)::
     kind PAGE  GET, read the decoded body of HTML responses up to page_bytes, stop after </head>
     kind REACH HEAD; on 400/403/404/405/410/500/501 or a protocol/reset/timeout failure (not
                retried as HEAD), GET reading <= reach_bytes: a bad HEAD answer is confirmed
-               by a GET before it counts
+               by a GET before it counts; after a HEAD timed out on a host, GET at once
     kind IMAGE GET, read <= image_bytes
     every hop:   guard.check_target (scheme, port, literal IP) -> tenacity retry loop of
                  attempts; each attempt waits for its host slot (hosts.Scheduler), sends one
@@ -153,8 +153,8 @@ class Fetcher:
         self._headers: dict[tuple[str, LinkKind], list[tuple[str, str]]] = {}
         self._on_result: Callable[[FetchResult], None] = lambda r: None
         self._conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None
-        self._requests = 0
-        self._bytes = 0
+        self._requests = self._bytes = 0
+        self._no_head: set[str] = set()  # hosts where a HEAD hung: their links go by GET
         self._outage = OutageGuard(outage_min_hosts, outage_ratio)
         self._flying: dict[str, float] = {}  # url -> start (clock) of the jobs running now
 
@@ -190,18 +190,15 @@ class Fetcher:
 
     @property
     def requests(self) -> int:
-        """Requests sent, redirects included (connect failures count, refusals do not)."""
-        return self._requests
+        return self._requests  # sent, redirects included (connect failures, not refusals)
 
     @property
     def bytes_read(self) -> int:
-        """Raw body bytes read from the network."""
-        return self._bytes
+        return self._bytes  # raw body bytes read from the network
 
     @property
     def network_down(self) -> bool:
-        """Does the run look like one without network? (``outage.OutageGuard``)"""
-        return self._outage.network_down
+        return self._outage.network_down  # the run looks like one without network
 
     # --- scheduling -----------------------------------------------------------------------
     async def fetch_all(
@@ -285,7 +282,8 @@ class Fetcher:
 
     async def _fetch_url(self, job: _Job) -> FetchResult:
         current, kind = job.url, job.kind
-        method = "HEAD" if kind is LinkKind.REACH else "GET"
+        reach = kind is LinkKind.REACH and request_host(current) not in self._no_head
+        method = "HEAD" if reach else "GET"
         extra = self._conditional(current, kind) if self._conditional is not None else None
         hops: list[Hop] = []
         seen = {current}
@@ -293,6 +291,8 @@ class Fetcher:
             resp = await self._hop(job, current, method, extra if not hops else None)
             if method == "HEAD" and (resp.http_status in HEAD_FALLBACK_STATUS
                                      or _head_failed(resp)):
+                if resp.failure == "timeout":  # never wait out a hung HEAD there again
+                    self._no_head.add(request_host(job.url))
                 method, current, hops, seen = "GET", job.url, [], {job.url}  # HEAD's hops: moot
                 continue
             if resp.failure is not None or resp.http_status not in REDIRECTS:
