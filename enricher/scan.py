@@ -54,6 +54,7 @@ _SLOW_TAG = re.compile(
 INERT_REACH = 8 * 1024
 MARKUP_REACH = 2_000  # characters looked back for the start tag an element sits in
 HIDDEN_TAGS = 4  # an element's own start tag and the parent start tags right before it
+_OPEN = re.compile(r"\sopen[\s>=/]", re.I)
 _HIDDEN = re.compile(r"""\shidden[\s>=/]|display\s*:\s*none|visibility\s*:\s*hidden""", re.I)
 _INERT = (("<script", "</script"), ("<template", "</template"), ("<style", "</style"),
           ("<noscript", "</noscript"), ("<!--", "-->"))
@@ -208,8 +209,8 @@ def _hidden_at(html: str, i: int, inner: int) -> bool:
     "display:none"``): a not-found template a script shows when it needs to."""
     tag, start = html[i:inner], i
     for _ in range(HIDDEN_TAGS):
-        if _HIDDEN.search(tag):
-            return True
+        if _HIDDEN.search(tag) or (tag[:7].lower() == "<dialog" and not _OPEN.search(tag)):
+            return True  # a <dialog> shows only when open
         window = max(0, start - MARKUP_REACH)
         before = html[window:start].rstrip()
         lt = before.rfind("<")

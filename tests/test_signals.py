@@ -332,6 +332,7 @@ def test_soft_404_from_an_extracted_page() -> None:
     '<h1 style="visibility:hidden">Page not found</h1>',
     "<div data-tpl='<h1>Page not found</h1>'></div>",
     '<iframe srcdoc="<h1>Page not found</h1>"></iframe>',
+    '<dialog id="e404"><h1>Page not found</h1></dialog>',
 ])
 def test_an_h1_the_page_does_not_show_is_no_headline(hidden: str) -> None:
     """A not-found template in a script, template or comment is no message of the page:
@@ -372,6 +373,7 @@ def test_an_upper_case_page_hides_its_templates_too() -> None:
     '<span hidden>x</span> <p>Oops</p><h1>Page not found</h1>',  # a sibling was hidden
     '<div aria-hidden="true"><h1>Page not found</h1></div>',  # shown, only not read aloud
     "<p>a < b</p><h1>Page not found</h1>",  # a bare "<" is text, no tag
+    "<dialog open><h1>Page not found</h1></dialog>",
 ])
 def test_a_shown_not_found_h1_still_counts(shown: str) -> None:
     body = (f"<html><head><title>News Example</title></head><body>{shown}"
