@@ -21,7 +21,7 @@ __all__ = ["date_from_url", "midnight_as_day", "normalise_date", "prefer_local",
 MIN_YEAR, MAX_YEAR = 1991, 2100
 
 _ISO = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?"
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{1,2}))?(?:[.,]\d+)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T?(\d{2})(\d{2})(\d{2})?)?(?!\d)")
 _YMD = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?!\d)")
@@ -78,13 +78,14 @@ def _with_time(day: str, hh: str | None, mm: str | None, ss: str | None,
     """The day with its time, when the time (and offset) is a real one; else the day."""
     if hh is None or mm is None or int(hh) > 23 or int(mm) > 59 or int(ss or 0) > 59:
         return day
-    out = f"{day}T{int(hh):02d}:{mm}:{ss or '00'}"
-    if tz:
+    out = f"{day}T{int(hh):02d}:{int(mm):02d}:{int(ss or 0):02d}"  # ASCII digits, whatever
+    if tz:  # digits the page wrote ("１０:３０", Arabic-Indic)
         if tz != "Z":
-            tz = tz.replace(":", "")
-            tz = f"{tz[:3]}:{tz[3:5] or '00'}"
-            if int(tz[1:3]) > 14 or int(tz[4:6]) > 59:
+            digits = tz[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+            if hours > 14 or minutes > 59:
                 return day  # no such offset: the time's meaning is unknown
+            tz = f"{tz[0]}{hours:02d}:{minutes:02d}"
         out += tz
     return out
 

@@ -109,3 +109,15 @@ def test_never_raises(raw: str) -> None:
     assert value is None or value[:4].isdigit()
     text_date(raw)
     date_from_url(raw)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2020-12-05T23:15:0Z", "2020-12-05T23:15:00Z"),  # one-digit seconds: the Z was lost
+    ("2024-05-01T10:\uff13\uff10:\uff10\uff10Z", "2024-05-01T10:30:00Z"),  # full-width
+    ("\u0662\u0660\u0662\u0664-\u0660\u0665-\u0660\u0661T\u0661\u0660:\u0663\u0660"
+     "+\u0660\u0663:\u0660\u0660", "2024-05-01T10:30:00+03:00"),  # Arabic-Indic
+    ("2024-05-01T10:30+05", "2024-05-01T10:30:00+05:00"),
+])
+def test_times_come_out_in_iso_8601_ascii(raw: str, expected: str) -> None:
+    """livePage.publishedDateTime is ISO 8601: ASCII digits, the zone kept."""
+    assert normalise_date(raw) == expected
