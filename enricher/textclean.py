@@ -175,7 +175,7 @@ def _extra_word(word: str) -> bool:
     return word[:1].isupper() and word.casefold() not in _PHRASE_WORDS
 
 
-def _named_by_words(words: list[str], name: str) -> bool:
+def _named_by_words(words: list[str], name: str, extra_words: int) -> bool:
     """Whether whole consecutive ``words`` spell ``name`` and the others are affix words
     ("the", "news", ".com") or a short capitalised addition ("Yahoo Finance")."""
     keys = [name_key(w) for w in words]
@@ -192,19 +192,21 @@ def _named_by_words(words: list[str], name: str) -> bool:
         rest = [w for n, w in enumerate(words)
                 if (n < i or n > j) and not (n == j + 1 and possessive)]
         extra = [w for w in rest if w.casefold() not in _AFFIX_WORDS]
-        if not extra or (len(extra) <= MAX_NAME_EXTRA_WORDS
+        if not extra or (len(extra) <= extra_words
                          and sum(map(len, extra)) <= MAX_NAME_EXTRA_CHARS
                          and all(map(_extra_word, extra))):
             return True
     return False
 
 
-def is_site_name(text: str, names: Iterable[str], *, partial: bool = True) -> bool:
+def is_site_name(text: str, names: Iterable[str], *, partial: bool = True,
+                 extra_words: int = MAX_NAME_EXTRA_WORDS) -> bool:
     """Whether ``text`` is one of the site's name keys, or a close variant of one: the name
     in whole words with affix words around it (``CBS News`` for ``cbsnews``, ``The Boston
     Globe`` for ``bostonglobe``, ``Krimiblog-Archiv`` for ``krimiblog``), or (``partial``)
     the start or end of the name (``Globe``, ``CBS``). A name inside a word (``Hardwired``)
-    or a phrase (``for the first time``, ``political science``) is not the site's name."""
+    or a phrase (``for the first time``, ``political science``) is not the site's name.
+    ``extra_words``: short capitalised words besides the name ("Yahoo Finance") allowed."""
     key = name_key(text)
     if not key or len(text) > 80 or text.count(" ") > 5:
         return False
@@ -219,7 +221,7 @@ def is_site_name(text: str, names: Iterable[str], *, partial: bool = True) -> bo
                 return True
         elif name in key:
             words = words if words is not None else _NAME_WORD.findall(text)
-            if _named_by_words(words, name):
+            if _named_by_words(words, name, extra_words):
                 return True
     return False
 
@@ -285,10 +287,17 @@ def _strip_affixes(title: str, names: Iterable[str], others: Iterable[str]) -> s
         return (is_site_name(segment, names, partial=partial)
                 or name_key(segment) in GENERIC_TITLES)
 
-    # a kicker must name the site whole: "New York: A City Reborn" on newyorker.com, or
-    # "Chicago: Bears win" on chicagotribune.com, starts with a place, not the site's name
+    def kicker(i: int) -> bool:
+        """A leading part that names the site whole: "New York: A City Reborn" on
+        newyorker.com starts with a place. Before a colon, the name alone: "Apple Watch:
+        Our Review" on apple.com is a headline; "Four Years Remaining » ..." a site."""
+        if separators[i].strip() == ":":
+            return (is_site_name(segments[i], names, partial=False, extra_words=0)
+                    or name_key(segments[i]) in GENERIC_TITLES)
+        return noise(segments[i], False)
+
     start, stop = 0, len(segments)
-    while stop - start > 1 and (noise(segments[start], False) or not name_key(segments[start])):
+    while stop - start > 1 and (kicker(start) or not name_key(segments[start])):
         start += 1
     for i in range(start + 1, stop):
         if is_site_name(segments[i], names):

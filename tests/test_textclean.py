@@ -277,6 +277,14 @@ def test_a_cut_through_an_emoji_sequence_leaves_no_hidden_characters() -> None:
     ("The New Yorker: A City Reborn", ("newyorker",), "A City Reborn"),
     ("A City Reborn | New Yorker", ("newyorker",), "A City Reborn"),
     ("A City Reborn | Yorker", ("newyorker",), "A City Reborn"),  # a trailing part may be short
+    # before a colon the name alone (affix words aside) is a kicker; with a word more, it
+    # is the headline's subject
+    ("Apple Watch: Our Review", ("apple",), "Apple Watch: Our Review"),
+    ("Reuters Poll: Biden Leads", ("reuters",), "Reuters Poll: Biden Leads"),
+    ("Spotify Wrapped: Your Year in Music", ("spotify",), "Spotify Wrapped: Your Year in Music"),
+    ("Reuters: Biden Leads", ("reuters",), "Biden Leads"),
+    ("Yahoo Finance: Stocks fall", ("yahoofinance", "yahoo"), "Stocks fall"),
+    ("Four Years Remaining » Blog Archive » Interning", ("fouryears",), "Interning"),
 ])
 def test_a_kicker_must_name_the_site_whole(title: str, names: tuple[str, ...],
                                            expected: str) -> None:
