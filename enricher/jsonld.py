@@ -10,6 +10,7 @@ Pure functions over strings and decoded JSON; this module must not parse HTML or
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 __all__ = ["MAX_JSONLD_CHARS", "MAX_JSONLD_NODES", "MAX_JSONLD_SCRIPTS", "JsonLd",
@@ -18,6 +19,7 @@ __all__ = ["MAX_JSONLD_CHARS", "MAX_JSONLD_NODES", "MAX_JSONLD_SCRIPTS", "JsonLd
 MAX_JSONLD_SCRIPTS = 16
 MAX_JSONLD_CHARS = 256 * 1024
 MAX_JSONLD_NODES = 500
+MAX_LOOSE_MARKS = 2_000  # strings, comments and commas a lenient reading walks through
 
 _ARTICLE_TYPES = frozenset({
     "article", "newsarticle", "blogposting", "reportagenews", "analysisnewsarticle",
@@ -53,6 +55,80 @@ def _uncomment(text: str) -> str:
         if text.endswith(end):
             text = text[: -len(end)].strip()
     return text
+
+
+_MARK = re.compile(r'["/,]')  # where a lenient reading looks: strings, comments, commas
+_CLOSING = re.compile(r"\s*[}\]]")
+
+
+def _loosen(text: str) -> str | None:
+    """``text`` without comments and without commas before a closing bracket, strings kept
+    as they are; None when a string or comment never ends or the text holds more than
+    :data:`MAX_LOOSE_MARKS` of them. One pass: no regex that a crafted script could make
+    re-read the text from every quote."""
+    out: list[str] = []
+    at, end, budget = 0, len(text), MAX_LOOSE_MARKS
+    while budget > 0:
+        if (m := _MARK.search(text, at)) is None:
+            break
+        j = m.start()
+        out.append(text[at:j])
+        budget -= 1
+        if text[j] == '"':
+            k = j + 1
+            while True:  # the closing quote: one not escaped by an odd run of backslashes
+                q = text.find('"', k)
+                if q < 0 or budget <= 0:
+                    return None
+                if (q - k - len(text[k:q].rstrip("\\"))) % 2 == 0:
+                    break
+                k, budget = q + 1, budget - 1
+            out.append(text[j: q + 1])
+            at = q + 1
+        elif text.startswith("/*", j):
+            k = text.find("*/", j + 2)
+            if k < 0:
+                return None
+            at = k + 2
+        elif text.startswith("//", j):
+            k = text.find("\n", j)
+            at = end if k < 0 else k
+        else:  # "," (kept unless a bracket closes next) or a lone "/"
+            if text[j] == "/" or not _CLOSING.match(text, j + 1):
+                out.append(text[j])
+            at = j + 1
+    else:
+        return None  # more strings and commas than a page's metadata needs
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _parse(text: str) -> Any:
+    """A script's JSON; None when it is none. What CMSs write that JSON does not allow is
+    read as browsers' JSON-LD readers do: comments (``/*<![CDATA[*/``), trailing commas,
+    a BOM, several objects one after another."""
+    text = _uncomment(text)
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        return None
+    except ValueError:
+        pass
+    loose = _loosen(text.lstrip("\ufeff"))
+    if loose is None:
+        return None
+    text = loose.strip()
+    found: list[Any] = []
+    at = 0
+    try:
+        while at < len(text) and len(found) < MAX_JSONLD_NODES:
+            value, at = _DECODER.raw_decode(text, at)
+            found.append(value)
+            while at < len(text) and text[at] in " \t\r\n;,":
+                at += 1
+    except (ValueError, RecursionError):
+        pass
+    return found or None
 
 
 def _rank(obj: dict[str, Any]) -> int:
@@ -95,11 +171,9 @@ class JsonLd:
         for text in texts[:MAX_JSONLD_SCRIPTS]:
             if len(text) > MAX_JSONLD_CHARS:
                 continue
-            try:
-                data = _DECODER.decode(_uncomment(text))
-            except (ValueError, RecursionError):
-                continue
-            _walk(data, objects)
+            data = _parse(text)
+            if data is not None:
+                _walk(data, objects)
         buckets: tuple[list[dict[str, Any]], ...] = ([], [], [], [])
         for obj in objects:
             buckets[_rank(obj)].append(obj)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from enricher.jsonld import MAX_JSONLD_CHARS, MAX_JSONLD_NODES, JsonLd, image_of, name_of
 
 
@@ -51,3 +53,34 @@ def test_helpers() -> None:
     assert image_of([{"url": "https://x/b.jpg"}]) == "https://x/b.jpg"
     assert image_of({"@type": "ImageObject", "contentUrl": "https://x/c.jpg"}) == "https://x/c.jpg"
     assert image_of({"width": 3}) is None
+
+
+@pytest.mark.parametrize("script", [
+    '{"@type": "NewsArticle", "headline": "A", "image": ["x.png",],}',  # trailing commas
+    '/*<![CDATA[*/{"@type": "NewsArticle", "headline": "A"}/*]]>*/',
+    '\ufeff{"@type": "NewsArticle", "headline": "A"}',  # a BOM
+    '// the article\n{"@type": "NewsArticle", /* x */ "headline": "A"}',
+    '{"@type": "WebSite", "name": "S"}\n{"@type": "NewsArticle", "headline": "A"}',  # two
+])
+def test_json_ld_that_cmss_write_loosely_is_read(script: str) -> None:
+    """Comments, trailing commas, a BOM or objects one after another made a page's whole
+    JSON-LD (headline, image, the article evidence soft-404 detection relies on) vanish."""
+    ld = JsonLd([script])
+    assert ld.get("headline") == "A" and ld.has_story()
+
+
+def test_a_loose_reading_keeps_strings_as_they_are() -> None:
+    ld = JsonLd(['{"@type": "NewsArticle", "headline": "say \\"hi\\", // not /* a */ comment",'
+                 ' "url": "https://a.example/x,]", "about": [1, 2,],}'])
+    assert ld.get("headline") == 'say "hi", // not /* a */ comment'
+    assert ld.get("url") == "https://a.example/x,]"
+
+
+@pytest.mark.parametrize("script", [
+    '{"@type": "NewsArticle", "headline": "A',  # a string that never ends
+    '{"@type": "NewsArticle", /* "headline": "A"}',  # a comment that never ends
+    '{"a": "' + '\\"' * 100_000,  # many escaped quotes, no end
+    '[' + '"x",' * 60_000 + ']',  # more marks than the budget
+])
+def test_a_loose_reading_gives_up_on_broken_or_huge_scripts(script: str) -> None:
+    assert JsonLd([script]).get("headline") is None
