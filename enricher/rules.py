@@ -293,9 +293,21 @@ def _body_image(page: Page) -> str | None:
     return _images_in(page, page.end, page.cap)
 
 
+# English-speaking countries that write the day first: a plain "en" page of such a host
+_DAY_FIRST_TLDS = (".uk", ".au", ".nz", ".ie", ".in", ".za", ".sg", ".pk", ".ng", ".ke")
+
+
 def month_first(page: Page) -> bool:
-    """Whether the page writes ``4/6/2016`` month first (April 6): an English (US) page."""
-    return (page.memo.get("lang") or "").lower() in ("en", "en-us")
+    """Whether the page writes ``4/6/2016`` month first (April 6): an English (US) page, or
+    a plain ``en`` one, unless its host is British, Australian, Indian ... (day first)."""
+    lang = (page.memo.get("lang") or "").lower()
+    if lang != "en":
+        return lang == "en-us"
+    try:
+        host = (urlsplit(page.url).hostname or "").rstrip(".")
+    except ValueError:
+        host = ""
+    return not host.endswith(_DAY_FIRST_TLDS)
 
 
 def _text_date(page: Page) -> str | None:

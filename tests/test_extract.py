@@ -518,3 +518,18 @@ def test_a_description_drops_scripts_styles_and_comments() -> None:
 def test_backslashes_in_an_image_url_are_read_as_a_browser_reads_them(
         src: str, expected: str) -> None:
     assert (run(og("og:image", src)).image or ImageInfo()).url == expected
+
+
+@pytest.mark.parametrize(("lang", "url", "expected"), [
+    ("en-US", "https://news.example.co.uk/a/b", "2016-04-06"),
+    ("en", "https://news.example.com/a/b", "2016-04-06"),
+    ("en", "https://www.example.co.uk/a/b", "2016-06-04"),  # a British page writes day first
+    ("en", "https://www.example.com.au/a/b", "2016-06-04"),
+    ("en-GB", "https://news.example.com/a/b", "2016-06-04"),
+    ("fr", "https://news.example.com/a/b", "2016-06-04"),
+])
+def test_an_ambiguous_date_is_read_as_the_page_s_country_writes_it(
+        lang: str, url: str, expected: str) -> None:
+    html = (f'<html lang="{lang}"><head><title>T</title><meta name="date" content="4/6/2016">'
+            "</head><body></body></html>")
+    assert extract(html, url).published_at == expected
