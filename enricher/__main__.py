@@ -1,12 +1,13 @@
 """``python -m enricher`` and the ``enricher`` console script: catch SIGTERM at once, tune
 this process (see ``enricher.runtime``), then run :func:`enricher.cli.main`.
 
-Importing the CLI takes a few hundred milliseconds. A SIGTERM or SIGINT in that time (or any
-time before the run installs its own handlers) raises KeyboardInterrupt, which ends the
-process with "enricher: interrupted" and exit 3, as a signal during the run does: nothing
-has been written yet. So this module imports nothing heavy before :func:`console` has set
-the handler, and sets nothing on import: spawned worker processes import it again. Tests
-call ``main`` directly, so the test process keeps its own settings.
+Importing the CLI takes a few hundred milliseconds. A SIGTERM, SIGHUP or SIGINT in that time
+(or any time before the run installs its own handlers) raises KeyboardInterrupt, which ends
+the process with "enricher: interrupted" and exit 3, as a signal during the run does (also
+when Python wrapped it in another error): nothing has been written yet. So this module
+imports nothing heavy before :func:`console` has set the handler, and sets nothing on
+import: spawned worker processes import it again. Tests call ``main`` directly, so the test
+process keeps its own settings.
 """
 
 import signal
@@ -19,25 +20,40 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # handled as Ctrl-C is: enricher.cli.main exits 3
 
 
+def _from_interrupt(exc: BaseException) -> bool:
+    """An interrupt, or an error it caused: Python wraps one raised while a class is built
+    (``RuntimeError: Error calling __set_name__``), an import it broke fails again later."""
+    seen: list[BaseException] = []
+    while exc is not None and len(seen) < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
 def console() -> int:
     try:  # entered first: a signal right after the handler is set is caught here too
         signal.signal(signal.SIGTERM, _interrupted)  # SIGINT raises KeyboardInterrupt already
+        signal.signal(signal.SIGHUP, _interrupted)  # a terminal closed: as SIGTERM
         from enricher.cli import main
         from enricher.runtime import tune_process
 
         tune_process()
         code = main()
-        # the run is over and its status stands: a signal while the interpreter shuts down
-        # (joining the reading worker) must not print a traceback or change the status
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return code
-    except KeyboardInterrupt:  # the signal came while the CLI was being imported
+    except BaseException as exc:  # a signal while the CLI was being imported or set up
+        if not _from_interrupt(exc):
+            raise
         import contextlib
 
         with contextlib.suppress(OSError, ValueError):  # stderr closed
             print("enricher: interrupted", file=sys.stderr)
-        return ABORTED
+        code = ABORTED
+    # the run is over and its status stands: a signal while the interpreter shuts down
+    # (joining the reading worker) must not print a traceback or change the status
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":  # guarded: worker processes (spawn) import this module again

@@ -213,16 +213,17 @@ async def fetch_phase(
             yield todo
         reporter.set_total(len(col.kinds))
 
-    def on_result(fetched: FetchResult) -> None:
+    def store(fetched: FetchResult) -> LinkResult:
         result = interpret(fetched, (), col.providers.get(fetched.url), config)
-        result = nightly.observe(fetched, result)
-        results[fetched.url] = result
-        reporter.advance(result)
+        results[fetched.url] = result = nightly.observe(fetched, result)
+        return result
 
-    def on_again(fetched: FetchResult) -> None:
-        if fetched.failure == "host_unreachable" and fetched.attempts == 0:
-            return  # never asked (its origin's breaker tripped): its first answer stands
-        on_result(fetched)
+    def on_result(fetched: FetchResult) -> None:
+        reporter.advance(store(fetched))
+
+    def on_again(fetched: FetchResult) -> None:  # counted once already (done <= total)
+        if fetched.failure != "host_unreachable" or fetched.attempts:  # (else never asked:
+            store(fetched)  # its origin's breaker tripped; its first answer stands)
 
     journal = asyncio.create_task(nightly.keep_journal())  # commits during a slow tail
     async with Fetcher(

@@ -27,6 +27,7 @@ from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
+from enricher.streams import QuietOnError
 
 
 class ExitCode(IntEnum):
@@ -45,8 +46,7 @@ def exit_code(run: RunResult, fail_on: frozenset[str]) -> ExitCode:
     if run.record_errors:
         return ExitCode.USAGE
     statuses = {r.status.value for r in run.results} | {
-        s.status.value for s in run.slot_results if s.status
-    }
+        s.status.value for s in run.slot_results if s.status}
     return ExitCode.LINKS_FAILED if statuses & fail_on else ExitCode.OK
 
 
@@ -248,7 +248,7 @@ def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
     # names are shown as they are: no emoji codes (a file named ``x:thumbs_up:.md`` stays
     # so, even where markup is off) and no highlighting; this module prints with markup=False
     return Console(
-        file=stream,
+        file=QuietOnError(stream),  # type: ignore[arg-type]  # a TextIO by delegation
         force_terminal=env.force_terminal,
         no_color=no_color or None,
         highlight=False,
@@ -274,14 +274,10 @@ def _glue_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal
 
 
-def _signal_handlers() -> dict[int, Any]:
-    return {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-
-
-def _restore_signal_handlers(handlers: Mapping[int, Any]) -> None:
+def _restore_signal_handlers(handlers: Mapping[signal.Signals, Any]) -> None:
     """Put back the handlers from before the run (the console's start-up handlers: a signal
     while reports are written still exits 3), where Python can."""
     for sig, handler in handlers.items():
@@ -354,7 +350,9 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
                              flag=bool(getattr(args, "allow_private", False))):
             err.print(f"enricher: warning: {line}", markup=False)
         return _run_pipeline(args, settings, env, err)
-    except _usage_errors() as exc:
+    except Exception as exc:  # not "except _usage_errors()": an import while an interrupt
+        if not isinstance(exc, _usage_errors()):  # propagates (start-up) replaced it
+            raise
         err.print(f"enricher: {exc}", markup=False)
         return ExitCode.USAGE
 
@@ -480,14 +478,12 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
             outputs=[path for _, path in outputs],
         )
 
-    handlers = _signal_handlers()  # go() installs its own
+    handlers = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}  # go() installs its own
     try:
         run = asyncio.run(go())
     finally:
         _restore_signal_handlers(handlers)
         reporter.close()
-    if signalled and run.aborted is None:  # it came after the run's last step: as if it
-        raise KeyboardInterrupt  # came while reports are written (exit 3, records whole)
     written = _write_reports(run, reports, config.fail_on, err)
     if config.dry_run and not args.quiet:
         for line in diff_lines:
@@ -496,5 +492,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
     elif run.aborted:
         err.print(f"enricher: aborted: {run.aborted}", markup=False)
-    code = exit_code(run, config.fail_on)
+    if signalled and not run.aborted:  # after the run's last step: the run, its reports and
+        err.print("enricher: interrupted", markup=False)  # summary stand; the status is 3
+    code = ExitCode.ABORTED if signalled else exit_code(run, config.fail_on)
     return max(code, ExitCode.USAGE) if not written and code != ExitCode.ABORTED else code

@@ -2,8 +2,9 @@
 
 On a terminal: a rich live display (overall bar with done/total, rate and ETA, live counts per
 status, the hosts in flight and the slowest request, the current phase). Not on a terminal
-(cron, pipes, CI): no animation and no ANSI codes, a plain timestamped line every
-``interval`` seconds. ``quiet``: nothing but errors. ``verbose``: one line per URL.
+(cron, pipes, CI): no animation and no ANSI codes, a plain timestamped line per phase and,
+as links finish, at most every ``interval`` seconds. ``quiet``: nothing but errors.
+``verbose``: one line per URL.
 
 The pipeline drives this object (``phase``, ``advance``, ``log``); the fetcher never does.
 It must not decide anything about links or records, and it writes only to its console.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -159,7 +160,11 @@ async def scan_records(
 def worker_start(parent: int) -> None:
     """The reading worker's set-up: tuned like the CLI, and it ends when ``parent`` does. A
     main process killed with SIGKILL left the worker blocked on a pipe nobody reads, for
-    ever, holding the run's stdout and stderr open (a cron job's output never ended)."""
+    ever, holding the run's stdout and stderr open (a cron job's output never ended).
+    Ctrl-C and a hang-up reach the whole process group: the main process handles them (and
+    ends the worker); the worker ignores them, printing no traceback."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     tune_process()
 
     def watch() -> None:

@@ -54,3 +54,30 @@ def test_a_tripped_breaker_never_overwrites_an_earlier_answer(tmp_path: Path) ->
             for i in range(3)} == {(LinkStatus.ERROR, "connect")}
     amp = results["amp"]
     assert (amp.status, amp.http_status, amp.kind) == (LinkStatus.OK, 200, LinkKind.REACH), amp
+
+
+def test_a_url_fetched_again_for_another_purpose_is_counted_once(tmp_path: Path) -> None:
+    """Cited first as an AMP link (HEAD), then as a page (GET again): the progress display
+    counted it twice ("2638/2637")."""
+
+    async def handler(req: object, conn: object) -> None:
+        await conn.respond(200, page("Live"))  # type: ignore[attr-defined]
+
+    async def main() -> tuple[app.RunResult, QuietReporter]:
+        async with NetServer(handler) as srv:
+            url = srv.url("a.test", "/story")
+            for name, key in (("1", "ampWebUrl"), ("2", "webUrl")):
+                (tmp_path / f"{name}.md").write_text(
+                    f'---\ntitle: "T"\n{key}: {json.dumps(url)}\n---\n', encoding="utf-8")
+            fetch = FetchConfig(allow_private=True, request_deadline=2, max_attempts=1,
+                                host_request_interval=0.0)
+            reporter = QuietReporter(Console(file=io.StringIO()), False)
+            run = await app.run("check", [str(tmp_path)], Config(fetch=fetch, state_file=None),
+                                reporter, write=False,
+                                resolver=FakeResolver({"a.test": ["127.0.0.1"]}))
+            return run, reporter
+
+    run, reporter = asyncio.run(main())
+    (result,) = run.results
+    assert (result.kind, result.status) == (LinkKind.PAGE, LinkStatus.OK)  # fetched again
+    assert (reporter.done, reporter.total) == (1, 1)

@@ -224,32 +224,47 @@ def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> No
     )
     assert done.returncode == ExitCode.LINKS_FAILED
     assert ANSI not in done.stderr and ANSI not in done.stdout
-    # SIGTERM while the slow host keeps a request in flight: partial summary, exit 3
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "enricher",
-            "enrich",
-            str(tmp_path / "records"),
-            "--in-place",
-            "-v",
-            *FAST,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # wait until checking has started (a per-URL line)
-        if "http://" in line:
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == ExitCode.ABORTED, err
-    assert "interrupted" in err
-    assert all("linkCheck" not in p.read_text() for p in (tmp_path / "records").glob("*.md"))
+    # SIGTERM (or SIGHUP: the terminal closed) while the slow host keeps a request in
+    # flight: partial summary, exit 3
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "enricher", "enrich", str(tmp_path / "records"),
+             "--in-place", "-v", *FAST],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until checking has started (a per-URL line)
+            if "http://" in line:
+                break
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == ExitCode.ABORTED, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert all("linkCheck" not in p.read_text() for p in (tmp_path / "records").glob("*.md"))
+
+
+class _GoneReader(io.StringIO):
+    """stderr whose reader went away (``enricher ... 2>&1 | head -1``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_run_whose_stderr_reader_went_away_goes_on(web: DemoWeb, tmp_path: Path) -> None:
+    """rich ended the process with exit 1 from inside the progress callback: nothing was
+    written. Now the run goes on quietly and ends with its own status and its outputs."""
+    write_demo_records(web, tmp_path / "records")
+    report = tmp_path / "report.json"
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=_GoneReader(),
+              force_terminal=False, environ={})
+    code = main(["enrich", str(tmp_path / "records"), "--out", str(tmp_path / "out"),
+                 "--report", str(report), *FAST], env)
+    assert code == ExitCode.LINKS_FAILED  # the demo web has dead links
+    assert json.loads(report.read_text(encoding="utf-8"))["records"]["changed"] == 2
+    assert len(list((tmp_path / "out").rglob("*.md"))) == 2
 
 
 def _one_line_usage_error(code: int, err: str) -> None:
@@ -531,8 +546,8 @@ def test_help_names_force_color_and_the_version_flag(capsys: pytest.CaptureFixtu
 def test_a_signal_after_the_runs_last_step_still_exits_3(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A SIGTERM that lands after the run's last await (the history committed, the loop
-    closing) cancels nothing; it must still end the process as interrupted (exit 3, one
-    line), as one during report writing does, not be lost (exit 0 or 1)."""
+    closing) cancels nothing; it must still end the process as interrupted (exit 3), not be
+    lost (exit 0 or 1). The run finished: its reports are written (they were skipped)."""
     from enricher import app
     from enricher.models import RecordCounts, RunResult
 
@@ -543,6 +558,7 @@ def test_a_signal_after_the_runs_last_step_still_exits_3(
     monkeypatch.setattr(app, "run", finished_run)
     (tmp_path / "r.md").write_text("---\ntitle: T\n---\n", encoding="utf-8")
     report = tmp_path / "report.json"
-    code, _, err = _run(["check", str(tmp_path / "r.md"), *FAST, "--report", str(report)])
+    code, _, err = _run(["check", str(tmp_path / "r.md"), *FAST, "--report", str(report),
+                         "--quiet"])
     assert (code, err) == (ExitCode.ABORTED, "enricher: interrupted\n")
-    assert not report.exists()
+    assert json.loads(report.read_text(encoding="utf-8"))["records"]["read"] == 1

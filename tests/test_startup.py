@@ -26,8 +26,10 @@ INTERRUPTED = "enricher: interrupted\n"
 TRIALS = 3
 
 
-# imported by the child's interpreter at start-up: importing enricher.cli waits (a signal
-# ends the wait by raising in it, as it would in any slow import)
+# imported by the child's interpreter at start-up: importing enricher.cli works for a while
+# (a signal ends it by raising in it, as it would in any slow import). In short steps, as an
+# import runs bytecode: one long sleep loses a signal that lands just before the sleep
+# starts (Python runs handlers between bytecodes; the sleep then sees no interruption)
 _SLOW_IMPORT = """
 import sys, time
 
@@ -35,7 +37,9 @@ class _Slow:
     def find_spec(self, name, path=None, target=None):
         if name == "enricher.cli":
             sys.meta_path.remove(self)
-            time.sleep(60)
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                time.sleep(0.01)
         return None
 
 sys.meta_path.insert(0, _Slow())
@@ -131,3 +135,64 @@ def test_the_run_status_stands_once_main_has_returned(monkeypatch: pytest.Monkey
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("raised", ["wrapped", "replaced"])
+def test_an_error_an_interrupt_caused_at_start_up_exits_3(
+        raised: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A signal while a class is built comes out as ``RuntimeError: Error calling
+    __set_name__`` (its cause the interrupt); one while a module imports can make a later
+    import of it fail (the interrupt its context). Either is the interrupt: exit 3, one
+    line, not exit 1 with a traceback."""
+    import enricher.__main__ as entry
+    import enricher.cli
+
+    def main() -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            if raised == "wrapped":
+                raise RuntimeError("Error calling __set_name__ on 'Field'") from exc
+            raise AttributeError("partially initialized module 'yaml'")  # noqa: B904 (as Python)
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    monkeypatch.setattr(enricher.cli, "main", main)
+    monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
+    try:
+        assert entry.console() == 3
+        assert capsys.readouterr().err == INTERRUPTED
+        assert all(signal.getsignal(sig) is signal.SIG_IGN for sig in before)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_another_error_at_start_up_is_not_taken_for_an_interrupt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import enricher.__main__ as entry
+    import enricher.cli
+
+    def main() -> int:
+        raise RuntimeError("a bug")
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    monkeypatch.setattr(enricher.cli, "main", main)
+    monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
+    try:
+        with pytest.raises(RuntimeError, match="a bug"):
+            entry.console()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_the_reading_worker_leaves_ctrl_c_and_hang_ups_to_the_main_process() -> None:
+    """Ctrl-C reaches the whole process group: the worker printed a KeyboardInterrupt
+    traceback above the partial summary."""
+    code = ("import os, signal; from enricher.reading import worker_start; "
+            "worker_start(os.getppid()); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "
+            "signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.split() == ["True", "True"], done.stderr

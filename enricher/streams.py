@@ -1,0 +1,50 @@
+"""The stderr stream enricher's console writes to: it goes quiet when its reader is gone.
+
+``enricher ... 2>&1 | head -1`` or a terminal closed under a run: rich ends the process with
+exit 1 from inside whatever callback was printing (a progress line in the middle of the
+fetch), and a write error on a terminal that hung up is a traceback. Wrapped, the run goes
+on and ends with its own status. This module must not do anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from typing import Any, TextIO
+
+
+class QuietOnError:
+    """A text stream (stderr) that goes quiet when writing to it fails: its reader went away
+    (``enricher ... 2>&1 | head -1``, a closed terminal). The run goes on and ends with its
+    own status; rich would otherwise end the process with exit 1 from inside a callback.
+    The stream's descriptor is pointed at /dev/null, so the interpreter's last flush is
+    quiet too."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream, self.failed = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):
+                self._give_up()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._give_up()
+
+    def _give_up(self) -> None:
+        self.failed = True
+        with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the stream's
+        return getattr(self._stream, name)
