@@ -108,7 +108,7 @@ def test_a_fifo_listed_on_stdin_is_skipped_and_the_rest_is_read() -> None:
     code, _, err = _run(["check", "-", "--no-state"], stdin=f"{record}\nnot-a-record\n")
     assert code == ExitCode.OK, err
     assert "skipped (listed on stdin): input is neither a file nor a folder: not-a-record" in err
-    assert "1 records read" in err
+    assert "1 record read" in err
 
 
 def test_a_history_path_that_is_a_symlink_loop_is_one_line() -> None:

@@ -155,10 +155,15 @@ def print_summary(
     if run.command == "report":  # from the history: no run of its own to time
         last = f" · last run finished {run.finished_at}" if run.finished_at else ""
         line = (f"History {run.options.get('state', '')}{last} · "
-                f"{t.failing} links failing (fail-on {names})")
+                f"{_count(t.failing, 'link')} failing (fail-on {names})")
     else:
-        line = (f"Run time {human_seconds(t.elapsed_s)} · {t.requests} requests · "
-                f"{human_bytes(t.bytes_read)} · {run.records.read} records read, "
+        line = (f"Run time {human_seconds(t.elapsed_s)} · {_count(t.requests, 'request')} · "
+                f"{human_bytes(t.bytes_read)} · {_count(run.records.read, 'record')} read, "
                 f"{run.records.changed} changed, {run.records.failed} failed · "
-                f"{t.failing} links failing (fail-on {names})")
+                f"{_count(t.failing, 'link')} failing (fail-on {names})")
     console.print(_t(line), soft_wrap=True)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 request``, ``2 requests``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
