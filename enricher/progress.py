@@ -192,14 +192,13 @@ class RichReporter(_Base):
                 table = Table.grid(padding=(0, 2))
                 table.add_row(
                     Text("in flight", "dim"),
-                    Text(
-                        ", ".join(f"{h} ×{n}" for h, n in hosts.most_common(5)), overflow="ellipsis"
-                    ),
+                    Text(", ".join(f"{h} ×{n}" for h, n in hosts.most_common(5)),
+                         overflow="ellipsis", no_wrap=True),
                 )
                 for url, start in slowest:
                     table.add_row(
                         Text("slowest", "dim"),
-                        Text(f"{now - start:5.1f}s {url}", overflow="ellipsis"),
+                        Text(f"{now - start:5.1f}s {url}", overflow="ellipsis", no_wrap=True),
                     )
                 parts.append(table)
         return Group(*parts)

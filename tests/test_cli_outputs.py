@@ -315,3 +315,26 @@ def test_an_over_long_history_name_is_one_line_not_a_traceback(argv: list[str]) 
     code, _, err = _run(argv)
     assert code == ExitCode.USAGE and err.count("\n") == 1, err
     assert f"{LONG}.sqlite (File name too long); choose another --state" in err
+
+
+def test_the_live_display_keeps_a_long_url_on_one_line() -> None:
+    """The slowest request's URL is cut with an ellipsis at the terminal's width; it wrapped
+    onto a second line at 80 columns."""
+    import time
+
+    from rich.console import Console
+
+    from enricher.progress import RichReporter
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=False, color_system=None)
+    url = "https://www.example.com/" + "a-very-long-slug-" * 10
+    reporter = RichReporter(console, False, lambda: {url: time.monotonic() - 5})
+    try:
+        console.print(reporter._render())
+    finally:
+        reporter.close()
+    lines = buf.getvalue().splitlines()
+    assert any("slowest" in line and line.rstrip().endswith("…") for line in lines)
+    assert all("slug" not in line or "slowest" in line for line in lines)  # no wrapped rest
+    assert all(len(line) <= 80 for line in lines)
