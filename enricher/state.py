@@ -293,6 +293,8 @@ class History:
             return self._run
         with self._writing():
             self._db.execute(sql.OLD_JOURNAL, (iso(now - RESUME_WINDOW), iso(now)))
+            for statement in sql.EARLIER:  # (executescript would commit)
+                self._db.execute(statement.format(bad=_BAD_SQL))
             cur = self._db.execute(sql.START_RUN, (command, iso(now),
                                                    json.dumps(dict(options), default=str)))
         assert cur.lastrowid is not None
@@ -440,6 +442,7 @@ class History:
             # this run's checks against the rows before they are updated (flapping: after)
             changes = changes_of(db.execute(sql.CHANGES.format(bad=_BAD_SQL)), now, BAD)
             db.execute(sql.UPSERT, (self._run,))
+            db.execute(sql.EARLIER_SINCE)  # a streak an interrupted run's records began
             # a reused result's metadata came from here: same hash, nothing written
             db.executemany(sql.META, ((url, *meta_of(out[url])) for url in kept))
             changes = replace(changes, flapping=tuple(u for (u,) in db.execute(sql.FLAPPING)))

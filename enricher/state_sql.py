@@ -47,7 +47,14 @@ CREATE TEMP TABLE IF NOT EXISTS obs (
     etag_given INTEGER, etag TEXT, last_modified TEXT, new INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;  -- in URL order, so joins with urls walk both tables in step
 CREATE TEMP TABLE IF NOT EXISTS wanted (url TEXT PRIMARY KEY);
+CREATE TEMP TABLE IF NOT EXISTS earlier (url TEXT PRIMARY KEY, status TEXT, at TEXT) WITHOUT ROWID;
 """
+# failures that interrupted runs journaled (their records may carry them) and this run checks
+# again: a streak that goes on started there, so every record shows one since ({bad}: BAD)
+EARLIER = ("DELETE FROM earlier", """INSERT INTO earlier SELECT url, status, last_checked
+    FROM journal WHERE status IN ({bad})""")
+EARLIER_SINCE = """UPDATE urls SET since = e.at FROM earlier e JOIN obs o ON o.url = e.url
+    WHERE e.url = urls.url AND e.status = urls.status AND e.at < urls.since AND o.new"""
 # a URL's own clock never runs back: a check dated before the URL's last one (a clock set
 # back: NTP, a VM restore) counts as made at that last check, so a clock set back and then
 # forward never makes a streak of hours span days (it may only make one look shorter)

@@ -306,6 +306,28 @@ def test_a_reused_result_is_not_a_check(hist: History, clock: Clock) -> None:
     assert hist.fresh([A], 20 * 3600) == {}
 
 
+def test_a_failure_an_interrupted_run_journaled_starts_the_streak(
+        hist: History, clock: Clock) -> None:
+    """An enrich interrupted in its write phase wrote some records with "dead since T1"; the
+    history kept no check of that run, and the next run (which checks the URL again) said
+    since T2 in the other records: one URL, two dates for good."""
+    one_run(hist, clock, {A: "ok", B: "ok"})
+    clock.advance(days=1)
+    t1 = clock()
+    hist.start_run("enrich", {})
+    hist.journal(res(A, "dead", t1))
+    hist.journal(res(B, "error", t1))
+    hist.flush()
+    hist.finish_run((), aborted=INTERRUPTED)
+    clock.advance(minutes=30)
+    out, _ = one_run(hist, clock, {A: "dead", B: "dead"})
+    assert out[A].since == iso(t1)  # as the records the interrupted run wrote
+    assert out[B].since == iso(clock())  # it failed otherwise then: a new streak now
+    clock.advance(days=1)
+    out, _ = one_run(hist, clock, {A: "dead"})
+    assert out[A].since == iso(t1)  # stored so
+
+
 def test_a_max_age_over_the_forgetting_time_keeps_reused_urls(hist: History, clock: Clock) -> None:
     """With --max-age 40d, a URL reused every night must not be forgotten after 30 days
     (the next night would fetch it again): it is kept as long as it may be reused."""
