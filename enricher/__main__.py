@@ -23,12 +23,11 @@ def _interrupted(signum: int, frame: object) -> None:
 def _from_interrupt(exc: BaseException) -> bool:
     """An interrupt, or an error it caused: Python wraps one raised while a class is built
     (``RuntimeError: Error calling __set_name__``), an import it broke fails again later."""
-    seen: list[BaseException] = []
-    while exc is not None and len(seen) < 20:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    cause: BaseException | None = exc
+    for _ in range(20):  # a chain, never a loop
+        if cause is None or isinstance(cause, KeyboardInterrupt):
+            return cause is not None
+        cause = cause.__cause__ or cause.__context__
     return False
 
 

@@ -221,9 +221,12 @@ async def fetch_phase(
     def on_result(fetched: FetchResult) -> None:
         reporter.advance(store(fetched))
 
-    def on_again(fetched: FetchResult) -> None:  # counted once already (done <= total)
-        if fetched.failure != "host_unreachable" or fetched.attempts:  # (else never asked:
-            store(fetched)  # its origin's breaker tripped; its first answer stands)
+    def on_again(fetched: FetchResult) -> None:
+        """A URL fetched again for another purpose: stored, not counted again (the progress
+        counts distinct URLs). One never asked (its origin's breaker tripped) keeps its
+        first answer."""
+        if fetched.failure != "host_unreachable" or fetched.attempts:
+            store(fetched)
 
     journal = asyncio.create_task(nightly.keep_journal())  # commits during a slow tail
     async with Fetcher(

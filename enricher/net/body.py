@@ -71,8 +71,9 @@ def coding_of(header: str | None) -> str | None:
     coding = _KNOWN.get(real[0])
     if coding is None and real[0] in _UNDOABLE:
         raise BodyError("bad_encoding", f"content coding {real[0][:40]!r} not supported")
-    return coding  # another token ("utf-8", "binary", "none": a misconfigured server, S3
-    # metadata) codes nothing: the bytes pass as they are, as browsers take them
+    # another token ("utf-8", "binary", "none": a misconfigured server, S3 metadata) codes
+    # nothing: the bytes pass as they are, as browsers take them
+    return coding
 
 
 class BoundedDecoder:
