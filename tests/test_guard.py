@@ -84,7 +84,11 @@ def test_names_resolving_to_loopback_are_refused(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "localhost.", "a.localhost",
-                                  "metadata.google.internal", "nas.home.arpa", "printer.local"])
+                                  "metadata.google.internal", "nas.home.arpa", "printer.local",
+                                  # /etc/hosts' loopback aliases, and one-label names (a
+                                  # proxy resolves them to its own loopback or intranet)
+                                  "localhost.localdomain", "ip6-localhost", "ip6-loopback",
+                                  "localhost6", "intranet", "jenkins.", "vm"])
 def test_private_names_are_refused_by_name_before_any_lookup(host: str) -> None:
     """Names that never belong to the public web are refused unasked: behind a proxy, which
     resolves names itself, this is the only check they get."""
@@ -382,3 +386,10 @@ def test_tls_verifies_the_name_while_dialing_the_vetted_ip(ca: trustme.CA, tmp_p
 
 def _fields(config: FetchConfig) -> dict[str, object]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+@pytest.mark.parametrize("host", ["example.com", "example.com.", "news.example.co.uk",
+                                  "2606:4700::1111", "93.184.216.34"])
+def test_public_names_and_addresses_pass_the_name_check(host: str) -> None:
+    g, _resolver = guard({})
+    assert g.check_target("http", host, 80) is None

@@ -184,8 +184,12 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
 
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads as a number
 # names that never belong to the public web (RFC 6761 localhost, ICANN's .internal, RFC 8375
-# home.arpa, mDNS .local): refused by name, also behind a proxy, which resolves them itself
-_PRIVATE_NAME = re.compile(r"(?:^|\.)(?:localhost|internal|home\.arpa|local)\.?$", re.I)
+# home.arpa, mDNS .local, the loopback aliases of /etc/hosts, and any one-label name: a
+# search domain's or /etc/hosts' host, never a public site): refused by name, also behind a
+# proxy, which resolves them itself (its own loopback and intranet)
+_PRIVATE_NAME = re.compile(
+    r"(?:^|\.)(?:localhost|internal|home\.arpa|local)\.?$|^(?:localhost\.localdomain|localhost[46]|"
+    r"ip6-localhost|ip6-loopback)\.?$|^[^.:]+\.?$", re.I)
 
 
 def _literal_ip(host: str) -> IPAddress | None:
@@ -314,7 +318,7 @@ class Guard:
                 return exc
             if ip is not None and (reason := is_forbidden(ip)) is not None:
                 return GuardError("forbidden_address", f"{ip} is {reason}")
-            if _PRIVATE_NAME.search(host):
+            if ip is None and _PRIVATE_NAME.search(host):
                 return GuardError("forbidden_address", f"{host} is a private name")
         return None
 
