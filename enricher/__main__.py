@@ -34,7 +34,8 @@ def _from_interrupt(exc: BaseException) -> bool:
 def console() -> int:
     try:  # entered first: a signal right after the handler is set is caught here too
         signal.signal(signal.SIGTERM, _interrupted)  # SIGINT raises KeyboardInterrupt already
-        signal.signal(signal.SIGHUP, _interrupted)  # a terminal closed: as SIGTERM
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (nohup: ignored stays)
+            signal.signal(signal.SIGHUP, _interrupted)  # a terminal closed: as SIGTERM
         from enricher.cli import main
         from enricher.runtime import tune_process
 

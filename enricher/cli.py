@@ -462,8 +462,9 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         # plain handlers, not loop.add_signal_handler: asyncio resets those to the defaults
         # when the loop closes, and a SIGTERM then killed the process (exit -15)
         with contextlib.suppress(ValueError):  # not the main thread
-            for sig in _STOP_SIGNALS:
-                signal.signal(sig, stop)
+            for sig in _STOP_SIGNALS:  # a hang-up nohup ignores stays ignored
+                if sig != signal.SIGHUP or handlers[sig] is not signal.SIG_IGN:
+                    signal.signal(sig, stop)
         return await app.run(
             args.command,
             args.paths,

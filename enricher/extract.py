@@ -85,11 +85,11 @@ def _index_links(nodes: list[Any], into: dict[str, str]) -> None:
                 setdefault(rel, href)
 
 
-def _headlines(html: str, cap: int) -> Iterator[tuple[int, str]]:
-    """(position, cleaned text) of each non-empty ``<h1>`` the page shows, found by a scan
-    (one in the head region too: a page without ``</head>``, and never one the parser would
-    take out of a ``<noscript>`` there). Holds no reference to the page: no cycle with it."""
-    for at, inner in iter_h1_contents(html, 0, cap, MAX_H1, H1_REACH):
+def _headlines(html: str, start: int, cap: int) -> Iterator[tuple[int, str]]:
+    """(position, cleaned text) of each non-empty ``<h1>`` the page shows from ``start``,
+    found by a scan (one the parser would take out of a head ``<noscript>`` never counts).
+    Holds no reference to the page: no cycle with it."""
+    for at, inner in iter_h1_contents(html, start, cap, MAX_H1, H1_REACH):
         text = clean_text(inner, DEFAULT_TITLE_MAX_CHARS, strip_tags=True)
         if text:
             yield at, text
@@ -150,6 +150,9 @@ class _Doc:
                          if "ld+json" in (node.attributes.get("type") or "").lower()]
         titles = tree.tags("title")
         self._head_title = titles[0] if titles else None
+        # headlines are scanned from the body's start, or from the page's when the head
+        # region holds an <h1> (a page without </head>): its scripts are not read for "<h1"
+        self._h1_from = 0 if tree.tags("h1") else self.end
         self._title: tuple[str | None] | None = None
         self._h1s: _Headlines | None = None
         self._head_ld: JsonLd | None = None
@@ -176,7 +179,7 @@ class _Doc:
         """(position, cleaned text) of the first :data:`MAX_H1` non-empty ``<h1>``s, found
         as far as a caller iterates (most need only the first)."""
         if self._h1s is None:
-            self._h1s = _Headlines(_headlines(self.html, self.cap))
+            self._h1s = _Headlines(_headlines(self.html, self._h1_from, self.cap))
         return self._h1s
 
     def ld(self, key: str, *, site: bool = False, body: bool = True) -> Any:

@@ -113,12 +113,8 @@ def head_end(html: str, cap: int) -> int:
         end = gt + 1 if gt >= 0 else cap
         break
     count = html.count("<", 0, end)
-    if count > TAG_BUDGET:  # flat tags (a page without </head> or <body): cut before the
-        low, high = 0, end  # first "<" over the budget, found by halving
-        while high - low > 1:
-            mid = (low + high) // 2
-            low, high = (mid, high) if html.count("<", 0, mid) <= TAG_BUDGET else (low, mid)
-        end = low
+    if count > TAG_BUDGET:
+        end = _within_tag_budget(html, end)
     if count > SLOW_TAG_BUDGET:  # a cheap bound before the regex
         tags = _SLOW_TAG.finditer(html, 0, end)
         first = next(tags, None)
@@ -126,6 +122,25 @@ def head_end(html: str, cap: int) -> int:
                 >= SLOW_TAG_BUDGET:
             return first.start()
     return end
+
+
+def _within_tag_budget(html: str, end: int) -> int:
+    """``end``, or where the head region reaches :data:`TAG_BUDGET` tags (flat tags of a
+    page without ``</head>`` or ``<body>``), found by halving. A ``<`` inside an inline
+    script (a template, a comparison) is no tag: a cut never falls inside a script."""
+    spans = _script_spans(html, 0, end)
+
+    def tags(stop: int) -> int:
+        return html.count("<", 0, stop) - sum(html.count("<", a, min(b, stop))
+                                              for a, b in spans if a < stop)
+
+    if tags(end) <= TAG_BUDGET:
+        return end
+    low, high = 0, end
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if tags(mid) <= TAG_BUDGET else (low, mid)
+    return next((a for a, b in spans if a < low < b), low)  # before the script it cuts
 
 
 def find_by_char(html: str, needle: str, at: int, start: int, end: int) -> int:

@@ -174,7 +174,10 @@ _ERROR_NAME = re.compile(r"(?:404|410|not[-_]?found|page[-_]not[-_]found|"
 _INDEX_NAME = re.compile(r"(?:index|default|home)\.(?:html?|shtml|php\d?|aspx?|jsp|cfm|asp)",
                          re.I)
 _VIEW_NAME = re.compile(r"amp|print|embed|comments?|feed|all|full|gallery|photos|video|"
-                        r"page|single|attachments?|trackback|\d{1,3}", re.I)
+                        r"page|single|\d{1,3}", re.I)
+# what a segment under a page names that is a child of that page at any depth (WordPress's
+# /post/attachment/photo-1); "/news/video/123-story" is a story in a section's video folder
+_CHILD_NAME = re.compile(r"attachments?|trackback", re.I)
 _ERROR_FOLDER = re.compile(r"errors?|pages?|http|system|(?:en|fr|de|es|it|nl|pt|pl|sv|da|fi|"
                            r"no|nb|cs|hu|tr|ru|ja|zh|ko|ar|el|ro)(?:[-_][a-z]{2})?", re.I)
 # what a parking page says (evidence only under a title that names nothing but the domain,
@@ -285,7 +288,8 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
         return "redirect_to_root"
     if (len(new_segments) == 1 and old_segments[:1] == new_segments and len(old_segments) > 1
             and not _is_deep(new.path)
-            and not _VIEW_NAME.fullmatch(old_segments[1])):
+            and not (len(old_segments) == 2 and _VIEW_NAME.fullmatch(old_segments[1]))
+            and not _CHILD_NAME.fullmatch(old_segments[1])):
         return "redirect_to_section"  # not "/slug/amp", "/slug/attachment/photo-2" -> "/slug/"
     return None
 
@@ -301,7 +305,7 @@ def lands_on_front(url: str, final_url: str | None) -> bool:
     except ValueError:
         return False
     return (final_url not in (None, url) and not _segments(new.path) and not new.query
-            and bool(_segments(old.path) or old.query))
+            and not new.fragment and bool(_segments(old.path) or old.query))
 
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,

@@ -288,13 +288,14 @@ class History:
     def start_run(self, command: str, options: Mapping[str, object]) -> int:
         """Record a new run (``open`` marked an unfinished one interrupted; see ``resumable``)."""
         now = self._clock()
+        window = (iso(now - RESUME_WINDOW), iso(now))
+        for statement, args in zip(sql.EARLIER, ((), window), strict=True):  # a temporary
+            self._db.execute(statement.format(bad=_BAD_SQL), args)  # table: rehearsals too
         if self.rehearsal:  # no run row: finish_run's UPDATE of run 0 changes nothing
             self._run = 0
             return self._run
         with self._writing():
-            self._db.execute(sql.OLD_JOURNAL, (iso(now - RESUME_WINDOW), iso(now)))
-            for statement in sql.EARLIER:  # (executescript would commit)
-                self._db.execute(statement.format(bad=_BAD_SQL))
+            self._db.execute(sql.OLD_JOURNAL, window)
             cur = self._db.execute(sql.START_RUN, (command, iso(now),
                                                    json.dumps(dict(options), default=str)))
         assert cur.lastrowid is not None
@@ -370,12 +371,9 @@ class History:
         since = iso(datetime.fromisoformat(row[0]) - RESUME_WINDOW) if row else ""
         rows = self._db.execute(f"{sql.LATEST} {sql.LATEST_WHERE}",
                                 (self.confirm_runs, confirm_seconds(self.confirm_days), since))
-        out = []
-        for *stored, confirmed in rows:  # confirmed as the run that stored it decided
-            result = from_row(tuple(stored))
-            dead = result.status is LinkStatus.DEAD
-            out.append(replace(result, confirmed=bool(confirmed) if dead else None))
-        return out
+        out = [(from_row(tuple(stored)), confirmed) for *stored, confirmed in rows]
+        return [replace(result, confirmed=bool(confirmed)  # as the run that stored it decided
+                        if result.status is LinkStatus.DEAD else None) for result, confirmed in out]
 
     @_guarded
     def conditional_headers(self, url: str, kind: str | None = None) -> Mapping[str, str] | None:

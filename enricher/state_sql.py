@@ -52,9 +52,13 @@ CREATE TEMP TABLE IF NOT EXISTS earlier (url TEXT PRIMARY KEY, status TEXT, at T
 # failures that interrupted runs journaled (their records may carry them) and this run checks
 # again: a streak that goes on started there, so every record shows one since ({bad}: BAD)
 EARLIER = ("DELETE FROM earlier", """INSERT INTO earlier SELECT url, status, last_checked
-    FROM journal WHERE status IN ({bad})""")
-EARLIER_SINCE = """UPDATE urls SET since = e.at FROM earlier e JOIN obs o ON o.url = e.url
-    WHERE e.url = urls.url AND e.status = urls.status AND e.at < urls.since AND o.new"""
+    FROM journal WHERE status IN ({bad}) AND at >= ? AND at <= ?""")
+# (no UPDATE ... FROM: that needs SQLite 3.33; Python may be linked to an older one)
+_EARLIER_AT = "SELECT e.at FROM earlier e WHERE e.url = urls.url AND e.status = urls.status"
+EARLIER_SINCE = f"""UPDATE urls SET since = ({_EARLIER_AT}),
+    first_failure = min(coalesce(first_failure, ({_EARLIER_AT})), ({_EARLIER_AT}))
+    WHERE url IN (SELECT url FROM earlier) AND url IN (SELECT url FROM obs WHERE new)
+    AND ({_EARLIER_AT}) < since"""
 # a URL's own clock never runs back: a check dated before the URL's last one (a clock set
 # back: NTP, a VM restore) counts as made at that last check, so a clock set back and then
 # forward never makes a streak of hours span days (it may only make one look shorter)

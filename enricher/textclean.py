@@ -246,11 +246,16 @@ _EDGE_CHARS = r"[|\-–—»«›‹/·•~:⋆*]+"
 _EDGE_SEPARATORS = re.compile(rf"^(?:{_EDGE_CHARS}\s+)+|(?:\s+{_EDGE_CHARS})+$")
 
 
-# guillemets are quotation marks, not separators, in a title that holds both of a pair
-# ("«Газпром» повысил цены", "Merkel: »Wir schaffen das«"): they are masked meanwhile
-_QUOTES = (("«", "»"), ("‹", "›"))
+# guillemets that pair up around words are quotation marks, not separators ("«Газпром»
+# повысил цены", "Merkel: »Wir schaffen das«", French and German ways round): they are
+# masked meanwhile; "Spiegel » Politik » ..." keeps its separators
+_QUOTED = re.compile(r"«[^«»]{1,300}»|»[^«»]{1,300}«|‹[^‹›]{1,300}›|›[^‹›]{1,300}‹")
 _MASK, _UNMASK = str.maketrans("«»‹›", "\ue000\ue001\ue002\ue003"), str.maketrans(
     "\ue000\ue001\ue002\ue003", "«»‹›")
+
+
+def _mask_quotes(text: str) -> str:
+    return _QUOTED.sub(lambda m: m[0].translate(_MASK), text)
 
 
 def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) -> str:
@@ -262,9 +267,10 @@ def strip_site_affixes(title: str, names: Iterable[str], others: Iterable[str]) 
     title. Otherwise leading parts that are site names or navigation words go, and
     everything from the first later part that is a site name on. Without such evidence the
     title is returned unchanged. Guillemets that pair up are quotes, never separators."""
-    if any(a in title and b in title for a, b in _QUOTES):
-        others = [o.translate(_MASK) for o in others if o]
-        return _strip_affixes(title.translate(_MASK), names, others).translate(_UNMASK)
+    masked = _mask_quotes(title)
+    if masked != title:
+        others = [_mask_quotes(o) for o in others if o]
+        return _strip_affixes(masked, names, others).translate(_UNMASK)
     return _strip_affixes(title, names, others)
 
 

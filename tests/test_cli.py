@@ -234,6 +234,8 @@ def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> No
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            # as from a terminal: a hang-up not ignored (nohup would keep it ignored)
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
         )
         assert proc.stderr is not None
         for line in proc.stderr:  # wait until checking has started (a per-URL line)
@@ -541,6 +543,29 @@ def test_help_names_force_color_and_the_version_flag(capsys: pytest.CaptureFixtu
     assert "--version print the version and exit" in " ".join(capsys.readouterr().out.split())
     assert main(["--version"]) == ExitCode.OK
     assert capsys.readouterr().out.startswith("enricher 0.")
+
+
+def test_a_run_under_nohup_leaves_hang_ups_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from enricher import app
+    from enricher.models import RecordCounts, RunResult
+
+    seen: list[object] = []
+
+    async def finished_run(command: str, *args: object, **kwargs: object) -> RunResult:
+        seen.extend(signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM))
+        return RunResult(command, "", "", (), (), (), RecordCounts(read=1, unchanged=1))
+
+    monkeypatch.setattr(app, "run", finished_run)
+    (tmp_path / "r.md").write_text("---\ntitle: T\n---\n", encoding="utf-8")
+    before = signal.getsignal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        code, _, _ = _run(["check", str(tmp_path / "r.md"), *FAST])
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert code == ExitCode.OK
+    assert seen[0] is signal.SIG_IGN and seen[1] not in (signal.SIG_IGN, signal.SIG_DFL)
 
 
 def test_a_signal_after_the_runs_last_step_still_exits_3(

@@ -88,7 +88,8 @@ def test_names_resolving_to_loopback_are_refused(host: str) -> None:
                                   # /etc/hosts' loopback aliases, and one-label names (a
                                   # proxy resolves them to its own loopback or intranet)
                                   "localhost.localdomain", "ip6-localhost", "ip6-loopback",
-                                  "localhost6", "intranet", "jenkins.", "vm"])
+                                  "localhost6", "localhost4.localdomain4",
+                                  "localhost6.localdomain6", "intranet", "jenkins.", "vm"])
 def test_private_names_are_refused_by_name_before_any_lookup(host: str) -> None:
     """Names that never belong to the public web are refused unasked: behind a proxy, which
     resolves names itself, this is the only check they get."""

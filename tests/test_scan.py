@@ -61,6 +61,19 @@ def test_head_end_cuts_before_nested_block_tags() -> None:
     assert html[:end] == "<head><title>t</title>"
 
 
+def test_the_tag_budget_does_not_count_an_inline_script_s_less_than_signs() -> None:
+    """A head script holding 28,000 "<" (an HTML template in a string) cut the head before
+    the title and the metas that follow it."""
+    script = "<script>var t=[" + ",".join(f'"<span>{i}</span><i>x</i>"' for i in range(7000))
+    html = ("<html><head><meta charset=utf-8>" + script + "];</script><title>Real</title>"
+            '<meta property="og:title" content="OG Title"></head><body><h1>Story</h1></body>')
+    assert html[: head_end(html, len(html))].endswith("</head>")
+    assert extract(html, "https://example.com/a/b").title == "OG Title"
+    flat = "<html><title>T</title><script>x</script>" + "<u>" * 60_000
+    end = head_end(flat, len(flat))
+    assert TAG_BUDGET - 5 <= flat.count("<", 0, end) <= TAG_BUDGET + 5
+
+
 @pytest.mark.parametrize("tag", ["<u>", "<p>", "<br>", "<a href=x>y</a>"])
 def test_head_end_holds_at_most_the_tag_budget_of_flat_tags(tag: str) -> None:
     """A page without </head> or <body> whose 512 KiB are flat tags: the parser gets the

@@ -7,7 +7,13 @@ import pytest
 
 from enricher.decode import decode_html
 from enricher.extract import extract_with_signals
-from enricher.signals import challenge_vendor, is_challenge, is_soft_404, soft_404_reason
+from enricher.signals import (
+    challenge_vendor,
+    is_challenge,
+    is_soft_404,
+    lands_on_front,
+    soft_404_reason,
+)
 
 ARTICLE = "https://news.example.org/world/2021/05/06/big-story"
 
@@ -147,6 +153,11 @@ def test_site_name_from_the_page_counts_as_the_site() -> None:
     (ARTICLE, "https://news.example.org/errors/404.html", "redirect_to_error_page"),
     (ARTICLE, "https://news.example.org/pages/page-not-found", "redirect_to_error_page"),
     ("https://x.example/news/12345", "https://x.example/news/", "redirect_to_section"),
+    # a story in a section's video or photo folder, sent to the section: still a lost story
+    ("https://x.example/news/video/123-council-votes", "https://x.example/news/",
+     "redirect_to_section"),
+    ("https://x.example/sport/photos/2024-final-gallery", "https://x.example/sport",
+     "redirect_to_section"),
 ])
 def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     assert soft_404_reason(url, final, "Example News", None) == reason
@@ -199,7 +210,6 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     # a WordPress attachment page (a photo of a post) sent to its post: a short slug is a
     # post as often as a section
     ("https://blog.example/hello-world/attachment/photo-1/", "https://blog.example/hello-world/"),
-    ("https://x.example/my-post/amp/2", "https://x.example/my-post/"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
@@ -391,3 +401,16 @@ def test_an_h1_the_parser_takes_out_of_a_head_noscript_is_no_headline() -> None:
     _, signals = extract_with_signals(decode_html(body.encode(), None), ARTICLE)
     assert signals.h1 == "Mayor wins"
     assert not is_soft_404(ARTICLE, None, signals.title, signals.h1, body)
+
+
+@pytest.mark.parametrize(("url", "final", "front"), [
+    ("https://x.example/bike-lanes?amp=1", "https://x.example/", True),
+    ("https://old.example/story", "https://new.example/", True),
+    ("https://x.example/index.php?option=com_content&id=42", "https://x.example/", True),
+    ("https://x.example/story", "https://x.example/#/story", False),  # a script's route
+    ("https://x.example/story", "https://x.example/?p=9", False),
+    ("https://x.example/", "https://www.x.example/", False),
+    ("https://x.example/story", None, False),
+])
+def test_lands_on_front(url: str, final: str | None, front: bool) -> None:
+    assert lands_on_front(url, final) is front

@@ -125,7 +125,7 @@ def test_the_run_status_stands_once_main_has_returned(monkeypatch: pytest.Monkey
     import enricher.__main__ as entry
     import enricher.cli
 
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     monkeypatch.setattr(enricher.cli, "main", lambda: 1)
     monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
     try:
@@ -196,3 +196,24 @@ def test_the_reading_worker_leaves_ctrl_c_and_hang_ups_to_the_main_process() -> 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+def test_nohup_keeps_hang_ups_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nohup enricher ...``: SIGHUP is ignored before enricher starts, and must stay so
+    (the run went on under nohup; a handler would end it at the terminal's close)."""
+    import enricher.__main__ as entry
+    import enricher.cli
+
+    seen: list[object] = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    monkeypatch.setattr(enricher.cli, "main", lambda: seen.append(
+        signal.getsignal(signal.SIGHUP)) or 0)
+    monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        assert entry.console() == 0 and seen == [signal.SIG_IGN]
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        assert entry.console() == 0 and seen[1] is entry._interrupted
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

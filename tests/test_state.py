@@ -328,6 +328,26 @@ def test_a_failure_an_interrupted_run_journaled_starts_the_streak(
     assert out[A].since == iso(t1)  # stored so
 
 
+def test_a_rehearsal_dates_an_interrupted_run_s_failure_as_the_real_run_does(
+        tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "state.sqlite"
+    with History.open(path, clock=clock) as h:
+        one_run(h, clock, {A: "ok"})
+        clock.advance(days=1)
+        t1 = clock()
+        h.start_run("enrich", {})
+        h.journal(res(A, "dead", t1))
+        h.flush()
+        h.finish_run((), aborted=INTERRUPTED)
+    clock.advance(minutes=30)
+    with History.open(path, clock=clock, rehearsal=True) as dry:
+        dry.start_run("enrich", {})
+        rehearsed, _ = dry.finish_run([res(A, "dead", clock())])
+    with History.open(path, clock=clock) as real:
+        out, _ = one_run(real, clock, {A: "dead"})
+    assert rehearsed[A].since == out[A].since == iso(t1)
+
+
 def test_a_max_age_over_the_forgetting_time_keeps_reused_urls(hist: History, clock: Clock) -> None:
     """With --max-age 40d, a URL reused every night must not be forgotten after 30 days
     (the next night would fetch it again): it is kept as long as it may be reused."""

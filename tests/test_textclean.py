@@ -166,6 +166,7 @@ def test_separators_at_the_edges_go(title: str, expected: str) -> None:
     ("‹Bonjour› à tous", "‹Bonjour› à tous"),
     ("«Газпром» повысил цены | Site", "«Газпром» повысил цены"),
     ("Site » Blog Archive » Headline", "Headline"),  # no pair: breadcrumbs
+    ("Site » Politik » Merkel: »Wir schaffen das«", "Politik » Merkel: »Wir schaffen das«"),
     ("Headline » Site", "Headline"),
 ])
 def test_guillemets_that_pair_up_are_quotes(title: str, expected: str) -> None:

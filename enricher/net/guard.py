@@ -188,7 +188,7 @@ _NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads 
 # search domain's or /etc/hosts' host, never a public site): refused by name, also behind a
 # proxy, which resolves them itself (its own loopback and intranet)
 _PRIVATE_NAME = re.compile(
-    r"(?:^|\.)(?:localhost|internal|home\.arpa|local)\.?$|^(?:localhost\.localdomain|localhost[46]|"
+    r"(?:^|\.)(?:localhost|internal|home\.arpa|local)\.?$|^(?:localhost[46]?(?:\.localdomain[46]?)?|"
     r"ip6-localhost|ip6-loopback)\.?$|^[^.:]+\.?$", re.I)
 
 
