@@ -156,6 +156,25 @@ def test_breaker_trips_and_drains_pending() -> None:
     assert sched.tripped("down")
 
 
+def test_hanging_pages_trip_the_breaker_only_when_they_outnumber_the_connections() -> None:
+    """A host's first four pages hang on its four connections; the fifth, which answers,
+    waits for one: four connected timeouts must not condemn the host (11 good pages got
+    host_unreachable). A fifth one does (a tarpit that accepts and never answers)."""
+    sched: Scheduler[str] = Scheduler(host_concurrency=4, breaker_threshold=3)
+    slot = sched.slot("h")
+    for n in range(5):
+        slot.active += 1
+        sched.active += 1
+        sched.release("h", failed=True, connected=True)
+        assert sched.tripped("h") == (n == 4)
+    refused: Scheduler[str] = Scheduler(host_concurrency=4, breaker_threshold=3)
+    for _ in range(3):
+        refused.slot("r").active += 1
+        refused.active += 1
+        refused.release("r", failed=True)  # connect failures: the threshold as before
+    assert refused.tripped("r")
+
+
 def test_success_resets_the_breaker_count() -> None:
     sched: Scheduler[str] = Scheduler(breaker_threshold=2)
     slot = sched.slot("h")

@@ -88,14 +88,31 @@ def test_the_guard_counts_origins_by_what_they_said() -> None:
     guard = OutageGuard(min_origins=4, ratio=0.75)
     for i in range(3):
         guard.note(f"http://d{i}:80", Evidence.DOWN)
+    guard.note("http://d0:80", Evidence.UP)  # answered once: not dead
     assert not guard.network_down  # too few origins to judge
     guard.note("http://up:80", Evidence.UP)
-    assert guard.network_down  # 3 of 4 dead
-    guard.note("http://d0:80", Evidence.UP)  # answered once: not dead
-    assert not guard.network_down
+    assert not guard.network_down  # 2 of 4 dead
     guard.note("http://neutral:80", None)  # tried, says nothing: lowers the share
     assert guard.tried == {"http://d0:80", "http://d1:80", "http://d2:80", "http://up:80",
                            "http://neutral:80"}
+    judged = OutageGuard(min_origins=4, ratio=0.75)
+    for origin in ("http://d0:80", "http://d1:80", "http://d2:80"):
+        judged.note(origin, Evidence.DOWN)
+    judged.note("http://up:80", Evidence.UP)
+    assert judged.network_down  # 3 of 4 dead
+
+
+def test_the_verdict_is_final() -> None:
+    """Attempts still running when the guard judged report afterwards: one more answer
+    lowered the share again, the run went on as finished, and every URL the fetcher had
+    left was written into the records as skipped (exit 0)."""
+    guard = OutageGuard(min_origins=4, ratio=0.75)
+    for i in range(4):
+        guard.note(f"http://d{i}:80", Evidence.DOWN)
+    assert guard.network_down
+    for i in range(3):
+        guard.note(f"http://late{i}:80", Evidence.UP)
+    assert guard.network_down
 
 
 def test_nxdomain_counts_as_an_answer_unless_nothing_answered() -> None:
@@ -103,8 +120,24 @@ def test_nxdomain_counts_as_an_answer_unless_nothing_answered() -> None:
     for i in range(3):
         lonely.note(f"http://nx{i}:80", Evidence.NXDOMAIN)
     assert lonely.network_down  # an offline Mac says EAI_NONAME for every name
-    lonely.note("http://up:80", Evidence.UP)
-    assert not lonely.network_down
+    answered = OutageGuard(min_origins=3, ratio=0.9)
+    answered.note("http://up:80", Evidence.UP)
+    for i in range(3):
+        answered.note(f"http://nx{i}:80", Evidence.NXDOMAIN)
+    assert not answered.network_down
+
+
+def test_with_a_dns_canary_nxdomain_always_counts_as_an_answer() -> None:
+    """The canary resolved, so the resolver works: 20 dead names that answer (fast) before
+    any live page (an archive sorted oldest first) are no outage. Without a canary, an
+    offline machine's "unknown name" for everything still is one."""
+    canary = OutageGuard(min_origins=20, ratio=0.95, trust_nxdomain=True)
+    for i in range(20):
+        canary.note(f"https://old{i}.gone:443", Evidence.NXDOMAIN)
+    assert not canary.network_down
+    for i in range(20):
+        canary.note(f"https://d{i}.test:443", Evidence.DOWN)
+    assert not canary.network_down  # 20 of 40 silent
 
 
 # --- end to end: not an outage -------------------------------------------------------------------
@@ -131,10 +164,16 @@ def test_nxdomain_proves_the_network_works() -> None:
     assert not fetcher.network_down
 
 
-def test_nothing_but_nxdomain_is_an_outage() -> None:
-    _, fetcher = fetch(lambda port: [f"http://gone{i}.test:{port}/" for i in range(25)],
-                       FakeResolver(), **GUARD)
-    assert fetcher.network_down
+def test_nothing_but_nxdomain_is_an_outage_unless_the_canary_resolves() -> None:
+    """An offline machine says "unknown name" for every name, the canary's too: an outage.
+    With the canary found, 25 names that do not exist are 25 dead links (an archive of old
+    stories lists them first), not a reason to abort the night."""
+    _, offline = fetch(lambda port: [f"http://gone{i}.test:{port}/" for i in range(25)],
+                       FakeResolver(canary=False), **GUARD)
+    assert offline.network_down
+    out, online = fetch(lambda port: [f"http://gone{i}.test:{port}/" for i in range(25)],
+                        FakeResolver(), **GUARD)
+    assert not online.network_down and {r.failure for r in out.values()} == {"dns"}
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["h1", "httpcore"])
@@ -243,13 +282,15 @@ def test_the_guard_keeps_its_counts_as_the_sets_would(
         notes: list[tuple[int, Evidence | None]]) -> None:
     """network_down is O(1) (asked after every URL): its counts are those of the sets."""
     guard = OutageGuard(min_origins=5, ratio=0.6)
+    judged = False
     for origin, evidence in notes:
         guard.note(f"o{origin}", evidence)
         dead = guard.down - guard.answered
         if not guard.answered:
             dead |= guard.nxdomain
         tried = len(guard.tried)
-        assert guard.network_down == (tried >= 5 and len(dead) / tried >= 0.6)
+        judged = judged or (tried >= 5 and len(dead) / tried >= 0.6)  # final once true
+        assert guard.network_down == judged
 
 
 def test_the_fetcher_stops_as_soon_as_the_guard_judges() -> None:

@@ -155,7 +155,8 @@ class Fetcher:
         self._conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None
         self._requests = self._bytes = 0
         self._no_head: set[str] = set()  # hosts where a HEAD hung: their links go by GET
-        self._outage = OutageGuard(outage_min_hosts, outage_ratio)
+        canary = bool(config.dns_canary)  # it vouches for "no such name" (outage.OutageGuard)
+        self._outage = OutageGuard(outage_min_hosts, outage_ratio, trust_nxdomain=canary)
         self._flying: dict[str, float] = {}  # url -> start (clock) of the jobs running now
 
     def _scheduler(self) -> Scheduler[tuple[str, LinkKind]]:
@@ -202,8 +203,7 @@ class Fetcher:
 
     # --- scheduling -----------------------------------------------------------------------
     async def fetch_all(
-        self,
-        items: Iterable[tuple[str, LinkKind]] | AsyncIterable[tuple[str, LinkKind]],
+        self, items: Iterable[tuple[str, LinkKind]] | AsyncIterable[tuple[str, LinkKind]],
         on_result: Callable[[FetchResult], None],
         conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None,
     ) -> None:
@@ -211,7 +211,7 @@ class Fetcher:
         ``items`` may be an async iterable: URLs are then scheduled as they are produced
         (reading records and fetching overlap). Not re-entrant: one fetch_all at a time.
         Once the outage guard judges the network down it returns at once, without results
-        for the URLs not finished: the caller checks ``network_down``."""
+        for the URLs not finished: the caller checks ``network_down`` (final once true)."""
         self._on_result = on_result
         self._conditional = conditional
         sched = self._sched

@@ -47,8 +47,10 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   its pending URLs are handed to ``on_unreachable`` at once (``origin_of`` says which queued
   item goes where) and its waiting jobs get ``False`` from ``acquire``; any HTTP response
   resets the count. A timeout after the connection was made (a page that never answers)
-  counts only while the origin has not answered in this run: a host that answers other
-  pages is up, and its hanging pages time out one by one. A closed port 80 does not
+  counts only while the origin has not answered in this run (a host that answers other
+  pages is up, and its hanging pages time out one by one), and such timeouts trip it only
+  when they outnumber the host's connections (its first pages may all hang while the one
+  that would answer waits for a connection). A closed port 80 does not
   condemn the same site's https:// URLs.
 
 The clock (monotonic seconds) and the jitter source are injectable. This module must not
@@ -293,7 +295,10 @@ class Scheduler(Generic[T]):
                 breaker.failures, breaker.answered = 0, True
             elif not (connected and breaker.answered):
                 breaker.failures += 1
-                if breaker.failures >= self._threshold and not breaker.tripped:
+                # hanging pages (connected) must outnumber the host's connections: its first
+                # ones may all hang while the page that would answer waits for a connection
+                need = max(self._threshold, slot.concurrency + 1) if connected else self._threshold
+                if breaker.failures >= need and not breaker.tripped:
                     self._trip(slot, origin, breaker)
         self._consider(slot)
         self._poke()

@@ -9,8 +9,16 @@ handshake). ``network_down`` is true once at least ``min_origins`` origins were 
 least ``ratio`` of them are dead.
 
 NXDOMAIN proves a resolver answered, so it counts for the network, with one exception: when
-*no* origin answered at all, NXDOMAINs count as dead too. A Mac without network reports every
-name as unknown (EAI_NONAME), and a night that marks every link dead is what the guard is for.
+*no* origin answered at all and no DNS canary vouched for the resolver (``trust_nxdomain``
+False: ``dns_canary`` switched off), NXDOMAINs count as dead too. A Mac without network
+reports every name as unknown (EAI_NONAME), and a night that marks every link dead is what
+the guard is for; with a canary, such a resolver's "no such name" is never NXDOMAIN
+(``guard``: ``dns_error``, which is DOWN), so dead names listed first (an archive sorted
+oldest first) no longer look like an outage.
+
+The verdict is final: once ``network_down`` was true it stays true, whatever attempts still
+running report. The fetcher stops on it, and what it left unchecked must never be taken for
+a finished run (a late answer used to flip it back: the records got ``skipped``).
 
 This module must not do I/O, schedule or decide verdicts; it only counts.
 """
@@ -36,6 +44,8 @@ class OutageGuard:
     nxdomain: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)  # down | nxdomain
     down_answered: int = 0  # len(down & answered)
+    trust_nxdomain: bool = False  # a DNS canary vouches for the resolver's "no such name"
+    judged: bool = False  # network_down was true once: final
 
     def note(self, origin: str, evidence: Evidence | None) -> None:
         """One attempt to ``origin`` ended; ``evidence`` None: it says nothing either way."""
@@ -55,9 +65,13 @@ class OutageGuard:
 
     @property
     def network_down(self) -> bool:
+        if self.judged:
+            return True
         tried = len(self.tried)
         if tried == 0 or tried < self.min_origins:
             return False
-        # nothing answered: an "unknown name" proves nothing either
-        dead = len(self.down) - self.down_answered if self.answered else len(self.silent)
-        return dead / tried >= self.ratio
+        # nothing answered and no canary: an "unknown name" proves nothing either
+        trusted = self.answered or self.trust_nxdomain
+        dead = len(self.down) - self.down_answered if trusted else len(self.silent)
+        self.judged = dead / tried >= self.ratio
+        return self.judged
