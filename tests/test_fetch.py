@@ -1070,3 +1070,28 @@ def test_a_host_that_drops_every_connection_is_skipped_after_three_connect_timeo
     finally:
         filler.close()
         listener.close()
+
+
+def test_urls_refused_by_the_address_policy_spend_no_spacing() -> None:
+    """Refused before any connection (a private literal address, a name that resolves to
+    one): no request left, so the host's spacing must not move (a run of 300 such URLs
+    took 30 s and sent nothing)."""
+    config = replace(FAST, host_request_interval=5.0, host_concurrency=1)
+    resolver = FakeResolver({**HOSTS, "intranet.example": ["10.1.2.3"]})
+
+    async def main() -> tuple[dict[str, FetchResult], float, float]:
+        out: dict[str, FetchResult] = {}
+        fetcher = Fetcher(replace(config, allow_private=False), resolver=resolver)
+        async with fetcher:
+            started = time.monotonic()
+            await fetcher.fetch_all(
+                [(f"http://10.1.2.3/{i}", LinkKind.PAGE) for i in range(5)]
+                + [(f"http://intranet.example/{i}", LinkKind.PAGE) for i in range(5)],
+                lambda r: out.__setitem__(r.url, r))
+            slots = [fetcher._sched.slot(h).next_start for h in ("10.1.2.3", "intranet.example")]
+        return out, started, max(slots)
+
+    out, started, next_start = asyncio.run(main())
+    assert {r.failure for r in out.values()} == {"forbidden_address"}
+    assert all(r.attempts == 0 for r in out.values())
+    assert next_start < started + 5.0  # not 5 intervals ahead (25 s): no spacing was spent

@@ -7,6 +7,8 @@ import itertools
 import time
 from collections import Counter, defaultdict, deque
 
+import pytest
+
 from enricher.config import HostPolicy
 from enricher.net.hosts import HostSlot, Scheduler
 
@@ -245,6 +247,25 @@ def test_next_start_waits_until_the_previous_request_has_left() -> None:
     unspaced: HostSlot[str] = HostSlot("u", concurrency=2, interval=0.0, jitter=0.0,
                                        unsent=1, pending=deque(["x"]))
     assert unspaced.can_start()  # without spacing, connecting requests do not hold others
+
+
+def test_an_attempt_the_address_policy_refused_gives_its_spacing_back() -> None:
+    """3,000 URLs of a host refused before sending (a private address) took 3,000 intervals
+    (300 s) for no request at all. The only attempt in flight gives its gap back; with
+    another in flight (which may send), it does not."""
+    now = [100.0]
+    sched: Scheduler[str] = Scheduler(host_concurrency=4, interval=0.1, jitter=0.0,
+                                      clock=lambda: now[0])
+    slot = sched.slot("h")
+    sched._take(slot, now[0])
+    assert slot.next_start == pytest.approx(100.1)
+    sched.sent("h", refused=True)
+    assert slot.next_start == 100.0  # the next may start at once
+    sched.release("h")
+    sched._take(slot, now[0])
+    sched._take(slot, now[0])  # a second attempt granted meanwhile
+    sched.sent("h", refused=True)
+    assert slot.next_start == pytest.approx(100.2)  # its spacing stands
 
 
 def test_release_of_an_attempt_that_never_left_frees_the_host() -> None:

@@ -274,11 +274,11 @@ class Fetcher:
             self._on_result(result)
         finally:
             self._flying.pop(job.url, None)
-            if job.held is not None:  # refused before its first attempt: give the slot back
+            if job.held is not None:  # refused before its first attempt: give the slot
+                self._sched.sent(job.held, refused=True)  # and its spacing back
                 self._sched.release(job.held)
             self._sched.done()
-            await self._transports.after(job.touched, done=self._sched.idle,
-                                         busy=self._sched.busy)
+            await self._transports.after(job.touched, done=self._sched.idle, busy=self._sched.busy)
 
     async def _fetch_url(self, job: _Job) -> FetchResult:
         current, kind = job.url, job.kind
@@ -409,8 +409,7 @@ class Fetcher:
         return found
 
     def _count(self, job: _Job, n: int) -> None:
-        job.raw += n
-        self._bytes += n
+        job.raw, self._bytes = job.raw + n, self._bytes + n
 
     async def _send(self, job: _Job, key: str, url: httpx.URL, method: str,
                     extra: Mapping[str, str] | None) -> Reply:
@@ -467,8 +466,9 @@ class Fetcher:
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
-                self._requests -= 1
-                job.attempts -= 1  # attempts count requests sent, as for a literal IP
+                self._requests, job.attempts = self._requests - 1, job.attempts - 1  # (as for
+                pending.clear()  # a literal IP); the host's spacing is not spent on it
+                sched.sent(key, refused=True)
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage, evidence=failed.evidence)
         finally:
