@@ -140,7 +140,7 @@ def _within_tag_budget(html: str, end: int) -> int:
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if tags(mid) <= TAG_BUDGET else (low, mid)
-    return next((a for a, b in spans if a < low < b), low)  # before the script it cuts
+    return next((a for a, b in spans if a < low <= b), low)  # before the script it cuts
 
 
 def find_by_char(html: str, needle: str, at: int, start: int, end: int) -> int:

@@ -288,7 +288,7 @@ def _redirect_reason(url: str, final_url: str | None, temporary: bool) -> str | 
         return "redirect_to_root"
     if (len(new_segments) == 1 and old_segments[:1] == new_segments and len(old_segments) > 1
             and not _is_deep(new.path)
-            and not (len(old_segments) == 2 and _VIEW_NAME.fullmatch(old_segments[1]))
+            and not all(_VIEW_NAME.fullmatch(s) for s in old_segments[1:])  # /slug/page/2
             and not _CHILD_NAME.fullmatch(old_segments[1])):
         return "redirect_to_section"  # not "/slug/amp", "/slug/attachment/photo-2" -> "/slug/"
     return None

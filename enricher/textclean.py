@@ -249,7 +249,9 @@ _EDGE_SEPARATORS = re.compile(rf"^(?:{_EDGE_CHARS}\s+)+|(?:\s+{_EDGE_CHARS})+$")
 # guillemets that pair up around words are quotation marks, not separators ("«Газпром»
 # повысил цены", "Merkel: »Wir schaffen das«", French and German ways round): they are
 # masked meanwhile; "Spiegel » Politik » ..." keeps its separators
-_QUOTED = re.compile(r"«[^«»]{1,300}»|»[^«»]{1,300}«|‹[^‹›]{1,300}›|›[^‹›]{1,300}‹")
+_QUOTED = re.compile(r"«[^«»]{1,300}»|»(?=\S)[^«»]{1,300}(?<=\S)«|‹[^‹›]{1,300}›|"
+                     r"›(?=\S)[^‹›]{1,300}(?<=\S)‹")  # the German way round, tight: "» «" is
+# a separator before a French quote ("Site » «Газпром» повысил")
 _MASK, _UNMASK = str.maketrans("«»‹›", "\ue000\ue001\ue002\ue003"), str.maketrans(
     "\ue000\ue001\ue002\ue003", "«»‹›")
 

@@ -266,6 +266,13 @@ def test_an_attempt_the_address_policy_refused_gives_its_spacing_back() -> None:
     sched._take(slot, now[0])  # a second attempt granted meanwhile
     sched.sent("h", refused=True)
     assert slot.next_start == pytest.approx(100.2)  # its spacing stands
+    held: Scheduler[str] = Scheduler(host_concurrency=4, interval=0.1, jitter=0.0,
+                                     clock=lambda: now[0])
+    hslot = held.slot("k")
+    held._take(hslot, now[0])
+    held.defer("k", 30.0)  # another request's 429 + Retry-After meanwhile
+    held.sent("k", refused=True)
+    assert hslot.next_start >= 130.0  # the hold stands: no grant sits out the 30 s holding a slot
 
 
 def test_release_of_an_attempt_that_never_left_frees_the_host() -> None:

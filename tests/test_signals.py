@@ -210,6 +210,9 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     # a WordPress attachment page (a photo of a post) sent to its post: a short slug is a
     # post as often as a section
     ("https://blog.example/hello-world/attachment/photo-1/", "https://blog.example/hello-world/"),
+    # views of a page at any depth (page 2 of it, its comments' feed)
+    ("https://blog.example/hello/page/2/", "https://blog.example/hello/"),
+    ("https://blog.example/hello/comments/feed/", "https://blog.example/hello/"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")

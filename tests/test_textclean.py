@@ -167,6 +167,7 @@ def test_separators_at_the_edges_go(title: str, expected: str) -> None:
     ("«Газпром» повысил цены | Site", "«Газпром» повысил цены"),
     ("Site » Blog Archive » Headline", "Headline"),  # no pair: breadcrumbs
     ("Site » Politik » Merkel: »Wir schaffen das«", "Politik » Merkel: »Wir schaffen das«"),
+    ("Site » «Газпром» повысил цены", "«Газпром» повысил цены"),  # "» «": a separator first
     ("Headline » Site", "Headline"),
 ])
 def test_guillemets_that_pair_up_are_quotes(title: str, expected: str) -> None:

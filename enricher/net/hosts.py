@@ -400,7 +400,7 @@ class Scheduler(Generic[T]):
         left (the address policy refused it); the only attempt in flight gives its gap back."""
         slot = self.slot(key)
         if refused and slot.active <= 1:  # 3,000 refused URLs of a host took 300 s
-            slot.next_start = min(slot.next_start, slot.send_at)
+            slot.next_start = min(slot.next_start, max(slot.send_at, slot.held_until))
         else:
             slot.next_start = max(slot.next_start, self._clock() + slot.least_gap())
         if slot.unsent > 0:
