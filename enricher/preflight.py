@@ -74,17 +74,12 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None,
     nowhere."""
     from enricher.net.client import ProxyRoutes, ssl_context
 
-    environ = os.environ if environ is None else environ
+    environ, labels = os.environ if environ is None else environ, labels or {}
     try:
-        ProxyRoutes.build(config.fetch.proxy, environ)
-        ssl_context(config.fetch.ca_bundle, environ)
+        ProxyRoutes.build(config.fetch.proxy, environ, labels.get("proxy", "proxy"))
+        ssl_context(config.fetch.ca_bundle, environ, labels.get("ca_bundle", "ca_bundle"))
     except ValueError as exc:
-        message, labels = str(exc), labels or {}
-        if "proxy" in labels and message.startswith("proxy "):
-            message = labels["proxy"] + message[len("proxy"):]
-        if "ca_bundle" in labels:
-            message = message.replace("from ca_bundle ", f"from {labels['ca_bundle']} ", 1)
-        raise ConfigError(message) from None
+        raise ConfigError(str(exc)) from None
 
 
 def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = None,

@@ -237,17 +237,15 @@ def raise_open_files_limit(want: int = OPEN_FILES_WANTED) -> int | None:
 
 # --- TLS and proxies ------------------------------------------------------------------------
 
-def ssl_context(ca_bundle: str | None, env: Mapping[str, str]) -> ssl.SSLContext:
+def ssl_context(ca_bundle: str | None, env: Mapping[str, str], label: str = "ca_bundle"
+                ) -> ssl.SSLContext:
     """A verifying context: ca_bundle, else SSL_CERT_FILE/SSL_CERT_DIR, else certifi.
-    Raises ValueError (a configuration error) when the certificates cannot be loaded."""
+    Raises ValueError (a configuration error) when the certificates cannot be loaded;
+    ``label`` names where ca_bundle was set (``Settings.labels``)."""
     cafile = ca_bundle or env.get("SSL_CERT_FILE") or None
     capath = None if ca_bundle else (env.get("SSL_CERT_DIR") or None)
-    if ca_bundle:
-        source = f"ca_bundle {ca_bundle}"
-    elif cafile:
-        source = f"SSL_CERT_FILE={cafile}"
-    else:
-        source = f"SSL_CERT_DIR={capath}"
+    source = (f"{label} {ca_bundle}" if ca_bundle else f"SSL_CERT_FILE={cafile}" if cafile
+              else f"SSL_CERT_DIR={capath}")
     if cafile is None and capath is None:
         cafile = certifi.where()
         source = f"certifi {cafile}"
@@ -311,7 +309,8 @@ class ProxyRoutes:
     no_proxy: str | None = None
 
     @classmethod
-    def build(cls, proxy: str | None, env: Mapping[str, str]) -> ProxyRoutes:
+    def build(cls, proxy: str | None, env: Mapping[str, str], label: str = "proxy"
+              ) -> ProxyRoutes:
         everything = proxy or _env(env, "all_proxy")
         routes = cls(
             http=proxy or _env(env, "http_proxy") or everything,
@@ -320,7 +319,7 @@ class ProxyRoutes:
         )
         for scheme, url in (("http", routes.http), ("https", routes.https)):
             if url is not None:
-                _check_proxy(url, "proxy" if proxy else _proxy_variable(env, scheme))
+                _check_proxy(url, label if proxy else _proxy_variable(env, scheme))
         return routes
 
     def __bool__(self) -> bool:

@@ -155,8 +155,8 @@ class Fetcher:
         self._conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None
         self._requests = self._bytes = 0
         self._no_head: set[str] = set()  # hosts where a HEAD hung: their links go by GET
-        canary = bool(config.dns_canary)  # it vouches for "no such name" (outage.OutageGuard)
-        self._outage = OutageGuard(outage_min_hosts, outage_ratio, trust_nxdomain=canary)
+        self._outage = OutageGuard(outage_min_hosts, outage_ratio,  # a DNS canary vouches
+                                   trust_nxdomain=bool(config.dns_canary))  # for NXDOMAIN
         self._flying: dict[str, float] = {}  # url -> start (clock) of the jobs running now
 
     def _scheduler(self) -> Scheduler[tuple[str, LinkKind]]:
@@ -465,9 +465,9 @@ class Fetcher:
                 exc, sent=not pending, connected=bool(connected), proxied=proxied(self._make, url),
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
-            if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent
-                self._requests, job.attempts = self._requests - 1, job.attempts - 1  # (as for
-                pending.clear()  # a literal IP); the host's spacing is not spent on it
+            if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent,
+                self._requests, job.attempts = self._requests - 1, job.attempts - 1  # so no
+                pending.clear()  # request, attempt or spacing counts (as for a literal IP)
                 sched.sent(key, refused=True)
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage, evidence=failed.evidence)
