@@ -56,6 +56,8 @@ MAX_IMAGE_SIDE_PX = 100_000  # a width or height beyond this (probed or declared
 
 # --- circuit breaker and outage guard -------------------------------------------------------
 DEFAULT_BREAKER_THRESHOLD = 3  # consecutive connect failures/timeouts before a host is skipped
+DEFAULT_BREAKER_COOLDOWN = 30.0  # seconds before a tripped origin gets a probe (then doubled)
+BREAKER_PROBES = 2  # failed probes after which a tripped origin is skipped for the run
 DEFAULT_OUTAGE_MIN_HOSTS = 20  # hosts tried before the outage guard may judge
 DEFAULT_OUTAGE_RATIO = 0.95  # share of tried hosts failing at connection level => abort
 
@@ -130,6 +132,7 @@ class FetchConfig:
     reach_bytes: int = DEFAULT_REACH_BYTES
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
     allow_private: bool = False
     allowed_low_ports: frozenset[int] = DEFAULT_ALLOWED_LOW_PORTS
     proxy: str | None = None

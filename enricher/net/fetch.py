@@ -165,7 +165,7 @@ class Fetcher:
             max_concurrency=c.max_concurrency, host_concurrency=c.host_concurrency,
             interval=c.host_request_interval, jitter=c.host_interval_jitter,
             overrides=c.hosts, breaker_threshold=c.breaker_threshold,
-            clock=self._clock, rand=self._rand,
+            breaker_cooldown=c.breaker_cooldown, clock=self._clock, rand=self._rand,
             origin_of=lambda key, item: request_origin(item[0]),
         )
 
@@ -217,7 +217,7 @@ class Fetcher:
         sched = self._sched
 
         def add(url: str, kind: LinkKind) -> None:
-            if sched.tripped(request_origin(url)):
+            if sched.given_up(request_origin(url)):
                 on_result(self._unreachable(url, kind))
             else:
                 sched.add(request_host(url), (url, kind))

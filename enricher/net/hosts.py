@@ -44,14 +44,14 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   host. A request granted before the answer came waits for the hold too (``held_until``).
 * **Circuit breaker**, per *origin* (scheme, host, port; politeness stays per host name):
   ``breaker_threshold`` consecutive connection-level failures or timeouts trip the origin:
-  its pending URLs are handed to ``on_unreachable`` at once (``origin_of`` says which queued
-  item goes where) and its waiting jobs get ``False`` from ``acquire``; any HTTP response
-  resets the count. A timeout after the connection was made (a page that never answers)
-  counts only while the origin has not answered in this run (a host that answers other
-  pages is up, and its hanging pages time out one by one), and such timeouts trip it only
-  when they outnumber the host's connections (its first pages may all hang while the one
-  that would answer waits for a connection). A closed port 80 does not
-  condemn the same site's https:// URLs.
+  its waiting jobs get ``False`` from ``acquire``, its queued URLs (``origin_of`` says whose
+  an item is) wait for a probe after a cool-down, and go to ``on_unreachable`` when probes
+  failed or nothing else is left to do (``hoststate.Breaker``); any HTTP response resets
+  the count. A timeout after the connection was made (a page that never answers) counts
+  only while the origin has not answered in this run (a host that answers other pages is
+  up, and its hanging pages time out one by one), and such timeouts trip it only when they
+  outnumber the host's connections (its first pages may all hang while the one that would
+  answer waits for one). A closed port 80 does not condemn the same site's https:// URLs.
 
 The clock (monotonic seconds) and the jitter source are injectable. This module must not
 import httpx, build requests, or decide verdicts.
@@ -66,10 +66,10 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from enricher.config import (
+    DEFAULT_BREAKER_COOLDOWN,
     DEFAULT_BREAKER_THRESHOLD,
     DEFAULT_HOST_CONCURRENCY,
     DEFAULT_HOST_INTERVAL_JITTER,
@@ -77,6 +77,7 @@ from enricher.config import (
     DEFAULT_MAX_CONCURRENCY,
     HostPolicy,
 )
+from enricher.net.hoststate import Breaker, HostSlot
 
 T = TypeVar("T")
 
@@ -87,71 +88,7 @@ LEAD_SHARE = 0.5
 MAX_LEAD = 0.03
 BOUND_REFRESH = 0.5  # seconds between looks for the host with the most work
 # load governor (see the module docstring): tick, lag thresholds (seconds), smoothing
-LAG_TICK = 0.05
-LAG_HIGH = 0.008
-LAG_LOW = 0.003
-LAG_SMOOTHING = 0.3
-# remaining work of a host without spacing: queued attempts × this ÷ its concurrency
-NOMINAL_LATENCY = 0.1
-
-
-@dataclass(slots=True, eq=False)
-class HostSlot(Generic[T]):
-    """Mutable state of one host (private to the scheduler; tests read it)."""
-
-    key: str
-    concurrency: int
-    interval: float
-    jitter: float
-    active: int = 0
-    next_start: float = 0.0
-    last_gap: float = 0.0  # the gap drawn at the last grant
-    condemned: int = 0  # origins of this host whose breaker tripped
-    deferred: float = 0.0  # seconds of Retry-After holds added to this host in the run
-    queued: bool = False  # in one of the scheduler's heaps
-    unsent: int = 0  # granted attempts whose request has not left yet (connecting)
-    lead: float = 0.0  # how early a start may be granted (the job then waits for send_at)
-    send_at: float = 0.0  # when the last granted request may leave
-    held_until: float = 0.0  # a Retry-After hold: no granted request leaves before it
-    pending: deque[T] = field(default_factory=deque)
-    waiters: deque[tuple[str, asyncio.Future[bool]]] = field(default_factory=deque)  # origin
-
-    def least_gap(self) -> float:
-        """What a late request leaves to the next at least: the interval less half the
-        jitter band (the other half is a margin for the server's own view of arrivals)."""
-        return self.interval * (1.0 - self.jitter / 2)
-
-    def gap(self, rand: Callable[[], float]) -> float:
-        """Seconds from one start to the next: the interval, jittered."""
-        if self.interval <= 0:
-            return 0.0
-        return self.interval * (1.0 + self.jitter * (2.0 * rand() - 1.0))
-
-    def work(self) -> float:
-        """Seconds of politeness-bound work still queued (the ready heap's priority)."""
-        share = self.interval if self.interval > 0 else NOMINAL_LATENCY / self.concurrency
-        return (len(self.pending) + len(self.waiters)) * share
-
-    def has_work(self) -> bool:
-        return bool(self.pending or self.waiters)
-
-    def can_start(self) -> bool:
-        # with spacing, the next start waits until the previous request has really left:
-        # a slow connect must not let two requests arrive together
-        spaced = self.unsent == 0 or self.interval <= 0
-        return self.active < self.concurrency and spaced and self.has_work()
-
-    def idle(self) -> bool:
-        return self.active == 0 and not self.pending and not self.waiters
-
-
-@dataclass(slots=True, eq=False)
-class Breaker:
-    """The circuit breaker of one origin."""
-
-    failures: int = 0  # consecutive connection-level failures (the fetcher says which count)
-    tripped: bool = False
-    answered: bool = False  # an HTTP response came in this run
+LAG_TICK, LAG_HIGH, LAG_LOW, LAG_SMOOTHING = 0.05, 0.008, 0.003, 0.3
 
 
 class Scheduler(Generic[T]):
@@ -167,6 +104,7 @@ class Scheduler(Generic[T]):
         jitter: float = DEFAULT_HOST_INTERVAL_JITTER,
         overrides: Mapping[str, HostPolicy] | None = None,
         breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+        breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         govern: bool = True,
@@ -182,10 +120,13 @@ class Scheduler(Generic[T]):
         self._jitter = min(max(0.0, jitter), 1.0)
         self._overrides = overrides or {}
         self._threshold = max(1, breaker_threshold)
+        self._cooldown = breaker_cooldown
+        self._reopen: list[tuple[float, int, str, HostSlot[T]]] = []  # (probe at, seq, origin)
+        self._parked = 0  # items held by tripped breakers
         self._clock = clock
         self._rand = rand
         self._slots: dict[str, HostSlot[T]] = {}
-        self._breakers: dict[str, Breaker] = {}
+        self._breakers: dict[str, Breaker[T]] = {}
         self._origin_of: Callable[[str, T], str] = origin_of or (lambda key, item: key)
         self._timed: list[tuple[float, int, HostSlot[T]]] = []  # (may start at, seq, slot)
         self._ready: list[tuple[float, int, HostSlot[T]]] = []  # (-work, seq, slot)
@@ -229,13 +170,17 @@ class Scheduler(Generic[T]):
         return (found := self._slots.get(key)) is not None and (found.active > 0
                                                                 or bool(found.waiters))
 
-    def breaker(self, origin: str) -> Breaker:
+    def breaker(self, origin: str) -> Breaker[T]:
         if (found := self._breakers.get(origin)) is None:
             found = self._breakers[origin] = Breaker()
         return found
 
     def tripped(self, origin: str) -> bool:
         return (found := self._breakers.get(origin)) is not None and found.tripped
+
+    def given_up(self, origin: str) -> bool:
+        """Is ``origin`` unreachable for the rest of the run (no probe will follow)?"""
+        return (found := self._breakers.get(origin)) is not None and found.final
 
     # --- work -----------------------------------------------------------------------------
     def add(self, key: str, item: T) -> None:
@@ -288,9 +233,17 @@ class Scheduler(Generic[T]):
         if failed is not None:
             origin = key if origin is None else origin
             breaker = self.breaker(origin)
-            if not failed:
+            counts = failed and not (connected and breaker.answered)
+            if breaker.probing and not breaker.final:
+                if counts:
+                    self._trip(slot, origin, breaker)  # the probe failed: wait longer
+                else:
+                    self._close(slot, breaker)  # the origin is back
+            elif not failed:
                 breaker.failures, breaker.answered = 0, True
-            elif not (connected and breaker.answered):
+                if breaker.tripped and not breaker.final:
+                    self._close(slot, breaker)  # an attempt from before the trip answered
+            elif counts:
                 breaker.failures += 1
                 # hanging pages (connected) must outnumber the host's connections: its first
                 # ones may all hang while the page that would answer waits for a connection
@@ -315,9 +268,13 @@ class Scheduler(Generic[T]):
             # requests granted before the answer that asked us to wait, not sent yet
             slot.held_until = max(slot.held_until, min(now + seconds, slot.next_start))
 
-    def _trip(self, slot: HostSlot[T], origin: str, breaker: Breaker) -> None:
-        breaker.tripped = True
-        slot.condemned += 1
+    def _trip(self, slot: HostSlot[T], origin: str, breaker: Breaker[T]) -> None:
+        """Trip ``origin``'s breaker (see ``breaker``): its waiters get False, its queued
+        items are parked until a probe, or handed to ``on_unreachable`` once it is final."""
+        slot.condemned += not breaker.tripped
+        breaker.host = slot.key
+        if probe := breaker.trip(self._clock(), self._cooldown):
+            heapq.heappush(self._reopen, (breaker.reopen_at, next(self._seq), origin, slot))
         kept: deque[tuple[str, asyncio.Future[bool]]] = deque()
         for waiter in slot.waiters:
             if waiter[0] != origin:
@@ -325,15 +282,43 @@ class Scheduler(Generic[T]):
             elif not waiter[1].done():
                 waiter[1].set_result(False)
         slot.waiters = kept
-        items: list[T] = []
         rest: deque[T] = deque()
         for item in slot.pending:
-            (items if self._origin_of(slot.key, item) == origin else rest).append(item)
+            (breaker.parked if self._origin_of(slot.key, item) == origin else rest).append(item)
+        self._parked += len(slot.pending) - len(rest)
         slot.pending = rest
+        if not probe:
+            self._give_up(breaker)
+
+    def _give_up(self, breaker: Breaker[T]) -> None:
+        """``breaker`` is final: its parked items go to ``on_unreachable``."""
+        breaker.final = True
+        items, breaker.parked = breaker.parked, deque()
+        self._parked -= len(items)
         self._open -= len(items)
         for item in items:
             if self._unreachable is not None:
-                self._unreachable(slot.key, item)
+                self._unreachable(breaker.host, item)
+
+    def _close(self, slot: HostSlot[T], breaker: Breaker[T]) -> None:
+        """The origin answered: its parked items go back to the front of the queue."""
+        breaker.close()
+        slot.condemned -= 1
+        self._parked -= len(breaker.parked)
+        slot.pending.extendleft(reversed(breaker.parked))
+        breaker.parked.clear()
+        self._consider(slot)
+
+    def _probe(self, now: float) -> None:
+        """Breakers whose cool-down ended let one parked item go (to the front of its queue;
+        ``_grant`` lets an item of a breaker that ``may_probe`` through)."""
+        while self._reopen and self._reopen[0][0] <= now:
+            _, _, origin, slot = heapq.heappop(self._reopen)
+            breaker = self._breakers[origin]
+            if breaker.tripped and breaker.parked and breaker.may_probe(now):
+                slot.pending.appendleft(breaker.parked.popleft())
+                self._parked -= 1
+                self._consider(slot)
 
     # --- dispatcher -----------------------------------------------------------------------
     def _consider(self, slot: HostSlot[T]) -> None:
@@ -355,11 +340,17 @@ class Scheduler(Generic[T]):
             return
         while slot.pending:
             item = slot.pending.popleft()
-            if slot.condemned and self.tripped(self._origin_of(slot.key, item)):
-                self._open -= 1  # queued after its origin tripped (trips drain the rest)
-                if self._unreachable is not None:
-                    self._unreachable(slot.key, item)
-                continue
+            if slot.condemned and (breaker := self._breakers.get(
+                    origin := self._origin_of(slot.key, item))) is not None and breaker.tripped:
+                if breaker.may_probe(now):  # the probe of a cool-down that ended
+                    again = breaker.let_probe(now, self._cooldown)  # another if it never says
+                    heapq.heappush(self._reopen, (again, next(self._seq), origin, slot))
+                else:  # queued after its origin tripped
+                    breaker.parked.append(item)
+                    self._parked += 1
+                    if breaker.final:
+                        self._give_up(breaker)
+                    continue
             self._take(slot, now)
             assert self._start is not None
             self._start(slot.key, item)
@@ -442,6 +433,7 @@ class Scheduler(Generic[T]):
         return bound
 
     def _dispatch(self, now: float) -> None:
+        self._probe(now)
         timed, ready = self._timed, self._ready
         while True:
             while timed and timed[0][0] <= now:  # their time has come: rank by remaining work
@@ -481,11 +473,18 @@ class Scheduler(Generic[T]):
             while self._open > 0:
                 now = self._clock()
                 self._dispatch(now)
+                if self._open == self._parked > 0:  # only probes are left to wait for
+                    for breaker in self._breakers.values():
+                        if breaker.parked:
+                            self._give_up(breaker)
                 if self._open <= 0:
                     break
                 delay = None
                 if self._timed and self.active < self.limit:
                     delay = max(0.0, self._timed[0][0] - now)
+                if self._reopen:
+                    probe_in = max(0.0, self._reopen[0][0] - now)
+                    delay = probe_in if delay is None else min(delay, probe_in)
                 self._wake = loop.create_future()
                 timer = loop.call_later(delay, self._poke) if delay is not None else None
                 try:
