@@ -32,7 +32,7 @@ from enricher.models import (
     Origin,
     PageMeta,
 )
-from enricher.net.urls import fragment
+from enricher.net.urls import fragment, reads_back
 from enricher.signals import lands_on_front
 from enricher.spans import MoveItems
 from enricher.textsim import title_drift
@@ -125,8 +125,8 @@ def slot_entry(
         entry["httpStatus"] = result.http_status
     if result.status is not LinkStatus.OK:
         entry["reason"] = result.reason
-    if result.status is LinkStatus.REDIRECTED and result.final_url:
-        entry["finalUrl"] = result.final_url
+    if result.status is not LinkStatus.OK and result.final_url not in (None, result.url):
+        entry["finalUrl"] = result.final_url  # also where a redirect led to a 404, say
     if slot.kind is LinkKind.IMAGE and result.image is not None:
         for name in ("type", "width", "height"):
             value = getattr(result.image, name)
@@ -380,6 +380,7 @@ def build_edits(
             and result.final_url
             and entry.get("status") == "redirected"
             and not _elsewhere(result, entry)  # not to a page of other content
+            and reads_back(result.final_url)  # a record holding it means that URL
         ):
             fixed = _with_fragment(result.final_url, slot.raw)
             fixes.setdefault(slot.holder, {})[slot.key] = fixed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -499,3 +500,34 @@ def test_update_redirects_never_writes_a_front_page_over_a_url(url: str, final: 
                         EnrichOptions(now=NOW, update_redirects=True))
     assert "ampWebUrl" not in edits[()]
     assert edits[()]["linkCheck"]["ampWebUrl"]["status"] == "redirected"
+
+
+def test_update_redirects_leaves_a_target_a_record_would_read_as_another_url() -> None:
+    """A Location of ``/t?a=1&amp;b=2`` is fetched as written; written into a record it
+    would be read (HTML-escaped) as ``&b=2``, a URL nobody checked: left unwritten."""
+    url, final = "https://b.example/amp", "https://b.example/t?a=1&amp;b=2"
+    slots = [_slot((), "ampWebUrl", LinkKind.REACH, url)]
+    results = {url: _result(url, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
+                            reason="moved_permanently", final_url=final)}
+    edits = build_edits({"ampWebUrl": url}, slots, results,
+                        EnrichOptions(now=NOW, update_redirects=True))
+    assert "ampWebUrl" not in edits[()]
+    assert edits[()]["linkCheck"]["ampWebUrl"]["finalUrl"] == final
+    plain = {url: replace(results[url], final_url="https://b.example/t?a=1&b=2")}
+    edits = build_edits({"ampWebUrl": url}, slots, plain,
+                        EnrichOptions(now=NOW, update_redirects=True))
+    assert edits[()]["ampWebUrl"] == "https://b.example/t?a=1&b=2"
+
+
+def test_a_dead_link_reached_through_a_redirect_names_where_it_led() -> None:
+    """The URL answers 301; the 404 is its target's: the entry says where it led (an ``ok``
+    through a temporary redirect stays as it was: no key added to every such record)."""
+    url = "https://b.example/old"
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    dead = {url: _result(url, LinkStatus.DEAD, http_status=404,
+                         final_url="https://b.example/new", redirects=(url,))}
+    entry = build_edits({"webUrl": url}, slots, dead, EnrichOptions(now=NOW))[()]["linkCheck"]
+    assert entry["webUrl"]["finalUrl"] == "https://b.example/new"
+    ok = {url: _result(url, LinkStatus.OK, final_url="https://b.example/new", redirects=(url,))}
+    entry = build_edits({"webUrl": url}, slots, ok, EnrichOptions(now=NOW))[()]["linkCheck"]
+    assert "finalUrl" not in entry["webUrl"]

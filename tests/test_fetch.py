@@ -213,6 +213,35 @@ def test_relative_location_is_resolved_against_the_current_url() -> None:
     assert r.one().http_status == 200
 
 
+def test_locations_are_read_as_browsers_read_them() -> None:
+    """More slashes or backslashes before a host go to that host, not to a path of the
+    current one (whose 404 made a live link dead); "?" from /q asks for /q? (no loop)."""
+    async def to_b(request: Request, conn: Conn) -> None:
+        authority = request.headers["host"].replace("a.test", "b.test")
+        location = {"/dbl": f"///{authority}/target",
+                    "/back": f"\\\\{authority}\\target"}[request.path]
+        await conn.respond(301, b"", [("Location", location)])
+
+    async def target(request: Request, conn: Conn) -> None:
+        if request.host == "b.test":
+            await conn.respond(200, page("Target"))
+        else:
+            await conn.respond(404, page("Not here"))
+
+    async def query(request: Request, conn: Conn) -> None:
+        if request.target == "/q":
+            await conn.respond(301, b"", [("Location", "?")])
+        else:
+            await conn.respond(200, page("Q"))
+
+    r = run({"/dbl": to_b, "/back": to_b, "/target": target, "/q": query}, ["/dbl", "/back", "/q"])
+    for path in ("/dbl", "/back"):
+        assert status(r.at(path)) == (LinkStatus.REDIRECTED, "http_301"), r.at(path)
+        assert (r.at(path).final_url or "").startswith("http://b.test:")
+    assert status(r.at("/q")) == (LinkStatus.REDIRECTED, "http_301")
+    assert (r.at("/q").final_url or "").endswith("/q?")
+
+
 def test_a_utf8_location_is_read_as_utf8() -> None:
     """Location bytes that are UTF-8 (as browsers read them), not latin-1 mojibake."""
     async def utf8_301(request: Request, conn: Conn) -> None:

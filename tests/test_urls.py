@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from enricher.config import DEFAULT_MAX_URL_LENGTH
 from enricher.models import LinkStatus
-from enricher.net.urls import CleanURL, Rejected, clean_url, host_key, resolve_url
+from enricher.net.urls import CleanURL, Rejected, clean_url, host_key, reads_back, resolve_url
 
 INVALID, SKIPPED = LinkStatus.INVALID, LinkStatus.SKIPPED
 
@@ -168,6 +168,13 @@ REJECTED = [
     ("http://example.com:-1/", INVALID, "bad_port"),
     ("http://example.com:99999999999999999999/", INVALID, "bad_port"),
     ("http://example.com:http/", INVALID, "bad_port"),
+    # ports httpx reads with int(): not written as a browser would accept them
+    ("http://example.com:+80/", INVALID, "bad_port"),
+    ("http://example.com:1_8081/", INVALID, "bad_port"),
+    ("http://example.com: 8080/", INVALID, "bad_port"),
+    ("http://example.com:8080 /x", INVALID, "bad_port"),
+    ("http://127.0.0.1:\uff11\uff18\uff10\uff18\uff11/fw", INVALID, "bad_port"),  # full-width
+    ("http://[::1]:\u0668\u0660/", INVALID, "bad_port"),  # Arabic-Indic digits
     ("http://example.com:22/", SKIPPED, "forbidden_port"),
     ("http://example.com:25/", SKIPPED, "forbidden_port"),
     ("https://example.com:8/", SKIPPED, "forbidden_port"),
@@ -310,7 +317,6 @@ def test_real_record_quirks(raw: str, url: str) -> None:
         ("HTTP://EXAMPLE.COM:80/Path", "http://example.com/Path"),
         ("https://Example.com:443", "https://example.com/"),
         ("https://example.com:8443/", "https://example.com:8443/"),
-        ("http://example.com:+80/", "http://example.com/"),
         ("http://example.com", "http://example.com/"),
         ("http://example.com?x=1", "http://example.com/?x=1"),
         ("http://example.com/a#frag", "http://example.com/a"),
@@ -464,3 +470,53 @@ plain_urls = st.builds(
 @given(plain_urls)
 def test_plain_urls_clean_consistently(raw: str) -> None:
     check_anything(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("http://example.com:/x", "http://example.com/x"),  # an empty port is the default
+        ("http://example.com:0080/x", "http://example.com/x"),
+        ("http://example.com/a:b?c=:d", "http://example.com/a:b?c=:d"),  # colons after host
+        # a UTF-16 pair written as two references (old MySQL "utf8" WordPress): one character
+        ("https://example.com/hello-&#55357;&#56832;-world/",
+         "https://example.com/hello-%F0%9F%98%80-world/"),
+        ("https://example.com/x-&#xD83D;&#xDE00;", "https://example.com/x-%F0%9F%98%80"),
+        # a reference to no character is U+FFFD, never "&#..." whose "#" cut the URL
+        ("https://example.com/hello-&#xD800;other", "https://example.com/hello-%EF%BF%BDother"),
+        ("https://example.com/a&#0;b", "https://example.com/a%EF%BF%BDb"),
+        ("https://example.com/a&#1114112;b", "https://example.com/a%EF%BF%BDb"),
+    ],
+)
+def test_ports_and_references_as_browsers_read_them(raw: str, url: str) -> None:
+    assert clean_ok(raw).url == url
+
+
+@pytest.mark.parametrize(
+    ("base", "ref", "url"),
+    [
+        # more slashes or backslashes before a host: that host (the URL Standard; curl -L)
+        ("http://a.example/p", "///b.example/t", "http://b.example/t"),
+        ("http://a.example/p", "\\\\b.example\\t", "http://b.example/t"),
+        ("http://a.example/p", "/\\b.example/t", "http://b.example/t"),
+        ("http://a.example/p", "\\t\\u", "http://a.example/t/u"),
+        ("http://a.example/p", "http:\\\\b.example\\t", "http://b.example/t"),
+        ("http://a.example/p", "/t?q=a\\b", "http://a.example/t?q=a\\b"),  # not in a query
+        # an empty query is kept: "/q" sending "?" is no redirect loop
+        ("http://a.example/q", "?", "http://a.example/q?"),
+        ("http://a.example/q", "/qa?", "http://a.example/qa?"),
+        ("http://a.example/q", "/c?#f", "http://a.example/c?"),
+        # the base is clean: its "&amp;" is never decoded again
+        ("http://a.example/p&amp;q/x", "y", "http://a.example/p&amp;q/y"),
+    ],
+)
+def test_references_resolve_as_browsers_read_them(base: str, ref: str, url: str) -> None:
+    found = resolve_url(base, ref, html=False)
+    assert isinstance(found, CleanURL), found
+    assert found.url == url
+
+
+def test_reads_back_tells_a_url_a_record_would_read_as_another() -> None:
+    assert reads_back("https://example.com/a?b=1&c=2")
+    assert not reads_back("https://example.com/t?a=1&amp;b=2")  # read as "&b=2"
+    assert not reads_back("not a url")

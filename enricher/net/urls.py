@@ -15,6 +15,8 @@ Policy, in the order it is applied:
    Decoding repeats (double-escaped ``&amp;amp;``) until nothing changes, at most
    ``_MAX_UNESCAPE_PASSES`` times (more is ``bad_url``), so the result never contains a
    reference and cleaning is idempotent. A URL that really contains ``&amp;`` loses it.
+   A reference to no character (``&#0;``, a lone half of a UTF-16 pair) is U+FFFD, as in
+   HTML; the two halves of a pair (``&#55357;&#56832;``, old MySQL "utf8") are joined.
 3. A TAB, CR, LF or any other ASCII control character inside is ``bad_url`` (no header
    injection; we do not silently drop them as browsers do).
 4. The scheme must be ``http``/``https`` followed by ``//``: ``data:`` is ``data_url`` (never
@@ -30,12 +32,15 @@ Policy, in the order it is applied:
 7. Hosts must be names of ``[a-z0-9_-]`` labels (1-63 chars, 253 in all, one trailing dot
    allowed), dotted-quad IPv4 or IPv6 without zone. Numeric names such as ``2130706433``,
    ``0x7f000001`` or ``127.1`` are kept as written: the address guard vets what they resolve to.
-8. Ports outside 1..65535 are ``bad_port`` (httpx accepts 65536 and -1); effective ports below
+8. Ports not written as ASCII digits or outside 1..65535 are ``bad_port`` (httpx accepts
+   65536, -1, "+80", "8_0" and full-width digits); effective ports below
    1024 not in ``allowed_low_ports`` are ``skipped``/``forbidden_port``.
 9. The result is rebuilt from the parsed parts: default port dropped, fragment dropped, empty
    path ``/``, IPv6 compressed. ``host`` is lower-case punycode without the trailing dot.
 
-Results are cached (``functools.lru_cache``): most URLs repeat across records.
+``resolve_url`` reads a reference as browsers do (the URL Standard): a backslash before the
+query is a slash, extra slashes before a host count as two, and an empty query (``/q?``) is
+kept. Results are cached (``functools.lru_cache``): most URLs repeat across records.
 ``request_host`` / ``request_origin`` name the host and the origin (``scheme://host:port``)
 a URL connects to, as httpx parses it: the fetcher's keys for politeness and for breakers.
 This module must not do I/O, resolve names or know about records; it never raises for any input.
@@ -65,6 +70,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENTITY = re.compile(r"&(?:(amp|quot|lt|gt|apos)|#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6}));")
 _NAMED = {"amp": "&", "quot": '"', "lt": "<", "gt": ">", "apos": "'"}
 _HOST_CHARS = re.compile(r"[a-z0-9_.-]+")
+_SLASHES = re.compile(r"/{3,}")  # before the host of a scheme-relative reference
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PORT = re.compile(r"[0-9]*")  # as written after the host's ":" (httpx takes "+80", "8_0")
 _IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 
 
@@ -134,10 +142,15 @@ def resolve_url(
         return _invalid("not_a_string", f"expected a URL string, found {_type_name(ref)}")
     if isinstance(prepared, Rejected):
         return prepared
+    scheme = _SCHEME.match(prepared)
+    if scheme is None or scheme.group(1).lower() in DEFAULT_PORTS:
+        prepared = _as_browsers_read(prepared)
     if _SCHEME.match(prepared):
         return clean_url(prepared, max_length=max_length, allowed_low_ports=allowed_low_ports,
                          html=html)
-    start = clean_url(base, max_length=max_length, allowed_low_ports=allowed_low_ports)
+    # the base is clean already: never decoded again (a hop at /p&amp;q/ stays there)
+    start = clean_url(base, max_length=max_length, allowed_low_ports=allowed_low_ports,
+                      html=False)
     if isinstance(start, Rejected):
         return _invalid("bad_base", f"cannot resolve against {_short(str(base))}: {start.reason}")
     try:
@@ -146,8 +159,17 @@ def resolve_url(
         return _from_parse_error(str(exc))
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeError is a ValueError
         return _invalid("bad_url", f"cannot resolve {_short(prepared)}: {exc}")
+    if prepared.partition("#")[0].endswith("?") and "?" not in joined:
+        head, mark, tail = joined.partition("#")  # httpx drops an empty query; browsers
+        joined = f"{head}?{mark}{tail}"  # request it ("/q" -> "?" is no redirect loop)
     return clean_url(joined, max_length=max_length, allowed_low_ports=allowed_low_ports,
                      html=html)
+
+
+def reads_back(url: str) -> bool:
+    """Is a record holding the clean ``url`` read as ``url``? Not when it holds a character
+    reference (``&amp;``: a record is read as HTML-escaped, so it would mean ``&``)."""
+    return isinstance(found := clean_url(url), CleanURL) and found.url == url
 
 
 def host_key(url: str) -> str:
@@ -218,13 +240,28 @@ def clear_cache() -> None:
 # --- implementation ---------------------------------------------------------------------------
 
 
+def _as_browsers_read(ref: str) -> str:
+    """An http(s) reference as the URL Standard reads it (browsers, curl): a backslash before
+    the query is a slash, and more than two slashes before a scheme-relative host are two, so
+    ``///cdn.example/x`` and ``\\\\cdn.example\\x`` go to cdn.example, never to a path
+    on the current host (whose 404 would call a live link dead). ``http:///x`` stays
+    malformed (``bad_host``), as ``../shared/hostile.md`` row 26 wants."""
+    cut = min((at for at in (ref.find("?"), ref.find("#")) if at >= 0), default=len(ref))
+    head = ref[:cut].replace("\\", "/")
+    if (slashes := _SLASHES.match(head)) is not None:
+        head = "//" + head[slashes.end():]
+    return head + ref[cut:]
+
+
 def _decode_entity(match: re.Match[str]) -> str:
     name, decimal, hexadecimal = match.groups()
     if name is not None:
         return _NAMED[name]
     code = int(decimal, 10) if decimal is not None else int(hexadecimal, 16)
-    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-        return match.group(0)  # not a character: keep the text as written
+    if code > 0x10FFFF or code == 0:
+        return "\ufffd"  # not a character: as HTML reads it (never "&#" left to cut a URL)
+    if 0xD800 <= code <= 0xDFFF:
+        return chr(code)  # half of a pair (old MySQL "utf8"): _unescape joins the halves
     if 0x80 <= code <= 0x9F:  # as HTML reads them: Windows-1252 ("&#133;" is "\u2026")
         return bytes([code]).decode("cp1252", errors="ignore") or chr(code)
     return chr(code)
@@ -234,6 +271,8 @@ def _unescape(text: str) -> str | None:
     """Decode HTML character references until nothing changes; None if that takes too long."""
     for _ in range(_MAX_UNESCAPE_PASSES + 1):
         decoded = _ENTITY.sub(_decode_entity, text)
+        if _SURROGATE.search(decoded):  # pairs joined, a lone half is U+FFFD as in HTML
+            decoded = decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         if decoded == text:
             return text
         text = decoded
@@ -290,6 +329,15 @@ def _from_parse_error(message: str) -> Rejected:
     return _invalid("bad_url", message[:200])
 
 
+def _port_text(text: str, start: int) -> str | None:
+    """The port as written in the authority that begins at ``start`` (after "//"), or None."""
+    end = min((at for at in map(text.find, "/?#", (start,) * 3) if at >= 0), default=len(text))
+    host_port = text[start:end].rpartition("@")[2]
+    if host_port.startswith("["):
+        host_port = host_port.partition("]")[2]
+    return host_port.partition(":")[2] if ":" in host_port else None
+
+
 def _check_name(host: str) -> str | None:
     """Why a registered-name host (already lower-case ASCII from httpx) is unusable, or None."""
     if not _HOST_CHARS.fullmatch(host):
@@ -335,6 +383,9 @@ def _clean_cached(
         return _invalid("bad_scheme", f"scheme {scheme!r} is not http or https")
     if not text.startswith("//", scheme_match.end()):
         return _invalid("bad_url", f"'//' missing after '{scheme}:'")
+    port_text = _port_text(text, scheme_match.end() + 2)
+    if port_text is not None and not _PORT.fullmatch(port_text):
+        return _invalid("bad_port", f"port {_short(port_text)} is not a number")
     try:
         parsed = httpx.URL(text)
         raw_host = parsed.raw_host.decode("ascii")

@@ -1,8 +1,8 @@
 """The results JSON Lines contract: one JSON object per link, one link per line.
 
 A line is either a fetched URL (one ``LinkResult``: ``url`` set, ``raw`` null) or a group of
-never-fetched slots (status ``invalid`` or ``skipped``; ``url`` null unless policy skipped a
-well-formed URL; ``raw`` the value as written; ``sources`` every slot of the group; see
+never-fetched slots (status ``invalid`` or ``skipped``; ``url`` null, as the README says;
+``raw`` the value as written; ``sources`` every slot of the group; see
 ``enricher.report.model`` for the grouping). Every line has every key of the contract,
 so consumers never test for presence; ``changes`` (a list of change kinds) appears only when
 a change report was given. The shape is ``enricher/schema/results.schema.json``; keys are

@@ -9,7 +9,7 @@ What a "link" is, for counting:
   number of records and fields citing it;
 * slots that were never fetched (``run.slot_results``: status ``invalid`` or ``skipped``) are
   per slot; they are grouped into one link per distinct (status, reason, text), where the
-  text is the normalised URL when the slot has one and the value as written otherwise. So the
+  text is the value as written (such slots keep no URL, policy skips included). So the
   same bad value written in 40 records is one ``invalid`` link with 40 sources, exactly like
   a good URL cited 40 times.
 
