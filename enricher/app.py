@@ -434,6 +434,9 @@ async def run(
                              failed_writes=tally.failed)
             return result(counts, tally.errors, stop="interrupted")
         nightly.commit()
+    except records.UsageError:  # a missing input, --out onto the records: no run to keep
+        nightly.close(discard=True)
+        raise
     finally:
         nightly.close()  # a run still held (an error while writing) is left unfinished
     return result(

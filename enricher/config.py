@@ -18,8 +18,8 @@ DEFAULT_USER_AGENT = f"enricher/{__version__} (+{PROJECT_URL})"
 # --- politeness (flag names as lychee users know them) ---------------------------------
 DEFAULT_MAX_CONCURRENCY = 128  # requests in flight over all hosts
 DEFAULT_HOST_CONCURRENCY = 4  # requests in flight per host
-DEFAULT_HOST_REQUEST_INTERVAL = 0.1  # seconds between request starts per host (jittered)
-DEFAULT_HOST_INTERVAL_JITTER = 0.2  # +-20% of the interval
+DEFAULT_HOST_REQUEST_INTERVAL = 0.1  # least seconds between request starts per host
+DEFAULT_HOST_INTERVAL_JITTER = 0.1  # a gap is the interval plus up to 10% of it
 
 # --- timeouts (seconds) ---------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT = 10.0

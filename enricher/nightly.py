@@ -162,9 +162,10 @@ class Nightly:
         if self.history is not None:
             self.history.commit_run()
 
-    def close(self) -> None:
+    def close(self, discard: bool = False) -> None:
+        """Close the history; ``discard``: forget this run (a usage error ended it)."""
         if self.history is not None:
-            self.history.close()
+            self.history.close(discard)
 
 
 def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,

@@ -2,8 +2,8 @@
 
 One file (default ``.enricher/state.sqlite``, WAL mode) keeps, per URL, the last verdict and
 how long it has held; per run, its times, options, counts and changes; and a journal of
-finished URLs so that a killed run resumes without refetching them. ``finish_run`` does its
-per-URL work as set-based SQL over a temporary table, never one query per URL.
+finished URLs so that a killed run resumes without refetching them. ``finish_run`` works as
+set-based SQL over a temporary table, never one query per URL.
 
 The rules, each decided here only:
 
@@ -17,11 +17,10 @@ The rules, each decided here only:
   checks into days.
 * changes, against the URL's previous check: newly dead (dead now; not dead before, or never
   seen), recovered (bad before, good now), still dead (dead before and now; since, and age in
-  days at the end of the run), newly redirected (redirected now; not before, never seen, or
-  to another target), flapping (>= 3 good<->bad changes between neighbouring checks among
-  the URL's last 6 checks, this one included).
-* a reused result (``--max-age``) is not a check: it is annotated but changes nothing stored.
-  A resumed result is a check of the interrupted run: its ``checked_at`` is newer than the row.
+  days at the end of the run), newly redirected (redirected now; not before, never seen, or to
+  another target), flapping (>= 3 good<->bad changes among the last 6 checks, this one too).
+* a reused result (``--max-age``) is no check: annotated, it changes nothing stored; a
+  resumed one is a check of the interrupted run (its ``checked_at`` is newer than the row).
 * resume: the journal keeps what unfinished runs (killed, or ended with ``aborted=INTERRUPTED``)
   had finished, for ``RESUME_WINDOW`` (never longer than ``--max-age``). Commits are batched
   (``JOURNAL_BATCH`` results, ``JOURNAL_SECONDS`` by the clock, or ``flush``, which the caller
@@ -36,15 +35,15 @@ The rules, each decided here only:
   work (the records need its ``since``/``confirmed``) uncommitted until ``commit_run``; an
   interruption meanwhile (``aborted=INTERRUPTED``) rolls it back, a kill leaves it unfinished.
 * one run at a time: ``open`` takes an exclusive ``flock`` on ``<resolved state>.lock`` until
-  ``close``; the kernel drops it when the process dies. ``read_only`` opens take no lock.
+  ``close``; the kernel drops it when the process dies; ``read_only`` opens take none.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 * read-only opens (``enricher report``) and rehearsals change no byte of the state files and
-  create none (see ``_connect_read_only``). A rehearsal (``--dry-run``) reads the history as
-  a run would and writes nothing: no lock, journal or run row; ``finish_run`` works in a
-  transaction it rolls back, in a private copy (a missing or empty file: an empty history).
+  create none (``_connect_read_only``). A rehearsal (``--dry-run``) reads the history as a
+  run would and writes no lock, journal or run row; ``finish_run`` works in a transaction
+  it rolls back, in a private copy (a missing or empty file: an empty history).
 
-This is the only module that imports sqlite3. It must not fetch, read records or print, and
-reads the time only through the injected ``clock``.
+The only module that imports sqlite3; it must not fetch, read records or print, and reads
+the time only through the injected ``clock``.
 """
 
 from __future__ import annotations
@@ -245,9 +244,10 @@ class History:
         self._db.execute("PRAGMA cache_size=-16000")
         self._db.executescript(sql.TEMP)
 
-    def close(self) -> None:
-        """Flush the journal, close the database, release the lock. Idempotent. A run held
-        by ``finish_run(hold=True)`` is rolled back: the next ``open`` marks it interrupted."""
+    def close(self, discard: bool = False) -> None:
+        """Flush the journal, close the database, release the lock; idempotent. A held run
+        (``finish_run(hold=True)``) is rolled back: the next ``open`` marks it interrupted;
+        with ``discard`` (a usage error ended it before any check) its row is deleted."""
         if self._closed:
             return
         self._closed = True
@@ -255,6 +255,8 @@ class History:
             if self._held is not None:
                 self._held = None
                 self._db.rollback()
+            if discard and self._run and not self.rehearsal:  # autocommit
+                self._db.execute("DELETE FROM runs WHERE id = ?", (self._run,))
             if self._pending:
                 self._flush()
         except sqlite3.Error as exc:

@@ -364,6 +364,26 @@ def test_report_format_applies_only_without_an_extension(web: DemoWeb, tmp_path:
     assert (tmp_path / "r").read_text(encoding="utf-8").startswith("<?xml")
 
 
+def test_a_usage_error_leaves_no_run_in_the_history(web: DemoWeb, tmp_path: Path) -> None:
+    """A mistyped path (or --out onto the records) is no run: ``report`` must not say that the
+    last run has not finished."""
+    import sqlite3
+
+    records = write_demo_records(web, tmp_path / "records")
+    state = str(tmp_path / "state.sqlite")
+    fast = [a for a in FAST if a != "--no-state"]
+    _run(["check", str(tmp_path / "records"), *fast, "--state", state])
+    code, _, err = _run(["check", str(tmp_path / "records"), "missing", *fast, "--state", state])
+    assert code == ExitCode.USAGE and "missing" in err
+    code, _, err = _run(["enrich", str(records[0]), "--out", str(records[0].parent), *fast,
+                         "--state", state])
+    assert code == ExitCode.USAGE and "--out" in err, err
+    with sqlite3.connect(state) as db:
+        assert [row[0] for row in db.execute("SELECT state FROM runs")] == ["finished"]
+    code, _, err = _run(["report", "--state", state])
+    assert "has not finished" not in err
+
+
 def test_paths_on_stdin_that_were_deleted_are_skipped(web: DemoWeb, tmp_path: Path) -> None:
     records = write_demo_records(web, tmp_path / "records")
     listed = f"{records[0]}\n{tmp_path}/records/deleted.md\n"

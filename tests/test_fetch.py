@@ -756,11 +756,12 @@ def test_politeness_limits_hold_with_retries() -> None:
     for host, interval in (("a.test", 0.05), ("b.test", 0.05), ("c.test", 0.1)):
         # spacing between request starts, retries included: exact where requests leave us
         starts = [t for h, t in sent if h == host]
-        assert min(b - a for a, b in itertools.pairwise(starts)) >= interval * 0.8 - 0.001
+        # (the interval is a minimum: jitter only adds to it)
+        assert min(b - a for a, b in itertools.pairwise(starts)) >= interval - 0.001
         # as the server saw it: connection setup blurs single gaps, the mean holds
         arrived = srv.starts(host)
         gaps = [b - a for a, b in itertools.pairwise(arrived)]
-        assert sum(gaps) / len(gaps) >= interval * 0.9, (host, gaps)
+        assert sum(gaps) / len(gaps) >= interval, (host, gaps)
 
 
 def test_global_limit_holds() -> None:

@@ -3,13 +3,13 @@
 Design (after scrapy's downloader ``Slot`` and lychee's host module):
 
 * A **HostSlot** per host holds its concurrency limit, the minimum interval between request
-  *starts* (jittered ±``jitter``), the time the next request may start, its queue of URLs
+  *starts* (plus up to ``jitter`` of it), the time the next request may start, its queue of URLs
   not yet started (``pending``) and of jobs that want another attempt (``waiters``: retries
   and redirect hops, served first); circuit breakers live beside it, per origin. Each grant
   plans the host's next start (the planned send time + a jittered gap); the job reports when
   its request has really left (``sent``, from httpcore's trace, after a new connection's
   handshake and the head's write), and the next start moves later only if it would otherwise
-  come closer than ``least_gap`` (interval × (1 - jitter/2)) to that moment. So an error
+  come closer than ``least_gap`` (the interval) to that moment. So an error
   page that comes back fast never shortens a host's delay, nor does a slow connect (while a
   granted request is still connecting, the host's next start waits), and event-loop latency
   does not stretch the schedule. A start may be granted up to ``lead`` early; the job
@@ -385,9 +385,9 @@ class Scheduler(Generic[T]):
         """The granted request has left (or failed before it could); the host may be
         considered for its next start. Once per attempt. The next start stays where the
         grant planned it (``send_at`` + the drawn gap) unless this request left so late that
-        the next one would follow it closer than the shortest gap the jitter allows: a
+        the next one would follow it closer than the interval: a
         late wake-up of a busy event loop then never stretches the host's schedule, and no
-        two requests ever leave closer than the jitter's own floor. ``refused``: nothing
+        two requests ever leave closer than the interval. ``refused``: nothing
         left (the address policy refused it); the only attempt in flight gives its gap back."""
         slot = self.slot(key)
         if refused and slot.active <= 1:  # 3,000 refused URLs of a host took 300 s

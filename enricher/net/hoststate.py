@@ -53,15 +53,15 @@ class HostSlot(Generic[T]):
     waiters: deque[tuple[str, asyncio.Future[bool]]] = field(default_factory=deque)  # origin
 
     def least_gap(self) -> float:
-        """What a late request leaves to the next at least: the interval less half the
-        jitter band (the other half is a margin for the server's own view of arrivals)."""
-        return self.interval * (1.0 - self.jitter / 2)
+        """What a late request leaves to the next at least: the interval (a minimum: the
+        jitter only ever adds to it; a site that asked for 2 s got 1.8 s)."""
+        return self.interval
 
     def gap(self, rand: Callable[[], float]) -> float:
-        """Seconds from one start to the next: the interval, jittered."""
+        """Seconds from one start to the next: the interval plus up to ``jitter`` of it."""
         if self.interval <= 0:
             return 0.0
-        return self.interval * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+        return self.interval * (1.0 + self.jitter * rand())
 
     def work(self) -> float:
         """Seconds of politeness-bound work still queued (the ready heap's priority)."""
