@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, NoReturn, TextIO
 
@@ -391,6 +391,9 @@ def _write_reports(
 def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[str, str]]:
     from enricher.report import format_for
 
+    if explicit and not paths:  # "--format json > out.json" wrote nothing there
+        raise ConfigError(f"--format {explicit} applies to --report FILE; add --report - to "
+                          "print the report on stdout")
     try:
         return [(path, format_for(path, explicit)) for path in paths]
     except ValueError as exc:
@@ -428,8 +431,6 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     config = settings.config
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):
-        from dataclasses import replace
-
         config = replace(config, dry_run=True)
     reports = _report_formats(settings.reports, args.report_format)
     outputs = [("--report", path) for path, _ in reports]

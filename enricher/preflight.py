@@ -186,8 +186,9 @@ def _is_record(path: Path) -> bool:
 
 
 def check_out_folder(out: str) -> None:
-    """ConfigError when ``--out`` (or a folder above it) exists but is not a folder: every
-    copy would fail to be written, so say it once, before anything is read or fetched."""
+    """ConfigError when ``--out`` (or a folder above it) exists but is not a folder, or the
+    nearest one that exists is not writable: every copy would fail to be written, so say it
+    once, before anything is read or fetched."""
     for path in (Path(out), *Path(out).parents):
         try:
             exists, folder = path.exists(), path.is_dir()
@@ -197,4 +198,7 @@ def check_out_folder(out: str) -> None:
             if not folder:
                 raise ConfigError(f"--out {out}: {path} is not a folder; choose another --out "
                                   "folder or use --in-place")
+            if not os.access(path, os.W_OK | os.X_OK):  # found after every fetch, record by record
+                raise ConfigError(f"--out {out}: folder {path} is not writable; choose another "
+                                  "--out folder or use --in-place")
             return

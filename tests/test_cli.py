@@ -364,6 +364,14 @@ def test_report_format_applies_only_without_an_extension(web: DemoWeb, tmp_path:
     assert (tmp_path / "r").read_text(encoding="utf-8").startswith("<?xml")
 
 
+def test_format_without_report_is_a_usage_error(tmp_path: Path) -> None:
+    """``check news/ --format json > out.json`` wrote nothing to out.json, exit 1."""
+    (tmp_path / "a.md").write_text('---\ntitle: "T"\n---\n', encoding="utf-8")
+    code, out, err = _run(["check", str(tmp_path / "a.md"), "--format", "json", *FAST])
+    assert code == ExitCode.USAGE and out == ""
+    assert err.count("\n") == 1 and "--report -" in err, err
+
+
 def test_a_usage_error_leaves_no_run_in_the_history(web: DemoWeb, tmp_path: Path) -> None:
     """A mistyped path (or --out onto the records) is no run: ``report`` must not say that the
     last run has not finished."""

@@ -154,6 +154,22 @@ def test_an_out_that_is_a_file_stops_before_anything_is_read(tmp_path: Path) -> 
     assert not (tmp_path / ".enricher").exists()
 
 
+def test_an_out_folder_that_cannot_be_written_stops_before_anything_is_fetched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found record by record after every URL was fetched, before. (os.access is replaced:
+    the tests may run as root, for whom every folder is writable.)"""
+    (tmp_path / "a.md").write_text("---\nwebUrl: 'https://x.invalid/'\n---\n", encoding="utf-8")
+    (tmp_path / "locked").mkdir()
+    real = os.access
+    monkeypatch.setattr("enricher.preflight.os.access",
+                        lambda path, mode: Path(path).name != "locked" and real(path, mode))
+    for out in ("locked", "locked/sub"):
+        code, _, err = _run(["enrich", "a.md", "--no-state", "--out", out])
+        assert code == ExitCode.USAGE, err
+        assert err == f"enricher: --out {out}: folder locked is not writable; choose another " \
+            "--out folder or use --in-place\n"
+
+
 def test_readme_lists_the_report_formats_of_format() -> None:
     text = README.read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| `--format FMT` |")
