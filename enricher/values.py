@@ -181,6 +181,8 @@ def header(name: str, value: object) -> tuple[str, str]:
         )
     if name.lower() in _OWN_HEADERS:  # sent as given, they break every request (or mislead)
         raise ValueError(f"header {name}: enricher sets it for each request; remove it")
+    if name.lower() == "user-agent":  # it silently beat --user-agent, and could be empty
+        raise ValueError(f"header {name}: set it with --user-agent (or user_agent); remove it")
     return name, field_value(value, f"header {name}: ")
 
 
@@ -199,6 +201,8 @@ def headers(value: object) -> dict[str, str]:
         if not sep or not name.strip():
             raise ValueError(f"expected a header as 'Name: value', got {item!r}")
         key, text = header(name.strip(), val.strip())
+        if any(key.lower() == known.lower() for known in out):  # the first was dropped
+            raise ValueError(f"header {key} is given twice; give it once")
         out[key] = text
     return out
 

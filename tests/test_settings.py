@@ -201,6 +201,11 @@ def test_bad_headers_are_rejected(header: str) -> None:
     ({"headers": ["content-length: 5"]}, {}, "--header: header content-length: enricher sets"),
     ({"headers": ["Transfer-Encoding: chunked"]}, {}, "--header: header Transfer-Encoding: "),
     ({"user_agent": " "}, {}, "--user-agent: the User-Agent cannot be empty"),
+    # a User-Agent header beat --user-agent without a word, and could be empty
+    ({"headers": ["User-Agent:"]}, {}, "--header: header User-Agent: set it with --user-agent"),
+    ({"headers": ["user-agent: x"]}, {}, "--header: header user-agent: set it with"),
+    # the second of two values for one name won without a word
+    ({"headers": ["X-A: 1", "x-a: 2"]}, {}, "--header: header x-a is given twice"),
 ])
 def test_values_no_run_could_honour_are_one_line_errors(
     flags: dict[str, object], environ: dict[str, str], message: str
