@@ -10,6 +10,7 @@ lines to the Reporter).
 from __future__ import annotations
 
 import asyncio
+import time
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -333,8 +334,10 @@ def run_result(
     aborted: str | None = None,
     options: Mapping[str, object] | None = None,
     changes: Changes | None = None,
+    elapsed: float | None = None,
 ) -> RunResult:
     return RunResult(
+        elapsed=elapsed,
         command=command,
         started_at=started_at,
         finished_at=utc_now(),
@@ -373,6 +376,7 @@ async def run(
     history cannot be opened (locked by another run). ``clock`` (UTC) replaces the wall clock
     for the run's start and the history (tests simulate nightly runs with it)."""
     started = utc_now() if clock is None else clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    began = time.monotonic()  # the timestamps hold whole seconds: "Run time 1.0 s" for 1.9
     col = Collection()
     outcome = FetchOutcome(results={})
     nightly = Nightly.open(config, command, options or {}, clock=clock)
@@ -392,6 +396,7 @@ async def run(
             aborted=stop,
             changes=changes,
             options=options,
+            elapsed=time.monotonic() - began,
         )
 
     try:

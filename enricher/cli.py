@@ -88,18 +88,13 @@ _FAIL_ON_DEFAULT = ",".join(sorted(defaults.DEFAULT_FAIL_ON))
 
 
 def _history_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--no-state", action="store_true", help="keep no history (no since/confirmed, no --max-age)"
-    )
+    p.add_argument("--no-state", action="store_true",
+                   help="keep no history (no since/confirmed, no --max-age; wins over --state)")
 
 
 def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
-    p.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="record files, folders or globs; - reads paths from stdin",
-    )
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="record files, folders or globs; - reads paths from stdin")
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -107,10 +102,11 @@ def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
         "searched upwards)",
     )
     same = "accepted for symmetry with check; the listing is the same"
-    p.add_argument("-q", "--quiet", action="store_true", help=same if listing else
-                   "print only errors: record errors, an aborted run, warnings")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help=same if listing else "one line per URL")
+    talk = p.add_mutually_exclusive_group()  # -q -v printed every URL's line
+    talk.add_argument("-q", "--quiet", action="store_true", help=same if listing else
+                      "print only errors: record errors, an aborted run, warnings")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help=same if listing else "one line per URL")
     _no_color(p)
 
 

@@ -326,3 +326,4 @@ class RunResult:
     aborted: str | None = None  # reason when the run was aborted
     options: Mapping[str, object] = field(default_factory=dict)
     changes: Changes | None = None  # what changed since the previous run (with a history)
+    elapsed: float | None = None  # seconds it took, measured; None: from the two timestamps

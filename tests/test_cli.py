@@ -364,6 +364,12 @@ def test_report_format_applies_only_without_an_extension(web: DemoWeb, tmp_path:
     assert (tmp_path / "r").read_text(encoding="utf-8").startswith("<?xml")
 
 
+def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path) -> None:
+    """``-q -v`` printed the per-URL lines that -q ("only errors") promises away."""
+    code, _, err = _run(["check", str(tmp_path), "-q", "-v", *FAST])
+    assert code == ExitCode.USAGE and err.count("\n") == 1 and "-q/--quiet" in err, err
+
+
 def test_format_without_report_is_a_usage_error(tmp_path: Path) -> None:
     """``check news/ --format json > out.json`` wrote nothing to out.json, exit 1."""
     (tmp_path / "a.md").write_text('---\ntitle: "T"\n---\n', encoding="utf-8")

@@ -261,6 +261,8 @@ def test_counts_by_status_counts_urls_and_groups_slots() -> None:
     assert t.failing == 6
     assert t.sources == 19
     assert t.elapsed_s == pytest.approx(65.5)
+    # measured by the run: the timestamps hold whole seconds ("Run time 1.0 s" for 1.86 s)
+    assert totals(replace(run, elapsed=1.86), ALL_FAIL).elapsed_s == 1.86
     js = [e for e in entries(run) if e.raw == "javascript:alert(1)"]
     assert len(js) == 1 and [s.file for s in js[0].sources] == ["recs/a.md", "recs/c.md"]
 

@@ -86,7 +86,7 @@ class Totals:
     urls: int  # distinct fetched URLs
     sources: int  # record fields citing a link
     failing: int  # links whose status is in fail_on
-    elapsed_s: float | None  # finished_at - started_at; None when unparsable
+    elapsed_s: float | None  # RunResult.elapsed, else finished_at - started_at; None: unknown
     requests: int
     bytes_read: int
     record_errors: int = 0  # records that could not be read or written
@@ -245,7 +245,8 @@ def totals(run: RunResult, fail_on: Iterable[str] = ()) -> Totals:
         urls=len(run.results),
         sources=sum(len(e.sources) for e in all_entries),
         failing=sum(1 for e in all_entries if e.status in failing),
-        elapsed_s=elapsed_seconds(run.started_at, run.finished_at),
+        elapsed_s=run.elapsed if run.elapsed is not None else elapsed_seconds(
+            run.started_at, run.finished_at),
         requests=run.requests,
         bytes_read=run.bytes_read,
         record_errors=len(run.record_errors),
