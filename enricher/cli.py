@@ -404,7 +404,8 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> i
     config = settings.config
     reports = _report_formats(settings.reports, args.report_format)
     state = config.state_file or defaults.DEFAULT_STATE_FILE
-    check_outputs([("--report", path) for path, _ in reports], state=state)
+    check_outputs([(settings.labels.get("report", "--report"), path) for path, _ in reports],
+                  state=state)
     run, note = history_run(state, config.confirm_runs, config.confirm_days)
     if note is not None and not args.quiet:
         err.print(f"enricher: {note}", markup=False)
@@ -429,10 +430,10 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     if write and getattr(args, "dry_run", False):
         config = replace(config, dry_run=True)
     reports = _report_formats(settings.reports, args.report_format, settings.results)
-    outputs = [("--report", path) for path, _ in reports]
+    outputs = [(settings.labels.get("report", "--report"), path) for path, _ in reports]
     if settings.results:
         reports.insert(0, (settings.results, "jsonl"))
-        outputs.insert(0, ("--results", settings.results))
+        outputs.insert(0, (settings.labels.get("results", "--results"), settings.results))
     check_outputs(outputs, state=config.state_file, inputs=args.paths,  # before any fetch
                   out=config.out_dir if write and not config.in_place else None)
     fetchers: list[Fetcher] = []

@@ -18,17 +18,21 @@ from enricher.finding import is_record_name
 from enricher.settings import ConfigError, Settings, flag_name
 
 
-def without_history(config: Config, write: bool) -> tuple[str, ...]:
+def without_history(config: Config, write: bool,
+                    labels: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """One line per option that needs the run history, in a run that keeps none
     (``--no-state``): not an error (a one-off ``--no-state`` run need not edit the config
-    file), but said. ``write``: the run writes records (``--prune-dead`` matters)."""
+    file), but said. ``write``: the run writes records (``--prune-dead`` matters).
+    ``labels`` (``Settings.labels``): where each was set (a flag, a variable, a file's key)."""
     if config.state_file:
         return ()
     needs = [("max_age", config.max_age is not None, "no result is reused"),
              ("prune_dead", write and config.prune_dead,
               "nothing is ever confirmed dead, so nothing moves")]
-    return tuple(f"{flag_name(key)} has no effect without a history (--no-state, or an empty "
-                 f"state setting): {effect}" for key, on, effect in needs if on)
+    named = labels or {}
+    return tuple(f"{named.get(key) or flag_name(key)} has no effect without a history "
+                 f"(--no-state, or an empty state setting): {effect}"
+                 for key, on, effect in needs if on)
 
 
 def new_history(config: Config) -> tuple[str, ...]:
@@ -48,7 +52,8 @@ def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None,
              flag: bool) -> tuple[str, ...]:
     """The run's warning lines (not errors): options without effect, a policy switched off."""
     environ = os.environ if environ is None else environ
-    return (*without_history(settings.config, write), *new_history(settings.config),
+    return (*without_history(settings.config, write, settings.labels),
+            *new_history(settings.config),
             *_policy_off(settings.config, flag, settings.source, environ))
 
 

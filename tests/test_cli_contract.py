@@ -198,6 +198,14 @@ def test_options_that_need_a_history_warn_without_one(tmp_path: Path) -> None:
     assert code == ExitCode.OK and "warning" not in err
     code, _, err = _run(["enrich", "a.md", "--in-place", "--max-age", "20h"])  # a history
     assert code == ExitCode.OK and "warning" not in err
+    # set in the config file or the environment: named as set there, not as a flag
+    code, _, err = _run(["enrich", "a.md", "--in-place", "--no-state"],
+                        environ={"ENRICHER_MAX_AGE": "20h"})
+    assert "enricher.toml: prune_dead has no effect" in err, err
+    assert "ENRICHER_MAX_AGE has no effect" in err, err
+    (tmp_path / "enricher.toml").write_text('report = ["nodir/r.html"]\n', encoding="utf-8")
+    code, _, err = _run(["check", "a.md", "--no-state"])
+    assert code == ExitCode.USAGE and "enricher.toml: report nodir/r.html: folder nodir" in err
 
 
 @pytest.mark.parametrize(("source", "patterns"), [
