@@ -7,9 +7,8 @@ the opt-in fix-ups (``--fill-missing``) may also fill empty ``title``, ``excerpt
 ``images`` but never overwrite a value that is present; ``--prune-dead`` moves confirmed dead
 ``related`` items to ``deadRelated`` (a ``spans.MoveItems`` edit: their text moves verbatim).
 
-Stability rule: a run whose results did not change must not change a byte, so entries hold no
-per-run details (check time, elapsed, attempts); ``since`` is carried over from the record's
-previous ``linkCheck`` entry while the status stays the same.
+Stability rule: a run whose results did not change must not change a byte: entries hold no
+per-run details (check time, elapsed, attempts); ``since`` carries over while the status holds.
 
 This module must not do I/O, import yaml, httpx or selectolax.
 """
@@ -17,7 +16,7 @@ This module must not do I/O, import yaml, httpx or selectolax.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,11 +39,9 @@ from enricher.textsim import title_drift
 LINK_CHECK = "linkCheck"
 LIVE_PAGE = "livePage"
 _GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
+_BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 #: which slot of a holder describes the holder's own page, in order of preference
 _PAGE_KEYS = ("webUrl", "originalUrl")
-
-
-_BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +109,11 @@ def slot_entry(
     record_title: object = None,
     history: bool = False,
 ) -> dict[str, Any]:
-    """The ``linkCheck`` entry of one URL slot."""
+    """The ``linkCheck`` entry of one URL slot. An image slot whose URL was fetched as a page
+    (another slot cites it as one) is ``not_an_image`` unless the page was an image."""
+    if slot.kind is LinkKind.IMAGE and result is not None and result.kind is LinkKind.PAGE \
+            and not (result.content_type or "").startswith("image/") and result.status in _GOOD:
+        result = replace(result, status=LinkStatus.ERROR, reason="not_an_image", page=None)
     if history and result is not None and not _settled(result, previous):
         return dict(previous)
     if result is None:
@@ -209,9 +210,9 @@ def _empty(value: object) -> bool:
 
 def _fill(holder: Mapping[str, Any], page: PageMeta,
           results: Mapping[str, LinkResult]) -> dict[str, Any]:
-    """``--fill-missing``: values for empty title/excerpt/images; never overwrite. An image
-    is filled in only when it is one: probed ok in this run, or typed by an earlier probe
-    (a page reused from the history); never a dead, refused or non-image URL."""
+    """``--fill-missing``: values for empty title/excerpt/images; never overwrite. An image is
+    filled in only when it is one: probed ok in this run, or typed by an earlier probe (a
+    page reused from the history), never a dead, refused or non-image URL."""
     edits: dict[str, Any] = {}
     if _empty(holder.get("title")) and page.title:
         edits["title"] = page.title
@@ -335,9 +336,8 @@ def build_edits(
 ) -> dict[HolderPath, dict[str, Any]]:
     """All edits of one record. Holders are visited in document order; entries within a
     ``linkCheck`` keep the order of the slots. ``previous``: the data of the copy the last
-    run wrote (``--out``), whose ``linkCheck``, ``livePage`` and filled-in values stand in
-    for the record's own, so that one bad night changes an output copy no more than a
-    record enriched in place."""
+    run wrote (``--out``), whose ``linkCheck``, ``livePage`` and filled-in values stand in for
+    the record's own: one bad night changes an output copy no more than a record in place."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     places = _places(data, previous) if previous is not None else None

@@ -531,3 +531,22 @@ def test_a_dead_link_reached_through_a_redirect_names_where_it_led() -> None:
     ok = {url: _result(url, LinkStatus.OK, final_url="https://b.example/new", redirects=(url,))}
     entry = build_edits({"webUrl": url}, slots, ok, EnrichOptions(now=NOW))[()]["linkCheck"]
     assert "finalUrl" not in entry["webUrl"]
+
+
+def test_an_image_slot_given_a_page_result_is_not_an_image() -> None:
+    """One URL cited as a page (webUrl) and as an image is fetched once, as a page: its
+    image slot got ``ok`` for an HTML page; it says ``not_an_image`` unless the page was an
+    image after all."""
+    url = "https://b.example/story"
+    data = {"webUrl": url, "images": [{"url": url}]}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url),
+             _slot(("images", 0), "url", LinkKind.IMAGE, url)]
+    html = {url: _result(url, LinkStatus.OK, content_type="text/html",
+                         page=PageMeta(title="Story"))}
+    edits = build_edits(data, slots, html, EnrichOptions(now=NOW))
+    assert edits[()]["linkCheck"]["webUrl"]["status"] == "ok"
+    image = edits[("images", 0)]["linkCheck"]["url"]
+    assert (image["status"], image["reason"]) == ("error", "not_an_image")
+    png = {url: _result(url, LinkStatus.OK, content_type="image/png")}
+    edits = build_edits(data, slots, png, EnrichOptions(now=NOW))
+    assert edits[("images", 0)]["linkCheck"]["url"]["status"] == "ok"
