@@ -20,6 +20,7 @@ DEFAULT_MAX_CONCURRENCY = 128  # requests in flight over all hosts
 DEFAULT_HOST_CONCURRENCY = 4  # requests in flight per host
 DEFAULT_HOST_REQUEST_INTERVAL = 0.1  # least seconds between request starts per host
 DEFAULT_HOST_INTERVAL_JITTER = 0.1  # a gap is the interval plus up to 10% of it
+LONG_INTERVAL = 10.0  # a host request interval this long or longer gets a warning
 
 # --- timeouts (seconds) ---------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from enricher.config import DEFAULT_STATE_FILE, Config
+from enricher.config import DEFAULT_STATE_FILE, LONG_INTERVAL, Config, shown_duration
 from enricher.finding import is_record_name
 from enricher.settings import ConfigError, Settings, flag_name
 
@@ -53,8 +53,20 @@ def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None,
     """The run's warning lines (not errors): options without effect, a policy switched off."""
     environ = os.environ if environ is None else environ
     return (*without_history(settings.config, write, settings.labels),
-            *new_history(settings.config),
+            *new_history(settings.config), *_long_interval(settings),
             *_policy_off(settings.config, flag, settings.source, environ))
+
+
+def _long_interval(settings: Settings) -> tuple[str, ...]:
+    """One line when the interval between a host's requests is 10 s or more: a plain number
+    is seconds, so ``--host-request-interval 100`` meant for milliseconds takes hours."""
+    interval = settings.config.fetch.host_request_interval
+    if interval < LONG_INTERVAL:
+        return ()
+    label = settings.labels.get("host_request_interval") or flag_name("host_request_interval")
+    return (f"{label} is {shown_duration(interval)}: each host gets one request per "
+            f"{shown_duration(interval)} (a plain number is seconds; for milliseconds write "
+            f"{interval:g}ms)",)
 
 
 def _policy_off(config: Config, flag: bool, source: str | None,

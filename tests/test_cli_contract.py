@@ -170,6 +170,17 @@ def test_an_out_folder_that_cannot_be_written_stops_before_anything_is_fetched(
             "--out folder or use --in-place\n"
 
 
+def test_an_interval_of_ten_seconds_or_more_gets_a_warning(tmp_path: Path) -> None:
+    """A plain number is seconds: --host-request-interval 100, meant as 100 ms, is 100 s."""
+    (tmp_path / "a.md").write_text("---\ntitle: No links\n---\n", encoding="utf-8")
+    code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "100"])
+    assert code == ExitCode.OK
+    assert "enricher: warning: --host-request-interval is 100s: each host gets one request " \
+        "per 100s (a plain number is seconds; for milliseconds write 100ms)" in err, err
+    code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "2s"])
+    assert code == ExitCode.OK and "warning" not in err
+
+
 def test_readme_lists_the_report_formats_of_format() -> None:
     text = README.read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| `--format FMT` |")
