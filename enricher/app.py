@@ -34,6 +34,7 @@ from enricher.models import (
     RunResult,
     Sources,
 )
+from enricher.net.client import TransportFactory
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Resolver
 from enricher.nightly import Nightly
@@ -271,8 +272,11 @@ def _check_network(fetcher: Fetcher) -> None:
     """Abort the run, before anything is written, when the outage guard judged the network
     down (the fetcher stopped as soon as it did)."""
     if fetcher.network_down:
+        proxy = isinstance(fetcher.make, TransportFactory) and bool(fetcher.make.routes)
         raise Aborted("the network looks down: nearly every site stayed silent (connections "
-                      "or lookups timed out, no route); no record was written")
+                      "or lookups timed out, no route); no record was written" + (
+                          "; requests went through a proxy: check that it is up (--proxy, "
+                          "HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)" if proxy else ""))
 
 
 def _state_error(group: BaseExceptionGroup[BaseException]) -> StateError | None:

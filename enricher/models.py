@@ -232,7 +232,9 @@ class RecordError:
         return cls(file, f"{message} (record not checked)", line)
 
 
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#@]*@")
+# up to the last "@", whatever comes before it: httpx splits "user:pa@ss@host" at the last
+# one, and a password holding "/", "?" or "#" is no URL at all, but still a password
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?.*@", re.DOTALL)
 
 
 def without_userinfo(url: str) -> str:

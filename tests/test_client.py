@@ -176,7 +176,8 @@ def test_the_open_files_limit_is_raised_within_the_hard_limit() -> None:
 
 @pytest.mark.parametrize("proxy", ["socks5://user:s3cretpw@127.0.0.1:1080",
                                    "user:s3cretpw@proxy.example:3128",
-                                   "http://user:s3cretpw@", "http://u:s3cretpw@127.0.0.1:99999"])
+                                   "http://user:s3cretpw@", "http://u:s3cretpw@127.0.0.1:99999",
+                                   "http://user:s3c/retpw@127.0.0.1:8", "http://u:s3c#retpw@p:8"])
 def test_proxy_errors_never_print_the_password(proxy: str) -> None:
     with pytest.raises(ValueError) as info:
         ProxyRoutes.build(proxy, {})
@@ -195,6 +196,9 @@ def test_run_options_keep_no_credentials() -> None:
                         "max_concurrency": 8})
     assert kept == {"proxy": "http://***@proxy.example:3128",
                     "header": ["Authorization: ***", "X-Team: ***"], "max_concurrency": 8}
+    # httpx splits user:pass at the last "@": so does the mask ("***@corp@..." kept "corp")
+    assert run_options({"proxy": "http://alice:s3cret@corp@proxy.example:3128"}) == {
+        "proxy": "http://***@proxy.example:3128"}
 
 
 @pytest.mark.parametrize("no_proxy", ["bücher.example", "xn--bcher-kva.example",

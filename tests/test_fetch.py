@@ -8,6 +8,7 @@ import functools
 import itertools
 import random
 import socket
+import ssl
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 import brotli  # type: ignore[import-untyped]
 import httpx
 import pytest
+import trustme
 from netserver import Conn, FakeResolver, NetServer, Request, gzip_bomb, gzipped, page, route
 
 from enricher.classify import classify
@@ -700,6 +702,58 @@ def test_http_proxy_from_the_environment() -> None:
     assert "/direct" in targets  # NO_PROXY: straight to the server
     assert resolver.calls["a.test"] == 0 and resolver.calls["b.test"] == 1
     assert {r.http_status for r in out.values()} == {200}
+
+
+def test_a_proxys_own_not_found_page_never_makes_a_link_dead() -> None:
+    """Behind a proxy, plain-http URLs get the proxy's own error page when it cannot resolve
+    or reach the site: squid marks it X-Squid-Error, Privoxy answers "404 No such domain".
+    Such a 404 is the proxy's trouble (error/proxy); a site's own 404 passed on stays dead."""
+    async def proxy(request: Request, conn: Conn) -> None:
+        if "squid" in request.target:
+            await conn.respond(404, page("ERROR"), [("X-Squid-Error", "ERR_DNS_FAIL 0")])
+        elif "privoxy" in request.target:
+            body = page("404 - No such domain (Privoxy@proxy)")
+            await conn.send(b"HTTP/1.1 404 No such domain\r\nContent-Type: text/html\r\n"
+                            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        else:
+            await conn.respond(404, page("Not found"), [("Via", "1.1 proxy")])
+
+    async def main() -> dict[str, FetchResult]:
+        async with NetServer(proxy) as srv:
+            env = {"HTTP_PROXY": f"http://127.0.0.1:{srv.port}"}
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(FAST, resolver=FakeResolver(dict(HOSTS)), env=env) as f:
+                await f.fetch_all([(f"http://{name}.example/story", LinkKind.PAGE)
+                                   for name in ("squid", "privoxy", "site")],
+                                  lambda r: out.__setitem__(r.url.split("/")[2], r))
+            return out
+
+    out = asyncio.run(main())
+    assert status(out["squid.example"]) == (LinkStatus.ERROR, "proxy")
+    assert status(out["privoxy.example"]) == (LinkStatus.ERROR, "proxy")
+    assert status(out["site.example"]) == (LinkStatus.DEAD, "http_404")
+
+
+def test_an_https_proxy_is_verified_with_the_ca_bundle(ca: trustme.CA, bundle: str) -> None:
+    """--proxy https://... --ca-bundle corp-ca.pem (the README's own example): the proxy's
+    certificate was checked against certifi only, so every URL was error/tls."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+
+    async def proxy(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page(request.target))
+
+    async def main() -> tuple[list[str], list[FetchResult]]:
+        async with NetServer(proxy, tls=server_ctx) as srv:
+            config = replace(FAST, proxy=f"https://127.0.0.1:{srv.port}", ca_bundle=bundle)
+            out: list[FetchResult] = []
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS)), env={}) as f:
+                await f.fetch_all([("http://a.test:8080/via", LinkKind.PAGE)], out.append)
+            return [a.target for a in srv.arrivals], out
+
+    targets, out = asyncio.run(main())
+    assert targets == ["http://a.test:8080/via"]
+    assert [(r.http_status, r.failure) for r in out] == [(200, None)]
 
 
 # --- politeness, breaker, outage, cancellation ------------------------------------------------

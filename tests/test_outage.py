@@ -349,3 +349,20 @@ def test_no_retry_starts_once_the_guard_has_judged() -> None:
                              FakeResolver(names), config, sleep=no_sleep, **GUARD)
     assert fetcher.network_down
     assert fetcher.requests < 20 + 20  # at most one retry of each site before the judgement
+
+
+def test_an_outage_behind_a_proxy_names_the_proxy(tmp_path: Path) -> None:
+    """A proxy nobody listens on: the abort says to check the proxy, the user's actual fix
+    (it said only that the network looked down)."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"r{i:02}.md").write_text(
+            f'---\ntitle: "Story {i}"\nwebUrl: "http://s{i}.test/story"\n---\n', "utf-8")
+    config = Config(fetch=replace(FAST, proxy=f"http://127.0.0.1:{free_port()}"),
+                    state_file=None, **GUARD)
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("check", [str(folder)], config, QuietReporter(console, False),
+                              write=False, resolver=FakeResolver({})))
+    assert run.aborted is not None and run.aborted.startswith("the network looks down")
+    assert "requests went through a proxy: check that it is up" in run.aborted

@@ -244,6 +244,18 @@ class Reply:
     body: bytes = b""
 
 
+def _proxy_answer(response: httpx.Response) -> str | None:
+    """What shows a 404/410 is the proxy's own error page (squid marks its pages with
+    ``X-Squid-Error``; Privoxy answers a name it cannot resolve "404 No such domain"), or
+    None: a site's own 404 passed on by the proxy."""
+    if (squid := response.headers.get("x-squid-error")) is not None:
+        return f"X-Squid-Error: {squid[:80]}"
+    phrase = response.extensions.get("reason_phrase", b"")
+    if isinstance(phrase, bytes) and phrase.lower().startswith(b"no such domain"):
+        return "404 No such domain"
+    return None
+
+
 async def read_response(
     response: httpx.Response,
     *,
@@ -252,15 +264,20 @@ async def read_response(
     config: FetchConfig,
     now: Callable[[], float],
     count: Callable[[int], None],
+    proxied: bool = False,
 ) -> Reply:
     """Status, selected headers and what the kind needs of the body. Bodies are read only for
     2xx (and for pages and reachability only when HTML); 3xx bodies never; other short bodies
-    are drained for keep-alive. ``now`` is the wall clock (Retry-After dates)."""
+    are drained for keep-alive. ``now`` is the wall clock (Retry-After dates). ``proxied``:
+    the request went through a proxy, whose own "not found" page is no verdict on the URL."""
     status = response.status_code
     raw = response.headers.raw
     if sum(len(k) + len(v) for k, v in raw) > config.max_header_bytes:
         return Reply(failure="protocol", detail="response headers too large",
                      evidence=Evidence.UP)
+    if proxied and status in (404, 410) and (why := _proxy_answer(response)):
+        return Reply(failure="proxy", detail=f"the proxy answered {status} itself ({why}): "
+                     "it could not reach or resolve the site", evidence=Evidence.UP)
     kept: dict[str, str] = {}
     several = False  # Location headers that disagree: browsers refuse such a redirect
     for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does

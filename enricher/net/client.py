@@ -10,8 +10,8 @@ host (``max_connections`` = the host's concurrency), so pool bookkeeping stays t
 the transport directly, not ``httpx.AsyncClient``: the client adds per-request work we do not
 want (auth, a cookie jar that would persist cookies, redirect and header merging).
 
-CA certificates: ``FetchConfig.ca_bundle``, else ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else
-certifi. Verification is never switched off. SOCKS proxies are not supported (no socksio).
+CA certificates (for sites and an https:// proxy alike): ``FetchConfig.ca_bundle``, else
+``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi; never unverified. No SOCKS (no socksio).
 
 ``failure_of(exc)`` is the only place an exception becomes a failure token, and says what
 the failure tells about the network (``Evidence``, for the outage guard): ``down`` for what a
@@ -42,11 +42,10 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
     other OSError ............................. connect      (connection level; by errno)
     anything else ............................. error
 
-(each httpx class and its httpcore twin map alike; MockTransport handlers raise httpx ones.)
-``attempt_failure`` refines it with how far the attempt got: our deadline before the request
-left is a connect timeout (down, unless a TCP connection was made: then only the TLS
-handshake stalled, up); a connect timeout after TCP connected is up too.
-This module must not schedule, retry or decide verdicts.
+(each httpx class and its httpcore twin map alike.) ``attempt_failure`` refines it with how
+far the attempt got: our deadline before the request left is a connect timeout (down, unless
+a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
+TCP connected is up too. This module must not schedule, retry or decide verdicts.
 """
 
 from __future__ import annotations
@@ -286,9 +285,9 @@ def _check_proxy(url: str, source: str) -> None:
     shown = repr(without_userinfo(url))  # never print a proxy's password
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"{source} {shown}: not a URL ({without_userinfo(str(exc))}); {fix}"
-                         ) from None
+    except httpx.InvalidURL as exc:  # its text may quote a piece of the password ("a:b/c@")
+        why = "percent-encode / ? # in the password" if "@" in url else without_userinfo(str(exc))
+        raise ValueError(f"{source} {shown}: not a URL ({why}); {fix}") from None
     if parsed.scheme not in ("http", "https"):
         raise ValueError(
             f"{source} {shown}: only http:// and https:// proxies are supported "
@@ -430,7 +429,8 @@ class PoolTransport(httpx.AsyncBaseTransport):
                 proxy_url=httpcore.URL(scheme=parsed.url.raw_scheme, host=parsed.url.raw_host,
                                        port=parsed.url.port, target=parsed.url.raw_path),
                 proxy_auth=parsed.raw_auth, proxy_headers=parsed.headers.raw,
-                ssl_context=f.ssl, max_connections=self._max,
+                ssl_context=f.ssl, max_connections=self._max, proxy_ssl_context=(  # https only
+                    f.proxy_ssl if parsed.url.scheme == "https" else None),
                 max_keepalive_connections=self._max, keepalive_expiry=KEEPALIVE_EXPIRY,
                 http1=True, http2=f.http2,
             )
@@ -465,8 +465,8 @@ class PoolTransport(httpx.AsyncBaseTransport):
 
 
 class TransportFactory:
-    """Shared per run: the SSL context, the guarded backend, the proxy routes. ``network``
-    is the backend the guard dials through (default anyio; tests: a fake network)."""
+    """Shared per run: the SSL contexts, the guarded backend, the proxy routes. ``network`` is
+    the backend the guard dials through (default anyio; tests: a fake network)."""
 
     def __init__(self, guard: Guard, *, ca_bundle: str | None, proxy: str | None,
                  http2: bool, env: Mapping[str, str],
@@ -475,6 +475,7 @@ class TransportFactory:
         if not http2:
             self.ssl.set_alpn_protocols(["http/1.1"])  # as httpcore sets it, for H1Transport
         self.routes = ProxyRoutes.build(proxy, env)
+        self.proxy_ssl = ssl_context(ca_bundle, env) if self.routes else None  # https proxies
         self.guard = guard
         self.network = network
         self.backend = GuardedBackend(guard, network)

@@ -140,7 +140,7 @@ class Fetcher:
                 self.guard, ca_bundle=config.ca_bundle, proxy=config.proxy,
                 http2=config.http2, env=os.environ if env is None else env, network=network,
             )
-        self._make = transport_factory
+        self.make = transport_factory
         self._transports = Transports(transport_factory, partition=partition_by_host,
                                       connections=self._connections)
         self._clock, self._wall, self._rand = clock, wall, rand
@@ -173,7 +173,7 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         # anyio loads its asyncio backend on first use (0.03-0.4 s of imports): when httpcore
         # may carry requests, now, not in the first request (stalling the loop, skewing timings)
-        make = self._make
+        make = self.make
         if not isinstance(make, TransportFactory) or make.may_use_httpcore():
             await httpcore.AnyIOBackend().sleep(0)
         raise_open_files_limit()
@@ -416,8 +416,7 @@ class Fetcher:
         headers = self._base_headers(key, job.kind)
         if extra:
             headers = headers + [(k, v) for k, v in extra.items()]
-        transport = self._transports.get(key)
-        sched = self._sched
+        transport, sched, via = self._transports.get(key), self._sched, proxied(self.make, url)
         # granted early: prepared, now wait for the host's exact spacing; a Retry-After
         # that came since the grant (another request's 429) holds this one too
         delay = sched.send_delay(key)
@@ -457,12 +456,12 @@ class Fetcher:
                         self._throttle.answered(key)
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
-                        now=self._wall, count=lambda n: self._count(job, n))
+                        now=self._wall, count=lambda n: self._count(job, n), proxied=via)
                 finally:
                     await response.aclose()
         except Exception as exc:
             failed = attempt_failure(
-                exc, sent=not pending, connected=bool(connected), proxied=proxied(self._make, url),
+                exc, sent=not pending, connected=bool(connected), proxied=via,
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent,
