@@ -21,9 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enricher.links import amp_cache_url
+from enricher.livepage import LIVE_PAGE as LIVE_PAGE
+from enricher.livepage import kept_image, live_page, page_image
+from enricher.livepage import with_probe as with_probe  # app's
 from enricher.models import (
+    BAD,
+    GOOD,
     HolderPath,
-    ImageInfo,
     LinkKind,
     LinkRef,
     LinkResult,
@@ -37,9 +41,6 @@ from enricher.spans import MoveItems
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
-LIVE_PAGE = "livePage"
-_GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
-_BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 #: which slot of a holder describes the holder's own page, in order of preference
 _PAGE_KEYS = ("webUrl", "originalUrl")
 
@@ -95,7 +96,7 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
     entry only once it is a confirmed dead link."""
-    if result.status not in _BAD or previous.get("status") not in ("ok", "redirected"):
+    if result.status not in BAD or previous.get("status") not in ("ok", "redirected"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
     return result.status is LinkStatus.DEAD and bool(result.confirmed)
 
@@ -112,7 +113,7 @@ def slot_entry(
     """The ``linkCheck`` entry of one URL slot. An image slot whose URL was fetched as a page
     (another slot cites it as one) is ``not_an_image`` unless the page was an image."""
     if slot.kind is LinkKind.IMAGE and result is not None and result.kind is LinkKind.PAGE \
-            and not (result.content_type or "").startswith("image/") and result.status in _GOOD:
+            and not (result.content_type or "").startswith("image/") and result.status in GOOD:
         result = replace(result, status=LinkStatus.ERROR, reason="not_an_image", page=None)
     if history and result is not None and not _settled(result, previous):
         return dict(previous)
@@ -152,51 +153,6 @@ def slot_entry(
     return entry
 
 
-def with_probe(image: ImageInfo, facts: ImageInfo) -> ImageInfo:
-    """A page's image with what a probe of it found (type, pixel size) in place of what the
-    page declares (``og:image:width`` may be any number); declared sizes stay only when the
-    probe measured none."""
-    measured = facts.width is not None and facts.height is not None
-    return ImageInfo(image.url, facts.type or image.type,
-                     facts.width if measured else image.width,
-                     facts.height if measured else image.height)
-
-
-def page_image(page: PageMeta, results: Mapping[str, LinkResult]) -> ImageInfo | None:
-    """The page's chosen image, with the facts of its probe in ``results`` when it was
-    probed ok (:func:`with_probe`)."""
-    image = page.image
-    probed = results.get(image.url) if image is not None and image.url else None
-    facts = probed.image if probed is not None and probed.status in _GOOD else None
-    return image if image is None or facts is None else with_probe(image, facts)
-
-
-def live_page(page: PageMeta, results: Mapping[str, LinkResult] | None = None) -> dict[str, Any]:
-    """The ``livePage`` value: only what was found, in the contract's key names; the image's
-    type and size as probed in this run when it was (``results``)."""
-    out: dict[str, Any] = {}
-    for key, value in (
-        ("title", page.title),
-        ("description", page.description),
-        ("siteName", page.site_name),
-    ):
-        if value:
-            out[key] = value
-    found = page_image(page, results or {})
-    if found is not None and found.url:
-        out["image"] = {"url": found.url, **{name: getattr(found, name) for name in (
-            "width", "height", "type") if getattr(found, name)}}
-    for key, value in (
-        ("canonicalUrl", page.canonical_url),
-        ("ampUrl", page.amp_url),
-        ("publishedDateTime", page.published_at),
-        ("lang", page.lang),
-    ):
-        if value:
-            out[key] = value
-    return out
-
-
 def _elsewhere(result: LinkResult, entry: Mapping[str, Any]) -> bool:
     """The page may be other content than the item's (never a source for --fill-missing):
     its title drifted from the record's, or a redirect took a deep URL to its site's front
@@ -222,7 +178,7 @@ def _fill(holder: Mapping[str, Any], page: PageMeta,
     found = page_image(page, results)
     probed = results.get(found.url) if found is not None and found.url else None
     if (images is None or images == []) and found is not None and found.url and (
-            probed.status in _GOOD if probed is not None else found.type is not None):
+            probed.status in GOOD if probed is not None else found.type is not None):
         image: dict[str, Any] = {"url": found.url}
         if found.width and found.height:
             image["width"] = found.width
@@ -405,6 +361,8 @@ def build_edits(
     for path, (rank, result) in pages.items():
         assert result.page is not None
         page = live_page(result.page, results)
+        kept_image(page, (holder_mapping(data, path) if previous is None else _earlier(
+            data, previous, path, _PAGE_KEYS, places, True)), results)
         if page:
             edits.setdefault(path, {})[LIVE_PAGE] = page
         holder = holder_mapping(data, path)
@@ -437,7 +395,7 @@ def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult],
         result = results.get(slot.url) if slot.url else None
         if result is None or slot.kind is not LinkKind.PAGE or slot.key not in _PAGE_KEYS:
             continue
-        if result.status in _GOOD and result.page is not None:
+        if result.status in GOOD and result.page is not None:
             # a deep URL now landing on its site's front page or a section (a 302 is no soft
             # 404) shows no article: it holds its place, and the livePage stays as it was
             kept = None if lands_on_front(result.url, result.final_url) else result

@@ -34,6 +34,10 @@ class LinkStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})  # the link works
+BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
+
+
 class LinkKind(StrEnum):
     """What a URL is needed for; decides how it is fetched."""
 

@@ -66,7 +66,7 @@ from urllib.parse import quote
 from enricher import config as defaults
 from enricher import state_sql as sql
 from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_CHANGES, KEEP_RUNS
-from enricher.models import Changes, LinkResult, LinkStatus
+from enricher.models import BAD, GOOD, Changes, LinkResult, LinkStatus
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
@@ -80,8 +80,6 @@ FORGET_AFTER = timedelta(days=defaults.FORGET_AFTER_DAYS)  # a URL unchecked thi
 JOURNAL_BATCH = 200
 JOURNAL_SECONDS = 1.0
 CONFIRM_SLACK = timedelta(hours=defaults.CONFIRM_SLACK_HOURS)  # at most 1/16 of confirm_days
-GOOD = frozenset({LinkStatus.OK, LinkStatus.REDIRECTED})
-BAD = frozenset({LinkStatus.DEAD, LinkStatus.ERROR, LinkStatus.TIMEOUT, LinkStatus.BLOCKED})
 STORED = GOOD | BAD
 _BAD_SQL = ", ".join(f"'{s.value}'" for s in sorted(BAD))
 

@@ -550,3 +550,31 @@ def test_an_image_slot_given_a_page_result_is_not_an_image() -> None:
     png = {url: _result(url, LinkStatus.OK, content_type="image/png")}
     edits = build_edits(data, slots, png, EnrichOptions(now=NOW))
     assert edits[("images", 0)]["linkCheck"]["url"]["status"] == "ok"
+
+
+def test_a_failed_image_probe_keeps_the_measured_image_the_record_holds() -> None:
+    """The page answers, its og:image answers 503 once: livePage.image took the page's
+    declared sizes, and the next good night measured ones again (two rewrites per outage of
+    an image server). It keeps what the record holds for the same image URL."""
+    url, img = "https://b.example/story", "https://cdn.example/a.jpg"
+    held = {"url": img, "width": 712, "height": 304, "type": "jpeg"}
+    data = {"webUrl": url, "livePage": {"title": "Story", "image": held}}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    declared = PageMeta(title="Story", image=ImageInfo(img, None, 1100, 619))
+    for probe in (_result(img, LinkStatus.ERROR, kind=LinkKind.IMAGE, http_status=503,
+                          reason="http_503"), None):
+        results = {url: _result(url, LinkStatus.OK, page=declared)}
+        if probe is not None:
+            results[img] = probe
+        edits = build_edits(data, slots, results, EnrichOptions(now=NOW))
+        assert edits[()]["livePage"]["image"] == held
+    other = PageMeta(title="Story", image=ImageInfo("https://cdn.example/b.jpg", None, 1100, 619))
+    edits = build_edits(data, slots, {url: _result(url, LinkStatus.OK, page=other)},
+                        EnrichOptions(now=NOW))
+    assert edits[()]["livePage"]["image"]["url"] == "https://cdn.example/b.jpg"  # another image
+    measured = {url: _result(url, LinkStatus.OK, page=declared),
+                img: _result(img, LinkStatus.OK, kind=LinkKind.IMAGE,
+                             image=ImageInfo(img, "jpeg", 800, 400))}
+    edits = build_edits(data, slots, measured, EnrichOptions(now=NOW))
+    assert edits[()]["livePage"]["image"] == {"url": img, "width": 800, "height": 400,
+                                              "type": "jpeg"}  # measured tonight: new facts
