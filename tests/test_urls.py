@@ -520,3 +520,4 @@ def test_reads_back_tells_a_url_a_record_would_read_as_another() -> None:
     assert reads_back("https://example.com/a?b=1&c=2")
     assert not reads_back("https://example.com/t?a=1&amp;b=2")  # read as "&b=2"
     assert not reads_back("not a url")
+    assert reads_back("http://example.com:81/x")  # fetched: the run's port policy allowed it

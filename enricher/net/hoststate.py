@@ -6,8 +6,9 @@ scheduler trips the breaker: no attempt to the origin starts, and its queued URL
 ``parked``. After a cool-down one of them is let through as a probe (half-open). An answer,
 or any outcome that is no connection-level failure, closes the breaker and the parked URLs
 go back to the front of the host's queue in their order; a failed probe trips it again, with
-the cool-down doubled, and after ``BREAKER_PROBES`` failed probes the breaker is final: the
-origin's URLs get ``host_unreachable`` for the rest of the run. A site that stopped taking
+the cool-down doubled, and after ``BREAKER_PROBES`` failed probes (or its third trip in the
+run: a flapping origin does not cycle for ever) the breaker is final: the origin's URLs get
+``host_unreachable`` for the rest of the run. A site that stopped taking
 connections for half a minute in a nightly run used to lose every URL it had left (1,500
 for a big host); now that costs one attempt per cool-down while other hosts keep the run
 busy (the scheduler gives parked URLs up at once when nothing else is left to do).

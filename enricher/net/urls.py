@@ -72,6 +72,7 @@ _NAMED = {"amp": "&", "quot": '"', "lt": "<", "gt": ">", "apos": "'"}
 _HOST_CHARS = re.compile(r"[a-z0-9_.-]+")
 _SLASHES = re.compile(r"/{3,}")  # before the host of a scheme-relative reference
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ANY_PORT = frozenset(range(1, 1024))
 _PORT = re.compile(r"[0-9]*")  # as written after the host's ":" (httpx takes "+80", "8_0")
 _IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 
@@ -168,8 +169,10 @@ def resolve_url(
 
 def reads_back(url: str) -> bool:
     """Is a record holding the clean ``url`` read as ``url``? Not when it holds a character
-    reference (``&amp;``: a record is read as HTML-escaped, so it would mean ``&``)."""
-    return isinstance(found := clean_url(url), CleanURL) and found.url == url
+    reference (``&amp;``: a record is read as HTML-escaped, so it would mean ``&``). Any
+    port: the URL was fetched, so the run's port policy allowed it."""
+    found = clean_url(url, allowed_low_ports=_ANY_PORT)
+    return isinstance(found, CleanURL) and found.url == url
 
 
 def host_key(url: str) -> str:
