@@ -174,3 +174,18 @@ def test_a_site_that_refused_connections_for_a_while_is_checked_after_it_comes_b
     assert {(classify(a[str(i)]).status, a[str(i)].http_status)
             for i in range(3, 6)} == {(LinkStatus.OK, 200)}, [a[str(i)] for i in range(6)]
     assert opened
+
+
+def test_a_third_trip_in_one_run_is_final() -> None:
+    """Probes put a site back each time it answers; the third time it trips in one run, its
+    URLs are given up (a flapping site does not cycle for ever), and so is one with a
+    cool-down of 0 at its first trip."""
+    from enricher.net.hoststate import Breaker
+
+    breaker: Breaker[str] = Breaker()
+    assert breaker.trip(0.0, 30.0) and breaker.reopen_at == 30.0
+    breaker.close()
+    assert breaker.trip(100.0, 30.0) and breaker.reopen_at == 160.0  # doubled
+    breaker.close()
+    assert not breaker.trip(200.0, 30.0) and breaker.final
+    assert not Breaker[str]().trip(0.0, 0.0)
