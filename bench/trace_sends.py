@@ -29,9 +29,10 @@ def main() -> int:
     sends: dict[str, list[float]] = collections.defaultdict(list)
     original = hosts.Scheduler.sent
 
-    def sent(self: hosts.Scheduler[object], key: str) -> None:
-        sends[key].append(time.monotonic())
-        original(self, key)
+    def sent(self: hosts.Scheduler[object], key: str, refused: bool = False) -> None:
+        if not refused:  # refused by the address policy: nothing left
+            sends[key].append(time.monotonic())
+        original(self, key, refused)
 
     hosts.Scheduler.sent = sent  # type: ignore[method-assign,assignment]
 
