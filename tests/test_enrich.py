@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -493,29 +492,29 @@ def test_a_page_that_now_lands_on_the_front_page_leaves_live_page_as_it_was(
 def test_update_redirects_never_writes_a_front_page_over_a_url(url: str, final: str) -> None:
     """A reachability URL has no title to drift, and a short or old-domain path is no
     "deep article": a permanent redirect to a front page still is no new home of it."""
+    edits = _amp_redirected(url, final)
+    assert "ampWebUrl" not in edits[()]
+    assert edits[()]["linkCheck"]["ampWebUrl"]["status"] == "redirected"
+
+
+def _amp_redirected(url: str, final: str) -> dict[Any, dict[str, Any]]:
+    """The edits of a record whose ampWebUrl ``url`` 301s to ``final``, with
+    --update-redirects."""
     slots = [_slot((), "ampWebUrl", LinkKind.REACH, url)]
     results = {url: _result(url, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
                             reason="moved_permanently", final_url=final)}
-    edits = build_edits({"ampWebUrl": url}, slots, results,
-                        EnrichOptions(now=NOW, update_redirects=True))
-    assert "ampWebUrl" not in edits[()]
-    assert edits[()]["linkCheck"]["ampWebUrl"]["status"] == "redirected"
+    return build_edits({"ampWebUrl": url}, slots, results,
+                       EnrichOptions(now=NOW, update_redirects=True))
 
 
 def test_update_redirects_leaves_a_target_a_record_would_read_as_another_url() -> None:
     """A Location of ``/t?a=1&amp;b=2`` is fetched as written; written into a record it
     would be read (HTML-escaped) as ``&b=2``, a URL nobody checked: left unwritten."""
     url, final = "https://b.example/amp", "https://b.example/t?a=1&amp;b=2"
-    slots = [_slot((), "ampWebUrl", LinkKind.REACH, url)]
-    results = {url: _result(url, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
-                            reason="moved_permanently", final_url=final)}
-    edits = build_edits({"ampWebUrl": url}, slots, results,
-                        EnrichOptions(now=NOW, update_redirects=True))
+    edits = _amp_redirected(url, final)
     assert "ampWebUrl" not in edits[()]
     assert edits[()]["linkCheck"]["ampWebUrl"]["finalUrl"] == final
-    plain = {url: replace(results[url], final_url="https://b.example/t?a=1&b=2")}
-    edits = build_edits({"ampWebUrl": url}, slots, plain,
-                        EnrichOptions(now=NOW, update_redirects=True))
+    edits = _amp_redirected(url, "https://b.example/t?a=1&b=2")
     assert edits[()]["ampWebUrl"] == "https://b.example/t?a=1&b=2"
 
 
