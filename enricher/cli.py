@@ -383,11 +383,10 @@ def _write_reports(run: RunResult, reports: list[tuple[str, str]], fail_on: froz
     return ok
 
 
-def _report_formats(paths: Sequence[str], explicit: str | None,
-                    results: str | None = None) -> list[tuple[str, str]]:
+def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[str, str]]:
     from enricher.report import format_for
 
-    if explicit and not paths and not results:  # "--format json > out.json": nothing there
+    if explicit and not paths:  # "--format json > out.json" wrote nothing there
         raise ConfigError(f"--format {explicit} applies to --report FILE; add --report - to "
                           "print the report on stdout")
     try:
@@ -429,7 +428,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):
         config = replace(config, dry_run=True)
-    reports = _report_formats(settings.reports, args.report_format, settings.results)
+    reports = _report_formats(settings.reports, args.report_format)
     outputs = [(settings.labels.get("report", "--report"), path) for path, _ in reports]
     if settings.results:
         reports.insert(0, (settings.results, "jsonl"))

@@ -111,9 +111,9 @@ def slot_entry(
     history: bool = False,
 ) -> dict[str, Any]:
     """The ``linkCheck`` entry of one URL slot. An image slot whose URL was fetched as a page
-    (another slot cites it as one) is ``not_an_image`` unless the page was an image."""
+    (another slot cites it as one) is ``not_an_image`` when the page was text (HTML)."""
     if slot.kind is LinkKind.IMAGE and result is not None and result.kind is LinkKind.PAGE \
-            and not (result.content_type or "").startswith("image/") and result.status in GOOD:
+            and _text_type(result.content_type) and result.status in GOOD:
         result = replace(result, status=LinkStatus.ERROR, reason="not_an_image", page=None)
     if history and result is not None and not _settled(result, previous):
         return dict(previous)
@@ -158,6 +158,13 @@ def _elsewhere(result: LinkResult, entry: Mapping[str, Any]) -> bool:
     its title drifted from the record's, or a redirect took a deep URL to its site's front
     page or a section (a temporary one is no soft 404, but no article either)."""
     return bool(entry.get("titleDrift")) or lands_on_front(result.url, result.final_url)
+
+
+def _text_type(content_type: str | None) -> bool:
+    """Is it a type no image has (text, XHTML)? An unknown type or ``application/octet-stream``
+    (images on S3) is no evidence either way."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind.startswith("text/") or kind == "application/xhtml+xml"
 
 
 def _empty(value: object) -> bool:

@@ -58,15 +58,18 @@ def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None,
 
 
 def _long_interval(settings: Settings) -> tuple[str, ...]:
-    """One line when the interval between a host's requests is 10 s or more: a plain number
-    is seconds, so ``--host-request-interval 100`` meant for milliseconds takes hours."""
-    interval = settings.config.fetch.host_request_interval
-    if interval < LONG_INTERVAL:
-        return ()
+    """One line per host request interval of 10 s or more (the run's, a ``[hosts]`` table's):
+    a plain number is seconds, so ``--host-request-interval 100`` meant for milliseconds
+    takes hours."""
+    fetch = settings.config.fetch
     label = settings.labels.get("host_request_interval") or flag_name("host_request_interval")
-    return (f"{label} is {shown_duration(interval)}: each host gets one request per "
-            f"{shown_duration(interval)} (a plain number is seconds; for milliseconds write "
-            f"{interval:g}ms)",)
+    given = [(label, fetch.host_request_interval)] + [
+        (f'[hosts."{host}"] interval', policy.interval) for host, policy in fetch.hosts.items()
+        if policy.interval is not None]
+    return tuple(f"{name} is {shown_duration(interval)}: one request per "
+                 f"{shown_duration(interval)} to a host (a plain number is seconds; for "
+                 f"milliseconds write {interval:g}ms)"
+                 for name, interval in given if interval >= LONG_INTERVAL)
 
 
 def _policy_off(config: Config, flag: bool, source: str | None,

@@ -193,15 +193,21 @@ def user_agent(value: object) -> str:
 
 
 def headers(value: object) -> dict[str, str]:
+    """``--header 'Name: value'`` items, or a config table's mapping; a name given twice (in
+    any case) is an error: the fetcher sends one of them, and the other was dropped unseen."""
+    pairs: list[tuple[str, object]] = []
     if isinstance(value, Mapping):
-        return dict(header(str(k), v) for k, v in value.items())
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            name, sep, text = str(item).partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"expected a header as 'Name: value', got {item!r}")
+            pairs.append((name.strip(), text.strip()))
     out: dict[str, str] = {}
-    for item in value if isinstance(value, list | tuple) else [value]:
-        name, sep, val = str(item).partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"expected a header as 'Name: value', got {item!r}")
-        key, text = header(name.strip(), val.strip())
-        if any(key.lower() == known.lower() for known in out):  # the first was dropped
+    for given, raw in pairs:
+        key, text = header(given, raw)
+        if any(key.lower() == known.lower() for known in out):
             raise ValueError(f"header {key} is given twice; give it once")
         out[key] = text
     return out

@@ -189,3 +189,81 @@ def test_a_third_trip_in_one_run_is_final() -> None:
     breaker.close()
     assert not breaker.trip(200.0, 30.0) and breaker.final
     assert not Breaker[str]().trip(0.0, 0.0)
+
+
+def test_after_the_cooldown_a_retry_or_redirect_hop_is_the_probe() -> None:
+    """A site reached only through redirects has no queued URL to probe with: its hops got
+    host_unreachable for the rest of the run, even after it was back. During the cool-down
+    a hop is refused at once; after it, one hop goes as the probe, and its answer closes
+    the breaker (the site has answered: its hanging pages no longer count)."""
+    async def main() -> list[bool]:
+        now = [100.0]
+        sched: Scheduler[str] = Scheduler(host_concurrency=1, interval=0.0,
+                                          breaker_threshold=1, breaker_cooldown=10.0,
+                                          clock=lambda: now[0])
+        runner = asyncio.ensure_future(sched.run(lambda k, i: None, lambda k, i: None))
+        sched.hold()
+        got = [await sched.acquire("t")]
+        sched.release("t", failed=True)  # trips t
+        got.append(await sched.acquire("t"))  # in the cool-down: refused, no slot held
+        now[0] += 10.0
+        got.append(await sched.acquire("t"))  # after it: the probe
+        sched.release("t", failed=False)
+        got.append(sched.tripped("t") or not sched.breaker("t").answered)
+        sched.done()
+        await asyncio.wait_for(runner, 5)
+        return got
+
+    assert asyncio.run(main()) == [True, False, True, False]
+
+
+def test_a_site_reached_only_through_redirects_is_checked_once_it_is_back() -> None:
+    """End to end: r.test's pages 301 to t.test, which refuses connections (trips after
+    three hops), then listens again; after the cool-down the next hop probes it and the
+    rest are fetched (all were host_unreachable)."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    port = closed.getsockname()[1]
+    opened: list[asyncio.Server] = []
+    done: list[FetchResult] = []
+
+    async def serve_t(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = page("Target")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    async def handler(request: Request, conn: Conn) -> None:
+        if request.host == "r.test":
+            await asyncio.sleep(0.1)  # server latency: r.test's pages span a second
+            await conn.respond(301, b"", [("Location", f"http://t.test:{port}{request.path}")])
+            return
+        if not opened and sum(1 for r in done if r.failure == "connect") >= 3:
+            closed.listen()
+            opened.append(await asyncio.start_server(serve_t, sock=closed))
+        await asyncio.sleep(0.02)
+        await conn.respond(200, page("Busy"))
+
+    config = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0,
+                         max_attempts=1, host_request_interval=0.0, allow_private=True,
+                         host_concurrency=1, breaker_threshold=3, breaker_cooldown=0.2)
+
+    async def main() -> None:
+        async with NetServer(handler) as srv:
+            todo = [(srv.url("r.test", f"/{i}"), LinkKind.PAGE) for i in range(10)]
+            todo += [(srv.url("b.test", f"/{i}"), LinkKind.PAGE) for i in range(60)]
+            names = {name: ["127.0.0.1"] for name in ("r.test", "b.test", "t.test")}
+            async with Fetcher(config, resolver=FakeResolver(names)) as fetcher:
+                await fetcher.fetch_all(todo, done.append)
+        for server in opened:
+            server.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        closed.close()
+    r = {x.url.rsplit("/", 1)[1]: x for x in done if "r.test" in x.url}
+    assert [r[str(i)].failure for i in range(3)] == ["connect"] * 3
+    assert {r[str(i)].http_status for i in range(6, 10)} == {200}, [r[str(i)] for i in range(10)]

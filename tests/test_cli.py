@@ -376,6 +376,9 @@ def test_format_without_report_is_a_usage_error(tmp_path: Path) -> None:
     code, out, err = _run(["check", str(tmp_path / "a.md"), "--format", "json", *FAST])
     assert code == ExitCode.USAGE and out == ""
     assert err.count("\n") == 1 and "--report -" in err, err
+    code, out, err = _run(["check", str(tmp_path / "a.md"), "--format", "json", "--results",
+                           str(tmp_path / "r.jsonl"), *FAST])  # --format is --report's only
+    assert code == ExitCode.USAGE and not (tmp_path / "r.jsonl").exists(), err
 
 
 def test_a_usage_error_leaves_no_run_in_the_history(web: DemoWeb, tmp_path: Path) -> None:

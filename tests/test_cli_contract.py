@@ -175,10 +175,14 @@ def test_an_interval_of_ten_seconds_or_more_gets_a_warning(tmp_path: Path) -> No
     (tmp_path / "a.md").write_text("---\ntitle: No links\n---\n", encoding="utf-8")
     code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "100"])
     assert code == ExitCode.OK
-    assert "enricher: warning: --host-request-interval is 100s: each host gets one request " \
-        "per 100s (a plain number is seconds; for milliseconds write 100ms)" in err, err
+    assert "enricher: warning: --host-request-interval is 100s: one request per 100s to a " \
+        "host (a plain number is seconds; for milliseconds write 100ms)" in err, err
     code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "2s"])
     assert code == ExitCode.OK and "warning" not in err
+    (tmp_path / "enricher.toml").write_text('[hosts."slow.example"]\ninterval = 30\n',
+                                            encoding="utf-8")
+    code, _, err = _run(["check", "a.md", "--no-state"])
+    assert '[hosts."slow.example"] interval is 30s: one request per 30s' in err, err
 
 
 def test_readme_lists_the_report_formats_of_format() -> None:

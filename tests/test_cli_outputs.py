@@ -235,7 +235,8 @@ def test_results_on_stdout_and_a_report_to_dev_stdout_are_refused() -> None:
 def test_an_output_over_the_run_history_is_refused_before_the_run(option: str,
                                                                    end: str) -> None:
     _records(Path("news"), "a.md")
-    code, _, err = _run(["check", "news", "--state", "hist.sqlite", "--format", "json",
+    fmt = ["--format", "json"] if option == "--report" else []  # --format is --report's
+    code, _, err = _run(["check", "news", "--state", "hist.sqlite", *fmt,
                          option, f"hist.sqlite{end}"])
     assert code == ExitCode.USAGE and err.count("\n") == 1, err
     assert f"{option} hist.sqlite{end}: is a file of the run history hist.sqlite" in err

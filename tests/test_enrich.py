@@ -546,9 +546,13 @@ def test_an_image_slot_given_a_page_result_is_not_an_image() -> None:
     assert edits[()]["linkCheck"]["webUrl"]["status"] == "ok"
     image = edits[("images", 0)]["linkCheck"]["url"]
     assert (image["status"], image["reason"]) == ("error", "not_an_image")
-    png = {url: _result(url, LinkStatus.OK, content_type="image/png")}
-    edits = build_edits(data, slots, png, EnrichOptions(now=NOW))
-    assert edits[("images", 0)]["linkCheck"]["url"]["status"] == "ok"
+    for ctype in ("image/png", "Image/PNG", "application/octet-stream", None):  # S3: octet
+        other = {url: _result(url, LinkStatus.OK, content_type=ctype)}
+        edits = build_edits(data, slots, other, EnrichOptions(now=NOW))
+        assert edits[("images", 0)]["linkCheck"]["url"]["status"] == "ok", ctype
+    xhtml = {url: _result(url, LinkStatus.OK, content_type="Application/XHTML+XML")}
+    edits = build_edits(data, slots, xhtml, EnrichOptions(now=NOW))
+    assert edits[("images", 0)]["linkCheck"]["url"]["reason"] == "not_an_image"
 
 
 def test_a_failed_image_probe_keeps_the_measured_image_the_record_holds() -> None:

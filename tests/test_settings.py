@@ -206,6 +206,7 @@ def test_bad_headers_are_rejected(header: str) -> None:
     ({"headers": ["user-agent: x"]}, {}, "--header: header user-agent: set it with"),
     # the second of two values for one name won without a word
     ({"headers": ["X-A: 1", "x-a: 2"]}, {}, "--header: header x-a is given twice"),
+    ({"headers": {"X-A": "1", "x-a": "2"}}, {}, "--header: header x-a is given twice"),
 ])
 def test_values_no_run_could_honour_are_one_line_errors(
     flags: dict[str, object], environ: dict[str, str], message: str

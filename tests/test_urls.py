@@ -508,6 +508,9 @@ def test_ports_and_references_as_browsers_read_them(raw: str, url: str) -> None:
         ("http://a.example/q", "/c?#f", "http://a.example/c?"),
         # the base is clean: its "&amp;" is never decoded again
         ("http://a.example/p&amp;q/x", "y", "http://a.example/p&amp;q/y"),
+        # no host after the slashes: read as before, never as the current URL (a loop)
+        ("http://a.example/p?c=d", "///?", "http://a.example/?"),
+        ("http://a.example/p?c=d", "///", "http://a.example/"),
     ],
 )
 def test_references_resolve_as_browsers_read_them(base: str, ref: str, url: str) -> None:

@@ -22,20 +22,17 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   a second heap (``_ready``) served **longest remaining work first** (queued attempts × the
   host's interval, or a nominal latency share without one): when global slots are scarce
   (many hosts ready at once, or a CPU-bound event loop), the host that bounds the run's wall
-  time goes first instead of waiting a round behind every small host. That host (the most
-  work queued) is also kept global slots for its free connections (at most a quarter of
-  the limit): otherwise each slot its fast request frees while it waits out its spacing
-  goes to a small host's slow request, and it waits for a slot at every start.
-  Nothing is handed to the HTTP layer before it can run, so connection pools never queue.
+  time goes first instead of waiting a round behind every small host, and is kept global
+  slots for its free connections (``_reserve``). Nothing is handed to the HTTP layer before
+  it can run, so connection pools never queue.
 * **Load governor**: the event loop runs on one core. When fetching, decoding and parsing
   saturate it, every await of every job waits a full round of the loop's ready queue, so a
   granted request leaves late (hundreds of ms with 128 jobs in flight): the big host's
   spacing stretches and per-request deadlines fire late. A ticker measures the loop's lag
   (how late a short sleep wakes, smoothed); above ``LAG_HIGH`` the global limit shrinks
   (x0.8, never below ``max_concurrency // 16`` or 4), below ``LAG_LOW`` it grows back to
-  ``max_concurrency``. Throughput is CPU-bound then anyway; fewer jobs in flight only make
-  each one's steps prompt. (bench (a): with 20/6 ms, the big host's first 300 requests left
-  12 ms late on average, 59 ms apart for a 50 ms interval; with 8/3 ms, 5 ms late, 54 ms.)
+  ``max_concurrency``. Throughput is CPU-bound then anyway: fewer jobs in flight make each
+  one's steps prompt.
 * A job that sleeps between retries holds no slot at all; when it wants its next attempt it
   calls ``acquire(host, origin)`` and waits in that host's ``waiters`` queue.
 * **Retry-After**: when a host answers 429/503 with a Retry-After, ``defer(host, seconds)``
@@ -44,14 +41,13 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   host. A request granted before the answer came waits for the hold too (``held_until``).
 * **Circuit breaker**, per *origin* (scheme, host, port; politeness stays per host name):
   ``breaker_threshold`` consecutive connection-level failures or timeouts trip the origin:
-  its waiting jobs get ``False`` from ``acquire``, its queued URLs (``origin_of`` says whose
-  an item is) wait for a probe after a cool-down, and go to ``on_unreachable`` when probes
-  failed or nothing else is left to do (``hoststate.Breaker``); any HTTP response resets
-  the count. A timeout after the connection was made (a page that never answers) counts
-  only while the origin has not answered in this run (a host that answers other pages is
-  up, and its hanging pages time out one by one), and such timeouts trip it only when they
-  outnumber the host's connections (its first pages may all hang while the one that would
-  answer waits for one). A closed port 80 does not condemn the same site's https:// URLs.
+  its queued URLs (``origin_of`` says whose an item is) wait for a probe after a cool-down
+  (``hoststate.Breaker``; an ``acquire`` gets False until then, and is the probe after it);
+  any HTTP response resets the count. A timeout after the connection was made (a page that
+  never answers) counts only while the origin has not answered in this run (a host that
+  answers other pages is up, and its hanging pages time out one by one), and such timeouts
+  trip it only when they outnumber the host's connections (its first pages may all hang
+  while the one that would answer waits for one). A closed port 80 spares https:// URLs.
 
 The clock (monotonic seconds) and the jitter source are injectable. This module must not
 import httpx, build requests, or decide verdicts.
@@ -202,12 +198,14 @@ class Scheduler(Generic[T]):
 
     async def acquire(self, key: str, origin: str | None = None) -> bool:
         """Wait for a slot of host ``key`` and a global slot for one more attempt of a started
-        job. False when the breaker of ``origin`` (default: the host) has tripped (then no
-        slot is held)."""
-        origin = key if origin is None else origin
-        if self.tripped(origin):
-            return False
-        slot = self.slot(key)
+        job. False when the breaker of ``origin`` (default: the host) has tripped and is in
+        its cool-down (then no slot is held); after it, this attempt is its probe (a site
+        reached only through redirects has no queued URL to probe with)."""
+        origin, slot = key if origin is None else origin, self.slot(key)
+        if (breaker := self._breakers.get(origin)) is not None and breaker.tripped:
+            if not breaker.may_probe(now := self._clock()):
+                return False
+            self._let_probe(breaker, origin, slot, now)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         slot.waiters.append((origin, fut))
         self._consider(slot)
@@ -237,8 +235,9 @@ class Scheduler(Generic[T]):
             if breaker.probing and not breaker.final:
                 if counts:
                     self._trip(slot, origin, breaker)  # the probe failed: wait longer
-                else:
-                    self._close(slot, breaker)  # the origin is back
+                else:  # the origin is back
+                    breaker.answered = breaker.answered or not failed
+                    self._close(slot, breaker)
             elif not failed:
                 breaker.failures, breaker.answered = 0, True
                 if breaker.tripped and not breaker.final:
@@ -255,10 +254,9 @@ class Scheduler(Generic[T]):
 
     def defer(self, key: str, seconds: float, budget: float = float("inf")) -> None:
         """The host asked us to wait (Retry-After): no request to it starts before ``seconds``
-        from now. Only the host's own start time moves: no slot is held meanwhile. The holds
-        add at most ``budget`` seconds to a host in a run: a host answering every request
-        with 503 + Retry-After must not serialise its URLs for hours (past the budget, a
-        Retry-After holds only its own URL's retry)."""
+        from now; no slot is held meanwhile. The holds add at most ``budget`` seconds to a host
+        in a run: one answering every request with 503 + Retry-After must not serialise its
+        URLs for hours (past the budget, a Retry-After holds only its own URL's retry)."""
         slot = self.slot(key)
         now = self._clock()
         added = min(now + seconds - max(slot.next_start, now), budget - slot.deferred)
@@ -309,6 +307,12 @@ class Scheduler(Generic[T]):
         breaker.parked.clear()
         self._consider(slot)
 
+    def _let_probe(self, breaker: Breaker[T], origin: str, slot: HostSlot[T], now: float) -> None:
+        """An attempt goes out as ``origin``'s probe; another may, a cool-down later, if it
+        never reports (refused by the address policy before it was sent)."""
+        again = breaker.let_probe(now, self._cooldown)
+        heapq.heappush(self._reopen, (again, next(self._seq), origin, slot))
+
     def _probe(self, now: float) -> None:
         """Breakers whose cool-down ended let one parked item go (to the front of its queue;
         ``_grant`` lets an item of a breaker that ``may_probe`` through)."""
@@ -343,8 +347,7 @@ class Scheduler(Generic[T]):
             if slot.condemned and (breaker := self._breakers.get(
                     origin := self._origin_of(slot.key, item))) is not None and breaker.tripped:
                 if breaker.may_probe(now):  # the probe of a cool-down that ended
-                    again = breaker.let_probe(now, self._cooldown)  # another if it never says
-                    heapq.heappush(self._reopen, (again, next(self._seq), origin, slot))
+                    self._let_probe(breaker, origin, slot, now)
                 else:  # queued after its origin tripped
                     breaker.parked.append(item)
                     self._parked += 1
@@ -382,13 +385,12 @@ class Scheduler(Generic[T]):
         slot.next_start = max(slot.next_start, self._clock() + slot.least_gap())
 
     def sent(self, key: str, refused: bool = False) -> None:
-        """The granted request has left (or failed before it could); the host may be
-        considered for its next start. Once per attempt. The next start stays where the
-        grant planned it (``send_at`` + the drawn gap) unless this request left so late that
-        the next one would follow it closer than the interval: a
-        late wake-up of a busy event loop then never stretches the host's schedule, and no
-        two requests ever leave closer than the interval. ``refused``: nothing
-        left (the address policy refused it); the only attempt in flight gives its gap back."""
+        """The granted request has left (or failed before it could); once per attempt. The
+        next start stays where the grant planned it (``send_at`` + the drawn gap) unless this
+        request left so late that the next would follow it closer than the interval: a busy
+        loop's late wake-up never stretches the schedule, and no two requests leave closer
+        than the interval. ``refused``: nothing left (the address policy refused it); the
+        only attempt in flight gives its gap back."""
         slot = self.slot(key)
         if refused and slot.active <= 1:  # 3,000 refused URLs of a host took 300 s
             slot.next_start = min(slot.next_start, max(slot.send_at, slot.held_until))
@@ -417,12 +419,11 @@ class Scheduler(Generic[T]):
 
     def _reserve(self, now: float) -> HostSlot[T] | None:
         """The host with the most work queued (the run's bound), while it could use another
-        connection: the other hosts leave it that many global slots (at most a quarter of
-        the limit). Without this, when global slots are scarce, the slot its fast request
-        frees goes to a small host's slow request while it waits out its spacing, and it
-        then waits for a slot: the run took the sum of the bounds, not the largest. Found
-        again every ``BOUND_REFRESH`` seconds, not on every dispatch: that scans every host,
-        and in a run's tail, where the host found soon runs out of work, it did so on each."""
+        connection: the other hosts leave it that many global slots (at most a quarter of the
+        limit). Without this, when global slots are scarce, the slot its fast request frees
+        goes to a small host's slow request while it waits out its spacing: the run took the
+        sum of the bounds, not the largest. Found every ``BOUND_REFRESH`` seconds (a scan of
+        every host on each dispatch cost 1.5 s of a 30 s profile)."""
         if now >= self._bound_at:
             busy = (s for s in self._slots.values() if s.has_work())
             self._bound = max(busy, key=HostSlot.work, default=None)

@@ -253,6 +253,8 @@ def _as_browsers_read(ref: str) -> str:
     head = ref[:cut].replace("\\", "/")
     if (slashes := _SLASHES.match(head)) is not None:
         head = "//" + head[slashes.end():]
+    if head.startswith("//") and head[2:3] in ("", "/"):  # no host at all ("///", "\\\\"):
+        return ref  # read as before, never as the current URL (a loop)
     return head + ref[cut:]
 
 
