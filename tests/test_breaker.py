@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import socket
 import time
+from collections.abc import Callable
 
 from netserver import Conn, FakeResolver, NetServer, Request, page
 from test_hosts import Sim
@@ -126,56 +127,6 @@ def test_an_answer_from_before_the_trip_closes_the_breaker() -> None:
     assert slot.condemned == 0
 
 
-def test_a_site_that_refused_connections_for_a_while_is_checked_after_it_comes_back() -> None:
-    """End to end: a.test refuses connections (nothing listens on its port), trips after
-    three URLs, and starts listening while b.test keeps the run busy; the probe after the
-    cool-down finds it up, and its remaining URLs are fetched, not ``host_unreachable``."""
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-    port = closed.getsockname()[1]
-    opened: list[asyncio.Server] = []
-
-    async def serve_a(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        body = page("Back")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        await writer.drain()
-        writer.close()
-
-    async def busy(request: Request, conn: Conn) -> None:
-        if not opened and sum(1 for r in done if r.failure == "connect") >= 3:
-            closed.listen()
-            opened.append(await asyncio.start_server(serve_a, sock=closed))
-        await asyncio.sleep(0.02)
-        await conn.respond(200, page("Busy"))
-
-    done: list[FetchResult] = []
-    config = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0,
-                         max_attempts=1, host_request_interval=0.0, allow_private=True,
-                         host_concurrency=1, breaker_threshold=3, breaker_cooldown=0.2)
-
-    async def main() -> None:
-        async with NetServer(busy) as srv:
-            todo = [(f"http://a.test:{port}/{i}", LinkKind.PAGE) for i in range(6)]
-            todo += [(srv.url("b.test", f"/{i}"), LinkKind.PAGE) for i in range(40)]
-            resolver = FakeResolver({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
-            async with Fetcher(config, resolver=resolver) as fetcher:
-                await fetcher.fetch_all(todo, done.append)
-        for server in opened:
-            server.close()
-
-    try:
-        asyncio.run(main())
-    finally:
-        closed.close()
-    a = {r.url.rsplit("/", 1)[1]: r for r in done if "a.test" in r.url}
-    assert [a[str(i)].failure for i in range(3)] == ["connect"] * 3
-    assert {(classify(a[str(i)]).status, a[str(i)].http_status)
-            for i in range(3, 6)} == {(LinkStatus.OK, 200)}, [a[str(i)] for i in range(6)]
-    assert opened
-
-
 def test_a_third_trip_in_one_run_is_final() -> None:
     """Probes put a site back each time it answers; the third time it trips in one run, its
     URLs are given up (a flapping site does not cycle for ever), and so is one with a
@@ -217,53 +168,89 @@ def test_after_the_cooldown_a_retry_or_redirect_hop_is_the_probe() -> None:
     assert asyncio.run(main()) == [True, False, True, False]
 
 
-def test_a_site_reached_only_through_redirects_is_checked_once_it_is_back() -> None:
-    """End to end: r.test's pages 301 to t.test, which refuses connections (trips after
-    three hops), then listens again; after the cool-down the next hop probes it and the
-    rest are fetched (all were host_unreachable)."""
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-    port = closed.getsockname()[1]
-    opened: list[asyncio.Server] = []
-    done: list[FetchResult] = []
+class Flaky:
+    """A site on 127.0.0.1 that refuses connections (bound, not listening) until ``open``."""
 
-    async def serve_t(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.servers: list[asyncio.Server] = []
+
+    async def open(self) -> None:
+        if not self.servers:
+            self.sock.listen()
+            self.servers.append(await asyncio.start_server(self._serve, sock=self.sock))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        body = page("Target")
+        body = page("Back")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
         await writer.drain()
         writer.close()
 
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.sock.close()
+
+
+def _fetch_beside_a_busy_host(flaky: Flaky, urls: Callable[[NetServer], list[str]],
+                              redirect: bool = False) -> dict[str, FetchResult]:
+    """Fetch ``urls`` and 40 pages of b.test (20 ms each: the run outlasts a 0.2 s
+    cool-down); ``flaky`` opens once 3 URLs failed to connect. ``redirect``: r.test's pages
+    (100 ms each) 301 to the same path on ``flaky``. Results by URL path."""
+    done: list[FetchResult] = []
+
     async def handler(request: Request, conn: Conn) -> None:
-        if request.host == "r.test":
+        if request.host == "r.test" and redirect:
             await asyncio.sleep(0.1)  # server latency: r.test's pages span a second
-            await conn.respond(301, b"", [("Location", f"http://t.test:{port}{request.path}")])
+            location = f"http://t.test:{flaky.port}{request.path}"
+            await conn.respond(301, b"", [("Location", location)])
             return
-        if not opened and sum(1 for r in done if r.failure == "connect") >= 3:
-            closed.listen()
-            opened.append(await asyncio.start_server(serve_t, sock=closed))
+        if sum(1 for r in done if r.failure == "connect") >= 3:
+            await flaky.open()
         await asyncio.sleep(0.02)
         await conn.respond(200, page("Busy"))
 
     config = FetchConfig(connect_timeout=0.5, read_timeout=0.5, request_deadline=1.0,
                          max_attempts=1, host_request_interval=0.0, allow_private=True,
                          host_concurrency=1, breaker_threshold=3, breaker_cooldown=0.2)
+    names = {name: ["127.0.0.1"] for name in ("a.test", "b.test", "r.test", "t.test")}
 
     async def main() -> None:
         async with NetServer(handler) as srv:
-            todo = [(srv.url("r.test", f"/{i}"), LinkKind.PAGE) for i in range(10)]
-            todo += [(srv.url("b.test", f"/{i}"), LinkKind.PAGE) for i in range(60)]
-            names = {name: ["127.0.0.1"] for name in ("r.test", "b.test", "t.test")}
+            todo = [(url, LinkKind.PAGE) for url in urls(srv)]
+            todo += [(srv.url("b.test", f"/b{i}"), LinkKind.PAGE) for i in range(40)]
             async with Fetcher(config, resolver=FakeResolver(names)) as fetcher:
                 await fetcher.fetch_all(todo, done.append)
-        for server in opened:
-            server.close()
 
     try:
         asyncio.run(main())
     finally:
-        closed.close()
-    r = {x.url.rsplit("/", 1)[1]: x for x in done if "r.test" in x.url}
+        flaky.close()
+    return {r.url.rsplit("/", 1)[1]: r for r in done if "/b" not in r.url}
+
+
+def test_a_site_that_refused_connections_for_a_while_is_checked_after_it_comes_back() -> None:
+    """End to end: a.test refuses connections, trips after three URLs, and starts listening
+    while b.test keeps the run busy; the probe after the cool-down finds it up, and its
+    remaining URLs are fetched, not ``host_unreachable``."""
+    flaky = Flaky()
+    a = _fetch_beside_a_busy_host(flaky, lambda srv: [
+        f"http://a.test:{flaky.port}/{i}" for i in range(6)])
+    assert [a[str(i)].failure for i in range(3)] == ["connect"] * 3
+    assert {(classify(a[str(i)]).status, a[str(i)].http_status)
+            for i in range(3, 6)} == {(LinkStatus.OK, 200)}, [a[str(i)] for i in range(6)]
+    assert flaky.servers
+
+
+def test_a_site_reached_only_through_redirects_is_checked_once_it_is_back() -> None:
+    """End to end: r.test's pages 301 to t.test, which refuses connections (trips after
+    three hops), then listens again; after the cool-down the next hop probes it and the
+    rest are fetched (all were host_unreachable)."""
+    r = _fetch_beside_a_busy_host(Flaky(), lambda srv: [
+        srv.url("r.test", f"/{i}") for i in range(10)], redirect=True)
     assert [r[str(i)].failure for i in range(3)] == ["connect"] * 3
     assert {r[str(i)].http_status for i in range(6, 10)} == {200}, [r[str(i)] for i in range(10)]
