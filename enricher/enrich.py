@@ -36,7 +36,7 @@ from enricher.models import (
     PageMeta,
 )
 from enricher.net.urls import fragment, reads_back
-from enricher.signals import lands_on_front
+from enricher.signals import lands_elsewhere
 from enricher.spans import MoveItems
 from enricher.textsim import title_drift
 
@@ -157,7 +157,7 @@ def _elsewhere(result: LinkResult, entry: Mapping[str, Any]) -> bool:
     """The page may be other content than the item's (never a source for --fill-missing):
     its title drifted from the record's, or a redirect took a deep URL to its site's front
     page or a section (a temporary one is no soft 404, but no article either)."""
-    return bool(entry.get("titleDrift")) or lands_on_front(result.url, result.final_url)
+    return bool(entry.get("titleDrift")) or lands_elsewhere(result.url, result.final_url)
 
 
 def _text_type(content_type: str | None) -> bool:
@@ -312,8 +312,16 @@ def build_edits(
         return _earlier(data, previous, slot.holder, (slot.key,), places,
                         options.update_redirects)
 
+    def drifted(slot: LinkRef, result: LinkResult) -> bool:
+        """Reached through a redirect, with a title that is not the record's (a 302 to a
+        gate or a listing page): it stands for the article in nothing."""
+        holder = holder_mapping(data, slot.holder)
+        title = holder.get("title") if holder is not None else None
+        return result.final_url not in (None, result.url) and result.page is not None and \
+            isinstance(title, str) and title_drift(title, result.page.title)
+
     pages = _best_pages(slots, results, lambda slot, result: options.history and not _settled(
-        result, _previous_entry(earlier_of(slot), slot.key)))
+        result, _previous_entry(earlier_of(slot), slot.key)), drifted)
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None
@@ -391,11 +399,13 @@ def build_edits(
 
 def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult],
                 held: Callable[[LinkRef, LinkResult], bool],
+                drifted: Callable[[LinkRef, LinkResult], bool],
                 ) -> dict[HolderPath, tuple[int, LinkResult]]:
     """holder -> (preference, result) of the page its livePage (and --fill-missing) come
     from: the first good page among ``_PAGE_KEYS``, in their order. A preferred page whose
     failure tonight changes nothing (``held``: one bad night, with a history) holds its
-    place: no page then (``originalUrl``'s page must not stand in for ``webUrl``'s)."""
+    place: no page then (``originalUrl``'s page must not stand in for ``webUrl``'s). So
+    does one a redirect took elsewhere (``lands_elsewhere``, or ``drifted``)."""
     pages: dict[HolderPath, tuple[int, LinkResult | None]] = {}
     kept: LinkResult | None
     for slot in slots:
@@ -403,9 +413,11 @@ def _best_pages(slots: Sequence[LinkRef], results: Mapping[str, LinkResult],
         if result is None or slot.kind is not LinkKind.PAGE or slot.key not in _PAGE_KEYS:
             continue
         if result.status in GOOD and result.page is not None:
-            # a deep URL now landing on its site's front page or a section (a 302 is no soft
-            # 404) shows no article: it holds its place, and the livePage stays as it was
-            kept = None if lands_on_front(result.url, result.final_url) else result
+            # a deep URL now landing on its site's front page, a section, a listing or a
+            # gate (a 302 is no soft 404) shows no article: it holds its place, and the
+            # livePage stays as it was
+            elsewhere = lands_elsewhere(result.url, result.final_url) or drifted(slot, result)
+            kept = None if elsewhere else result
         elif held(slot, result):
             kept = None
         else:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from enricher.textclean import host_names, is_site_name, name_key
 
@@ -306,6 +306,45 @@ def lands_on_front(url: str, final_url: str | None) -> bool:
         return False
     return (final_url not in (None, url) and not _segments(new.path) and not new.query
             and not new.fragment and bool(_segments(old.path) or old.query))
+
+
+# what a redirect from an article may land on that is no article (never a verdict: only
+# whether the page there may stand for the article in livePage or --update-redirects)
+_LISTING_DIR = re.compile(r"categor(?:y|ies)|tags?|topics?|sections?|authors?|archives?|"
+                          r"search|home|index|start", re.I)
+_LANGUAGE = re.compile(r"[a-z]{2}(?:[-_][a-z]{2})?", re.I)  # /en/, /de-de/: a front page
+_GATE = re.compile(r"log-?in|sign-?in|signon|sso|auth(?:orize)?|consent|gdpr|cookies?|"
+                   r"subscribe|paywall|register|account", re.I)
+_SEARCH_KEYS = frozenset({"s", "q", "query", "search", "keyword", "keywords", "term"})
+
+
+def lands_elsewhere(url: str, final_url: str | None) -> bool:
+    """A redirect took a deep article URL to a page that is no article: a front page or a
+    section (``lands_on_front``), a language front page (``/en/``), a listing (``/news/``
+    from deeper, ``/category/x/``, ``/tag/x/``, ``/home``), a search (``?s=bike+lanes``), or
+    a login, consent or paywall gate (on its path, its host, or carrying the article's URL
+    in its query). Its title, description and image are not the article's."""
+    if lands_on_front(url, final_url):
+        return True
+    if final_url in (None, url):
+        return False
+    try:
+        old, new = urlsplit(url), urlsplit(final_url or "")
+        keys = {key.lower() for key, _ in parse_qsl(new.query, keep_blank_values=True)}
+    except ValueError:
+        return False
+    if not _is_deep(old.path):
+        return False
+    segments, label = _segments(new.path), (new.hostname or "").split(".")[0]
+    if keys & _SEARCH_KEYS or _GATE.fullmatch(label) or any(
+            _GATE.fullmatch(s.split(".")[0]) for s in segments[:2]):
+        return True
+    if old.path in unquote(new.query) and len(old.path) > 1:  # a gate passing the URL on
+        return True
+    if segments and (_LISTING_DIR.fullmatch(segments[0].split(".")[0])
+                     or _LANGUAGE.fullmatch(segments[0])):  # and no article slug after it
+        return len(segments) == 1 or (len(segments) == 2 and not _is_deep(segments[1]))
+    return len(segments) < len(_segments(old.path)) and not _is_deep(new.path)
 
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,

@@ -393,9 +393,10 @@ def test_fill_missing_never_fills_from_a_page_that_is_other_content() -> None:
         edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": result},
                             EnrichOptions(now=NOW, fill_missing=True))
         assert "excerpt" not in edits[()], result.final_url
-        # what the URL shows now is reported, unless it is a front page (a 302 gate, say):
-        # no article, livePage stays as it was ("/x" is too short to tell a section)
-        assert ("livePage" in edits[()]) == (result is not front)
+        # what the URL shows now is reported, unless a redirect took it to a front page
+        # (a 302 gate, say) or a page whose title is not the record's: no article there,
+        # livePage stays as it was
+        assert ("livePage" in edits[()]) == (result is drifted)
     moved = _result("https://a.example/x", LinkStatus.OK, final_url="https://a.example/x2",
                     page=PAGE)  # an article that moved: fills as before
     edits = build_edits(DATA, SLOTS, {**RESULTS, "https://a.example/x": moved},
@@ -581,3 +582,28 @@ def test_a_failed_image_probe_keeps_the_measured_image_the_record_holds() -> Non
     edits = build_edits(data, slots, measured, EnrichOptions(now=NOW))
     assert edits[()]["livePage"]["image"] == {"url": img, "width": 800, "height": 400,
                                               "type": "jpeg"}  # measured tonight: new facts
+
+
+@pytest.mark.parametrize("final", [
+    "https://a.example/en/", "https://a.example/news/", "https://a.example/tag/bike-lanes/",
+    "https://a.example/category/city/", "https://a.example/?s=bike+lanes",
+    "https://a.example/consent?continue=https://a.example/2021/05/council-bike-lanes",
+    "https://sso.a.example/login?next=%2F2021%2F05%2Fcouncil-bike-lanes",
+])
+def test_a_redirect_to_a_listing_or_gate_never_stands_for_the_article(final: str) -> None:
+    """A 302 to a consent gate, a language front page or a section (one night), or a 301 to
+    a tag or search page: livePage was rewritten with that page's metadata (and back the
+    next night), and --update-redirects wrote the tag or search URL over the article's.
+    Titles that share a word with the record's ("Bike lanes - Tag") drift too little to
+    tell; the target's shape does."""
+    url = "https://a.example/2021/05/council-bike-lanes"
+    data = {"title": "Council approves bike lanes", "webUrl": url,
+            "livePage": {"title": "Council approves bike lanes"}}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    for status, code in ((LinkStatus.OK, 200), (LinkStatus.REDIRECTED, 200)):
+        results = {url: _result(url, status, http_status=code, final_url=final,
+                                reason="http_301", page=PageMeta(title="Bike lanes - A News"))}
+        edits = build_edits(data, slots, results,
+                            EnrichOptions(now=NOW, update_redirects=True, fill_missing=True))
+        assert "livePage" not in edits[()], final  # stays as it was
+        assert "webUrl" not in edits[()], final  # never written over the article's URL

@@ -11,6 +11,7 @@ from enricher.signals import (
     challenge_vendor,
     is_challenge,
     is_soft_404,
+    lands_elsewhere,
     lands_on_front,
     soft_404_reason,
 )
@@ -417,3 +418,32 @@ def test_an_h1_the_parser_takes_out_of_a_head_noscript_is_no_headline() -> None:
 ])
 def test_lands_on_front(url: str, final: str | None, front: bool) -> None:
     assert lands_on_front(url, final) is front
+
+
+@pytest.mark.parametrize(("final", "elsewhere"), [
+    ("https://x.com/en/", True),  # a language front page
+    ("https://x.com/de-de/", True),
+    ("https://x.com/en/news/", True),
+    ("https://x.com/news/", True),  # a section, shallower than the article
+    ("https://x.com/home", True),
+    ("https://x.com/category/politics/", True),
+    ("https://x.com/tag/bike-lanes/", True),
+    ("https://x.com/?s=bike+lanes", True),  # a search
+    ("https://x.com/consent?continue=https://x.com/2021/05/council-approves-bike-lanes", True),
+    ("https://sso.x.com/login?next=%2F2021%2F05%2Fcouncil-approves-bike-lanes", True),
+    ("https://x.com/account/login", True),
+    # the article moved: it stands for itself
+    ("https://x.com/2021/05/council-approves-bike-lanes-on-main-street", False),
+    ("https://x.com/en/council-approves-bike-lanes", False),
+    ("https://x.com/en/2021/05/council-approves-bike-lanes", False),
+    ("https://x.com/politics/council-approves-bike-lanes", False),
+    ("https://x.com/story/12345", False),
+    ("https://x.com/2021/05/council-approves-bike-lanes/", False),
+    ("https://y.com/2021/05/council-approves-bike-lanes", False),  # a new domain
+    (None, False),
+])
+def test_lands_elsewhere_tells_listings_and_gates_from_a_moved_article(
+        final: str | None, elsewhere: bool) -> None:
+    assert lands_elsewhere("https://x.com/2021/05/council-approves-bike-lanes",
+                           final) is elsewhere
+    assert not lands_elsewhere("https://x.com/about", "https://x.com/en/")  # no article
