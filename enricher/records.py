@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import yaml
 from yaml.nodes import MappingNode, SequenceNode
@@ -133,6 +133,32 @@ def _pair(node: MappingNode, key: str, depth: int = 0) -> tuple[Any, Any] | None
     return None
 
 
+# what to do about a record that cannot be opened, by errno (else: its permissions)
+_READ_FIX = {errno.ENOENT: "it was moved or deleted (or is a dangling symlink); nothing to do "
+                           "if that was meant", errno.ELOOP: "it is a symlink loop; fix the link",
+             errno.EMFILE: "too many open files: raise the open-files limit (ulimit -n)",
+             errno.ENFILE: "too many open files: raise the open-files limit (ulimit -n)",
+             errno.EINVAL: "it is no regular file (a FIFO, socket or device): remove it"}
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``open(path, "rb")`` of a regular file that never blocks: a FIFO put where a record
+    was hung a run for ever (SIGTERM too: the open never returned, and the history's lock
+    stayed held). A FIFO, socket or device is an OSError (EINVAL), a folder EISDIR."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_record(
     path: Path,
     display: str,
@@ -141,14 +167,14 @@ def read_record(
 ) -> Record | RecordError:
     """Read and parse one record; every problem is a RecordError naming the file (and line)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             raw = fh.read(max_bytes + 1)
     except IsADirectoryError:  # a folder below an input that could not be listed
         return RecordError(display, "a folder that cannot be read, so its records are not "
                                     "checked; fix its permissions")
     except OSError as exc:
-        return RecordError(display, f"cannot read the file: {exc.strerror or exc}; "
-                                    "check its permissions")
+        fix = _READ_FIX.get(exc.errno or 0, "check its permissions")
+        return RecordError(display, f"cannot read the file: {exc.strerror or exc}; {fix}")
     if len(raw) > max_bytes:
         return RecordError(display, f"file is larger than {max_bytes} bytes; raise "
                                     "max_record_bytes to read it")
@@ -438,7 +464,7 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
     ``dest`` is the record itself and changed on disk since it was read (checked again
     just before the rename), or (ENOENT) was moved or deleted since."""
     try:
-        with open(dest, "rb") as fh:
+        with open_regular(dest) as fh:
             seen: os.stat_result | None = os.fstat(fh.fileno())
             current: bytes | None = fh.read()
     except FileNotFoundError:

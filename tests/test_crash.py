@@ -358,6 +358,28 @@ def test_a_killed_run_resumes_from_its_journal(web: Web, tmp_path: Path) -> None
         assert [r.state for r in history.runs(2)] == ["finished", "interrupted"]
 
 
+_FIFO_GATE = """
+import os, stat, tempfile
+import enricher.records as records
+
+_read = records.read_record
+
+
+def read_record(path, display, *args, **kwargs):
+    if stat.S_ISFIFO(os.stat(path).st_mode):  # the test's gate: wait until it is fed
+        with open(path, "rb") as fh:
+            data = fh.read()
+        fd, temp = tempfile.mkstemp(dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(temp, path)
+    return _read(path, display, *args, **kwargs)
+
+
+records.read_record = read_record
+"""
+
+
 def test_sigterm_while_records_are_written_records_an_interrupted_run(
     web: Web, tmp_path: Path
 ) -> None:
@@ -392,7 +414,12 @@ def test_sigterm_while_records_are_written_records_an_interrupted_run(
     state, out = tmp_path / "state.sqlite", tmp_path / "enriched"
     argv = [sys.executable, "-m", "enricher", "enrich", str(folder), "--out", str(out),
             "--state", str(state), "-q", *FAST]
-    proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL,
+    hook = tmp_path / "hook"  # enricher refuses a FIFO as a record (it never blocks on one):
+    hook.mkdir()  # the child waits on this one, reads it, and puts the record back in place
+    (hook / "sitecustomize.py").write_text(_FIFO_GATE, encoding="utf-8")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), env["PYTHONPATH"]])
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     feeder = threading.Thread(target=feed, daemon=True)
     try:

@@ -1300,3 +1300,23 @@ def test_a_record_moved_away_since_reading_is_not_written_again(tmp_path: Path) 
     assert sorted(os.listdir(tmp_path)) == ["renamed.md"]
     assert records.write_record(record, new, tmp_path / "out" / "r.md")
     assert (tmp_path / "out" / "r.md").read_bytes() == new
+
+
+def test_a_record_replaced_by_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """A FIFO put where a record was: open(path, "rb") blocked for ever (SIGTERM too, and
+    the history's lock stayed held, so every later night exited 2). A one-line error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fifo = tmp_path / "a.md"
+    os.mkfifo(fifo)
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(records.read_record, fifo, "a.md")
+        try:
+            got = reading.result(timeout=5)
+        finally:
+            if not reading.done():  # the old open() waits for a writer: be one, then go
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert isinstance(got, RecordError)
+    assert "no regular file (a FIFO, socket or device)" in got.message
+    gone = records.read_record(tmp_path / "gone.md", "gone.md")
+    assert isinstance(gone, RecordError) and "moved or deleted" in gone.message
