@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import io
-import os
 import re
 import signal
 import sys
@@ -27,7 +27,7 @@ from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
-from enricher.streams import QuietOnError
+from enricher.streams import QuietOnError, to_devnull
 
 
 class ExitCode(IntEnum):
@@ -284,6 +284,7 @@ def _restore_signal_handlers(handlers: Mapping[signal.Signals, Any]) -> None:
 
 #: the exit status of a process killed by SIGPIPE, as a shell reports it (``yes | head -1``)
 BROKEN_PIPE = 128 + 13
+_OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
@@ -294,15 +295,17 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             print("enricher: interrupted", file=env.stderr)
         return ExitCode.ABORTED
-    except BrokenPipeError:
-        # the reader went away (``enricher links ... | head -1``): stop quietly, the Unix way.
-        # Point stdout at /dev/null so the interpreter's final flush does not complain.
-        for stream in {id(s): s for s in (env.stdout, sys.stdout)}.values():
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, stream.fileno())
-                os.close(devnull)
-        return BROKEN_PIPE
+    except OSError as exc:  # stdout's reader went away (``links ... | head -1``): quietly, the
+        # Unix way; stdout on a full disk: one line (it was a traceback and exit 1)
+        if not isinstance(exc, BrokenPipeError) and exc.errno not in _OUTPUT_FULL:
+            raise
+        to_devnull(env.stdout, sys.stdout)  # the interpreter's final flush says nothing
+        if isinstance(exc, BrokenPipeError):
+            return BROKEN_PIPE
+        with contextlib.suppress(OSError, ValueError):
+            print(f"enricher: cannot write the output: {exc.strerror}; free space where stdout "
+                  "goes, or write to a file (--results FILE, --report FILE)", file=env.stderr)
+        return ExitCode.USAGE
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:

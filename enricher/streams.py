@@ -3,7 +3,8 @@
 ``enricher ... 2>&1 | head -1`` or a terminal closed under a run: rich ends the process with
 exit 1 from inside whatever callback was printing (a progress line in the middle of the
 fetch), and a write error on a terminal that hung up is a traceback. Wrapped, the run goes
-on and ends with its own status. This module must not do anything else.
+on and ends with its own status. ``to_devnull`` silences a stdout whose reader went away
+or whose disk is full, once enricher has said so. This module must not do anything else.
 """
 
 from __future__ import annotations
@@ -48,3 +49,13 @@ class QuietOnError:
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the stream's
         return getattr(self._stream, name)
+
+
+def to_devnull(*streams: object) -> None:
+    """Point each stream's file descriptor at /dev/null (once each): the interpreter's final
+    flush of a stream whose reader went away, or whose disk is full, then says nothing."""
+    for stream in {id(s): s for s in streams}.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+            os.close(devnull)

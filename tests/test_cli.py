@@ -472,6 +472,19 @@ def test_links_into_head_exits_quietly(tmp_path: Path) -> None:
     assert err == "", err
 
 
+def test_stdout_on_a_full_disk_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """``enricher links news/ > full/links.txt``: a traceback and exit 1 ("links failed")."""
+    (tmp_path / "a.md").write_text("---\nwebUrl: https://example.com/a\n---\n",
+                                   encoding="utf-8")
+    with open("/dev/full", "wb") as full:  # Linux: every write fails with ENOSPC
+        proc = subprocess.run([sys.executable, "-m", "enricher", "links", str(tmp_path)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert proc.stderr == ("enricher: cannot write the output: No space left on device; free "
+                           "space where stdout goes, or write to a file (--results FILE, "
+                           "--report FILE)\n")
+
+
 def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import enricher.cli as cli_module
