@@ -69,6 +69,7 @@ MAX_IDLE_CONNECTIONS = 512  # idle keep-alive connections a run keeps over all h
 MAX_OPEN_POOLS = 256  # per-host connection pools (transports) a run keeps open at once
 MAX_DECLARED_BYTES = 1 << 30  # a body the server says is bigger is not read at all
 OPEN_FILES_WANTED = 65536  # the soft limit of open files a run raises itself to
+OPEN_FILES_SPARE = 64  # files beside 2 per request (records, history, reports, the worker)
 STALE_TEMP_SECONDS = 3600.0  # a record's temp file this old belongs to a killed run
 
 # --- history (nightly runs) -----------------------------------------------------------------

@@ -13,7 +13,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from enricher.config import DEFAULT_STATE_FILE, LONG_INTERVAL, Config, shown_duration
+from enricher.config import (
+    DEFAULT_STATE_FILE,
+    LONG_INTERVAL,
+    OPEN_FILES_SPARE,
+    Config,
+    shown_duration,
+)
 from enricher.finding import is_record_name
 from enricher.settings import ConfigError, Settings, flag_name
 
@@ -54,7 +60,27 @@ def warnings(settings: Settings, write: bool, environ: Mapping[str, str] | None,
     environ = os.environ if environ is None else environ
     return (*without_history(settings.config, write, settings.labels),
             *new_history(settings.config), *_long_interval(settings),
+            *_few_open_files(settings.config.fetch.max_concurrency),
             *_policy_off(settings.config, flag, settings.source, environ))
+
+
+def _few_open_files(max_concurrency: int, hard: int | None = None) -> tuple[str, ...]:
+    """One line when the open-files hard limit (``hard``: the process's) leaves too few for
+    the run's connections: each request holds a socket, beside records, the history and
+    idle connections, and past the limit sites fail with "Too many open files" (as
+    ``error``, never ``dead``; records that cannot be opened fail the same way)."""
+    if hard is None:
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - not a POSIX system
+            return ()
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        hard = None if hard == resource.RLIM_INFINITY else hard
+    need = 2 * max_concurrency + OPEN_FILES_SPARE
+    if hard is None or hard >= need:
+        return ()
+    return (f"the open-files limit is {hard}, too low for --max-concurrency {max_concurrency} "
+            f"(it needs about {need}): raise it (ulimit -n) or lower --max-concurrency",)
 
 
 def _long_interval(settings: Settings) -> tuple[str, ...]:

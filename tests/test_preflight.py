@@ -87,3 +87,15 @@ def test_a_bad_proxy_or_ca_bundle_names_where_it_was_set(
     with pytest.raises(ConfigError) as caught:
         check_network(settings.config, {}, settings.labels)
     assert named.format(dir=tmp_path) in str(caught.value)
+
+
+def test_an_open_files_limit_too_low_for_the_concurrency_is_a_warning() -> None:
+    """A hard limit of 64 with --max-concurrency 128: sites failed with "Too many open
+    files" as error/connect and records as unreadable, with nothing naming the limit."""
+    from enricher.preflight import _few_open_files
+
+    assert _few_open_files(128, hard=64) == (
+        "the open-files limit is 64, too low for --max-concurrency 128 (it needs about 320): "
+        "raise it (ulimit -n) or lower --max-concurrency",)
+    assert _few_open_files(128, hard=4096) == ()
+    assert _few_open_files(8, hard=100) == ()
