@@ -134,10 +134,10 @@ def _pair(node: MappingNode, key: str, depth: int = 0) -> tuple[Any, Any] | None
 
 
 # what to do about a record that cannot be opened, by errno (else: its permissions)
+_TOO_MANY = "too many open files: raise the open-files limit (ulimit -n)"
 _READ_FIX = {errno.ENOENT: "it was moved or deleted (or is a dangling symlink); nothing to do "
                            "if that was meant", errno.ELOOP: "it is a symlink loop; fix the link",
-             errno.EMFILE: "too many open files: raise the open-files limit (ulimit -n)",
-             errno.ENFILE: "too many open files: raise the open-files limit (ulimit -n)",
+             errno.EMFILE: _TOO_MANY, errno.ENFILE: _TOO_MANY,
              errno.EINVAL: "it is no regular file (a FIFO, socket or device): remove it"}
 
 

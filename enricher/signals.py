@@ -329,7 +329,7 @@ def lands_elsewhere(url: str, final_url: str | None) -> bool:
     if final_url in (None, url):
         return False
     try:
-        old, new = urlsplit(url), urlsplit(final_url or "")
+        old, new = urlsplit(url), urlsplit(final_url)
         keys = {key.lower() for key, _ in parse_qsl(new.query, keep_blank_values=True)}
     except ValueError:
         return False

@@ -235,8 +235,8 @@ class Scheduler(Generic[T]):
             if breaker.probing and not breaker.final:
                 if counts:
                     self._trip(slot, origin, breaker)  # the probe failed: wait longer
-                else:  # the origin is back
-                    breaker.answered = breaker.answered or not failed
+                else:  # the origin is back (an answer, or a hanging page once it answered)
+                    breaker.answered = True
                     self._close(slot, breaker)
             elif not failed:
                 breaker.failures, breaker.answered = 0, True
