@@ -142,8 +142,11 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
                 continue  # the output folder or inside it
             if stat.S_ISDIR(mode):
                 yield from _walk(match, real, skip)
-            elif is_record_name(name) and os.path.isfile(match):
-                yield match, real
+            elif is_record_name(name) and (os.path.isfile(match) or not os.path.exists(match)):
+                yield match, real  # a dangling symlink too: reading it names it
+    elif os.path.islink(item) and not os.path.exists(item):
+        raise UsageError(f"input is a dangling symlink: {shown_name(item)}; fix or remove the "
+                         "link")
     elif os.path.lexists(item):
         raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}; "
                          "name record files or folders")
@@ -226,7 +229,9 @@ def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[st
                 elif not is_record_name(entry.name):
                     continue
                 elif entry.is_symlink():
-                    if entry.is_file():  # a symlinked file is followed; a folder is not
+                    # a symlinked file is followed, a folder is not; a dangling link is
+                    # yielded, so reading it names it as a record error (never silent)
+                    if entry.is_file() or not os.path.exists(entry.path):
                         yield entry.path, os.path.realpath(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     yield entry.path, os.path.join(real, entry.name)

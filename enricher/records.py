@@ -135,8 +135,8 @@ def _pair(node: MappingNode, key: str, depth: int = 0) -> tuple[Any, Any] | None
 
 # what to do about a record that cannot be opened, by errno (else: its permissions)
 _TOO_MANY = "too many open files: raise the open-files limit (ulimit -n)"
-_READ_FIX = {errno.ENOENT: "it was moved or deleted (or is a dangling symlink); nothing to do "
-                           "if that was meant", errno.ELOOP: "it is a symlink loop; fix the link",
+_READ_FIX = {errno.ENOENT: "it was moved or deleted; nothing to do if that was meant",
+             errno.ELOOP: "it is a symlink loop; fix the link",
              errno.EMFILE: _TOO_MANY, errno.ENFILE: _TOO_MANY,
              errno.EINVAL: "it is no regular file (a FIFO, socket or device): remove it"}
 
@@ -163,8 +163,7 @@ def read_record(
     path: Path,
     display: str,
     max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-    max_nodes: int = DEFAULT_MAX_YAML_NODES,
-) -> Record | RecordError:
+    max_nodes: int = DEFAULT_MAX_YAML_NODES) -> Record | RecordError:
     """Read and parse one record; every problem is a RecordError naming the file (and line)."""
     try:
         with open_regular(path) as fh:
@@ -174,6 +173,8 @@ def read_record(
                                     "checked; fix its permissions")
     except OSError as exc:
         fix = _READ_FIX.get(exc.errno or 0, "check its permissions")
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            fix = "it is a dangling symlink (its target is gone): fix or remove the link"
         return RecordError(display, f"cannot read the file: {exc.strerror or exc}; {fix}")
     if len(raw) > max_bytes:
         return RecordError(display, f"file is larger than {max_bytes} bytes; raise "

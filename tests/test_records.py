@@ -669,6 +669,25 @@ def test_symlinks(tmp_path: Path) -> None:  # hostile 58
     assert (outside / "o.md").read_bytes() == new
 
 
+def test_a_dangling_record_symlink_is_named_never_skipped_silently(tmp_path: Path) -> None:
+    """A ``.md`` symlink whose target is gone was dropped by folder walks and globs without a
+    word (its links went unchecked and nobody knew): it is yielded, so reading it names it
+    as a record error; named on the command line it is a usage error that says so."""
+    root = tmp_path / "news"
+    root.mkdir()
+    (root / "a.md").write_text("---\nx: 1\n---\n")
+    (root / "gone.md").symlink_to(tmp_path / "moved" / "gone.md")
+    (root / "dir.md").symlink_to(tmp_path, target_is_directory=True)  # a folder: no record
+    for inputs in ([str(root)], [f"{root}/*.md"]):
+        found = [d for _, d in records.iter_record_paths(inputs)]
+        assert found == [f"{root}/a.md", f"{root}/gone.md"], inputs
+    error = records.read_record(root / "gone.md", "news/gone.md")
+    assert isinstance(error, RecordError) and error.file == "news/gone.md"
+    assert "dangling symlink" in error.message
+    with pytest.raises(UsageError, match=r"dangling symlink: .*gone\.md; fix or remove"):
+        list(records.iter_record_paths([str(root / "gone.md")]))
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
