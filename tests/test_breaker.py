@@ -5,6 +5,7 @@ at once when nothing else is left to do (a run's end never waits out a cool-down
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import socket
 import time
@@ -254,3 +255,41 @@ def test_a_site_reached_only_through_redirects_is_checked_once_it_is_back() -> N
         srv.url("r.test", f"/{i}") for i in range(10)], redirect=True)
     assert [r[str(i)].failure for i in range(3)] == ["connect"] * 3
     assert {r[str(i)].http_status for i in range(6, 10)} == {200}, [r[str(i)] for i in range(10)]
+
+
+def test_running_out_of_file_descriptors_trips_no_breaker() -> None:
+    """EMFILE on connect is this process's limit, not the site's: each URL says so
+    (``too_many_open_files``, error, never dead) and the host's breaker is not fed, so no
+    URL of it is given up as ``host_unreachable``; other hosts are unaffected."""
+    done: list[FetchResult] = []
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page("Fine"))
+
+    config = FetchConfig(max_attempts=1, host_request_interval=0.0, allow_private=True,
+                         host_concurrency=1, breaker_threshold=3)
+    names = {"full.test": ["127.0.0.2"], "b.test": ["127.0.0.1"]}
+
+    async def main() -> None:
+        async with NetServer(handler) as srv:
+            loop = asyncio.get_running_loop()
+            real = loop.create_connection
+
+            async def dial(factory: Callable[[], asyncio.Protocol], host: str, port: int,
+                           **kw: object) -> tuple[asyncio.Transport, asyncio.Protocol]:
+                if host == "127.0.0.2":  # full.test's address: no descriptor left for it
+                    raise OSError(errno.EMFILE, "Too many open files")
+                return await real(factory, host, port, **kw)  # type: ignore[arg-type]
+
+            loop.create_connection = dial  # type: ignore[method-assign,assignment]
+            todo = [(srv.url("full.test", f"/{i}"), LinkKind.PAGE) for i in range(8)]
+            todo += [(srv.url("b.test", f"/b{i}"), LinkKind.PAGE) for i in range(4)]
+            async with Fetcher(config, resolver=FakeResolver(names)) as fetcher:
+                await fetcher.fetch_all(todo, done.append)
+
+    asyncio.run(main())
+    full = [r for r in done if "full.test" in r.url]
+    assert len(full) == 8 and {r.failure for r in full} == {"too_many_open_files"}, full
+    assert {classify(r).status for r in full} == {LinkStatus.ERROR}
+    assert "raise ulimit -n" in full[0].detail
+    assert {r.http_status for r in done if "b.test" in r.url} == {200}

@@ -18,15 +18,22 @@ from enricher.net.client import (
     Evidence,
     ProxyRoutes,
     failure_of,
-    raise_open_files_limit,
     ssl_context,
 )
 from enricher.net.guard import DNSError, GuardError
+from enricher.runtime import raise_open_files_limit
 
 
 def caused(exc: Exception, cause: BaseException) -> Exception:
     exc.__cause__ = cause
     return exc
+
+
+def _anyio_style(cause: OSError) -> Exception:
+    """httpcore's anyio backend: ConnectError from OSError("All connection attempts failed")
+    from the socket's own error."""
+    return caused(httpcore.ConnectError("All connection attempts failed"),
+                  caused(OSError("All connection attempts failed"), cause))
 
 
 CASES: list[tuple[BaseException, str, bool]] = [
@@ -56,6 +63,11 @@ CASES: list[tuple[BaseException, str, bool]] = [
     (OSError("no route"), "connect", True),
     (OSError(errno.ETIMEDOUT, "timed out"), "connect", True),  # the kernel's, not our deadline
     (ValueError("bug"), "error", False),
+    # this process out of file descriptors: no site's fault, never a breaker's connect failure
+    (caused(httpcore.ConnectError("x"), OSError(errno.EMFILE, "Too many open files")),
+     "too_many_open_files", False),
+    (_anyio_style(OSError(errno.ENFILE, "Too many open files in system")),
+     "too_many_open_files", False),
 ]
 
 
@@ -64,13 +76,6 @@ def test_failure_map(exc: BaseException, token: str, connect_stage: bool) -> Non
     failure = failure_of(exc)
     assert (failure.token, failure.connect_stage) == (token, connect_stage)
     assert failure.detail
-
-
-def _anyio_style(cause: OSError) -> Exception:
-    """httpcore's anyio backend: ConnectError from OSError("All connection attempts failed")
-    from the socket's own error."""
-    return caused(httpcore.ConnectError("All connection attempts failed"),
-                  caused(OSError("All connection attempts failed"), cause))
 
 
 UP, DOWN, NX = Evidence.UP, Evidence.DOWN, Evidence.NXDOMAIN
@@ -103,6 +108,7 @@ EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
     # says nothing either way
     (OSError("no errno"), None),
     (OSError(errno.EACCES, "a local firewall"), None),
+    (caused(httpcore.ConnectError("x"), OSError(errno.EMFILE, "Too many open files")), None),
     (TimeoutError(), None),  # our deadline: the Fetcher knows how far the request got
     (httpcore.PoolTimeout("t"), None),
     (GuardError("forbidden_address", "x"), None),

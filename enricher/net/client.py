@@ -40,6 +40,7 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
     ssl.SSLError .............................. tls          (up)
     ConnectionResetError, BrokenPipeError ..... reset        (up)
     other OSError ............................. connect      (connection level; by errno)
+    EMFILE/ENFILE anywhere in the chain ....... too_many_open_files (our limit: no breaker)
     anything else ............................. error
 
 (each httpx class and its httpcore twin map alike.) ``attempt_failure`` refines it with how
@@ -50,7 +51,6 @@ TCP connected is up too. This module must not schedule, retry or decide verdicts
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import ipaddress
@@ -67,7 +67,6 @@ import httpcore
 import httpx
 import idna
 
-from enricher.config import OPEN_FILES_WANTED
 from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
@@ -95,6 +94,7 @@ _ANSWERED = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED}
 # ... and of one that says there is no way to the peer
 _NO_ROUTE = frozenset(getattr(errno, name) for name in (
     "ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EHOSTDOWN", "ETIMEDOUT") if hasattr(errno, name))
+_NO_FILES = frozenset({errno.EMFILE, errno.ENFILE})  # out of file descriptors (ours)
 
 
 class BodyError(Exception):
@@ -122,6 +122,16 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
             return current
         current = current.__cause__ or current.__context__
         seen += 1
+    return None
+
+
+def _errno_in(exc: BaseException) -> int | None:
+    """The errno of the first OSError in ``exc``'s chain that has one."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None or (isinstance(current, OSError) and current.errno is not None):
+            return current.errno if current is not None else None
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -161,6 +171,8 @@ def failure_of(exc: BaseException) -> Failure:
         return Failure("timeout", text if text != "TimeoutError" else "deadline exceeded", False)
     if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
         return Failure("timeout", text, False, up)  # read or write: a connection existed
+    if _errno_in(exc) in _NO_FILES:  # this process's own limit: no host's fault
+        return Failure("too_many_open_files", f"{text}; raise ulimit -n", False)
     if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
         if _cause(exc, ssl.SSLError) is not None:
             return Failure("tls", text, False, up)
@@ -212,26 +224,6 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
         return Failure("reset", "the shared HTTP/2 connection failed: another request on "
                        "it timed out", False, Evidence.UP)
     return failed
-
-
-# --- process limits -------------------------------------------------------------------------
-
-
-def raise_open_files_limit(want: int = OPEN_FILES_WANTED) -> int | None:
-    """Raise the soft limit on open files towards ``want`` (never above the hard limit):
-    a run keeps a connection pool per busy host, and 1024 (a common default) is too few.
-    Returns the soft limit now, None where the platform has no such limit."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not a POSIX system
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        # on refusal keep what we have; connections then fail with a clear error
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # --- TLS and proxies ------------------------------------------------------------------------

@@ -56,7 +56,6 @@ from enricher.net.client import (
     TransportFactory,
     attempt_failure,
     proxied,
-    raise_open_files_limit,
 )
 from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.h1 import CONNECTED
@@ -72,6 +71,7 @@ from enricher.net.urls import (
     resolve_url,
     url_host,
 )
+from enricher.runtime import raise_open_files_limit
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # answers whose Retry-After holds back the whole host (Scheduler.defer), not only the URL
