@@ -60,6 +60,9 @@ _PLACEHOLDER = re.compile(
     r"/(?:blank|spacer|pixel|transparent|clear|empty|1x1|placeholder|loading|loader|"
     r"ajax[-_]?loader|preload(?:er)?|lazy(?:[-_]?load(?:ing)?)?[-_]?placeholder)"
     r"\.(?:gif|png|jpe?g|svg|webp)(?:[?#]|$)", re.I)
+# a QR code (to share the page, get the app: "ewm" is Chinese erweima) is never its image
+_QR_CODE = re.compile(r"/[^/?#]*(?:qr[-_]?code|\bewm\b|erweima)[^/?#]*\.(?:gif|png|jpe?g|svg|webp)"
+                      r"(?:[?#]|$)", re.I)
 _WIDTH = re.compile(r"""\swidth\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _HEIGHT = re.compile(r"""\sheight\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _ESCAPED_AMP = re.compile(r"&(?:amp|#0*38|#[xX]0*26);")
@@ -257,7 +260,7 @@ def _img_url(page: Page, markup: str, attr: re.Pattern[str]) -> str | None:
     if url is None and attr is _IMG_SRC:
         lazy = attribute_value(markup, _LAZY_SRC)
         url = clean_image(page, clean_text(lazy, MAX_URL_CHARS)) if lazy else None
-    return url
+    return None if url is not None and _QR_CODE.search(url) else url
 
 
 def _dimension_below(value: str | None, limit: int) -> bool:

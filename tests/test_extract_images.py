@@ -137,6 +137,24 @@ def test_declared_meta_image_is_never_judged_by_size() -> None:
     assert run(head).image == ImageInfo(url="https://news.example.org/square.png", width=16)
 
 
+@pytest.mark.parametrize("qr", [
+    '<img src="https://www.news.example/detail2020/images/ewm.png" width="94">',
+    '<img src="/static/qrcode-app.png">', '<img src="/img/QR_Code_share.jpg?v=2">',
+    '<img src="/assets/wx-erweima.gif">',
+])
+def test_a_body_qr_code_is_no_image_of_the_page(qr: str) -> None:
+    """A QR code beside the story (share it, get the app; "ewm" is Chinese erweima) was
+    taken as the page's image; the story's own image that follows is."""
+    body = f'{qr}<div><img src="/titlepic/story.jpg" width="300" height="169"></div>'
+    assert image_url(body=body) == "https://news.example.org/titlepic/story.jpg"
+
+
+@pytest.mark.parametrize("name", ["/img/new-mewmew.png", "/qr/story-photo.jpg", "/codes.png"])
+def test_names_that_only_look_like_a_qr_code_are_images(name: str) -> None:
+    assert image_url(body=f'<article><img src="{name}"></article>') == (
+        f"https://news.example.org{name}")
+
+
 # --- the order of the rules is unchanged ---------------------------------------------------------
 
 def test_meta_image_still_beats_body_images_and_video_posters() -> None:
