@@ -139,6 +139,7 @@ def slot_entry(
         and result.page is not None
         and isinstance(record_title, str)
         and title_drift(record_title, result.page.title)
+        and not _detour(result)
     ):
         entry["titleDrift"] = True
     if result.confirmed is not None and result.status is LinkStatus.DEAD:
@@ -151,6 +152,13 @@ def slot_entry(
     if isinstance(old_url, str) and old_url != slot.url:
         entry["previousUrl"] = old_url  # kept from an earlier --update-redirects
     return entry
+
+
+def _detour(result: LinkResult) -> bool:
+    """A temporary redirect to a gate, front page or listing (``lands_elsewhere``): tonight's
+    page is not what the URL stands for, so its title says nothing about drift (a one-night
+    consent wall flipped ``titleDrift`` on and off again)."""
+    return result.status is LinkStatus.OK and lands_elsewhere(result.url, result.final_url)
 
 
 def _elsewhere(result: LinkResult, entry: Mapping[str, Any]) -> bool:

@@ -313,7 +313,7 @@ def lands_on_front(url: str, final_url: str | None) -> bool:
 _LISTING_DIR = re.compile(r"categor(?:y|ies)|tags?|topics?|sections?|authors?|archives?|"
                           r"search|home|index|start", re.I)
 _LANGUAGE = re.compile(r"[a-z]{2}(?:[-_][a-z]{2})?", re.I)  # /en/, /de-de/: a front page
-_GATE = re.compile(r"log-?in|sign-?in|signon|sso|auth(?:orize)?|consent|gdpr|cookies?|"
+_GATE = re.compile(r"log[-_]?in|sign[-_]?(?:in|up)|signon|sso|auth(?:orize)?|consent|gdpr|cookies?|"
                    r"subscribe|paywall|register|account", re.I)
 _SEARCH_KEYS = frozenset({"s", "q", "query", "search", "keyword", "keywords", "term"})
 

@@ -485,6 +485,26 @@ def test_a_page_that_now_lands_on_the_front_page_leaves_live_page_as_it_was(
     assert edits["linkCheck"]["webUrl"]["status"] == "ok"
 
 
+@pytest.mark.parametrize(("final", "drift"), [
+    ("https://a.example/consent?continue=/2024/05/01/bike-lanes", False),  # a gate
+    ("https://a.example/", False),  # the front page
+    ("https://a.example/users/sign_up", False),  # a sign-up wall
+    ("https://a.example/2024/05/02/other-story", True),  # another article: drift it is
+])
+def test_a_temporary_detour_to_a_gate_sets_no_title_drift(final: str, drift: bool) -> None:
+    """One night's 302 to a consent wall put ``titleDrift: true`` into linkCheck (and the next
+    night took it out again): the wall's title says nothing about what the URL stands for.
+    A 302 to another article's page still drifts."""
+    url = "https://a.example/2024/05/01/bike-lanes"
+    data: dict[str, Any] = {"title": "City council approves bike lanes", "webUrl": url}
+    results = {url: _result(url, LinkStatus.OK, final_url=final, redirects=(url,),
+                            page=PageMeta(title="Celebrity gossip of the week"))}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    entry = build_edits(data, slots, results, EnrichOptions(now=NOW))[()]["linkCheck"]["webUrl"]
+    assert entry["status"] == "ok"
+    assert entry.get("titleDrift", False) is drift
+
+
 @pytest.mark.parametrize(("url", "final"), [
     ("https://b.example/bike-lanes?amp=1", "https://b.example/"),  # no title: no drift
     ("https://b.example/index.php?option=com_content&id=42", "https://b.example/"),
