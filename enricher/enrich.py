@@ -37,7 +37,7 @@ from enricher.models import (
 )
 from enricher.net.urls import fragment, reads_back
 from enricher.signals import lands_elsewhere
-from enricher.spans import MoveItems
+from enricher.spans import DELETE, MoveItems
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
@@ -95,10 +95,11 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
 
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
-    entry only once it is a confirmed dead link."""
+    entry only once it is a confirmed dead link, or at once when the URL is new to the
+    history (an editor changed it: the good entry, and livePage, were another URL's)."""
     if result.status not in BAD or previous.get("status") not in ("ok", "redirected"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
-    return result.status is LinkStatus.DEAD and bool(result.confirmed)
+    return result.new_url or (result.status is LinkStatus.DEAD and bool(result.confirmed))
 
 
 def slot_entry(
@@ -396,6 +397,13 @@ def build_edits(
             for image in filled.get("images", ()):
                 _check_filled_image(path, image, results, options, then)
             edits.setdefault(path, {}).update(filled)
+    for slot in slots:  # the page URL an editor changed fails: livePage was the old URL's
+        result = results.get(slot.url) if slot.url else None
+        holder = holder_mapping(data, slot.holder)
+        if result is not None and result.new_url and result.status in BAD and holder and \
+                LIVE_PAGE in holder and slot.holder not in pages and slot.key == next(
+                    (key for key in _PAGE_KEYS if holder.get(key)), None):
+            edits.setdefault(slot.holder, {})[LIVE_PAGE] = DELETE
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
     if previous is not None:

@@ -447,12 +447,12 @@ class History:
             self._pending.clear()
             db.execute("DELETE FROM journal")
             annotated = db.execute(sql.ANNOTATE, (self.confirm_runs,
-                                                  confirm_seconds(self.confirm_days)))
+                                                  confirm_seconds(self.confirm_days), run))
             strings: dict[str, str] = {}  # one string per distinct time, not one per URL
-            for url, since, confirmed in annotated:
+            for url, since, confirmed, first in annotated:
                 r = out[url]
                 out[url] = replace(r, since=strings.setdefault(since, since), confirmed=bool(
-                    confirmed) if r.status is LinkStatus.DEAD else None)
+                    confirmed) if r.status is LinkStatus.DEAD else None, new_url=bool(first))
             db.execute("DELETE FROM obs")
             forget = max(FORGET_AFTER, timedelta(seconds=reuse_seconds or 0))
             for prune in (sql.PRUNE_META, sql.PRUNE_URLS):

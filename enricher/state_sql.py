@@ -116,8 +116,10 @@ CONDITIONAL_WANTED = _CONDITIONAL.format(rows=WANTED_URLS, where="")
 _CONFIRMED = """{t}status = 'dead' AND {t}streak >= ? AND
     strftime('%s', {t}last_checked) - strftime('%s', {t}since) >= ?"""
 CONFIRMED = _CONFIRMED.format(t="")  # for ``enricher report``: as the run that stored it
-# this run's dead URLs with since and whether they are confirmed (?: runs, seconds)
-ANNOTATE = f"""SELECT o.url, min(u.since, o.checked_at), {_CONFIRMED.format(t="u.")}
+# this run's URLs with since, whether they are confirmed (dead), and whether they are new to
+# a history that finished runs before (a URL changed in a record) (?: runs, seconds, run id)
+ANNOTATE = f"""SELECT o.url, min(u.since, o.checked_at), {_CONFIRMED.format(t="u.")},
+    length(u.history) = 1 AND EXISTS (SELECT 1 FROM runs WHERE state = 'finished' AND id < ?)
     FROM obs o JOIN urls u ON u.url = o.url WHERE u.status = o.status"""
 # forgetting (?: the oldest last check kept; then this run's id and the runs kept)
 PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"

@@ -1105,3 +1105,74 @@ def test_report_after_an_interrupted_run_is_dated_as_the_last_finished_one(
         assert f"started {iso(clock())}" in line
         assert ("was interrupted" if later else "has not finished") in line
         assert f"shows the run finished at {iso(T0)}" in line
+
+
+def test_a_url_an_editor_changed_gets_its_own_verdict_at_once(web: LocalWeb,
+                                                               tmp_path: Path) -> None:
+    """The hold (one bad night never changes a record) kept the old URL's ``ok`` entry and
+    its livePage for a new URL an editor put in: a new URL that answered 404 or a challenge
+    showed ``ok`` for three nights, a blocked one for ever. A URL new to the history gets its
+    own verdict at once; a URL the history knows is still held."""
+    u = web.url
+    web.page("/news/a.html", "Council approves bike lanes")
+    web.page("/news/b.html", "Harbour bridge reopens")
+    web.image("/img/a.png")
+    web.dead("/news/new-dead.html")
+    web.routes["/news/new-wall.html"] = Route(403, b"<title>Just a moment...</title>",
+                                              {"cf-mitigated": "challenge"})
+    web.dead("/img/new.png")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    q = json.dumps
+    lines = ['title: "Council approves bike lanes"', f"webUrl: {q(u('/news/a.html'))}",
+             "related:", '  - title: "Harbour bridge reopens"',
+             f"    webUrl: {q(u('/news/b.html'))}", "images:", f"  - url: {q(u('/img/a.png'))}"]
+    path = record(folder, "r.md", lines)
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    night(folder, cfg, clock)
+    assert front(path)["livePage"]["title"] == "Council approves bike lanes"
+
+    # the editor swaps in three new URLs that fail; nothing else changes on the web
+    text = path.read_text(encoding="utf-8")
+    for old, new in (("/news/a.html", "/news/new-dead.html"),
+                     ("/news/b.html", "/news/new-wall.html"), ("/img/a.png", "/img/new.png")):
+        text = text.replace(u(old) + '"', u(new) + '"')
+    path.write_text(text, encoding="utf-8")
+    clock.set(days=1)
+    night(folder, cfg, clock)
+    data = front(path)
+    assert data["linkCheck"]["webUrl"]["status"] == "dead"
+    assert data["linkCheck"]["webUrl"]["confirmed"] is False
+    assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "blocked"
+    assert data["images"][0]["linkCheck"]["url"]["status"] == "dead"
+    assert "type" not in data["images"][0]["linkCheck"]["url"]  # not the old image's size
+    assert "livePage" not in data  # the old URL's page is no page of the new one
+
+    # a URL the history knows as good is still held on its first bad night
+    web.dead("/news/b.html")
+    text = path.read_text(encoding="utf-8").replace(u("/news/new-wall.html") + '"',
+                                                    u("/news/b.html") + '"')
+    path.write_text(text, encoding="utf-8")
+    clock.set(days=2)
+    night(folder, cfg, clock)  # b.html is known (good on night 1): the blocked entry is bad
+    assert front(path)["related"][0]["linkCheck"]["webUrl"]["status"] == "dead"
+
+
+def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path: Path) -> None:
+    """Every URL is new to a new state file: its first run cannot tell an edited URL from
+    one checked good before it existed, so it holds what the record says, one night."""
+    web.page("/news/a.html", "Council approves bike lanes")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "r.md", ['title: "Council approves bike lanes"',
+                                   f"webUrl: {json.dumps(web.url('/news/a.html'))}"])
+    clock = Clock()
+    night(folder, config(tmp_path / "old.sqlite"), clock)
+    before = path.read_bytes()
+    web.dead("/news/a.html")
+    clock.set(days=1)
+    night(folder, config(tmp_path / "new.sqlite"), clock)
+    assert path.read_bytes() == before
+    clock.set(days=2)
+    night(folder, config(tmp_path / "new.sqlite"), clock)  # known to it now, as bad only
+    assert path.read_bytes() == before  # held until confirmed, as any known URL
