@@ -707,7 +707,9 @@ def test_http_proxy_from_the_environment() -> None:
 def test_a_proxys_own_not_found_page_never_makes_a_link_dead() -> None:
     """Behind a proxy, plain-http URLs get the proxy's own error page when it cannot resolve
     or reach the site: squid marks it X-Squid-Error, Privoxy answers "404 No such domain".
-    Such a 404 is the proxy's trouble (error/proxy); a site's own 404 passed on stays dead."""
+    Such a 404 is the proxy's trouble (error/proxy); a site's own 404 passed on stays dead.
+    So is squid's 403 access denial, and a 407 (blocked/http_403 and error/http_407 were
+    blamed on the site for http:// URLs, while https:// ones said proxy)."""
     async def proxy(request: Request, conn: Conn) -> None:
         if "squid" in request.target:
             await conn.respond(404, page("ERROR"), [("X-Squid-Error", "ERR_DNS_FAIL 0")])
@@ -715,6 +717,13 @@ def test_a_proxys_own_not_found_page_never_makes_a_link_dead() -> None:
             body = page("404 - No such domain (Privoxy@proxy)")
             await conn.send(b"HTTP/1.1 404 No such domain\r\nContent-Type: text/html\r\n"
                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        elif "denied" in request.target:  # squid's access list: its own 403
+            await conn.respond(403, page("ERROR"), [("X-Squid-Error", "ERR_ACCESS_DENIED 0")])
+        elif "auth" in request.target:
+            await conn.respond(407, page("Proxy Authentication Required"),
+                               [("Proxy-Authenticate", 'Basic realm="corp"')])
+        elif "walled" in request.target:  # the site's own 403, passed on
+            await conn.respond(403, page("Forbidden"), [("Via", "1.1 proxy")])
         else:
             await conn.respond(404, page("Not found"), [("Via", "1.1 proxy")])
 
@@ -724,7 +733,8 @@ def test_a_proxys_own_not_found_page_never_makes_a_link_dead() -> None:
             out: dict[str, FetchResult] = {}
             async with Fetcher(FAST, resolver=FakeResolver(dict(HOSTS)), env=env) as f:
                 await f.fetch_all([(f"http://{name}.example/story", LinkKind.PAGE)
-                                   for name in ("squid", "privoxy", "site")],
+                                   for name in ("squid", "privoxy", "site", "denied", "auth",
+                                                "walled")],
                                   lambda r: out.__setitem__(r.url.split("/")[2], r))
             return out
 
@@ -732,6 +742,11 @@ def test_a_proxys_own_not_found_page_never_makes_a_link_dead() -> None:
     assert status(out["squid.example"]) == (LinkStatus.ERROR, "proxy")
     assert status(out["privoxy.example"]) == (LinkStatus.ERROR, "proxy")
     assert status(out["site.example"]) == (LinkStatus.DEAD, "http_404")
+    # the proxy's access denial and its demand for credentials are no verdict on the site
+    assert status(out["denied.example"]) == (LinkStatus.ERROR, "proxy")
+    assert status(out["auth.example"]) == (LinkStatus.ERROR, "proxy")
+    assert "user:password" in (out["auth.example"].detail or "")
+    assert status(out["walled.example"]) == (LinkStatus.BLOCKED, "http_403")
 
 
 def test_an_https_proxy_is_verified_with_the_ca_bundle(ca: trustme.CA, bundle: str) -> None:

@@ -245,14 +245,17 @@ class Reply:
 
 
 def _proxy_answer(response: httpx.Response) -> str | None:
-    """What shows a 404/410 is the proxy's own error page (squid marks its pages with
-    ``X-Squid-Error``; Privoxy answers a name it cannot resolve "404 No such domain"), or
-    None: a site's own 404 passed on by the proxy."""
+    """What shows an error answer is the proxy's own (squid marks its pages, a 403 access
+    denial too, with ``X-Squid-Error``; Privoxy answers a name it cannot resolve "404 No such
+    domain"; a 407 is only ever a proxy's), or None: a site's own answer passed on."""
+    if response.status_code == 407:
+        return "it wants credentials: put them in the proxy URL, http://user:password@host:port"
     if (squid := response.headers.get("x-squid-error")) is not None:
         return f"X-Squid-Error: {squid[:80]}"
     phrase = response.extensions.get("reason_phrase", b"")
-    if isinstance(phrase, bytes) and phrase.lower().startswith(b"no such domain"):
-        return "404 No such domain"
+    if response.status_code in (404, 410) and isinstance(phrase, bytes) and \
+            phrase.lower().startswith(b"no such domain"):
+        return "404 No such domain: it could not resolve the site"
     return None
 
 
@@ -275,9 +278,9 @@ async def read_response(
     if sum(len(k) + len(v) for k, v in raw) > config.max_header_bytes:
         return Reply(failure="protocol", detail="response headers too large",
                      evidence=Evidence.UP)
-    if proxied and status in (404, 410) and (why := _proxy_answer(response)):
-        return Reply(failure="proxy", detail=f"the proxy answered {status} itself ({why}): "
-                     "it could not reach or resolve the site", evidence=Evidence.UP)
+    if proxied and status >= 400 and (why := _proxy_answer(response)):
+        return Reply(failure="proxy", detail=f"the proxy answered {status} itself ({why})",
+                     evidence=Evidence.UP)
     kept: dict[str, str] = {}
     several = False  # Location headers that disagree: browsers refuse such a redirect
     for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does
