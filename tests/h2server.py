@@ -5,8 +5,9 @@ back to a minimal HTTP/1.1 server on connections where ALPN did not pick "h2".
   server name (SNI) gets its own ALPN offer, so one port can offer h2 to one name and only
   http/1.1 to another. The certificate (issued by the trustme ``ca``) covers every name.
 * ``route(request)`` returns an ``Answer``, a ``Gate`` (answer once that many gated requests
-  are waiting on the same connection: only a multiplexing client can open it) or ``None``
-  (never answer: the stream stays open until the client gives up).
+  are waiting on the same connection: only a multiplexing client can open it), a ``Reset``
+  (RST_STREAM with its code) or ``None`` (never answer: the stream stays open until the
+  client gives up). ``max_streams`` is the concurrent streams a connection allows.
 * The server records every request (``Seen``: connection, ALPN protocol, stream id, method,
   path) and every connection (``Conn``: protocol, streams, peak open streams, resets).
   Response bodies are sent in frames within the client's flow-control windows.
@@ -27,6 +28,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 import trustme
 from netserver import LoopbackServer
 
@@ -38,6 +40,13 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = (("content-type", "text/html; charset=utf-8"),)
     after: float = 0.0  # simulated server latency (seconds) before the answer leaves
     end: bool = True  # False: send the body, then keep the stream open (no END_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Answer with RST_STREAM ``code`` (7: REFUSED_STREAM) instead of a response."""
+
+    code: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +78,17 @@ class Conn:
     resets: int = 0  # RST_STREAM frames from the client
 
 
-Route = Callable[[Seen], Answer | Gate | None]
+Route = Callable[[Seen], Answer | Gate | Reset | None]
 
 
 class H2Server(LoopbackServer):
     """``async with H2Server(route, ca=ca) as srv: srv.url("h2.test", "/page")``."""
 
     def __init__(self, route: Route, *, ca: trustme.CA,
-                 names: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                 names: Mapping[str, tuple[str, ...]] | None = None,
+                 max_streams: int = 100) -> None:
         self.route = route
+        self.max_streams = max_streams  # SETTINGS_MAX_CONCURRENT_STREAMS it announces
         self.names = dict(names or {"h2.test": ("h2", "http/1.1")})
         cert = ca.issue_cert(*self.names)
         self._contexts: dict[str, ssl.SSLContext] = {}
@@ -175,6 +186,8 @@ class _H2:
     def __post_init__(self) -> None:
         config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         self.state = h2.connection.H2Connection(config=config)
+        self.state.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_streams})
 
     async def run(self) -> None:
         self.state.initiate_connection()
@@ -205,6 +218,9 @@ class _H2:
         answer = self.server.route(seen)
         if isinstance(answer, Gate):
             self.gated[event.stream_id] = answer
+        elif isinstance(answer, Reset):
+            self.state.reset_stream(event.stream_id, answer.code)
+            self.finish(event.stream_id)
         elif answer is not None and answer.after > 0:
             asyncio.get_running_loop().call_later(answer.after, self.late, event.stream_id,
                                                   answer, seen.method == "HEAD")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from h2server import Answer, Gate, H2Server, Seen
+from h2server import Answer, Gate, H2Server, Reset, Seen
 from netserver import FakeResolver
 
 from enricher.config import Config, FetchConfig
@@ -55,6 +55,16 @@ def route(seen: Seen) -> Answer | Gate | None:
         return Answer(200, BIG)
     if path.startswith("/open/"):  # the head, then the stream stays open (no END_STREAM)
         return Answer(200, OPEN_HEAD, end=False)
+    if path.startswith("/late/"):  # a healthy page that takes a moment
+        return Answer(200, PAGE, after=0.3)
+    if path.startswith("/page/"):
+        return Answer(200, PAGE)
+    if path.startswith("/refused/"):  # RST_STREAM REFUSED_STREAM on the first try only
+        return Reset(7) if sum(x.path == path for x in SEEN) == 1 else Answer(200, PAGE)
+    if path == "/short":  # first says 100 bytes and sends 10: h2 fails the whole connection
+        if sum(x.path == path for x in SEEN) > 1:
+            return Answer(200, PAGE)
+        return Answer(200, b"0123456789", (*HTML, ("content-length", "100")), after=0.05)
     return Answer(404, b"<html><head><title>Not found</title></head></html>")
 
 
@@ -78,13 +88,18 @@ class Run:
         return interpret(self.at(path), (), None, Config(fetch=config))
 
 
+SEEN: list[Seen] = []  # the running server's requests, for routes that count them
+
+
 def run(ca: trustme.CA, config: FetchConfig, paths: Sequence[str], *, host: str = H2_HOST,
-        kind: LinkKind = LinkKind.PAGE) -> Run:
+        kind: LinkKind = LinkKind.PAGE, max_streams: int = 100) -> Run:
     resolver = FakeResolver({H2_HOST: ["127.0.0.1"], H1_HOST: ["127.0.0.1"]})
 
     async def main() -> Run:
         names = {H2_HOST: ("h2", "http/1.1"), H1_HOST: ("http/1.1",)}
-        async with H2Server(route, ca=ca, names=names) as srv:
+        async with H2Server(route, ca=ca, names=names, max_streams=max_streams) as srv:
+            SEEN[:] = ()
+            srv.seen = SEEN
             out: dict[str, FetchResult] = {}
             started = time.monotonic()
             async with Fetcher(config, resolver=resolver, env={}) as fetcher:
@@ -242,3 +257,42 @@ def test_large_pages_do_not_starve_the_connection_window(ca: trustme.CA,
     assert r.server.protocols() == {"h2"}
     assert {p: r.at(p).failure for p in paths} == dict.fromkeys(paths)
     assert len(r.server.conns) == 1  # no connection was given up on
+
+
+# --- streams that end badly must not take others down ----------------------------------------
+
+def test_a_stream_cancelled_before_its_head_is_reset(ca: trustme.CA,
+                                                     config: FetchConfig) -> None:
+    """A request that our deadline ends before the response head came was forgotten by
+    httpcore without a RST_STREAM: the server (and h2) counted it open, and once the
+    server's stream limit was reached every later request on the connection failed
+    (``reset``), healthy pages included."""
+    cfg = replace(config, request_deadline=0.3, read_timeout=5.0, host_concurrency=1)
+    paths = [p for i in range(4) for p in (f"/slow/{i}", f"/page/{i}")]
+    r = run(ca, cfg, paths, max_streams=2)
+    assert {p: r.at(p).failure for p in paths} == {
+        p: ("timeout" if "slow" in p else None) for p in paths}
+    assert sum(c.resets for c in r.server.conns) == 4  # one RST_STREAM per abandoned stream
+    assert max(c.peak_open for c in r.server.conns) <= 2
+
+
+def test_a_stream_the_server_refused_is_retried(ca: trustme.CA, config: FetchConfig) -> None:
+    """RST_STREAM REFUSED_STREAM: the request was not processed (RFC 9113 8.7), safe to
+    retry, as a reset connection over HTTP/1.1 is; it was error/protocol at once."""
+    r = run(ca, replace(config, max_attempts=2), ["/refused/a"])
+    result = r.at("/refused/a")
+    assert (result.failure, result.http_status, result.attempts) == (None, 200, 2)
+
+
+def test_one_bad_response_does_not_fail_its_sibling_streams(ca: trustme.CA,
+                                                            config: FetchConfig) -> None:
+    """A body shorter than its content-length makes h2 fail the whole connection, and any
+    stream in flight may be the one that reads the bad frame: the pages beside it were
+    error/protocol at once (HTTP/1.1 fails only the bad one). Every stream of the failed
+    connection is retried now (the server answers the retries well)."""
+    cfg = replace(config, max_attempts=2, request_deadline=3.0)
+    paths = ["/short", "/late/1", "/late/2", "/late/3"]
+    r = run(ca, cfg, paths)
+    assert r.server.protocols() == {"h2"}
+    assert {p: r.at(p).http_status for p in paths} == dict.fromkeys(paths, 200)
+    assert {r.at(p).attempts for p in paths} == {2}

@@ -71,7 +71,7 @@ from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 from enricher.net.h1pool import MAX_IDLE, IdleConnections
-from enricher.net.transports import end_h2_stream, h2_token
+from enricher.net.transports import end_h2_stream, h2_token, reset_orphans
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -439,7 +439,12 @@ class PoolTransport(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        resp = await self._pool(url).handle_async_request(core)
+        pool = self._pool(url)
+        try:
+            resp = await pool.handle_async_request(core)
+        except BaseException:  # our deadline, a cancellation: no stream may stay open
+            await reset_orphans(pool)
+            raise
         assert isinstance(resp.stream, AsyncIterable)
         return httpx.Response(
             status_code=resp.status, headers=resp.headers,

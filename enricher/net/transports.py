@@ -15,8 +15,12 @@ flow-control window back for the DATA frames received and never read, and resets
 (RST_STREAM CANCEL). Without it the server keeps sending the rest of every such body (up to
 its 16 MiB stream window), the 16 MiB connection window runs dry after a few large pages, and
 the connection's next streams get no DATA until they time out; and a server counts each
-stream as open until it refuses new ones. ``h2_token(exc)`` names the failure of an
-exception h2 caused inside httpcore (``client.failure_of`` asks it first).
+stream as open until it refuses new ones. ``reset_orphans(pool)`` does the same for streams
+whose request ended before their response head came (our deadline, a cancellation):
+httpcore forgets them without a reset, so h2 and the server count them as open, and once
+the server's stream limit is reached every request on that connection failed (``reset``).
+``h2_token(exc)`` names the failure of an exception h2 caused inside httpcore
+(``client.failure_of`` asks it first).
 
 This module must not schedule requests, resolve names, or read responses.
 """
@@ -27,6 +31,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+import h2.events
 import h2.exceptions
 import httpx
 
@@ -70,20 +75,44 @@ async def end_h2_stream(stream: object) -> None:
             await conn._write_outgoing_data(_Flush())
 
 
+async def reset_orphans(pool: object) -> None:
+    """Reset (RST_STREAM CANCEL) the HTTP/2 streams of ``pool`` (an httpcore pool or proxy)
+    that httpcore no longer tracks although h2 holds them open. Reaches into httpcore's
+    privates, so anything unexpected makes it do nothing."""
+    with contextlib.suppress(Exception):
+        for conn in getattr(pool, "connections", ()):
+            for _ in range(3):  # pool connection -> (tunnel ->) protocol connection
+                if hasattr(conn, "_h2_state"):
+                    break
+                conn = getattr(conn, "_connection", None)
+            state, tracked = getattr(conn, "_h2_state", None), getattr(conn, "_events", None)
+            if state is None or tracked is None:
+                continue
+            orphans = [sid for sid, stream in list(state.streams.items())
+                       if sid not in tracked and not stream.closed]
+            for stream_id in orphans:
+                state.reset_stream(stream_id, H2_CANCEL)
+            if orphans:
+                await conn._write_outgoing_data(_Flush())
+
+
 def h2_token(exc: BaseException) -> str | None:
     """The failure token of an exception that h2 caused (httpcore wraps it), or None: a
     stream refused because the server lowered ``max_concurrent_streams`` on a live
-    connection is a ``reset`` (retried, never counted against the host); h2's guards against
-    a server's floods (``DenialOfServiceError``: too many trailers, settings) are
-    ``protocol``."""
+    connection, and a stream the server reset (RST_STREAM: REFUSED_STREAM is safe to retry,
+    RFC 9113 8.7) are ``reset`` (retried, never counted against the host), and so is any other
+    h2 protocol error: it fails every stream of the connection, and the stream that read it
+    first need not be the one at fault (the one that is fails again on its retry); h2's
+    guards against a server's floods (``DenialOfServiceError``) are ``protocol``."""
     current: BaseException | None = exc
     for _ in range(8):
-        if isinstance(current, h2.exceptions.TooManyStreamsError):
-            return "reset"
-        if isinstance(current, h2.exceptions.DenialOfServiceError):
-            return "protocol"
         if current is None:
             break
+        if isinstance(current, h2.exceptions.DenialOfServiceError):
+            return "protocol"
+        if isinstance(current, h2.exceptions.ProtocolError) or any(
+                isinstance(arg, h2.events.StreamReset) for arg in current.args[:1]):
+            return "reset"
         current = current.__cause__ or current.__context__
     return None
 
