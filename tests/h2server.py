@@ -40,6 +40,7 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = (("content-type", "text/html; charset=utf-8"),)
     after: float = 0.0  # simulated server latency (seconds) before the answer leaves
     end: bool = True  # False: send the body, then keep the stream open (no END_STREAM)
+    length: int | None = None  # the content-length it declares (default: the body's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +242,8 @@ class _H2:
                 self.answer(stream_id, gate.answer, head_only=False)
 
     def answer(self, stream_id: int, answer: Answer, *, head_only: bool) -> None:
-        length = [("content-length", str(len(answer.body)))] if answer.end else []
+        declared = len(answer.body) if answer.length is None else answer.length
+        length = [("content-length", str(declared))] if answer.end else []
         headers = [(":status", str(answer.status)), *answer.headers, *length]
         empty = head_only or not answer.body
         self.state.send_headers(stream_id, headers, end_stream=empty and answer.end)

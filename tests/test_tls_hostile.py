@@ -280,7 +280,7 @@ async def h2_then_http1(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 @pytest.mark.parametrize(("serve", "expected"), [
     (continuation_flood, (LinkStatus.ERROR, "protocol")),
     (hpack_bomb, (LinkStatus.ERROR, "protocol")),
-    (reset_after_headers, (LinkStatus.ERROR, "protocol")),
+    (reset_after_headers, (LinkStatus.ERROR, "reset")),  # RST_STREAM: as a TCP reset
     (goaway_mid_response, (LinkStatus.ERROR, "protocol")),
     (h2_then_http1, (LinkStatus.TIMEOUT, "timeout")),  # h2 waits for a SETTINGS frame
 ], ids=lambda v: getattr(v, "__name__", ""))

@@ -97,21 +97,25 @@ async def reset_orphans(pool: object) -> None:
 
 
 def h2_token(exc: BaseException) -> str | None:
-    """The failure token of an exception that h2 caused (httpcore wraps it), or None: a
-    stream refused because the server lowered ``max_concurrent_streams`` on a live
-    connection, and a stream the server reset (RST_STREAM: REFUSED_STREAM is safe to retry,
-    RFC 9113 8.7) are ``reset`` (retried, never counted against the host), and so is any other
-    h2 protocol error: it fails every stream of the connection, and the stream that read it
-    first need not be the one at fault (the one that is fails again on its retry); h2's
-    guards against a server's floods (``DenialOfServiceError``) are ``protocol``."""
+    """The failure token of an exception that h2 caused (httpcore wraps it), or None. These
+    are ``reset`` (retried, never counted against the host): a stream refused because the
+    server lowered ``max_concurrent_streams`` on a live connection; a stream the server
+    reset (RST_STREAM: REFUSED_STREAM is safe to retry, RFC 9113 8.7); a body shorter or
+    longer than its content-length, and any use of the connection h2 closed then: h2 fails
+    every stream of the connection, and the stream that read the bad frame need not be the
+    one at fault (that one fails again on its retry). h2's guards against a server's floods
+    (``DenialOfServiceError``, too many CONTINUATION frames ...) are ``protocol``."""
     current: BaseException | None = exc
     for _ in range(8):
         if current is None:
             break
         if isinstance(current, h2.exceptions.DenialOfServiceError):
             return "protocol"
-        if isinstance(current, h2.exceptions.ProtocolError) or any(
-                isinstance(arg, h2.events.StreamReset) for arg in current.args[:1]):
+        if isinstance(current, h2.exceptions.TooManyStreamsError
+                      | h2.exceptions.InvalidBodyLengthError) or any(
+                isinstance(arg, h2.events.StreamReset) for arg in current.args[:1]) or (
+                isinstance(current, h2.exceptions.ProtocolError)
+                and str(current).endswith("in state ConnectionState.CLOSED")):
             return "reset"
         current = current.__cause__ or current.__context__
     return None
