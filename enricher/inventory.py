@@ -21,6 +21,7 @@ from enricher.config import Config
 from enricher.models import LinkRef, RecordError, shown_name
 from enricher.net.urls import host_key
 from enricher.policy import LinkPolicy, record_slots
+from enricher.report import stdout_text
 from enricher.report.jsonl import dumps_line
 
 _INDEX = re.compile(r"\[\d+\]")
@@ -108,6 +109,7 @@ def run_links(
         err.print("enricher: give at least one PATH to links (a file, folder, glob or -)")
         return 2
     inventory = Inventory()
+    out = stdout_text(out, fmt)  # JSON Lines are UTF-8 whatever the terminal's encoding
     write = out.write
     def skipped(message: str) -> None:
         err.print(f"enricher: {message}", markup=False)
@@ -147,4 +149,5 @@ def run_links(
             err.print(line, markup=False, highlight=False, emoji=False)
     else:
         write("\n" + "\n".join(lines) + "\n")
+    out.flush()
     return 2 if inventory.errors else 0

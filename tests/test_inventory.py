@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from enricher.config import Config
@@ -63,3 +68,28 @@ def test_links_lists_no_slot_of_a_record_check_would_refuse(tmp_path: Path) -> N
     assert "a.example" not in out.getvalue() and "URL slots: 0" in out.getvalue()
     assert "a.md:4: related is not a list" in stderr.getvalue()
     assert stderr.getvalue().rstrip().endswith("(record not checked)")
+
+
+@pytest.mark.parametrize(("fmt", "encoding"), [("jsonl", "ascii"), ("jsonl", "latin-1"),
+                                               ("text", "ascii")])
+def test_links_on_a_stdout_that_is_not_utf8(tmp_path: Path, fmt: str, encoding: str) -> None:
+    """``links`` wrote str straight to stdout: a Cyrillic URL or file name on an ASCII or
+    Latin-1 stdout was a UnicodeEncodeError traceback (exit 1). JSON Lines are UTF-8 bytes
+    whatever the terminal's encoding, as every other JSON on stdout; the text listing
+    escapes what the terminal cannot show."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "caf\u00e9.md").write_text(
+        '---\ntitle: x\nwebUrl: "http://example.com/a"\nrelated:\n'
+        '  - webUrl: "\u043f\u0440\u0438\u043c\u0435\u0440"\n---\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "NO_COLOR": "1"}
+    argv = [sys.executable, "-m", "enricher", "links", str(folder), "--format", fmt]
+    done = subprocess.run(argv, capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Traceback" not in done.stderr
+    if fmt == "jsonl":
+        lines = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+        assert "\u043f\u0440\u0438\u043c\u0435\u0440" in {line["raw"] for line in lines}
+        assert all(line["file"].endswith("caf\u00e9.md") for line in lines)
+    else:
+        assert b"\\u043f" in done.stdout and b"caf\\xe9.md" in done.stdout

@@ -153,15 +153,9 @@ def write_report(
     (``/dev/stdout``) is written to, not replaced."""
     writer = _writer(fmt)
     if path == "-":
-        stream: TextIO = sys.stdout if stdout is None else stdout
-        if fmt in _UTF8_FORMATS and not _is_utf8(stream):
-            _write_utf8(stream, fmt, lambda out: writer(run, out, fail_on=fail_on,
-                                                        changes=changes))
-            return
-        if isinstance(stream, io.TextIOWrapper):  # as in files: an odd name never raises
-            stream.reconfigure(errors="backslashreplace")
-        writer(run, stream, fail_on=fail_on, changes=changes)
-        stream.flush()
+        out = stdout_text(sys.stdout if stdout is None else stdout, fmt)
+        writer(run, out, fail_on=fail_on, changes=changes)
+        out.flush()
         return
     try:
         mode = os.stat(path).st_mode
@@ -235,9 +229,10 @@ def _json_ascii(text: str) -> str:
 class _Sink(io.TextIOBase):
     """A write-only text stream that hands each write, converted, to ``write``."""
 
-    def __init__(self, write: Callable[[str], object]) -> None:
+    def __init__(self, write: Callable[[str], object], flush: Callable[[], object]) -> None:
         super().__init__()
         self._write = write
+        self._flush = flush
 
     def writable(self) -> bool:
         return True
@@ -246,22 +241,27 @@ class _Sink(io.TextIOBase):
         self._write(text)
         return len(text)
 
+    def flush(self) -> None:
+        self._flush()
 
-def _write_utf8(stream: TextIO, fmt: str, render_to: Callable[[TextIO], None]) -> None:
-    """Render to ``stream`` as UTF-8 bytes on its buffer; without one, JSON as ASCII (other
-    formats as the stream takes them)."""
-    buffer = getattr(stream, "buffer", None)
-    stream.flush()  # what was written before comes first
-    if buffer is not None:
-        render_to(cast(TextIO, _Sink(lambda text: buffer.write(
-            text.encode("utf-8", errors="backslashreplace")))))
-        buffer.flush()
-        return
-    if fmt in _JSON_FORMATS:
-        render_to(cast(TextIO, _Sink(lambda text: stream.write(_json_ascii(text)))))
-    else:
-        render_to(stream)
-    stream.flush()
+
+def stdout_text(stream: TextIO, fmt: str) -> TextIO:
+    """What format ``fmt`` writes to ``stream`` (standard output) through, and flushes at its
+    end: for a UTF-8 format on a stream of another encoding, UTF-8 bytes on its buffer (without
+    one, JSON as ASCII); else the stream itself, whose unencodable characters become
+    backslash escapes (as in files: an odd name never raises)."""
+    if fmt in _UTF8_FORMATS and not _is_utf8(stream):
+        buffer = getattr(stream, "buffer", None)
+        stream.flush()  # what was written before comes first
+        if buffer is not None:
+            return cast(TextIO, _Sink(lambda text: buffer.write(
+                text.encode("utf-8", errors="backslashreplace")), buffer.flush))
+        if fmt in _JSON_FORMATS:
+            return cast(TextIO, _Sink(lambda text: stream.write(_json_ascii(text)),
+                                      stream.flush))
+    elif isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="backslashreplace")
+    return stream
 
 
 def _sweep(folder: Path, prefix: str) -> None:
