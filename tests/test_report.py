@@ -739,6 +739,24 @@ def test_summary_caps_lists_and_reports_abort() -> None:
     assert sum(url in text for url in DEAD_URLS) == 1
 
 
+def test_summary_names_the_links_of_every_fail_on_status() -> None:
+    """``--fail-on dead,error``: the last line counted the error links as failing, but only
+    the dead ones were named (the rest only in --report). Each fail-on status with links
+    gets its section; the default (dead) output is unchanged."""
+    run = sample_run()
+    errors = [e.url for e in entries(run) if e.status is LinkStatus.ERROR]
+    assert errors
+    text = summary_text(run, fail_on=frozenset({"dead", "error"}))
+    assert f"Error links ({len(errors)})" in text and all(url in text for url in errors)
+    assert text.index("Dead links (") < text.index("Error links (")
+    plain = summary_text(run)
+    assert "Error links" not in plain and "Dead links (" in plain
+    only_dead = replace(run, results=tuple(r for r in run.results
+                                           if r.status in (LinkStatus.OK, LinkStatus.DEAD)))
+    assert "Timeout links" not in summary_text(
+        only_dead, fail_on=frozenset({"dead", "timeout"}))  # no empty section
+
+
 def test_summary_never_interprets_values_as_markup_or_controls() -> None:
     evil_url = "https://x.example/[bold red]boom[/]\x1b[2J"
     run = RunResult(

@@ -1,11 +1,13 @@
 """The end-of-run summary, printed with rich into a console the caller gives.
 
-Shows: a table of links by status (with a total), the dead links with the records and fields
-citing them (at most ``max_links`` links and ``max_sources`` sources each, then "and N more"),
-the top failing hosts, redirects worth updating, record errors, changes (when a change report
-is given), and run time, requests and bytes. Whether colour and ANSI codes are used is the
-console's decision (a non-terminal or no-colour console gets none); link lines are printed
-without wrapping so a URL stays whole and greppable in logs.
+Shows: a table of links by status (with a total), the dead links (and those of every other
+``fail_on`` status there are) with the records and fields citing them (at most ``max_links``
+links and ``max_sources`` sources each, then "and N more"), the top failing hosts (dead,
+blocked, error and timeout links, whatever ``fail_on`` says), redirects worth updating, record
+errors, changes (when a change report is given), and run time, requests and bytes. Whether
+colour and ANSI codes are used is the console's decision (a non-terminal or no-colour
+console gets none); link lines are printed without wrapping so a URL stays whole and
+greppable in logs.
 
 All values go in as ``rich.text.Text`` (never as markup), after control and bidi characters
 are made visible, so a hostile title or URL cannot style or move the terminal.
@@ -21,17 +23,18 @@ from rich.table import Table
 from rich.text import Text
 
 from enricher.config import DEFAULT_FAIL_ON
-from enricher.models import RunResult
+from enricher.models import LinkStatus, RunResult
 from enricher.report.model import (
     CHANGE_KINDS,
+    STATUS_ORDER,
     Changes,
     Entry,
     change_urls,
     counts_by_status,
-    dead_links,
     fail_statuses,
     human_bytes,
     human_seconds,
+    links_with_status,
     origin_text,
     printable,
     redirects_worth_updating,
@@ -99,14 +102,20 @@ def print_summary(
     table.add_row(Text("total", style="bold"), Text(str(t.links), style="bold"), "")
     console.print(table)
 
-    dead = dead_links(run)
-    _heading(console, f"Dead links ({len(dead)})")
-    for e in dead[:max_links]:
-        console.print(_link_line(e), soft_wrap=True)
-        for o in e.sources[:max_sources]:
-            console.print(_t(f"      {origin_text(o)}"), soft_wrap=True)
-        _more(console, len(e.sources) - max_sources, "citing fields", "      ")
-    _more(console, len(dead) - max_links, "dead links (see --report)", "  ")
+    # dead links always; the other --fail-on statuses when there are any (the last line
+    # counts them as failing: they are named here, not only in --report)
+    for status in (LinkStatus.DEAD, *sorted(fail_statuses(fail_on) - {LinkStatus.DEAD},
+                                            key=STATUS_ORDER.index)):
+        listed = links_with_status(run, status)
+        if not listed and status is not LinkStatus.DEAD:
+            continue
+        _heading(console, f"{status.value.capitalize()} links ({len(listed)})")
+        for e in listed[:max_links]:
+            console.print(_link_line(e), soft_wrap=True)
+            for o in e.sources[:max_sources]:
+                console.print(_t(f"      {origin_text(o)}"), soft_wrap=True)
+            _more(console, len(e.sources) - max_sources, "citing fields", "      ")
+        _more(console, len(listed) - max_links, f"{status.value} links (see --report)", "  ")
 
     hosts = top_failing_hosts(run, top_hosts)
     if hosts:
