@@ -1098,3 +1098,19 @@ def test_the_html_report_is_written_as_it_is_made() -> None:
     write_html(sample_run(), stream, changes=CHANGES)
     assert stream.getvalue() == render_html(sample_run(), changes=CHANGES)
     assert len(sizes) > 20 and max(sizes) < len(stream.getvalue()) / 2
+
+
+def test_unfetchable_slots_of_two_kinds_are_two_entries() -> None:
+    """An empty ``webUrl`` and an empty image ``url`` were one entry with the first one's
+    kind: the CSV row of the image said ``kind=page``."""
+    image = replace(slot("", LinkStatus.INVALID, "empty", o("a.md", "images[0].url", 9)),
+                    kind=LinkKind.IMAGE)
+    page = slot("", LinkStatus.INVALID, "empty", o("a.md", "webUrl", 3))
+    other = slot("", LinkStatus.INVALID, "empty", o("b.md", "webUrl", 3))
+    run = RunResult(command="check", started_at="", finished_at="", results=(),
+                    slot_results=(image, page, other), record_errors=(), records=RecordCounts())
+    got = sorted((e.kind.value, tuple(s.file for s in e.sources)) for e in entries(run))
+    assert got == [("image", ("a.md",)), ("page", ("a.md", "b.md"))]
+    rows = list(csv.DictReader(io.StringIO(render(run, "csv", fail_on=ALL_FAIL))))
+    assert sorted((r["field"], r["kind"]) for r in rows) == [
+        ("images[0].url", "image"), ("webUrl", "page"), ("webUrl", "page")]

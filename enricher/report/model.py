@@ -110,11 +110,14 @@ def host_of(url: str) -> str:
 
 
 def _slot_entries(slots: Iterable[LinkRef]) -> list[Entry]:
-    groups: dict[tuple[LinkStatus, str, bool, str], list[LinkRef]] = {}
+    # one entry per URL; without one, per text as written and kind (an empty image url and
+    # an empty webUrl are two entries: one kind each)
+    groups: dict[tuple[LinkStatus, str, bool, str, str], list[LinkRef]] = {}
     for ref in slots:
         status = ref.status or LinkStatus.INVALID
         reason = ref.reason or status.value
-        key = (status, reason, ref.url is not None, ref.url if ref.url is not None else ref.raw)
+        key = (status, reason, ref.url is not None, ref.url if ref.url is not None else ref.raw,
+               "" if ref.url is not None else ref.kind.value)
         groups.setdefault(key, []).append(ref)
     entries = [
         Entry(
@@ -126,7 +129,7 @@ def _slot_entries(slots: Iterable[LinkRef]) -> list[Entry]:
             sources=tuple(r.origin for r in refs),
             host=host_of(refs[0].url) if refs[0].url else "",
         )
-        for (status, reason, _, _), refs in groups.items()
+        for (status, reason, _, _, _), refs in groups.items()
     ]
     entries.sort(key=lambda e: (STATUS_ORDER.index(e.status), e.label, e.reason))
     return entries
