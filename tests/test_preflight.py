@@ -99,3 +99,24 @@ def test_an_open_files_limit_too_low_for_the_concurrency_is_a_warning() -> None:
         "raise it (ulimit -n) or lower --max-concurrency",)
     assert _few_open_files(128, hard=4096) == ()
     assert _few_open_files(8, hard=100) == ()
+
+
+def test_outputs_that_only_look_writable_are_refused_before_the_run(tmp_path: Path) -> None:
+    """A symlink loop passed (realpath gives a name), and so did /proc (root passes
+    os.access): the run fetched everything, then failed to write the report (exit 2 at the
+    end). A real probe of the folder, and the loop, are checked first; a pipe is fine."""
+    (tmp_path / "a.html").symlink_to("b.html")
+    (tmp_path / "b.html").symlink_to("a.html")
+    with pytest.raises(ConfigError, match=r"--report .*a\.html: is a symlink loop"):
+        check_outputs([("--report", str(tmp_path / "a.html"))])
+    with pytest.raises(ConfigError, match=r"--report /proc/r\.html: folder /proc cannot be "
+                                          r"written \(.*\); choose another path"):
+        check_outputs([("--report", "/proc/r.html")])
+    read, write = os.pipe()
+    try:
+        check_outputs([("--results", f"/dev/fd/{write}")])  # a pipe is written to as it is
+    finally:
+        os.close(read)
+        os.close(write)
+    check_outputs([("--report", str(tmp_path / "r.html"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html"]  # no probe left

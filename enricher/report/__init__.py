@@ -167,7 +167,7 @@ def write_report(
             with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
                 writer(run, out, fail_on=fail_on, changes=changes)
         except OSError as exc:
-            raise ReportError(f"cannot write report {path}: {exc.strerror or exc}") from None
+            raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
     # through a symlink: the file it points to gets the report, the link stays a link
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
@@ -179,7 +179,7 @@ def write_report(
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
         raise ReportError(
-            f"cannot write report {path}: {exc.strerror or exc}; "
+            f"cannot write {path}: {exc.strerror or exc}; "
             "check that its folder exists and is writable"
         ) from None
     try:
@@ -193,7 +193,7 @@ def write_report(
         with suppress(OSError):
             os.unlink(tmp)
         raise ReportError(
-            f"cannot write report {path}: {exc.strerror or exc}; "
+            f"cannot write {path}: {exc.strerror or exc}; "
             "check the path (not a folder), free space and permissions"
         ) from None
     except BaseException:
