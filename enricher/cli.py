@@ -25,7 +25,7 @@ from enricher import __version__
 from enricher import config as defaults
 from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
-from enricher.preflight import check_network, check_outputs, warnings
+from enricher.preflight import check_inputs, check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
 from enricher.streams import QuietOnError, to_devnull
 
@@ -438,6 +438,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         outputs.insert(0, (settings.labels.get("results", "--results"), settings.results))
     check_outputs(outputs, state=config.state_file, inputs=args.paths,  # before any fetch
                   out=config.out_dir if write and not config.in_place else None)
+    check_inputs(args.paths)  # a typo opens no history, prints no progress line
     fetchers: list[Fetcher] = []
     reporter = make_reporter(
         err,

@@ -151,7 +151,19 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
         raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}; "
                          "name record files or folders")
     else:
-        raise UsageError(f"input not found: {shown_name(item)}; check the path")
+        raise _not_found(item)
+
+
+def check_inputs(inputs: Sequence[str]) -> None:
+    """UsageError for the first input that is a plain path to nothing (a typo), before the
+    run opens its history or prints a line; globs and ``-`` are expanded in the run."""
+    for item in inputs:
+        if item != "-" and not _GLOB.search(item) and not os.path.lexists(item):
+            raise _not_found(item)
+
+
+def _not_found(item: str) -> UsageError:
+    return UsageError(f"input not found: {shown_name(item)}; check the path")
 
 
 def _glob(pattern: str) -> Iterator[str]:

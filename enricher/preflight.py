@@ -21,6 +21,7 @@ from enricher.config import (
     Config,
     shown_duration,
 )
+from enricher.finding import check_inputs as check_inputs  # cli's: inputs before the run
 from enricher.finding import is_record_name
 from enricher.settings import ConfigError, Settings, flag_name
 

@@ -418,6 +418,18 @@ def test_paths_on_stdin_that_were_deleted_are_skipped(web: DemoWeb, tmp_path: Pa
     assert "input not found" in err
 
 
+def test_a_missing_input_opens_no_history_and_prints_no_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in a path printed a "checking links" line and left .enricher/state.sqlite (and
+    its lock) behind in the current folder before the usage error."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["check", "nonexist/"])
+    _one_line_usage_error(code, err)
+    assert err == "enricher: input not found: nonexist/; check the path\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_enrich_dot_never_reads_its_own_output(
     web: DemoWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
