@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from sys import intern
 from typing import Any, NamedTuple
@@ -263,6 +263,10 @@ def _not_mappings(name: str, first: list[int], count: int) -> str:
     return f"{shown}{more} {verb} not a mapping; write each item as 'key: value' fields"
 
 
+def _s(items: Sized) -> str:
+    return "" if len(items) == 1 else "s"
+
+
 def _short_repr(value: object) -> str:
     """Text for a non-string value, without walking into it (it may be huge or recursive)."""
     if value is None:
@@ -270,13 +274,13 @@ def _short_repr(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return f"<list of {len(value)} items>"
+        return f"<list of {len(value)} item{_s(value)}>"
     if isinstance(value, Mapping):
-        return f"<mapping of {len(value)} keys>"
+        return f"<mapping of {len(value)} key{_s(value)}>"
     if isinstance(value, (set, frozenset)):
-        return f"<set of {len(value)} items>"
+        return f"<set of {len(value)} item{_s(value)}>"
     if isinstance(value, (bytes, bytearray)):
-        return f"<binary, {len(value)} bytes>"
+        return f"<binary, {len(value)} byte{_s(value)}>"
     if isinstance(value, (int, float)):
         try:
             text = repr(value)

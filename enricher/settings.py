@@ -331,6 +331,8 @@ def load_settings(
     }
     _merge(values, "environment", _parse("environment", env), labels)
     given = {k: v for k, v in flags.items() if v is not None}
+    if isinstance(results := given.get("results"), str) and not results.strip():  # "$UNSET"
+        raise ConfigError("--results '': give a file name, or - for stdout")
     _merge(values, "command line", _parse("command line", given), labels)
     return replace(_build(values, hosts, source), labels=labels)
 

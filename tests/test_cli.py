@@ -418,6 +418,20 @@ def test_paths_on_stdin_that_were_deleted_are_skipped(web: DemoWeb, tmp_path: Pa
     assert "input not found" in err
 
 
+def test_an_empty_results_name_is_a_usage_error(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--results "$OUT"`` with OUT unset ran without a results file and said nothing
+    (``--report ''`` was an error already); an empty ENRICHER_RESULTS still means none."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    code, _, err = _run(["check", "a.md", "--no-state", "--results", " "])
+    _one_line_usage_error(code, err)
+    assert "--results '': give a file name, or - for stdout" in err
+    monkeypatch.setenv("ENRICHER_RESULTS", "")
+    code, _, err = _run(["check", "a.md", "--no-state", "-q"])
+    assert code == ExitCode.OK, err
+
+
 def test_a_missing_input_opens_no_history_and_prints_no_progress(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1114,3 +1114,11 @@ def test_unfetchable_slots_of_two_kinds_are_two_entries() -> None:
     rows = list(csv.DictReader(io.StringIO(render(run, "csv", fail_on=ALL_FAIL))))
     assert sorted((r["field"], r["kind"]) for r in rows) == [
         ("images[0].url", "image"), ("webUrl", "page"), ("webUrl", "page")]
+
+
+def test_run_lines_count_in_the_singular_too() -> None:
+    """"1 records read" in the Markdown and HTML run line (the summary said "1 record")."""
+    run = replace(sample_run(), records=RecordCounts(read=1), requests=1)
+    for fmt in ("md", "html"):
+        text = render(run, fmt, fail_on=ALL_FAIL)
+        assert "1 record read" in text and "1 request ·" in text, fmt

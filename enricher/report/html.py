@@ -36,6 +36,7 @@ from enricher.report.model import (
     Entry,
     change_tags,
     change_urls,
+    counted,
     counts_by_status,
     entries,
     human_bytes,
@@ -302,8 +303,9 @@ def _html_lines(run: RunResult, fail_on: frozenset[str], changes: Changes | None
         "<header><h1>Link report</h1>",
         f'<p class="meta">enricher {h(run.command)} · started {h(run.started_at)} · finished '
         f"{h(run.finished_at)} · run time {h(human_seconds(t.elapsed_s))} · "
-        f"{t.requests} requests · {h(human_bytes(t.bytes_read))} · {run.records.read} records "
-        f"read, {run.records.changed} changed, {run.records.failed} failed</p>",
+        f"{counted(t.requests, 'request')} · {h(human_bytes(t.bytes_read))} · "
+        f"{counted(run.records.read, 'record')} read, {run.records.changed} changed, "
+        f"{run.records.failed} failed</p>",
     ]
     if run.aborted:
         out.append(f'<p class="aborted">Run aborted: {h(run.aborted)}</p>')

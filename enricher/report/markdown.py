@@ -26,6 +26,7 @@ from enricher.report.model import (
     Changes,
     Entry,
     change_urls,
+    counted,
     counts_by_status,
     fail_statuses,
     human_bytes,
@@ -124,8 +125,8 @@ def render_markdown(
     out.append(
         f"{md_code('enricher ' + run.command)} · started {md_text(run.started_at)} · "
         f"finished {md_text(run.finished_at)} · run time {human_seconds(t.elapsed_s)} · "
-        f"{t.requests} requests · {human_bytes(t.bytes_read)} · "
-        f"{run.records.read} records read, {run.records.changed} changed, "
+        f"{counted(t.requests, 'request')} · {human_bytes(t.bytes_read)} · "
+        f"{counted(run.records.read, 'record')} read, {run.records.changed} changed, "
         f"{run.records.failed} failed"
     )
     out.append("")

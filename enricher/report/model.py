@@ -102,6 +102,11 @@ CHANGE_KINDS: tuple[str, ...] = (
 )
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 request``, ``2 requests``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def host_of(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()

@@ -30,6 +30,7 @@ from enricher.report.model import (
     Changes,
     Entry,
     change_urls,
+    counted,
     counts_by_status,
     fail_statuses,
     human_bytes,
@@ -164,15 +165,11 @@ def print_summary(
     if run.command == "report":  # from the history: no run of its own to time
         last = f" · last run finished {run.finished_at}" if run.finished_at else ""
         line = (f"History {run.options.get('state', '')}{last} · "
-                f"{_count(t.failing, 'link')} failing (fail-on {names})")
+                f"{counted(t.failing, 'link')} failing (fail-on {names})")
     else:
-        line = (f"Run time {human_seconds(t.elapsed_s)} · {_count(t.requests, 'request')} · "
-                f"{human_bytes(t.bytes_read)} · {_count(run.records.read, 'record')} read, "
+        line = (f"Run time {human_seconds(t.elapsed_s)} · {counted(t.requests, 'request')} · "
+                f"{human_bytes(t.bytes_read)} · {counted(run.records.read, 'record')} read, "
                 f"{run.records.changed} changed, {run.records.failed} failed · "
-                f"{_count(t.failing, 'link')} failing (fail-on {names})")
+                f"{counted(t.failing, 'link')} failing (fail-on {names})")
     console.print(_t(line), soft_wrap=True)
 
-
-def _count(n: int, noun: str) -> str:
-    """``1 request``, ``2 requests``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
