@@ -39,6 +39,10 @@ def take_lock(path: Path, started: str) -> int:
         try:
             fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # the lock file, not the history, is what cannot be used
+            if not os.path.lexists(name):  # it could not be made: the folder is the trouble
+                raise StateError(f"cannot create the lock file {name} ({exc.strerror or exc})"
+                                 f"; the folder {name.parent} must be one enricher can write "
+                                 "in: fix its permissions or choose another --state") from None
             raise StateError(f"cannot use the lock file {name} ({exc.strerror or exc}); "
                              "it must be a file enricher can write: fix its permissions "
                              "(if it is no file, remove it while no run is going)") from None

@@ -1115,3 +1115,18 @@ def test_a_history_another_program_holds_names_that_cause() -> None:
     message = str(_unusable(Path("h.sqlite"), busy))
     assert message == ("cannot use h.sqlite (database is locked); another program is using "
                        "it; wait until it is done, or choose another --state")
+
+
+def test_a_lock_file_that_cannot_be_created_names_the_folder(tmp_path: Path) -> None:
+    """The message blamed the lock file ("fix its permissions ... remove it") when it did not
+    exist and its folder was what could not be written; an existing unusable lock file is
+    still named as such."""
+    from enricher.state_lock import take_lock
+
+    with pytest.raises(StateError, match=r"cannot create the lock file /proc/h\.sqlite\.lock "
+                                         r"\(.*\); the folder /proc must be one enricher can "
+                                         r"write in"):
+        take_lock(Path("/proc/h.sqlite"), "now")
+    (tmp_path / "h.sqlite.lock").mkdir()  # a folder where the lock file goes
+    with pytest.raises(StateError, match=r"cannot use the lock file .*h\.sqlite\.lock"):
+        take_lock(tmp_path / "h.sqlite", "now")
