@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from enricher.links import amp_cache_url
+from enricher.fixups import cdn_follows, prune_dead, undo_target
 from enricher.livepage import LIVE_PAGE as LIVE_PAGE
 from enricher.livepage import kept_image, live_page, page_image
 from enricher.livepage import with_probe as with_probe  # app's
@@ -37,7 +37,7 @@ from enricher.models import (
 )
 from enricher.net.urls import fragment, reads_back
 from enricher.signals import lands_elsewhere
-from enricher.spans import DELETE, MoveItems
+from enricher.spans import DELETE
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
@@ -99,7 +99,8 @@ def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     history (an editor changed it: the good entry, and livePage, were another URL's)."""
     if result.status not in BAD or previous.get("status") not in ("ok", "redirected"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
-    return result.new_url or (result.status is LinkStatus.DEAD and bool(result.confirmed))
+    return (result.new_url and "previousUrl" not in previous) or (  # (written by a fix-up:
+        result.status is LinkStatus.DEAD and bool(result.confirmed))  # seen as its target)
 
 
 def slot_entry(
@@ -373,15 +374,16 @@ def build_edits(
             before = _fixed_entry(previous, slot, fixed, places)
             entry["since"] = _since(before, LinkStatus.OK.value, options.now)
             entry["previousUrl"] = slot.raw
-            cdn = holder.get("cdnAmpWebUrl") if holder is not None else None
-            if slot.key == "ampWebUrl" and isinstance(cdn, str) and slot.url and \
-                    amp_cache_url(slot.url) == cdn.strip() and amp_cache_url(fixed):
-                # the cache URL is built from the AMP URL: it follows it (else the next run
-                # would find it mismatched)
-                fixes[slot.holder]["cdnAmpWebUrl"] = amp_cache_url(fixed)
+            fixes[slot.holder].update(cdn_follows(slot, fixed, holder))
+        elif options.update_redirects and (back := undo_target(slot, result, entry)):
+            # the URL this option wrote is confirmed dead: back to the one it replaced (the
+            # next run checks it; its entry starts afresh)
+            fixes.setdefault(slot.holder, {}).update(
+                {slot.key: back, **cdn_follows(slot, back, holder)})
+            del checks[slot.holder][slot.key]
     edits: dict[HolderPath, dict[str, Any]] = {}
-    for path, entries in checks.items():
-        edits[path] = {LINK_CHECK: entries}
+    for path, entries in checks.items():  # (none left: a field went back, undo_target)
+        edits[path] = {LINK_CHECK: entries or DELETE}
     for path, (rank, result) in pages.items():
         assert result.page is not None
         page = live_page(result.page, results)
@@ -402,14 +404,15 @@ def build_edits(
         holder = holder_mapping(data, slot.holder)
         if result is not None and result.new_url and result.status in BAD and holder and \
                 LIVE_PAGE in holder and slot.holder not in pages and slot.key == next(
-                    (key for key in _PAGE_KEYS if holder.get(key)), None):
+                    (key for key in _PAGE_KEYS if holder.get(key)), None) and \
+                "previousUrl" not in _previous_entry(holder, slot.key):
             edits.setdefault(slot.holder, {})[LIVE_PAGE] = DELETE
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
     if previous is not None:
         _carry_over(data, previous, edits, options, places)
     if options.prune_dead:
-        _prune(data, slots, results, edits)
+        prune_dead(data, slots, results, edits)
     return edits
 
 
@@ -463,31 +466,3 @@ def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],
                 if key not in mine and empty and not _empty(then.get(key)) \
                         and then.get(key) != []:
                     mine[key] = then[key]
-
-
-def _prune(
-    data: Mapping[str, Any],
-    slots: Sequence[LinkRef],
-    results: Mapping[str, LinkResult],
-    edits: dict[HolderPath, dict[str, Any]],
-) -> None:
-    """``--prune-dead``: move related items whose webUrl is confirmed dead into
-    ``deadRelated`` (appended, with their linkCheck), keeping every other item in order. The
-    move is one ``MoveItems`` edit: the items' text moves as it is, their own edits with it."""
-    related = data.get("related")
-    if not isinstance(related, list):
-        return
-    dead: set[int] = set()
-    for slot in slots:
-        result = results.get(slot.url) if slot.url else None
-        if (
-            len(slot.holder) == 2
-            and slot.holder[0] == "related"
-            and slot.key == "webUrl"
-            and result is not None
-            and result.status is LinkStatus.DEAD
-            and result.confirmed
-        ):
-            dead.add(int(slot.holder[1]))
-    if dead:
-        edits.setdefault((), {})["related"] = MoveItems(tuple(sorted(dead)), "deadRelated")

@@ -1176,3 +1176,51 @@ def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path
     clock.set(days=2)
     night(folder, config(tmp_path / "new.sqlite"), clock)  # known to it now, as bad only
     assert path.read_bytes() == before  # held until confirmed, as any known URL
+
+
+def test_a_redirect_target_that_dies_gives_the_item_its_old_url_back(web: LocalWeb,
+                                                                     tmp_path: Path) -> None:
+    """--update-redirects wrote a 301's target over a related webUrl; the site then took the
+    301 back (old URL live, new one 404). --prune-dead moved the item to deadRelated once the
+    new URL was confirmed dead, though the URL the record had was live: the field goes back
+    to its previousUrl instead, is checked the next night, and the item stays."""
+    u = web.url
+    web.page("/news/a.html", "Council approves bike lanes")
+    web.page("/news/moved.html", "Library extends hours")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "r.md", [
+        'title: "Council approves bike lanes"', f"webUrl: {json.dumps(u('/news/a.html'))}",
+        "related:", '  - title: "Library extends hours"',
+        f"    webUrl: {json.dumps(u('/news/moved.html'))}"])
+    cfg = config(tmp_path / "state.sqlite", update_redirects=True, prune_dead=True)
+    clock = Clock()
+    night(folder, cfg, clock)
+    web.page("/news/2030/moved-new.html", "Library extends hours")
+    web.moved("/news/moved.html", "/news/2030/moved-new.html")
+    clock.set(days=1)
+    night(folder, cfg, clock)
+    item = front(path)["related"][0]
+    assert item["webUrl"] == u("/news/2030/moved-new.html")
+    assert item["linkCheck"]["webUrl"]["previousUrl"] == u("/news/moved.html")
+
+    web.page("/news/moved.html", "Library extends hours")  # the 301 is taken back
+    web.dead("/news/2030/moved-new.html")
+    fixed = path.read_bytes()
+    for day in (2, 3):  # the URL the fix-up wrote is no stranger: its bad nights are held
+        clock.set(days=day)
+        night(folder, cfg, clock)
+        assert path.read_bytes() == fixed
+    clock.set(days=4)  # three dead nights over two days: confirmed
+    night(folder, cfg, clock)
+    data = front(path)
+    assert "deadRelated" not in data and len(data["related"]) == 1
+    item = data["related"][0]
+    assert item["webUrl"] == u("/news/moved.html")
+    assert "linkCheck" not in item  # the old URL's entry starts afresh (none is left)
+    assert item["livePage"]["title"] == "Library extends hours"
+    clock.set(days=5)
+    night(folder, cfg, clock)
+    item = front(path)["related"][0]
+    assert item["webUrl"] == u("/news/moved.html")
+    assert item["linkCheck"]["webUrl"]["status"] == "ok"
