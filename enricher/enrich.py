@@ -95,12 +95,11 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
 
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
-    entry only once it is a confirmed dead link, or at once when the URL is new to the
-    history (an editor changed it: the good entry, and livePage, were another URL's)."""
+    entry only once it is a confirmed dead link. (A URL the record did not hold when enrich
+    last wrote it, ``moved``, starts from no entry at all: the one there was another URL's.)"""
     if result.status not in BAD or previous.get("status") not in ("ok", "redirected"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
-    return (result.new_url and "previousUrl" not in previous) or (  # (written by a fix-up:
-        result.status is LinkStatus.DEAD and bool(result.confirmed))  # seen as its target)
+    return result.status is LinkStatus.DEAD and bool(result.confirmed)
 
 
 def slot_entry(
@@ -306,17 +305,23 @@ def build_edits(
     results: Mapping[str, LinkResult],
     options: EnrichOptions,
     previous: Mapping[str, Any] | None = None,
+    moved: frozenset[str] = frozenset(),
 ) -> dict[HolderPath, dict[str, Any]]:
     """All edits of one record. Holders are visited in document order; entries within a
     ``linkCheck`` keep the order of the slots. ``previous``: the data of the copy the last
     run wrote (``--out``), whose ``linkCheck``, ``livePage`` and filled-in values stand in for
-    the record's own: one bad night changes an output copy no more than a record in place."""
+    the record's own: one bad night changes an output copy no more than a record in place.
+    ``moved``: URLs the record did not hold when enrich last wrote it (the history's
+    ``records``; an editor put them in): their fields' entries were other URLs', so they
+    start afresh, and a page of them that fails takes the holder's livePage with it."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     places = _places(data, previous) if previous is not None else None
 
     def earlier_of(slot: LinkRef) -> Mapping[str, Any] | None:
         """The holder whose linkCheck entry for ``slot`` this run starts from."""
+        if slot.url in moved:
+            return None  # the entry there was another URL's
         if previous is None:
             return holder_mapping(data, slot.holder)
         return _earlier(data, previous, slot.holder, (slot.key,), places,
@@ -402,10 +407,9 @@ def build_edits(
     for slot in slots:  # the page URL an editor changed fails: livePage was the old URL's
         result = results.get(slot.url) if slot.url else None
         holder = holder_mapping(data, slot.holder)
-        if result is not None and result.new_url and result.status in BAD and holder and \
-                LIVE_PAGE in holder and slot.holder not in pages and slot.key == next(
-                    (key for key in _PAGE_KEYS if holder.get(key)), None) and \
-                "previousUrl" not in _previous_entry(holder, slot.key):
+        if result is not None and result.url in moved and result.status in BAD and holder \
+                and LIVE_PAGE in holder and slot.holder not in pages and slot.key == next(
+                    (key for key in _PAGE_KEYS if holder.get(key)), None):
             edits.setdefault(slot.holder, {})[LIVE_PAGE] = DELETE
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)

@@ -212,7 +212,6 @@ class LinkResult:
     reused: bool = False  # taken from history (--max-age) instead of fetched
     since: str | None = None  # when this status was first seen
     confirmed: bool | None = None  # dead in enough consecutive runs (history)
-    new_url: bool = False  # first checked now, by a history that ran before (an edited URL)
     bytes_read: int = 0
 
 

@@ -38,12 +38,12 @@ The rules, each decided here only:
   ``close``; the kernel drops it when the process dies; ``read_only`` opens take none.
   Any SQLite error after ``open`` (a damaged page, a full disk) is a one-line ``StateError``.
 * read-only opens (``enricher report``) and rehearsals change no byte of the state files and
-  create none (``_connect_read_only``). A rehearsal (``--dry-run``) reads the history as a
-  run would and writes no lock, journal or run row; ``finish_run`` works in a transaction
-  it rolls back, in a private copy (a missing or empty file: an empty history).
+  create none (``state_connect``). A rehearsal (``--dry-run``) reads the history as a run
+  would and writes no lock, journal or run row; ``finish_run`` works in a transaction it
+  rolls back, in a private copy (a missing or empty file: an empty history).
 
-The only module that imports sqlite3; it must not fetch, read records or print, and reads
-the time only through the injected ``clock``.
+With ``state_connect``, the only module that imports sqlite3; it must not fetch, read records
+or print, and reads the time only through the injected ``clock``.
 """
 
 from __future__ import annotations
@@ -61,12 +61,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import quote
 
 from enricher import config as defaults
 from enricher import state_sql as sql
 from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_CHANGES, KEEP_RUNS
 from enricher.models import BAD, GOOD, Changes, LinkResult, LinkStatus
+from enricher.state_connect import connect_read_only, connect_rehearsal
 from enricher.state_lock import StateError as StateError
 from enricher.state_lock import StateLocked as StateLocked
 from enricher.state_lock import release_lock, take_lock
@@ -125,41 +125,6 @@ def _guarded(method: Callable[Concatenate[History, _P], _R]
     return wrapper
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that creates and changes no file. ``mode=ro&readonly_shm=1`` when the
-    ``-wal`` and ``-shm`` are there (a run going on, or a killed one): it reads the WAL and
-    folds none of it in. Else ``immutable=1``, the file as it is (closed cleanly, or a
-    ``-wal`` without its ``-shm``: the next run folds it in); also where ``mode=ro`` fails.
-    A ``-shm``/``-wal`` made here would belong to whoever ran it and could keep the cron
-    job's next run out (only a run closing between the check and the open still makes
-    SQLite create an empty ``-wal``)."""
-    base = f"file:{quote(str(path))}"
-    if not all(path.with_name(f"{path.name}-{end}").exists() for end in ("wal", "shm")):
-        return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
-    db = sqlite3.connect(f"{base}?mode=ro&readonly_shm=1", uri=True, isolation_level=None)
-    try:
-        db.execute("PRAGMA user_version").fetchone()  # the open is lazy: read now
-        return db
-    except sqlite3.OperationalError:
-        db.close()
-        return sqlite3.connect(f"{base}?immutable=1", uri=True, isolation_level=None)
-
-
-def _connect_rehearsal(path: Path) -> sqlite3.Connection:
-    """A dry run's database: a private copy of the file (in memory up to its cache size)
-    read through ``_connect_read_only`` (read-write, the file would get a killed run's WAL
-    folded in, and a ``-wal``/``-shm``). Empty when the file is."""
-    copy = sqlite3.connect("", isolation_level=None)
-    try:
-        if path.is_file() and path.stat().st_size > 0:
-            with contextlib.closing(_connect_read_only(path)) as source:
-                source.backup(copy)
-    except BaseException:
-        copy.close()
-        raise
-    return copy
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)  # the default clock; everything else asks the injected one
 
@@ -201,9 +166,9 @@ class History:
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
             real = path.resolve()  # one lock per file, whatever symlink names it
             if rehearsal:
-                db = _connect_rehearsal(real)
+                db = connect_rehearsal(real)
             elif read_only:
-                db = _connect_read_only(real)
+                db = connect_read_only(real)
             else:
                 real.parent.mkdir(parents=True, exist_ok=True)
                 fd = take_lock(real, iso(clock()))
@@ -239,6 +204,8 @@ class History:
                                        " COMMIT;")
             # we hold the lock, so a run still marked running was killed
             self._db.execute("UPDATE runs SET state = ? WHERE state = 'running'", (INTERRUPTED,))
+        if not read_only:
+            self._db.execute(sql.RECORDS)  # (a rehearsal's copy too: it is private)
         self._db.execute("PRAGMA cache_size=-16000")
         self._db.executescript(sql.TEMP)
 
@@ -447,21 +414,36 @@ class History:
             self._pending.clear()
             db.execute("DELETE FROM journal")
             annotated = db.execute(sql.ANNOTATE, (self.confirm_runs,
-                                                  confirm_seconds(self.confirm_days), run))
+                                                  confirm_seconds(self.confirm_days)))
             strings: dict[str, str] = {}  # one string per distinct time, not one per URL
-            for url, since, confirmed, first in annotated:
+            for url, since, confirmed in annotated:
                 r = out[url]
                 out[url] = replace(r, since=strings.setdefault(since, since), confirmed=bool(
-                    confirmed) if r.status is LinkStatus.DEAD else None, new_url=bool(first))
+                    confirmed) if r.status is LinkStatus.DEAD else None)
             db.execute("DELETE FROM obs")
             forget = max(FORGET_AFTER, timedelta(seconds=reuse_seconds or 0))
-            for prune in (sql.PRUNE_META, sql.PRUNE_URLS):
+            for prune in (sql.PRUNE_META, sql.PRUNE_URLS, sql.PRUNE_RECORDS):
                 db.execute(prune, (iso(self._clock() - forget),))
             db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
             db.execute(sql.PRUNE_CHANGES, (self._run, KEEP_CHANGES))
             self._end_run(now, "finished", counts, None, changes)
         self._held = run if hold else None
         return out, changes
+
+    @_guarded
+    def record_urls(self, file: str) -> frozenset[str] | None:
+        """The keys (``state_rows.url_key``) of the URLs record ``file`` (its real path) held
+        when ``enrich`` last wrote it (``remember_record``); None: no memory of it."""
+        row = self._db.execute(sql.RECORD_URLS, (file,)).fetchone()
+        return frozenset(row[0].split()) if row is not None else None
+
+    @_guarded
+    def remember_record(self, file: str, keys: Iterable[str]) -> None:
+        """Store the URL keys of a record this run wrote (or left as it was): in the run
+        ``finish_run(hold=True)`` holds, so only a finished run's records count."""
+        row = (file, " ".join(sorted(set(keys))), iso(self._clock()))
+        with contextlib.nullcontext() if self._held is not None else self._writing():
+            self._db.execute(sql.REMEMBER, row)
 
     @_guarded
     def commit_run(self) -> None:

@@ -1111,8 +1111,9 @@ def test_a_url_an_editor_changed_gets_its_own_verdict_at_once(web: LocalWeb,
                                                                tmp_path: Path) -> None:
     """The hold (one bad night never changes a record) kept the old URL's ``ok`` entry and
     its livePage for a new URL an editor put in: a new URL that answered 404 or a challenge
-    showed ``ok`` for three nights, a blocked one for ever. A URL new to the history gets its
-    own verdict at once; a URL the history knows is still held."""
+    showed ``ok`` for three nights, a blocked one for ever. A URL the record did not hold
+    when enrich last wrote it (the history remembers each record's URLs) gets its own
+    verdict at once; once the record holds it, it is held like any other."""
     u = web.url
     web.page("/news/a.html", "Council approves bike lanes")
     web.page("/news/b.html", "Harbour bridge reopens")
@@ -1148,19 +1149,22 @@ def test_a_url_an_editor_changed_gets_its_own_verdict_at_once(web: LocalWeb,
     assert "type" not in data["images"][0]["linkCheck"]["url"]  # not the old image's size
     assert "livePage" not in data  # the old URL's page is no page of the new one
 
-    # a URL the history knows as good is still held on its first bad night
-    web.dead("/news/b.html")
-    text = path.read_text(encoding="utf-8").replace(u("/news/new-wall.html") + '"',
-                                                    u("/news/b.html") + '"')
-    path.write_text(text, encoding="utf-8")
+    # the new URLs are the record's now: their next good night, then a bad one, is held
+    web.page("/news/new-dead.html", "Council approves bike lanes")
     clock.set(days=2)
-    night(folder, cfg, clock)  # b.html is known (good on night 1): the blocked entry is bad
-    assert front(path)["related"][0]["linkCheck"]["webUrl"]["status"] == "dead"
+    night(folder, cfg, clock)
+    held = front(path)
+    assert held["linkCheck"]["webUrl"]["status"] == "ok"
+    web.dead("/news/new-dead.html")
+    clock.set(days=3)
+    night(folder, cfg, clock)
+    now = front(path)  # (the image, dead since night 2, is confirmed now: that changes)
+    assert (now["linkCheck"], now["livePage"]) == (held["linkCheck"], held["livePage"])
 
 
 def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path: Path) -> None:
-    """Every URL is new to a new state file: its first run cannot tell an edited URL from
-    one checked good before it existed, so it holds what the record says, one night."""
+    """A new state file remembers no record: its first run cannot tell an edited URL from
+    one checked good before it existed, so it holds what the record says."""
     web.page("/news/a.html", "Council approves bike lanes")
     folder = tmp_path / "records"
     folder.mkdir()
@@ -1224,3 +1228,97 @@ def test_a_redirect_target_that_dies_gives_the_item_its_old_url_back(web: LocalW
     item = front(path)["related"][0]
     assert item["webUrl"] == u("/news/moved.html")
     assert item["linkCheck"]["webUrl"]["status"] == "ok"
+
+
+def _one(folder: Path, name: str, url: str) -> Path:
+    return record(folder, name, ['title: "Council approves bike lanes"',
+                                 f"webUrl: {json.dumps(url)}"])
+
+
+def test_records_the_history_has_not_seen_written_are_held(web: LocalWeb,
+                                                           tmp_path: Path) -> None:
+    """Review of a first design (a URL new to the *history* lost its hold): a month of
+    nights on a subfolder, or a trial run on one file with a new state file, made the other
+    records' URLs "new", and one bad night then overwrote their good entries and deleted
+    their livePage. A record enrich has not written with this history (or not for 30 days:
+    forgotten) keeps the hold."""
+    u = web.url
+    for page in ("/old/a.html", "/new/b.html", "/c.html"):
+        web.page(page, "Council approves bike lanes")
+    root = tmp_path / "records"
+    (root / "2025").mkdir(parents=True)
+    (root / "2026").mkdir()
+    old = _one(root / "2025", "a.md", u("/old/a.html"))
+    _one(root / "2026", "b.md", u("/new/b.html"))
+    other = _one(root, "c.md", u("/c.html"))
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    night(root, cfg, clock)
+    before, other_before = old.read_bytes(), other.read_bytes()
+    for day in range(1, 33):  # the subfolder only, for a month: a.md is forgotten
+        clock.set(days=day)
+        night(root / "2026", cfg, clock)
+    web.broken("/old/a.html")
+    clock.set(days=33)
+    night(root, cfg, clock)
+    assert old.read_bytes() == before
+
+    trial = config(tmp_path / "trial.sqlite")  # a trial run on one file with a new history
+    web.page("/old/a.html", "Council approves bike lanes")
+    clock.set(days=34)
+    night(old, trial, clock)
+    web.broken("/c.html")
+    clock.set(days=35)
+    night(root, trial, clock)
+    assert other.read_bytes() == other_before
+
+
+def test_check_runs_do_not_hide_an_edited_url_from_enrich(web: LocalWeb,
+                                                          tmp_path: Path) -> None:
+    """A nightly ``check`` on the same history before ``enrich`` made an edited URL known,
+    so enrich held the old URL's entry for it: only enrich remembers what records hold."""
+    u = web.url
+    web.page("/a.html", "Council approves bike lanes")
+    web.dead("/new.html")
+    root = tmp_path / "records"
+    root.mkdir()
+    path = _one(root, "a.md", u("/a.html"))
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    night(root, cfg, clock)
+    path.write_text(path.read_text(encoding="utf-8").replace(u("/a.html"), u("/new.html")),
+                    encoding="utf-8")
+    clock.set(days=1)
+    night(root, cfg, clock, command="check")
+    clock.set(days=1, hours=1)
+    night(root, cfg, clock)
+    assert front(path)["linkCheck"]["webUrl"]["status"] == "dead"
+    assert "livePage" not in front(path)
+
+
+def test_an_editors_url_in_place_of_a_fixed_one_is_never_undone(web: LocalWeb,
+                                                                tmp_path: Path) -> None:
+    """--update-redirects wrote a 301's target; an editor then put another URL in (a typo:
+    dead). The kept previousUrl made the fix-up's undo write the old URL over the editor's
+    once it was confirmed dead: an editor's URL is the record's own, never undone."""
+    u = web.url
+    web.page("/a.html", "Council approves bike lanes")
+    web.page("/2030/moved-new.html", "Library extends hours")
+    web.moved("/moved.html", "/2030/moved-new.html")
+    web.dead("/editor.html")
+    root = tmp_path / "records"
+    root.mkdir()
+    path = record(root, "r.md", [
+        'title: "Council approves bike lanes"', f"webUrl: {json.dumps(u('/a.html'))}",
+        "related:", '  - title: "Library extends hours"',
+        f"    webUrl: {json.dumps(u('/moved.html'))}"])
+    cfg, clock = config(tmp_path / "state.sqlite", update_redirects=True), Clock()
+    night(root, cfg, clock)
+    assert front(path)["related"][0]["webUrl"] == u("/2030/moved-new.html")
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        u("/2030/moved-new.html") + '"', u("/editor.html") + '"'), encoding="utf-8")
+    for day in (1, 2, 3, 4):
+        clock.set(days=day)
+        night(root, cfg, clock)
+    item = front(path)["related"][0]
+    assert item["webUrl"] == u("/editor.html")
+    assert item["linkCheck"]["webUrl"]["status"] == "dead"
+    assert "previousUrl" not in item["linkCheck"]["webUrl"]
