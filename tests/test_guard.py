@@ -394,3 +394,42 @@ def _fields(config: FetchConfig) -> dict[str, object]:
 def test_public_names_and_addresses_pass_the_name_check(host: str) -> None:
     g, _resolver = guard({})
     assert g.check_target("http", host, 80) is None
+
+
+def test_a_lookup_without_file_descriptors_is_no_verdict_on_the_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of file descriptors, glibc's getaddrinfo says "no such name" (EAI_NONAME) or
+    EBUSY: that was dns (dead) or dns_error (outage evidence), cached for the run. It is
+    ``too_many_open_files`` now (no breaker, no outage vote), and asked again next time."""
+    from enricher.net.client import failure_of
+
+    class Resolver:
+        calls = 0
+
+        async def resolve(self, host: str, port: int) -> list[str]:
+            Resolver.calls += 1
+            if Resolver.calls == 1:
+                raise NONAME
+            return [PUBLIC]
+
+    monkeypatch.setattr(guard_module, "out_of_files", lambda: True)
+    g = Guard(Resolver(), canary=None)  # type: ignore[arg-type]
+
+    async def main() -> tuple[BaseException, list[str]]:
+        try:
+            await g.addresses("news.example", 443)
+        except GuardError as exc:
+            caught: BaseException = exc
+        monkeypatch.setattr(guard_module, "out_of_files", lambda: False)  # fds freed
+        return caught, await g.addresses("news.example", 443)
+
+    exc, ips = asyncio.run(main())
+    failure = failure_of(exc)
+    assert (failure.token, failure.connect_stage, failure.evidence) == (
+        "too_many_open_files", False, None)
+    assert "raise ulimit -n" in failure.detail
+    assert ips == [PUBLIC] and Resolver.calls == 2
+
+
+def test_out_of_files_is_false_while_sockets_can_be_made() -> None:
+    assert guard_module.out_of_files() is False

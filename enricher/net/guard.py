@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import re
 import socket
@@ -354,8 +355,8 @@ class Guard:
 
     def _settle(self, key: str, task: asyncio.Task[list[str] | _Failed]) -> None:
         self._inflight.pop(key, None)
-        if not task.cancelled():
-            self._done[key] = task.result()
+        if not task.cancelled() and getattr(task.result(), "failure", "") != _NO_FILES:
+            self._done[key] = task.result()  # (out of files: asked again next time)
 
     async def _lookup(self, host: str, port: int) -> list[str] | _Failed:
         found = await self._resolve(host, port)
@@ -393,10 +394,13 @@ class Guard:
             return _Failed("dns_timeout", f"no DNS answer for {host} within {self._dns_timeout}s")
         except GuardError as exc:
             return _Failed(exc.failure, exc.detail)
-        except socket.gaierror as exc:
-            kind = "dns" if exc.errno in _NXDOMAIN else "dns_error"
-            return _Failed(kind, f"{host}: {exc.strerror or exc}")
-        except Exception as exc:  # OSError, or a resolver's own failure (UnicodeError, ...)
+        except Exception as exc:  # gaierror, OSError, a resolver's own (UnicodeError, ...)
+            if out_of_files():  # glibc then says EAI_NONAME or EBUSY: neither is the name's
+                return _Failed(_NO_FILES, f"{host}: no lookup: too many open files"
+                                                      "; raise ulimit -n")
+            if isinstance(exc, socket.gaierror):
+                kind = "dns" if exc.errno in _NXDOMAIN else "dns_error"
+                return _Failed(kind, f"{host}: {exc.strerror or exc}")
             return _Failed("dns_error", f"{host}: {exc}"[:300])
         if not ips:
             return _Failed("dns_error", f"{host} has no address")
@@ -406,6 +410,18 @@ class Guard:
                 if reason is not None:
                     return _Failed("forbidden_address", f"{host} resolves to {ip} ({reason})")
         return list(ips)
+
+
+_NO_FILES = "too_many_open_files"
+
+
+def out_of_files() -> bool:
+    """Is this process out of file descriptors (a socket cannot be made)?"""
+    try:
+        socket.socket().close()
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE)
+    return False
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
