@@ -135,14 +135,10 @@ def slot_entry(
             value = getattr(result.image, name)
             if value is not None:
                 entry[name] = value
-    if (
-        slot.kind is LinkKind.PAGE
-        and result.page is not None
-        and isinstance(record_title, str)
-        and title_drift(record_title, result.page.title)
-        and not _detour(result)
-    ):
-        entry["titleDrift"] = True
+    if slot.kind is LinkKind.PAGE and result.page is not None and isinstance(
+            record_title, str) and (previous.get("titleDrift") is True if _detour(result)
+                                    else title_drift(record_title, result.page.title)):
+        entry["titleDrift"] = True  # (a detour tells nothing: what the last page told stays)
     if result.confirmed is not None and result.status is LinkStatus.DEAD:
         entry["confirmed"] = result.confirmed
     # the record's own since wins while its status holds: a failure it never showed (one bad
@@ -158,7 +154,7 @@ def slot_entry(
 def _detour(result: LinkResult) -> bool:
     """A temporary redirect to a gate, front page or listing (``lands_elsewhere``): tonight's
     page is not what the URL stands for, so its title says nothing about drift (a one-night
-    consent wall flipped ``titleDrift`` on and off again)."""
+    consent wall flipped ``titleDrift`` on and off again): the entry's value stays."""
     return result.status is LinkStatus.OK and lands_elsewhere(result.url, result.final_url)
 
 

@@ -503,6 +503,10 @@ def test_a_temporary_detour_to_a_gate_sets_no_title_drift(final: str, drift: boo
     entry = build_edits(data, slots, results, EnrichOptions(now=NOW))[()]["linkCheck"]["webUrl"]
     assert entry["status"] == "ok"
     assert entry.get("titleDrift", False) is drift
+    # a record that really drifted keeps saying so through a detour night (diff review)
+    data["linkCheck"] = {"webUrl": {"status": "ok", "titleDrift": True, "since": NOW}}
+    entry = build_edits(data, slots, results, EnrichOptions(now=NOW))[()]["linkCheck"]["webUrl"]
+    assert entry.get("titleDrift") is True
 
 
 @pytest.mark.parametrize(("url", "final"), [
