@@ -14,6 +14,7 @@ It must not read or write records, or print (``on_skip`` callbacks report skippe
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import glob
@@ -144,26 +145,35 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
                 yield from _walk(match, real, skip)
             elif is_record_name(name) and (os.path.isfile(match) or not os.path.exists(match)):
                 yield match, real  # a dangling symlink too: reading it names it
-    elif os.path.islink(item) and not os.path.exists(item):
-        raise UsageError(f"input is a dangling symlink: {shown_name(item)}; fix or remove the "
-                         "link")
-    elif os.path.lexists(item):
-        raise UsageError(f"input is neither a file nor a folder: {shown_name(item)}; "
-                         "name record files or folders")
     else:
-        raise _not_found(item)
+        raise _unusable_input(item)
 
 
 def check_inputs(inputs: Sequence[str]) -> None:
-    """UsageError for the first input that is a plain path to nothing (a typo), before the
-    run opens its history or prints a line; globs and ``-`` are expanded in the run."""
+    """UsageError for the first input that is a plain path to no file or folder (a typo, a
+    dangling symlink, a FIFO), before the run opens its history or prints a line; globs and
+    ``-`` are expanded in the run."""
     for item in inputs:
-        if item != "-" and not _GLOB.search(item) and not os.path.lexists(item):
-            raise _not_found(item)
+        if item != "-" and not _GLOB.search(item) and not (
+                os.path.isdir(item) or os.path.isfile(item)):
+            raise _unusable_input(item)
 
 
-def _not_found(item: str) -> UsageError:
-    return UsageError(f"input not found: {shown_name(item)}; check the path")
+def _unusable_input(item: str) -> UsageError:
+    """Why ``item``, neither a file nor a folder, cannot be an input (one line, with the fix)."""
+    shown = shown_name(item)
+    if os.path.islink(item) and not os.path.exists(item):
+        try:
+            os.stat(item)
+            loop = False
+        except OSError as exc:
+            loop = exc.errno == errno.ELOOP
+        what = "a symlink loop" if loop else "a dangling symlink"
+        return UsageError(f"input is {what}: {shown}; fix or remove the link")
+    if os.path.lexists(item):
+        return UsageError(f"input is neither a file nor a folder: {shown}; "
+                          "name record files or folders")
+    return UsageError(f"input not found: {shown}; check the path")
 
 
 def _glob(pattern: str) -> Iterator[str]:
@@ -241,9 +251,9 @@ def _walk(top: str, real_top: str, skip: str | None = None) -> Iterator[tuple[st
                 elif not is_record_name(entry.name):
                     continue
                 elif entry.is_symlink():
-                    # a symlinked file is followed, a folder is not; a dangling link is
-                    # yielded, so reading it names it as a record error (never silent)
-                    if entry.is_file() or not os.path.exists(entry.path):
+                    # a symlinked file is followed, a folder is not; a dangling or looping
+                    # link is yielded, so reading it names it as a record error (never silent)
+                    if os.path.isfile(entry.path) or not os.path.exists(entry.path):
                         yield entry.path, os.path.realpath(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     yield entry.path, os.path.join(real, entry.name)

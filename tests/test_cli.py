@@ -442,6 +442,13 @@ def test_a_missing_input_opens_no_history_and_prints_no_progress(
     _one_line_usage_error(code, err)
     assert err == "enricher: input not found: nonexist/; check the path\n"
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "d.md").symlink_to("gone.md")  # a dangling symlink, a FIFO: the same
+    os.mkfifo(tmp_path / "f.md")
+    for name, what in (("d.md", "a dangling symlink"), ("f.md", "neither a file nor a folder")):
+        code, _, err = _run(["check", name])
+        _one_line_usage_error(code, err)
+        assert err.startswith(f"enricher: input is {what}: {name}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.md", "f.md"]
 
 
 def test_enrich_dot_never_reads_its_own_output(

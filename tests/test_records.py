@@ -678,9 +678,14 @@ def test_a_dangling_record_symlink_is_named_never_skipped_silently(tmp_path: Pat
     (root / "a.md").write_text("---\nx: 1\n---\n")
     (root / "gone.md").symlink_to(tmp_path / "moved" / "gone.md")
     (root / "dir.md").symlink_to(tmp_path, target_is_directory=True)  # a folder: no record
+    (root / "loop.md").symlink_to("loop.md")  # a loop: dropped by walks (is_file raised)
     for inputs in ([str(root)], [f"{root}/*.md"]):
         found = [d for _, d in records.iter_record_paths(inputs)]
-        assert found == [f"{root}/a.md", f"{root}/gone.md"], inputs
+        assert found == [f"{root}/a.md", f"{root}/gone.md", f"{root}/loop.md"], inputs
+    looping = records.read_record(root / "loop.md", "news/loop.md")
+    assert isinstance(looping, RecordError) and "symlink loop" in looping.message
+    with pytest.raises(UsageError, match=r"input is a symlink loop: .*loop\.md"):
+        list(records.iter_record_paths([str(root / "loop.md")]))
     error = records.read_record(root / "gone.md", "news/gone.md")
     assert isinstance(error, RecordError) and error.file == "news/gone.md"
     assert "dangling symlink" in error.message
