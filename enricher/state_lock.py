@@ -10,6 +10,7 @@ This module must not open the database or read the clock (the start time is give
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -39,6 +40,9 @@ def take_lock(path: Path, started: str) -> int:
         try:
             fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # the lock file, not the history, is what cannot be used
+            if exc.errno == errno.ENAMETOOLONG:
+                raise StateError(f"cannot create the lock file {name} ({exc.strerror}); "
+                                 "choose a shorter --state name") from None
             if not os.path.lexists(name):  # it could not be made: the folder is the trouble
                 raise StateError(f"cannot create the lock file {name} ({exc.strerror or exc})"
                                  f"; the folder {name.parent} must be one enricher can write "

@@ -1129,6 +1129,8 @@ def test_a_lock_file_that_cannot_be_created_names_the_folder(tmp_path: Path) -> 
                                          r"\(.*\); the folder /proc must be one enricher can "
                                          r"write in"):
         take_lock(Path("/proc/h.sqlite"), "now")
+    with pytest.raises(StateError, match=r"\(File name too long\); choose a shorter --state"):
+        take_lock(tmp_path / ("a" * 252), "now")  # the name, not the folder (diff review)
     (tmp_path / "h.sqlite.lock").mkdir()  # a folder where the lock file goes
     with pytest.raises(StateError, match=r"cannot use the lock file .*h\.sqlite\.lock"):
         take_lock(tmp_path / "h.sqlite", "now")
