@@ -61,8 +61,8 @@ _PLACEHOLDER = re.compile(
     r"ajax[-_]?loader|preload(?:er)?|lazy(?:[-_]?load(?:ing)?)?[-_]?placeholder)"
     r"\.(?:gif|png|jpe?g|svg|webp)(?:[?#]|$)", re.I)
 # a QR code (to share the page, get the app: "ewm" is Chinese erweima) is never its image
-_QR_CODE = re.compile(r"/[^/?#]*(?:qr[-_]?code|\bewm\b|erweima)[^/?#]*\.(?:gif|png|jpe?g|svg|webp)"
-                      r"(?:[?#]|$)", re.I)
+_QR_CODE = re.compile(r"/[^/?#]*(?:qr[-_]?code|(?<![a-z])ewm(?![a-z])|erweima)[^/?#]*"
+                      r"\.(?:gif|png|jpe?g|svg|webp)(?:[?#]|$)", re.I)
 _WIDTH = re.compile(r"""\swidth\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _HEIGHT = re.compile(r"""\sheight\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _ESCAPED_AMP = re.compile(r"&(?:amp|#0*38|#[xX]0*26);")

@@ -140,7 +140,7 @@ def test_declared_meta_image_is_never_judged_by_size() -> None:
 @pytest.mark.parametrize("qr", [
     '<img src="https://www.news.example/detail2020/images/ewm.png" width="94">',
     '<img src="/static/qrcode-app.png">', '<img src="/img/QR_Code_share.jpg?v=2">',
-    '<img src="/assets/wx-erweima.gif">',
+    '<img src="/assets/wx-erweima.gif">', '<img src="/i/wx_ewm.jpg">', '<img src="/i/ewm1.png">',
 ])
 def test_a_body_qr_code_is_no_image_of_the_page(qr: str) -> None:
     """A QR code beside the story (share it, get the app; "ewm" is Chinese erweima) was

@@ -29,6 +29,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from enricher.models import (
+    BAD,
     Changes,
     LinkKind,
     LinkRef,
@@ -43,10 +44,8 @@ from enricher.textclean import hidden_characters
 
 __all__ = ["Changes", "StillDead"]
 
-#: Statuses that mean "the site or the network failed us" (top failing hosts).
-FAILURE_STATUSES: frozenset[LinkStatus] = frozenset(
-    {LinkStatus.DEAD, LinkStatus.BLOCKED, LinkStatus.ERROR, LinkStatus.TIMEOUT}
-)
+#: Statuses that mean "the site or the network failed us" (top failing hosts): the bad ones.
+FAILURE_STATUSES: frozenset[LinkStatus] = BAD
 STATUS_ORDER: tuple[LinkStatus, ...] = tuple(LinkStatus)
 
 
