@@ -1182,6 +1182,14 @@ def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path
     assert path.read_bytes() == before  # held until confirmed, as any known URL
 
 
+def _with_related(folder: Path, web_url: str, related_url: str) -> Path:
+    """``folder/r.md``: a record at ``web_url`` with one related item at ``related_url``."""
+    folder.mkdir()
+    return record(folder, "r.md", [
+        'title: "Council approves bike lanes"', f"webUrl: {json.dumps(web_url)}",
+        "related:", '  - title: "Library extends hours"', f"    webUrl: {json.dumps(related_url)}"])
+
+
 def test_a_redirect_target_that_dies_gives_the_item_its_old_url_back(web: LocalWeb,
                                                                      tmp_path: Path) -> None:
     """--update-redirects wrote a 301's target over a related webUrl; the site then took the
@@ -1192,11 +1200,7 @@ def test_a_redirect_target_that_dies_gives_the_item_its_old_url_back(web: LocalW
     web.page("/news/a.html", "Council approves bike lanes")
     web.page("/news/moved.html", "Library extends hours")
     folder = tmp_path / "records"
-    folder.mkdir()
-    path = record(folder, "r.md", [
-        'title: "Council approves bike lanes"', f"webUrl: {json.dumps(u('/news/a.html'))}",
-        "related:", '  - title: "Library extends hours"',
-        f"    webUrl: {json.dumps(u('/news/moved.html'))}"])
+    path = _with_related(folder, u("/news/a.html"), u("/news/moved.html"))
     cfg = config(tmp_path / "state.sqlite", update_redirects=True, prune_dead=True)
     clock = Clock()
     night(folder, cfg, clock)
@@ -1305,11 +1309,7 @@ def test_an_editors_url_in_place_of_a_fixed_one_is_never_undone(web: LocalWeb,
     web.moved("/moved.html", "/2030/moved-new.html")
     web.dead("/editor.html")
     root = tmp_path / "records"
-    root.mkdir()
-    path = record(root, "r.md", [
-        'title: "Council approves bike lanes"', f"webUrl: {json.dumps(u('/a.html'))}",
-        "related:", '  - title: "Library extends hours"',
-        f"    webUrl: {json.dumps(u('/moved.html'))}"])
+    path = _with_related(root, u("/a.html"), u("/moved.html"))
     cfg, clock = config(tmp_path / "state.sqlite", update_redirects=True), Clock()
     night(root, cfg, clock)
     assert front(path)["related"][0]["webUrl"] == u("/2030/moved-new.html")
