@@ -435,8 +435,8 @@ async def run(
         try:
             changed, unchanged, errors = await write_phase(
                 col.record_paths, {**outcome.page_images, **outcome.results}, config, reporter,
-                started, diff_lines, tally, col.out_root, nightly.record_urls,
-                None if config.dry_run else nightly.remember_record)
+                started,
+                diff_lines, tally, col.out_root)
         except asyncio.CancelledError:  # between two files: the summary counts those written
             nightly.finish((), "interrupted")  # an interrupted run: its journal resumes it
             counts = _counts(col, changed=tally.changed, unchanged=tally.unchanged,

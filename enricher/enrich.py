@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from enricher.fixups import cdn_follows, prune_dead, undo_target
+from enricher.fixups import cdn_follows, prune_dead
 from enricher.livepage import LIVE_PAGE as LIVE_PAGE
 from enricher.livepage import kept_image, live_page, page_image
 from enricher.livepage import with_probe as with_probe  # app's
@@ -37,7 +37,6 @@ from enricher.models import (
 )
 from enricher.net.urls import fragment, reads_back
 from enricher.signals import lands_elsewhere
-from enricher.spans import DELETE
 from enricher.textsim import title_drift
 
 LINK_CHECK = "linkCheck"
@@ -95,8 +94,7 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
 
 def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
-    entry only once it is a confirmed dead link. (A URL the record did not hold when enrich
-    last wrote it, ``moved``, starts from no entry at all: the one there was another URL's.)"""
+    entry only once it is a confirmed dead link."""
     if result.status not in BAD or previous.get("status") not in ("ok", "redirected"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
     return result.status is LinkStatus.DEAD and bool(result.confirmed)
@@ -301,23 +299,17 @@ def build_edits(
     results: Mapping[str, LinkResult],
     options: EnrichOptions,
     previous: Mapping[str, Any] | None = None,
-    moved: frozenset[str] = frozenset(),
 ) -> dict[HolderPath, dict[str, Any]]:
     """All edits of one record. Holders are visited in document order; entries within a
     ``linkCheck`` keep the order of the slots. ``previous``: the data of the copy the last
     run wrote (``--out``), whose ``linkCheck``, ``livePage`` and filled-in values stand in for
-    the record's own: one bad night changes an output copy no more than a record in place.
-    ``moved``: URLs the record did not hold when enrich last wrote it (the history's
-    ``records``; an editor put them in): their fields' entries were other URLs', so they
-    start afresh, and a page of them that fails takes the holder's livePage with it."""
+    the record's own: one bad night changes an output copy no more than a record in place."""
     checks: dict[HolderPath, dict[str, Any]] = {}
     fixes: dict[HolderPath, dict[str, Any]] = {}  # --update-redirects: new URL values
     places = _places(data, previous) if previous is not None else None
 
     def earlier_of(slot: LinkRef) -> Mapping[str, Any] | None:
         """The holder whose linkCheck entry for ``slot`` this run starts from."""
-        if slot.url in moved:
-            return None  # the entry there was another URL's
         if previous is None:
             return holder_mapping(data, slot.holder)
         return _earlier(data, previous, slot.holder, (slot.key,), places,
@@ -376,15 +368,9 @@ def build_edits(
             entry["since"] = _since(before, LinkStatus.OK.value, options.now)
             entry["previousUrl"] = slot.raw
             fixes[slot.holder].update(cdn_follows(slot, fixed, holder))
-        elif options.update_redirects and (back := undo_target(slot, result, entry)):
-            # the URL this option wrote is confirmed dead: back to the one it replaced (the
-            # next run checks it; its entry starts afresh)
-            fixes.setdefault(slot.holder, {}).update(
-                {slot.key: back, **cdn_follows(slot, back, holder)})
-            del checks[slot.holder][slot.key]
     edits: dict[HolderPath, dict[str, Any]] = {}
-    for path, entries in checks.items():  # (none left: a field went back, undo_target)
-        edits[path] = {LINK_CHECK: entries or DELETE}
+    for path, entries in checks.items():
+        edits[path] = {LINK_CHECK: entries}
     for path, (rank, result) in pages.items():
         assert result.page is not None
         page = live_page(result.page, results)
@@ -400,13 +386,6 @@ def build_edits(
             for image in filled.get("images", ()):
                 _check_filled_image(path, image, results, options, then)
             edits.setdefault(path, {}).update(filled)
-    for slot in slots:  # the page URL an editor changed fails: livePage was the old URL's
-        result = results.get(slot.url) if slot.url else None
-        holder = holder_mapping(data, slot.holder)
-        if result is not None and result.url in moved and result.status in BAD and holder \
-                and LIVE_PAGE in holder and slot.holder not in pages and slot.key == next(
-                    (key for key in _PAGE_KEYS if holder.get(key)), None):
-            edits.setdefault(slot.holder, {})[LIVE_PAGE] = DELETE
     for path, values in fixes.items():
         edits.setdefault(path, {}).update(values)
     if previous is not None:

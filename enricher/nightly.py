@@ -157,16 +157,6 @@ class Nightly:
         return self.history.finish_run(results, etags=self._etags, hold=hold,
                                        reuse_seconds=self.config.max_age)
 
-    def record_urls(self, file: str) -> frozenset[str] | None:
-        """The keys of the URLs record ``file`` held when enrich last wrote it (None: no
-        memory of it, or no history)."""
-        return self.history.record_urls(file) if self.history is not None else None
-
-    def remember_record(self, file: str, keys: list[str]) -> None:
-        """Store a written record's URL keys, in the run held for the records."""
-        if self.history is not None:
-            self.history.remember_record(file, keys)
-
     def commit(self) -> None:
         """The run held by ``finish(hold=True)`` is finished: its records are written."""
         if self.history is not None:

@@ -204,8 +204,6 @@ class History:
                                        " COMMIT;")
             # we hold the lock, so a run still marked running was killed
             self._db.execute("UPDATE runs SET state = ? WHERE state = 'running'", (INTERRUPTED,))
-        if not read_only:
-            self._db.execute(sql.RECORDS)  # (a rehearsal's copy too: it is private)
         self._db.execute("PRAGMA cache_size=-16000")
         self._db.executescript(sql.TEMP)
 
@@ -422,28 +420,13 @@ class History:
                     confirmed) if r.status is LinkStatus.DEAD else None)
             db.execute("DELETE FROM obs")
             forget = max(FORGET_AFTER, timedelta(seconds=reuse_seconds or 0))
-            for prune in (sql.PRUNE_META, sql.PRUNE_URLS, sql.PRUNE_RECORDS):
+            for prune in (sql.PRUNE_META, sql.PRUNE_URLS):
                 db.execute(prune, (iso(self._clock() - forget),))
             db.execute(sql.PRUNE_RUNS, (self._run, KEEP_RUNS))
             db.execute(sql.PRUNE_CHANGES, (self._run, KEEP_CHANGES))
             self._end_run(now, "finished", counts, None, changes)
         self._held = run if hold else None
         return out, changes
-
-    @_guarded
-    def record_urls(self, file: str) -> frozenset[str] | None:
-        """The keys (``state_rows.url_key``) of the URLs record ``file`` (its real path) held
-        when ``enrich`` last wrote it (``remember_record``); None: no memory of it."""
-        row = self._db.execute(sql.RECORD_URLS, (file,)).fetchone()
-        return frozenset(row[0].split()) if row is not None else None
-
-    @_guarded
-    def remember_record(self, file: str, keys: Iterable[str]) -> None:
-        """Store the URL keys of a record this run wrote (or left as it was): in the run
-        ``finish_run(hold=True)`` holds, so only a finished run's records count."""
-        row = (file, " ".join(sorted(set(keys))), iso(self._clock()))
-        with contextlib.nullcontext() if self._held is not None else self._writing():
-            self._db.execute(sql.REMEMBER, row)
 
     @_guarded
     def commit_run(self) -> None:

@@ -64,11 +64,6 @@ def _page_from(data: Any) -> PageMeta | None:
     return PageMeta(**{n: data.get(n) for n in _PAGE_FIELDS}, image=_image_from(data.get("image")))
 
 
-def url_key(url: str) -> str:
-    """A short stable key of a URL (16 hex digits) for the history's ``records`` table."""
-    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-
-
 def meta_of(result: LinkResult) -> tuple[str | None, str | None]:
     """(metadata JSON, its hash); (None, None) when there is nothing to keep."""
     if result.page is None and result.image is None and not result.redirects:

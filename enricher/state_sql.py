@@ -9,16 +9,6 @@ from enricher.config import FLAP_CHANGES, FLAP_HISTORY
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # every stored time
 HISTORY_LENGTH = FLAP_HISTORY  # checks kept per URL for the flapping rule
 
-# added after schema 1 shipped: created where missing (History._prepare), so an older
-# enricher still reads the file
-RECORDS = """CREATE TABLE IF NOT EXISTS records (  -- per record file (real path): the URLs
-    file TEXT PRIMARY KEY, urls TEXT NOT NULL,  -- it held when enrich last wrote it (keys,
-    seen TEXT NOT NULL                          -- space-separated: state_rows.url_key)
-) WITHOUT ROWID;"""
-RECORD_URLS = "SELECT urls FROM records WHERE file = ?"
-REMEMBER = """INSERT INTO records VALUES (?, ?, ?) ON CONFLICT (file) DO UPDATE SET
-    urls = excluded.urls, seen = excluded.seen"""
-
 SCHEMA = """
 CREATE TABLE urls (
     url TEXT PRIMARY KEY, kind TEXT NOT NULL,
@@ -132,7 +122,6 @@ ANNOTATE = f"""SELECT o.url, min(u.since, o.checked_at), {_CONFIRMED.format(t="u
 # forgetting (?: the oldest last check kept; then this run's id and the runs kept)
 PRUNE_META = "DELETE FROM meta WHERE url IN (SELECT url FROM urls WHERE last_checked < ?)"
 PRUNE_URLS = "DELETE FROM urls WHERE last_checked < ?"
-PRUNE_RECORDS = "DELETE FROM records WHERE seen < ?"
 PRUNE_RUNS = "DELETE FROM runs WHERE id <= ? - ?"
 PRUNE_CHANGES = "UPDATE runs SET changes = NULL WHERE id <= ? - ? AND changes IS NOT NULL"
 # for ``enricher report``: good URLs the history keeps; bad ones only if checked since ?

@@ -21,11 +21,9 @@ from enricher import records
 from enricher.config import Config
 from enricher.enrich import EnrichOptions, build_edits, holder_mapping
 from enricher.models import HolderPath, LinkRef, LinkResult, RecordError, shown_name
-from enricher.net.urls import CleanURL, clean_url
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
 from enricher.spans import where
-from enricher.state_rows import url_key
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
 FILLED = ("title", "excerpt", "images")  # the keys --fill-missing writes (enrich._fill)
@@ -70,17 +68,12 @@ async def write_phase(
     diff_lines: list[str] | None = None,
     tally: WriteTally | None = None,
     root: Path | None = None,
-    held: Callable[[str], frozenset[str] | None] | None = None,
-    remember: Callable[[str, list[str]], object] | None = None,
 ) -> tuple[int, int, list[RecordError]]:
     """Write each readable record whose bytes change. Returns (changed, unchanged, errors),
     also kept in ``tally`` as it goes: a record counts as changed once written (a dry run:
     once its new bytes differ). A cancellation lands between two files, never inside one:
     every file is then old or new, and ``tally`` counts the new ones. ``--out`` mirrors
-    ``root`` (``out_root``; by default the folder holding all ``record_paths``). ``held``:
-    a record's (real path) keys of the URLs it held when enrich last wrote it (the
-    history's; a URL not among them is ``moved``, see ``build_edits``); ``remember`` hears
-    each record's URL keys once it is written or left as it was (not in a dry run)."""
+    ``root`` (``out_root``; by default the folder holding all ``record_paths``)."""
     tally = tally if tally is not None else WriteTally()
     errors = tally.errors
     options = EnrichOptions(
@@ -104,10 +97,6 @@ async def write_phase(
             reporter.log(str(record))
             continue
         refs = policy.apply(record_slots(record, config))
-        real = os.path.realpath(path)
-        known = held(real) if held is not None else None  # None: no memory of it
-        moved = frozenset() if known is None else frozenset(
-            r.url for r in refs if r.url and url_key(r.url) not in known)
         dest = path if config.in_place else records.output_path(path, root, out_dir)
         earlier = None  # --out: the copy the last run wrote holds this record's last checks
         current: bytes | None = record.raw  # what dest holds now (None: nothing readable)
@@ -118,7 +107,7 @@ async def write_phase(
                 if isinstance(copy, records.Record):
                     earlier, current = copy.data, copy.raw
         try:
-            edits = build_edits(record.data, refs, results, options, earlier, moved)
+            edits = build_edits(record.data, refs, results, options, earlier)
             try:
                 new = records.apply_edits(record, edits)
             except records.EditError as exc:
@@ -128,8 +117,7 @@ async def write_phase(
                 # empty title, an anchored URL that an alias repeats): the record gets
                 # every other edit, and the error says what was left
                 new, what = _settle(record, edits, partial(
-                    _rebuild, record.data, refs, results, options, earlier, moved), options,
-                    exc)
+                    _rebuild, record.data, refs, results, options, earlier), options, exc)
                 raise records.PartialEdit(f"{what}: {exc}", new, exc.line) from None
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
@@ -178,27 +166,9 @@ async def write_phase(
             continue
         tally.changed += changed  # the write above ran without a pause: counted = written
         tally.unchanged += not changed
-        if remember is not None:
-            remember(real, _url_keys(refs, edits, config))
     if not config.in_place:
         _note_stale_copies(out_dir, root, reporter)
     return tally.changed, tally.unchanged, errors
-
-
-def _url_keys(refs: Sequence[LinkRef], edits: Mapping[HolderPath, Mapping[str, Any]],
-              config: Config) -> list[str]:
-    """The keys of the URLs the record holds as written: a URL a fix-up wrote in place of a
-    slot's (``--update-redirects`` or its undo) counts, not the one it replaced."""
-    keys = []
-    for ref in refs:
-        url = ref.url
-        if isinstance(value := edits.get(ref.holder, {}).get(ref.key), str):
-            found = clean_url(value, max_length=config.max_url_length,
-                              allowed_low_ports=config.fetch.allowed_low_ports)
-            url = found.url if isinstance(found, CleanURL) else None
-        if url:
-            keys.append(url_key(url))
-    return keys
 
 
 def stale_copies(out_dir: Path, root: Path) -> list[str]:
@@ -228,13 +198,12 @@ def _note_stale_copies(out_dir: Path, root: Path, reporter: Reporter) -> None:
 
 
 def _rebuild(data: Mapping[str, Any], refs: Sequence[LinkRef], results: Mapping[str, LinkResult],
-             options: EnrichOptions, earlier: Mapping[str, Any] | None,
-             moved: frozenset[str] = frozenset(), *, fill: bool = True,
+             options: EnrichOptions, earlier: Mapping[str, Any] | None, *, fill: bool = True,
              fix: bool = True) -> Mapping[HolderPath, Mapping[str, Any]]:
     """The record's edits without the fills (``fill=False``) or URL fixes (``fix=False``)."""
     off = replace(options, fill_missing=options.fill_missing and fill,
                   update_redirects=options.update_redirects and fix)
-    return build_edits(data, refs, results, off, earlier, moved)
+    return build_edits(data, refs, results, off, earlier)
 
 
 def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]],
