@@ -5,7 +5,9 @@ folder named on the command line is followed) nor into the run's output folder, 
 report files are never records; a folder below an input that cannot be listed is yielded
 as a path (reading it gives a record error that names it, and the run goes on). A FIFO or
 device listed on stdin is skipped (``on_skip``). Explicitly named files are taken whatever
-their suffix; folders and globs yield only ``*.md`` and ``*.markdown`` files.
+their suffix; folders and globs yield only ``*.md`` and ``*.markdown`` files, dangling and
+looping symlinks so named too (reading them gives a record error). ``check_inputs`` refuses
+a plain input that is no file or folder before the run starts.
 ``inputs_root`` is the folder the inputs name (what ``--out`` mirrors), as given.
 ``enricher.records`` re-exports the public names.
 

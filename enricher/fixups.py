@@ -1,4 +1,5 @@
-"""The fix-ups that change a record's own fields (pure), beside ``enrich.build_edits``.
+"""Two pieces of the fix-ups that change a record's own fields (pure), beside
+``enrich.build_edits`` (where ``--update-redirects`` and ``--fill-missing`` decide).
 
 - ``cdn_follows``: a ``cdnAmpWebUrl`` built from the ``ampWebUrl`` that a fix-up replaces is
   rebuilt from the new one (else the next run would find it mismatched).

@@ -1,7 +1,8 @@
-"""Checks before a run, on settings already parsed: can the network settings and output
-files be used, and which options will have no effect. Each failure is one ``ConfigError``
-line naming the option and the fix (exit status 2), raised before anything is read, fetched
-or written.
+"""Checks before a run, on settings already parsed: can the network settings, the inputs
+(``finding.check_inputs``) and output files be used, and which options will have no effect.
+Each failure is one ``ConfigError`` (or ``UsageError``) line naming the option and the fix
+(exit status 2), raised before anything is read, fetched or written (an output folder gets
+a probe file, made and removed at once, to prove it can be written).
 
 This module must not fetch (it loads a CA file at most), read records or print.
 """

@@ -4,6 +4,7 @@ servers on 127.0.0.1, with bounded time and memory; politeness, breaker, outage 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import random
@@ -769,6 +770,50 @@ def test_an_https_proxy_is_verified_with_the_ca_bundle(ca: trustme.CA, bundle: s
     targets, out = asyncio.run(main())
     assert targets == ["http://a.test:8080/via"]
     assert [(r.http_status, r.failure) for r in out] == [(200, None)]
+
+
+def test_a_sites_own_answer_through_a_connect_tunnel_is_the_sites(ca: trustme.CA,
+                                                                  bundle: str) -> None:
+    """Inside a CONNECT tunnel the proxy writes nothing: an https site's own 403 or 404
+    carrying X-Squid-Error (its squid front end) is its verdict, blocked or dead, not
+    error/proxy (only a plain http answer the proxy forwarded may be the proxy's own)."""
+    site_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("a.test").configure_cert(site_ctx)
+
+    async def site(request: Request, conn: Conn) -> None:
+        code = 403 if request.target == "/deny" else 404
+        await conn.respond(code, page("no"), [("X-Squid-Error", "ERR_ACCESS_DENIED 0")])
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def main() -> dict[str, FetchResult]:
+        async with NetServer(site, tls=site_ctx) as srv:
+            async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"CONNECT a.test:")
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", srv.port)
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+            proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+            port = proxy.sockets[0].getsockname()[1]
+            config = replace(FAST, proxy=f"http://127.0.0.1:{port}", ca_bundle=bundle)
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS)), env={}) as f:
+                await f.fetch_all([(f"https://a.test:{srv.port}/{p}", LinkKind.PAGE)
+                                   for p in ("deny", "gone")],
+                                  lambda r: out.__setitem__(r.url.rsplit("/", 1)[1], r))
+            proxy.close()
+            return out
+
+    out = asyncio.run(main())
+    assert status(out["deny"]) == (LinkStatus.BLOCKED, "http_403")
+    assert status(out["gone"]) == (LinkStatus.DEAD, "http_404")
 
 
 # --- politeness, breaker, outage, cancellation ------------------------------------------------

@@ -433,3 +433,38 @@ def test_a_lookup_without_file_descriptors_is_no_verdict_on_the_name(
 
 def test_out_of_files_is_false_while_sockets_can_be_made() -> None:
     assert guard_module.out_of_files() is False
+
+
+def test_a_canary_lookup_without_file_descriptors_proves_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canary asked while the descriptors ran out failed, and for a minute every real
+    "no such name" became dns_error (outage evidence, cached for the run): the name's lookup
+    is too_many_open_files instead, and the canary is asked again next time."""
+    full = {"now": False}
+
+    class Resolver:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            if host == "canary.example":
+                full["now"] = not full.get("asked")
+                full["asked"] = True
+                if full["now"]:
+                    raise OSError(16, "Device or resource busy")  # glibc under EMFILE
+                return [PUBLIC]
+            full["now"] = False
+            raise NONAME
+
+    monkeypatch.setattr(guard_module, "out_of_files", lambda: full["now"])
+    g = Guard(Resolver(), canary="canary.example")  # type: ignore[arg-type]
+
+    async def one(host: str) -> str:
+        try:
+            await g.addresses(host, 443)
+        except GuardError as exc:
+            return exc.failure
+        return "ok"
+
+    async def main() -> list[str]:
+        first = await one("gone-one.example")  # the canary fails for want of descriptors
+        return [first, await one("gone-two.example")]  # asked again: the name is dead
+
+    assert asyncio.run(main()) == ["too_many_open_files", "dns"]

@@ -1107,7 +1107,6 @@ def test_report_after_an_interrupted_run_is_dated_as_the_last_finished_one(
         assert f"shows the run finished at {iso(T0)}" in line
 
 
-
 def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path: Path) -> None:
     """A new state file knows none of the URLs: its first runs hold what the record says,
     as any history does, until a failure is a confirmed dead link."""
@@ -1136,7 +1135,6 @@ def _with_related(folder: Path, web_url: str, related_url: str) -> Path:
         "related:", '  - title: "Library extends hours"', f"    webUrl: {json.dumps(related_url)}"])
 
 
-
 def _one(folder: Path, name: str, url: str) -> Path:
     return record(folder, name, ['title: "Council approves bike lanes"',
                                  f"webUrl: {json.dumps(url)}"])
@@ -1160,7 +1158,7 @@ def test_records_the_history_has_not_seen_written_are_held(web: LocalWeb,
     cfg, clock = config(tmp_path / "state.sqlite"), Clock()
     night(root, cfg, clock)
     before, other_before = old.read_bytes(), other.read_bytes()
-    for day in range(1, 33):  # the subfolder only, for a month: a.md is forgotten
+    for day in range(1, 33):  # the subfolder only, for a month: a.html goes unchecked
         clock.set(days=day)
         night(root / "2026", cfg, clock)
     web.broken("/old/a.html")
@@ -1176,7 +1174,6 @@ def test_records_the_history_has_not_seen_written_are_held(web: LocalWeb,
     clock.set(days=35)
     night(root, trial, clock)
     assert other.read_bytes() == other_before
-
 
 
 def test_an_editors_url_in_place_of_a_fixed_one_is_never_undone(web: LocalWeb,

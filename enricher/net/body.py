@@ -272,7 +272,8 @@ async def read_response(
     """Status, selected headers and what the kind needs of the body. Bodies are read only for
     2xx (and for pages and reachability only when HTML); 3xx bodies never; other short bodies
     are drained for keep-alive. ``now`` is the wall clock (Retry-After dates). ``proxied``:
-    the request went through a proxy, whose own "not found" page is no verdict on the URL."""
+    a plain http request the proxy forwarded (an https one goes through a tunnel, where the
+    proxy writes nothing), whose own error page is no verdict on the URL."""
     status = response.status_code
     raw = response.headers.raw
     if sum(len(k) + len(v) for k, v in raw) > config.max_header_bytes:

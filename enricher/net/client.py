@@ -20,13 +20,16 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
 
     GuardError (address policy / DNS) ........ its own token: forbidden_address, forbidden_scheme,
                                                forbidden_port, dns (nxdomain), dns_timeout and
-                                               dns_error (down: EAI_AGAIN, resolver unreachable)
+                                               dns_error (down: EAI_AGAIN, resolver unreachable),
+                                               too_many_open_files (a lookup without fds)
     BodyError (our body reader) ............... too_large, bad_encoding, decoding, protocol (up)
     TimeoutError (our per-attempt deadline) ... timeout      (the Fetcher knows the stage;
                                                with an errno it is the kernel's: connect)
     ConnectTimeout ............................ timeout      (connection level; down)
     ReadTimeout, WriteTimeout ................. timeout      (up: a connection existed)
     PoolTimeout ............................... timeout
+    EMFILE/ENFILE anywhere in the chain ....... too_many_open_files (our limit: no breaker;
+                                               checked after the rows above, before those below)
     ConnectError  caused by ssl.SSLError ...... tls          (up)
                   caused by socket.gaierror ... dns / dns_error (connection level)
                   otherwise ................... connect      (connection level; refused and
@@ -40,7 +43,6 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
     ssl.SSLError .............................. tls          (up)
     ConnectionResetError, BrokenPipeError ..... reset        (up)
     other OSError ............................. connect      (connection level; by errno)
-    EMFILE/ENFILE anywhere in the chain ....... too_many_open_files (our limit: no breaker)
     anything else ............................. error
 
 (each httpx class and its httpcore twin map alike.) ``attempt_failure`` refines it with how

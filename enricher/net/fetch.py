@@ -456,7 +456,8 @@ class Fetcher:
                         self._throttle.answered(key)
                     return await read_response(
                         response, method=method, kind=job.kind, config=self.config,
-                        now=self._wall, count=lambda n: self._count(job, n), proxied=via)
+                        now=self._wall, count=lambda n: self._count(job, n),
+                        proxied=via and url.scheme == "http")  # (https: a tunnel, the site's)
                 finally:
                     await response.aclose()
         except Exception as exc:

@@ -32,7 +32,8 @@ IPv6 lookups each say it, see ``_lookup``): an offline or captive resolver that 
 every name must not mark links dead, and gives ``dns_error``, as does a name that exists
 without an address (NODATA), SERVFAIL, EAI_AGAIN (what an outage looks like) and any other
 resolver error; a lookup slower than the DNS timeout -> ``dns_timeout``. Failures are
-cached for the run.
+cached for the run, except ``too_many_open_files``: a lookup (or the canary's) that failed
+while this process had no file descriptor left says nothing about the name.
 
 This module must not read records, decide verdicts, or talk HTTP.
 """
@@ -361,6 +362,9 @@ class Guard:
     async def _lookup(self, host: str, port: int) -> list[str] | _Failed:
         found = await self._resolve(host, port)
         if isinstance(found, _Failed) and found.failure == "dns" and not await self._trusted():
+            if self._canary_task is None:  # the canary failed for want of file descriptors
+                return _Failed(_NO_FILES, f"{host}: no lookup: too many open files; raise "
+                                          "ulimit -n")
             return _Failed("dns_error", f"{found.detail} (not believed: this resolver does not "
                                         f"find {self._canary} either)")
         return found
@@ -384,6 +388,8 @@ class Guard:
             async with asyncio.timeout(self._dns_timeout):
                 return bool(await self._resolver.resolve(name, 443))
         except Exception:  # any failure: the resolver's "no such name" proves nothing
+            if out_of_files():  # nor does it prove the resolver wrong: ask again next time
+                self._canary_task = None
             return False
 
     async def _resolve(self, host: str, port: int) -> list[str] | _Failed:
