@@ -181,6 +181,8 @@ def _output_problem(path: str) -> str | None:
             probe = os.path.join(folder, f".enricher-probe-{os.getpid()}.tmp")
             try:
                 os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:  # a killed run's, of a pid that was ours: made here once
+                pass
             except OSError as exc:
                 return (f"folder {folder} cannot be written ({exc.strerror or exc}){via}; "
                         "choose another path")
