@@ -161,16 +161,30 @@ def check_inputs(inputs: Sequence[str]) -> None:
             raise _unusable_input(item)
 
 
+def symlink_loop(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` cannot be followed because its symlinks loop."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (followed) is a FIFO, device or socket: an output written to as it
+    is, never replaced by a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
 def _unusable_input(item: str) -> UsageError:
     """Why ``item``, neither a file nor a folder, cannot be an input (one line, with the fix)."""
     shown = shown_name(item)
     if os.path.islink(item) and not os.path.exists(item):
-        try:
-            os.stat(item)
-            loop = False
-        except OSError as exc:
-            loop = exc.errno == errno.ELOOP
-        what = "a symlink loop" if loop else "a dangling symlink"
+        what = "a symlink loop" if symlink_loop(item) else "a dangling symlink"
         return UsageError(f"input is {what}: {shown}; fix or remove the link")
     if os.path.lexists(item):
         return UsageError(f"input is neither a file nor a folder: {shown}; "

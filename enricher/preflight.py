@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from enricher.config import (
     shown_duration,
 )
 from enricher.finding import check_inputs as check_inputs  # cli's: inputs before the run
-from enricher.finding import is_record_name
+from enricher.finding import is_record_name, special_file, symlink_loop
 from enricher.settings import ConfigError, Settings, flag_name
 
 
@@ -163,7 +162,7 @@ def _output_problem(path: str) -> str | None:
     folder = target.parent
     via = f" (the symlink's target is {target})" if target != Path(path) else ""
     try:
-        if os.path.islink(path) and _loops(path):
+        if os.path.islink(path) and symlink_loop(path):
             return "is a symlink loop; fix the link or choose another path"
         if target.is_dir():
             return f"is a folder{via}; give a file name"
@@ -175,7 +174,7 @@ def _output_problem(path: str) -> str | None:
             return f"folder {folder} is not writable{via}; choose another path"
         if target.exists() and not os.access(target, os.W_OK):
             return "is not writable; choose another path"
-        if not _special(Path(path)):  # (a FIFO or device is written to, not replaced)
+        if not special_file(path):  # (a FIFO or device is written to, not replaced)
             # the writer's temporary file, for real: root passes os.access on a read-only
             # mount, and /proc looks writable
             probe = os.path.join(folder, f".enricher-probe-{os.getpid()}.tmp")
@@ -192,23 +191,6 @@ def _output_problem(path: str) -> str | None:
     if _is_record(target):
         return "is a record (it starts with front matter); write to another file"
     return None
-
-
-def _special(target: Path) -> bool:
-    """A FIFO, device or socket: written to as it is (report.write_report), never replaced."""
-    try:
-        mode = target.stat().st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
-
-
-def _loops(path: str) -> bool:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
 
 
 def _unusable(exc: OSError) -> str:

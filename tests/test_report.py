@@ -47,9 +47,9 @@ from enricher.report.model import (
     Changes,
     StillDead,
     counts_by_status,
-    dead_links,
     entries,
     fail_statuses,
+    links_with_status,
     printable,
     redirects_worth_updating,
     top_failing_hosts,
@@ -269,7 +269,7 @@ def test_counts_by_status_counts_urls_and_groups_slots() -> None:
 
 def test_dead_links_hosts_and_redirects() -> None:
     run = sample_run()
-    dead = dead_links(run)
+    dead = links_with_status(run, LinkStatus.DEAD)
     assert tuple(e.url for e in dead) == tuple(sorted(DEAD_URLS))
     missing = next(e for e in dead if e.url == DEAD_URLS[2])
     assert len(missing.sources) == 4

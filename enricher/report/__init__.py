@@ -46,6 +46,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TextIO, cast
 
+from enricher.finding import special_file
 from enricher.models import RunResult
 from enricher.report.csv_report import write_csv
 from enricher.report.html import write_html
@@ -157,12 +158,7 @@ def write_report(
         writer(run, out, fail_on=fail_on, changes=changes)
         out.flush()
         return
-    try:
-        mode = os.stat(path).st_mode
-        special = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
-    except OSError:
-        special = False
-    if special:  # a FIFO, /dev/stdout, a device: written to, never replaced by a file
+    if special_file(path):  # a FIFO, /dev/stdout, a device: written to, never replaced
         try:
             with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as out:
                 writer(run, out, fail_on=fail_on, changes=changes)

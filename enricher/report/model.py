@@ -194,11 +194,6 @@ def links_with_status(run: RunResult, status: LinkStatus) -> tuple[Entry, ...]:
     return tuple(e for e in entries(run) if e.status is status)
 
 
-def dead_links(run: RunResult) -> tuple[Entry, ...]:
-    """Dead links, by URL, each with the records and fields citing it (``sources``)."""
-    return links_with_status(run, LinkStatus.DEAD)
-
-
 def top_failing_hosts(
     run: RunResult, n: int = 10, statuses: frozenset[LinkStatus] = FAILURE_STATUSES
 ) -> tuple[HostFailures, ...]:
