@@ -261,6 +261,42 @@ def test_a_dead_proxy_is_an_outage_not_25_failing_sites() -> None:
     assert fetcher.network_down
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_that_accepts_and_never_answers_is_an_outage(scheme: str) -> None:
+    """A proxy that takes every connection and request (or CONNECT) and never says a word:
+    25 sites all time out. Each URL stays ``timeout`` (never dead), and the run is judged an
+    outage, where it used to pass for a healthy run with 25 slow sites and write them all."""
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(silent) as proxy:
+            out: dict[str, FetchResult] = {}
+            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
+            fetcher = Fetcher(config, resolver=FakeResolver({}), **GUARD)
+            async with fetcher:
+                await fetcher.fetch_all(
+                    [(f"{scheme}://site{i}.test/a", LinkKind.PAGE) for i in range(25)],
+                    lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    out, fetcher = asyncio.run(main())
+    assert {r.failure for r in out.values()} == {"timeout"}
+    assert all(r.http_status is None for r in out.values())
+    assert fetcher.network_down
+
+
+def test_a_timeout_through_a_proxy_counts_as_silence_only_before_an_answer() -> None:
+    """Through a proxy, a timeout before any response head is the proxy's silence (down);
+    once a head came back, or without a proxy, a read timeout proves something answered."""
+    from enricher.net.client import attempt_failure
+
+    exc = httpcore.ReadTimeout("timed out")
+    kw: dict[str, Any] = {"sent": True, "connected": True, "deadline": 5.0, "waited": 5.0,
+                          "read_timeout": 5.0}
+    silent_proxy = attempt_failure(exc, proxied=True, **kw)
+    assert (silent_proxy.token, silent_proxy.evidence) == ("timeout", Evidence.DOWN)
+    assert attempt_failure(exc, proxied=True, headed=True, **kw).evidence is Evidence.UP
+    assert attempt_failure(exc, **kw).evidence is Evidence.UP
+
+
 def test_a_proxy_name_that_does_not_resolve_never_makes_sites_dead() -> None:
     """The proxy's own lookup failing with NXDOMAIN is no verdict on the site."""
     from enricher.net.client import attempt_failure

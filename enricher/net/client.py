@@ -48,7 +48,10 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
 (each httpx class and its httpcore twin map alike.) ``attempt_failure`` refines it with how
 far the attempt got: our deadline before the request left is a connect timeout (down, unless
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
-TCP connected is up too. This module must not schedule, retry or decide verdicts.
+TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
+``dns``, dead, for a site that was never asked) and a timeout before any answer came back is
+down: a dead or silent proxy is an outage. This module must not schedule, retry or decide
+verdicts.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ import re
 import socket
 import ssl
 import urllib.request
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -116,32 +119,29 @@ class Failure:
     evidence: Evidence | None = None  # what it says about the network (None: nothing)
 
 
-def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen = 0
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it (``__cause__``, else ``__context__``), at most 8 deep."""
     current: BaseException | None = exc
-    while current is not None and seen < 8:
-        if isinstance(current, kind):
-            return current
+    for _ in range(8):
+        if current is None:
+            return
+        yield current
         current = current.__cause__ or current.__context__
-        seen += 1
-    return None
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((e for e in _chain(exc) if isinstance(e, kind)), None)
 
 
 def _errno_in(exc: BaseException) -> int | None:
     """The errno of the first OSError in ``exc``'s chain that has one."""
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None or (isinstance(current, OSError) and current.errno is not None):
-            return current.errno if current is not None else None
-        current = current.__cause__ or current.__context__
-    return None
+    return next((e.errno for e in _chain(exc) if isinstance(e, OSError) and e.errno is not None),
+                None)
 
 
 def _errno_evidence(exc: BaseException) -> Evidence | None:
     """What the first OSError with an errno in ``exc``'s chain says about the network."""
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 8:
+    for current in _chain(exc):
         if isinstance(current, ConnectionRefusedError | ConnectionResetError
                       | ConnectionAbortedError):
             return Evidence.UP
@@ -150,8 +150,6 @@ def _errno_evidence(exc: BaseException) -> Evidence | None:
             if code in _ANSWERED:
                 return Evidence.UP
             return Evidence.DOWN if code in _NO_ROUTE else None
-        current = current.__cause__ or current.__context__
-        seen += 1
     return None
 
 
@@ -204,14 +202,16 @@ def failure_of(exc: BaseException) -> Failure:
 
 
 def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline: float,
-                    waited: float, read_timeout: float, proxied: bool = False) -> Failure:
-    """``failure_of`` for one attempt that got this far: its request head ``sent`` or not,
-    a TCP connection made (``connected``) or not, ``waited`` seconds in all. Through a
-    proxy (``proxied``) a connection-stage failure is the proxy's: never ``dns`` (dead) for
-    the site, and silence for the outage guard (a dead proxy is an outage)."""
+                    waited: float, read_timeout: float, proxied: bool = False,
+                    headed: bool = False) -> Failure:
+    """``failure_of`` for one attempt that got this far: request head ``sent``, TCP
+    ``connected``, response head received (``headed``), ``waited`` seconds in all."""
     failed = failure_of(exc)
     if proxied and failed.connect_stage and not connected and not isinstance(exc, GuardError):
         return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
+    if proxied and not headed and failed.token == "timeout":
+        return Failure("timeout", f"no answer through the proxy: {failed.detail}",
+                       failed.connect_stage, Evidence.DOWN)
     if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline
         if not sent:  # in DNS, connect or the TLS handshake (or waiting for a pooled one)
             return Failure("timeout", f"connect timeout: no connection within the {deadline:g}s"

@@ -51,12 +51,7 @@ import httpx
 from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, FetchConfig
 from enricher.models import FetchResult, Hop, LinkKind
 from enricher.net.body import Reply, read_response
-from enricher.net.client import (
-    Evidence,
-    TransportFactory,
-    attempt_failure,
-    proxied,
-)
+from enricher.net.client import Evidence, TransportFactory, attempt_failure, proxied
 from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.h1 import CONNECTED
 from enricher.net.hosts import Scheduler
@@ -426,6 +421,7 @@ class Fetcher:
         self._requests += 1
         pending = [True]  # this attempt's request has not left yet
         connected: list[bool] = []  # a TCP connection exists (CONNECTED hook, or trace)
+        headed: list[bool] = []  # a response head came back
         began = self._clock()
         try:
             async with asyncio.timeout(self.config.request_deadline):
@@ -446,6 +442,7 @@ class Fetcher:
                 )
                 sched.started(key)
                 response = await transport.handle_async_request(request)
+                headed.append(True)
                 if pending:  # a transport without httpcore's trace events (tests' mocks)
                     pending.clear()
                     sched.sent(key)
@@ -463,6 +460,7 @@ class Fetcher:
         except Exception as exc:
             failed = attempt_failure(
                 exc, sent=not pending, connected=bool(connected), proxied=via,
+                headed=bool(headed),
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent,
