@@ -209,22 +209,23 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
     failed = failure_of(exc)
     if proxied and failed.connect_stage and not connected and not isinstance(exc, GuardError):
         return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
-    if proxied and not headed and failed.token == "timeout":
-        return Failure("timeout", f"no answer through the proxy: {failed.detail}",
-                       failed.connect_stage, Evidence.DOWN)
     if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline
         if not sent:  # in DNS, connect or the TLS handshake (or waiting for a pooled one)
-            return Failure("timeout", f"connect timeout: no connection within the {deadline:g}s"
-                           " deadline", True, Evidence.UP if connected else Evidence.DOWN)
-        return Failure("timeout", failed.detail, False, Evidence.UP)
-    if failed.evidence is Evidence.DOWN and connected:  # the TLS handshake stalled
-        return Failure(failed.token, failed.detail, failed.connect_stage, Evidence.UP)
-    if isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout) and waited < read_timeout:
-        # over HTTP/2 httpcore fails every stream of a connection with the first stream's
-        # read timeout: this request did not wait that long itself, and a "timeout" would
-        # feed the host's breaker (retried as a reset instead)
+            failed = Failure("timeout", f"connect timeout: no connection within the "
+                             f"{deadline:g}s deadline", True,
+                             Evidence.UP if connected else Evidence.DOWN)
+        else:
+            failed = Failure("timeout", failed.detail, False, Evidence.UP)
+    elif failed.evidence is Evidence.DOWN and connected:  # the TLS handshake stalled
+        failed = Failure(failed.token, failed.detail, failed.connect_stage, Evidence.UP)
+    elif isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout) and waited < read_timeout:
+        # over HTTP/2 httpcore fails every stream of a connection with the first one's read
+        # timeout: this one did not wait that long; a "timeout" would feed the breaker
         return Failure("reset", "the shared HTTP/2 connection failed: another request on "
                        "it timed out", False, Evidence.UP)
+    if proxied and not headed and failed.token == "timeout":  # the proxy said nothing
+        return Failure("timeout", f"no answer through the proxy: {failed.detail}",
+                       failed.connect_stage, Evidence.DOWN)
     return failed
 
 
