@@ -275,7 +275,8 @@ def _check_network(fetcher: Fetcher) -> None:
         proxy = isinstance(fetcher.make, TransportFactory) and bool(fetcher.make.routes)
         raise Aborted("the network looks down: nearly every site stayed silent (connections "
                       "or lookups timed out, no route); no record was written" + (
-                          "; requests went through a proxy: check that it is up (--proxy, "
+                          "; requests went through a proxy, which did not answer or refused "
+                          "them: check that it is up and lets us through (--proxy, "
                           "HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)" if proxy else ""))
 
 

@@ -105,6 +105,7 @@ EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
     (_anyio_style(OSError(errno.EHOSTUNREACH, "no route to host")), DOWN),
     (OSError(errno.ENETDOWN, "network is down"), DOWN),
     (OSError(errno.ETIMEDOUT, "connection timed out"), DOWN),
+    (httpcore.ProxyError("407"), DOWN),  # the proxy refused the tunnel: no site was asked
     # says nothing either way
     (OSError("no errno"), None),
     (OSError(errno.EACCES, "a local firewall"), None),
@@ -112,7 +113,6 @@ EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
     (TimeoutError(), None),  # our deadline: the Fetcher knows how far the request got
     (httpcore.PoolTimeout("t"), None),
     (GuardError("forbidden_address", "x"), None),
-    (httpcore.ProxyError("407"), None),
     (ValueError("bug"), None),
 ]
 

@@ -283,6 +283,58 @@ def test_a_proxy_that_accepts_and_never_answers_is_an_outage(scheme: str) -> Non
     assert fetcher.network_down
 
 
+async def refusing_proxy(request: Request, conn: Conn) -> None:
+    """squid with its upstream down: 503 to every CONNECT, its own error page (marked
+    X-Squid-Error) to every plain http request; ``ok.test`` gets through (plain http)."""
+    if request.target.startswith("http://ok.test"):
+        await conn.respond(200, page())
+    else:
+        await conn.respond(503, page("ERROR"), [("X-Squid-Error", "ERR_CONNECT_FAIL 111")])
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_that_refuses_every_request_is_an_outage(scheme: str) -> None:
+    """A reachable proxy that refuses every tunnel (503 to CONNECT) or writes its own error
+    for every plain http request: the sites were never asked. Each URL is error/proxy and the
+    run is judged an outage, where it passed for a healthy run and rewrote every record's
+    dead and error entries as error/proxy (restarting their streaks)."""
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(refusing_proxy) as proxy:
+            out: dict[str, FetchResult] = {}
+            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
+            fetcher = Fetcher(config, resolver=FakeResolver({}), **GUARD)
+            async with fetcher:
+                await fetcher.fetch_all(
+                    [(f"{scheme}://site{i}.test/a", LinkKind.PAGE) for i in range(25)],
+                    lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    out, fetcher = asyncio.run(main())
+    assert out and {r.failure for r in out.values()} == {"proxy"}
+    assert fetcher.network_down
+
+
+def test_a_proxy_that_refuses_a_few_sites_is_no_outage() -> None:
+    """Most sites get through the proxy; a few are refused (its access list, say): the run
+    goes on, the refused ones error/proxy."""
+    urls = [f"http://ok.test/{i}" for i in range(20)] + [f"http://no{i}.test/" for i in range(3)]
+
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(refusing_proxy) as proxy:
+            out: dict[str, FetchResult] = {}
+            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
+            fetcher = Fetcher(config, resolver=FakeResolver({}),
+                              **{**GUARD, "outage_min_hosts": 3})
+            async with fetcher:
+                await fetcher.fetch_all([(u, LinkKind.PAGE) for u in urls],
+                                        lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    out, fetcher = asyncio.run(main())
+    assert not fetcher.network_down
+    assert Counter(r.failure for r in out.values()) == Counter({None: 20, "proxy": 3})
+
+
 def test_a_timeout_through_a_proxy_counts_as_silence_only_before_an_answer() -> None:
     """Through a proxy, a timeout before any response head is the proxy's silence (down);
     once a head came back, or without a proxy, a read timeout proves something answered."""
@@ -401,4 +453,30 @@ def test_an_outage_behind_a_proxy_names_the_proxy(tmp_path: Path) -> None:
     run = asyncio.run(app.run("check", [str(folder)], config, QuietReporter(console, False),
                               write=False, resolver=FakeResolver({})))
     assert run.aborted is not None and run.aborted.startswith("the network looks down")
-    assert "requests went through a proxy: check that it is up" in run.aborted
+    assert "requests went through a proxy, which did not answer or refused them" in run.aborted
+
+
+def test_a_night_behind_a_refusing_proxy_writes_no_record(tmp_path: Path) -> None:
+    """``enrich --in-place`` with a history, the proxy refusing every tunnel: the records'
+    dead entries (and their ``since``) stay as they were, where they became error/proxy."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"r{i:02}.md").write_text(
+            f'---\ntitle: "Story {i}"\nwebUrl: "https://s{i}.test/story"\nlinkCheck:\n'
+            f'  webUrl:\n    status: dead\n    httpStatus: 404\n    reason: http_404\n'
+            f'    since: "2026-11-01T03:00:00Z"\n---\nBody.\n', "utf-8")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    async def main() -> Any:
+        async with NetServer(refusing_proxy) as proxy:
+            config = Config(fetch=replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}"),
+                            in_place=True, state_file=str(tmp_path / "state.sqlite"), **GUARD)
+            console = Console(file=io.StringIO(), width=200)
+            return await app.run("enrich", [str(folder)], config,
+                                 QuietReporter(console, False), write=True,
+                                 resolver=FakeResolver({}))
+
+    run = asyncio.run(main())
+    assert run.aborted is not None and "refused them" in run.aborted
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -37,7 +37,7 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
                                                are down, other errors say nothing)
     ReadError, WriteError ..................... reset        (up)
     RemoteProtocolError, LocalProtocolError ... protocol     (up: header bomb, short body)
-    ProxyError ................................ proxy
+    ProxyError ................................ proxy        (down: a refused tunnel)
     UnsupportedProtocol ....................... forbidden_scheme
     InvalidURL ................................ invalid_url
     ssl.SSLError .............................. tls          (up)
@@ -50,8 +50,8 @@ far the attempt got: our deadline before the request left is a connect timeout (
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
 TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
 ``dns``, dead, for a site that was never asked) and a timeout before any answer came back is
-down: a dead or silent proxy is an outage. This module must not schedule, retry or decide
-verdicts.
+down: a dead, silent or refusing proxy is an outage. This module must not schedule, retry or
+decide verdicts.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def failure_of(exc: BaseException) -> Failure:
             return Failure(token, text, True, _DNS_EVIDENCE[token])
         return Failure("connect", text, True, _errno_evidence(exc))
     if isinstance(exc, httpx.ProxyError | httpcore.ProxyError):
-        return Failure("proxy", text, False)
+        return Failure("proxy", text, False, Evidence.DOWN)  # the site was never asked
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
                   | httpcore.WriteError):
         return Failure("reset", text, False, up)
@@ -216,7 +216,7 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
                              Evidence.UP if connected else Evidence.DOWN)
         else:
             failed = Failure("timeout", failed.detail, False, Evidence.UP)
-    elif failed.evidence is Evidence.DOWN and connected:  # the TLS handshake stalled
+    elif failed.evidence is Evidence.DOWN and connected and failed.token != "proxy":  # TLS
         failed = Failure(failed.token, failed.detail, failed.connect_stage, Evidence.UP)
     elif isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout) and waited < read_timeout:
         # over HTTP/2 httpcore fails every stream of a connection with the first one's read
