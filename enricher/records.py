@@ -461,7 +461,7 @@ def output_path(path: Path, inputs_root: Path, out_dir: Path) -> Path:
 def write_record(record: Record, new: bytes, dest: Path) -> bool:
     """Write ``new`` to ``dest`` atomically unless it already holds exactly those bytes;
     return True when written. Creates parent folders (``--out``); a new file gets the
-    record's mode. Raises OSError when writing fails, and (EBUSY, nothing written) when
+    record's mode, writable by its owner (later runs update it). Raises OSError when writing fails, and (EBUSY, nothing written) when
     ``dest`` is the record itself and changed on disk since it was read (checked again
     just before the rename), or (ENOENT) was moved or deleted since."""
     try:
@@ -477,7 +477,7 @@ def write_record(record: Record, new: bytes, dest: Path) -> bool:
         raise OSError(errno.ENOENT, _VANISHED, str(dest))  # in place: never recreated
     if seen is None:
         with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(os.stat(record.path).st_mode)
+            mode = stat.S_IMODE(os.stat(record.path).st_mode) | stat.S_IWUSR  # updatable
     elif same_file(dest, record.path):
         if current != record.raw:
             raise OSError(errno.EBUSY, _CHANGED, str(dest))

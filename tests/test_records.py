@@ -772,6 +772,23 @@ def test_write_record_refuses_a_file_changed_since_read(tmp_path: Path) -> None:
     assert path.read_bytes() == b"---\na: 2\n---\n"
 
 
+def test_an_out_copy_of_a_read_only_record_can_be_updated_by_the_next_run(
+        tmp_path: Path) -> None:
+    """Records shipped read-only (0444) are what --out is for: the copy is owner-writable
+    (else it got 0444 too, and every later night that changed it failed with exit 2)."""
+    src = tmp_path / "news" / "a.md"
+    src.parent.mkdir()
+    src.write_bytes(b"---\na: 1\n---\n")
+    src.chmod(0o444)
+    dest = tmp_path / "out" / "a.md"
+    record = read(src)
+    assert records.write_record(record, b"---\na: 2\n---\n", dest) is True
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+    assert records.write_record(record, b"---\na: 3\n---\n", dest) is True
+    assert dest.read_bytes() == b"---\na: 3\n---\n"
+    assert stat.S_IMODE(src.stat().st_mode) == 0o444 and src.read_bytes() == record.raw
+
+
 def test_write_record_to_out_dir(tmp_path: Path) -> None:
     root = make_tree(tmp_path)
     paths = [p for p, _ in records.iter_record_paths([str(root)])]
