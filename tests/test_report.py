@@ -619,6 +619,9 @@ def test_markdown_escaping_helpers() -> None:
     assert md_code("`x") == "`` `x ``"
     assert md_code("a|b", table=True) == "`a\\|b`"
     assert md_code("") == "*(empty)*"
+    # a file name with a line break is shown escaped, as in the summary, not as another
+    # name with a space in its place
+    assert md_code("new\nline.md") == "`new\\x0aline.md`"
     assert md_text("<script>*x*|[y](z) a-b") == "\\<script\\>\\*x\\*\\|\\[y\\](z) a-b"
     assert md_text("a\nb\x1b") == "a b\\\\x1b"
 

@@ -57,8 +57,9 @@ def md_text(text: str) -> str:
 
 
 def md_code(text: str, *, table: bool = False) -> str:
-    """A code span showing ``text`` literally (``|`` escaped for tables)."""
-    body = _flat(text)
+    """A code span showing ``text`` literally (``|`` escaped for tables); a line break
+    shows as ``\\x0a``, as in the summary (a file name is never changed into another)."""
+    body = printable(text)
     if not body:
         return "*(empty)*"
     fence = "`" * (max((len(m) for m in _BACKTICKS.findall(body)), default=0) + 1)
