@@ -461,9 +461,9 @@ def output_path(path: Path, inputs_root: Path, out_dir: Path) -> Path:
 def write_record(record: Record, new: bytes, dest: Path) -> bool:
     """Write ``new`` to ``dest`` atomically unless it already holds exactly those bytes;
     return True when written. Creates parent folders (``--out``); a new file gets the
-    record's mode, writable by its owner (later runs update it). Raises OSError when writing fails, and (EBUSY, nothing written) when
-    ``dest`` is the record itself and changed on disk since it was read (checked again
-    just before the rename), or (ENOENT) was moved or deleted since."""
+    record's mode, owner-writable. Raises OSError when writing fails, and (EBUSY, nothing
+    written) when ``dest`` is the record itself and changed on disk since it was read
+    (checked again just before the rename), or (ENOENT) was moved or deleted since."""
     try:
         with open_regular(dest) as fh:
             seen: os.stat_result | None = os.fstat(fh.fileno())
