@@ -436,8 +436,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     if settings.results:
         reports.insert(0, (settings.results, "jsonl"))
         outputs.insert(0, (settings.labels.get("results", "--results"), settings.results))
-    check_outputs(outputs, state=config.state_file, inputs=args.paths,  # before any fetch
-                  out=config.out_dir if write and not config.in_place else None)
+    check_outputs(outputs, state=config.state_file, inputs=args.paths, labels=settings.labels,
+                  out=config.out_dir if write and not config.in_place else None)  # pre-fetch
     check_inputs(args.paths)  # a typo opens no history, prints no progress line
     fetchers: list[Fetcher] = []
     reporter = make_reporter(

@@ -49,6 +49,7 @@ DEFAULT_HTML_PARSE_BYTES = 512 * 1024  # HTML handed to the parser at most
 DEFAULT_MAX_URL_LENGTH = 8 * 1024
 DEFAULT_MAX_RECORD_BYTES = 5 * 1024 * 1024
 MAX_RECORD_BYTES_LIMIT = 1024 * 1024 * 1024  # max_record_bytes above this is a config error
+MAX_COUNT = 1_000_000  # the largest concurrency, attempts, redirects or confirm_runs accepted
 MAX_DURATION_DAYS = 3650  # any longer duration (max_age, confirm_days, ...) is a config error
 DEFAULT_MAX_URLS_PER_RECORD = 2_000
 DEFAULT_MAX_YAML_NODES = 100_000  # what one record's front matter may expand to (alias bombs)
@@ -61,6 +62,10 @@ DEFAULT_BREAKER_COOLDOWN = 30.0  # seconds before a tripped origin gets a probe 
 BREAKER_PROBES = 2  # failed probes after which a tripped origin is skipped for the run
 DEFAULT_OUTAGE_MIN_HOSTS = 20  # hosts tried before the outage guard may judge
 DEFAULT_OUTAGE_RATIO = 0.95  # share of tried hosts failing at connection level => abort
+CANARY_RECHECK_SECONDS = 60.0  # a DNS canary answer older than this is asked again
+# the scheduler's load governor: event-loop lag (seconds) that shrinks the global limit, and
+# the lag below which it grows back
+GOVERNOR_LAG_HIGH, GOVERNOR_LAG_LOW = 0.008, 0.003
 
 # --- address policy -------------------------------------------------------------------------
 DEFAULT_ALLOWED_LOW_PORTS = frozenset({80, 443})  # ports below 1024 other than these: skipped
@@ -77,6 +82,7 @@ DEFAULT_STATE_FILE = ".enricher/state.sqlite"
 DEFAULT_CONFIRM_RUNS = 3
 DEFAULT_CONFIRM_DAYS = 2.0
 RESUME_WINDOW_HOURS = 6  # a killed run's journaled results are resumed this long
+JOURNAL_SECONDS = 1.0  # finished URLs are committed to the history at least this often
 FORGET_AFTER_DAYS = 30  # a URL not checked for this long leaves the history
 KEEP_RUNS = 1000  # run rows kept
 KEEP_CHANGES = 30  # runs whose change report is kept (each lists every still-dead URL)

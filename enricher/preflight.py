@@ -131,7 +131,8 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None,
 
 
 def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = None,
-                  inputs: Sequence[str] = (), out: str | None = None) -> None:
+                  inputs: Sequence[str] = (), out: str | None = None,
+                  labels: Mapping[str, str] | None = None) -> None:
     """ConfigError unless every output file ``(option, path)`` can be written: its folder
     (a symlink's target's: the report goes there) exists, is a folder and is writable (``-``
     is stdout), and it is no record (a report written over ``keep.md`` would replace the
@@ -140,7 +141,8 @@ def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = Non
     is ``/dev/stdout``): one would replace the other, and two on stdout interleave into
     something no reader can parse. None may be a file of the history ``state`` (its
     database, lock or SQLite side files), nor a record file inside a folder of ``inputs``
-    (the next run would read it as a record). ``out``: ``enrich``'s ``--out``, checked too."""
+    (the next run would read it as a record). ``out``: ``enrich``'s ``--out``, checked too
+    (``labels``: where it was set, for the message)."""
     to_stdout = [option for option, path in outputs if path == "-"]
     if len(to_stdout) > 1:
         raise ConfigError(f"{to_stdout[1]} -: {to_stdout[0]} already writes to stdout; "
@@ -150,7 +152,7 @@ def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = Non
             raise ConfigError(f"{option} {path}: {problem}")
     _check_overlaps(outputs, state, inputs)
     if out is not None:
-        check_out_folder(out)
+        check_out_folder(out, (labels or {}).get("out", "--out"))
 
 
 def _output_problem(path: str) -> str | None:
@@ -247,7 +249,7 @@ def _is_record(path: Path) -> bool:
     return opens_front_matter(head)
 
 
-def check_out_folder(out: str) -> None:
+def check_out_folder(out: str, label: str = "--out") -> None:
     """ConfigError when ``--out`` (or a folder above it) exists but is not a folder, or the
     nearest one that exists is not writable: every copy would fail to be written, so say it
     once, before anything is read or fetched."""
@@ -255,12 +257,12 @@ def check_out_folder(out: str) -> None:
         try:
             exists, folder = path.exists(), path.is_dir()
         except OSError as exc:  # Python 3.11: a name over 255 bytes raises, it is not "missing"
-            raise ConfigError(f"--out {out}: {_unusable(exc)}") from None
+            raise ConfigError(f"{label} {out}: {_unusable(exc)}") from None
         if exists:
             if not folder:
-                raise ConfigError(f"--out {out}: {path} is not a folder; choose another --out "
-                                  "folder or use --in-place")
+                raise ConfigError(f"{label} {out}: {path} is not a folder; choose another "
+                                  "output folder or use --in-place")
             if not os.access(path, os.W_OK | os.X_OK):  # found after every fetch, record by record
-                raise ConfigError(f"--out {out}: folder {path} is not writable; choose another "
-                                  "--out folder or use --in-place")
+                raise ConfigError(f"{label} {out}: folder {path} is not writable; choose another "
+                                  "output folder or use --in-place")
             return

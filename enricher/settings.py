@@ -62,7 +62,7 @@ KEYS: dict[str, Key] = {
     "connect_timeout": Key("fetch.connect_timeout", positive_duration),
     "read_timeout": Key("fetch.read_timeout", positive_duration),
     "dns_timeout": Key("fetch.dns_timeout", positive_duration),
-    "dns_canary": Key("fetch.dns_canary", optional_str),
+    "dns_canary": Key("fetch.dns_canary", lambda value: _canary(optional_str(value))),
     "max_attempts": Key("fetch.max_attempts", positive_int),
     "retry_after_cap": Key("fetch.retry_after_cap", parse_duration),
     "max_redirects": Key("fetch.max_redirects", positive_int),
@@ -121,6 +121,9 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
         candidate = folder / "enricher.toml"
         if _is_file(candidate):
             return candidate, _load_toml(candidate)
+        if os.path.lexists(candidate):  # passing over it would run on other settings
+            raise ConfigError(f"{candidate}: is no regular file (a folder, a FIFO, a broken or "
+                              "looping symlink); fix or remove it, or give --config FILE")
         pyproject = folder / "pyproject.toml"
         if _is_file(pyproject) and _mentions_enricher(pyproject) and (
                 table := _pyproject_table(pyproject)) is not None:
@@ -145,12 +148,12 @@ def _pyproject_table(path: Path, given: bool = False) -> dict[str, Any] | None:
 
 def _mentions_enricher(path: Path) -> bool:
     """Could this pyproject.toml hold our settings? Another project's file (one above the
-    working folder), broken or not, must not stop every command: only one that names
-    ``enricher`` is parsed, and its errors are ours."""
+    working folder), broken or unreadable, must not stop every command: only one that
+    names ``enricher`` is parsed, and its errors are ours."""
     try:
         return b"enricher" in path.read_bytes()
     except OSError:
-        return True  # unreadable: _load_toml says so
+        return False  # unreadable: nothing says it is ours
 
 
 def _is_file(path: Path) -> bool:
@@ -278,6 +281,19 @@ def _host_name(host: str, where: str) -> str:
     return host_key(cleaned.url)
 
 
+def _canary(name: str | None) -> str | None:
+    """``dns_canary``: a host name (None: switched off). A URL or a typo that cannot be
+    looked up would make every "no such name" answer ``dns_error``, night after night."""
+    if name is not None:
+        try:
+            _host_name(name, "")
+        except ConfigError:
+            raise ValueError(f"{name!r} is not a host name; write a name every resolver "
+                             'finds, such as example.com, or "" to switch the canary off'
+                             ) from None
+    return name
+
+
 def load_settings(
     flags: Mapping[str, object],
     *,
@@ -296,6 +312,8 @@ def load_settings(
     source: str | None = None
     found: tuple[Path, dict[str, Any]] | None
     label = "--config"
+    if config_file is not None and not config_file.strip():  # --config "$UNSET"
+        raise ConfigError("--config: empty file name; give a TOML file")
     if not config_file and environ.get("ENRICHER_CONFIG"):
         config_file, label = environ["ENRICHER_CONFIG"], "ENRICHER_CONFIG"
     if config_file:
@@ -312,7 +330,11 @@ def load_settings(
                     if os.path.lexists(path) else "no such file")
             raise ConfigError(f"{label} {config_file}: {what}; give an existing TOML file")
         if path.name == "pyproject.toml":
-            found = (path, _pyproject_table(path, given=True) or {})
+            table = _pyproject_table(path, given=True)
+            if table is None:  # given by name: settings that are not there are a mistake
+                raise ConfigError(f"{label} {config_file}: has no [tool.enricher] table; "
+                                  "add one, or give another TOML file")
+            found = (path, table)
         else:
             found = (path, _load_toml(path))
     else:

@@ -78,7 +78,7 @@ INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal
 RESUME_WINDOW = timedelta(hours=defaults.RESUME_WINDOW_HOURS)  # under the nightly period: recent
 FORGET_AFTER = timedelta(days=defaults.FORGET_AFTER_DAYS)  # a URL unchecked this long is forgotten
 JOURNAL_BATCH = 200
-JOURNAL_SECONDS = 1.0
+JOURNAL_SECONDS = defaults.JOURNAL_SECONDS
 CONFIRM_SLACK = timedelta(hours=defaults.CONFIRM_SLACK_HOURS)  # at most 1/16 of confirm_days
 STORED = GOOD | BAD
 _BAD_SQL = ", ".join(f"'{s.value}'" for s in sorted(BAD))
@@ -160,8 +160,8 @@ class History:
         path, fd, history = Path(path), None, None
         try:  # in it, a name over 255 bytes (is_dir raises in Python 3.11) is one line too
             if path.is_dir():
-                raise StateError(f"{path} is a folder; --state takes a file, such as "
-                                 f"{path / 'state.sqlite'}")
+                raise StateError(f"{path} is a folder; the history (--state, state) is a "
+                                 f"file, such as {path / 'state.sqlite'}")
             if read_only and not path.is_file():
                 raise StateError(f"{path}: no run history yet; runs with --state write it")
             real = path.resolve()  # one lock per file, whatever symlink names it

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from enricher.config import MAX_DURATION_DAYS, MAX_RECORD_BYTES_LIMIT
+from enricher.config import MAX_COUNT, MAX_DURATION_DAYS, MAX_RECORD_BYTES_LIMIT
 from enricher.models import LinkStatus
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -70,20 +70,25 @@ def whole_number(value: object) -> int:
     raise ValueError(f"expected a whole number, got {value!r}")
 
 
-def positive_int(value: object) -> int:
+def _between(value: object, most: int, shown: str) -> int:
     n = whole_number(value)
     if n < 1:
         raise ValueError(f"expected a number of at least 1, got {value!r}")
+    if n > most:
+        raise ValueError(f"at most {shown}, got {value!r}")
     return n
+
+
+def positive_int(value: object) -> int:
+    """A count (concurrency, attempts, redirects, runs): 1 to ``MAX_COUNT`` (a 20-digit
+    ``confirm_runs`` crashed the history's SQL at the end of the run)."""
+    return _between(value, MAX_COUNT, f"{MAX_COUNT:,}")
 
 
 def record_bytes(value: object) -> int:
     """A record size cap: at least 1, at most ``MAX_RECORD_BYTES_LIMIT`` (a larger one
     would be read into memory whole)."""
-    n = positive_int(value)
-    if n > MAX_RECORD_BYTES_LIMIT:
-        raise ValueError(f"at most {MAX_RECORD_BYTES_LIMIT} (1 GiB), got {value!r}")
-    return n
+    return _between(value, MAX_RECORD_BYTES_LIMIT, f"{MAX_RECORD_BYTES_LIMIT} (1 GiB)")
 
 
 def boolean(value: object) -> bool:
@@ -135,6 +140,8 @@ _CODE_ITEM = re.compile(r"\s*(\d{1,20})\s*(?:\.\.=?\s*(\d{1,20})\s*)?")  # no 5,
 
 def codes(value: object) -> frozenset[int]:
     codes: set[int] = set()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]  # accept = 403: one code
     for item in [str(v) for v in value] if isinstance(value, list) else str_list(value):
         m = _CODE_ITEM.fullmatch(item)
         if m is None:

@@ -149,8 +149,8 @@ def test_an_out_that_is_a_file_stops_before_anything_is_read(tmp_path: Path) -> 
     for out in ("afile", "afile/sub"):
         code, _, err = _run(["enrich", "a.md", "--no-state", "--out", out])
         assert code == ExitCode.USAGE, err
-        assert err == f"enricher: --out {out}: afile is not a folder; choose another --out " \
-            "folder or use --in-place\n"
+        assert err == f"enricher: --out {out}: afile is not a folder; choose another " \
+            "output folder or use --in-place\n"
     assert not (tmp_path / ".enricher").exists()
 
 
@@ -167,7 +167,7 @@ def test_an_out_folder_that_cannot_be_written_stops_before_anything_is_fetched(
         code, _, err = _run(["enrich", "a.md", "--no-state", "--out", out])
         assert code == ExitCode.USAGE, err
         assert err == f"enricher: --out {out}: folder locked is not writable; choose another " \
-            "--out folder or use --in-place\n"
+            "output folder or use --in-place\n"
 
 
 def test_an_interval_of_ten_seconds_or_more_gets_a_warning(tmp_path: Path) -> None:
@@ -242,5 +242,6 @@ def test_a_state_that_is_a_folder_is_one_line(tmp_path: Path, command: list[str]
     (tmp_path / "hist").mkdir()
     code, _, err = _run([*command, "--state", "hist"])
     assert code == ExitCode.USAGE
-    assert err == "enricher: hist is a folder; --state takes a file, such as hist/state.sqlite\n"
+    assert err == "enricher: hist is a folder; the history (--state, state) is a file, such as " \
+        "hist/state.sqlite\n"
     assert list((tmp_path / "hist").iterdir()) == []

@@ -267,3 +267,11 @@ def test_h2_stream_failures_get_their_own_tokens() -> None:
     assert failure_of(h2.exceptions.DenialOfServiceError("too many trailers")).token == "protocol"
     assert failure_of(wrapped(ValueError("odd"))).token == "protocol"
     assert failure_of(ValueError("odd")).token == "error"
+
+
+def test_an_ssl_cert_dir_that_is_no_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    """SSL_CERT_DIR=/typo alone loaded no certificate at all: every https link error/tls in a
+    run that "succeeded". Now one line before anything is fetched, as for SSL_CERT_FILE."""
+    with pytest.raises(ValueError, match=r"SSL_CERT_DIR=/nonexistent is no folder"):
+        ssl_context(None, {"SSL_CERT_DIR": "/nonexistent"})
+    assert ssl_context(None, {"SSL_CERT_DIR": str(tmp_path)}) is not None

@@ -252,7 +252,7 @@ def test_a_resolver_that_starts_denying_every_name_mid_run_is_caught(
 
     async def main() -> list[str]:
         out = []
-        for host, later in (("a.test", 1.0), ("b.test", guard_module.CANARY_RECHECK_SECONDS),
+        for host, later in (("a.test", 1.0), ("b.test", guard_module.config.CANARY_RECHECK_SECONDS),
                             ("c.test", 1.0), ("d.test", 1.0)):
             try:
                 await g.addresses(host, 80)

@@ -597,3 +597,80 @@ def test_another_projects_broken_pyproject_above_does_not_stop_every_command(
                                              encoding="utf-8")
     with pytest.raises(ConfigError, match=r"pyproject\.toml: .*; fix the TOML syntax"):
         load_settings({}, environ={}, cwd=work)
+
+
+# --- from an audit of configuration sources ---------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["broken symlink", "folder"])
+def test_an_enricher_toml_that_is_no_file_stops_the_search(tmp_path: Path, kind: str) -> None:
+    """A broken enricher.toml symlink (its target moved) or a folder of that name in the
+    working folder is an error naming it: the search used to pass over it to a file above
+    or to the defaults, and a cron job ran with other settings (out instead of in_place)."""
+    (tmp_path / "enricher.toml").write_text('out = "parent-out"\n', encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    if kind == "folder":
+        (site / "enricher.toml").mkdir()
+    else:
+        (site / "enricher.toml").symlink_to(site / "moved.toml")
+    with pytest.raises(ConfigError, match=r"site/enricher\.toml: is no regular file"):
+        load_settings({}, environ={}, cwd=site)
+
+
+def test_an_unreadable_pyproject_above_never_stops_a_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another project's pyproject.toml that cannot be read (its owner's 0600) is passed
+    over, as a broken one is (a run as root cannot lose read access: simulated)."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.enricher]\nmax_attempts = 2\n", encoding="utf-8")
+    real = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self == pyproject:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    settings = load_settings({}, environ={}, cwd=tmp_path)
+    assert settings.source is None and settings.config.fetch.max_attempts == 3
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "1000001"])
+def test_counts_have_an_upper_bound(tmp_path: Path, value: str) -> None:
+    """A 20-digit confirm_runs (or 1e300 in TOML) passed every check and crashed the
+    history's SQL after the whole fetch (exit 1, a traceback, an unfinished run)."""
+    with pytest.raises(ConfigError, match=r"ENRICHER_CONFIRM_RUNS: at most 1,000,000"):
+        load_settings({}, environ={"ENRICHER_CONFIRM_RUNS": value}, search=False)
+    (tmp_path / "enricher.toml").write_text("confirm_runs = 1e300\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"enricher\.toml: confirm_runs: at most 1,000,000"):
+        load_settings({}, environ={}, cwd=tmp_path)
+    assert load_settings({"max_concurrency": 1_000_000}, environ={}, search=False)
+
+
+@pytest.mark.parametrize("canary", ["https://example.com", "exa mple.com", "example.com/x"])
+def test_the_dns_canary_must_be_a_host_name(canary: str) -> None:
+    """A canary that can never be found makes every NXDOMAIN dns_error, night after night."""
+    with pytest.raises(ConfigError, match=r"ENRICHER_DNS_CANARY: .* is not a host name"):
+        load_settings({}, environ={"ENRICHER_DNS_CANARY": canary}, search=False)
+    for ok, expected in (("example.org", "example.org"), ("", None)):
+        settings = load_settings({}, environ={"ENRICHER_DNS_CANARY": ok}, search=False)
+        assert settings.config.fetch.dns_canary == expected
+
+
+def test_an_empty_or_tableless_config_given_by_name_is_an_error(tmp_path: Path) -> None:
+    """--config "$UNSET" searched upwards as if no --config was given, and --config
+    pyproject.toml without [tool.enricher] ran on defaults, both without a word."""
+    with pytest.raises(ConfigError, match=r"--config: empty file name"):
+        load_settings({}, config_file="", environ={}, cwd=tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"has no \[tool\.enricher\] table"):
+        load_settings({}, config_file=str(pyproject), environ={}, cwd=tmp_path)
+
+
+def test_accept_takes_one_code_as_a_number(tmp_path: Path) -> None:
+    """accept = 403 said "expected a list of strings"; the documented form is numbers."""
+    config = tmp_path / "enricher.toml"
+    config.write_text("accept = 403\n", encoding="utf-8")
+    settings = load_settings({}, environ={}, cwd=tmp_path)
+    assert settings.config.fetch.accepted_status == frozenset({403})

@@ -720,7 +720,7 @@ def test_unusable_state_files_give_one_line(tmp_path: Path, clock: Clock) -> Non
     with pytest.raises(StateError, match="no run history yet"):
         History.open(tmp_path / "missing.sqlite", read_only=True)
     (tmp_path / "dir.sqlite").mkdir()
-    with pytest.raises(StateError, match=r"dir\.sqlite is a folder; --state takes a file"):
+    with pytest.raises(StateError, match=r"dir\.sqlite is a folder; the history \(--state"):
         History.open(tmp_path / "dir.sqlite", clock=clock)
 
 

@@ -59,6 +59,7 @@ from __future__ import annotations
 import errno
 import functools
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -243,19 +244,18 @@ def ssl_context(ca_bundle: str | None, env: Mapping[str, str], label: str = "ca_
     if cafile is None and capath is None:
         cafile = certifi.where()
         source = f"certifi {cafile}"
+    if capath is not None and not os.path.isdir(capath):  # OpenSSL would take it silently,
+        raise ValueError(f"SSL_CERT_DIR={capath} is no folder; give a folder of hashed CA "
+                         "certificates (c_rehash), or unset it")  # and verify nothing
     try:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     except ssl.SSLError as exc:
         reason = str(exc.reason or exc).replace("_", " ").lower()
-        raise ValueError(
-            f"cannot load CA certificates from {source}: {reason}; "
-            "give a PEM file of CA certificates"
-        ) from exc
+        raise ValueError(f"cannot load CA certificates from {source}: {reason}; "
+                         "give a PEM file of CA certificates") from exc
     except OSError as exc:
-        raise ValueError(
-            f"cannot load CA certificates from {source}: {exc.strerror or exc}; "
-            "give a readable PEM file of CA certificates"
-        ) from exc
+        raise ValueError(f"cannot load CA certificates from {source}: {exc.strerror or exc}; "
+                         "give a readable PEM file of CA certificates") from exc
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:

@@ -55,13 +55,13 @@ from typing import Any, Protocol
 
 import httpcore
 
+from enricher import config
 from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_CANARY, DEFAULT_DNS_TIMEOUT
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 CONNECT_TRIES = 2  # addresses tried per connection (the connect timeout applies to each)
-CANARY_RECHECK_SECONDS = 60.0  # a canary answer older than this is asked again
 _clock = time.monotonic  # the canary's age (tests replace this one, not the event loop's)
 
 
@@ -371,14 +371,14 @@ class Guard:
 
     async def _trusted(self) -> bool:
         """Does the resolver find the canary name? Asked before the first "no such name" is
-        believed, and again when that answer is older than :data:`CANARY_RECHECK_SECONDS`
+        believed, and again when that answer is older than :data:`config.CANARY_RECHECK_SECONDS`
         (a resolver that starts denying every name mid-run: a captive portal, a VPN drop);
         no canary: yes."""
         if self._canary is None:
             return True
         now = _clock()
         task = self._canary_task
-        if task is None or (task.done() and now - self._canary_at > CANARY_RECHECK_SECONDS):
+        if task is None or (task.done() and now - self._canary_at > config.CANARY_RECHECK_SECONDS):
             self._canary_at = now
             task = self._canary_task = asyncio.ensure_future(self._ask_canary(self._canary))
         return await asyncio.shield(task)

@@ -31,8 +31,7 @@ Design (after scrapy's downloader ``Slot`` and lychee's host module):
   spacing stretches and per-request deadlines fire late. A ticker measures the loop's lag
   (how late a short sleep wakes, smoothed); above ``LAG_HIGH`` the global limit shrinks
   (x0.8, never below ``max_concurrency // 16`` or 4), below ``LAG_LOW`` it grows back to
-  ``max_concurrency``. Throughput is CPU-bound then anyway: fewer jobs in flight make each
-  one's steps prompt.
+  ``max_concurrency``. Throughput is CPU-bound then anyway: fewer in flight, prompter steps.
 * A job that sleeps between retries holds no slot at all; when it wants its next attempt it
   calls ``acquire(host, origin)`` and waits in that host's ``waiters`` queue.
 * **Retry-After**: when a host answers 429/503 with a Retry-After, ``defer(host, seconds)``
@@ -71,6 +70,8 @@ from enricher.config import (
     DEFAULT_HOST_INTERVAL_JITTER,
     DEFAULT_HOST_REQUEST_INTERVAL,
     DEFAULT_MAX_CONCURRENCY,
+    GOVERNOR_LAG_HIGH,
+    GOVERNOR_LAG_LOW,
     HostPolicy,
 )
 from enricher.net.hoststate import Breaker, HostSlot
@@ -80,11 +81,10 @@ T = TypeVar("T")
 # A host's next start is granted up to LEAD_SHARE of its interval (at most MAX_LEAD) early;
 # the job prepares its request and then waits for the exact moment (``send_delay``), so the
 # event loop's latency between a grant and the request leaving does not add to every gap.
-LEAD_SHARE = 0.5
-MAX_LEAD = 0.03
+LEAD_SHARE, MAX_LEAD = 0.5, 0.03
 BOUND_REFRESH = 0.5  # seconds between looks for the host with the most work
-# load governor (see the module docstring): tick, lag thresholds (seconds), smoothing
-LAG_TICK, LAG_HIGH, LAG_LOW, LAG_SMOOTHING = 0.05, 0.008, 0.003, 0.3
+# load governor (module docstring): tick, lag thresholds (seconds, config.py), smoothing
+LAG_TICK, LAG_HIGH, LAG_LOW, LAG_SMOOTHING = 0.05, GOVERNOR_LAG_HIGH, GOVERNOR_LAG_LOW, 0.3
 
 
 class Scheduler(Generic[T]):
