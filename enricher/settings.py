@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,12 @@ from enricher.values import (
 
 
 class ConfigError(Exception):
-    """A usage or configuration error: one line, shown as is, exit status 2."""
+    """A usage or configuration error: one line, shown as is, exit status 2. ``key``: the
+    key path a config file's error is about (``("hosts", name, "interval")``), for its line."""
+
+    def __init__(self, message: str, key: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,40 @@ def _load_toml(path: Path) -> dict[str, Any]:
                           "readable or give another with --config FILE") from None
 
 
+_TOML_KEY = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*(?:=|\.)""")
+_TOML_HEADER = re.compile(r"\s*\[(?!\[)(.*)\]\s*(?:#.*)?$")
+
+
+def _toml_names(text: str) -> tuple[str, ...]:
+    """``hosts."a.com"`` -> ("hosts", "a.com"): a header's or dotted key's parts."""
+    parts = re.findall(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^.\s"']+)\s*(?:\.|$)""", text)
+    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+
+def key_line(path: Path, key: tuple[str, ...], table: tuple[str, ...] = ()) -> int | None:
+    """The 1-based line of config ``key`` (a table's header, or ``name = ...`` in its table)
+    under ``table``; None when not found (an inline table, a dotted key): a plain scan of
+    TOML's common forms, for messages only."""
+    if not key:
+        return None
+    try:
+        lines = path.read_text("utf-8-sig").splitlines()
+    except (OSError, UnicodeError):
+        return None
+    current: tuple[str, ...] = ()
+    for number, line in enumerate(lines, 1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            current = _toml_names(header.group(1))
+            if current == table + key:
+                return number
+            continue
+        found = _TOML_KEY.match(line)
+        if found and current == table + key[:-1] and _toml_names(found.group(1)) == key[-1:]:
+            return number
+    return None
+
+
 def flag_name(key: str) -> str:
     """The command-line flag of a settings key: ``max_concurrency`` -> ``--max-concurrency``."""
     return "--header" if key == "headers" else "--" + key.replace("_", "-")
@@ -206,11 +246,11 @@ def _parse(where: str, raw: Mapping[str, object]) -> dict[str, Any]:
                 near = difflib.get_close_matches(name, list(KEYS), n=1)
                 hint = f"; did you mean ENRICHER_{near[0].upper()}?" if near else ""
                 raise ConfigError(f"{label}: unknown variable{hint}")
-            raise ConfigError(f"{where}: unknown key {name!r}{_suggest(name, KEYS)}")
+            raise ConfigError(f"{where}: unknown key {name!r}{_suggest(name, KEYS)}", (name,))
         try:
             values[name] = key.parse(value)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{label}: {exc}") from None
+            raise ConfigError(f"{label}: {exc}", (name,)) from None
     return values
 
 
@@ -230,7 +270,7 @@ def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any],
     for a, b in EXCLUSIVE:
         if _chooses(values, a) and _chooses(values, b):
             both = f"{_label(where, a)} and {_label(where, b).removeprefix(f'{where}: ')}"
-            raise ConfigError(f"{both} exclude each other; choose one")
+            raise ConfigError(f"{both} exclude each other; choose one", (b,))
         for chosen, other in ((a, b), (b, a)):
             if _chooses(values, chosen):
                 merged.pop(other, None)
@@ -240,26 +280,26 @@ def _merge(merged: dict[str, Any], where: str, values: Mapping[str, Any],
 
 def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
     if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: [hosts] must be a table of host names")
+        raise ConfigError(f"{where}: [hosts] must be a table of host names", ("hosts",))
     hosts: dict[str, HostPolicy] = {}
     for host, policy in table.items():
         if not isinstance(policy, Mapping):
-            raise ConfigError(f"{where}: hosts.{host} must be a table")
+            raise ConfigError(f"{where}: hosts.{host} must be a table", ("hosts", host))
         fields: dict[str, Any] = {}
         for name, value in policy.items():
             parse = HOST_KEYS.get(name)
             if parse is None:
-                raise ConfigError(
-                    f"{where}: hosts.{host}: unknown key {name!r}{_suggest(name, HOST_KEYS)}"
-                )
+                raise ConfigError(f"{where}: hosts.{host}: unknown key {name!r}"
+                                  f"{_suggest(name, HOST_KEYS)}", ("hosts", host, name))
             try:
                 fields[name] = parse(value)
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{where}: hosts.{host}.{name}: {exc}") from None
+                raise ConfigError(f"{where}: hosts.{host}.{name}: {exc}",
+                                  ("hosts", host, name)) from None
         name = _host_name(host, where)
         if name in hosts:  # "A.com" and "a.com": one would silently replace the other
             raise ConfigError(f"{where}: hosts.{host}: the same host as another [hosts] key "
-                              f"({name}); merge the two tables")
+                              f"({name}); merge the two tables", ("hosts", host))
         hosts[name] = HostPolicy(**fields)
     return hosts
 
@@ -277,7 +317,8 @@ def _host_name(host: str, where: str) -> str:
         f"http://[{bare}]/" if ipv6 else f"http://{name}/", allowed_low_ports=frozenset({80}))
     if not isinstance(cleaned, CleanURL):
         raise ConfigError(f"{where}: hosts.{host}: not a host name; write the name alone, "
-                          'as in [hosts."news.example.com"] (no scheme, port or path)')
+                          'as in [hosts."news.example.com"] (no scheme, port or path)',
+                          ("hosts", host))
     return host_key(cleaned.url)
 
 
@@ -343,9 +384,19 @@ def load_settings(
         path, table = found
         source = str(path)
         table = dict(table)
-        if "hosts" in table:
-            hosts = _hosts(source, table.pop("hosts"))
-        _merge(values, source, _parse(source, table), labels)
+        within = ("tool", "enricher") if path.name == "pyproject.toml" else ()
+        try:
+            if "hosts" in table:
+                hosts = _hosts(source, table.pop("hosts"))
+            _merge(values, source, _parse(source, table), labels)
+        except ConfigError as exc:
+            line = key_line(path, exc.key, within)
+            if line is None:
+                raise
+            raise ConfigError(str(exc).replace(f"{source}: ", f"{source}:{line}: ", 1)) from None
+        for name in labels:  # later messages about a file's value (a proxy, a CA) name its line
+            if (line := key_line(path, (name,), within)) is not None:
+                labels[name] = f"{source}:{line}: {name}"
     env = {
         k[len("ENRICHER_") :].lower(): v
         for k, v in environ.items()

@@ -216,11 +216,11 @@ def test_options_that_need_a_history_warn_without_one(tmp_path: Path) -> None:
     # set in the config file or the environment: named as set there, not as a flag
     code, _, err = _run(["enrich", "a.md", "--in-place", "--no-state"],
                         environ={"ENRICHER_MAX_AGE": "20h"})
-    assert "enricher.toml: prune_dead has no effect" in err, err
+    assert "enricher.toml:1: prune_dead has no effect" in err, err
     assert "ENRICHER_MAX_AGE has no effect" in err, err
     (tmp_path / "enricher.toml").write_text('report = ["nodir/r.html"]\n', encoding="utf-8")
     code, _, err = _run(["check", "a.md", "--no-state"])
-    assert code == ExitCode.USAGE and "enricher.toml: report nodir/r.html: folder nodir" in err
+    assert code == ExitCode.USAGE and "enricher.toml:1: report nodir/r.html: folder nodir" in err
 
 
 @pytest.mark.parametrize(("source", "patterns"), [

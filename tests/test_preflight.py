@@ -72,8 +72,9 @@ def test_a_history_whose_folder_does_not_exist_is_said_once_before_the_run(
 @pytest.mark.parametrize(("flags", "environ", "toml", "named"), [
     ({"proxy": "ftp://p"}, {}, "", "--proxy 'ftp://p'"),
     ({}, {"ENRICHER_PROXY": "ftp://p"}, "", "ENRICHER_PROXY 'ftp://p'"),
-    ({}, {}, 'proxy = "ftp://p"\n', "enricher.toml: proxy 'ftp://p'"),
-    ({}, {}, 'ca_bundle = "missing.pem"\n', "from {dir}/enricher.toml: ca_bundle missing.pem"),
+    ({}, {}, 'proxy = "ftp://p"\n', "enricher.toml:1: proxy 'ftp://p'"),
+    ({}, {}, '# CA\nca_bundle = "missing.pem"\n',
+     "from {dir}/enricher.toml:2: ca_bundle missing.pem"),
     ({"ca_bundle": "missing.pem"}, {}, 'ca_bundle = "other.pem"\n', "from --ca-bundle missing"),
 ])
 def test_a_bad_proxy_or_ca_bundle_names_where_it_was_set(
