@@ -261,23 +261,28 @@ def test_a_dead_proxy_is_an_outage_not_25_failing_sites() -> None:
     assert fetcher.network_down
 
 
+def via_proxy(handler: object, urls: list[str], **guard: Any
+              ) -> tuple[dict[str, FetchResult], Fetcher]:
+    """Fetch ``urls`` (pages) through a proxy on 127.0.0.1 that ``handler`` plays."""
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(handler) as proxy:  # type: ignore[arg-type]
+            out: dict[str, FetchResult] = {}
+            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
+            fetcher = Fetcher(config, resolver=FakeResolver({}), **{**GUARD, **guard})
+            async with fetcher:
+                await fetcher.fetch_all([(u, LinkKind.PAGE) for u in urls],
+                                        lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    return asyncio.run(main())
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_proxy_that_accepts_and_never_answers_is_an_outage(scheme: str) -> None:
     """A proxy that takes every connection and request (or CONNECT) and never says a word:
     25 sites all time out. Each URL stays ``timeout`` (never dead), and the run is judged an
     outage, where it used to pass for a healthy run with 25 slow sites and write them all."""
-    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
-        async with NetServer(silent) as proxy:
-            out: dict[str, FetchResult] = {}
-            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
-            fetcher = Fetcher(config, resolver=FakeResolver({}), **GUARD)
-            async with fetcher:
-                await fetcher.fetch_all(
-                    [(f"{scheme}://site{i}.test/a", LinkKind.PAGE) for i in range(25)],
-                    lambda r: out.__setitem__(r.url, r))
-            return out, fetcher
-
-    out, fetcher = asyncio.run(main())
+    out, fetcher = via_proxy(silent, [f"{scheme}://site{i}.test/a" for i in range(25)])
     assert {r.failure for r in out.values()} == {"timeout"}
     assert all(r.http_status is None for r in out.values())
     assert fetcher.network_down
@@ -298,18 +303,7 @@ def test_a_proxy_that_refuses_every_request_is_an_outage(scheme: str) -> None:
     for every plain http request: the sites were never asked. Each URL is error/proxy and the
     run is judged an outage, where it passed for a healthy run and rewrote every record's
     dead and error entries as error/proxy (restarting their streaks)."""
-    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
-        async with NetServer(refusing_proxy) as proxy:
-            out: dict[str, FetchResult] = {}
-            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
-            fetcher = Fetcher(config, resolver=FakeResolver({}), **GUARD)
-            async with fetcher:
-                await fetcher.fetch_all(
-                    [(f"{scheme}://site{i}.test/a", LinkKind.PAGE) for i in range(25)],
-                    lambda r: out.__setitem__(r.url, r))
-            return out, fetcher
-
-    out, fetcher = asyncio.run(main())
+    out, fetcher = via_proxy(refusing_proxy, [f"{scheme}://site{i}.test/a" for i in range(25)])
     assert out and {r.failure for r in out.values()} == {"proxy"}
     assert fetcher.network_down
 
@@ -318,19 +312,7 @@ def test_a_proxy_that_refuses_a_few_sites_is_no_outage() -> None:
     """Most sites get through the proxy; a few are refused (its access list, say): the run
     goes on, the refused ones error/proxy."""
     urls = [f"http://ok.test/{i}" for i in range(20)] + [f"http://no{i}.test/" for i in range(3)]
-
-    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
-        async with NetServer(refusing_proxy) as proxy:
-            out: dict[str, FetchResult] = {}
-            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
-            fetcher = Fetcher(config, resolver=FakeResolver({}),
-                              **{**GUARD, "outage_min_hosts": 3})
-            async with fetcher:
-                await fetcher.fetch_all([(u, LinkKind.PAGE) for u in urls],
-                                        lambda r: out.__setitem__(r.url, r))
-            return out, fetcher
-
-    out, fetcher = asyncio.run(main())
+    out, fetcher = via_proxy(refusing_proxy, urls, outage_min_hosts=3)
     assert not fetcher.network_down
     assert Counter(r.failure for r in out.values()) == Counter({None: 20, "proxy": 3})
 
