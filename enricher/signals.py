@@ -74,16 +74,18 @@ _CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     (
         "perimeterx",
         ("px-captcha", "_pxcaptcha", "perimeterx", "hold"),
-        re.compile(r"px-captcha|_pxCaptcha|captcha\.perimeterx\.net|"
-                   r"press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I),
+        # "Press & Hold" as an element's text (a <p>, a <div>), not in a <title> or a meta
+        # description: a story about the CAPTCHA quotes it in its own headline
+        re.compile(r"px-captcha|_pxCaptcha|captcha\.perimeterx\.net|<(?!title\b)[a-z][^<>]*>"
+                   r"\s*press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I),
     ),
     ("incapsula", ("incapsula",),
-     re.compile(r"_Incapsula_Resource\?SWUDNSAI|Incapsula incident ID", re.I)),
+     re.compile(r"_Incapsula_Resource\?SWUDNSAI|Incapsula incident ID:?\s*\d", re.I)),
     (
         "sucuri",
         ("sucuri",),
-        re.compile(r"Sucuri WebSite Firewall - Access Denied|sucuri\.net/privacy-"
-                   r"policy.{0,500}?blocked", re.I | re.S),
+        re.compile(r"<title>\s*Sucuri WebSite Firewall - Access Denied\s*</title>|"
+                   r"sucuri\.net/privacy-policy.{0,500}?blocked", re.I | re.S),
     ),
 )
 
@@ -158,7 +160,7 @@ _OOPS = re.compile(r"^(?:oops|whoops|ups|hoppla|uh[\s-]?oh|sorry|désolé|lo\s+s
 _SENTENCE_LEAD = re.compile(
     r"(?:(?:we'?re\s+sorry|we\s+are\s+sorry|sorry|oops|whoops|error|fehler|erreur|404|410)"
     r"[\s,!.:;-]*)*(?:the\s+)?", re.I)
-_CLAUSE = re.compile(r"[:;,?|]")
+_CLAUSE = re.compile(r"[:;,?|]|[.!…]\s+\w")  # (a second sentence goes on, too)
 _ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
@@ -173,8 +175,8 @@ _ERROR_NAME = re.compile(r"(?:404|410|not[-_]?found|page[-_]not[-_]found|"
 # view of the page before it, not a page of its own ("/story/amp", "/story/2": page 2)
 _INDEX_NAME = re.compile(r"(?:index|default|home)\.(?:html?|shtml|php\d?|aspx?|jsp|cfm|asp)",
                          re.I)
-_VIEW_NAME = re.compile(r"amp|print|embed|comments?|feed|all|full|gallery|photos|video|"
-                        r"page|single|\d{1,3}", re.I)
+_VIEW_NAME = re.compile(r"amp|print(?:\.html?)?|embed|comments?|comment-page-\d+|feed|all|"
+                        r"full|gallery|photos?|video|page|single|\d{1,3}", re.I)
 # what a segment under a page names that is a child of that page at any depth (WordPress's
 # /post/attachment/photo-1); "/news/video/123-story" is a story in a section's video folder
 _CHILD_NAME = re.compile(r"attachments?|trackback", re.I)
@@ -196,7 +198,8 @@ def _is_not_found_part(part: str) -> bool:
     """Whether one title part *is* a not-found message: a not-found phrase as the whole
     part, or a not-found sentence that the part starts with (after "Sorry,", "Error 404:")
     and that only a short plain tail follows ("... could not be found on this server"). A
-    question, or a sentence that goes on after a colon or comma, is a headline about it."""
+    question, or a sentence that goes on after a colon or comma or with a second sentence
+    ("This page can't be found. Blame the algorithm"), is a headline about it."""
     if _NOT_FOUND_PART.fullmatch(part):
         return True
     m = _NOT_FOUND_SENTENCE.search(part)

@@ -50,6 +50,8 @@ INCAPSULA = ('<html><body><iframe src="/_Incapsula_Resource?SWUDNSAI=30">Request
     ({"x-datadome": "protected"}, 403, "<html></html>", "datadome"),
     ({}, 403, PERIMETERX, "perimeterx"),
     ({}, 200, INCAPSULA, "incapsula"),
+    ({}, 403, "<html><head><title>Sucuri WebSite Firewall - Access Denied</title></head>",
+     "sucuri"),
 ])
 def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
                               vendor: str) -> None:
@@ -64,6 +66,15 @@ def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
     ({}, 200, "<title>Access Denied</title><p>A film review.</p>"),
     ({"x-datadome": "protected"}, 200, "<title>Fine</title>"),
     ({}, 200, "<p>How to press and hold the button on your phone</p>"),
+    # stories about bot walls quote them in their own headline or description (they were
+    # blocked/challenge: the start of a 200 page is its head, where the headline is)
+    ({}, 200, "<head><title>Press &amp; Hold to confirm you are a human: the CAPTCHA everyone"
+              " hates | Daily Paper</title>"),
+    ({}, 200, '<head><meta name="description" content="Press &amp; hold the button to confirm '
+              'you are not a robot">'),
+    ({}, 200, "<title>How to fix “Sucuri WebSite Firewall - Access Denied” on "
+              "WordPress</title>"),
+    ({}, 200, "<title>What is an Incapsula incident ID, and why am I seeing one?</title>"),
     ({}, 200, ""),
     # bot-wall vendors' scripts on ordinary pages: PerimeterX's sensor, Incapsula's resource
     ({}, 200, '<head><script src="//client.perimeterx.net/PXa1b2c3/main.min.js"></script>'),
@@ -110,6 +121,10 @@ def test_titles_that_merely_mention_404_stay_ok(title: str | None) -> None:
     "Not Found - Movie Review | Variety", "Not Found | Movie Review", "404 - Film review",
     "404 | The Band", "Error 404 - Documentary review - The Guardian",
     "Does Not Exist - New album review | Pitchfork", "Nicht gefunden – Krimi der Woche | ZDF",
+    # a second sentence goes on: a headline (they were soft_404 on pages without markup)
+    "The page you were looking for does not exist. Here's why that matters | Example",
+    "This page can't be found. Blame the algorithm | Example",
+    "Die Seite wurde nicht gefunden. Warum das Netz vergisst | Example",
 ])
 def test_headlines_about_missing_things_stay_ok(title: str) -> None:
     """A not-found phrase is evidence only when it is the whole message: every other part
@@ -214,6 +229,10 @@ def test_redirects_of_deep_urls(url: str, final: str, reason: str) -> None:
     # views of a page at any depth (page 2 of it, its comments' feed)
     ("https://blog.example/hello/page/2/", "https://blog.example/hello/"),
     ("https://blog.example/hello/comments/feed/", "https://blog.example/hello/"),
+    # paged comments, a print view, a photo of the post (they were redirect_to_section)
+    ("https://blog.example/hello/comment-page-2/", "https://blog.example/hello/"),
+    ("https://x.example/storm/print.html", "https://x.example/storm/"),
+    ("https://x.example/fire/photo/3", "https://x.example/fire/"),
 ])
 def test_ordinary_redirects_are_not_soft_404(url: str, final: str | None) -> None:
     assert not is_soft_404(url, final, "A normal article", "A normal article")
