@@ -162,10 +162,11 @@ def test_confirmation_has_a_few_hours_of_slack_for_cron_and_dst(
         assert {r.url: r.confirmed for r in reader.latest()} == {A: True, B: True, C: False}
 
 
-def test_a_check_dated_back_counts_as_made_at_the_last_check(hist: History, clock: Clock) -> None:
+def test_a_check_dated_back_restarts_the_streak(hist: History, clock: Clock) -> None:
     """Four 404s within three real hours, the second from a clock two days behind (a restored
-    VM), then NTP: never confirmed (the dated-back check counts as made at the check before
-    it), and since is never after its check; two real days later it is."""
+    VM), then NTP: never confirmed (the dated-back check, before the streak began, cannot be
+    placed: the streak restarts at the next check dated forward), and since is never after
+    its check; two real days after that restart it is."""
     clock.now = datetime(2026, 11, 20, 3, tzinfo=UTC)
     one_run(hist, clock, {A: "ok"})
     for day, hour in ((21, 3), (19, 4), (21, 5), (21, 6)):
@@ -173,10 +174,10 @@ def test_a_check_dated_back_counts_as_made_at_the_last_check(hist: History, cloc
         out, changes = one_run(hist, clock, {A: "dead"})
         assert out[A].confirmed is False, clock()
         assert out[A].since is not None and out[A].since <= iso(clock())
-    assert out[A].since == "2026-11-21T03:00:00Z"  # not the dated-back check's 19th
-    assert changes.still_dead == (StillDead(A, "2026-11-21T03:00:00Z", 0.12),)
+    assert out[A].since == "2026-11-21T05:00:00Z"  # not the dated-back check's 19th
+    assert changes.still_dead == (StillDead(A, "2026-11-21T05:00:00Z", 0.04),)
     clock.now = datetime(2026, 11, 23, 3, tzinfo=UTC)
-    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # 2 real days
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # 46 real hours
 
 
 def test_runs_that_do_not_check_a_url_leave_its_streak_alone(hist: History, clock: Clock) -> None:
@@ -996,16 +997,18 @@ def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
         assert h.fresh([A], 20 * 3600) == {}  # a check "in the future" is not fresh
         out, changes = one_run(h, clock, {B: "dead"})
         assert changes.still_dead[0].days == 0.0 and out[B].since == iso(clock())
-        # the checks count as made at the future one until the clock catches up with it:
-        # a dead streak may be confirmed late, never early
-        for _ in range(11):
+        # the future check cannot be placed: the streak restarts at the next check dated
+        # forward, and is confirmed two days after that one, late, never early (it used to
+        # wait until the clock caught up with the future check: ten days here, years after
+        # a clock set to 2036)
+        for _ in range(2):
             clock.advance(days=1)
             out, changes = one_run(h, clock, {B: "dead"})
             assert changes.still_dead[0].days >= 0.0 and not out[B].confirmed, clock()
             assert out[B].since is not None and out[B].since <= iso(clock())
         clock.advance(days=1)
         out, _ = one_run(h, clock, {B: "dead"})
-        assert out[B].confirmed  # 2 days past the future check, by the corrected clock
+        assert out[B].confirmed  # 2 days past the first check dated forward
 
 
 @pytest.mark.parametrize("known", [True, False], ids=["checked-ok-before", "first-seen"])
@@ -1134,3 +1137,39 @@ def test_a_lock_file_that_cannot_be_created_names_the_folder(tmp_path: Path) -> 
     (tmp_path / "h.sqlite.lock").mkdir()  # a folder where the lock file goes
     with pytest.raises(StateError, match=r"cannot use the lock file .*h\.sqlite\.lock"):
         take_lock(tmp_path / "h.sqlite", "now")
+
+
+def test_a_clock_ahead_for_one_run_never_confirms_early(hist: History, clock: Clock) -> None:
+    """From an audit: ok, then 404 at 03:00, at 04:00 from a clock three days ahead, at 05:00
+    from the corrected clock. The future check's date made two real hours span three days:
+    confirmed (and pruned with --prune-dead) at 05:00. Now the latest check's clock wins."""
+    clock.now = datetime(2026, 3, 1, 3, tzinfo=UTC)
+    one_run(hist, clock, {A: "ok"})
+    clock.advance(days=1)  # 2026-03-02 03:00
+    start = clock()
+    for hours in (0, 3 * 24 + 1, 2):
+        clock.now = start + timedelta(hours=hours)
+        out, _ = one_run(hist, clock, {A: "dead"})
+        assert out[A].confirmed is False, clock()
+    assert out[A].since == iso(start)
+    clock.now = start + timedelta(days=1)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is False
+    clock.now = start + timedelta(days=2)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # two real days
+
+
+def test_a_run_dated_years_ahead_does_not_stop_new_urls_being_confirmed(
+        hist: History, clock: Clock) -> None:
+    """One run dated 2036, then ordinary nights: a URL first cited after it and dead every
+    night kept streak 0 until the clock reached 2036 (every check compared with the latest
+    run start of all runs kept, not the previous run's)."""
+    clock.now = datetime(2036, 1, 1, 3, tzinfo=UTC)
+    one_run(hist, clock, {A: "ok"})
+    clock.now = datetime(2026, 11, 1, 3, tzinfo=UTC)
+    confirmed = []
+    for _ in range(5):
+        out, _ = one_run(hist, clock, {A: "ok", B: "dead"})
+        confirmed.append(out[B].confirmed)
+        clock.advance(days=1)
+    # night 1 cannot be placed (before the previous run began); the streak starts on night 2
+    assert confirmed == [False, False, False, True, True]
