@@ -205,6 +205,10 @@ def test_run_options_keep_no_credentials() -> None:
     # httpx splits user:pass at the last "@": so does the mask ("***@corp@..." kept "corp")
     assert run_options({"proxy": "http://alice:s3cret@corp@proxy.example:3128"}) == {
         "proxy": "http://***@proxy.example:3128"}
+    # a shell glob's thousands of paths: the first 20 and a count (each run row was 300 KB)
+    paths = [f"recs/{i:05}.md" for i in range(16_700)]
+    assert run_options({"paths": paths})["paths"] == [*paths[:20], "... and 16680 more"]
+    assert run_options({"paths": paths[:20]})["paths"] == paths[:20]
 
 
 @pytest.mark.parametrize("no_proxy", ["bücher.example", "xn--bcher-kva.example",

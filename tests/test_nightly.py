@@ -1107,6 +1107,29 @@ def test_report_after_an_interrupted_run_is_dated_as_the_last_finished_one(
         assert f"shows the run finished at {iso(T0)}" in line
 
 
+def test_report_finds_the_last_finished_run_behind_many_unfinished_ones(
+        web: LocalWeb, tmp_path: Path) -> None:
+    """``enricher report`` reads the newest runs first; twelve interrupted runs after the
+    last finished one still leave it dated as that run."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    state, clock = tmp_path / "state.sqlite", Clock()
+    first = night(folder, config(state), clock, command="check")
+    for hour in range(12):
+        clock.set(hours=20 + hour)
+        with state_module.History.open(state, clock=clock) as history:
+            history.start_run("check", {})
+            history.finish_run((), aborted=state_module.INTERRUPTED)
+    report = tmp_path / "report.json"
+    code = main(["report", "--state", str(state), "--report", str(report), "--no-color"],
+                Env(stdout=io.StringIO(), stderr=io.StringIO(), force_terminal=False))
+    assert code == ExitCode.OK
+    meta = json.loads(report.read_text(encoding="utf-8"))["meta"]
+    assert (meta["started_at"], meta["finished_at"]) == (first.started_at, iso(T0))
+
+
 def test_a_fresh_history_holds_the_good_entries_it_finds(web: LocalWeb, tmp_path: Path) -> None:
     """A new state file knows none of the URLs: its first runs hold what the record says,
     as any history does, until a failure is a confirmed dead link."""
