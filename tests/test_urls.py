@@ -272,6 +272,17 @@ def test_idn_and_punycode_give_the_same_url() -> None:
     assert clean_ok("http://M\u00dcNCHEN.example/").host == "xn--mnchen-3ya.example"
 
 
+def test_punycode_names_idna2008_disallows_are_still_fetched() -> None:
+    """Emoji and symbol names (xn--ls8h.la, xn--n3h.net) are ordinary DNS names that httpx
+    and resolvers take; strict IDNA2008 decoding made them invalid, never checked. A label
+    that is no punycode at all stays invalid."""
+    assert clean_ok("https://xn--ls8h.la/").host == "xn--ls8h.la"
+    assert clean_ok("https://xn--n3h.net/").host == "xn--n3h.net"
+    for bad in ("http://xn--zz.com/", "http://xn--.com/"):
+        rejected = clean_url(bad)
+        assert isinstance(rejected, Rejected) and rejected.reason == "bad_host", bad
+
+
 # --- quirks of real records (HTML-escaped WordPress output, raw spaces, non-ASCII) ------------
 
 

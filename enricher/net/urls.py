@@ -54,7 +54,6 @@ import re
 from dataclasses import dataclass
 
 import httpx
-import idna
 
 from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_MAX_URL_LENGTH
 from enricher.models import LinkStatus
@@ -356,10 +355,11 @@ def _check_name(host: str) -> str | None:
             return f"host {_short(host)} has an empty label"
         if len(label) > _MAX_LABEL_LENGTH:
             return f"host {_short(host)} has a label longer than {_MAX_LABEL_LENGTH} characters"
-        if label.startswith("xn--"):
-            try:
-                idna.decode(label)
-            except (idna.IDNAError, UnicodeError, ValueError):
+        if label.startswith("xn--"):  # plain punycode (RFC 3492), as resolvers and httpx
+            try:  # take it: IDNA2008 disallows emoji and symbol names (xn--ls8h.la) that
+                if not label[4:].encode("ascii").decode("punycode"):  # DNS serves all
+                    raise ValueError("empty")
+            except (UnicodeError, ValueError):
                 return f"host {_short(host)} has an invalid punycode label {_short(label)}"
     if bare != host and _IPV4_STYLE.fullmatch(bare):
         try:  # "0177.0.0.1." would slip past httpx's IPv4 check because of the dot
