@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from enricher.links import amp_cache_url
+from enricher.links import amp_cache_url, same_amp_cache_url
 from enricher.models import HolderPath, LinkRef, LinkResult, LinkStatus
 from enricher.spans import MoveItems
 
@@ -25,7 +25,7 @@ def cdn_follows(slot: LinkRef, new: str, holder: Mapping[str, Any] | None) -> di
     cdn = holder.get("cdnAmpWebUrl") if holder is not None else None
     rebuilt = amp_cache_url(new)
     if slot.key == "ampWebUrl" and isinstance(cdn, str) and slot.url and rebuilt and \
-            amp_cache_url(slot.url) == cdn.strip():
+            (old := amp_cache_url(slot.url)) and same_amp_cache_url(old, cdn.strip()):
         return {"cdnAmpWebUrl": rebuilt}
     return {}
 

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from sys import intern
 from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+import idna
 
 from enricher.config import (
     DEFAULT_ALLOWED_LOW_PORTS,
@@ -247,6 +251,37 @@ def amp_cache_url(amp_url: str) -> str | None:
         f"https://{_curls_subdomain(host)}.{_AMP_CACHE_DOMAIN}/c/{secure}{host}{path}"
     )
     return None if isinstance(cache, Rejected) else cache.url  # comparable with cleaned URLs
+
+
+def same_amp_cache_url(expected: str, found: str) -> bool:
+    """Whether a record's ``cdnAmpWebUrl`` (cleaned, ``found``) is the cache URL ``expected``
+    (``amp_cache_url``) as the cache reads them: percent-escapes of unreserved characters are
+    those characters (``%7E`` is ``~``) and other escapes' hex case does not matter, the
+    origin host in the path may be written in Unicode (``/c/s/點看.com/``), and a bare
+    origin's path may lack its slash (``/c/s/www.example.com``, amp-toolbox's own form)."""
+    return expected == found or _amp_key(expected) == _amp_key(found)
+
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_CACHE_ORIGIN = re.compile(r"(/c/(?:s/)?)([^/?#]+)(.*)", re.S)
+
+
+def _amp_key(url: str) -> str:
+    def escape(match: re.Match[str]) -> str:
+        char = chr(int(match[1], 16))
+        return char if char in _UNRESERVED else "%" + match[1].upper()
+
+    head, _, path = url.partition(f".{_AMP_CACHE_DOMAIN}")
+    origin = _CACHE_ORIGIN.fullmatch(_ESCAPE.sub(escape, path))
+    if origin is None:
+        return head + path
+    prefix, host, rest = origin.groups()
+    try:
+        host = idna.encode(unquote(host), uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        host = host.lower()
+    return f"{head}{prefix}{host}{'' if rest == '/' else rest}"
 
 
 # --- implementation ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from enricher.config import Config
-from enricher.links import LinkSlots, amp_cache_url, extract_links
+from enricher.links import LinkSlots, amp_cache_url, extract_links, same_amp_cache_url
 from enricher.models import LinkRef, LinkStatus
 from enricher.records import Record
 
@@ -43,7 +43,7 @@ class LinkPolicy:
             return replace(ref, url=None, status=LinkStatus.SKIPPED, reason="excluded")
         if ref.key == "cdnAmpWebUrl" and amp_url is not None:
             expected = amp_cache_url(amp_url)
-            if expected is not None and expected != url:
+            if expected is not None and not same_amp_cache_url(expected, url):
                 return replace(
                     ref, url=None, status=LinkStatus.INVALID, reason="amp_cache_mismatch"
                 )

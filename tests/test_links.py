@@ -320,6 +320,40 @@ def test_amp_cache_url(amp: str, cache: str | None) -> None:
     assert amp_cache_url(amp) == cache
 
 
+@pytest.mark.parametrize(("amp", "cdn", "mismatch"), [
+    # amp-toolbox's own form of a bare origin (no slash), a Unicode origin host in the path,
+    # escapes of another case or of an unreserved character: all the cache's URL (they were
+    # invalid/amp_cache_mismatch, never fetched)
+    ("https://amp.example.com", "https://amp-example-com.cdn.ampproject.org/c/s/amp.example.com",
+     False),
+    ("https://\u9ede\u770b.com/amp",
+     "https://xn---com-k47jg78q.cdn.ampproject.org/c/s/\u9ede\u770b.com/amp", False),
+    ("https://www.example.com/caf%c3%a9/amp",
+     "https://www-example-com.cdn.ampproject.org/c/s/www.example.com/caf\u00e9/amp", False),
+    ("https://example.com/%7Euser/amp",
+     "https://example-com.cdn.ampproject.org/c/s/example.com/~user/amp", False),
+    # real mismatches stay: another domain, http's /c/ for an https page, another path
+    ("https://example.com/amp", "https://other-com.cdn.ampproject.org/c/s/example.com/amp",
+     True),
+    ("https://example.com/amp", "https://example-com.cdn.ampproject.org/c/example.com/amp",
+     True),
+    ("https://example.com/amp", "https://example-com.cdn.ampproject.org/c/s/example.com/amp2",
+     True),
+    ("https://example.com/a/amp", "https://example-com.cdn.ampproject.org/c/s/example.com/A/amp",
+     True),
+])
+def test_a_cdn_amp_url_is_compared_as_the_cache_reads_it(amp: str, cdn: str,
+                                                         mismatch: bool) -> None:
+    from enricher.policy import LinkPolicy
+
+    record = {"title": "t", "related": [{"webUrl": "https://example.com/a", "ampWebUrl": amp,
+                                         "cdnAmpWebUrl": cdn}]}
+    slots = extract_links(record, "r.md")
+    refs = LinkPolicy((), ()).apply(slots)
+    (cdn_ref,) = [r for r in refs if r.key == "cdnAmpWebUrl"]
+    assert (cdn_ref.reason == "amp_cache_mismatch") is mismatch, cdn_ref
+
+
 @pytest.mark.parametrize(
     ("host", "subdomain"),
     [  # published vectors of the AMP cache subdomain algorithm (amp-toolbox cache-url)
