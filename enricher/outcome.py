@@ -75,10 +75,11 @@ def interpret(
                     page.site_name, article=signals.article,
                     temporary=any(hop.status not in PERMANENT for hop in fetched.redirects),
                 )
-        elif fetched.kind is LinkKind.IMAGE and 200 <= status < 300:
+        elif 200 <= status < 300 and (fetched.kind is LinkKind.IMAGE
+                                      or ctype.startswith("image/")):  # (cited as both)
             probe = probe_image(fetched.body, fetched.content_type)
             image = probe.info
-            not_image = probe.mismatch == Mismatch.NOT_AN_IMAGE
+            not_image = fetched.kind is LinkKind.IMAGE and probe.mismatch == Mismatch.NOT_AN_IMAGE
             if not_image and ctype in _HTML_TYPES:  # a bot wall answers for images too
                 challenge = is_challenge(fetched.headers, status, decode_html(
                     fetched.body[:_SUCCESS_SCAN_CHARS], fetched.content_type))

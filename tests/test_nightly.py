@@ -1222,3 +1222,24 @@ def test_an_editors_url_in_place_of_a_fixed_one_is_never_undone(web: LocalWeb,
     item = front(path)["related"][0]
     assert item["webUrl"] == u("/editor.html")
     assert item["linkCheck"]["webUrl"]["status"] == "dead"
+
+
+def test_an_image_also_cited_as_a_page_keeps_its_type_and_size(
+        web: LocalWeb, tmp_path: Path) -> None:
+    """One URL as a record's image and as a related item's webUrl is fetched once, as a page;
+    a PNG answer is probed as the image it is, so the image slot's linkCheck keeps type,
+    width and height (they were dropped), and the page slot stays ok."""
+    web.image("/img/map.png")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    url = json.dumps(web.url("/img/map.png"))
+    path = record(folder, "a.md", ['title: "Map"', "images:", f"  - url: {url}", "related:",
+                                   '  - title: "Map"', f"    webUrl: {url}"])
+    run = night(folder, config(tmp_path / "state.sqlite"), Clock())
+    (result,) = [r for r in run.results if r.url == web.url("/img/map.png")]
+    assert result.status is LinkStatus.OK and result.image is not None
+    data = yaml.safe_load(path.read_text("utf-8").split("---")[1])
+    entry = data["images"][0]["linkCheck"]["url"]
+    assert (entry["status"], entry["type"], entry["width"], entry["height"]) == \
+        ("ok", "png", 3, 2)
+    assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "ok"

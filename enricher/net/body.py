@@ -306,6 +306,8 @@ async def read_response(
     # a 404 or 410 page is read (its start) too: a bot wall served with such a status is
     # told apart by its body, and must never read as dead
     wall_check = status in CHECKED_ERROR_STATUS and method != "HEAD" and ctype in HTML_TYPES
+    if kind is LinkKind.PAGE and ctype.startswith("image/"):
+        kind = LinkKind.IMAGE  # an image cited as a page too: read what its probe needs
     if not wall_check and (method == "HEAD" or not 200 <= status < 300
                            or (kind is not LinkKind.IMAGE and ctype not in HTML_TYPES)):
         with contextlib.suppress(Exception):  # best effort: the status is what matters
