@@ -51,6 +51,9 @@ class EnrichOptions:
     history: bool = False  # results carry confirmation: unconfirmed failures change nothing
     update_redirects: bool = False
     prune_dead: bool = False
+    # --update-redirects on these URL fields only (holder, key); None: on every one (the
+    # writer narrows it when a record's text cannot take one fix: an aliased URL)
+    fix_only: frozenset[tuple[HolderPath, str]] | None = None
 
 
 def holder_mapping(data: Mapping[str, Any], holder: HolderPath) -> Mapping[str, Any] | None:
@@ -349,6 +352,7 @@ def build_edits(
             fixes.setdefault(slot.holder, {})[slot.key] = earlier.get(slot.key)
         if (
             options.update_redirects
+            and (options.fix_only is None or (slot.holder, slot.key) in options.fix_only)
             and result is not None
             and result.status is LinkStatus.REDIRECTED
             and result.final_url

@@ -20,6 +20,7 @@ from typing import Any
 from enricher import records
 from enricher.config import Config
 from enricher.enrich import EnrichOptions, build_edits, holder_mapping
+from enricher.links import URL_FIELDS
 from enricher.models import HolderPath, LinkRef, LinkResult, RecordError, shown_name
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
@@ -27,6 +28,7 @@ from enricher.spans import where
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
 FILLED = ("title", "excerpt", "images")  # the keys --fill-missing writes (enrich._fill)
+FieldName = tuple[HolderPath, str]  # a mapping's path and one of its keys
 STALE_SHOWN = 3  # stale --out copies named in the log line (the rest are counted)
 
 
@@ -116,9 +118,9 @@ async def write_phase(
                 # a value a fix-up cannot change without changing another (an anchored
                 # empty title, an anchored URL that an alias repeats): the record gets
                 # every other edit, and the error says what was left
-                new, what = _settle(record, edits, partial(
+                new, what, line = _settle(record, edits, partial(
                     _rebuild, record.data, refs, results, options, earlier), options, exc)
-                raise records.PartialEdit(f"{what}: {exc}", new, exc.line) from None
+                raise records.PartialEdit(f"{what}: {exc}", new, line or exc.line) from None
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
             new = exc.new
             error = RecordError(display, str(exc), exc.line)
@@ -199,61 +201,91 @@ def _note_stale_copies(out_dir: Path, root: Path, reporter: Reporter) -> None:
 
 def _rebuild(data: Mapping[str, Any], refs: Sequence[LinkRef], results: Mapping[str, LinkResult],
              options: EnrichOptions, earlier: Mapping[str, Any] | None, *, fill: bool = True,
-             fix: bool = True) -> Mapping[HolderPath, Mapping[str, Any]]:
-    """The record's edits without the fills (``fill=False``) or URL fixes (``fix=False``)."""
+             fix: bool = True, fix_only: frozenset[FieldName] | None = None
+             ) -> Mapping[HolderPath, Mapping[str, Any]]:
+    """The record's edits without the fills (``fill=False``) or URL fixes (``fix=False``),
+    or with the URL fixes of ``fix_only`` alone."""
     off = replace(options, fill_missing=options.fill_missing and fill,
-                  update_redirects=options.update_redirects and fix)
+                  update_redirects=options.update_redirects and fix, fix_only=fix_only)
     return build_edits(data, refs, results, off, earlier)
 
 
 def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]],
             rebuild: Callable[..., Mapping[HolderPath, Mapping[str, Any]]],
-            options: EnrichOptions, error: records.EditError) -> tuple[bytes, str]:
-    """The record with the fix-ups its text cannot take left out, and what was left, the
-    first that applies of: the fills but those that fail alone, no URL fixes, no fills, no
-    fix-ups. Raises ``error`` when none applies (the trouble is elsewhere)."""
-    tries: list[tuple[Callable[[], Mapping[HolderPath, Mapping[str, Any]]], str]] = []
-    if options.fill_missing:
-        kept, left = _fill_what_can(record, edits)
-        if left:
-            verb = "it is" if len(left) == 1 else "they are"
-            tries.append((lambda: kept, f"--fill-missing left {', '.join(left)} as {verb}"))
+            options: EnrichOptions, error: records.EditError) -> tuple[bytes, str, int | None]:
+    """The record with the fix-ups its text cannot take left out, what was left, and the
+    line of the first value left; the first that applies of: every fill and URL fix but
+    those that fail alone, no URL fixes, no fills, no fix-ups. Raises ``error`` when none
+    applies (the trouble is elsewhere)."""
+    tries: list[tuple[Callable[[], Mapping[HolderPath, Mapping[str, Any]]], str, int | None]]
+    tries = []
+    kept, left = _fixups_that_fit(record, edits, rebuild, options)
+    if left:
+        what = "; ".join(f"{flag} left {', '.join(where((*h, k)) for h, k in names)} as "
+                         f"{'it is' if len(names) == 1 else 'they are'}"
+                         for flag, names in left.items())
+        first = min((record.line_of(*name) or 0 for names in left.values() for name in names),
+                    default=0)
+        tries.append((lambda: kept, what, first or None))
     if options.update_redirects:
         tries.append((lambda: rebuild(fix=False),
-                      "--update-redirects left this record's URLs as they are"))
+                      "--update-redirects left this record's URLs as they are", None))
     if options.fill_missing:
         tries.append((lambda: rebuild(fill=False),
-                      "--fill-missing left this record's empty values as they are"))
+                      "--fill-missing left this record's empty values as they are", None))
     if options.fill_missing and options.update_redirects:
         tries.append((lambda: rebuild(fill=False, fix=False),
-                      "--fill-missing and --update-redirects left this record as it was"))
-    for edited, what in tries:
+                      "--fill-missing and --update-redirects left this record as it was", None))
+    for edited, what, line in tries:
         try:
-            return records.apply_edits(record, edited()), what
+            return records.apply_edits(record, edited()), what, line
         except records.EditError:
             continue
     raise error
 
 
-def _fill_what_can(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]]
-                   ) -> tuple[dict[HolderPath, dict[str, Any]], list[str]]:
-    """The edits without the fills the record's text cannot take (an anchored or aliased
-    empty value), each fill tried on its own; and the names of those left out."""
-    fills = [(holder, key) for holder, keys in edits.items() for key in keys if key in FILLED]
-    taken: set[tuple[HolderPath, str]] = set()
-    left = []
+_URL_KEYS = frozenset(path.rpartition("[].")[2].rpartition(".")[2] for path, _ in URL_FIELDS)
 
-    def edits_with(chosen: set[tuple[HolderPath, str]]) -> dict[HolderPath, dict[str, Any]]:
+
+def _fixups_that_fit(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]],
+                     rebuild: Callable[..., Mapping[HolderPath, Mapping[str, Any]]],
+                     options: EnrichOptions
+                     ) -> tuple[Mapping[HolderPath, Mapping[str, Any]], dict[str, list[FieldName]]]:
+    """The edits without the fills and URL fixes the record's text cannot take (an anchored
+    or aliased value: one URL an alias repeats no longer stops every other fix), each tried
+    on its own, fills first (without any URL fix), then URL fixes (each rebuilt, so that its
+    ``linkCheck`` entry describes the URL the record keeps); and those left out, by flag."""
+    left: dict[str, list[FieldName]] = {}
+    filled: set[FieldName] = set()
+
+    def with_fills(found: Mapping[HolderPath, Mapping[str, Any]], chosen: set[FieldName]
+                   ) -> dict[HolderPath, dict[str, Any]]:
         return {h: {k: v for k, v in keys.items() if k not in FILLED or (h, k) in chosen}
-                for h, keys in edits.items()}
+                for h, keys in found.items()}
 
-    for fill in fills:
+    def fits(found: Mapping[HolderPath, Mapping[str, Any]]) -> bool:
         try:
-            records.apply_edits(record, edits_with(taken | {fill}))
-            taken.add(fill)
+            records.apply_edits(record, found)
         except records.EditError:
-            left.append(where((*fill[0], fill[1])))
-    return edits_with(taken), left
+            return False
+        return True
+
+    unfixed = rebuild(fix=False) if options.update_redirects else edits
+    for name in [(h, k) for h, keys in unfixed.items() for k in keys
+                 if options.fill_missing and k in FILLED]:
+        if fits(with_fills(unfixed, filled | {name})):
+            filled.add(name)
+        else:
+            left.setdefault("--fill-missing", []).append(name)
+    fixed: set[FieldName] = set()
+    for name in [(h, k) for h, keys in edits.items() for k in keys
+                 if options.update_redirects and k in _URL_KEYS]:
+        if fits(with_fills(rebuild(fix_only=frozenset(fixed | {name})), filled)):
+            fixed.add(name)
+        else:
+            left.setdefault("--update-redirects", []).append(name)
+    final = rebuild(fix_only=frozenset(fixed)) if options.update_redirects else edits
+    return with_fills(final, filled), left
 
 
 def _leads_away(dest: Path, out_dir: Path) -> bool:

@@ -309,7 +309,43 @@ def test_an_anchored_url_update_redirects_cannot_fix_leaves_the_other_edits_writ
                        reason="moved_permanently", http_status=200, final_url=new)
     message, data = _partly_written(path, {old: moved},
                                     Config(in_place=True, update_redirects=True))
-    assert "--update-redirects left this record's URLs as they are: " in message
+    assert "--update-redirects left webUrl as it is: " in message
     assert data["webUrl"] == data["source"] == old
     assert data["linkCheck"]["webUrl"]["status"] == "redirected"
     assert data["linkCheck"]["webUrl"]["finalUrl"] == new
+
+
+def test_one_anchored_url_no_longer_stops_the_records_other_url_fixes(tmp_path: Path) -> None:
+    """From an audit: a related item's URL that an alias repeats stopped --update-redirects
+    for every URL of the record, on every run, and the error named the record's first edit's
+    line. Now only that URL stays (its entry still says redirected), the others are fixed
+    (their entries describe the new URL), and the error names the anchored field's line."""
+    from enricher.models import LinkKind, LinkResult, LinkStatus
+
+    def moved(n: int) -> LinkResult:
+        return LinkResult(url=f"https://a.example/moved/{n}", kind=LinkKind.PAGE,
+                          status=LinkStatus.REDIRECTED, reason="moved_permanently",
+                          http_status=200, final_url=f"https://a.example/new/{n}")
+
+    path = tmp_path / "r.md"
+    path.write_text("---\ntitle: T\nwebUrl: https://a.example/moved/1\nrelated:\n"
+                    "  - title: R\n    webUrl: &w https://a.example/moved/5\n"
+                    "    shareUrl: *w\n---\nbody\n", encoding="utf-8")
+    results = {r.url: r for r in (moved(1), moved(5))}
+    message, data = _partly_written(path, results, Config(in_place=True, update_redirects=True))
+    assert message.startswith("--update-redirects left related[0].webUrl as it is: ")
+    assert data["webUrl"] == "https://a.example/new/1"
+    assert data["linkCheck"]["webUrl"]["status"] == "ok"
+    assert data["linkCheck"]["webUrl"]["previousUrl"] == "https://a.example/moved/1"
+    item = data["related"][0]
+    assert item["webUrl"] == item["shareUrl"] == "https://a.example/moved/5"
+    assert item["linkCheck"]["webUrl"]["status"] == "redirected"
+    tally = app.WriteTally()
+    path.write_text("---\ntitle: T\nwebUrl: https://a.example/moved/1\nrelated:\n"
+                    "  - title: R\n    webUrl: &w https://a.example/moved/5\n"
+                    "    shareUrl: *w\n---\nbody\n", encoding="utf-8")
+    asyncio.run(app.write_phase([(path, path.name)], results,
+                                Config(in_place=True, update_redirects=True),
+                                QuietReporter(Console(file=io.StringIO()), False),
+                                "2026-11-27T00:00:00Z", tally=tally))
+    assert tally.errors[0].line == 6  # the anchored URL's line, not the first edit's (3)
