@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from enricher.fixups import cdn_follows, prune_dead
@@ -88,6 +88,9 @@ def _since(previous: Mapping[str, Any], status: str, fallback: str, check: str =
     """The record's own ``since`` while its status holds, else ``fallback``; never later than
     ``check``, the time of the check that carries it (a clock set back after a run)."""
     old = previous.get("since")
+    if isinstance(old, date):  # unquoted in the record (a hand edit): YAML read a timestamp
+        old = (old.astimezone(UTC) if isinstance(old, datetime) and old.tzinfo else old
+               ).strftime("%Y-%m-%dT%H:%M:%SZ" if isinstance(old, datetime) else "%Y-%m-%d")
     kept = old if previous.get("status") == status and isinstance(old, str) else ""
     for since in (kept, fallback):
         if since and not _later(since, check):

@@ -111,6 +111,19 @@ def test_since_is_carried_over_while_status_stays() -> None:
     assert edits[()]["linkCheck"]["webUrl"]["since"] == NOW
 
 
+def test_an_unquoted_since_is_carried_over_too() -> None:
+    """``since: 2026-01-01T00:00:00Z`` written without quotes (a hand edit) reads as a YAML
+    timestamp: it was reset to now on the next run, losing when the status was first seen."""
+    from datetime import UTC, date, datetime
+
+    for since, kept in ((datetime(2026, 1, 1, tzinfo=UTC), "2026-01-01T00:00:00Z"),
+                        (datetime(2026, 1, 1), "2026-01-01T00:00:00Z"),
+                        (date(2026, 1, 1), "2026-01-01")):
+        data = dict(DATA, linkCheck={"webUrl": {"status": "ok", "since": since}})
+        edits = build_edits(data, SLOTS, RESULTS, EnrichOptions(now=NOW))
+        assert edits[()]["linkCheck"]["webUrl"]["since"] == kept, since
+
+
 def test_since_is_never_later_than_the_check_that_carries_it() -> None:
     """A record written while the clock was days ahead keeps no ``since`` from the future."""
     ahead = {"status": "ok", "since": "2026-11-30T03:00:00Z"}  # after the check below
