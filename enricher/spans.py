@@ -365,6 +365,7 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
     """Splice operations for ``changes`` to one block mapping. ``current`` is its data (a value
     equal to the current one is left alone), ``target`` receives the intended data, and the
     paths of rewritten or deleted values are added to ``rewritten``."""
+    from enricher.spans_notes import header_note, notes_below  # built on this module
     keys = [k for k, _ in node.value]
     names = [k.value if k.id == "scalar" and k.tag == STR_TAG else None for k in keys]
     column = _column(text, node)
@@ -399,8 +400,14 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
             sep = text[colon + 1 : _start(node.value[i][1])]
             if first.startswith(": ") and sep and not sep.strip(" \t"):  # "key:\tvalue"
                 first = ":" + sep + first[2:]  # keeps its own white space after the colon
-            body = first + _header_note(text, colon, node.value[i][1]) + trail + "".join(
-                newline + pad + line for line in lines[1:])
+            note = header_note(text, colon, node.value[i][1])
+            notes = "".join(newline + n for n in notes_below(text, colon, node.value[i][1],
+                                                            pad + "  "))
+            if notes and len(lines) == 1:  # "key:" / "# note" / the new value, as it was
+                body = f":{note}{notes}{newline}{pad}  {lines[0][3:]}"
+            else:
+                body = first + note + trail + notes + "".join(
+                    newline + pad + line for line in lines[1:])
             ops.append((colon, end, 0, body))
             rewritten.add((*holder, key))
     if len(deleted) == len(keys):
@@ -421,19 +428,6 @@ def _mapping_ops(text: str, newline: str, node: Any, changes: Mapping[str, Any],
         at = _next_line(text, entry_end(text, node, len(keys) - 1))
         ops.append((at, at, column, "".join(inserts)))
     return ops
-
-
-def _header_note(text: str, colon: int, value: Any) -> str:
-    """The comment on a block scalar's header line (``excerpt: |  # teaser``) or on the key's
-    line of a value below it (``linkCheck:  # note``), with the white space before it: kept
-    on the key's line when the value is replaced."""
-    header = _block_header(value, text)
-    at = colon + 1 if header is None else header.end()
-    line_end = len(text) if text.find("\n", at) < 0 else text.find("\n", at)
-    if header is None and _start(value) <= line_end:  # the value (or an alias) is on it
-        return ""
-    rest = text[at:line_end].rstrip("\r")
-    return rest if rest.lstrip(" \t").startswith("#") else ""
 
 
 def _column(text: str, node: Any) -> int:

@@ -1361,3 +1361,30 @@ def test_a_record_replaced_by_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> N
     assert "no regular file (a FIFO, socket or device)" in got.message
     gone = records.read_record(tmp_path / "gone.md", "gone.md")
     assert isinstance(gone, RecordError) and "moved or deleted" in gone.message
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_fix_up_keeps_the_comments_between_a_key_and_its_value(
+        tmp_path: Path, newline: str) -> None:
+    """From an audit: --update-redirects and --fill-missing replaced ``key:`` through the end
+    of its value, and only a comment on the key's line came back: comment lines between
+    the key and a value below it, and those inside an empty ``[ ]``, were deleted."""
+    text = ("---\ntitle: T\nwebUrl:\n  # canonical: keep the utm id, ask Jane\n"
+            "  https://old.example/a\nexcerpt: # legal\n  # second note\n  \"\"\n"
+            "images: [\n  # photo desk will add one\n]\nrelated:\n  - webUrl:\n"
+            "      # note B\n      https://old.example/b\n---\nbody\n").replace("\n", newline)
+    path = tmp_path / "c.md"
+    path.write_bytes(text.encode())
+    record = read(path)
+    new = records.apply_edits(record, {
+        (): {"webUrl": "https://new.example/a", "excerpt": "E",
+             "images": [{"url": "https://i.example/1.png"}]},
+        ("related", 0): {"webUrl": "https://new.example/b"}}).decode()
+    for note in ("# canonical: keep the utm id, ask Jane", "# legal", "# second note",
+                 "# photo desk will add one", "# note B"):
+        assert new.count(note) == 1, note
+    assert "\n" not in new.replace(newline, "")  # every line end as the record's
+    data = yaml.safe_load(new.split("---")[1])
+    assert data == {"title": "T", "webUrl": "https://new.example/a", "excerpt": "E",
+                    "images": [{"url": "https://i.example/1.png"}],
+                    "related": [{"webUrl": "https://new.example/b"}]}
