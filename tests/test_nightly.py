@@ -1071,18 +1071,23 @@ def test_a_run_interrupted_while_writing_records_is_an_interrupted_run(
         assert [r.state for r in history.runs(5)] == ["finished", state_module.INTERRUPTED]
 
 
+def _one_checked_night(web: LocalWeb, tmp_path: Path, state: Path, clock: Clock) -> RunResult:
+    """One record citing one live page, checked once with the history ``state``."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    return night(folder, config(state), clock, command="check")
+
+
 def test_report_after_an_interrupted_run_is_dated_as_the_last_finished_one(
     web: LocalWeb, tmp_path: Path
 ) -> None:
     """``enricher report`` shows the last finished run: its start and end, never an
     interrupted later run's start as "last run finished"; a note says the later run did
     not finish (and, for a run still marked running, that it may be going on)."""
-    web.page("/p.html", "Harbour bridge reopens")
-    folder = tmp_path / "records"
-    folder.mkdir()
-    record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
     state, clock = tmp_path / "state.sqlite", Clock()
-    first = night(folder, config(state), clock, command="check")
+    first = _one_checked_night(web, tmp_path, state, clock)
     for later, hours in ((state_module.INTERRUPTED, 20), (None, 30)):
         clock.set(hours=hours)
         history = state_module.History.open(state, clock=clock)
@@ -1111,12 +1116,8 @@ def test_report_finds_the_last_finished_run_behind_many_unfinished_ones(
         web: LocalWeb, tmp_path: Path) -> None:
     """``enricher report`` reads the newest runs first; twelve interrupted runs after the
     last finished one still leave it dated as that run."""
-    web.page("/p.html", "Harbour bridge reopens")
-    folder = tmp_path / "records"
-    folder.mkdir()
-    record(folder, "a.md", ['title: "Bridge"', f"webUrl: {json.dumps(web.url('/p.html'))}"])
     state, clock = tmp_path / "state.sqlite", Clock()
-    first = night(folder, config(state), clock, command="check")
+    first = _one_checked_night(web, tmp_path, state, clock)
     for hour in range(12):
         clock.set(hours=20 + hour)
         with state_module.History.open(state, clock=clock) as history:
