@@ -283,6 +283,17 @@ def test_punycode_names_idna2008_disallows_are_still_fetched() -> None:
         assert isinstance(rejected, Rejected) and rejected.reason == "bad_host", bad
 
 
+@pytest.mark.parametrize("host", ["example.123", "1.2.3.4.5", "0x100000000", "a.0x1g.09"])
+def test_a_host_ending_in_a_number_that_is_no_address_is_invalid_when_read(host: str) -> None:
+    """`enricher links` listed these as fetchable and `check` then called them invalid (the
+    guard's rule): one rule, ``literal_ip``, now serves both."""
+    rejected = clean_url(f"http://{host}/")
+    assert isinstance(rejected, Rejected) and rejected.reason == "bad_host", rejected
+    assert "ends in a number but is no IPv4 address" in rejected.detail
+    for address in ("127.1", "2130706433", "0x7f.1", "1.2.3.4"):  # spellings of addresses
+        assert isinstance(clean_url(f"http://{address}/"), CleanURL), address
+
+
 # --- quirks of real records (HTML-escaped WordPress output, raw spaces, non-ASCII) ------------
 
 

@@ -57,6 +57,7 @@ import httpcore
 
 from enricher import config
 from enricher.config import DEFAULT_ALLOWED_LOW_PORTS, DEFAULT_DNS_CANARY, DEFAULT_DNS_TIMEOUT
+from enricher.net.urls import literal_ip
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -184,7 +185,6 @@ def is_forbidden(ip: str | IPAddress) -> str | None:
     return None if addr.is_global else "reserved"
 
 
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads as a number
 # names that never belong to the public web (RFC 6761 localhost, ICANN's .internal, RFC 8375
 # home.arpa, mDNS .local, the loopback aliases of /etc/hosts, and any one-label name: a
 # search domain's or /etc/hosts' host, never a public site): refused by name, also behind a
@@ -195,34 +195,12 @@ _PRIVATE_NAME = re.compile(
 
 
 def _literal_ip(host: str) -> IPAddress | None:
-    """The address a host literal names: canonical IPv4/IPv6, and the numeric spellings
-    that resolvers and proxies accept as IPv4 (``2130706433``, ``127.1``, ``0x7f.1``,
-    ``0177.0.0.1``, and the URL standard's ``0x7f.0x.0x.0x1``, an empty ``0x`` being 0),
-    which must be vetted here when a proxy resolves for us. A host whose last label is a
-    number but that is no IPv4 address (``1.2.3.4.5``, ``0x100000000``) is invalid for every
-    URL parser: GuardError ``invalid_url``, never a name a proxy might read its own way."""
+    """``urls.literal_ip``, whose ValueError (a host that ends in a number but is no IPv4
+    address) is GuardError ``invalid_url``: never a name a proxy might read its own way."""
     try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
-    bare = host.rstrip(".")  # "127.0.0.1.." too: read as an address is the safe side
-    if not _NUMBER.fullmatch(bare.rpartition(".")[2]):
-        return None  # a name ("added.be"); "example.123" ends in a number: read on
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(bare))
-    except OSError:
-        pass
-    labels = bare.split(".")
-    if len(labels) <= 4 and all(_NUMBER.fullmatch(label) for label in labels):
-        try:
-            nums = [int(n[2:] or "0", 16) if n[:2].lower() == "0x" else
-                    int(n, 8) if len(n) > 1 and n[0] == "0" else int(n) for n in labels]
-            if max(nums[:-1], default=0) < 256 and nums[-1] < 256 ** (5 - len(nums)):
-                return ipaddress.IPv4Address(
-                    sum(n << 8 * (3 - i) for i, n in enumerate(nums[:-1])) + nums[-1])
-        except ValueError:  # an octal part with an 8 or 9
-            pass
-    raise GuardError("invalid_url", f"{host} ends in a number but is no IPv4 address")
+        return literal_ip(host)
+    except ValueError as exc:
+        raise GuardError("invalid_url", str(exc)) from None
 
 
 # --- resolution -----------------------------------------------------------------------------

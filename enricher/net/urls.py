@@ -51,6 +51,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 
 import httpx
@@ -101,6 +102,40 @@ def _short(text: str, limit: int = 80) -> str:
 
 def _type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
+
+
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # a label a URL parser reads as a number
+
+
+def literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host literal names: canonical IPv4/IPv6, and the numeric spellings
+    that resolvers and proxies accept as IPv4 (``2130706433``, ``127.1``, ``0x7f.1``,
+    ``0177.0.0.1``, and the URL standard's ``0x7f.0x.0x.0x1``, an empty ``0x`` being 0),
+    which the guard vets when a proxy resolves for us; None for a name. A host whose last
+    label is a number but that is no IPv4 address (``1.2.3.4.5``, ``0x100000000``,
+    ``example.123``) is invalid for every URL parser: ValueError."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    bare = host.rstrip(".")  # "127.0.0.1.." too: read as an address is the safe side
+    if not _NUMBER.fullmatch(bare.rpartition(".")[2]):
+        return None  # a name ("added.be"); "example.123" ends in a number: read on
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(bare))
+    except OSError:
+        pass
+    labels = bare.split(".")
+    if len(labels) <= 4 and all(_NUMBER.fullmatch(label) for label in labels):
+        try:
+            nums = [int(n[2:] or "0", 16) if n[:2].lower() == "0x" else
+                    int(n, 8) if len(n) > 1 and n[0] == "0" else int(n) for n in labels]
+            if max(nums[:-1], default=0) < 256 and nums[-1] < 256 ** (5 - len(nums)):
+                return ipaddress.IPv4Address(
+                    sum(n << 8 * (3 - i) for i, n in enumerate(nums[:-1])) + nums[-1])
+        except ValueError:  # an octal part with an 8 or 9
+            pass
+    raise ValueError(f"{host} ends in a number but is no IPv4 address")
 
 
 def clean_url(
@@ -361,6 +396,10 @@ def _check_name(host: str) -> str | None:
                     raise ValueError("empty")
             except (UnicodeError, ValueError):
                 return f"host {_short(host)} has an invalid punycode label {_short(label)}"
+    try:  # "1.2.3.4.5", "example.123": the guard would refuse them before any fetch
+        literal_ip(host)
+    except ValueError as exc:
+        return str(exc)
     if bare != host and _IPV4_STYLE.fullmatch(bare):
         try:  # "0177.0.0.1." would slip past httpx's IPv4 check because of the dot
             ipaddress.IPv4Address(bare)
