@@ -415,6 +415,8 @@ def _clean_cached(
     text = _prepare(raw, max_length, html)
     if isinstance(text, Rejected):
         return text
+    if "\\" in text:  # as browsers read it: "http://site\\a\\b" is http://site/a/b, whose
+        text = _as_browsers_read(text)  # backslash path a server may 404 (a false dead)
     scheme_match = _SCHEME.match(text)
     if scheme_match is None:
         return _without_scheme(text)
