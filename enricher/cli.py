@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
             return BROKEN_PIPE
         with contextlib.suppress(OSError, ValueError):
             print(f"enricher: cannot write the output: {exc.strerror}; free space where stdout "
-                  "goes, or write to a file (--results FILE, --report FILE)", file=env.stderr)
+                  "goes, or send it to a file elsewhere (> FILE)", file=env.stderr)
         return ExitCode.USAGE
 
 

@@ -89,7 +89,8 @@ async def write_phase(
     if root is None:
         root = records.common_root(p for p, _ in record_paths)
     out_dir = Path(config.out_dir)
-    reporter.phase("writing records", total=len(record_paths))
+    reporter.phase("comparing records (dry run)" if config.dry_run else "writing records",
+                   total=len(record_paths))
     swept: set[Path] = set()
     for path, display in record_paths:
         await asyncio.sleep(0)  # let a signal handler cancel between files, never inside one

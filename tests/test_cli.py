@@ -513,9 +513,9 @@ def test_stdout_on_a_full_disk_is_one_line_and_exit_2(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "enricher", "links", str(tmp_path)],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == ExitCode.USAGE, proc.stderr
+    # (links has no --results or --report, which the line suggested)
     assert proc.stderr == ("enricher: cannot write the output: No space left on device; free "
-                           "space where stdout goes, or write to a file (--results FILE, "
-                           "--report FILE)\n")
+                           "space where stdout goes, or send it to a file elsewhere (> FILE)\n")
 
 
 def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
@@ -670,3 +670,13 @@ def test_a_signal_after_the_runs_last_step_still_exits_3(
                          "--quiet"])
     assert (code, err) == (ExitCode.ABORTED, "enricher: interrupted\n")
     assert json.loads(report.read_text(encoding="utf-8"))["records"]["read"] == 1
+
+
+def test_a_folder_without_records_is_a_warning_not_silence(tmp_path: Path) -> None:
+    """A moved or mistyped records folder: the nightly run passed (exit 0) without a word."""
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "enricher", "check", str(tmp_path / "empty"),
+                           "--no-state", "-q"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == ExitCode.OK
+    assert proc.stderr == (f"enricher: warning: no records (*.md files) under "
+                           f"{tmp_path / 'empty'}; check the paths\n")
