@@ -73,7 +73,7 @@ def interpret(
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
                     page.site_name, article=signals.article,
-                    temporary=any(hop.status not in PERMANENT for hop in fetched.redirects),
+                    temporary=_temporary(fetched),
                 )
         elif 200 <= status < 300 and (fetched.kind is LinkKind.IMAGE
                                       or ctype.startswith("image/")):  # (cited as both)
@@ -83,9 +83,16 @@ def interpret(
             if not_image and ctype in _HTML_TYPES:  # a bot wall answers for images too
                 challenge = is_challenge(fetched.headers, status, decode_html(
                     fetched.body[:_SUCCESS_SCAN_CHARS], fetched.content_type))
+        else:  # an image's 403/404 HTML page (a wall answers for images too), anything else
+            challenge = is_challenge(fetched.headers, status, decode_html(
+                fetched.body, fetched.content_type) if ctype in _HTML_TYPES else "")
     elif fetched.failure is None:
         challenge = is_challenge(fetched.headers, status, "")
         not_image = fetched.kind is LinkKind.IMAGE and 200 <= status < 300  # nothing is no image
+    if (fetched.kind is LinkKind.REACH and fetched.redirects and not challenge
+            and fetched.failure is None and 200 <= status < 300):  # an AMP URL sent for good
+        soft_404 = is_soft_404(fetched.url, fetched.final_url, None, None,  # to the front or
+                               temporary=_temporary(fetched))  # error page: by its URL alone
     verdict = classify(
         fetched,
         challenge=challenge,
@@ -143,3 +150,8 @@ def _clean_page_urls(page: PageMeta, config: Config, fetched: str) -> PageMeta:
         canonical_url=_clean_url_or_none(page.canonical_url, config, fetched),
         amp_url=_clean_url_or_none(page.amp_url, config),
     )
+
+
+def _temporary(fetched: FetchResult) -> bool:
+    """Did a hop of the redirect chain say "elsewhere for now" (a geo, consent or bot gate)?"""
+    return any(hop.status not in PERMANENT for hop in fetched.redirects)

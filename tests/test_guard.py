@@ -147,6 +147,24 @@ def test_mixed_answers_refuse_the_whole_host() -> None:  # row 19
     assert resolver.calls["mixed.test"] == 1  # cached for the run
 
 
+def test_a_name_with_a_trailing_dot_is_looked_up_on_its_own() -> None:
+    """From an audit: "site." and "site" shared one cached answer, the first asked deciding
+    for both; a hosts file (glibc) answers one and not the other: a live link was dead."""
+    g, resolver = guard({"site.test": [PUBLIC]})
+
+    async def main() -> tuple[str, list[str]]:
+        try:
+            await g.addresses("site.test.", 80)
+        except GuardError as exc:
+            dotted = exc.failure
+        else:
+            dotted = "allowed"
+        return dotted, await g.addresses("site.test", 80)
+
+    assert asyncio.run(main()) == ("dns", [PUBLIC])
+    assert resolver.calls["site.test."] == 1 and resolver.calls["site.test"] == 1
+
+
 def test_dns_failures_are_classified_and_bounded() -> None:  # row 21
     g, resolver = guard(
         {"servfail.test": socket.gaierror(socket.EAI_AGAIN, "Temporary failure"),

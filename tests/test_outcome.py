@@ -53,7 +53,7 @@ def test_a_404_wall_with_its_marker_after_inline_css_is_blocked_not_dead() -> No
     wall = _page(css + "<title>Access denied</title></head><body><div id='px-captcha'></div>",
                  status=404)
     assert wall.body.find(b"px-captcha") > 4096
-    for kind in (LinkKind.PAGE, LinkKind.REACH):
+    for kind in (LinkKind.PAGE, LinkKind.REACH, LinkKind.IMAGE):  # (an image's was dead)
         result = interpret(replace(wall, kind=kind), (), None, Config())
         assert (result.status, result.reason) == (LinkStatus.BLOCKED, "challenge"), kind
 
@@ -113,3 +113,35 @@ def test_a_bot_wall_at_an_image_url_is_blocked() -> None:
     result = interpret(_image(wall, HTML, {"cf-mitigated": "challenge"}, status=200), (), None,
                        Config())
     assert (result.status, result.reason) == (LinkStatus.BLOCKED, "challenge")
+
+
+def test_an_image_behind_a_wall_answering_404_is_blocked_not_dead() -> None:
+    """From an audit: a Cloudflare challenge served with 404 at an image URL was dead (the
+    image branch looked for walls on 2xx answers only); the page and AMP URLs were blocked."""
+    wall = (b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><script "
+            b"src='/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1'></script></body></html>")
+    for headers in ({"cf-mitigated": "challenge"}, {}):
+        result = interpret(_image(wall, HTML, headers, status=404), (), None, Config())
+        assert (result.status, result.reason) == (LinkStatus.BLOCKED, "challenge"), headers
+    gone = interpret(_image(b"<html><body>Not Found</body></html>", HTML, status=404), (), None,
+                     Config())
+    assert (gone.status, gone.reason) == (LinkStatus.DEAD, "http_404")
+
+
+def test_an_amp_url_sent_for_good_to_the_error_or_front_page_is_dead() -> None:
+    """From an audit: an AMP URL 301'd to /errors/404.html (or home) was redirected, and
+    --update-redirects wrote the error page's URL into the record. The redirect rules of
+    soft 404s now apply to AMP URLs too, by their URLs alone; an AMP page sent to its
+    article, or a temporary redirect, is no soft 404."""
+    amp = "https://news.example/amp/2024/05/bikes-story"
+
+    def reach(final: str, code: int = 301) -> LinkStatus:
+        fetched = FetchResult(url=amp, kind=LinkKind.REACH, http_status=200, final_url=final,
+                              redirects=(Hop(amp, code),), content_type=HTML)
+        return interpret(fetched, (), None, Config()).status
+
+    assert reach("https://news.example/errors/404.html") is LinkStatus.DEAD
+    assert reach("https://news.example/") is LinkStatus.DEAD
+    assert reach("https://news.example/", code=302) is LinkStatus.OK
+    assert reach("https://news.example/2024/05/bikes-story") is LinkStatus.REDIRECTED
+    assert reach("https://amp.news.example/2024/05/bikes-story") is LinkStatus.REDIRECTED

@@ -311,7 +311,7 @@ class Guard:
             return [str(ip)]
         if not self.allow_private and _PRIVATE_NAME.search(host):
             raise GuardError("forbidden_address", f"{host} is a private name")
-        key = host.lower().rstrip(".") or host
+        key = host.lower()  # as looked up: "localhost." and "localhost" may differ (hosts file)
         hit = self._done.get(key)
         if hit is None:
             task = self._inflight.get(key)
