@@ -11,10 +11,10 @@ The rules, each decided here only:
 * ``since``: the first check of the URL's current unbroken streak of the same status.
 * confirmed dead: ``dead`` in >= ``confirm_runs`` consecutive checks of the URL, the first and
   the last at least ``confirm_days`` apart, less ``CONFIRM_SLACK`` (cron starts a few seconds
-  late, DST takes an hour). Runs that do not check a URL leave its streak alone; the clock of
-  a URL's latest check wins (a check dated before the URL's last one becomes its last check),
-  so a run dated ahead cannot stretch hours of checks into days; a check dated before its
-  streak began restarts the streak untrusted (``state_sql.UPSERT``).
+  late, DST takes an hour). Runs that do not check a URL leave its streak alone; a check dated
+  before the URL's last one counts as made at that last check and restarts the streak
+  untrusted (``state_sql.UPSERT``): neither a clock set back nor a run dated ahead can
+  stretch hours of checks into days.
 * changes, against the URL's previous check: newly dead (dead now; not dead before, or never
   seen), recovered (bad before, good now), still dead (dead before and now; since, and age in
   days at the end of the run), newly redirected (redirected now; not before, never seen, or to

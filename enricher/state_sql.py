@@ -59,18 +59,19 @@ EARLIER_SINCE = f"""UPDATE urls SET since = ({_EARLIER_AT}),
     first_failure = min(coalesce(first_failure, ({_EARLIER_AT})), ({_EARLIER_AT}))
     WHERE url IN (SELECT url FROM earlier) AND url IN (SELECT url FROM obs WHERE new)
     AND ({_EARLIER_AT}) < since"""
-# the clock of a URL's latest check wins: a check dated before the URL's last one (a clock
-# set back: NTP, a VM restore; or the last one was dated ahead) becomes its last check, so a
-# clock that ran ahead for a run never leaves a span of hours looking like days. A check dated
-# before the streak's start cannot be placed at all: the streak restarts untrusted (below)
+# a URL's own clock never runs back: a check dated before the URL's last one (a clock set
+# back: NTP, a VM restore; or the last check was dated ahead) counts as made at that last
+# check, and since one of the two clocks was wrong, the streak restarts from there,
+# untrusted: it grows again only with checks dated after that last check. So a clock set
+# back and then forward never stretches hours of checks into days, and neither does a run
+# dated ahead (its checks' span is never counted): confirmation comes late, never early
+_AT = "max(excluded.last_checked, last_checked)"
 _BACK = "excluded.last_checked < last_checked"
-_BEFORE_START = "excluded.last_checked < since"
 # a check whose time cannot be trusted (dated before the URL's last check, or a new URL's
-# before the previous run began: the clock was set back) never starts a streak's span: it
-# gets streak 0, and the streak starts at the next check dated forward (late, never early).
-# ?: this run's id (the previous run is the one before it)
-_TRUSTED = """checked_at >= coalesce((SELECT started_at FROM runs WHERE id < ?
-    ORDER BY id DESC LIMIT 1), '')"""
+# before a kept run began: the clock was set back) never starts a streak's span: it gets
+# streak 0, and the streak starts at the next check dated forward (late, never early).
+# ?: this run's id (the previous runs are the others)
+_TRUSTED = "checked_at >= coalesce((SELECT max(started_at) FROM runs WHERE id != ?), '')"
 _UNTRUSTED = "(streak = 0 AND (excluded.streak = 0 OR excluded.last_checked <= last_checked))"
 UPSERT = f"""
 INSERT INTO urls (url, kind, first_seen, last_checked, status, reason, http_status, final_url,
@@ -80,17 +81,17 @@ SELECT url, kind, checked_at, checked_at, status, reason, http_status, final_url
     CASE WHEN good THEN checked_at END, etag, last_modified, CASE WHEN good THEN 'g' ELSE 'b' END
 FROM obs WHERE new
 ON CONFLICT (url) DO UPDATE SET
-    kind = excluded.kind, last_checked = excluded.last_checked, status = excluded.status,
+    kind = excluded.kind, last_checked = {_AT}, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    since = CASE WHEN status != excluded.status OR {_BEFORE_START} THEN excluded.last_checked
+    since = CASE WHEN status != excluded.status OR {_BACK} THEN {_AT}
         WHEN streak = 0 AND NOT {_UNTRUSTED} THEN excluded.last_checked ELSE since END,
-    streak = CASE WHEN status != excluded.status THEN excluded.streak AND NOT {_BACK}
-        WHEN {_BEFORE_START} OR {_UNTRUSTED} THEN 0 ELSE streak + 1 END,
+    streak = CASE WHEN status != excluded.status
+        THEN excluded.streak AND excluded.last_checked >= last_checked
+        WHEN {_BACK} OR {_UNTRUSTED} THEN 0 ELSE streak + 1 END,
     failures = CASE WHEN excluded.failures THEN failures + 1 ELSE 0 END,
-    first_failure = CASE WHEN excluded.failures
-        THEN coalesce(first_failure, excluded.last_checked) END,
-    last_ok = CASE WHEN excluded.last_ok IS NULL THEN last_ok ELSE excluded.last_checked END,
+    first_failure = CASE WHEN excluded.failures THEN coalesce(first_failure, {_AT}) END,
+    last_ok = CASE WHEN excluded.last_ok IS NULL THEN last_ok ELSE {_AT} END,
     etag = excluded.etag, last_modified = excluded.last_modified,
     history = substr(history || excluded.history, -{HISTORY_LENGTH})
 """

@@ -997,18 +997,16 @@ def test_a_clock_set_back_is_not_fresh_forever_and_ages_stay_positive(
         assert h.fresh([A], 20 * 3600) == {}  # a check "in the future" is not fresh
         out, changes = one_run(h, clock, {B: "dead"})
         assert changes.still_dead[0].days == 0.0 and out[B].since == iso(clock())
-        # the future check cannot be placed: the streak restarts at the next check dated
-        # forward, and is confirmed two days after that one, late, never early (it used to
-        # wait until the clock caught up with the future check: ten days here, years after
-        # a clock set to 2036)
-        for _ in range(2):
+        # the checks count as made at the future one, and start no streak, until the clock
+        # catches up with it: a dead streak may be confirmed late, never early
+        for _ in range(12):
             clock.advance(days=1)
             out, changes = one_run(h, clock, {B: "dead"})
             assert changes.still_dead[0].days >= 0.0 and not out[B].confirmed, clock()
             assert out[B].since is not None and out[B].since <= iso(clock())
         clock.advance(days=1)
         out, _ = one_run(h, clock, {B: "dead"})
-        assert out[B].confirmed  # 2 days past the first check dated forward
+        assert out[B].confirmed  # 2 days past the first check after the future one
 
 
 @pytest.mark.parametrize("known", [True, False], ids=["checked-ok-before", "first-seen"])
@@ -1142,34 +1140,40 @@ def test_a_lock_file_that_cannot_be_created_names_the_folder(tmp_path: Path) -> 
 def test_a_clock_ahead_for_one_run_never_confirms_early(hist: History, clock: Clock) -> None:
     """From an audit: ok, then 404 at 03:00, at 04:00 from a clock three days ahead, at 05:00
     from the corrected clock. The future check's date made two real hours span three days:
-    confirmed (and pruned with --prune-dead) at 05:00. Now the latest check's clock wins."""
+    confirmed (and pruned with --prune-dead) at 05:00. Now the check dated back restarts the
+    streak from the future check: confirmed two days after the clock passed it (late)."""
     clock.now = datetime(2026, 3, 1, 3, tzinfo=UTC)
     one_run(hist, clock, {A: "ok"})
     clock.advance(days=1)  # 2026-03-02 03:00
     start = clock()
-    for hours in (0, 3 * 24 + 1, 2):
+    for hours in (0, 3 * 24 + 1, 2, 24, 48, 72):
         clock.now = start + timedelta(hours=hours)
         out, _ = one_run(hist, clock, {A: "dead"})
         assert out[A].confirmed is False, clock()
-    assert out[A].since == iso(start)
-    clock.now = start + timedelta(days=1)
-    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is False
-    clock.now = start + timedelta(days=2)
-    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True  # two real days
+    for days in (4, 5):
+        clock.now = start + timedelta(days=days)
+        assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is False, clock()
+    clock.now = start + timedelta(days=6)
+    assert one_run(hist, clock, {A: "dead"})[0][A].confirmed is True
 
 
-def test_a_run_dated_years_ahead_does_not_stop_new_urls_being_confirmed(
-        hist: History, clock: Clock) -> None:
-    """One run dated 2036, then ordinary nights: a URL first cited after it and dead every
-    night kept streak 0 until the clock reached 2036 (every check compared with the latest
-    run start of all runs kept, not the previous run's)."""
-    clock.now = datetime(2036, 1, 1, 3, tzinfo=UTC)
-    one_run(hist, clock, {A: "ok"})
-    clock.now = datetime(2026, 11, 1, 3, tzinfo=UTC)
-    confirmed = []
-    for _ in range(5):
-        out, _ = one_run(hist, clock, {A: "ok", B: "dead"})
-        confirmed.append(out[B].confirmed)
-        clock.advance(days=1)
-    # night 1 cannot be placed (before the previous run began); the streak starts on night 2
-    assert confirmed == [False, False, False, True, True]
+def test_a_clock_set_back_for_two_runs_never_confirms_early(hist: History, clock: Clock) -> None:
+    """From a review: dead at T, then two runs an hour apart from a clock three days behind
+    (a restored VM), then NTP: the second set-back check was trusted against the first one's
+    run and started a streak that the corrected clock made span three days (confirmed after
+    four real hours). The set-back checks now count as made at T and start nothing."""
+    start = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    clock.now = start - timedelta(days=1)
+    one_run(hist, clock, {A: "ok", B: "ok"})
+    clock.now = start
+    one_run(hist, clock, {A: "dead"})
+    for hours in (1, 2):
+        clock.now = start - timedelta(days=3) + timedelta(hours=hours)
+        one_run(hist, clock, {A: "dead", B: "dead"})
+    for hours in (3, 4):
+        clock.now = start + timedelta(hours=hours)
+        out, _ = one_run(hist, clock, {A: "dead", B: "dead"})
+        assert (out[A].confirmed, out[B].confirmed) == (False, False), clock()
+    clock.now = start + timedelta(days=2, hours=3)
+    out, _ = one_run(hist, clock, {A: "dead", B: "dead"})
+    assert (out[A].confirmed, out[B].confirmed) == (True, True)  # 45 h after 03+3h: late
