@@ -105,7 +105,6 @@ EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
     (_anyio_style(OSError(errno.EHOSTUNREACH, "no route to host")), DOWN),
     (OSError(errno.ENETDOWN, "network is down"), DOWN),
     (OSError(errno.ETIMEDOUT, "connection timed out"), DOWN),
-    (httpcore.ProxyError("407"), DOWN),  # the proxy refused the tunnel: no site was asked
     # says nothing either way
     (OSError("no errno"), None),
     (OSError(errno.EACCES, "a local firewall"), None),
@@ -114,6 +113,8 @@ EVIDENCE: list[tuple[BaseException, Evidence | None]] = [
     (httpcore.PoolTimeout("t"), None),
     (GuardError("forbidden_address", "x"), None),
     (ValueError("bug"), None),
+    # the proxy refused the tunnel: no site was asked (judged when the fetch is over)
+    (httpcore.ProxyError("407"), Evidence.PROXY),
 ]
 
 

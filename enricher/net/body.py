@@ -281,7 +281,7 @@ async def read_response(
                      evidence=Evidence.UP)
     if proxied and status >= 400 and (why := _proxy_answer(response)):
         return Reply(failure="proxy", detail=f"the proxy answered {status} itself ({why})",
-                     evidence=Evidence.DOWN)  # the site never answered: a refusing proxy
+                     evidence=Evidence.PROXY)  # the site never answered: the proxy refused
     kept: dict[str, str] = {}
     several = False  # Location headers that disagree: browsers refuse such a redirect
     for raw_name, raw_value in raw:  # one pass; repeated fields are joined as httpx does

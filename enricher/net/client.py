@@ -37,7 +37,7 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
                                                are down, other errors say nothing)
     ReadError, WriteError ..................... reset        (up)
     RemoteProtocolError, LocalProtocolError ... protocol     (up: header bomb, short body)
-    ProxyError ................................ proxy        (down: a refused tunnel)
+    ProxyError ................................ proxy        (proxy: a refused tunnel)
     UnsupportedProtocol ....................... forbidden_scheme
     InvalidURL ................................ invalid_url
     ssl.SSLError .............................. tls          (up)
@@ -49,9 +49,9 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
 far the attempt got: our deadline before the request left is a connect timeout (down, unless
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
 TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
-``dns``, dead, for a site that was never asked) and a timeout before any answer came back is
-down: a dead, silent or refusing proxy is an outage. This module must not schedule, retry or
-decide verdicts.
+``dns``, dead, for a site that was never asked); a refused tunnel and a timeout before any
+answer came back are ``proxy`` evidence, judged at the end of the fetch (``OutageGuard``).
+This module must not schedule, retry or decide verdicts.
 """
 
 from __future__ import annotations
@@ -91,10 +91,10 @@ class Evidence(StrEnum):
     DOWN = "down"  # what a machine without network sees: connect timeout, no route, EAI_AGAIN
     UP = "up"  # something on the network answered: refused (an RST), TLS, any HTTP byte
     NXDOMAIN = "nxdomain"  # a resolver said the name does not exist
+    PROXY = "proxy"  # the proxy refused the request or never answered: the site was not asked
 
 
-_DNS_EVIDENCE = {"dns": Evidence.NXDOMAIN, "dns_error": Evidence.DOWN,
-                 "dns_timeout": Evidence.DOWN}
+_DNS_EVIDENCE = {"dns": Evidence.NXDOMAIN, "dns_error": Evidence.DOWN, "dns_timeout": Evidence.DOWN}
 # errnos of a connect that a peer answered (an RST came back) ...
 _ANSWERED = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED})
 # ... and of one that says there is no way to the peer
@@ -183,7 +183,7 @@ def failure_of(exc: BaseException) -> Failure:
             return Failure(token, text, True, _DNS_EVIDENCE[token])
         return Failure("connect", text, True, _errno_evidence(exc))
     if isinstance(exc, httpx.ProxyError | httpcore.ProxyError):
-        return Failure("proxy", text, False, Evidence.DOWN)  # the site was never asked
+        return Failure("proxy", text, False, Evidence.PROXY)  # the site was never asked
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpcore.ReadError
                   | httpcore.WriteError):
         return Failure("reset", text, False, up)
@@ -217,7 +217,7 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
                              Evidence.UP if connected else Evidence.DOWN)
         else:
             failed = Failure("timeout", failed.detail, False, Evidence.UP)
-    elif failed.evidence is Evidence.DOWN and connected and failed.token != "proxy":  # TLS
+    elif failed.evidence is Evidence.DOWN and connected:  # the TLS handshake stalled
         failed = Failure(failed.token, failed.detail, failed.connect_stage, Evidence.UP)
     elif isinstance(exc, httpx.ReadTimeout | httpcore.ReadTimeout) and waited < read_timeout:
         # over HTTP/2 httpcore fails every stream of a connection with the first one's read
@@ -226,7 +226,7 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
                        "it timed out", False, Evidence.UP)
     if proxied and not headed and failed.token == "timeout":  # the proxy said nothing
         return Failure("timeout", f"no answer through the proxy: {failed.detail}",
-                       failed.connect_stage, Evidence.DOWN)
+                       failed.connect_stage, Evidence.PROXY)
     return failed
 
 

@@ -194,7 +194,7 @@ class Fetcher:
 
     @property
     def network_down(self) -> bool:
-        return self._outage.network_down  # the run looks like one without network
+        return self._outage.network_down or self._outage.proxy_failed  # (at the end)
 
     # --- scheduling -----------------------------------------------------------------------
     async def fetch_all(

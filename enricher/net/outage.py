@@ -16,6 +16,12 @@ the guard is for; with a canary, such a resolver's "no such name" is never NXDOM
 (``guard``: ``dns_error``, which is DOWN), so dead names listed first (an archive sorted
 oldest first) no longer look like an outage.
 
+Behind a proxy, a refused request (a refused tunnel, the proxy's own error page) or no answer
+at all through it is ``PROXY`` evidence: the site was never asked. It is judged only when the
+fetch is over (``proxy_failed``): at least ``min_origins`` origins tried and ``ratio`` of them
+refused or silent and never answered. Never early: a sorted archive's first sites, old names
+the proxy cannot resolve, say nothing of the rest.
+
 The verdict is final: once ``network_down`` was true it stays true, whatever attempts still
 running report. The fetcher stops on it, and what it left unchecked must never be taken for
 a finished run (a late answer used to flip it back: the records got ``skipped``).
@@ -42,6 +48,7 @@ class OutageGuard:
     answered: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     nxdomain: set[str] = field(default_factory=set)
+    proxy: set[str] = field(default_factory=set)  # the proxy refused them or stayed silent
     silent: set[str] = field(default_factory=set)  # down | nxdomain
     down_answered: int = 0  # len(down & answered)
     trust_nxdomain: bool = False  # a DNS canary vouches for the resolver's "no such name"
@@ -62,6 +69,17 @@ class OutageGuard:
         elif evidence is Evidence.NXDOMAIN:
             self.nxdomain.add(origin)
             self.silent.add(origin)
+        elif evidence is Evidence.PROXY:
+            self.proxy.add(origin)
+
+    @property
+    def proxy_failed(self) -> bool:
+        """Asked when the fetch is over: did the proxy refuse, or leave unanswered, nearly
+        every origin tried (those that answered once excluded)?"""
+        tried = len(self.tried)
+        if tried == 0 or tried < self.min_origins or not self.proxy:
+            return False
+        return len((self.proxy | self.down) - self.answered) / tried >= self.ratio
 
     @property
     def network_down(self) -> bool:
