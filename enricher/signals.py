@@ -160,7 +160,14 @@ _OOPS = re.compile(r"^(?:oops|whoops|ups|hoppla|uh[\s-]?oh|sorry|désolé|lo\s+s
 _SENTENCE_LEAD = re.compile(
     r"(?:(?:we'?re\s+sorry|we\s+are\s+sorry|sorry|oops|whoops|error|fehler|erreur|404|410)"
     r"[\s,!.:;-]*)*(?:the\s+)?", re.I)
-_CLAUSE = re.compile(r"[:;,?|]|[.!…]\s+\w")  # (a second sentence goes on, too)
+_CLAUSE = re.compile(r"[:;,?|]")
+# a second sentence after a not-found sentence makes a headline ("... can't be found. Blame
+# the algorithm"), unless it is what error pages add: a code, an apology, a way back
+_SECOND_SENTENCE = re.compile(r"[.!…]\s+(?=\w)")
+_ERROR_PAGE_HINT = re.compile(
+    r"(?:error\s*)?(?:404|410)\b|(?:we'?re\s+)?sorry|oops|please|go\s+(?:back|home|to)\b|"
+    r"back\s+to\b|return\b|try\b|search\b|check\b|click\b|visit\b|home\b|zur(?:ück)?\b|"
+    r"startseite|retour|accueil|volver|inicio|torna|fehler\b|erreur\b", re.I)
 _ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 
@@ -206,6 +213,9 @@ def _is_not_found_part(part: str) -> bool:
     if m is None or "?" in part:
         return False
     tail = part[m.end():]
+    second = _SECOND_SENTENCE.search(tail)
+    if second is not None and not _ERROR_PAGE_HINT.match(tail, second.end()):
+        return False  # a second sentence of its own: a headline
     return (_SENTENCE_LEAD.fullmatch(part[: m.start()]) is not None
             and not _CLAUSE.search(tail) and not _ASIDE.search(tail)
             and len(tail.split()) <= MAX_SENTENCE_TAIL_WORDS)

@@ -94,6 +94,12 @@ def test_ordinary_pages_are_not_challenges(headers: dict[str, str], status: int,
     "Página no encontrada", "La página no existe", "Pagina non trovata",
     "Pagina niet gevonden", "Página não encontrada", "Страница не найдена",
     "ページが見つかりません", "页面不存在", "Sayfa bulunamadı", "Nie znaleziono strony",
+    # a second sentence that error pages add (a code, an apology, a way back): still one
+    "The page you were looking for could not be found. Error 404",
+    "This page does not exist. 404", "That page can't be found. Sorry!",
+    "This page doesn't exist. Go home.",
+    "Sorry! The page you are looking for cannot be found. Go back",
+    "Die Seite wurde nicht gefunden. Zurück zur Startseite",
 ])
 def test_not_found_titles(title: str) -> None:
     assert soft_404_reason(ARTICLE, None, title, None) == "not_found_title"
