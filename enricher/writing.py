@@ -254,10 +254,10 @@ def _fixups_that_fit(record: records.Record, edits: Mapping[HolderPath, Mapping[
                      ) -> tuple[Mapping[HolderPath, Mapping[str, Any]], dict[str, list[FieldName]]]:
     """The edits without the fills and URL fixes the record's text cannot take (an anchored
     or aliased value: one URL an alias repeats no longer stops every other fix), each tried
-    on its own, fills first (without any URL fix), then URL fixes (each rebuilt, so that its
-    ``linkCheck`` entry describes the URL the record keeps); and those left out, by flag."""
+    alone when they do not fit together, fills first (without any URL fix), then URL fixes
+    (rebuilt, so that each ``linkCheck`` entry describes the URL the record keeps); and those
+    left out, by flag."""
     left: dict[str, list[FieldName]] = {}
-    filled: set[FieldName] = set()
 
     def with_fills(found: Mapping[HolderPath, Mapping[str, Any]], chosen: set[FieldName]
                    ) -> dict[HolderPath, dict[str, Any]]:
@@ -272,21 +272,35 @@ def _fixups_that_fit(record: records.Record, edits: Mapping[HolderPath, Mapping[
         return True
 
     unfixed = rebuild(fix=False) if options.update_redirects else edits
-    for name in [(h, k) for h, keys in unfixed.items() for k in keys
-                 if options.fill_missing and k in FILLED]:
-        if fits(with_fills(unfixed, filled | {name})):
-            filled.add(name)
-        else:
-            left.setdefault("--fill-missing", []).append(name)
-    fixed: set[FieldName] = set()
-    for name in [(h, k) for h, keys in edits.items() for k in keys
-                 if options.update_redirects and k in _URL_KEYS]:
-        if fits(with_fills(rebuild(fix_only=frozenset(fixed | {name})), filled)):
-            fixed.add(name)
-        else:
-            left.setdefault("--update-redirects", []).append(name)
+    filled = _fitting([(h, k) for h, keys in unfixed.items() for k in keys
+                       if options.fill_missing and k in FILLED],
+                      lambda names: fits(with_fills(unfixed, names)),
+                      left.setdefault("--fill-missing", []))
+    fixed = _fitting([(h, k) for h, keys in edits.items() for k in keys
+                      if options.update_redirects and k in _URL_KEYS],
+                     lambda names: fits(with_fills(rebuild(fix_only=frozenset(names)), filled)),
+                     left.setdefault("--update-redirects", []))
+    left = {flag: names for flag, names in left.items() if names}
     final = rebuild(fix_only=frozenset(fixed)) if options.update_redirects else edits
     return with_fills(final, filled), left
+
+
+def _fitting(candidates: list[FieldName], fits: Callable[[set[FieldName]], bool],
+             left: list[FieldName], taken: frozenset[FieldName] = frozenset()
+             ) -> set[FieldName]:
+    """The candidates that fit together with ``taken`` (``fits``), the others appended to
+    ``left``, found by halving: a few tries per value that does not fit, not one per
+    candidate (a record's 2,000 URL fixes, each trial a rebuild, took minutes)."""
+    if not candidates:
+        return set(taken)
+    if fits(set(taken) | set(candidates)):
+        return set(taken) | set(candidates)
+    if len(candidates) == 1:
+        left.append(candidates[0])
+        return set(taken)
+    half = len(candidates) // 2
+    first = _fitting(candidates[:half], fits, left, taken)
+    return _fitting(candidates[half:], fits, left, frozenset(first))
 
 
 def _leads_away(dest: Path, out_dir: Path) -> bool:

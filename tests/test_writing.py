@@ -349,3 +349,23 @@ def test_one_anchored_url_no_longer_stops_the_records_other_url_fixes(tmp_path: 
                                 QuietReporter(Console(file=io.StringIO()), False),
                                 "2026-11-27T00:00:00Z", tally=tally))
     assert tally.errors[0].line == 6  # the anchored URL's line, not the first edit's (3)
+
+
+def test_fix_ups_that_do_not_fit_are_found_by_halving() -> None:
+    """From a review: every URL fix was tried alone, each trial a rebuild of the record, so a
+    record at the 2,000-URL cap with one anchored URL took minutes every night. The ones that
+    fit are found with a few trials per value that does not."""
+    from enricher.writing import _fitting
+
+    names = [((), f"k{i}") for i in range(2000)]
+    bad = {names[7], names[1500]}
+    trials: list[int] = []
+
+    def fits(chosen: set[Any]) -> bool:
+        trials.append(len(chosen))
+        return not chosen & bad
+
+    left: list[Any] = []
+    assert _fitting(names, fits, left) == set(names) - bad
+    assert left == [names[7], names[1500]]
+    assert len(trials) <= 2 * 2 * 11 + 1  # two bad values, about log2(2000) halvings each
