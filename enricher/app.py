@@ -22,6 +22,7 @@ from typing import TextIO
 from enricher import records
 from enricher.config import Config
 from enricher.enrich import with_probe
+from enricher.finding import no_records
 from enricher.models import (
     Changes,
     FetchResult,
@@ -33,7 +34,6 @@ from enricher.models import (
     RecordError,
     RunResult,
     Sources,
-    shown_name,
 )
 from enricher.net.client import TransportFactory
 from enricher.net.fetch import Fetcher
@@ -104,9 +104,8 @@ async def discover(
             await asyncio.sleep(0)  # a long listing: let a signal handler (Ctrl-C) run
     if skip_dir is not None:
         col.out_root = out_root(inputs, (display for _, display in paths), skip_dir)
-    if not paths and inputs != ["-"]:  # a moved or mistyped folder: a cron job must not
-        reporter.log("enricher: warning: no records (*.md files) under "  # pass in silence
-                     + ", ".join(shown_name(i) for i in inputs) + "; check the paths")
+    if not paths and (warning := no_records(inputs)):
+        reporter.log(f"enricher: {warning}")
     names: dict[str, str] = {}  # provider names: a few, each cited by many URLs
     col.files = [display for _, display in paths]
     rank = {display: i for i, display in enumerate(col.files)}

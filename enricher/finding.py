@@ -316,3 +316,12 @@ def _listing(folder: str) -> list[os.DirEntry[str]]:
     except OSError as exc:
         raise UsageError(f"cannot read folder {shown_name(str(exc.filename))}: {exc.strerror}; "
                          "fix its permissions or leave it out") from None
+
+
+def no_records(inputs: Sequence[str]) -> str | None:
+    """The warning for inputs that hold no record (a moved or mistyped folder must not pass
+    a nightly run in silence); None for stdin's list, which may rightly be empty."""
+    if list(inputs) == ["-"]:
+        return None
+    return (f"warning: no records (*.md files) under {', '.join(shown_name(i) for i in inputs)}"
+            "; check the paths")

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from enricher import records
 from enricher.config import Config
+from enricher.finding import no_records
 from enricher.models import LinkRef, RecordError, shown_name
 from enricher.net.urls import host_key
 from enricher.policy import LinkPolicy, record_slots
@@ -95,6 +96,8 @@ def iter_slots(
                                     for p in slots.problems)
             continue
         yield from policy.apply(slots)
+    if not inventory.records and on_skip is not None and (warning := no_records(inputs)):
+        on_skip(warning)
 
 
 def run_links(

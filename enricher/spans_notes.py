@@ -9,11 +9,15 @@ touch files.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from enricher.spans import _block_header, _end, _line_start, _start
 
 __all__ = ["header_note", "notes_below"]
+
+# what may stand before a node's own text: its anchor and tag, white space, comment lines
+_BEFORE_TEXT = re.compile(r"(?:[&!][^\s]*|\s+|#[^\n]*)*")
 
 
 def header_note(text: str, colon: int, value: Any) -> str:
@@ -38,7 +42,8 @@ def notes_below(text: str, colon: int, value: Any, indent: str) -> list[str]:
     if key_end < 0 or _block_header(value, text) is not None:
         return []
     notes = []
-    start = _start(value)
+    found = _BEFORE_TEXT.match(text, _start(value))  # "&a" or "!!str" may stay on the key's
+    start = found.end() if found else _start(value)  # line, with the value below them
     if start > key_end:
         for line in text[key_end + 1 : _line_start(text, start)].split("\n"):
             if line.lstrip(" \t").startswith("#"):

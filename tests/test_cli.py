@@ -680,3 +680,6 @@ def test_a_folder_without_records_is_a_warning_not_silence(tmp_path: Path) -> No
     assert proc.returncode == ExitCode.OK
     assert proc.stderr == (f"enricher: warning: no records (*.md files) under "
                            f"{tmp_path / 'empty'}; check the paths\n")
+    links = subprocess.run([sys.executable, "-m", "enricher", "links", str(tmp_path / "empty")],
+                           capture_output=True, text=True, timeout=60)
+    assert "enricher: warning: no records (*.md files) under" in links.stderr

@@ -1368,10 +1368,11 @@ def test_a_fix_up_keeps_the_comments_between_a_key_and_its_value(
         tmp_path: Path, newline: str) -> None:
     """From an audit: --update-redirects and --fill-missing replaced ``key:`` through the end
     of its value, and only a comment on the key's line came back: comment lines between
-    the key and a value below it, and those inside an empty ``[ ]``, were deleted."""
+    the key and a value below it (also under an anchor left on the key's line), and those
+    inside an empty ``[ ]``, were deleted."""
     text = ("---\ntitle: T\nwebUrl:\n  # canonical: keep the utm id, ask Jane\n"
             "  https://old.example/a\nexcerpt: # legal\n  # second note\n  \"\"\n"
-            "images: [\n  # photo desk will add one\n]\nrelated:\n  - webUrl:\n"
+            "images: [\n  # photo desk will add one\n]\nrelated:\n  - webUrl: &b\n"
             "      # note B\n      https://old.example/b\n---\nbody\n").replace("\n", newline)
     path = tmp_path / "c.md"
     path.write_bytes(text.encode())

@@ -18,7 +18,8 @@ Policy, in the order it is applied:
    A reference to no character (``&#0;``, a lone half of a UTF-16 pair) is U+FFFD, as in
    HTML; the two halves of a pair (``&#55357;&#56832;``, old MySQL "utf8") are joined.
 3. A TAB, CR, LF or any other ASCII control character inside is ``bad_url`` (no header
-   injection; we do not silently drop them as browsers do).
+   injection; we do not silently drop them as browsers do). A backslash before the query is
+   a slash, as browsers read it (also in records: ``http://site/a\\b`` asks for ``/a/b``).
 4. The scheme must be ``http``/``https`` followed by ``//``: ``data:`` is ``data_url`` (never
    fetched), other schemes ``bad_scheme``; ``//host/x`` and ``example.com`` are ``no_scheme``,
    ``/x`` ``relative``. Nothing is guessed.
@@ -30,8 +31,10 @@ Policy, in the order it is applied:
 6. Userinfo (``user@host``) is ``userinfo``: we never send credentials, and a URL carrying them
    is either a mistake or a disguise (``http://evil.example@127.0.0.1/``).
 7. Hosts must be names of ``[a-z0-9_-]`` labels (1-63 chars, 253 in all, one trailing dot
-   allowed), dotted-quad IPv4 or IPv6 without zone. Numeric names such as ``2130706433``,
-   ``0x7f000001`` or ``127.1`` are kept as written: the address guard vets what they resolve to.
+   allowed; a punycode label must decode as plain punycode), dotted-quad IPv4 or IPv6 without
+   zone. Numeric names such as ``2130706433``, ``0x7f000001`` or ``127.1`` are kept as
+   written: the address guard vets what they resolve to (``literal_ip``, shared with it); a
+   host that ends in a number but is no IPv4 address (``1.2.3.4.5``) is ``bad_host``.
 8. Ports not written as ASCII digits or outside 1..65535 are ``bad_port`` (httpx accepts
    65536, -1, "+80", "8_0" and full-width digits); effective ports below
    1024 not in ``allowed_low_ports`` are ``skipped``/``forbidden_port``.
