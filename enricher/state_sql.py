@@ -58,13 +58,16 @@ _EARLIER_AT = "SELECT e.at FROM earlier e WHERE e.url = urls.url AND e.status = 
 EARLIER_SINCE = f"""UPDATE urls SET since = ({_EARLIER_AT}),
     first_failure = min(coalesce(first_failure, ({_EARLIER_AT})), ({_EARLIER_AT}))
     WHERE url IN (SELECT url FROM earlier) AND url IN (SELECT url FROM obs WHERE new)
-    AND ({_EARLIER_AT}) < since"""
+    AND ({_EARLIER_AT}) < since AND ({_EARLIER_AT}) > coalesce(last_ok, '')"""
+# (never before the last good check: a journal dated by a clock set back would start the
+# streak before it, and confirm early)
 # a URL's own clock never runs back: a check dated before the URL's last one (a clock set
 # back: NTP, a VM restore; or the last check was dated ahead) counts as made at that last
-# check, and since one of the two clocks was wrong, the streak restarts from there,
-# untrusted: it grows again only with checks dated after that last check. So a clock set
-# back and then forward never stretches hours of checks into days, and neither does a run
-# dated ahead (its checks' span is never counted): confirmation comes late, never early
+# check, and since one of the two clocks was wrong, the streak restarts, untrusted: it grows
+# again only with checks dated after that last check, and a dead streak's since moves to the
+# first of them (only dead is confirmed: a good status keeps its since). So a clock set back
+# and then forward never stretches hours of checks into days, and neither does a run dated
+# ahead, once a run with a right clock followed it: confirmation comes late, never early
 _AT = "max(excluded.last_checked, last_checked)"
 _BACK = "excluded.last_checked < last_checked"
 # a check whose time cannot be trusted (dated before the URL's last check, or a new URL's
@@ -84,8 +87,9 @@ ON CONFLICT (url) DO UPDATE SET
     kind = excluded.kind, last_checked = {_AT}, status = excluded.status,
     reason = excluded.reason, http_status = excluded.http_status,
     final_url = excluded.final_url, content_type = excluded.content_type,
-    since = CASE WHEN status != excluded.status OR {_BACK} THEN {_AT}
-        WHEN streak = 0 AND NOT {_UNTRUSTED} THEN excluded.last_checked ELSE since END,
+    since = CASE WHEN status != excluded.status THEN {_AT}
+        WHEN streak = 0 AND NOT {_UNTRUSTED} AND status = 'dead' THEN excluded.last_checked
+        ELSE since END,
     streak = CASE WHEN status != excluded.status
         THEN excluded.streak AND excluded.last_checked >= last_checked
         WHEN {_BACK} OR {_UNTRUSTED} THEN 0 ELSE streak + 1 END,

@@ -1177,3 +1177,42 @@ def test_a_clock_set_back_for_two_runs_never_confirms_early(hist: History, clock
     clock.now = start + timedelta(days=2, hours=3)
     out, _ = one_run(hist, clock, {A: "dead", B: "dead"})
     assert (out[A].confirmed, out[B].confirmed) == (True, True)  # 45 h after 03+3h: late
+
+
+def test_a_good_status_keeps_its_since_through_a_run_dated_ahead(
+        hist: History, clock: Clock) -> None:
+    """From a review: restarting the streak on a check dated back also moved every URL's
+    since, ok ones included, night after night until the clock passed the run dated ahead:
+    every record's linkCheck churned. Only a dead streak's since moves, once."""
+    start = clock()
+    one_run(hist, clock, {A: "ok"})
+    clock.advance(days=5)
+    one_run(hist, clock, {A: "ok"})
+    clock.advance(days=3)
+    one_run(hist, clock, {A: "ok"})  # dated three days ahead
+    for day in range(1, 6):
+        clock.now = start + timedelta(days=5 + day)
+        assert one_run(hist, clock, {A: "ok"})[0][A].since == iso(start), clock()
+
+
+def test_an_interrupted_runs_check_dated_before_the_last_ok_one_starts_no_streak(
+        tmp_path: Path, clock: Clock) -> None:
+    """From a review: an interrupted run whose clock was 5 h behind journaled a dead check
+    dated before the URL's last ok one; the next run's since went back to it, and the link
+    was confirmed after 40 real hours (45 needed)."""
+    with History.open(tmp_path / "s.sqlite", clock=clock) as h:
+        start = datetime(2026, 11, 20, 3, tzinfo=UTC)
+        for when, status in ((start - timedelta(days=1), "ok"), (start, "ok")):
+            clock.now = when
+            one_run(h, clock, {A: status})
+        clock.now = start - timedelta(hours=4)  # real start + 1 h, the clock 5 h behind
+        h.start_run("check", {})
+        dead = res(A, "dead", clock())
+        h.journal(dead)
+        h.flush()
+        h.finish_run([dead], aborted=INTERRUPTED)
+        for hours in (2, 24, 41):
+            clock.now = start + timedelta(hours=hours)
+            out, _ = one_run(h, clock, {A: "dead"})
+            assert out[A].confirmed is False and out[A].since is not None, clock()
+            assert out[A].since > iso(start)  # never before the last ok check
