@@ -44,7 +44,8 @@ def notes_below(text: str, colon: int, value: Any, indent: str) -> list[str]:
     notes = []
     found = _BEFORE_TEXT.match(text, _start(value))  # "&a" or "!!str" may stay on the key's
     start = found.end() if found else _start(value)  # line, with the value below them
-    if start > key_end:
+    if key_end < start <= _end(value):  # (an empty value ends on the key's line: the comments
+        # below it belong to what follows)
         for line in text[key_end + 1 : _line_start(text, start)].split("\n"):
             if line.lstrip(" \t").startswith("#"):
                 notes.append(line.rstrip("\r"))

@@ -1389,3 +1389,14 @@ def test_a_fix_up_keeps_the_comments_between_a_key_and_its_value(
     assert data == {"title": "T", "webUrl": "https://new.example/a", "excerpt": "E",
                     "images": [{"url": "https://i.example/1.png"}],
                     "related": [{"webUrl": "https://new.example/b"}]}
+
+
+def test_a_filled_empty_value_leaves_the_comments_after_it_once(tmp_path: Path) -> None:
+    """From a review: an empty value ends on its key's line; the comment lines after it
+    (about what follows) were taken for notes below the value and written twice."""
+    path = tmp_path / "e.md"
+    path.write_bytes(b"---\ntitle: T\nexcerpt: &e\n# --- images: ask the photo desk ---\n"
+                     b"images: []\n---\nbody\n")
+    new = records.apply_edits(read(path), {(): {"excerpt": "E"}}).decode()
+    assert new == ("---\ntitle: T\nexcerpt: E\n# --- images: ask the photo desk ---\n"
+                   "images: []\n---\nbody\n")
