@@ -331,7 +331,7 @@ def test_a_timeout_through_a_proxy_counts_as_silence_only_before_an_answer() -> 
     kw: dict[str, Any] = {"sent": True, "connected": True, "deadline": 5.0, "waited": 5.0,
                           "read_timeout": 5.0}
     silent_proxy = attempt_failure(exc, proxied=True, **kw)
-    assert (silent_proxy.token, silent_proxy.evidence) == ("timeout", Evidence.PROXY)
+    assert (silent_proxy.token, silent_proxy.evidence) == ("timeout", Evidence.DOWN)
     assert attempt_failure(exc, proxied=True, headed=True, **kw).evidence is Evidence.UP
     assert attempt_failure(exc, **kw).evidence is Evidence.UP
 

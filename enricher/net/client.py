@@ -49,8 +49,8 @@ alert, any byte of HTTP), ``nxdomain`` when a resolver said the name does not ex
 far the attempt got: our deadline before the request left is a connect timeout (down, unless
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
 TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
-``dns``, dead, for a site that was never asked); a refused tunnel and a timeout before any
-answer came back are ``proxy`` evidence, judged at the end of the fetch (``OutageGuard``).
+``dns``, dead, for a site that was never asked), a timeout before any answer came back is
+down, and a refused tunnel is ``proxy`` evidence, judged at the end of the fetch.
 This module must not schedule, retry or decide verdicts.
 """
 
@@ -91,7 +91,7 @@ class Evidence(StrEnum):
     DOWN = "down"  # what a machine without network sees: connect timeout, no route, EAI_AGAIN
     UP = "up"  # something on the network answered: refused (an RST), TLS, any HTTP byte
     NXDOMAIN = "nxdomain"  # a resolver said the name does not exist
-    PROXY = "proxy"  # the proxy refused the request or never answered: the site was not asked
+    PROXY = "proxy"  # the proxy refused the request itself: the site was not asked
 
 
 _DNS_EVIDENCE = {"dns": Evidence.NXDOMAIN, "dns_error": Evidence.DOWN, "dns_timeout": Evidence.DOWN}
@@ -226,7 +226,7 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
                        "it timed out", False, Evidence.UP)
     if proxied and not headed and failed.token == "timeout":  # the proxy said nothing
         return Failure("timeout", f"no answer through the proxy: {failed.detail}",
-                       failed.connect_stage, Evidence.PROXY)
+                       failed.connect_stage, Evidence.DOWN)  # (live sites answer before it)
     return failed
 
 

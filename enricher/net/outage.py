@@ -16,11 +16,12 @@ the guard is for; with a canary, such a resolver's "no such name" is never NXDOM
 (``guard``: ``dns_error``, which is DOWN), so dead names listed first (an archive sorted
 oldest first) no longer look like an outage.
 
-Behind a proxy, a refused request (a refused tunnel, the proxy's own error page) or no answer
-at all through it is ``PROXY`` evidence: the site was never asked. It is judged only when the
-fetch is over (``proxy_failed``): at least ``min_origins`` origins tried and ``ratio`` of them
-refused or silent and never answered. Never early: a sorted archive's first sites, old names
-the proxy cannot resolve, say nothing of the rest.
+Behind a proxy, no answer at all through it is ``DOWN`` (a live site answers before that
+deadline), and a request the proxy refused itself (a refused tunnel, its own error page) is
+``PROXY`` evidence: the site was never asked. That is judged only when the fetch is over
+(``proxy_failed``): at least ``min_origins`` origins tried and ``ratio`` of them refused or
+down and never answered. Never early: a sorted archive's first sites, old names the proxy
+cannot resolve, come back at once and say nothing of the rest.
 
 The verdict is final: once ``network_down`` was true it stays true, whatever attempts still
 running report. The fetcher stops on it, and what it left unchecked must never be taken for
