@@ -165,9 +165,11 @@ _CLAUSE = re.compile(r"[:;,?|]")
 # the algorithm"), unless it is what error pages add: a code, an apology, a way back
 _SECOND_SENTENCE = re.compile(r"[.!…]\s+(?=\w)")
 _ERROR_PAGE_HINT = re.compile(
-    r"(?:error\s*)?(?:404|410)\b|(?:we'?re\s+)?sorry|oops|please|go\s+(?:back|home|to)\b|"
-    r"back\s+to\b|return\b|try\b|search\b|check\b|click\b|visit\b|home\b|zur(?:ück)?\b|"
-    r"startseite|retour|accueil|volver|inicio|torna|fehler\b|erreur\b", re.I)
+    r"(?:(?:error|fehler|erreur)\s*)?(?:404|410)\W*$|(?:we'?re\s+)?sorry\b|oops\b|please\b|"
+    r"go\s+(?:back|home)\b|(?:back|return)\s+to\b|try\s+(?:again|searching|a\s+search)\b|"
+    r"search\s+(?:our|the\s+site|this\s+site)\b|check\s+(?:the|your)\s+(?:url|address|"
+    r"spelling|link)\b|click\s+here\b|(?:zurück|retour|volver|torna)\b|(?:zur\s+)?startseite"
+    r"\b|accueil\b|inicio\b", re.I)
 _ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
 

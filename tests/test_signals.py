@@ -131,6 +131,12 @@ def test_titles_that_merely_mention_404_stay_ok(title: str | None) -> None:
     "The page you were looking for does not exist. Here's why that matters | Example",
     "This page can't be found. Blame the algorithm | Example",
     "Die Seite wurde nicht gefunden. Warum das Netz vergisst | Example",
+    # second sentences that only begin like an error page's hint (a second review)
+    "This page doesn't exist. Tornado hits the web | Example",
+    "This page doesn't exist. Pleased to meet you | Example",
+    "This page does not exist. Search engines still list it | Example",
+    "The page you are looking for does not exist. Home truths about link rot | Example",
+    "This page can't be found. 404 days of lockdown | Example",
 ])
 def test_headlines_about_missing_things_stay_ok(title: str) -> None:
     """A not-found phrase is evidence only when it is the whole message: every other part
