@@ -271,6 +271,8 @@ def _fixups_that_fit(record: records.Record, edits: Mapping[HolderPath, Mapping[
             return False
         return True
 
+    if not fits(rebuild(fill=False, fix=False)):
+        return {}, {}  # the trouble is elsewhere: no fix-up left out would help
     unfixed = rebuild(fix=False) if options.update_redirects else edits
     filled = _fitting([(h, k) for h, keys in unfixed.items() for k in keys
                        if options.fill_missing and k in FILLED],
