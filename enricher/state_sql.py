@@ -61,6 +61,7 @@ EARLIER_SINCE = f"""UPDATE urls SET since = ({_EARLIER_AT}),
     AND ({_EARLIER_AT}) < since AND ({_EARLIER_AT}) > coalesce(last_ok, '')"""
 # (never before the last good check: a journal dated by a clock set back would start the
 # streak before it, and confirm early)
+
 # a URL's own clock never runs back: a check dated before the URL's last one (a clock set
 # back: NTP, a VM restore; or the last check was dated ahead) counts as made at that last
 # check, and since one of the two clocks was wrong, the streak restarts, untrusted: it grows
