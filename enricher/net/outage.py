@@ -49,7 +49,7 @@ class OutageGuard:
     answered: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     nxdomain: set[str] = field(default_factory=set)
-    proxy: set[str] = field(default_factory=set)  # the proxy refused them or stayed silent
+    proxy: set[str] = field(default_factory=set)  # the proxy refused them itself
     silent: set[str] = field(default_factory=set)  # down | nxdomain
     down_answered: int = 0  # len(down & answered)
     trust_nxdomain: bool = False  # a DNS canary vouches for the resolver's "no such name"
