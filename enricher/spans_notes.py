@@ -37,7 +37,7 @@ def notes_below(text: str, colon: int, value: Any, indent: str) -> list[str]:
     """The comment lines, without line ends, between the key's line and ``value`` when it
     starts on a later line, as written; and the comments inside an empty flow collection
     (``indent``, the new value's indentation, for one that shared a line with a bracket).
-    None for a block scalar, whose lines are its text."""
+    Nothing for a block scalar, whose lines are its text."""
     key_end = text.find("\n", colon)
     if key_end < 0 or _block_header(value, text) is not None:
         return []
