@@ -195,15 +195,19 @@ def _toml_names(text: str) -> tuple[str, ...]:
     return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
 
 
-def key_line(path: Path, key: tuple[str, ...], table: tuple[str, ...] = ()) -> int | None:
-    """The 1-based line of config ``key`` (a table's header, or ``name = ...`` in its table)
-    under ``table``; None when not found (an inline table, a dotted key): a plain scan of
-    TOML's common forms, for messages only."""
-    if not key:
-        return None
+def toml_lines(path: Path) -> list[str]:
+    """A config file's lines for ``key_line`` (none when it cannot be read as text)."""
     try:
-        lines = path.read_text("utf-8-sig").splitlines()
+        return path.read_text("utf-8-sig").splitlines()
     except (OSError, UnicodeError):
+        return []
+
+
+def key_line(lines: list[str], key: tuple[str, ...], table: tuple[str, ...] = ()) -> int | None:
+    """The 1-based line of config ``key`` (a table's header, or ``name = ...`` in its table)
+    under ``table`` in a file's ``lines``; None when not found (an inline table, a dotted
+    key): a plain scan of TOML's common forms, for messages only."""
+    if not key:
         return None
     current: tuple[str, ...] = ()
     for number, line in enumerate(lines, 1):
@@ -390,12 +394,13 @@ def load_settings(
                 hosts = _hosts(source, table.pop("hosts"))
             _merge(values, source, _parse(source, table), labels)
         except ConfigError as exc:
-            line = key_line(path, exc.key, within)
+            line = key_line(toml_lines(path), exc.key, within)
             if line is None:
                 raise
             raise ConfigError(str(exc).replace(f"{source}: ", f"{source}:{line}: ", 1)) from None
+        lines = toml_lines(path) if labels else []  # read once for every key's line
         for name in labels:  # later messages about a file's value (a proxy, a CA) name its line
-            if (line := key_line(path, (name,), within)) is not None:
+            if (line := key_line(lines, (name,), within)) is not None:
                 labels[name] = f"{source}:{line}: {name}"
     env = {
         k[len("ENRICHER_") :].lower(): v

@@ -215,34 +215,17 @@ def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]
             rebuild: Callable[..., Mapping[HolderPath, Mapping[str, Any]]],
             options: EnrichOptions, error: records.EditError) -> tuple[bytes, str, int | None]:
     """The record with the fix-ups its text cannot take left out, what was left, and the
-    line of the first value left; the first that applies of: every fill and URL fix but
-    those that fail alone, no URL fixes, no fills, no fix-ups. Raises ``error`` when none
-    applies (the trouble is elsewhere)."""
-    tries: list[tuple[Callable[[], Mapping[HolderPath, Mapping[str, Any]]], str, int | None]]
-    tries = []
+    line of the first value left. Raises ``error`` when leaving fix-ups out does not help
+    (the trouble is elsewhere: the record's edits without any fix-up do not fit either)."""
     kept, left = _fixups_that_fit(record, edits, rebuild, options)
-    if left:
-        what = "; ".join(f"{flag} left {', '.join(where((*h, k)) for h, k in names)} as "
-                         f"{'it is' if len(names) == 1 else 'they are'}"
-                         for flag, names in left.items())
-        first = min((record.line_of(*name) or 0 for names in left.values() for name in names),
-                    default=0)
-        tries.append((lambda: kept, what, first or None))
-    if options.update_redirects:
-        tries.append((lambda: rebuild(fix=False),
-                      "--update-redirects left this record's URLs as they are", None))
-    if options.fill_missing:
-        tries.append((lambda: rebuild(fill=False),
-                      "--fill-missing left this record's empty values as they are", None))
-    if options.fill_missing and options.update_redirects:
-        tries.append((lambda: rebuild(fill=False, fix=False),
-                      "--fill-missing and --update-redirects left this record as it was", None))
-    for edited, what, line in tries:
-        try:
-            return records.apply_edits(record, edited()), what, line
-        except records.EditError:
-            continue
-    raise error
+    if not left:
+        raise error
+    what = "; ".join(f"{flag} left {', '.join(where((*h, k)) for h, k in names)} as "
+                     f"{'it is' if len(names) == 1 else 'they are'}"
+                     for flag, names in left.items())
+    first = min((record.line_of(*name) or 0 for names in left.values() for name in names),
+                default=0)
+    return records.apply_edits(record, kept), what, first or None  # (tried: it fits)
 
 
 _URL_KEYS = frozenset(path.rpartition("[].")[2].rpartition(".")[2] for path, _ in URL_FIELDS)

@@ -180,8 +180,7 @@ def resolve_url(
         return _invalid("not_a_string", f"expected a URL string, found {_type_name(ref)}")
     if isinstance(prepared, Rejected):
         return prepared
-    scheme = _SCHEME.match(prepared)
-    if scheme is None or scheme.group(1).lower() in DEFAULT_PORTS:
+    if _SCHEME.match(prepared) is None:  # (clean_url reads an absolute one's backslashes)
         prepared = _as_browsers_read(prepared)
     if _SCHEME.match(prepared):
         return clean_url(prepared, max_length=max_length, allowed_low_ports=allowed_low_ports,
