@@ -14,14 +14,22 @@ This module must not fetch, parse pages or touch records; only ``state`` talks t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from enricher.config import DEFAULT_CONFIRM_DAYS, DEFAULT_CONFIRM_RUNS, KEEP_RUNS, Config
+from enricher.config import (
+    DEFAULT_CONFIRM_DAYS,
+    DEFAULT_CONFIRM_RUNS,
+    KEEP_RUNS,
+    Config,
+    FetchConfig,
+)
 from enricher.models import FetchResult, LinkKind, LinkResult, RecordCounts, RunResult
 from enricher.report import Changes
 from enricher.state import (
@@ -67,7 +75,7 @@ class Nightly:
             confirm_days=config.confirm_days,
             rehearsal=config.dry_run,  # a dry run reads the history and writes none of it
         )
-        history.start_run(command, options)
+        history.start_run(command, options, verdict_profile(config.fetch))
         return cls(history, config, clock)
 
     def reuse(self, items: Sequence[tuple[str, LinkKind]]) -> dict[str, LinkResult]:
@@ -109,6 +117,7 @@ class Nightly:
         if self.history is None:
             return result
         result = replace(result, checked_at=sys.intern(iso(self.clock())))  # one per second
+        headers = fetched.headers
         if fetched.not_modified:
             stored = self.history.stored(fetched.url)
             if stored is not None:  # the page did not change: neither do its facts
@@ -119,13 +128,19 @@ class Nightly:
                     page=stored.page,
                     image=stored.image,
                 )
-        elif fetched.http_status is not None and 200 <= fetched.http_status < 300:
-            headers = fetched.headers
-            modified = validator(headers.get("last-modified"))  # many pages share one
-            self._etags[fetched.url] = (validator(headers.get("etag")),
-                                        sys.intern(modified) if modified else None)
+            if headers.get("etag"):  # a 304's validators replace the stored ones (RFC 9111)
+                self._etags[fetched.url] = self._validators_of(headers)
+        elif fetched.http_status is not None:  # the facts stored now are this answer's
+            self._etags[fetched.url] = (  # only the URL's own answer's validators serve it
+                self._validators_of(headers) if 200 <= fetched.http_status < 300
+                and not fetched.redirects else (None, None))
         self.history.journal(result)
         return result
+
+    @staticmethod
+    def _validators_of(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+        modified = validator(headers.get("last-modified"))  # many pages share one
+        return validator(headers.get("etag")), sys.intern(modified) if modified else None
 
     async def keep_journal(self, interval: float = JOURNAL_SECONDS) -> None:
         """Commit the journal every ``interval`` seconds of real time until cancelled, so a
@@ -166,6 +181,21 @@ class Nightly:
         """Close the history; ``discard``: forget this run (a usage error ended it)."""
         if self.history is not None:
             self.history.close(discard)
+
+
+def verdict_profile(fetch: FetchConfig) -> str:
+    """A short hash of the settings that can change a URL's verdict: the codes accepted,
+    what the request says of itself (User-Agent, headers, per host too), the address
+    policy, the proxy and CA bundle, the redirects followed, HTTP/2. A stored result is
+    reused (``--max-age``, resume) only by a run with the same profile: one that was ok
+    with ``--accept 403`` must not hide a 403 from a run without it. Timeouts and limits
+    are left out: they decide nothing of an answer that came."""
+    hosts = sorted((name, host.user_agent, sorted(host.headers.items()))
+                   for name, host in fetch.hosts.items() if host.user_agent or host.headers)
+    facts = [fetch.user_agent, sorted(fetch.headers.items()), sorted(fetch.accepted_status),
+             fetch.allow_private, sorted(fetch.allowed_low_ports), fetch.proxy,
+             fetch.ca_bundle, fetch.max_redirects, fetch.http2, hosts]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
 def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,

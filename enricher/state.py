@@ -21,6 +21,8 @@ The rules, each decided here only:
   another target), flapping (>= 3 good<->bad changes among the last 6 checks, this one too).
 * a reused result (``--max-age``) is no check: annotated, it changes nothing stored; a
   resumed one is a check of the interrupted run (its ``checked_at`` is newer than the row).
+  Either is reused only by a run whose profile (of the settings that decide verdicts:
+  ``--accept``, User-Agent, headers, ...) is the one that checked it.
 * resume: the journal keeps what unfinished runs (killed, or ended with ``aborted=INTERRUPTED``)
   had finished, for ``RESUME_WINDOW`` (never longer than ``--max-age``). Commits are batched
   (``JOURNAL_BATCH`` results, ``JOURNAL_SECONDS`` by the clock, or ``flush``, which the caller
@@ -73,7 +75,7 @@ from enricher.state_lock import release_lock, take_lock
 from enricher.state_rows import RunInfo as RunInfo
 from enricher.state_rows import changes_from, changes_of, from_row, meta_of, validators
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the profile of the settings that decided each result
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
 RESUME_WINDOW = timedelta(hours=defaults.RESUME_WINDOW_HOURS)  # under the nightly period: recent
 FORGET_AFTER = timedelta(days=defaults.FORGET_AFTER_DAYS)  # a URL unchecked this long is forgotten
@@ -145,6 +147,7 @@ class History:
         self.rehearsal = rehearsal
         self.confirm_runs, self.confirm_days = confirm_runs, confirm_days
         self._run: int | None = None
+        self._profile = ""  # this run's (``start_run``)
         self._held: int | None = None  # the run whose finish_run(hold=True) is not committed
         self._pending: list[tuple[Any, ...]] = []
         self._flushed = clock()
@@ -204,6 +207,9 @@ class History:
                                        " COMMIT;")
             # we hold the lock, so a run still marked running was killed
             self._db.execute("UPDATE runs SET state = ? WHERE state = 'running'", (INTERRUPTED,))
+        if version == 1 and not read_only:  # a rehearsal changes its private copy
+            self._db.executescript(f"BEGIN; {sql.MIGRATE_1} PRAGMA user_version={SCHEMA_VERSION};"
+                                   " COMMIT;")
         self._db.execute("PRAGMA cache_size=-16000")
         self._db.executescript(sql.TEMP)
 
@@ -250,9 +256,12 @@ class History:
         self.close()
 
     @_guarded
-    def start_run(self, command: str, options: Mapping[str, object]) -> int:
-        """Record a new run (``open`` marked an unfinished one interrupted; see ``resumable``)."""
+    def start_run(self, command: str, options: Mapping[str, object], profile: str = "") -> int:
+        """Record a new run (``open`` marked an unfinished one interrupted; see ``resumable``).
+        ``profile``: of the settings that decide verdicts; results reach only runs with the
+        same one (``resumable``, ``fresh``)."""
         now = self._clock()
+        self._profile = profile
         window = (iso(now - RESUME_WINDOW), iso(now))
         for statement, args in zip(sql.EARLIER, ((), window), strict=True):  # a temporary
             self._db.execute(statement.format(bad=_BAD_SQL), args)  # table: rehearsals too
@@ -268,13 +277,15 @@ class History:
         return self._run
 
     @_guarded
-    def resumable(self, max_age_seconds: float | None = None) -> dict[str, LinkResult]:
-        """Good results that interrupted runs finished within ``RESUME_WINDOW``, and within
+    def resumable(self, max_age_seconds: float | None = None, *, any_profile: bool = False
+                  ) -> dict[str, LinkResult]:
+        """Good results that interrupted runs with this one's profile (with ``any_profile``,
+        any: to look at the journal) finished within ``RESUME_WINDOW``, and within
         ``max_age_seconds`` when given (reused=True); a failed one is checked again."""
         limit = RESUME_WINDOW.total_seconds() if max_age_seconds is None else max_age_seconds
         now = self._clock()  # an entry dated after now (a clock set back) is never resumed
         cutoff = iso(now - min(RESUME_WINDOW, timedelta(seconds=limit)))
-        rows = self._db.execute(sql.RESUMABLE, (cutoff, iso(now)))
+        rows = self._db.execute(sql.RESUMABLE, (cutoff, iso(now), any_profile, self._profile))
         return {row[0]: from_row(row) for row in rows}
 
     @_guarded
@@ -285,7 +296,7 @@ class History:
         moment = self._clock()
         self._pending.append((r.url, iso(moment), r.kind.value, r.status.value, r.reason,
                               r.http_status, r.final_url, r.content_type,
-                              r.checked_at or iso(moment), meta_of(r)[0]))
+                              r.checked_at or iso(moment), meta_of(r)[0], self._profile))
         seconds = (moment - self._flushed).total_seconds()
         if len(self._pending) >= JOURNAL_BATCH or seconds >= JOURNAL_SECONDS:
             self._flush()
@@ -304,11 +315,12 @@ class History:
 
     @_guarded
     def fresh(self, urls: Iterable[str], max_age_seconds: float) -> dict[str, LinkResult]:
-        """Stored good results of ``urls`` checked less than ``max_age_seconds`` ago, with
-        their metadata (reused=True). Failed URLs are never fresh, nor a time after now."""
+        """Stored good results of ``urls`` checked less than ``max_age_seconds`` ago by a run
+        with this one's profile, with their metadata (reused=True). Failed URLs are never
+        fresh, nor a time after now."""
         now = self._clock()
         rows = self._wanted(urls, sql.FRESH, (iso(now - timedelta(seconds=max_age_seconds)),
-                                              iso(now)))
+                                              iso(now), self._profile))
         return {row[0]: from_row(row) for row in rows}
 
     def _wanted(self, urls: Iterable[str], query: str, params: tuple[Any, ...] = ()
@@ -405,6 +417,7 @@ class History:
             # this run's checks against the rows before they are updated (flapping: after)
             changes = changes_of(db.execute(sql.CHANGES.format(bad=_BAD_SQL)), now, BAD)
             db.execute(sql.UPSERT, (self._run,))
+            db.execute(sql.PROFILE, (self._profile,))
             db.execute(sql.EARLIER_SINCE)  # a streak an interrupted run's records began
             # a reused result's metadata came from here: same hash, nothing written
             db.executemany(sql.META, ((url, *meta_of(out[url])) for url in kept))

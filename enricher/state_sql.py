@@ -21,7 +21,8 @@ CREATE TABLE urls (
     first_failure TEXT,         -- first check of the current bad streak
     last_ok TEXT,               -- last good check
     etag TEXT, last_modified TEXT,
-    history TEXT NOT NULL       -- the last checks, oldest first: g good, b bad
+    history TEXT NOT NULL,      -- the last checks, oldest first: g good, b bad
+    profile TEXT                -- the settings that decided it (``nightly.verdict_profile``)
 ) WITHOUT ROWID;
 CREATE TABLE meta (             -- of the last check; rewritten only when its hash changes
     url TEXT PRIMARY KEY, hash TEXT, json TEXT  -- JSON: page, image, redirects
@@ -37,9 +38,13 @@ CREATE TABLE runs (
 CREATE TABLE journal (          -- what unfinished runs finished, for resume
     url TEXT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT NOT NULL, http_status INTEGER, final_url TEXT, content_type TEXT,
-    last_checked TEXT NOT NULL, meta TEXT
+    last_checked TEXT NOT NULL, meta TEXT, profile TEXT
 ) WITHOUT ROWID;
 """
+# schema 1 -> 2: a result is reused only by a run with the settings that decided it (a row
+# from before has none: it is checked again once)
+MIGRATE_1 = """ALTER TABLE urls ADD COLUMN profile TEXT;
+ALTER TABLE journal ADD COLUMN profile TEXT;"""
 TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS obs (
     url TEXT PRIMARY KEY, kind TEXT, status TEXT, reason TEXT, http_status INTEGER,
@@ -110,9 +115,11 @@ FLAPPING = (
     "ORDER BY u.url"
 )
 # validators only when a 304 has something to reuse: a page's metadata, an image's facts (a
-# URL first checked for reachability and now cited as a page must be fetched in full)
+# URL first checked for reachability and now cited as a page must be fetched in full); and
+# only the URL's own: a 304 to its first hop says nothing of a page a redirect reached
 _CONDITIONAL = """SELECT url, etag, last_modified, kind FROM {rows} JOIN meta USING (url)
-    WHERE {where} status = 'ok' AND (etag IS NOT NULL OR last_modified IS NOT NULL) AND
+    WHERE {where} status = 'ok' AND final_url IS NULL AND
+    (etag IS NOT NULL OR last_modified IS NOT NULL) AND
     json_extract(json, CASE kind WHEN 'page' THEN '$.page' WHEN 'image' THEN '$.image' END)
     IS NOT NULL"""
 CONDITIONAL = _CONDITIONAL.format(rows="urls", where="url = ? AND")
@@ -159,11 +166,15 @@ LAST_FINISHED = "SELECT {} FROM runs WHERE state = 'finished' ORDER BY id DESC L
 ROW = "url, kind, status, reason, http_status, final_url, content_type, last_checked"
 STORED = f"SELECT {ROW}, json, since FROM urls LEFT JOIN meta USING (url)"
 LATEST = f"SELECT {ROW}, json, since, {CONFIRMED} FROM urls LEFT JOIN meta USING (url)"
-# good results checked after ? and not after ? (now: a time after it is a clock set back)
+# good results checked after ? and not after ? (now: a time after it is a clock set back),
+# with the settings of this run (?: their profile)
 FRESH = f"""SELECT {ROW}, json, since FROM {WANTED_URLS} LEFT JOIN meta USING (url)
-    WHERE last_checked > ? AND last_checked <= ? AND status IN ('ok', 'redirected')"""
+    WHERE last_checked > ? AND last_checked <= ? AND status IN ('ok', 'redirected')
+    AND profile IS ?"""
+# this run's checks were decided by its settings (?: their profile)
+PROFILE = "UPDATE urls SET profile = ? WHERE url IN (SELECT url FROM obs WHERE new)"
 # the journal: entries dated before the resume window or after now go; the good ones resume
 OLD_JOURNAL = "DELETE FROM journal WHERE at < ? OR at > ?"
-JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 RESUMABLE = f"""SELECT {ROW}, meta FROM journal WHERE at >= ? AND at <= ?
-    AND status IN ('ok', 'redirected')"""
+    AND status IN ('ok', 'redirected') AND (? OR profile IS ?)"""

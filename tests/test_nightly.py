@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
     content_type: str = "text/html; charset=utf-8"
+    last_modified: str | None = None  # an HTTP date; If-Modified-Since at or after it: 304
+    answer_etag: str | None = None  # the ETag sent, when not ``etag`` (which still matches)
 
 
 def article(title: str, description: str, image: str | None = None) -> bytes:
@@ -97,6 +100,7 @@ class LocalWeb:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()  # path -> requests
         self.codes: Counter[tuple[str, int]] = Counter()  # (path, answer code) -> requests
+        self.validators: list[tuple[str, str | None, str | None]] = []  # path, INM, IMS
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -126,13 +130,19 @@ class LocalWeb:
         with self.lock:
             self.hits.clear()
             self.codes.clear()
+            self.validators.clear()
 
     def _answer(self, path: str, headers: Any) -> tuple[Route, int]:
         route = self.routes.get(path, Route(404, b"<h1>Not Found</h1>"))
         code = route.status
-        if route.etag is not None and headers.get("If-None-Match") == route.etag:
+        asked, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
+        matches = asked is not None and asked in (route.etag, route.answer_etag)
+        unchanged = asked is None and since and route.last_modified and (
+            parsedate_to_datetime(since) >= parsedate_to_datetime(route.last_modified))
+        if (route.etag is not None and matches) or unchanged:
             code = 304
         with self.lock:
+            self.validators.append((path, asked, since))
             self.hits[path] += 1
             self.codes[(path, code)] += 1
         return route, code
@@ -153,7 +163,9 @@ class LocalWeb:
                 self.send_header("Content-Type", route.content_type)
                 self.send_header("Content-Length", str(len(body)))
                 if route.etag is not None:
-                    self.send_header("ETag", route.etag)
+                    self.send_header("ETag", route.answer_etag or route.etag)
+                if route.last_modified is not None:
+                    self.send_header("Last-Modified", route.last_modified)
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
@@ -1058,7 +1070,7 @@ def test_a_run_interrupted_while_writing_records_is_an_interrupted_run(
     urls = {web.url("/x.html"), web.url("/y.html")}
     with state_module.History.open(state, read_only=True, clock=clock) as history:
         assert [r.state for r in history.runs(5)] == [state_module.INTERRUPTED]
-        assert set(history.resumable()) == urls
+        assert set(history.resumable(any_profile=True)) == urls
         assert all(history.stored(url) is None for url in urls)
 
     web.reset_counts()
@@ -1244,3 +1256,106 @@ def test_an_image_also_cited_as_a_page_keeps_its_type_and_size(
     assert (entry["status"], entry["type"], entry["width"], entry["height"]) == \
         ("ok", "png", 3, 2)
     assert data["related"][0]["linkCheck"]["webUrl"]["status"] == "ok"
+
+
+# --- what a stored result may be reused for ------------------------------------------------
+
+
+@pytest.mark.parametrize("way", ["max-age", "resume"])
+@pytest.mark.parametrize("setting", ["accept", "allow-private"])
+def test_a_result_is_reused_only_by_a_run_with_the_settings_that_decided_it(
+        web: LocalWeb, tmp_path: Path, way: str, setting: str) -> None:
+    """A page that answers 403 is ok in a run with ``--accept 403``. A later run without it
+    (or with the address policy on) must not reuse that ok, through ``--max-age`` or by
+    resuming the first run when it was interrupted: it decides again (blocked). A run with
+    the same settings does reuse it, without a request."""
+    web.routes["/members.html"] = Route(403, article("Members only", "Sign in to read"))
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "m.md", [f"webUrl: {json.dumps(web.url('/members.html'))}"])
+    state, clock = tmp_path / "state.sqlite", Clock()
+    first = config(state, max_age=20 * 3600 if way == "max-age" else None)
+    first = replace(first, fetch=replace(first.fetch, accepted_status=frozenset({403})))
+    later = replace(first, fetch=replace(first.fetch, accepted_status=frozenset())
+                    ) if setting == "accept" else replace(first, fetch=replace(
+                        first.fetch, allow_private=False))
+    url = web.url("/members.html")
+    if way == "max-age":
+        assert by_url(night(folder, first, clock))[url].status is LinkStatus.OK
+        web.reset_counts()
+        clock.set(hours=1)
+        same = by_url(night(folder, first, clock))[url]
+        assert same.reused and same.status is LinkStatus.OK and not web.hits
+    else:
+        console = Console(file=io.StringIO(), width=200)
+        run = asyncio.run(app.run("enrich", [str(folder)], first,
+                                  CancelWhenWriting(console, False), write=True, clock=clock))
+        assert run.aborted == "interrupted" and by_url(run)[url].status is LinkStatus.OK
+    web.reset_counts()
+    clock.set(hours=2)
+    now = by_url(night(folder, later, clock, command="check"))[url]
+    assert not now.reused
+    assert now.status is LinkStatus.BLOCKED, now
+    assert web.hits["/members.html"] == (1 if setting == "accept" else 0)
+
+
+def test_validators_of_a_page_a_temporary_redirect_reached_are_never_the_urls_own(
+        web: LocalWeb, tmp_path: Path) -> None:
+    """Night 2 the story is sent (302) to a consent gate with its own Last-Modified. Those
+    validators describe the gate: night 3, when the story answers again, its request carries
+    none of them, so the server's 304 cannot make the gate's page the story's livePage."""
+    story = Route(200, article("Council approves new bike lanes", "Seven votes to two"),
+                  last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
+    web.routes["/story.html"] = story
+    folder = tmp_path / "records"
+    folder.mkdir()
+    path = record(folder, "s.md", ['title: "Council approves new bike lanes"',
+                                   f"webUrl: {json.dumps(web.url('/story.html'))}"])
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    night(folder, cfg, clock)
+    kept = front(path)["livePage"]
+    assert kept["title"] == "Council approves new bike lanes"
+
+    web.routes["/story.html"] = Route(302, b"", {"Location": web.url("/consent.html")})
+    web.routes["/consent.html"] = Route(200, article("Before you continue", "We use cookies"),
+                                        last_modified="Mon, 30 Nov 2026 00:00:00 GMT")
+    clock.set(hours=24)
+    night(folder, cfg, clock)
+    assert front(path)["livePage"] == kept
+
+    web.routes["/story.html"] = story
+    web.reset_counts()
+    clock.set(hours=48)
+    night(folder, cfg, clock)
+    assert ("/story.html", None, "Mon, 30 Nov 2026 00:00:00 GMT") not in web.validators
+    assert web.codes[("/story.html", 200)] == 1, web.codes
+    assert front(path)["livePage"] == kept
+    assert not front(path)["linkCheck"]["webUrl"].get("titleDrift")
+
+    web.reset_counts()  # the story's own validators serve it again
+    clock.set(hours=72)
+    night(folder, cfg, clock)
+    assert web.validators == [("/story.html", None, "Mon, 01 Jan 2024 00:00:00 GMT")]
+    assert web.codes[("/story.html", 304)] == 1
+
+
+def test_a_304_carrying_a_new_etag_replaces_the_stored_one(web: LocalWeb, tmp_path: Path
+                                                           ) -> None:
+    """RFC 9111: the validators of a 304 update the stored ones; the next conditional
+    request sends the new ETag."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "p.md", [f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    night(folder, cfg, clock, command="check")
+    web.routes["/p.html"].answer_etag = '"p-v2"'  # the server names the same page anew
+    web.reset_counts()
+    clock.set(hours=24)
+    night(folder, cfg, clock, command="check")
+    assert web.validators == [("/p.html", '"/p.html-v1"', None)]
+    assert web.codes[("/p.html", 304)] == 1
+    web.reset_counts()
+    clock.set(hours=48)
+    night(folder, cfg, clock, command="check")
+    assert web.validators == [("/p.html", '"p-v2"', None)]

@@ -31,6 +31,7 @@ from enricher.report.model import Changes, StillDead
 from enricher.state import (
     INTERRUPTED,
     JOURNAL_BATCH,
+    SCHEMA_VERSION,
     History,
     StateError,
     StateLocked,
@@ -747,7 +748,7 @@ def test_open_creates_folders_and_uses_wal(tmp_path: Path, clock: Clock) -> None
     History.open(path, clock=clock).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
 
 
 def test_only_the_state_modules_import_sqlite3() -> None:
@@ -1216,3 +1217,49 @@ def test_an_interrupted_runs_check_dated_before_the_last_ok_one_starts_no_streak
             out, _ = one_run(h, clock, {A: "dead"})
             assert out[A].confirmed is False and out[A].since is not None, clock()
             assert out[A].since > iso(start)  # never before the last ok check
+
+
+def _schema_1(path: Path) -> None:
+    """A history as enricher wrote it before results carried their settings' profile."""
+    old = state_sql.SCHEMA.replace("history TEXT NOT NULL,", "history TEXT NOT NULL")
+    old = re.sub(r"\n    profile TEXT[^\n]*", "", old)
+    old = old.replace("meta TEXT, profile TEXT", "meta TEXT")
+    assert "profile" not in old
+    with sqlite3.connect(path) as db:
+        db.executescript(f"{old} PRAGMA user_version=1;")
+        db.execute("INSERT INTO urls VALUES (?, 'page', ?, ?, 'ok', 'ok', 200, NULL, NULL, ?, 1,"
+                   " 0, NULL, ?, NULL, NULL, 'g')", (A, *[iso(T0)] * 4))
+    db.close()
+
+
+def test_a_schema_1_history_is_upgraded_and_its_results_are_checked_again_once(
+        tmp_path: Path, clock: Clock) -> None:
+    """A result stored before profiles existed was decided by settings no one knows: a run
+    reuses none of it (``--max-age``), then reuses what it checked itself. A dry run
+    upgrades only its private copy; ``enricher report`` reads the old file as it is."""
+    path = tmp_path / "state.sqlite"
+    _schema_1(path)
+    clock.advance(hours=1)
+    with History.open(path, read_only=True, clock=clock) as report:
+        assert [r.url for r in report.latest()] == [A]
+    with History.open(path, clock=clock, rehearsal=True) as dry:
+        dry.start_run("check", {}, "p1")
+        assert dry.fresh([A], 86400) == {}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
+    with History.open(path, clock=clock) as h:
+        h.start_run("check", {}, "p1")
+        assert h.fresh([A], 86400) == {}
+        h.finish_run([res(A, "ok", clock()), res(B, "ok", clock())])
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+    clock.advance(hours=1)
+    with History.open(path, clock=clock) as h:
+        h.start_run("check", {}, "p1")
+        assert set(h.fresh([A, B], 86400)) == {A, B}
+        h.finish_run([])
+    with History.open(path, clock=clock) as h:
+        h.start_run("check", {}, "p2")  # other settings: nothing to reuse
+        assert h.fresh([A, B], 86400) == {}
