@@ -27,7 +27,7 @@ from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_inputs, check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
-from enricher.streams import QuietOnError, to_devnull
+from enricher.streams import is_tty, make_console, to_devnull
 
 
 class ExitCode(IntEnum):
@@ -240,19 +240,6 @@ def _settings(args: argparse.Namespace, env: Env) -> Settings:
     )
 
 
-def _console(stream: TextIO, env: Env, no_color: bool) -> Console:
-    # names are shown as they are: no emoji codes (a file named ``x:thumbs_up:.md`` stays
-    # so, even where markup is off) and no highlighting; this module prints with markup=False
-    return Console(
-        file=QuietOnError(stream),  # type: ignore[arg-type]  # a TextIO by delegation
-        force_terminal=env.force_terminal,
-        no_color=no_color or None,
-        highlight=False,
-        emoji=False,
-        soft_wrap=True,  # one-line messages stay one line in logs
-    )
-
-
 _VALUE_FLAGS = frozenset(
     {flag for flag, _, _ in _NETWORK_FLAGS} | {"--accept", "--header", "--include", "--exclude"}
 )
@@ -330,7 +317,7 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
     if args.command is None:
         parser.print_help(env.stderr)
         return ExitCode.USAGE
-    err = _console(env.stderr, env, args.no_color)
+    err = make_console(env.stderr, env.force_terminal, args.no_color)
     try:
         if args.command == "links":
             from enricher.inventory import run_links
@@ -446,6 +433,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         verbose=args.verbose,
         interval=config.progress_interval,
         in_flight=lambda: fetchers[0].in_flight() if fetchers else {},
+        # FORCE_COLOR makes rich call any stream a terminal: colours, yes; animation, no
+        animate=env.force_terminal if env.force_terminal is not None else is_tty(env.stderr),
     )
     diff_lines: list[str] = []
     signalled: list[int] = []

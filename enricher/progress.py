@@ -235,10 +235,14 @@ def make_reporter(
     verbose: bool = False,
     interval: float = 10.0,
     in_flight: InFlight | None = None,
+    animate: bool | None = None,
 ) -> Reporter:
-    """Decide once: quiet, a live display on a terminal, or plain lines."""
+    """Decide once: quiet, a live display on a terminal, or plain lines. ``animate``: the
+    stream is a terminal (None: as ``console`` says; rich says so of any stream when
+    ``FORCE_COLOR`` is set)."""
     if quiet:
         return QuietReporter(console, verbose)
-    if console.is_terminal and not console.is_dumb_terminal:
+    live = console.is_terminal if animate is None else animate
+    if live and console.is_terminal and not console.is_dumb_terminal:
         return RichReporter(console, verbose, in_flight)
     return PlainReporter(console, verbose, interval)

@@ -4,7 +4,8 @@
 exit 1 from inside whatever callback was printing (a progress line in the middle of the
 fetch), and a write error on a terminal that hung up is a traceback. Wrapped, the run goes
 on and ends with its own status. ``to_devnull`` silences a stdout whose reader went away
-or whose disk is full, once enricher has said so. This module must not do anything else.
+or whose disk is full, once enricher has said so. ``make_console`` puts rich's console on
+such a stream. This module must not do anything else.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import contextlib
 import io
 import os
 from typing import Any, TextIO
+
+from rich.console import Console
 
 
 class QuietOnError:
@@ -59,3 +62,26 @@ def to_devnull(*streams: object) -> None:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
             os.close(devnull)
+
+
+def is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):  # closed, or a stream without a file
+        return False
+
+
+def make_console(stream: TextIO, force_terminal: bool | None, no_color: bool) -> Console:
+    """The console of enricher's messages on ``stream`` (stderr), quiet once it fails.
+    Names are shown as they are: no emoji codes (a file named ``x:thumbs_up:.md`` stays so,
+    even where markup is off) and no highlighting; enricher prints with markup=False."""
+    if force_terminal is None and no_color and not is_tty(stream):  # FORCE_COLOR asks for
+        force_terminal = False  # colours, --no-color takes them back: in a log, no ANSI code
+    return Console(
+        file=QuietOnError(stream),  # type: ignore[arg-type]  # a TextIO by delegation
+        force_terminal=force_terminal,
+        no_color=no_color or None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=True,  # one-line messages stay one line in logs
+    )

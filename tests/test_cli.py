@@ -212,6 +212,25 @@ def test_links_inventory(web: DemoWeb, tmp_path: Path) -> None:
     assert code == ExitCode.OK and "bike-lanes.html" in out
 
 
+def test_force_color_in_a_log_gives_colours_never_the_animation(web: DemoWeb, tmp_path: Path
+                                                                ) -> None:
+    """CI systems set FORCE_COLOR=1, which makes rich call any stream a terminal: the
+    output stays lines (no cursor moves, no hidden cursor), coloured; with --no-color, it
+    holds no ANSI code at all."""
+    write_demo_records(web, tmp_path / "records")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"FORCE_COLOR": "1"}
+    argv = [sys.executable, "-m", "enricher", "check", str(tmp_path / "records"), *FAST]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == ExitCode.LINKS_FAILED, done.stderr
+    assert "\x1b[?25l" not in done.stderr and not re.search(r"\x1b\[\d*[AK]", done.stderr)
+    assert re.search(r"^\d{4}-\d\d-\d\dT\S+ checking links", done.stderr, re.M), done.stderr
+    assert "\x1b[" in done.stderr  # the colours FORCE_COLOR asked for
+    done = subprocess.run([*argv, "--no-color"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == ExitCode.LINKS_FAILED, done.stderr
+    assert ANSI not in done.stderr, repr(done.stderr[:300])
+
+
 def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> None:
     write_demo_records(web, tmp_path / "records")
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "NO_COLOR"}}
