@@ -326,7 +326,7 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
             stdin = _stdin_skipping_missing(env.stdin, err) if "-" in args.paths else env.stdin
             return run_links(args.paths, settings.config, args.links_format, env.stdout, err, stdin)
         if args.command == "report":
-            return _run_report(args, _settings(args, env), err)
+            return _run_report(args, _settings(args, env), err, env.stdout)
         if args.command == "demo":
             from enricher.demo import run_demo
 
@@ -359,18 +359,24 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 
 
 def _write_reports(run: RunResult, reports: list[tuple[str, str]], fail_on: frozenset[str],
-                   err: Console) -> bool:
-    """Write every requested report; False when one could not be written (named on stderr)."""
+                   err: Console, stdout: TextIO) -> tuple[bool, OSError | None]:
+    """Write every requested report; False when one could not be written (named on stderr).
+    When stdout (``-``) fails, the others are written all the same, and its error returned
+    for ``main`` to end with once the summary is out."""
     from enricher.report import ReportError, write_report
 
-    ok = True
+    ok, lost = True, None
     for path, fmt in reports:
         try:
-            write_report(run, path, fmt, fail_on=fail_on, changes=run.changes)
+            write_report(run, path, fmt, fail_on=fail_on, changes=run.changes, stdout=stdout)
         except ReportError as exc:
             err.print(f"enricher: {exc}", markup=False)
             ok = False
-    return ok
+        except OSError as exc:
+            if path != "-":
+                raise
+            lost = lost or exc
+    return ok, lost
 
 
 def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[str, str]]:
@@ -385,7 +391,8 @@ def _report_formats(paths: Sequence[str], explicit: str | None) -> list[tuple[st
         raise ConfigError(str(exc)) from None
 
 
-def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> int:
+def _run_report(args: argparse.Namespace, settings: Settings, err: Console, stdout: TextIO
+                ) -> int:
     """``enricher report``: the latest state of every URL and the last run's changes."""
     from enricher.nightly import history_run
     from enricher.report.summary import print_summary
@@ -398,9 +405,11 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console) -> i
     run, note = history_run(state, config.confirm_runs, config.confirm_days)
     if note is not None and not args.quiet:
         err.print(f"enricher: {note}", markup=False)
-    written = _write_reports(run, reports, config.fail_on, err)
+    written, lost = _write_reports(run, reports, config.fail_on, err, stdout)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
+    if lost is not None:
+        raise lost
     code = exit_code(run, config.fail_on)
     return code if written else max(code, ExitCode.USAGE)
 
@@ -475,7 +484,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     finally:
         _restore_signal_handlers(handlers)
         reporter.close()
-    written = _write_reports(run, reports, config.fail_on, err)
+    written, lost = _write_reports(run, reports, config.fail_on, err, env.stdout)
     if config.dry_run and not args.quiet:
         for line in diff_lines:
             err.print(f"would change {line}", markup=False)
@@ -485,5 +494,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
         err.print(f"enricher: aborted: {run.aborted}", markup=False)
     if signalled and not run.aborted:  # after the run's last step: the run, its reports and
         err.print("enricher: interrupted", markup=False)  # summary stand; the status is 3
+    if lost is not None:  # stdout failed: ``main`` says so and ends as for any output
+        raise lost
     code = ExitCode.ABORTED if signalled else exit_code(run, config.fail_on)
     return max(code, ExitCode.USAGE) if not written and code != ExitCode.ABORTED else code

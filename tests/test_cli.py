@@ -537,6 +537,36 @@ def test_stdout_on_a_full_disk_is_one_line_and_exit_2(tmp_path: Path) -> None:
                            "space where stdout goes, or send it to a file elsewhere (> FILE)\n")
 
 
+def test_stdout_that_fails_loses_no_other_report_nor_the_summary(web: DemoWeb, tmp_path: Path
+                                                                 ) -> None:
+    """``--results -`` on a full disk (or a reader gone): the report files are written all
+    the same and the summary printed; the run then ends as any failed stdout does."""
+    write_demo_records(web, tmp_path / "records")
+    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "NO_COLOR"}}
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "enricher", "check", str(tmp_path / "records"), *FAST,
+             "--results", "-", "--report", str(html), "--report", str(md)],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert "Links by status" in proc.stderr
+    assert proc.stderr.endswith("free space where stdout goes, or send it to a file elsewhere"
+                                " (> FILE)\n"), proc.stderr
+    assert "</html>" in html.read_text(encoding="utf-8") and "dead" in md.read_text("utf-8")
+
+
+def test_a_report_on_stdout_goes_to_the_callers_stream(web: DemoWeb, tmp_path: Path) -> None:
+    """``main(argv, Env(stdout=...))`` from Python: ``--report -`` and ``--results -`` write
+    to the stream given, as ``links`` does, not to the process's own stdout."""
+    write_demo_records(web, tmp_path / "records")
+    out = io.StringIO()
+    code = main(["check", str(tmp_path / "records"), *FAST, "--report", "-", "--format",
+                 "json"], Env(stdout=out, stderr=io.StringIO()))
+    assert code == ExitCode.LINKS_FAILED
+    assert json.loads(out.getvalue())["counts"]
+
+
 def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import enricher.cli as cli_module
