@@ -27,7 +27,7 @@ from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_inputs, check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
-from enricher.streams import is_tty, make_console, to_devnull
+from enricher.streams import is_tty, make_console, say, to_devnull
 
 
 class ExitCode(IntEnum):
@@ -334,12 +334,12 @@ def _main(argv: Sequence[str] | None, env: Env) -> int:
         settings = _settings(args, env)
         for line in warnings(settings, args.command == "enrich", env.environ,
                              flag=bool(getattr(args, "allow_private", False))):
-            err.print(f"enricher: warning: {line}", markup=False)
+            say(err, f"enricher: warning: {line}")
         return _run_pipeline(args, settings, env, err)
     except Exception as exc:  # not "except _usage_errors()": an import while an interrupt
         if not isinstance(exc, _usage_errors()):  # propagates (start-up) replaced it
             raise
-        err.print(f"enricher: {exc}", markup=False)
+        say(err, f"enricher: {exc}")
         return ExitCode.USAGE
 
 
@@ -370,7 +370,7 @@ def _write_reports(run: RunResult, reports: list[tuple[str, str]], fail_on: froz
         try:
             write_report(run, path, fmt, fail_on=fail_on, changes=run.changes, stdout=stdout)
         except ReportError as exc:
-            err.print(f"enricher: {exc}", markup=False)
+            say(err, f"enricher: {exc}")
             ok = False
         except OSError as exc:
             if path != "-":
@@ -404,7 +404,7 @@ def _run_report(args: argparse.Namespace, settings: Settings, err: Console, stdo
                   state=state)
     run, note = history_run(state, config.confirm_runs, config.confirm_days)
     if note is not None and not args.quiet:
-        err.print(f"enricher: {note}", markup=False)
+        say(err, f"enricher: {note}")
     written, lost = _write_reports(run, reports, config.fail_on, err, stdout)
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
@@ -491,7 +491,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     if not args.quiet:
         print_summary(run, err, fail_on=config.fail_on, changes=run.changes)
     elif run.aborted:
-        err.print(f"enricher: aborted: {run.aborted}", markup=False)
+        say(err, f"enricher: aborted: {run.aborted}")
     if signalled and not run.aborted:  # after the run's last step: the run, its reports and
         err.print("enricher: interrupted", markup=False)  # summary stand; the status is 3
     if lost is not None:  # stdout failed: ``main`` says so and ends as for any output

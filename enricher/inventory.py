@@ -24,6 +24,7 @@ from enricher.net.urls import host_key
 from enricher.policy import LinkPolicy, record_slots
 from enricher.report import stdout_text
 from enricher.report.jsonl import dumps_line
+from enricher.streams import say
 
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -115,7 +116,7 @@ def run_links(
     out = stdout_text(out, fmt)  # JSON Lines are UTF-8 whatever the terminal's encoding
     write = out.write
     def skipped(message: str) -> None:
-        err.print(f"enricher: {message}", markup=False)
+        say(err, f"enricher: {message}")
 
     for ref in iter_slots(inputs, config, inventory, stdin, skipped):
         inventory.add(ref)

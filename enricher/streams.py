@@ -5,7 +5,7 @@ exit 1 from inside whatever callback was printing (a progress line in the middle
 fetch), and a write error on a terminal that hung up is a traceback. Wrapped, the run goes
 on and ends with its own status. ``to_devnull`` silences a stdout whose reader went away
 or whose disk is full, once enricher has said so. ``make_console`` puts rich's console on
-such a stream. This module must not do anything else.
+such a stream, and ``say`` prints a message on it. This module must not do anything else.
 """
 
 from __future__ import annotations
@@ -85,3 +85,11 @@ def make_console(stream: TextIO, force_terminal: bool | None, no_color: bool) ->
         emoji=False,
         soft_wrap=True,  # one-line messages stay one line in logs
     )
+
+
+def say(console: Console, text: str) -> None:
+    """One message of enricher's, its control and bidi characters shown as escapes: a path
+    or host name from a config file or a flag must not drive the terminal."""
+    from enricher.report.model import printable
+
+    console.print(printable(text), markup=False)

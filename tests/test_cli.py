@@ -732,3 +732,22 @@ def test_a_folder_without_records_is_a_warning_not_silence(tmp_path: Path) -> No
     links = subprocess.run([sys.executable, "-m", "enricher", "links", str(tmp_path / "empty")],
                            capture_output=True, text=True, timeout=60)
     assert "enricher: warning: no records (*.md files) under" in links.stderr
+
+
+def test_error_messages_show_control_characters_from_config_and_flags_as_escapes(
+        tmp_path: Path) -> None:
+    """A checked-out repository's enricher.toml is read without asking: a host name or path
+    in it (or in a flag) that holds a terminal escape is shown escaped in the one-line
+    error, never sent to the terminal."""
+    (tmp_path / "a.md").write_text("---\nwebUrl: https://example.com/a\n---\n", "utf-8")
+    (tmp_path / "d.toml").write_text('[hosts."a\\u001b[2J.com"]\nconcurrency = 1\n', "utf-8")
+    for argv in (["--config", str(tmp_path / "d.toml")],
+                 ["--report", str(tmp_path / "no\x1b[2J" / "r.json")],
+                 ["--state", str(tmp_path / "a.md" / "\u202es.sqlite")]):
+        err = io.StringIO()
+        code = main(["check", str(tmp_path / "a.md"), *argv],
+                    Env(stdout=io.StringIO(), stderr=err, find_config=False))
+        assert code == ExitCode.USAGE, err.getvalue()
+        text = err.getvalue()
+        assert "\x1b" not in text and "\u202e" not in text, repr(text)
+        assert "\\x1b[2J" in text or "\\u202e" in text, text
