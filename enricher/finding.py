@@ -153,11 +153,13 @@ def _expand(item: str, literal: bool, skip: str | None = None) -> Iterator[tuple
 
 def check_inputs(inputs: Sequence[str]) -> None:
     """UsageError for the first input that is a plain path to no file or folder (a typo, a
-    dangling symlink, a FIFO), before the run opens its history or prints a line; globs and
-    ``-`` are expanded in the run."""
+    dangling symlink, a FIFO) or a glob that matches nothing, before the run opens its
+    history or prints a line; globs (past their first match) and ``-`` are expanded in the
+    run."""
     for item in inputs:
-        if item != "-" and not _GLOB.search(item) and not (
-                os.path.isdir(item) or os.path.isfile(item)):
+        if item == "-" or os.path.isdir(item) or os.path.isfile(item):
+            continue
+        if not _GLOB.search(item) or next(_glob(item), None) is None:
             raise _unusable_input(item)
 
 

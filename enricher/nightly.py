@@ -221,6 +221,9 @@ def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
         runs = history.runs(10)  # newest first: the last finished one is nearly always here
         if all(run.state != "finished" for run in runs) and len(runs) == 10:
             runs = history.runs(KEEP_RUNS)
+        if not runs:  # created by a run that stopped at a usage error: as good as none
+            raise StateError(f"{path}: no run in this history yet; run `enricher check` or "
+                             "`enrich` first, or give --state FILE")
         results = tuple(history.latest())
         changes = history.change_report()
     later = list(itertools.takewhile(lambda run: run.state != "finished", runs))

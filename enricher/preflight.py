@@ -142,7 +142,7 @@ def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = Non
     something no reader can parse. None may be a file of the history ``state`` (its
     database, lock or SQLite side files), nor a record file inside a folder of ``inputs``
     (the next run would read it as a record). ``out``: ``enrich``'s ``--out``, checked too
-    (``labels``: where it was set, for the message)."""
+    (``labels``: where it was set, for the message), and that it is not the inputs' folder."""
     to_stdout = [option for option, path in outputs if path == "-"]
     if len(to_stdout) > 1:
         raise ConfigError(f"{to_stdout[1]} -: {to_stdout[0]} already writes to stdout; "
@@ -153,6 +153,10 @@ def check_outputs(outputs: Sequence[tuple[str, str]], *, state: str | None = Non
     _check_overlaps(outputs, state, inputs)
     if out is not None:
         check_out_folder(out, (labels or {}).get("out", "--out"))
+        if "-" not in inputs:  # else the paths on stdin decide what it mirrors
+            from enricher.writing import out_root
+
+            out_root(inputs, (), out)  # not the input folder: no history opened for that
 
 
 def _output_problem(path: str) -> str | None:

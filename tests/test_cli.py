@@ -25,6 +25,7 @@ import yaml
 from enricher.cli import Env, ExitCode, main
 from enricher.demo import DemoWeb, demo_web, write_demo_records
 from enricher.report.schema import load_schema
+from enricher.state import History
 
 ANSI = "\x1b["
 FAST = [
@@ -468,6 +469,35 @@ def test_a_missing_input_opens_no_history_and_prints_no_progress(
         _one_line_usage_error(code, err)
         assert err.startswith(f"enricher: input is {what}: {name}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.md", "f.md"]
+
+
+def test_a_glob_matching_nothing_or_out_on_the_inputs_opens_no_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a missing path: a glob that matches nothing, and ``--out`` naming the input
+    folder, are told before a history is made (``enricher report`` then said "0 links
+    failing" of the empty one, status 0)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["check", "nosuch/*.md"])
+    _one_line_usage_error(code, err)
+    assert err == "enricher: input not found: nosuch/*.md; check the path\n"
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "a.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    code, _, err = _run(["enrich", "news", "--out", "news"])
+    _one_line_usage_error(code, err)
+    assert "is the folder of the input records" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]
+    code, _, err = _run(["check", "news/*.md", "-q"])  # a glob that matches: as before
+    assert code == ExitCode.OK, err
+    assert (tmp_path / ".enricher" / "state.sqlite").is_file()
+
+
+def test_report_on_a_history_without_a_run_is_no_all_clear(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    History.open(state).close()  # as left by a run that stopped at a usage error
+    code, _, err = _run(["report", "--state", str(state)])
+    _one_line_usage_error(code, err)
+    assert "no run in this history yet" in err
 
 
 def test_enrich_dot_never_reads_its_own_output(
