@@ -87,11 +87,6 @@ _NETWORK_FLAGS: tuple[tuple[str, str, str], ...] = (
 _FAIL_ON_DEFAULT = ",".join(sorted(defaults.DEFAULT_FAIL_ON))
 
 
-def _history_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-state", action="store_true",
-                   help="keep no history (no since/confirmed, no --max-age; wins over --state)")
-
-
 def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="record files, folders or globs; - reads paths from stdin")
@@ -110,11 +105,9 @@ def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
     _no_color(p)
 
 
-_NO_COLOR_HELP = "no colours (the NO_COLOR and FORCE_COLOR variables are honoured too)"
-
-
 def _no_color(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-color", action="store_true", help=_NO_COLOR_HELP)
+    p.add_argument("--no-color", action="store_true",
+                   help="no colours (the NO_COLOR and FORCE_COLOR variables are honoured too)")
 
 
 def _network(p: argparse.ArgumentParser) -> None:
@@ -141,7 +134,8 @@ def _network(p: argparse.ArgumentParser) -> None:
     _switch(p, "--allow-private", "switch the address policy off (local testing only)")
     _report_options(p)
     p.add_argument("--results", metavar="FILE", help="per-URL results as JSON Lines (- for stdout)")
-    _history_flags(p)
+    p.add_argument("--no-state", action="store_true",
+                   help="keep no history (no since/confirmed, no --max-age; wins over --state)")
 
 
 def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
@@ -303,6 +297,9 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction) and args.command:
                 sub = action.choices[args.command]
+        if (args.command and extra[0].split("=")[0] in sub._option_string_actions
+                and extra[0] in argv[:list(argv).index(args.command)]):
+            sub.error(f"{extra[0]} goes after the command: enricher {args.command} {extra[0]}")
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 

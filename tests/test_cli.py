@@ -664,6 +664,17 @@ def test_unknown_flag_after_a_subcommand_shows_its_usage() -> None:
     assert code == ExitCode.OK and "usage: enricher check" in out and err == ""
 
 
+def test_an_option_before_the_command_is_told_where_it_goes() -> None:
+    """``enricher -q check x`` said "unrecognized arguments: -q", though check's help lists
+    it; an option no command knows is still unrecognized."""
+    code, out, err = _run(["-q", "check", "x"])
+    assert code == ExitCode.USAGE and out == ""
+    assert err == ("enricher check: -q goes after the command: enricher check -q; "
+                   "see 'enricher check --help'\n")
+    code, _, err = _run(["--bogus", "check", "x"])
+    assert err.startswith("enricher check: unrecognized arguments: --bogus;"), err
+
+
 @pytest.mark.parametrize("option", ["--results", "--report"])
 @pytest.mark.parametrize("where", ["missing/out.jsonl", "afile/out.jsonl", "afolder.jsonl"])
 def test_an_output_file_without_a_usable_folder_stops_before_fetching(
