@@ -131,10 +131,13 @@ class PlainReporter(QuietReporter):
         self.clock = clock
         self.started = clock()
         self.last = self.started
+        self.shown = 0  # done when the last line was printed
 
     def phase(self, name: str, total: int | None = None) -> None:
+        self._last_word()  # the phase that ends: its counts, however short it was
         super().phase(name, total)
         self.started = self.last = self.clock()
+        self.shown = 0
         suffix = f" ({total} to do)" if total is not None else ""
         self.log(f"{_utc_stamp()} {name}{suffix}")
 
@@ -146,13 +149,17 @@ class PlainReporter(QuietReporter):
             self._line(now)
 
     def _line(self, now: float) -> None:
+        self.shown = self.done
         rate = self.done / max(now - self.started, 1e-9)
         of = f"/{self.total}" if self.total is not None else ""
         counts = _counts_text(self.counts, styled=False).plain
         self.log(f"{_utc_stamp()} {self.phase_name} {self.done}{of} ({rate:.1f}/s) {counts}")
 
     def close(self) -> None:
-        if self.done and self.total is not None:
+        self._last_word()
+
+    def _last_word(self) -> None:
+        if self.done and self.total is not None and self.shown != self.done:
             self._line(self.clock())
 
 
