@@ -1,0 +1,131 @@
+"""enricher as a library: the few calls a program needs, each one the command line's own code.
+
+::
+
+    from enricher import api
+
+    run = api.check(["_news/"])                      # read, check every distinct URL once
+    for result in run.results:                       # LinkResult: url, status, reason, ...
+        print(result.url, result.status.value, result.reason, result.page and result.page.title)
+    found, errors = api.links(["_news/"])            # URL slots (LinkRef), no network
+    meta = api.extract_page(html_bytes, "https://example.com/story")   # PageMeta
+    status = api.main(["enrich", "_news/", "--in-place", "--report", "r.html"])
+
+- ``check``/``check_async`` and ``enrich``/``enrich_async`` run the whole pipeline (records
+  read, URLs fetched politely, verdicts, page metadata; ``enrich`` also writes the records as
+  ``enricher enrich`` does) and return the :class:`RunResult` every report renders from. With
+  no ``config`` they keep no history (the command line keeps one in
+  ``.enricher/state.sqlite``); give ``Config(state_file=...)`` for one.
+- ``links`` lists URL slots without touching the network.
+- ``extract_page`` is the extraction the enrichment uses, on a page you already have.
+- ``main`` is the command line in-process (arguments, reports, exit status); from inside a
+  running event loop it runs in a worker thread and blocks until done.
+
+These names, and the fields of the types they return (``enricher.models``), are the library's
+stable surface; every other module is internal. This module must hold no logic of its own:
+each call delegates to the module that does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import io
+from collections.abc import Sequence
+from typing import TextIO
+
+from rich.console import Console
+
+from enricher.config import Config, FetchConfig, HostPolicy
+from enricher.models import (
+    ImageInfo,
+    LinkKind,
+    LinkRef,
+    LinkResult,
+    LinkStatus,
+    Origin,
+    PageMeta,
+    RecordError,
+    RunResult,
+)
+
+__all__ = [
+    "Config", "FetchConfig", "HostPolicy", "ImageInfo", "LinkKind", "LinkRef", "LinkResult",
+    "LinkStatus", "Origin", "PageMeta", "RecordError", "RunResult",
+    "check", "check_async", "enrich", "enrich_async", "extract_page", "links", "main",
+]
+
+_NO_HISTORY = Config(state_file=None)
+
+
+async def check_async(paths: Sequence[str], config: Config | None = None) -> RunResult:
+    """``enricher check PATHS``: every URL of the records checked, none written."""
+    return await _run("check", paths, config, write=False)
+
+
+async def enrich_async(paths: Sequence[str], config: Config | None = None) -> RunResult:
+    """``enricher enrich PATHS``: checked, then written to ``config.out_dir`` (default
+    ``enriched/``) or in place (``Config(in_place=True)``)."""
+    return await _run("enrich", paths, config, write=True)
+
+
+def check(paths: Sequence[str], config: Config | None = None) -> RunResult:
+    """:func:`check_async` for a program without an event loop of its own."""
+    return asyncio.run(check_async(paths, config))
+
+
+def enrich(paths: Sequence[str], config: Config | None = None) -> RunResult:
+    """:func:`enrich_async` for a program without an event loop of its own."""
+    return asyncio.run(enrich_async(paths, config))
+
+
+async def _run(command: str, paths: Sequence[str], config: Config | None, *, write: bool
+               ) -> RunResult:
+    from enricher import app
+    from enricher.progress import QuietReporter
+
+    quiet = QuietReporter(Console(file=io.StringIO()), False)  # errors are in the result
+    return await app.run(command, list(paths), config or _NO_HISTORY, quiet, write=write)
+
+
+def links(paths: Sequence[str], config: Config | None = None
+          ) -> tuple[list[LinkRef], list[RecordError]]:
+    """``enricher links PATHS``: every URL slot of the readable records (``url`` None when it
+    cannot be fetched: ``status`` and ``reason`` say why), and the records that could not be
+    read."""
+    from enricher.inventory import Inventory, iter_slots
+
+    inventory = Inventory()
+    found = list(iter_slots(list(paths), config or _NO_HISTORY, inventory))
+    return found, list(inventory.errors)
+
+
+def extract_page(html: bytes | str, url: str, *, content_type: str | None = None,
+                 provider: str | None = None) -> PageMeta:
+    """A page's metadata (title, description, site name, image, date, canonical and AMP URL,
+    language). Bytes are decoded as browsers do (BOM, ``content_type``'s charset, ``<meta
+    charset>``, UTF-8); ``url`` is where the page was found (relative links resolve against
+    it); ``provider`` (the record's provider name) helps strip a site name from the title.
+    Never raises."""
+    from enricher.decode import decode_html
+    from enricher.extract import extract
+
+    text = decode_html(html, content_type) if isinstance(html, bytes) else html
+    return extract(text, url, provider=provider)
+
+
+def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None
+         ) -> int:
+    """The command line (``enricher ARGV``) in this process; the exit status. ``stdout`` and
+    ``stderr`` (default: the process's) receive what it prints, ``--results -`` included."""
+    from enricher.cli import Env
+    from enricher.cli import main as cli_main
+
+    env = Env()
+    env.stdout, env.stderr = stdout or env.stdout, stderr or env.stderr
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop here: the usual case
+        return cli_main(list(argv), env)
+    with concurrent.futures.ThreadPoolExecutor(1) as worker:  # asyncio.run needs its own
+        return worker.submit(cli_main, list(argv), env).result()
