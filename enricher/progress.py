@@ -163,19 +163,22 @@ class PlainReporter(QuietReporter):
             self._line(self.clock())
 
 
+NARROW = 72  # columns below which the live display drops its bar, rate and elapsed time
+
+
 class RichReporter(_Base):
     """The live display on a terminal."""
 
     def __init__(self, console: Console, verbose: bool, in_flight: InFlight | None) -> None:
         super().__init__(console, verbose)
         self.in_flight = in_flight
+        wide = console.width >= NARROW  # a narrow terminal: what fits, readable
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            *([BarColumn()] if wide else []),
             MofNCompleteColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
+            *([TextColumn("{task.fields[rate]}"), TimeElapsedColumn()] if wide else []),
             TextColumn("eta"),
             TimeRemainingColumn(),
             console=console,

@@ -339,3 +339,27 @@ def test_the_live_display_keeps_a_long_url_on_one_line() -> None:
     assert any("slowest" in line and line.rstrip().endswith("…") for line in lines)
     assert all("slug" not in line or "slowest" in line for line in lines)  # no wrapped rest
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_the_live_display_at_40_columns_keeps_its_numbers_readable() -> None:
+    """At 40 columns the bar, rate and elapsed time squeezed done/total to ``8…`` and the
+    ETA to ``0:…``; a narrow terminal shows the counts whole and drops the rest."""
+    from rich.console import Console
+
+    from enricher.models import LinkKind, LinkResult, LinkStatus
+    from enricher.progress import RichReporter
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=40, force_terminal=False, color_system=None)
+    reporter = RichReporter(console, False, None)
+    try:
+        reporter.phase("checking links", 100)
+        for n in range(89):
+            reporter.advance(LinkResult(url=f"https://a.example/{n}", kind=LinkKind.PAGE,
+                                        status=LinkStatus.OK, reason="ok"))
+        console.print(reporter._render())
+    finally:
+        reporter.close()
+    text = buf.getvalue()
+    assert "89/100" in text and "89%" in text, text
+    assert all(len(line) <= 40 for line in text.splitlines())
