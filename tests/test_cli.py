@@ -521,13 +521,13 @@ class _ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-def test_results_to_a_closed_pipe_exit_quietly(
-    web: DemoWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_results_to_a_closed_pipe_exit_quietly(web: DemoWeb, tmp_path: Path) -> None:
     write_demo_records(web, tmp_path / "records")
-    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
-    code, _, err = _run(["check", str(tmp_path / "records"), "--results", "-", "-q", *FAST])
+    errors = io.StringIO()
+    code = main(["check", str(tmp_path / "records"), "--results", "-", "-q", *FAST],
+                Env(stdout=_ClosedPipe(), stderr=errors, force_terminal=False))
     assert code == 128 + signal.SIGPIPE
+    err = errors.getvalue()
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
