@@ -23,13 +23,17 @@ slots, most of it unpickling on the event loop). This module must not fetch or w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -91,9 +95,32 @@ def scan_record(path: Path, display: str, config: Config, policy: LinkPolicy) ->
 
 
 def scan_chunk(items: Sequence[tuple[Path, str]], config: Config) -> list[Scanned]:
-    """A worker's job: read a chunk of records (top level, so it pickles)."""
+    """Read a chunk of records."""
     policy = LinkPolicy.from_config(config)
     return [scan_record(path, display, config, policy) for path, display in items]
+
+
+def scan_chunk_to_file(items: Sequence[tuple[Path, str]], config: Config, folder: str) -> str:
+    """A worker's job (top level, so it pickles): a chunk's Scanned values pickled into a
+    new file in ``folder``, whose name is the whole answer. That answer is shorter than
+    PIPE_BUF, so it reaches the pipe in one atomic write: a worker killed while answering
+    (the OOM killer, SIGKILL) leaves no half message, on which the pool's reading thread
+    would wait for ever (a chunk of 64 records pickles to some 90 KB, more than a pipe
+    holds)."""
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".pickle")
+    with open(fd, "wb") as out:
+        pickle.dump(scan_chunk(items, config), out, protocol=pickle.HIGHEST_PROTOCOL)
+    return name
+
+
+def _answer(name: str) -> list[Scanned]:
+    """A chunk's Scanned values from the file ``scan_chunk_to_file`` named (then removed)."""
+    try:
+        with open(name, "rb") as answer:
+            batch: list[Scanned] = pickle.load(answer)
+    finally:
+        os.unlink(name)
+    return batch
 
 
 def spread_order(n: int) -> list[int]:
@@ -131,17 +158,20 @@ async def scan_records(
     chunks = [in_order[i] for i in spread_order(len(in_order))]
     done = 0  # chunks yielded so far
     pool: ProcessPoolExecutor | None = None
+    folder = tempfile.mkdtemp(prefix="enricher-reading-")
     try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=worker_start, initargs=(os.getpid(),))
-        ahead: deque[Future[list[Scanned]]] = deque()
-        for chunk in chunks[:CHUNKS_AHEAD]:
-            ahead.append(pool.submit(scan_chunk, chunk, config))
+        with _hang_ups_held():  # the worker and multiprocessing's helper process start here
+            pool = ProcessPoolExecutor(max_workers=1, initializer=worker_start,
+                                       mp_context=multiprocessing.get_context("spawn"),
+                                       initargs=(os.getpid(),))
+            ahead: deque[Future[str]] = deque(
+                pool.submit(scan_chunk_to_file, chunk, config, folder)
+                for chunk in chunks[:CHUNKS_AHEAD])
         while ahead:
-            batch = await asyncio.wrap_future(ahead.popleft())
+            batch = _answer(await asyncio.wrap_future(ahead.popleft()))
             following = done + len(ahead) + 1
             if following < len(chunks):
-                ahead.append(pool.submit(scan_chunk, chunks[following], config))
+                ahead.append(pool.submit(scan_chunk_to_file, chunks[following], config, folder))
             done += 1
             for scanned in batch:
                 yield scanned
@@ -155,15 +185,34 @@ async def scan_records(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(folder, ignore_errors=True)  # answers not taken (an interruption)
+
+
+@contextlib.contextmanager
+def _hang_ups_held() -> Iterator[None]:
+    """SIGHUP blocked in this thread while it spawns the worker and multiprocessing's
+    resource tracker: both inherit it blocked. The tracker unblocks only SIGINT and SIGTERM:
+    a hang-up of the process group (a terminal closed) killed it, and the parent printed
+    its restart and five tracebacks. A hang-up meanwhile is not lost: another thread takes
+    it, or this one once it is unblocked. A no-op where signals cannot be masked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def worker_start(parent: int) -> None:
     """The reading worker's set-up: tuned like the CLI, and it ends when ``parent`` does. A
     main process killed with SIGKILL left the worker blocked on a pipe nobody reads, for
     ever, holding the run's stdout and stderr open (a cron job's output never ended).
-    Ctrl-C and a hang-up reach the whole process group: the main process handles them (and
-    ends the worker); the worker ignores them, printing no traceback."""
-    for sig in (signal.SIGINT, signal.SIGHUP):
+    Ctrl-C, a hang-up and a SIGTERM (systemd's stop, ``kill -- -PGID``) reach the whole
+    process group: the main process handles them (and ends the worker); the worker ignores
+    them, printing no traceback (and a worker killed while answering loses its chunk)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     tune_process()
 

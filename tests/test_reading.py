@@ -4,8 +4,11 @@ into path order whatever order the records were read in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -205,3 +208,79 @@ def test_the_reading_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> No
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)  # polling for the outcome, with a deadline
     assert not _alive(worker)
+
+
+def _worker_of(pid: int) -> int | None:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in map(int, children):
+        with contextlib.suppress(FileNotFoundError):
+            if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                return child
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_reading_worker_killed_while_answering_never_hangs_the_run(tmp_path: Path) -> None:
+    """The worker is killed (the OOM killer) while it writes a chunk's answer into a full
+    pipe: the pool's reading thread waited for the rest of that message for ever, and the
+    run with it. The records it had not returned are read in the main process."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    related = "".join(f"  - title: Story {i}\n    webUrl: https://a.example/{{n}}/{i}\n"
+                      for i in range(20))
+    for n in range(reading.PARALLEL_MIN_RECORDS + 88):
+        (folder / f"r{n:04d}.md").write_text(
+            f"---\ntitle: R{n}\nrelated:\n{related.format(n=n)}---\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enricher", "check", str(folder), "--no-state", "-q",
+         "--exclude", "."],  # nothing fetched: the run is reading
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 30
+        while (worker := _worker_of(proc.pid)) is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling for the worker to exist, with a deadline
+        assert worker is not None
+        os.kill(proc.pid, signal.SIGSTOP)  # nobody reads the answers now
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "pipe_write" not in Path(
+                f"/proc/{worker}/wchan").read_text():
+            time.sleep(0.01)  # the old worker blocks in a half-written answer; ours never
+        os.kill(worker, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_hang_up_of_the_process_group_prints_no_helper_tracebacks(tmp_path: Path) -> None:
+    """A terminal closed under a run sends SIGHUP to the whole group: multiprocessing's
+    resource tracker, which ignores only SIGINT and SIGTERM, died of it, and the run
+    printed its restart and five KeyError tracebacks, even with -q."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for n in range(reading.PARALLEL_MIN_RECORDS + 88):
+        (folder / f"r{n:04d}.md").write_text(
+            f"---\ntitle: R{n}\nwebUrl: https://a.example/{n}\n---\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enricher", "check", str(folder), "--no-state", "-q",
+         "--exclude", "."], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+        # as from a terminal: a hang-up not ignored (nohup would keep it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 30
+        while _worker_of(proc.pid) is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling for the worker (and the tracker) to exist
+        assert _worker_of(proc.pid) is not None
+        os.killpg(proc.pid, signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 3, err
+    assert "resource_tracker" not in err and "Traceback" not in err, err

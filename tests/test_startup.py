@@ -188,14 +188,15 @@ def test_another_error_at_start_up_is_not_taken_for_an_interrupt(
 
 def test_the_reading_worker_leaves_ctrl_c_and_hang_ups_to_the_main_process() -> None:
     """Ctrl-C reaches the whole process group: the worker printed a KeyboardInterrupt
-    traceback above the partial summary."""
+    traceback above the partial summary. So does systemd's SIGTERM: a worker it killed
+    while answering lost that chunk."""
     code = ("import os, signal; from enricher.reading import worker_start; "
             "worker_start(os.getppid()); "
-            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "
-            "signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)")
+            "print(*(signal.getsignal(s) is signal.SIG_IGN for s in "
+            "(signal.SIGINT, signal.SIGHUP, signal.SIGTERM)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).resolve().parent.parent)
-    assert done.stdout.split() == ["True", "True"], done.stderr
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr
 
 
 def test_nohup_keeps_hang_ups_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
