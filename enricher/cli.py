@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         # Unix way; stdout on a full disk: one line (it was a traceback and exit 1)
         if not isinstance(exc, BrokenPipeError) and exc.errno not in _OUTPUT_FULL:
             raise
-        to_devnull(env.stdout, sys.stdout)  # the interpreter's final flush says nothing
+        to_devnull(env.stdout)  # the final flush says nothing (a caller's own stdout: untouched)
         if isinstance(exc, BrokenPipeError):
             return BROKEN_PIPE
         with contextlib.suppress(OSError, ValueError):

@@ -529,6 +529,8 @@ def test_results_to_a_closed_pipe_exit_quietly(web: DemoWeb, tmp_path: Path) -> 
     assert code == 128 + signal.SIGPIPE
     err = errors.getvalue()
     assert "Traceback" not in err and "BrokenPipe" not in err
+    # the process's own stdout (a library caller's) is left alone: not pointed at /dev/null
+    assert os.path.realpath(f"/proc/self/fd/{sys.stdout.fileno()}") != os.devnull
 
 
 def test_links_into_head_exits_quietly(tmp_path: Path) -> None:
