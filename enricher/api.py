@@ -32,11 +32,13 @@ import asyncio
 import concurrent.futures
 import io
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TextIO
 
 from rich.console import Console
 
 from enricher.config import Config, FetchConfig, HostPolicy
+from enricher.finding import UsageError
 from enricher.models import (
     ImageInfo,
     LinkKind,
@@ -48,10 +50,11 @@ from enricher.models import (
     RecordError,
     RunResult,
 )
+from enricher.state_lock import StateError
 
 __all__ = [
     "Config", "FetchConfig", "HostPolicy", "ImageInfo", "LinkKind", "LinkRef", "LinkResult",
-    "LinkStatus", "Origin", "PageMeta", "RecordError", "RunResult",
+    "LinkStatus", "Origin", "PageMeta", "RecordError", "RunResult", "StateError", "UsageError",
     "check", "check_async", "enrich", "enrich_async", "extract_page", "links", "main",
 ]
 
@@ -85,7 +88,8 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
     from enricher.progress import QuietReporter
 
     quiet = QuietReporter(Console(file=io.StringIO()), False)  # errors are in the result
-    return await app.run(command, list(paths), config or _NO_HISTORY, quiet, write=write)
+    config = replace(config or _NO_HISTORY, reading_worker=False)  # see Config
+    return await app.run(command, list(paths), config, quiet, write=write)
 
 
 def links(paths: Sequence[str], config: Config | None = None
@@ -121,7 +125,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     from enricher.cli import Env
     from enricher.cli import main as cli_main
 
-    env = Env()
+    env = Env(reading_worker=False)  # see Config.reading_worker
     env.stdout, env.stderr = stdout or env.stdout, stderr or env.stderr
     try:
         asyncio.get_running_loop()

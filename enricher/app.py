@@ -112,7 +112,8 @@ async def discover(
     field_index: dict[str, int] = {}
     sources, kinds, fields = col.sources, col.kinds, col.fields
     async for scanned in scan_records(
-        paths, config, on_note=lambda note: reporter.log(f"enricher: {note}")
+        paths, config, on_note=lambda note: reporter.log(f"enricher: {note}"),
+        parallel=None if config.reading_worker else False,
     ):
         col.read += 1
         display = scanned.display
@@ -387,7 +388,7 @@ async def run(
     began = time.monotonic()  # the timestamps hold whole seconds: "Run time 1.0 s" for 1.9
     col = Collection()
     outcome = FetchOutcome(results={})
-    nightly = Nightly.open(config, command, options or {}, clock=clock)
+    nightly = Nightly.open(config, command, options or {}, clock=clock, environ=environ)
     aborted: str | None = None
     changes: Changes | None = None
 

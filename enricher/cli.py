@@ -27,7 +27,7 @@ from enricher.config import DEFAULT_OUT_DIR, shown_duration
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_inputs, check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
-from enricher.streams import is_tty, make_console, say, to_devnull
+from enricher.streams import is_tty, make_console, present, say, to_devnull
 
 
 class ExitCode(IntEnum):
@@ -55,11 +55,12 @@ class Env:
     """The process context (httpie style): streams and terminal facts, injectable in tests."""
 
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdout: TextIO = field(default_factory=lambda: present(sys.stdout))  # >&-: closed
+    stderr: TextIO = field(default_factory=lambda: present(sys.stderr))  # >&-: closed
     force_terminal: bool | None = None  # None: decide from the stream
     environ: Mapping[str, str] | None = None  # ENRICHER_*, proxy and CA variables; None: os.environ
     find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
+    reading_worker: bool = True  # False from enricher.api (see Config.reading_worker)
 
 
 # (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name).
@@ -290,16 +291,18 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """Parse ``argv``; an unknown argument is reported with the usage of its subcommand."""
+    """Parse ``argv``; an unknown argument is reported with the usage of its subcommand, and
+    a command's option put before it (``enricher -q check x``) is told where it goes."""
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    at = next((i for i, arg in enumerate(argv) if arg in subs.choices), 0)
+    first = argv[0].split("=")[0] if argv else ""
+    if at and first in subs.choices[argv[at]]._option_string_actions and (
+            first not in parser._option_string_actions):  # not -h or --version
+        subs.choices[argv[at]].error(f"{first} goes after the command: enricher {argv[at]} "
+                                     f"{' '.join(argv[:at])}")
     args, extra = parser.parse_known_args(_glue_negative_values(argv))
     if extra:
-        sub: argparse.ArgumentParser = parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction) and args.command:
-                sub = action.choices[args.command]
-        if (args.command and extra[0].split("=")[0] in sub._option_string_actions
-                and extra[0] in argv[:list(argv).index(args.command)]):
-            sub.error(f"{extra[0]} goes after the command: enricher {args.command} {extra[0]}")
+        sub = subs.choices[args.command] if args.command else parser
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
@@ -420,7 +423,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
     if not args.paths:
         raise ConfigError(f"give at least one PATH to {args.command} (a file, folder, glob or -)")
     check_network(settings.config, env.environ, settings.labels)  # before reading, fetching
-    config = settings.config
+    config = replace(settings.config, reading_worker=env.reading_worker)
     write = args.command == "enrich"
     if write and getattr(args, "dry_run", False):
         config = replace(config, dry_run=True)

@@ -176,3 +176,7 @@ class Config:
     outage_min_hosts: int = DEFAULT_OUTAGE_MIN_HOSTS
     outage_ratio: float = DEFAULT_OUTAGE_RATIO
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+    # read records in a worker process on large runs (``enricher.reading``); the library
+    # turns it off: a spawned worker re-imports the caller's ``__main__`` (an unguarded
+    # script would run twice)
+    reading_worker: bool = True

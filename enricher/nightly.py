@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -54,6 +55,7 @@ class Nightly:
         self._resumed: dict[str, LinkResult] | None = None
         self._validators: dict[str, Mapping[str, str]] = {}  # found with their batch
         self._asked: set[str] = set()  # URLs whose validators were looked up with a batch
+        self._sent: dict[str, Mapping[str, str]] = {}  # conditional headers of requests out
 
     @classmethod
     def open(
@@ -62,9 +64,11 @@ class Nightly:
         command: str,
         options: Mapping[str, Any],
         clock: Callable[[], datetime] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Nightly:
         """Open (and lock) the state file; raises ``state.StateLocked``/``StateError``.
-        ``clock`` is the history's time (tests inject one to simulate nights)."""
+        ``clock`` is the history's time (tests inject one to simulate nights); ``environ``
+        holds the proxy and CA variables the run uses (None: ``os.environ``)."""
         if not config.state_file:
             return cls(None, config)
         clock = clock or utcnow
@@ -75,7 +79,8 @@ class Nightly:
             confirm_days=config.confirm_days,
             rehearsal=config.dry_run,  # a dry run reads the history and writes none of it
         )
-        history.start_run(command, options, verdict_profile(config.fetch))
+        history.start_run(command, options, verdict_profile(
+            config.fetch, os.environ if environ is None else environ))
         return cls(history, config, clock)
 
     def reuse(self, items: Sequence[tuple[str, LinkKind]]) -> dict[str, LinkResult]:
@@ -108,8 +113,12 @@ class Nightly:
             return None
         if url in self._asked:
             self._asked.discard(url)
-            return self._validators.pop(url, None)
-        return self.history.conditional_headers(url, kind)
+            sent = self._validators.pop(url, None)
+        else:
+            sent = self.history.conditional_headers(url, kind)
+        if sent:
+            self._sent[url] = sent  # what a 304 does not name again stays (observe)
+        return sent
 
     def observe(self, fetched: FetchResult, result: LinkResult) -> LinkResult:
         """Date one finished URL by the history's clock and journal it; a 304 takes its
@@ -117,7 +126,7 @@ class Nightly:
         if self.history is None:
             return result
         result = replace(result, checked_at=sys.intern(iso(self.clock())))  # one per second
-        headers = fetched.headers
+        headers, sent = fetched.headers, self._sent.pop(fetched.url, None) or {}
         if fetched.not_modified:
             stored = self.history.stored(fetched.url)
             if stored is not None:  # the page did not change: neither do its facts
@@ -128,8 +137,10 @@ class Nightly:
                     page=stored.page,
                     image=stored.image,
                 )
-            if headers.get("etag"):  # a 304's validators replace the stored ones (RFC 9111)
-                self._etags[fetched.url] = self._validators_of(headers)
+            if headers.get("etag") or headers.get("last-modified"):  # RFC 9111 4.3.4: a 304's
+                etag, modified = self._validators_of(headers)  # validators replace those sent
+                self._etags[fetched.url] = (etag or sent.get("If-None-Match"),
+                                            modified or sent.get("If-Modified-Since"))
         elif fetched.http_status is not None:  # the facts stored now are this answer's
             self._etags[fetched.url] = (  # only the URL's own answer's validators serve it
                 self._validators_of(headers) if 200 <= fetched.http_status < 300
@@ -183,18 +194,25 @@ class Nightly:
             self.history.close(discard)
 
 
-def verdict_profile(fetch: FetchConfig) -> str:
+_NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
+                                "ssl_cert_file", "ssl_cert_dir"})
+
+
+def verdict_profile(fetch: FetchConfig, environ: Mapping[str, str]) -> str:
     """A short hash of the settings that can change a URL's verdict: the codes accepted,
     what the request says of itself (User-Agent, headers, per host too), the address
-    policy, the proxy and CA bundle, the redirects followed, HTTP/2. A stored result is
+    policy, the proxy and CA bundle (flags, or the variables in ``environ``), the
+    redirects followed, HTTP/2. A stored result is
     reused (``--max-age``, resume) only by a run with the same profile: one that was ok
     with ``--accept 403`` must not hide a 403 from a run without it. Timeouts and limits
     are left out: they decide nothing of an answer that came."""
     hosts = sorted((name, host.user_agent, sorted(host.headers.items()))
                    for name, host in fetch.hosts.items() if host.user_agent or host.headers)
+    variables = sorted((name.lower(), value) for name, value in environ.items()
+                       if name.lower() in _NETWORK_VARIABLES)
     facts = [fetch.user_agent, sorted(fetch.headers.items()), sorted(fetch.accepted_status),
              fetch.allow_private, sorted(fetch.allowed_low_ports), fetch.proxy,
-             fetch.ca_bundle, fetch.max_redirects, fetch.http2, hosts]
+             fetch.ca_bundle, fetch.max_redirects, fetch.http2, hosts, variables]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import multiprocessing
 import os
 import pickle
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from enricher import records
-from enricher.config import Config
+from enricher.config import STALE_TEMP_SECONDS, Config
 from enricher.links import ShapeProblem
 from enricher.models import LinkKind, LinkRef, RecordError
 from enricher.policy import LinkPolicy, record_slots
@@ -50,6 +51,7 @@ from enricher.runtime import tune_process
 PARALLEL_MIN_RECORDS = 512  # below this, a worker process costs more than it saves
 CHUNK_RECORDS = 64
 CHUNKS_AHEAD = 4
+ANSWERS_PREFIX = "enricher-reading-"  # the worker's answer folders, in the temporary folder
 PARENT_CHECK_SECONDS = 1.0  # how often the worker looks whether its parent is still there
 
 
@@ -158,8 +160,9 @@ async def scan_records(
     chunks = [in_order[i] for i in spread_order(len(in_order))]
     done = 0  # chunks yielded so far
     pool: ProcessPoolExecutor | None = None
-    folder = tempfile.mkdtemp(prefix="enricher-reading-")
+    folder: str | None = None
     try:
+        folder = _answers_folder()
         with _hang_ups_held():  # the worker and multiprocessing's helper process start here
             pool = ProcessPoolExecutor(max_workers=1, initializer=worker_start,
                                        mp_context=multiprocessing.get_context("spawn"),
@@ -185,7 +188,26 @@ async def scan_records(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(folder, ignore_errors=True)  # answers not taken (an interruption)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)  # answers not taken (an interruption)
+
+
+def _answers_folder() -> str:
+    """A new private folder for the worker's answers in the system's temporary folder,
+    where those of runs killed with SIGKILL (the OOM killer) an hour ago and more are
+    removed first. OSError when there is none but the working folder (a read-only
+    container): the records are then read in this process, and no folder lands among
+    the user's files."""
+    base = tempfile.gettempdir()
+    if os.path.realpath(base) == os.path.realpath(os.getcwd()):
+        raise FileNotFoundError(errno.ENOENT, "no temporary folder", base)
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(base) as entries:
+        for entry in entries:
+            if (entry.name.startswith(ANSWERS_PREFIX) and entry.is_dir(follow_symlinks=False)
+                    and now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=ANSWERS_PREFIX, dir=base)
 
 
 @contextlib.contextmanager
@@ -198,11 +220,11 @@ def _hang_ups_held() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # as it was: blocked stays so
 
 
 def worker_start(parent: int) -> None:

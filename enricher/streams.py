@@ -11,9 +11,10 @@ such a stream, and ``say`` prints a message on it. This module must not do anyth
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from rich.console import Console
 
@@ -64,6 +65,20 @@ def to_devnull(*streams: object) -> None:
             os.close(devnull)
 
 
+class ClosedStream(io.TextIOBase):
+    """stdout or stderr closed before enricher started (``enricher ... >&-``: Python's
+    ``sys.stdout`` is None). Writing to it fails as writing to a pipe whose reader went
+    away does, and is handled so: no traceback."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "the stream is closed")
+
+
+def present(stream: TextIO | None) -> TextIO:
+    """``stream``, or a :class:`ClosedStream` when Python found it closed (None)."""
+    return stream if stream is not None else cast(TextIO, ClosedStream())
+
+
 def is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -75,8 +90,9 @@ def make_console(stream: TextIO, force_terminal: bool | None, no_color: bool) ->
     """The console of enricher's messages on ``stream`` (stderr), quiet once it fails.
     Names are shown as they are: no emoji codes (a file named ``x:thumbs_up:.md`` stays so,
     even where markup is off) and no highlighting; enricher prints with markup=False."""
-    if force_terminal is None and no_color and not is_tty(stream):  # FORCE_COLOR asks for
-        force_terminal = False  # colours, --no-color takes them back: in a log, no ANSI code
+    if force_terminal is None and (no_color or os.environ.get("NO_COLOR")) and not is_tty(
+            stream):  # FORCE_COLOR asks for colours, --no-color (or NO_COLOR) takes them
+        force_terminal = False  # back: in a log, no ANSI code at all
     return Console(
         file=QuietOnError(stream),  # type: ignore[arg-type]  # a TextIO by delegation
         force_terminal=force_terminal,

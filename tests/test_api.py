@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,37 @@ def test_main_works_inside_a_running_event_loop(tmp_path: Path) -> None:
 
     code, out = asyncio.run(inside())
     assert code == 0 and "https://example.com/a" in out
+
+
+def test_a_script_without_a_main_guard_runs_once_on_a_large_corpus(tmp_path: Path) -> None:
+    """Past 512 records the command line reads in a worker process, which "spawn" starts
+    by importing the caller's ``__main__`` again: a library script without an ``if
+    __name__ == "__main__"`` guard ran twice, and printed multiprocessing's traceback. The
+    library reads in its own process."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for n in range(600):
+        (folder / f"r{n:03d}.md").write_text(f"---\nwebUrl: https://a.example/{n}\n---\n",
+                                             encoding="utf-8")
+    script = tmp_path / "audit.py"
+    script.write_text(
+        "from enricher import api\n"
+        "print('top', flush=True)\n"
+        f"run = api.check([{str(folder)!r}], api.Config(state_file=None, exclude=('.',)))\n"
+        "print(run.records.read, flush=True)\n"
+        f"print(api.main(['check', {str(folder)!r}, '--no-state', '-q', '--exclude', '.']))\n",
+        encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.stdout == "top\n600\n0\n", done.stdout
+    assert done.stderr == "", done.stderr
+
+
+def test_errors_a_caller_can_cause_are_the_apis_own(tmp_path: Path) -> None:
+    with pytest.raises(api.UsageError, match="input not found"):
+        api.check([str(tmp_path / "missing")])
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "a.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    (tmp_path / "state.sqlite").write_text("not a database", encoding="utf-8")
+    with pytest.raises(api.StateError):
+        api.check([str(tmp_path / "news")], api.Config(state_file=str(tmp_path / "state.sqlite")))

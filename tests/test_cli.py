@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from enricher.cli import Env, ExitCode, main
+from enricher.cli import BROKEN_PIPE, Env, ExitCode, main
 from enricher.demo import DemoWeb, demo_web, write_demo_records
 from enricher.report.schema import load_schema
 from enricher.state import History
@@ -226,10 +226,11 @@ def test_force_color_in_a_log_gives_colours_never_the_animation(web: DemoWeb, tm
     assert "\x1b[?25l" not in done.stderr and not re.search(r"\x1b\[\d*[AK]", done.stderr)
     assert re.search(r"^\d{4}-\d\d-\d\dT\S+ checking links", done.stderr, re.M), done.stderr
     assert "\x1b[" in done.stderr  # the colours FORCE_COLOR asked for
-    done = subprocess.run([*argv, "--no-color"], capture_output=True, text=True, env=env,
-                          timeout=60)
-    assert done.returncode == ExitCode.LINKS_FAILED, done.stderr
-    assert ANSI not in done.stderr, repr(done.stderr[:300])
+    for extra, variables in (["--no-color"], {}), ([], {"NO_COLOR": "1"}):
+        done = subprocess.run([*argv, *extra], capture_output=True, text=True,
+                              env=env | variables, timeout=60)
+        assert done.returncode == ExitCode.LINKS_FAILED, done.stderr
+        assert ANSI not in done.stderr, repr(done.stderr[:300])
 
 
 def test_subprocess_plain_output_and_sigterm(web: DemoWeb, tmp_path: Path) -> None:
@@ -599,6 +600,27 @@ def test_a_report_on_stdout_goes_to_the_callers_stream(web: DemoWeb, tmp_path: P
     assert json.loads(out.getvalue())["counts"]
 
 
+def test_a_closed_stdout_or_stderr_is_no_traceback(tmp_path: Path) -> None:
+    """``enricher ... >&-`` (Python's sys.stdout is None): an AttributeError traceback and
+    exit 1, the report files lost. Now as a reader gone: the reports written, status 141;
+    with stderr closed the run goes on without messages and ends with its own status."""
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "a.md").write_text("---\nwebUrl: https://example.com/a\n---\n",
+                                            "utf-8")
+    base = [sys.executable, "-m", "enricher"]
+    report = tmp_path / "r.md"
+    closed = subprocess.run([*base, "check", str(tmp_path / "news"), "--no-state", "--exclude",
+                             ".", "--results", "-", "--report", str(report)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            timeout=60, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == BROKEN_PIPE and "Traceback" not in closed.stderr, closed.stderr
+    assert report.is_file()
+    closed = subprocess.run([*base, "links", str(tmp_path / "news")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(2))
+    assert closed.returncode == 0 and "example.com/a" in closed.stdout
+
+
 def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import enricher.cli as cli_module
@@ -675,6 +697,12 @@ def test_an_option_before_the_command_is_told_where_it_goes() -> None:
                    "see 'enricher check --help'\n")
     code, _, err = _run(["--bogus", "check", "x"])
     assert err.startswith("enricher check: unrecognized arguments: --bogus;"), err
+    code, _, err = _run(["--max-age", "1h", "check", "x"])  # said "invalid choice: '1h'"
+    assert code == ExitCode.USAGE and err.startswith(
+        "enricher check: --max-age goes after the command: enricher check --max-age 1h;"), err
+    for argv in ([], ["--version"], ["-h"]):
+        code, out, err = _run(argv)
+        assert "Traceback" not in err and "goes after" not in out + err
 
 
 @pytest.mark.parametrize("option", ["--results", "--report"])

@@ -70,6 +70,7 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
     last_modified: str | None = None  # an HTTP date; If-Modified-Since at or after it: 304
     answer_etag: str | None = None  # the ETag sent, when not ``etag`` (which still matches)
+    modified_on_304: bool = True  # a 304 names Last-Modified again
 
 
 def article(title: str, description: str, image: str | None = None) -> bytes:
@@ -164,7 +165,7 @@ class LocalWeb:
                 self.send_header("Content-Length", str(len(body)))
                 if route.etag is not None:
                     self.send_header("ETag", route.answer_etag or route.etag)
-                if route.last_modified is not None:
+                if route.last_modified is not None and (code != 304 or route.modified_on_304):
                     self.send_header("Last-Modified", route.last_modified)
                 for name, value in route.headers.items():
                     self.send_header(name, value)
@@ -1342,8 +1343,11 @@ def test_validators_of_a_page_a_temporary_redirect_reached_are_never_the_urls_ow
 def test_a_304_carrying_a_new_etag_replaces_the_stored_one(web: LocalWeb, tmp_path: Path
                                                            ) -> None:
     """RFC 9111: the validators of a 304 update the stored ones; the next conditional
-    request sends the new ETag."""
+    request sends the new ETag, and the Last-Modified the 304 did not name again."""
     web.page("/p.html", "Harbour bridge reopens")
+    modified = "Mon, 01 Jan 2024 00:00:00 GMT"
+    web.routes["/p.html"].last_modified = modified
+    web.routes["/p.html"].modified_on_304 = False
     folder = tmp_path / "records"
     folder.mkdir()
     record(folder, "p.md", [f"webUrl: {json.dumps(web.url('/p.html'))}"])
@@ -1353,9 +1357,32 @@ def test_a_304_carrying_a_new_etag_replaces_the_stored_one(web: LocalWeb, tmp_pa
     web.reset_counts()
     clock.set(hours=24)
     night(folder, cfg, clock, command="check")
-    assert web.validators == [("/p.html", '"/p.html-v1"', None)]
+    assert web.validators == [("/p.html", '"/p.html-v1"', modified)]
     assert web.codes[("/p.html", 304)] == 1
     web.reset_counts()
     clock.set(hours=48)
     night(folder, cfg, clock, command="check")
-    assert web.validators == [("/p.html", '"p-v2"', None)]
+    assert web.validators == [("/p.html", '"p-v2"', modified)]
+
+
+def test_the_verdict_profile_follows_the_settings_and_variables_that_decide_verdicts() -> None:
+    from enricher.nightly import verdict_profile
+
+    base = FetchConfig()
+    plain = verdict_profile(base, {"HOME": "/root"})
+    assert plain == verdict_profile(base, {"HOME": "/elsewhere", "LANG": "C"})  # no bearing
+    assert plain == verdict_profile(replace(base, host_concurrency=1, request_deadline=5), {})
+    headers = replace(base, headers={"From": "a@b.example", "Accept-Language": "en"})
+    assert verdict_profile(headers, {}) == verdict_profile(
+        replace(base, headers={"Accept-Language": "en", "From": "a@b.example"}), {})
+    others = [
+        verdict_profile(replace(base, accepted_status=frozenset({403})), {}),
+        verdict_profile(replace(base, user_agent="bot/2"), {}),
+        verdict_profile(headers, {}),
+        verdict_profile(replace(base, allow_private=True), {}),
+        verdict_profile(replace(base, proxy="http://proxy.example:3128"), {}),
+        verdict_profile(base, {"HTTPS_PROXY": "http://proxy.example:3128"}),
+        verdict_profile(base, {"SSL_CERT_FILE": "/etc/corp-ca.pem"}),
+        verdict_profile(base, {"no_proxy": "intranet.example"}),
+    ]
+    assert len({plain, *others}) == len(others) + 1

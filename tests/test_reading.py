@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from array import array
 from collections.abc import AsyncIterator, Sequence
@@ -284,3 +286,51 @@ def test_a_hang_up_of_the_process_group_prints_no_helper_tracebacks(tmp_path: Pa
         proc.wait()
     assert proc.returncode == 3, err
     assert "resource_tracker" not in err and "Traceback" not in err, err
+
+
+def test_no_temporary_folder_but_the_working_one_reads_in_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only container: Python's last resort for temporary files is the working
+    folder. The worker's answers must not land among the user's records there: the records
+    are read in this process (a traceback and exit 1 before)."""
+    paths = [(p, p.name) for p in _write(tmp_path, 5)]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    notes: list[str] = []
+
+    async def go() -> list[str]:
+        return [s.display async for s in
+                scan_records(paths, Config(), parallel=True, on_note=notes.append)]
+
+    assert asyncio.run(go()) == [d for _, d in paths]
+    assert len(notes) == 1 and not list(tmp_path.glob(f"{reading.ANSWERS_PREFIX}*"))
+
+
+def test_answer_folders_of_killed_runs_are_removed_once_an_hour_old(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, recent = (tmp_path / f"{reading.ANSWERS_PREFIX}{age}" for age in ("old", "new"))
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "x.pickle").write_bytes(b"records")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    made = Path(reading._answers_folder())
+    assert made.parent == tmp_path and made.is_dir()
+    assert not old.exists() and recent.exists()
+
+
+def test_holding_hang_ups_keeps_a_mask_the_caller_had() -> None:
+    """A program that blocks SIGHUP in its threads (to sigwait for it) keeps it blocked."""
+    seen: list[bool] = []
+
+    def thread() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        with reading._hang_ups_held():
+            pass
+        seen.append(signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    worker.join()
+    assert seen == [True]
