@@ -46,8 +46,9 @@ def console() -> int:
             raise
         import contextlib
 
-        with contextlib.suppress(OSError, ValueError):  # stderr closed
-            print("enricher: interrupted", file=sys.stderr)
+        if sys.stderr is not None:  # closed (2>&-): print would write to stdout
+            with contextlib.suppress(OSError, ValueError):
+                print("enricher: interrupted", file=sys.stderr)
         code = ABORTED
     # the run is over and its status stands: a signal while the interpreter shuts down
     # (joining the reading worker) must not print a traceback or change the status

@@ -11,19 +11,17 @@ import asyncio
 import contextlib
 import errno
 import io
-import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 
-from enricher import __version__
 from enricher import config as defaults
-from enricher.config import DEFAULT_OUT_DIR, shown_duration
+from enricher.cli_parser import build_parser, parse_args
 from enricher.models import RunResult, run_options
 from enricher.preflight import check_inputs, check_network, check_outputs, warnings
 from enricher.settings import KEYS, ConfigError, Settings, load_settings
@@ -54,172 +52,13 @@ def exit_code(run: RunResult, fail_on: frozenset[str]) -> ExitCode:
 class Env:
     """The process context (httpie style): streams and terminal facts, injectable in tests."""
 
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdin: TextIO = field(default_factory=lambda: present(sys.stdin))
     stdout: TextIO = field(default_factory=lambda: present(sys.stdout))  # >&-: closed
     stderr: TextIO = field(default_factory=lambda: present(sys.stderr))  # >&-: closed
     force_terminal: bool | None = None  # None: decide from the stream
     environ: Mapping[str, str] | None = None  # ENRICHER_*, proxy and CA variables; None: os.environ
     find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
     reading_worker: bool = True  # False from enricher.api (see Config.reading_worker)
-
-
-# (flag, metavar, help); the setting's key is the flag without dashes (settings.flag_name).
-# Defaults are shown from enricher.config, the one place they live.
-_NETWORK_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--max-concurrency", "N",
-     f"requests in flight over all hosts (default {defaults.DEFAULT_MAX_CONCURRENCY})"),
-    ("--host-concurrency", "N",
-     f"requests in flight per host (default {defaults.DEFAULT_HOST_CONCURRENCY})"),
-    ("--host-request-interval", "DURATION", "minimum time between request starts per host, "
-     f"e.g. 100ms (default {shown_duration(defaults.DEFAULT_HOST_REQUEST_INTERVAL)})"),
-    ("--timeout", "DURATION", "total deadline per request attempt "
-     f"(default {shown_duration(defaults.DEFAULT_REQUEST_DEADLINE)})"),
-    ("--connect-timeout", "DURATION",
-     f"TCP/TLS connect timeout (default {shown_duration(defaults.DEFAULT_CONNECT_TIMEOUT)})"),
-    ("--max-attempts", "N", "attempts per URL for transient failures "
-     f"(default {defaults.DEFAULT_MAX_ATTEMPTS})"),
-    ("--max-redirects", "N", f"redirect hops followed (default {defaults.DEFAULT_MAX_REDIRECTS})"),
-    ("--user-agent", "TEXT", f"User-Agent header (default {defaults.DEFAULT_USER_AGENT})"),
-    ("--proxy", "URL", "http(s) proxy for all requests (HTTP_PROXY etc. are honoured too)"),
-    ("--ca-bundle", "FILE", "CA certificates (PEM) to trust (SSL_CERT_FILE is honoured too)"),
-    ("--max-age", "DURATION", "reuse ok results younger than this from the history, e.g. 20h"),
-    ("--state", "FILE", f"history database (default {defaults.DEFAULT_STATE_FILE})"),
-)
-_FAIL_ON_DEFAULT = ",".join(sorted(defaults.DEFAULT_FAIL_ON))
-
-
-def _common(p: argparse.ArgumentParser, listing: bool = False) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="record files, folders or globs; - reads paths from stdin")
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="config file (default: enricher.toml or [tool.enricher] in pyproject.toml, "
-        "searched upwards)",
-    )
-    same = "accepted for symmetry with check; the listing is the same"
-    talk = p.add_mutually_exclusive_group()  # -q -v printed every URL's line
-    talk.add_argument("-q", "--quiet", action="store_true", help=same if listing else
-                      "print only errors: record errors, an aborted run, warnings")
-    talk.add_argument("-v", "--verbose", action="store_true",
-                      help=same if listing else "one line per URL")
-    _no_color(p)
-
-
-def _no_color(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-color", action="store_true",
-                   help="no colours (the NO_COLOR and FORCE_COLOR variables are honoured too)")
-
-
-def _network(p: argparse.ArgumentParser) -> None:
-    for flag, metavar, text in _NETWORK_FLAGS:
-        p.add_argument(flag, dest=flag[2:].replace("-", "_"), metavar=metavar, help=text)
-    p.add_argument(
-        "--header",
-        dest="headers",
-        action="append",
-        metavar="'NAME: VALUE'",
-        help="extra request header (repeatable)",
-    )
-    p.add_argument(
-        "--include", action="append", metavar="REGEX", help="check only URLs matching (repeatable)"
-    )
-    p.add_argument(
-        "--exclude", action="append", metavar="REGEX", help="skip URLs matching (repeatable)"
-    )
-    p.add_argument(
-        "--accept",
-        metavar="CODES",
-        help="extra HTTP codes counted as ok, e.g. 403,999 or 200..=299",
-    )
-    _switch(p, "--allow-private", "switch the address policy off (local testing only)")
-    _report_options(p)
-    p.add_argument("--results", metavar="FILE", help="per-URL results as JSON Lines (- for stdout)")
-    p.add_argument("--no-state", action="store_true",
-                   help="keep no history (no since/confirmed, no --max-age; wins over --state)")
-
-
-def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
-    """A switch, --x or --no-x, None when not given (so a config file's value stands)."""
-    p.add_argument(flag, dest=flag[2:].replace("-", "_"), action=argparse.BooleanOptionalAction,
-                   default=None, help=text)
-
-
-def _report_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fail-on", dest="fail_on", metavar="STATUSES",
-                   help=f"statuses that make the exit status 1 (default {_FAIL_ON_DEFAULT})")
-    p.add_argument("--report", action="append", metavar="FILE",
-                   help="write a report; format from the extension or --format (repeatable)")
-    p.add_argument("--format", dest="report_format", type=str.lower,  # md, MD, Md alike
-                   choices=("json", "jsonl", "md", "csv", "html", "junit",
-                            "markdown", "ndjson", "htm", "xml"),
-                   help="report format when the extension does not say")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line that says where the help is."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(ExitCode.USAGE, f"{self.prog}: {message}; see '{self.prog} --help'\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="enricher", description="Check and enrich the links in news records.")
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"enricher {__version__}",
-        help="print the version and exit",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    check = sub.add_parser("check", help="check every URL; never writes records")
-    _common(check)
-    _network(check)
-    enrich = sub.add_parser("enrich", help="check, then write enriched records")
-    _common(enrich)
-    _network(enrich)
-    enrich.add_argument(
-        "--out",
-        metavar="DIR",
-        help=f"write enriched records under DIR, mirroring the input tree "
-        f"(default {DEFAULT_OUT_DIR})",
-    )
-    _switch(enrich, "--in-place", "rewrite the input records")
-    enrich.add_argument("--dry-run", action="store_true",
-                        help="show which records and keys would change; write no record and "
-                        "no history (--results and reports are written)")
-    _switch(enrich, "--fill-missing", "fill empty title/excerpt/images from the live page")
-    _switch(enrich, "--update-redirects", "replace a URL by its permanent-redirect target "
-            "(old URL kept in linkCheck.<field>.previousUrl)")
-    _switch(enrich, "--prune-dead",
-            "move related items whose webUrl is confirmed dead into deadRelated")
-    links = sub.add_parser("links", help="list every URL slot (no network)")
-    _common(links, listing=True)
-    links.add_argument(
-        "--format",
-        dest="links_format",
-        type=str.lower, choices=("text", "jsonl"),
-        default="text",
-        help="text (default) or jsonl",
-    )
-    report = sub.add_parser("report", help="reports from the run history (no network)")
-    report.add_argument(
-        "--state", metavar="FILE",
-        help=f"history database (default {defaults.DEFAULT_STATE_FILE})",
-    )
-    _report_options(report)
-    report.add_argument("--config", metavar="FILE", help="config file")
-    report.add_argument("-q", "--quiet", action="store_true", help="no summary")
-    _no_color(report)
-    demo = sub.add_parser("demo", help="run enrich offline against a local demo web")
-    demo.add_argument(
-        "--out",
-        metavar="DIR",
-        default=None,
-        help="where the demo writes (default ./enricher-demo)",  # demo.DEFAULT_DEMO_DIR
-    )
-    _no_color(demo)
-    return parser
 
 
 def _settings(args: argparse.Namespace, env: Env) -> Settings:
@@ -233,23 +72,6 @@ def _settings(args: argparse.Namespace, env: Env) -> Settings:
         environ=env.environ,
         search=env.find_config,
     )
-
-
-_VALUE_FLAGS = frozenset(
-    {flag for flag, _, _ in _NETWORK_FLAGS} | {"--accept", "--header", "--include", "--exclude"}
-)
-_NEGATIVE = re.compile(r"-\d")
-
-
-def _glue_negative_values(argv: Sequence[str]) -> list[str]:
-    """``--timeout -1s`` -> ``--timeout=-1s``: argparse takes ``-1s`` for an option and
-    prints its usage dump; glued, the value reaches the settings and gets a one-line error."""
-    out = list(argv)
-    end = out.index("--") if "--" in out else len(out)  # after --, everything is a path
-    for i in range(end - 2, -1, -1):
-        if out[i] in _VALUE_FLAGS and _NEGATIVE.match(out[i + 1]):
-            out[i : i + 2] = [f"{out[i]}={out[i + 1]}"]
-    return out
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal
@@ -290,28 +112,11 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         return ExitCode.USAGE
 
 
-def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """Parse ``argv``; an unknown argument is reported with the usage of its subcommand, and
-    a command's option put before it (``enricher -q check x``) is told where it goes."""
-    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    at = next((i for i, arg in enumerate(argv) if arg in subs.choices), 0)
-    first = argv[0].split("=")[0] if argv else ""
-    if at and first in subs.choices[argv[at]]._option_string_actions and (
-            first not in parser._option_string_actions):  # not -h or --version
-        subs.choices[argv[at]].error(f"{first} goes after the command: enricher {argv[at]} "
-                                     f"{' '.join(argv[:at])}")
-    args, extra = parser.parse_known_args(_glue_negative_values(argv))
-    if extra:
-        sub = subs.choices[args.command] if args.command else parser
-        sub.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args
-
-
 def _main(argv: Sequence[str] | None, env: Env) -> int:
     parser = build_parser()
     try:  # argparse writes its help, version and errors to sys.stdout/sys.stderr
         with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(env.stderr):
-            args = _parse(parser, sys.argv[1:] if argv is None else argv)
+            args = parse_args(parser, sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0) and int(ExitCode.USAGE)
     if args.command is None:

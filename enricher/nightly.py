@@ -194,10 +194,6 @@ class Nightly:
             self.history.close(discard)
 
 
-_NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
-                                "ssl_cert_file", "ssl_cert_dir"})
-
-
 def verdict_profile(fetch: FetchConfig, environ: Mapping[str, str]) -> str:
     """A short hash of the settings that can change a URL's verdict: the codes accepted,
     what the request says of itself (User-Agent, headers, per host too), the address
@@ -208,8 +204,9 @@ def verdict_profile(fetch: FetchConfig, environ: Mapping[str, str]) -> str:
     are left out: they decide nothing of an answer that came."""
     hosts = sorted((name, host.user_agent, sorted(host.headers.items()))
                    for name, host in fetch.hosts.items() if host.user_agent or host.headers)
-    variables = sorted((name.lower(), value) for name, value in environ.items()
-                       if name.lower() in _NETWORK_VARIABLES)
+    variables = [environ.get(name) or environ.get(name.upper()) or None  # as the fetcher
+                 for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]  # reads
+    variables += [environ.get(name) or None for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")]
     facts = [fetch.user_agent, sorted(fetch.headers.items()), sorted(fetch.accepted_status),
              fetch.allow_private, sorted(fetch.allowed_low_ports), fetch.proxy,
              fetch.ca_bundle, fetch.max_redirects, fetch.http2, hosts, variables]

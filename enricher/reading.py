@@ -159,10 +159,14 @@ async def scan_records(
     in_order = [paths[i : i + CHUNK_RECORDS] for i in range(0, len(paths), CHUNK_RECORDS)]
     chunks = [in_order[i] for i in spread_order(len(in_order))]
     done = 0  # chunks yielded so far
-    pool: ProcessPoolExecutor | None = None
-    folder: str | None = None
     try:
         folder = _answers_folder()
+    except OSError:  # no temporary folder (a read-only container): reading stays here
+        async for scanned in _in_process(paths, config):
+            yield scanned
+        return
+    pool: ProcessPoolExecutor | None = None
+    try:
         with _hang_ups_held():  # the worker and multiprocessing's helper process start here
             pool = ProcessPoolExecutor(max_workers=1, initializer=worker_start,
                                        mp_context=multiprocessing.get_context("spawn"),
@@ -188,18 +192,20 @@ async def scan_records(
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)  # answers not taken (an interruption)
+        shutil.rmtree(folder, ignore_errors=True)  # answers not taken (an interruption)
 
 
 def _answers_folder() -> str:
     """A new private folder for the worker's answers in the system's temporary folder,
     where those of runs killed with SIGKILL (the OOM killer) an hour ago and more are
-    removed first. OSError when there is none but the working folder (a read-only
-    container): the records are then read in this process, and no folder lands among
-    the user's files."""
+    removed first. OSError when there is none (a read-only container), or Python fell
+    back to the working folder, which is not a temporary one: no folder lands among the
+    user's records."""
     base = tempfile.gettempdir()
-    if os.path.realpath(base) == os.path.realpath(os.getcwd()):
+    usual = {os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")}
+    usual = {os.path.realpath(p) for p in (*usual, "/tmp", "/var/tmp", "/usr/tmp") if p}
+    real = os.path.realpath(base)
+    if real == os.path.realpath(os.getcwd()) and real not in usual:
         raise FileNotFoundError(errno.ENOENT, "no temporary folder", base)
     now = time.time()
     with contextlib.suppress(OSError), os.scandir(base) as entries:

@@ -66,12 +66,18 @@ def to_devnull(*streams: object) -> None:
 
 
 class ClosedStream(io.TextIOBase):
-    """stdout or stderr closed before enricher started (``enricher ... >&-``: Python's
+    """A standard stream closed before enricher started (``enricher ... >&-``: Python's
     ``sys.stdout`` is None). Writing to it fails as writing to a pipe whose reader went
-    away does, and is handled so: no traceback."""
+    away does, and is handled so: no traceback; reading it reads nothing (``<&-``)."""
 
     def write(self, text: str) -> int:
         raise BrokenPipeError(errno.EPIPE, "the stream is closed")
+
+    def read(self, size: int | None = -1) -> str:
+        return ""
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return ""
 
 
 def present(stream: TextIO | None) -> TextIO:

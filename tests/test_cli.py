@@ -619,6 +619,10 @@ def test_a_closed_stdout_or_stderr_is_no_traceback(tmp_path: Path) -> None:
                             stderr=subprocess.DEVNULL, text=True, timeout=60,
                             preexec_fn=lambda: os.close(2))
     assert closed.returncode == 0 and "example.com/a" in closed.stdout
+    closed = subprocess.run([*base, "links", "-"], capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL,
+                            preexec_fn=lambda: os.close(0))  # <&-: no path to read
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
 
 
 def test_ctrl_c_before_the_run_starts_is_exit_3_without_a_traceback(
@@ -693,13 +697,15 @@ def test_an_option_before_the_command_is_told_where_it_goes() -> None:
     it; an option no command knows is still unrecognized."""
     code, out, err = _run(["-q", "check", "x"])
     assert code == ExitCode.USAGE and out == ""
-    assert err == ("enricher check: -q goes after the command: enricher check -q; "
+    assert err == ("enricher check: -q goes after the command: enricher check -q x; "
                    "see 'enricher check --help'\n")
     code, _, err = _run(["--bogus", "check", "x"])
     assert err.startswith("enricher check: unrecognized arguments: --bogus;"), err
     code, _, err = _run(["--max-age", "1h", "check", "x"])  # said "invalid choice: '1h'"
     assert code == ExitCode.USAGE and err.startswith(
-        "enricher check: --max-age goes after the command: enricher check --max-age 1h;"), err
+        "enricher check: --max-age goes after the command: enricher check --max-age 1h x;"), err
+    code, _, err = _run(["--report", "report", "check", "x"])  # "report" is a value here
+    assert "goes after the command: enricher check --report report x;" in err, err
     for argv in ([], ["--version"], ["-h"]):
         code, out, err = _run(argv)
         assert "Traceback" not in err and "goes after" not in out + err

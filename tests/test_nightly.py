@@ -1384,5 +1384,10 @@ def test_the_verdict_profile_follows_the_settings_and_variables_that_decide_verd
         verdict_profile(base, {"HTTPS_PROXY": "http://proxy.example:3128"}),
         verdict_profile(base, {"SSL_CERT_FILE": "/etc/corp-ca.pem"}),
         verdict_profile(base, {"no_proxy": "intranet.example"}),
+        # the lower-case name wins, as the fetcher reads it: the proxy in effect differs
+        verdict_profile(base, {"HTTP_PROXY": "http://b.example:1", "http_proxy": "http://a.example:1"}),
     ]
+    assert verdict_profile(base, {"HTTP_PROXY": "http://a.example:1", "http_proxy": "http://b.example:1"}
+                           ) != others[-1]
+    assert plain == verdict_profile(base, {"ssl_cert_file": "/x.pem"})  # not read: no bearing
     assert len({plain, *others}) == len(others) + 1

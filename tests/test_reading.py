@@ -292,7 +292,7 @@ def test_no_temporary_folder_but_the_working_one_reads_in_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A read-only container: Python's last resort for temporary files is the working
     folder. The worker's answers must not land among the user's records there: the records
-    are read in this process (a traceback and exit 1 before)."""
+    are read in this process, without a word (a traceback and exit 1 before)."""
     paths = [(p, p.name) for p in _write(tmp_path, 5)]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -303,7 +303,10 @@ def test_no_temporary_folder_but_the_working_one_reads_in_process(
                 scan_records(paths, Config(), parallel=True, on_note=notes.append)]
 
     assert asyncio.run(go()) == [d for _, d in paths]
-    assert len(notes) == 1 and not list(tmp_path.glob(f"{reading.ANSWERS_PREFIX}*"))
+    assert notes == [] and not list(tmp_path.glob(f"{reading.ANSWERS_PREFIX}*"))
+    # a run started in the temporary folder itself (WORKDIR /tmp) keeps its worker
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert Path(reading._answers_folder()).parent == tmp_path
 
 
 def test_answer_folders_of_killed_runs_are_removed_once_an_hour_old(

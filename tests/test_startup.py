@@ -218,3 +218,25 @@ def test_nohup_keeps_hang_ups_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_an_interrupt_at_start_up_with_stderr_closed_writes_nothing_to_stdout(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``enricher links ... > data 2>&-``: Python's sys.stderr is None, and print(file=None)
+    writes to stdout: the interrupted line went into the data."""
+    import enricher.__main__ as entry
+    import enricher.cli
+
+    def main() -> int:
+        raise KeyboardInterrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    monkeypatch.setattr(enricher.cli, "main", main)
+    monkeypatch.setattr("enricher.runtime.tune_process", lambda: None)
+    monkeypatch.setattr(sys, "stderr", None)
+    try:
+        assert entry.console() == 3
+        assert capsys.readouterr().out == ""
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
