@@ -221,6 +221,14 @@ def _worker_of(pid: int) -> int | None:
     return None
 
 
+def _await_worker(pid: int) -> int:
+    deadline = time.monotonic() + 30
+    while (worker := _worker_of(pid)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the worker to exist, with a deadline
+    assert worker is not None
+    return worker
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_reading_worker_killed_while_answering_never_hangs_the_run(tmp_path: Path) -> None:
     """The worker is killed (the OOM killer) while it writes a chunk's answer into a full
@@ -239,10 +247,7 @@ def test_a_reading_worker_killed_while_answering_never_hangs_the_run(tmp_path: P
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parent.parent)
     try:
-        deadline = time.monotonic() + 30
-        while (worker := _worker_of(proc.pid)) is None and time.monotonic() < deadline:
-            time.sleep(0.01)  # polling for the worker to exist, with a deadline
-        assert worker is not None
+        worker = _await_worker(proc.pid)
         os.kill(proc.pid, signal.SIGSTOP)  # nobody reads the answers now
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and "pipe_write" not in Path(
@@ -275,10 +280,7 @@ def test_a_hang_up_of_the_process_group_prints_no_helper_tracebacks(tmp_path: Pa
         # as from a terminal: a hang-up not ignored (nohup would keep it ignored)
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 30
-        while _worker_of(proc.pid) is None and time.monotonic() < deadline:
-            time.sleep(0.01)  # polling for the worker (and the tracker) to exist
-        assert _worker_of(proc.pid) is not None
+        _await_worker(proc.pid)  # and multiprocessing's resource tracker, started before it
         os.killpg(proc.pid, signal.SIGHUP)
         _, err = proc.communicate(timeout=60)
     finally:
