@@ -1,4 +1,5 @@
-"""Command line: argv -> Settings -> run the pipeline -> print -> an exit code.
+"""Command line: argv -> Settings -> run the pipeline -> print -> an exit code (the parser
+itself is ``enricher.cli_parser``).
 
 Presentation and exit codes only: no link, record or network logic lives here. Data goes to
 files or stdout; progress, log lines and the summary go to stderr.

@@ -197,11 +197,11 @@ class Nightly:
 def verdict_profile(fetch: FetchConfig, environ: Mapping[str, str]) -> str:
     """A short hash of the settings that can change a URL's verdict: the codes accepted,
     what the request says of itself (User-Agent, headers, per host too), the address
-    policy, the proxy and CA bundle (flags, or the variables in ``environ``), the
-    redirects followed, HTTP/2. A stored result is
-    reused (``--max-age``, resume) only by a run with the same profile: one that was ok
-    with ``--accept 403`` must not hide a 403 from a run without it. Timeouts and limits
-    are left out: they decide nothing of an answer that came."""
+    policy, the proxy and CA bundle (flags, or the variables in ``environ`` as the fetcher
+    reads them), the redirects followed, HTTP/2. A stored result is reused (``--max-age``,
+    resume) only by a run with the same profile: one that was ok with ``--accept 403`` must
+    not hide a 403 from a run without it. Timeouts and limits are left out: they decide
+    nothing of an answer that came."""
     hosts = sorted((name, host.user_agent, sorted(host.headers.items()))
                    for name, host in fetch.hosts.items() if host.user_agent or host.headers)
     variables = [environ.get(name) or environ.get(name.upper()) or None  # as the fetcher

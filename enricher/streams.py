@@ -5,7 +5,8 @@ exit 1 from inside whatever callback was printing (a progress line in the middle
 fetch), and a write error on a terminal that hung up is a traceback. Wrapped, the run goes
 on and ends with its own status. ``to_devnull`` silences a stdout whose reader went away
 or whose disk is full, once enricher has said so. ``make_console`` puts rich's console on
-such a stream, and ``say`` prints a message on it. This module must not do anything else.
+such a stream, ``say`` prints a message on it, and ``present`` stands in for a standard
+stream that was closed before enricher started. This module must not do anything else.
 """
 
 from __future__ import annotations
