@@ -126,7 +126,10 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     from enricher.cli import main as cli_main
 
     env = Env(reading_worker=False)  # see Config.reading_worker
-    env.stdout, env.stderr = stdout or env.stdout, stderr or env.stderr
+    if stdout is not None:
+        env.stdout = stdout
+    if stderr is not None:
+        env.stderr = stderr
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop here: the usual case
