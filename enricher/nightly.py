@@ -98,6 +98,8 @@ class Nightly:
             todo = [u for u in need if u not in found]
             found.update(self.history.fresh(todo, self.config.max_age))
         reused = {u: r for u, r in found.items() if r.kind.serves(need[u])}
+        for url in reused.keys() & self._resumed.keys():  # its check left these validators
+            self._etags[url] = self.history.resumed_validators.get(url, (None, None))
         for kind in LinkKind:  # to be fetched: their validators now, one query per batch
             todo = [u for u, k in need.items() if k is kind and u not in reused]
             if todo:
@@ -137,15 +139,18 @@ class Nightly:
                     page=stored.page,
                     image=stored.image,
                 )
-            if headers.get("etag") or headers.get("last-modified"):  # RFC 9111 4.3.4: a 304's
-                etag, modified = self._validators_of(headers)  # validators replace those sent
-                self._etags[fetched.url] = (etag or sent.get("If-None-Match"),
-                                            modified or sent.get("If-Modified-Since"))
-        elif fetched.http_status is not None:  # the facts stored now are this answer's
-            self._etags[fetched.url] = (  # only the URL's own answer's validators serve it
-                self._validators_of(headers) if 200 <= fetched.http_status < 300
-                and not fetched.redirects else (None, None))
-        self.history.journal(result)
+            etag, modified = self._validators_of(headers)  # RFC 9111 4.3.4: a 304's validators
+            kept = (etag or sent.get("If-None-Match"),  # replace those sent, which stay
+                    modified or sent.get("If-Modified-Since"))  # otherwise
+            if etag or modified:
+                self._etags[fetched.url] = kept
+        else:
+            if fetched.http_status is not None:  # the facts stored now are this answer's
+                self._etags[fetched.url] = (  # only the URL's own answer's validators serve
+                    self._validators_of(headers) if 200 <= fetched.http_status < 300
+                    and not fetched.redirects else (None, None))
+            kept = self._etags.get(fetched.url, (None, None))
+        self.history.journal(result, kept)  # a resumed result keeps them
         return result
 
     @staticmethod

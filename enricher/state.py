@@ -148,6 +148,8 @@ class History:
         self.confirm_runs, self.confirm_days = confirm_runs, confirm_days
         self._run: int | None = None
         self._profile = ""  # this run's (``start_run``)
+        # URL -> (ETag, Last-Modified) of the results ``resumable`` returned
+        self.resumed_validators: dict[str, tuple[str | None, str | None]] = {}
         self._held: int | None = None  # the run whose finish_run(hold=True) is not committed
         self._pending: list[tuple[Any, ...]] = []
         self._flushed = clock()
@@ -286,17 +288,24 @@ class History:
         now = self._clock()  # an entry dated after now (a clock set back) is never resumed
         cutoff = iso(now - min(RESUME_WINDOW, timedelta(seconds=limit)))
         rows = self._db.execute(sql.RESUMABLE, (cutoff, iso(now), any_profile, self._profile))
-        return {row[0]: from_row(row) for row in rows}
+        found = {}
+        for *row, etag, modified in rows:
+            found[row[0]] = from_row(tuple(row))
+            self.resumed_validators[row[0]] = (etag, modified)
+        return found
 
     @_guarded
-    def journal(self, result: LinkResult) -> None:
-        """Note one finished URL for resume; committed in batches."""
+    def journal(self, result: LinkResult,
+                validators: tuple[str | None, str | None] = (None, None)) -> None:
+        """Note one finished URL for resume, with the ETag and Last-Modified its check left
+        (``resumed_validators``); committed in batches."""
         if (r := result).status not in STORED or self.rehearsal:
             return
         moment = self._clock()
         self._pending.append((r.url, iso(moment), r.kind.value, r.status.value, r.reason,
                               r.http_status, r.final_url, r.content_type,
-                              r.checked_at or iso(moment), meta_of(r)[0], self._profile))
+                              r.checked_at or iso(moment), meta_of(r)[0], self._profile,
+                              *validators))
         seconds = (moment - self._flushed).total_seconds()
         if len(self._pending) >= JOURNAL_BATCH or seconds >= JOURNAL_SECONDS:
             self._flush()

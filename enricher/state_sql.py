@@ -38,13 +38,16 @@ CREATE TABLE runs (
 CREATE TABLE journal (          -- what unfinished runs finished, for resume
     url TEXT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT NOT NULL, http_status INTEGER, final_url TEXT, content_type TEXT,
-    last_checked TEXT NOT NULL, meta TEXT, profile TEXT
+    last_checked TEXT NOT NULL, meta TEXT, profile TEXT,
+    etag TEXT, last_modified TEXT  -- the validators the check left (a resumed one keeps them)
 ) WITHOUT ROWID;
 """
 # schema 1 -> 2: a result is reused only by a run with the settings that decided it (a row
 # from before has none: it is checked again once)
 MIGRATE_1 = """ALTER TABLE urls ADD COLUMN profile TEXT;
-ALTER TABLE journal ADD COLUMN profile TEXT;"""
+ALTER TABLE journal ADD COLUMN profile TEXT;
+ALTER TABLE journal ADD COLUMN etag TEXT;
+ALTER TABLE journal ADD COLUMN last_modified TEXT;"""
 TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS obs (
     url TEXT PRIMARY KEY, kind TEXT, status TEXT, reason TEXT, http_status INTEGER,
@@ -147,8 +150,8 @@ OBS = f"""INSERT OR REPLACE INTO obs VALUES (?, ?, ?, ?, ?, ?, ?,
 # a reused result is no check, unless it is newer than the row (a resumed one)
 OBS_NOT_NEW = """UPDATE obs SET new = 0 WHERE reused AND EXISTS (SELECT 1 FROM urls u
     WHERE u.url = obs.url AND u.last_checked >= obs.checked_at)"""
-# a result not fetched keeps the stored validators; a resumed one (reused and new) none: the
-# journal keeps no ETag, and the stored one may belong to the metadata it replaces
+# a result not fetched keeps the stored validators; a resumed one (reused and new) those the
+# journal kept (given), else none: the stored ones may belong to the metadata it replaces
 OBS_VALIDATORS = """UPDATE obs SET (etag, last_modified) = (SELECT etag, last_modified
     FROM urls u WHERE u.url = obs.url) WHERE NOT etag_given AND NOT (reused AND new)"""
 # the checks that may be news, against the rows before the update ({bad}: the bad statuses)
@@ -175,6 +178,6 @@ FRESH = f"""SELECT {ROW}, json, since FROM {WANTED_URLS} LEFT JOIN meta USING (u
 PROFILE = "UPDATE urls SET profile = ? WHERE url IN (SELECT url FROM obs WHERE new)"
 # the journal: entries dated before the resume window or after now go; the good ones resume
 OLD_JOURNAL = "DELETE FROM journal WHERE at < ? OR at > ?"
-JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-RESUMABLE = f"""SELECT {ROW}, meta FROM journal WHERE at >= ? AND at <= ?
+JOURNAL = "INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+RESUMABLE = f"""SELECT {ROW}, meta, etag, last_modified FROM journal WHERE at >= ? AND at <= ?
     AND status IN ('ok', 'redirected') AND (? OR profile IS ?)"""

@@ -1391,3 +1391,27 @@ def test_the_verdict_profile_follows_the_settings_and_variables_that_decide_verd
                            ) != others[-1]
     assert plain == verdict_profile(base, {"ssl_cert_file": "/x.pem"})  # not read: no bearing
     assert len({plain, *others}) == len(others) + 1
+
+
+def test_a_resumed_result_keeps_the_validators_of_its_check(web: LocalWeb, tmp_path: Path
+                                                            ) -> None:
+    """A run interrupted while writing is resumed by the next one without a request; its
+    checks' ETags were lost on the way (the journal kept none), so the night after fetched
+    every such page in full. Now it asks with them."""
+    web.page("/p.html", "Harbour bridge reopens")
+    folder = tmp_path / "records"
+    folder.mkdir()
+    record(folder, "p.md", [f"webUrl: {json.dumps(web.url('/p.html'))}"])
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("enrich", [str(folder)], cfg, CancelWhenWriting(console, False),
+                              write=True, clock=clock))
+    assert run.aborted == "interrupted"
+    web.reset_counts()
+    clock.set(hours=1)
+    resumed = by_url(night(folder, cfg, clock))[web.url("/p.html")]
+    assert resumed.reused and not web.hits  # resumed, no request
+    clock.set(hours=25)
+    night(folder, cfg, clock)
+    assert web.validators == [("/p.html", '"/p.html-v1"', None)]
+    assert web.codes[("/p.html", 304)] == 1

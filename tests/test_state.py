@@ -1223,7 +1223,8 @@ def _schema_1(path: Path) -> None:
     """A history as enricher wrote it before results carried their settings' profile."""
     old = state_sql.SCHEMA.replace("history TEXT NOT NULL,", "history TEXT NOT NULL")
     old = re.sub(r"\n    profile TEXT[^\n]*", "", old)
-    old = old.replace("meta TEXT, profile TEXT", "meta TEXT")
+    old = re.sub(r"meta TEXT, profile TEXT,\n    etag TEXT, last_modified TEXT[^\n]*", "meta TEXT",
+                 old)
     assert "profile" not in old
     with sqlite3.connect(path) as db:
         db.executescript(f"{old} PRAGMA user_version=1;")
