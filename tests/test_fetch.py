@@ -129,6 +129,24 @@ def test_each_verdict_end_to_end() -> None:
     assert status(r.at("/500")) == (LinkStatus.ERROR, "http_500")
 
 
+def test_an_emoji_punycode_host_is_fetched_and_stops_nothing() -> None:
+    """``xn--ls8h.la`` is plain punycode that IDNA2008 forbids: ``httpx.URL.host`` raises on
+    it, which escaped the fetch and ended the whole run with a traceback, also when only a
+    redirect of some site led there. It is fetched as written, as is the rest."""
+    emoji = "xn--ls8h.la"
+
+    async def to_emoji(request: Request, conn: Conn) -> None:
+        port = request.headers["host"].rsplit(":", 1)[1]
+        await conn.respond(302, b"", [("Location", f"http://{emoji}:{port}/ok")])
+
+    r = run({"/ok": ok_page(), "/to-emoji": to_emoji},
+            [f"http://{emoji}:{{port}}/ok", "/to-emoji", "/ok"],
+            resolver=FakeResolver({**HOSTS, emoji: ["127.0.0.1"]}))
+    assert status(r.at(f"{emoji}:{r.server.port}/ok")) == (LinkStatus.OK, "http_200")
+    assert status(r.at("/to-emoji")) == (LinkStatus.OK, "http_200")
+    assert status(r.at("a.test:" + str(r.server.port) + "/ok")) == (LinkStatus.OK, "http_200")
+
+
 def test_a_bot_wall_served_as_404_or_410_is_blocked_not_dead() -> None:
     """The start of a 404/410 HTML page is read (at most 16 KiB) so that a vendor's bot
     wall with a "dead" status is told apart from a real not-found page."""

@@ -12,7 +12,6 @@ want (auth, a cookie jar that would persist cookies, redirect and header merging
 
 CA certificates (for sites and an https:// proxy alike): ``FetchConfig.ca_bundle``, else
 ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi; never unverified. No SOCKS (no socksio).
-
 ``failure_of(exc)`` is the only place an exception becomes a failure token, and says what
 the failure tells about the network (``Evidence``, for the outage guard): ``down`` for what a
 machine without network sees, ``up`` when something on the network answered (an RST, a TLS
@@ -78,6 +77,7 @@ from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 from enricher.net.h1pool import MAX_IDLE, IdleConnections
 from enricher.net.transports import end_h2_stream, h2_token, reset_orphans
+from enricher.net.urls import ascii_host
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept
 
@@ -394,7 +394,7 @@ class _Body(httpx.AsyncByteStream):
 def proxied(make: object, url: httpx.URL) -> bool:
     """Does ``url`` go through a proxy with this run's transports?"""
     routes = make.routes if isinstance(make, TransportFactory) else None
-    return bool(routes) and routes.for_url(url.scheme, url.host) is not None  # type: ignore[union-attr]
+    return routes is not None and routes.for_url(url.scheme, ascii_host(url)) is not None
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
@@ -408,7 +408,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
 
     def _pool(self, url: httpx.URL) -> httpcore.AsyncConnectionPool:
         f = self._factory
-        proxy = f.routes.for_url(url.scheme, url.host) if f.routes else None
+        proxy = f.routes.for_url(url.scheme, ascii_host(url)) if f.routes else None
         if proxy is None:
             if self._direct is None:
                 self._direct = httpcore.AsyncConnectionPool(

@@ -20,17 +20,16 @@ go with the first request of a URL only. Requests carry no cookies and no creden
 User-Agent and extra headers come from config (per-host overrides apply).
 
 ``Fetcher.fetch_all`` queues every URL in the scheduler and returns when each has produced
-exactly one ``on_result`` call. Cancelling it cancels in-flight requests and stops scheduling.
-``FetchResult.attempts`` counts the requests sent for the URL: retries, redirect hops and the
-GET after a refused HEAD included (0: never sent, e.g. ``host_unreachable``).
-Per-host state (slot, spacing, transport, per-host headers) is keyed by ``request_host(url)``:
-the host httpx will connect to, never a split of the string, so a URL that did not go through
-``clean_url`` (a page's ``og:image``) cannot wear one host's headers while going to another
-(``http://secret.example:80@evil.example/`` goes to evil.example). Breakers and the outage
-guard (``network_down``, ``outage.OutageGuard``) are keyed by ``request_origin(url)``
-(scheme, host, port): a site that filters port 80 keeps its https:// URLs. A 429 or 503
-with a Retry-After within the cap holds back the host's next start (``Scheduler.defer``),
-and so does a 429 without one, for the backoff (``retry.Throttle``).
+exactly one ``on_result`` call; cancelled, it cancels in-flight requests and stops scheduling.
+``FetchResult.attempts`` counts the requests sent for the URL (retries, redirect hops, the GET
+after a refused HEAD; 0: never sent, e.g. ``host_unreachable``).
+Per-host state (slot, spacing, transport, per-host headers) is keyed by
+``request_host(url)``: the host httpx will connect to, never a split of the string, so a URL
+that did not go through ``clean_url`` (a page's ``og:image``) cannot wear one host's headers
+while going to another (``http://secret.example:80@evil.example/`` goes to evil.example).
+Breakers and the outage guard are keyed by ``request_origin(url)`` (scheme, host, port). A
+429 or 503 with a Retry-After within the cap holds back the host's next start
+(``Scheduler.defer``), and so does a 429 without one, for the backoff (``retry.Throttle``).
 
 This module must not decide verdicts, parse HTML, or know about records.
 """
@@ -60,6 +59,7 @@ from enricher.net.retry import RetryPolicy, Throttle, retry_after, retrying, sho
 from enricher.net.transports import TransportMaker, Transports
 from enricher.net.urls import (
     Rejected,
+    ascii_host,
     origin_key,
     request_host,
     request_origin,
@@ -357,7 +357,7 @@ class Fetcher:
             return Reply(failure="invalid_url", detail=str(exc)[:200])
         key = url_host(target)
         origin = origin_key(target.scheme, key, target.port)
-        refusal = self.guard.check_target(target.scheme, target.host, target.port)
+        refusal = self.guard.check_target(target.scheme, ascii_host(target), target.port)
         if refusal is not None:
             return Reply(failure=refusal.failure, detail=refusal.detail)
         if job.held == key:
@@ -411,6 +411,8 @@ class Fetcher:
         headers = self._base_headers(key, job.kind)
         if extra:
             headers = headers + [(k, v) for k, v in extra.items()]
+        if key.startswith("xn--"):  # httpx.Request would IDNA-decode it for Host, and raise
+            headers = [*headers, ("host", url.netloc.decode("ascii"))]  # on xn--ls8h.la
         transport, sched, via = self._transports.get(key), self._sched, proxied(self.make, url)
         # granted early: prepared, now wait for the host's exact spacing; a Retry-After
         # that came since the grant (another request's 429) holds this one too

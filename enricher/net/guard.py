@@ -120,6 +120,8 @@ _V6 = _nets((
     ("64:ff9b:1::/48", "nat64_local"),
     ("100::/64", "discard"),
     ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),  # RFC 9637 (Python 3.11's is_global predates it)
+    ("5f00::/16", "srv6_sid"),  # RFC 9602: segment identifiers, never a web host
     ("2001:10::/28", "orchid"),
     ("fc00::/7", "unique_local"),
     ("fe80::/10", "link_local"),

@@ -230,6 +230,13 @@ def url_host(url: httpx.URL) -> str:
     return url.raw_host.decode("ascii").rstrip(".")
 
 
+def ascii_host(url: httpx.URL) -> str:
+    """``url.host`` as sent (punycode, lower case, an IPv6 address without brackets), never
+    IDNA-decoded: ``url.host`` raises on punycode IDNA2008 forbids (``xn--ls8h.la``, an
+    emoji name that is plain punycode and fetched), which stopped the whole run."""
+    return url.raw_host.decode("ascii")
+
+
 def origin_key(scheme: str, host: str, port: int | None) -> str:
     """``scheme://host:port`` with the default port filled in (IPv6 hosts in brackets)."""
     if port is None:
