@@ -241,24 +241,23 @@ def history_run(path: str, confirm_runs: int = DEFAULT_CONFIRM_RUNS,
         runs = history.runs(10)  # newest first: the last finished one is nearly always here
         if all(run.state != "finished" for run in runs) and len(runs) == 10:
             runs = history.runs(KEEP_RUNS)
-        if not runs:  # created by a run that stopped at a usage error: as good as none
-            raise StateError(f"{path}: no run in this history yet; run `enricher check` or "
-                             "`enrich` first, or give --state FILE")
+        if all(run.state != "finished" for run in runs):  # none, or killed: as good as none
+            raise StateError(f"{path}: no run in this history has finished yet; let one "
+                             "finish (`enricher check` or `enrich`), or give --state FILE")
         results = tuple(history.latest())
         changes = history.change_report()
     later = list(itertools.takewhile(lambda run: run.state != "finished", runs))
-    last = runs[len(later)] if len(later) < len(runs) else None
+    last = runs[len(later)]  # the last finished run
     note = None
     if later:
         going = ("has not finished (it is going on, or was killed)"
                  if later[0].state == "running" else f"was {later[0].state}")
-        shown = f"the run finished at {last.finished_at}" if last else "no finished run"
         note = (f"note: the last run ({later[0].command}, started {later[0].started_at}) "
-                f"{going}; this report shows {shown}")
+                f"{going}; this report shows the run finished at {last.finished_at}")
     run = RunResult(
         command="report",
-        started_at=last.started_at if last else "",
-        finished_at=(last.finished_at or "") if last else "",
+        started_at=last.started_at,
+        finished_at=last.finished_at or "",
         results=results,
         slot_results=(),
         record_errors=(),

@@ -493,12 +493,20 @@ def test_a_glob_matching_nothing_or_out_on_the_inputs_opens_no_history(
     assert (tmp_path / ".enricher" / "state.sqlite").is_file()
 
 
-def test_report_on_a_history_without_a_run_is_no_all_clear(tmp_path: Path) -> None:
+def test_report_on_a_history_without_a_finished_run_is_no_all_clear(tmp_path: Path) -> None:
+    """It said "0 links failing" with status 0: of a history left by a run that stopped at
+    a usage error, and of one whose only run was killed (a crash, SIGKILL)."""
     state = tmp_path / "state.sqlite"
     History.open(state).close()  # as left by a run that stopped at a usage error
     code, _, err = _run(["report", "--state", str(state)])
     _one_line_usage_error(code, err)
-    assert "no run in this history yet" in err
+    assert "no run in this history has finished yet" in err
+    killed = History.open(state)
+    killed.start_run("check", {})  # a run killed (or going on): never finished
+    code, _, err = _run(["report", "--state", str(state)])
+    killed.close()
+    _one_line_usage_error(code, err)
+    assert "no run in this history has finished yet" in err
 
 
 def test_enrich_dot_never_reads_its_own_output(
