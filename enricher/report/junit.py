@@ -12,8 +12,7 @@ type="aborted">``, and each record error (a record that could not be read or wri
 ``<testcase name="<file>:<line>" classname="enricher.record_error">`` with an ``<error
 type="record_error">`` carrying its message, so no dashboard shows a cut run, or a run with
 unreadable records, as passing. Record errors (again) and changes go to the suite's
-``<system-out>``; ``timestamp`` is the run's start (left out when there is none: ``enricher
-report`` on a history without runs).
+``<system-out>``; ``timestamp`` is the run's start (left out when there is none).
 
 Escaping is ElementTree's; characters XML 1.0 cannot carry (most C0 controls) and bidi controls
 are shown as escapes first.
@@ -95,7 +94,7 @@ def write_junit(
         "skipped": str(skipped),
         "time": seconds,
     }
-    stamp = {"timestamp": x(run.started_at)} if run.started_at else {}  # none: no run yet
+    stamp = {"timestamp": x(run.started_at)} if run.started_at else {}
     stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     stream.write(f"{_open('testsuites', {'name': 'enricher', **counts})}\n")
     stream.write(f"  {_open('testsuite', {'name': SUITE_NAME, **stamp, **counts})}\n")
