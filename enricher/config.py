@@ -100,6 +100,9 @@ def shown_duration(seconds: float) -> str:
     """A default duration as the README and ``--help`` write it: ``0.1`` -> ``100ms``."""
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
+    for unit, size in (("d", 86400), ("h", 3600)):  # 3650d, not 3.1536e+08s
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
 
 

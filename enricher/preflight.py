@@ -95,8 +95,8 @@ def _long_interval(settings: Settings) -> tuple[str, ...]:
         (f'[hosts."{host}"] interval', policy.interval) for host, policy in fetch.hosts.items()
         if policy.interval is not None]
     return tuple(f"{name} is {shown_duration(interval)}: one request per "
-                 f"{shown_duration(interval)} to a host (a plain number is seconds; for "
-                 f"milliseconds write {interval:g}ms)"
+                 f"{shown_duration(interval)} to a host (a plain number is seconds: for "
+                 "milliseconds, write the unit, as in 100ms)"
                  for name, interval in given if interval >= LONG_INTERVAL)
 
 

@@ -302,7 +302,8 @@ def _hosts(where: str, table: object) -> dict[str, HostPolicy]:
                                   ("hosts", host, name)) from None
         name = _host_name(host, where)
         if name in hosts:  # "A.com" and "a.com": one would silently replace the other
-            raise ConfigError(f"{where}: hosts.{host}: the same host as another [hosts] key "
+            first = next(key for key in table if _host_name(key, where) == name)
+            raise ConfigError(f"{where}: hosts.{host}: the same host as [hosts.\"{first}\"] "
                               f"({name}); merge the two tables", ("hosts", host))
         hosts[name] = HostPolicy(**fields)
     return hosts

@@ -64,8 +64,8 @@ def _readme_table(heading: str) -> dict[str, str]:
 
 
 def test_shown_duration_writes_defaults_as_the_readme_does() -> None:
-    assert [shown_duration(s) for s in (0.1, 0.05, 10.0, 30.0, 1.5, 60.0)] == [
-        "100ms", "50ms", "10s", "30s", "1.5s", "60s"]
+    assert [shown_duration(s) for s in (0.1, 0.05, 10.0, 30.0, 1.5, 60.0, 7200, 315360000)] == [
+        "100ms", "50ms", "10s", "30s", "1.5s", "60s", "2h", "3650d"]
 
 
 def test_readme_option_table_shows_the_config_defaults() -> None:
@@ -176,7 +176,10 @@ def test_an_interval_of_ten_seconds_or_more_gets_a_warning(tmp_path: Path) -> No
     code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "100"])
     assert code == ExitCode.OK
     assert "enricher: warning: --host-request-interval is 100s: one request per 100s to a " \
-        "host (a plain number is seconds; for milliseconds write 100ms)" in err, err
+        "host (a plain number is seconds: for milliseconds, write the unit, as in 100ms)" \
+        in err, err
+    code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "3650d"])
+    assert "--host-request-interval is 3650d: one request per 3650d to a host" in err, err
     code, _, err = _run(["check", "a.md", "--no-state", "--host-request-interval", "2s"])
     assert code == ExitCode.OK and "warning" not in err
     (tmp_path / "enricher.toml").write_text('[hosts."slow.example"]\ninterval = 30\n',

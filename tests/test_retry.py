@@ -62,6 +62,10 @@ def test_retry_after_seconds_and_date() -> None:
     assert retry_after({"retry-after": date}, now) == pytest.approx(30.0)
     past = format_datetime(datetime.fromtimestamp(now - 30, UTC), usegmt=True)
     assert retry_after({"retry-after": past}, now) == 0.0
+    # the three HTTP-date forms RFC 9110 makes a recipient accept; asctime has no zone (UTC)
+    soon = datetime.fromtimestamp(now + 90, UTC)
+    for form in ("%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"):
+        assert retry_after({"retry-after": soon.strftime(form)}, now) == pytest.approx(90.0), form
 
 
 def test_wait_full_jitter_and_retry_after() -> None:

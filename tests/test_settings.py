@@ -249,8 +249,8 @@ def test_host_tables_are_keyed_as_urls_hosts_are_compared(tmp_path: Path) -> Non
     # two spellings of one host: one table silently replaced the other
     config.write_text('[hosts."A.example"]\nconcurrency = 1\n[hosts."a.example."]\n'
                       'interval = "2s"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"hosts\.a\.example\.: the same host as another "
-                       r"\[hosts\] key \(a\.example\); merge the two tables"):
+    with pytest.raises(ConfigError, match=r"hosts\.a\.example\.: the same host as "
+                       r"\[hosts\.\"A\.example\"\] \(a\.example\); merge the two tables"):
         load_settings({}, environ={}, cwd=tmp_path)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -79,8 +80,8 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        return None
+    if when.tzinfo is None:  # asctime ("Sun Nov  6 08:49:37 1994"), which RFC 9110 makes us
+        when = when.replace(tzinfo=UTC)  # accept: every HTTP-date is in UTC
     return max(0.0, when.timestamp() - now)
 
 
