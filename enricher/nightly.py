@@ -141,9 +141,8 @@ class Nightly:
                 )
             etag, modified = self._validators_of(headers)  # RFC 9111 4.3.4: a 304's validators
             kept = (etag or sent.get("If-None-Match"),  # replace those sent, which stay
-                    modified or sent.get("If-Modified-Since"))  # otherwise
-            if etag or modified:
-                self._etags[fetched.url] = kept
+                    modified or sent.get("If-Modified-Since"))  # otherwise (and replace a
+            self._etags[fetched.url] = kept  # resumed check's, of a lighter purpose)
         else:
             if fetched.http_status is not None:  # the facts stored now are this answer's
                 self._etags[fetched.url] = (  # only the URL's own answer's validators serve

@@ -75,7 +75,8 @@ from enricher.state_lock import release_lock, take_lock
 from enricher.state_rows import RunInfo as RunInfo
 from enricher.state_rows import changes_from, changes_of, from_row, meta_of, validators
 
-SCHEMA_VERSION = 2  # 2: the profile of the settings that decided each result
+SCHEMA_VERSION = 3  # 2: the profile of the settings that decided each result; 3: validators
+# in the journal (state_sql.MIGRATE brings an older file up to date)
 INTERRUPTED = "interrupted"  # finish_run(aborted=INTERRUPTED) keeps the journal for resume
 RESUME_WINDOW = timedelta(hours=defaults.RESUME_WINDOW_HOURS)  # under the nightly period: recent
 FORGET_AFTER = timedelta(days=defaults.FORGET_AFTER_DAYS)  # a URL unchecked this long is forgotten
@@ -209,9 +210,9 @@ class History:
                                        " COMMIT;")
             # we hold the lock, so a run still marked running was killed
             self._db.execute("UPDATE runs SET state = ? WHERE state = 'running'", (INTERRUPTED,))
-        if version == 1 and not read_only:  # a rehearsal changes its private copy
-            self._db.executescript(f"BEGIN; {sql.MIGRATE_1} PRAGMA user_version={SCHEMA_VERSION};"
-                                   " COMMIT;")
+        if 0 < version < SCHEMA_VERSION and not read_only:  # a rehearsal: its private copy
+            steps = "".join(sql.MIGRATE[v] for v in range(version, SCHEMA_VERSION))
+            self._db.executescript(f"BEGIN; {steps} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         self._db.execute("PRAGMA cache_size=-16000")
         self._db.executescript(sql.TEMP)
 

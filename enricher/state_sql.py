@@ -42,12 +42,14 @@ CREATE TABLE journal (          -- what unfinished runs finished, for resume
     etag TEXT, last_modified TEXT  -- the validators the check left (a resumed one keeps them)
 ) WITHOUT ROWID;
 """
-# schema 1 -> 2: a result is reused only by a run with the settings that decided it (a row
-# from before has none: it is checked again once)
-MIGRATE_1 = """ALTER TABLE urls ADD COLUMN profile TEXT;
-ALTER TABLE journal ADD COLUMN profile TEXT;
-ALTER TABLE journal ADD COLUMN etag TEXT;
-ALTER TABLE journal ADD COLUMN last_modified TEXT;"""
+# from schema N to N + 1. 2: a result is reused only by a run with the settings that decided
+# it (a row from before has none: it is checked again once); 3: the journal keeps validators
+MIGRATE = {
+    1: """ALTER TABLE urls ADD COLUMN profile TEXT;
+        ALTER TABLE journal ADD COLUMN profile TEXT;""",
+    2: """ALTER TABLE journal ADD COLUMN etag TEXT;
+        ALTER TABLE journal ADD COLUMN last_modified TEXT;""",
+}
 TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS obs (
     url TEXT PRIMARY KEY, kind TEXT, status TEXT, reason TEXT, http_status INTEGER,

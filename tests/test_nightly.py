@@ -1415,3 +1415,48 @@ def test_a_resumed_result_keeps_the_validators_of_its_check(web: LocalWeb, tmp_p
     night(folder, cfg, clock)
     assert web.validators == [("/p.html", '"/p.html-v1"', None)]
     assert web.codes[("/p.html", 304)] == 1
+
+
+def test_a_304_after_a_resumed_lighter_check_keeps_the_stored_validators(
+        web: LocalWeb, tmp_path: Path) -> None:
+    """A URL resumed for a reachability check (ampWebUrl: HEAD, no validators found), then
+    fetched in the same run as a page and answered 304 without validators (RFC 9110 asks
+    a 304 only for its ETag): the validators sent stay stored, not the resumed check's
+    empty pair, so the night after asks conditionally again."""
+    handler = web.server.RequestHandlerClass
+
+    class NoValidatorsOnHead(handler):  # type: ignore[misc, valid-type]
+        def send_header(self, keyword: str, value: str) -> None:
+            if not (keyword == "Last-Modified" and self.command == "HEAD"):
+                super().send_header(keyword, value)
+
+        def do_HEAD(self) -> None:  # conditional requests are a GET thing on this site
+            del self.headers["If-Modified-Since"]
+            super().do_HEAD()
+
+    web.server.RequestHandlerClass = NoValidatorsOnHead
+    modified = "Mon, 01 Jan 2024 00:00:00 GMT"
+    web.page("/x.html", "Harbour bridge reopens")
+    web.page("/other.html", "Ferry timetable")
+    route = web.routes["/x.html"]
+    route.etag, route.last_modified, route.modified_on_304 = None, modified, False
+    folder = tmp_path / "records"
+    folder.mkdir()
+    x = json.dumps(web.url("/x.html"))
+    cfg, clock = config(tmp_path / "state.sqlite"), Clock()
+    record(folder, "b.md", [f"webUrl: {x}"])
+    night(folder, cfg, clock, command="check")  # stores the page's Last-Modified
+    (folder / "b.md").unlink()
+    record(folder, "a.md", [f"webUrl: {json.dumps(web.url('/other.html'))}", f"ampWebUrl: {x}"])
+    clock.set(hours=24)
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("enrich", [str(folder)], cfg, CancelWhenWriting(console, False),
+                              write=True, clock=clock))
+    assert run.aborted == "interrupted"
+    record(folder, "b.md", [f"webUrl: {x}"])
+    clock.set(hours=25)
+    night(folder, cfg, clock)  # x resumed for the HEAD, fetched as a page: a 304
+    web.reset_counts()
+    clock.set(hours=50)
+    night(folder, cfg, clock, command="check")
+    assert ("/x.html", None, modified) in web.validators, web.validators

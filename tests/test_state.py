@@ -748,7 +748,7 @@ def test_open_creates_folders_and_uses_wal(tmp_path: Path, clock: Clock) -> None
     History.open(path, clock=clock).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_only_the_state_modules_import_sqlite3() -> None:
@@ -1264,3 +1264,29 @@ def test_a_schema_1_history_is_upgraded_and_its_results_are_checked_again_once(
     with History.open(path, clock=clock) as h:
         h.start_run("check", {}, "p2")  # other settings: nothing to reuse
         assert h.fresh([A, B], 86400) == {}
+
+
+def test_a_schema_2_history_gets_the_journals_validators_and_resumes(tmp_path: Path,
+                                                                     clock: Clock) -> None:
+    """Schema 2 (profiles) had a journal without validators: it is brought to schema 3 on
+    open, and a run interrupted afterwards resumes with the validators it journaled."""
+    path = tmp_path / "state.sqlite"
+    v2 = state_sql.SCHEMA.replace("meta TEXT, profile TEXT,\n    etag TEXT, last_modified TEXT",
+                                  "meta TEXT, profile TEXT")
+    v2 = re.sub(r"  -- the validators the check left[^\n]*", "", v2)
+    assert "etag TEXT, last_modified TEXT" not in v2.split("CREATE TABLE journal")[1]
+    with sqlite3.connect(path) as db:
+        db.executescript(f"{v2} PRAGMA user_version=2;")
+    db.close()
+    with History.open(path, clock=clock) as h:
+        h.start_run("check", {}, "p1")
+        h.journal(res(A, "ok", clock()), ('"a1"', None))
+        h.finish_run((), aborted=INTERRUPTED)
+    clock.advance(hours=1)
+    with History.open(path, clock=clock) as h:
+        h.start_run("check", {}, "p1")
+        assert set(h.resumable()) == {A} and h.resumed_validators[A] == ('"a1"', None)
+        h.finish_run([])
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
