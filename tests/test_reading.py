@@ -331,11 +331,11 @@ def test_holding_hang_ups_keeps_a_mask_the_caller_had() -> None:
 
     def thread() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-        with reading._hang_ups_held():
-            pass
+        with reading._hang_ups_held():  # blocked while held, and still after
+            seen.append(signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
         seen.append(signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
 
     worker = threading.Thread(target=thread)
     worker.start()
     worker.join()
-    assert seen == [True]
+    assert seen == [True, True]
