@@ -402,3 +402,34 @@ def test_defer_adds_at_most_its_budget_to_a_host() -> None:
     assert slot.deferred == 7.0 and slot.next_start == 17.0
     sched.defer("other", 3.0, budget=7.0)  # each host has its own budget
     assert sched.slot("other").next_start == now[0] + 3.0
+
+
+def test_a_host_held_by_retry_after_reserves_no_global_slot() -> None:
+    """The host with the most work keeps global slots for its free connections (``_reserve``)
+    only while it can use them soon: held back by a Retry-After, it must not keep a slot
+    idle that another host's request could use (with four global slots, the other hosts
+    ran three at a time for the whole hold)."""
+
+    class Deferring(Sim):
+        small_now = small_peak = 0
+
+        async def job(self, key: str, item: str) -> None:
+            if item == "big/0":
+                self.sched.defer("big", 1.0)  # as the Fetcher does on a 429 + Retry-After
+            small = key != "big"
+            if small:
+                self.small_now += 1
+                self.small_peak = max(self.small_peak, self.small_now)
+            await super().job(key, item)
+            if small:
+                self.small_now -= 1
+
+    sched: Scheduler[str] = Scheduler(max_concurrency=4, host_concurrency=4, interval=0.02,
+                                      jitter=0.0, govern=False)
+    sim = Deferring(sched, work=0.001, works={f"small{i}": 0.05 for i in range(8)})
+    items = [("big", f"big/{i}") for i in range(60)]
+    items += [(f"small{i}", f"small{i}/{j}") for i in range(8) for j in range(3)]
+    asyncio.run(sim.run(items))
+    assert len(sim.order) == 84
+    assert sim.global_peak <= 4
+    assert sim.small_peak == 4  # the held host kept none of the four

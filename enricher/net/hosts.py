@@ -423,7 +423,7 @@ class Scheduler(Generic[T]):
         limit). Without this, when global slots are scarce, the slot its fast request frees
         goes to a small host's slow request while it waits out its spacing: the run took the
         sum of the bounds, not the largest. Found every ``BOUND_REFRESH`` seconds (a scan of
-        every host on each dispatch cost 1.5 s of a 30 s profile)."""
+        every host on each dispatch cost 1.5 s of a 30 s profile). None during a Retry-After."""
         if now >= self._bound_at:
             busy = (s for s in self._slots.values() if s.has_work())
             self._bound = max(busy, key=HostSlot.work, default=None)
@@ -431,7 +431,7 @@ class Scheduler(Generic[T]):
         bound = self._bound
         if bound is None or not bound.has_work() or bound.active >= bound.concurrency:
             return None
-        return bound
+        return None if bound.held_until > now else bound  # held: kept slots would idle
 
     def _dispatch(self, now: float) -> None:
         self._probe(now)
