@@ -277,11 +277,14 @@ def _check_network(fetcher: Fetcher) -> None:
     down (the fetcher stopped as soon as it did)."""
     if fetcher.network_down:
         proxy = isinstance(fetcher.make, TransportFactory) and bool(fetcher.make.routes)
-        raise Aborted("the network looks down: nearly every site stayed silent (connections "
-                      "or lookups timed out, no route); no record was written" + (
-                          "; requests went through a proxy, which did not answer or refused "
-                          "them: check that it is up and lets us through (--proxy, "
-                          "HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)" if proxy else ""))
+        raise Aborted(
+            "the proxy looks down: nearly every site failed through it (it could not be "
+            "reached, did not answer, refused, or failed before passing requests on); no "
+            "record was written; check that it is up and lets us through, and that "
+            "--ca-bundle holds an https:// proxy's certificate (--proxy, HTTP_PROXY, "
+            "HTTPS_PROXY, ALL_PROXY)" if proxy else
+            "the network looks down: nearly every site stayed silent (connections or lookups "
+            "timed out, no route); no record was written")
 
 
 def _state_error(group: BaseExceptionGroup[BaseException]) -> StateError | None:

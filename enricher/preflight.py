@@ -120,7 +120,7 @@ def check_network(config: Config, environ: Mapping[str, str] | None = None,
     read or fetched, not a traceback mid-run. ``labels`` (``Settings.labels``) name where a
     setting was given (``--proxy``, ``enricher.toml: proxy``). Loads the CA file; connects
     nowhere."""
-    from enricher.net.client import ProxyRoutes, ssl_context
+    from enricher.net.proxies import ProxyRoutes, ssl_context
 
     environ, labels = os.environ if environ is None else environ, labels or {}
     try:

@@ -13,14 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enricher.net.client import (
-    BodyError,
-    Evidence,
-    ProxyRoutes,
-    failure_of,
-    ssl_context,
-)
+from enricher.net.client import BodyError, Evidence, failure_of
 from enricher.net.guard import DNSError, GuardError
+from enricher.net.proxies import ProxyRoutes, ssl_context
 from enricher.runtime import raise_open_files_limit
 
 

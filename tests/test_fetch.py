@@ -802,13 +802,6 @@ def test_a_sites_own_answer_through_a_connect_tunnel_is_the_sites(ca: trustme.CA
         code = 403 if request.target == "/deny" else 404
         await conn.respond(code, page("no"), [("X-Squid-Error", "ERR_ACCESS_DENIED 0")])
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
     async def main() -> dict[str, FetchResult]:
         async with NetServer(site, tls=site_ctx) as srv:
             async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -832,6 +825,45 @@ def test_a_sites_own_answer_through_a_connect_tunnel_is_the_sites(ca: trustme.CA
     out = asyncio.run(main())
     assert status(out["deny"]) == (LinkStatus.BLOCKED, "http_403")
     assert status(out["gone"]) == (LinkStatus.DEAD, "http_404")
+
+
+def test_a_sites_own_tls_failure_inside_a_tunnel_is_the_sites(ca: trustme.CA) -> None:
+    """The proxy opened the tunnel (200 to CONNECT); the site's certificate is not trusted:
+    that is the site's ``tls`` (its expired or foreign certificate), not ``proxy``."""
+    site_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("a.test").configure_cert(site_ctx)  # the bundle below does not hold ca
+
+    async def site(request: Request, conn: Conn) -> None:
+        await conn.respond(200, page())
+
+    async def main() -> list[FetchResult]:
+        async with NetServer(site, tls=site_ctx) as srv:
+            async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await reader.readuntil(b"\r\n\r\n")
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", srv.port)
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                with contextlib.suppress(ConnectionError):
+                    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+            proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+            port = proxy.sockets[0].getsockname()[1]
+            config = replace(FAST, proxy=f"http://127.0.0.1:{port}", max_attempts=1)
+            out: list[FetchResult] = []
+            async with Fetcher(config, resolver=FakeResolver(dict(HOSTS)), env={}) as f:
+                await f.fetch_all([(f"https://a.test:{srv.port}/x", LinkKind.PAGE)], out.append)
+            proxy.close()
+            return out
+
+    (result,) = asyncio.run(main())
+    assert result.failure == "tls", result.detail
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
 
 
 # --- politeness, breaker, outage, cancellation ------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import ssl
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 from netserver import Conn, FakeResolver, NetServer, Request, page
@@ -309,6 +311,47 @@ def test_a_proxy_that_refuses_every_request_is_an_outage(scheme: str) -> None:
     assert fetcher.network_down
 
 
+async def dropping_proxy(request: Request, conn: Conn) -> None:
+    """Takes each request (a CONNECT, or a plain http one) and closes without a word."""
+    conn.close()
+
+
+def untrusted_proxy(handler: object, urls: list[str], ca: trustme.CA
+                    ) -> tuple[dict[str, FetchResult], Fetcher]:
+    """``via_proxy`` through an https:// proxy whose certificate no bundle trusts."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+
+    async def main() -> tuple[dict[str, FetchResult], Fetcher]:
+        async with NetServer(handler, tls=ctx) as proxy:  # type: ignore[arg-type]
+            out: dict[str, FetchResult] = {}
+            config = replace(FAST, proxy=f"https://127.0.0.1:{proxy.port}")
+            fetcher = Fetcher(config, resolver=FakeResolver({}), env={}, **GUARD)
+            async with fetcher:
+                await fetcher.fetch_all([(u, LinkKind.PAGE) for u in urls],
+                                        lambda r: out.__setitem__(r.url, r))
+            return out, fetcher
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("how", ["dropped", "untrusted"])
+def test_a_proxy_failing_before_it_passes_the_request_on_is_an_outage(
+        scheme: str, how: str, ca: trustme.CA) -> None:
+    """A proxy that closes every CONNECT (or request) unanswered, or an https:// proxy whose
+    certificate is missing from the bundle: the sites were never asked. Each URL was
+    error/protocol or error/tls, a verdict on 25 sites, and the run went on and wrote them;
+    now error/proxy, and the run is judged an outage (README: "never a verdict on the
+    site")."""
+    urls = [f"{scheme}://site{i}.test/a" for i in range(25)]
+    out, fetcher = (via_proxy(dropping_proxy, urls) if how == "dropped"
+                    else untrusted_proxy(refusing_proxy, urls, ca))
+    assert out and {r.failure for r in out.values()} == {"proxy"}
+    assert all("the proxy failed" in (r.detail or "") for r in out.values())
+    assert fetcher.network_down
+
+
 @pytest.mark.parametrize("gone_first", [False, True])
 def test_a_proxy_that_refuses_some_sites_is_no_outage(gone_first: bool) -> None:
     """Most sites get through the proxy; some are refused (names it cannot resolve: squid's
@@ -439,8 +482,8 @@ def test_an_outage_behind_a_proxy_names_the_proxy(tmp_path: Path) -> None:
     console = Console(file=io.StringIO(), width=200)
     run = asyncio.run(app.run("check", [str(folder)], config, QuietReporter(console, False),
                               write=False, resolver=FakeResolver({})))
-    assert run.aborted is not None and run.aborted.startswith("the network looks down")
-    assert "requests went through a proxy, which did not answer or refused them" in run.aborted
+    assert run.aborted is not None and run.aborted.startswith("the proxy looks down")
+    assert "check that it is up and lets us through" in run.aborted
 
 
 def test_a_night_behind_a_refusing_proxy_writes_no_record(tmp_path: Path) -> None:
@@ -465,5 +508,5 @@ def test_a_night_behind_a_refusing_proxy_writes_no_record(tmp_path: Path) -> Non
                                  resolver=FakeResolver({}))
 
     run = asyncio.run(main())
-    assert run.aborted is not None and "refused them" in run.aborted
+    assert run.aborted is not None and run.aborted.startswith("the proxy looks down")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

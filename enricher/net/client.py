@@ -1,4 +1,4 @@
-"""Transports, proxies, CA certificates, and the one map from exceptions to failure tokens.
+"""Transports (direct, proxied, HTTP/2) and the one map from exceptions to failure tokens.
 
 ``TransportFactory`` builds, per host, an ``h1.H1Transport`` (h11 over plain asyncio,
 dialling through the address guard) in the common case, and a ``PoolTransport`` otherwise: a
@@ -10,8 +10,8 @@ host (``max_connections`` = the host's concurrency), so pool bookkeeping stays t
 the transport directly, not ``httpx.AsyncClient``: the client adds per-request work we do not
 want (auth, a cookie jar that would persist cookies, redirect and header merging).
 
-CA certificates (for sites and an https:// proxy alike): ``FetchConfig.ca_bundle``, else
-``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi; never unverified. No SOCKS (no socksio).
+CA certificates (for sites and an https:// proxy alike) and proxy routes come from
+``proxies``.
 ``failure_of(exc)`` is the only place an exception becomes a failure token, and says what
 the failure tells about the network (``Evidence``, for the outage guard): ``down`` for what a
 machine without network sees, ``up`` when something on the network answered (an RST, a TLS
@@ -49,33 +49,28 @@ far the attempt got: our deadline before the request left is a connect timeout (
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
 TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
 ``dns``, dead, for a site that was never asked), a timeout before any answer came back is
-down, and a refused tunnel is ``proxy`` evidence, judged at the end of the fetch.
+down, and a refused tunnel, or a TLS, protocol or reset failure before the proxy passed the
+request on (its own certificate, a dropped CONNECT), is ``proxy``: proxy evidence, judged at
+the end of the fetch.
 This module must not schedule, retry or decide verdicts.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
-import ipaddress
-import os
-import re
 import socket
 import ssl
-import urllib.request
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-import certifi
 import httpcore
 import httpx
-import idna
 
-from enricher.models import without_userinfo
 from enricher.net.guard import Guard, GuardedBackend, GuardError
 from enricher.net.h1 import H1Transport
 from enricher.net.h1pool import MAX_IDLE, IdleConnections
+from enricher.net.proxies import ProxyRoutes, ssl_context
 from enricher.net.transports import end_h2_stream, h2_token, reset_orphans
 from enricher.net.urls import ascii_host
 
@@ -202,14 +197,61 @@ def failure_of(exc: BaseException) -> Failure:
     return Failure("error", f"{type(exc).__name__}: {text}"[:300], False)
 
 
+# httpcore trace events that mean a connection to the origin (or proxy) exists: a new one's
+# TCP connect, or any protocol event on a reused one
+_CONNECTED_EVENTS = ("connection.connect_tcp.complete", "http11.", "http2.")
+
+
+class AttemptMarks:
+    """How far one attempt got, from httpcore's trace events (``trace``) and enricher's
+    ``CONNECTED`` hook (``connect``): its request head has left (``sent``; ``on_sent`` is
+    called once, by ``mark_sent``), a connection exists (``connected``), a response head came
+    back (``headed``, the caller's), and through a proxy, a tunnel carries it (``tunnel``:
+    the CONNECT was answered, or the connection is a reused one)."""
+
+    __slots__ = ("_on_sent", "connected", "fresh", "headed", "sent", "tunnel")
+
+    def __init__(self, on_sent: Callable[[], None]) -> None:
+        self.sent = self.connected = self.headed = self.fresh = self.tunnel = False
+        self._on_sent = on_sent
+
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
+        if not self.connected and event.startswith(_CONNECTED_EVENTS):
+            self.connected = True
+        if event == "connection.connect_tcp.started":
+            self.fresh = True
+        elif event == "proxy.start_tls.started" or (
+                not self.fresh and event.endswith("send_request_headers.started")):
+            self.tunnel = True
+        if event.endswith("send_request_headers.complete"):
+            self.mark_sent()
+
+    def connect(self) -> None:
+        self.connected = True
+
+    def mark_sent(self) -> None:
+        if not self.sent:
+            self.sent = True
+            self._on_sent()
+
+    def reached(self, scheme: str) -> bool:
+        """Through a proxy: did it pass the request on to the site?"""
+        return self.headed or (scheme == "https" and self.tunnel)
+
+
 def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline: float,
                     waited: float, read_timeout: float, proxied: bool = False,
-                    headed: bool = False) -> Failure:
+                    headed: bool = False, reached: bool = True) -> Failure:
     """``failure_of`` for one attempt that got this far: request head ``sent``, TCP
-    ``connected``, response head received (``headed``), ``waited`` seconds in all."""
+    ``connected``, response head received (``headed``), ``waited`` seconds in all; through
+    a proxy, ``reached``: it passed the request on (a tunnel opened, or a head came back)."""
     failed = failure_of(exc)
-    if proxied and failed.connect_stage and not connected and not isinstance(exc, GuardError):
-        return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
+    if proxied and not isinstance(exc, GuardError):
+        if failed.connect_stage and not connected:
+            return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
+        if not reached and failed.token in ("tls", "protocol", "reset"):  # the proxy's own
+            return Failure("proxy", f"the proxy failed: {failed.detail}", False,
+                           Evidence.PROXY)  # TLS, a dropped CONNECT: the site was not asked
     if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline
         if not sent:  # in DNS, connect or the TLS handshake (or waiting for a pooled one)
             failed = Failure("timeout", f"connect timeout: no connection within the "
@@ -228,148 +270,6 @@ def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline
         return Failure("timeout", f"no answer through the proxy: {failed.detail}",
                        failed.connect_stage, Evidence.DOWN)  # (live sites answer before it)
     return failed
-
-
-# --- TLS and proxies ------------------------------------------------------------------------
-
-def ssl_context(ca_bundle: str | None, env: Mapping[str, str], label: str = "ca_bundle"
-                ) -> ssl.SSLContext:
-    """A verifying context: ca_bundle, else SSL_CERT_FILE/SSL_CERT_DIR, else certifi.
-    Raises ValueError (a configuration error) when the certificates cannot be loaded;
-    ``label`` names where ca_bundle was set (``Settings.labels``)."""
-    cafile = ca_bundle or env.get("SSL_CERT_FILE") or None
-    capath = None if ca_bundle else (env.get("SSL_CERT_DIR") or None)
-    source = (f"{label} {ca_bundle}" if ca_bundle else f"SSL_CERT_FILE={cafile}" if cafile
-              else f"SSL_CERT_DIR={capath}")
-    if cafile is None and capath is None:
-        cafile = certifi.where()
-        source = f"certifi {cafile}"
-    if capath is not None and not os.path.isdir(capath):  # OpenSSL would take it silently,
-        raise ValueError(f"SSL_CERT_DIR={capath} is no folder; give a folder of hashed CA "
-                         "certificates (c_rehash), or unset it")  # and verify nothing
-    try:
-        return ssl.create_default_context(cafile=cafile, capath=capath)
-    except ssl.SSLError as exc:
-        reason = str(exc.reason or exc).replace("_", " ").lower()
-        raise ValueError(f"cannot load CA certificates from {source}: {reason}; "
-                         "give a PEM file of CA certificates") from exc
-    except OSError as exc:
-        raise ValueError(f"cannot load CA certificates from {source}: {exc.strerror or exc}; "
-                         "give a readable PEM file of CA certificates") from exc
-
-
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    return env.get(name.lower()) or env.get(name.upper()) or None
-
-
-def _proxy_variable(env: Mapping[str, str], scheme: str) -> str:
-    """The environment variable a proxy route of ``scheme`` came from (for messages)."""
-    for name in (f"{scheme}_proxy", "all_proxy"):
-        for spelled in (name, name.upper()):
-            if env.get(spelled):
-                return spelled
-    return f"{scheme.upper()}_PROXY"
-
-
-_PROXY_HOST = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # name, IPv4, IPv6
-
-
-def _check_proxy(url: str, source: str) -> None:
-    """ValueError (one line: its source, what is wrong, the fix) unless an http(s) proxy URL."""
-    fix = "give a proxy URL such as http://proxy.example:3128"
-    shown = repr(without_userinfo(url))  # never print a proxy's password
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:  # its text may quote a piece of the password ("a:b/c@")
-        why = "percent-encode / ? # in the password" if "@" in url else without_userinfo(str(exc))
-        raise ValueError(f"{source} {shown}: not a URL ({why}); {fix}") from None
-    if parsed.scheme not in ("http", "https"):
-        raise ValueError(
-            f"{source} {shown}: only http:// and https:// proxies are supported "
-            f"(got {parsed.scheme + '://' if parsed.scheme else 'no scheme'}); {fix}"
-        )
-    if not _PROXY_HOST.fullmatch(parsed.raw_host.decode("ascii", "replace")):  # "a b" %-escaped
-        raise ValueError(f"{source} {shown}: no valid host name or address; {fix}")
-    if parsed.port is not None and not 1 <= parsed.port <= 65535:
-        raise ValueError(f"{source} {shown}: port {parsed.port} is out of range; {fix}")
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyRoutes:
-    """Which proxy (if any) a URL goes through; ``proxy`` overrides the environment."""
-
-    http: str | None = None
-    https: str | None = None
-    no_proxy: str | None = None
-
-    @classmethod
-    def build(cls, proxy: str | None, env: Mapping[str, str], label: str = "proxy"
-              ) -> ProxyRoutes:
-        everything = proxy or _env(env, "all_proxy")
-        routes = cls(
-            http=proxy or _env(env, "http_proxy") or everything,
-            https=proxy or _env(env, "https_proxy") or everything,
-            no_proxy=_env(env, "no_proxy"),
-        )
-        for scheme, url in (("http", routes.http), ("https", routes.https)):
-            if url is not None:
-                _check_proxy(url, label if proxy else _proxy_variable(env, scheme))
-        return routes
-
-    def __bool__(self) -> bool:
-        return bool(self.http or self.https)
-
-    def for_url(self, scheme: str, host: str) -> str | None:
-        proxy = self.https if scheme == "https" else self.http
-        if proxy is None:
-            return None
-        if self.no_proxy and _bypassed(host, self.no_proxy):
-            return None
-        return proxy
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """Whether ``NO_PROXY`` exempts ``host``: names and domain suffixes as urllib reads them,
-    ``*``, and, as curl (7.86+), Go and requests read them, CIDR blocks (``10.0.0.0/8``) and
-    single addresses (``::1``) for hosts written as IP literals. An internationalised name
-    matches in either form, Unicode (``bücher.example``) or punycode
-    (``xn--bcher-kva.example``), whichever form the host and each entry are written in."""
-    names = ",".join(_name_forms(no_proxy))
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if any(bypass(form, {"no": names}) for form in _name_forms(host)):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    for entry in no_proxy.split(","):
-        try:
-            if address in ipaddress.ip_network(entry.strip().strip("[]"), strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-_LABEL = re.compile(r"[^.,\s]+")  # a label of a host name or of a NO_PROXY entry
-
-
-@functools.lru_cache(maxsize=1024)
-def _name_forms(names: str) -> tuple[str, ...]:
-    """``names`` (a host, or a NO_PROXY list) as written, with every label in punycode, and
-    with every label in Unicode. A label that does not convert stays as written: never raises."""
-    forms = (names, _LABEL.sub(lambda m: _label(m[0], to_ascii=True), names),
-             _LABEL.sub(lambda m: _label(m[0], to_ascii=False), names))
-    return tuple(dict.fromkeys(forms))
-
-
-def _label(label: str, *, to_ascii: bool) -> str:
-    try:
-        if to_ascii:
-            return label if label.isascii() else idna.encode(label, uts46=True).decode("ascii")
-        return idna.decode(label) if label[:4].lower() == "xn--" else label
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return label
 
 
 # --- transports -----------------------------------------------------------------------------

@@ -50,7 +50,13 @@ import httpx
 from enricher.config import DEFAULT_OUTAGE_MIN_HOSTS, DEFAULT_OUTAGE_RATIO, FetchConfig
 from enricher.models import FetchResult, Hop, LinkKind
 from enricher.net.body import Reply, read_response
-from enricher.net.client import Evidence, TransportFactory, attempt_failure, proxied
+from enricher.net.client import (
+    AttemptMarks,
+    Evidence,
+    TransportFactory,
+    attempt_failure,
+    proxied,
+)
 from enricher.net.guard import Guard, Resolver, SystemResolver
 from enricher.net.h1 import CONNECTED
 from enricher.net.hosts import Scheduler
@@ -421,33 +427,16 @@ class Fetcher:
             await asyncio.sleep(delay)
             delay = sched.hold_delay(key)
         self._requests += 1
-        pending = [True]  # this attempt's request has not left yet
-        connected: list[bool] = []  # a TCP connection exists (CONNECTED hook, or trace)
-        headed: list[bool] = []  # a response head came back
-        began = self._clock()
-        try:
+        marks = AttemptMarks(lambda: sched.sent(key))  # spacing counts from when the request
+        began = self._clock()  # has really left (handshake and head written): nothing
+        try:  # shortens the next gap
             async with asyncio.timeout(self.config.request_deadline):
-
-                async def trace(event: str, info: Mapping[str, object]) -> None:
-                    # spacing counts from when the request has really left (handshake and
-                    # head written), so nothing shortens the next gap
-                    if not connected and event.startswith(_CONNECTED_EVENTS):
-                        connected.append(True)
-                    if pending and event.endswith("send_request_headers.complete"):
-                        pending.clear()
-                        sched.sent(key)
-
-                request = httpx.Request(
-                    method, url, headers=headers,
-                    extensions={**self._ext, "trace": trace,
-                                CONNECTED: lambda: connected.append(True)},
-                )
+                request = httpx.Request(method, url, headers=headers, extensions={
+                    **self._ext, "trace": marks.trace, CONNECTED: marks.connect})
                 sched.started(key)
                 response = await transport.handle_async_request(request)
-                headed.append(True)
-                if pending:  # a transport without httpcore's trace events (tests' mocks)
-                    pending.clear()
-                    sched.sent(key)
+                marks.headed = True
+                marks.mark_sent()  # a transport without httpcore's trace events (tests' mocks)
                 try:
                     if response.status_code in DEFER_STATUSES:
                         self._defer(key, response)  # before the body: waits now
@@ -461,20 +450,19 @@ class Fetcher:
                     await response.aclose()
         except Exception as exc:
             failed = attempt_failure(
-                exc, sent=not pending, connected=bool(connected), proxied=via,
-                headed=bool(headed),
+                exc, sent=marks.sent, connected=marks.connected, proxied=via,
+                headed=marks.headed, reached=marks.reached(url.scheme),
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent,
                 self._requests, job.attempts = self._requests - 1, job.attempts - 1  # so no
-                pending.clear()  # request, attempt or spacing counts (as for a literal IP)
+                marks.sent = True  # request, attempt or spacing counts (as for a literal IP)
                 sched.sent(key, refused=True)
             return Reply(failure=failed.token, detail=failed.detail,
                          connect_stage=failed.connect_stage, evidence=failed.evidence)
         finally:
             job.spent += self._clock() - began
-            if pending:  # failed (or cancelled) before the request left
-                sched.sent(key)
+            marks.mark_sent()  # failed (or cancelled) before the request left
 
     def _defer(self, key: str, response: httpx.Response) -> None:
         """A 429/503 with a Retry-After holds the host up to the cap (and the cap a run); a
@@ -495,6 +483,3 @@ def _head_failed(resp: Reply) -> bool:
 
 # failure tokens of attempts the address policy refused before any packet left
 _REFUSED = frozenset({"forbidden_address", "forbidden_port", "forbidden_scheme"})
-# httpcore trace events that mean a connection to the origin (or proxy) exists: a new one's
-# TCP connect, or any protocol event on a reused one
-_CONNECTED_EVENTS = ("connection.connect_tcp.complete", "http11.", "http2.")
