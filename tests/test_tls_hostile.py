@@ -32,6 +32,7 @@ from netserver import FakeResolver
 from enricher.config import Config, FetchConfig
 from enricher.models import FetchResult, LinkKind, LinkStatus
 from enricher.net.fetch import Fetcher
+from enricher.net.urls import CleanURL, clean_url
 from enricher.outcome import interpret
 
 NAMES = ("h2.test", "a.test")
@@ -161,6 +162,26 @@ def test_ca_bundle_trusts_a_private_ca_and_ip_literal_certificates(
     by_name = tls(ca.issue_cert(*NAMES), ("http/1.1",))  # no IP address in it
     results, _ = fetch(http1_page, cfg, ["/"], context=by_name, host="127.0.0.1")
     assert verdicts(results, cfg) == [(LinkStatus.ERROR, "tls")]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
+def test_a_host_written_with_a_trailing_dot_passes_the_certificate_check(
+        ca: trustme.CA, bundle: str, http2: bool) -> None:
+    """``https://a.test./`` names the same site as ``https://a.test/`` (browsers and curl
+    fetch it): its certificate has no dot. It was error/tls on every working site."""
+    cfg = config(bundle, http2=http2)
+    out: list[FetchResult] = []
+
+    async def main(port: int) -> None:
+        cleaned = clean_url(f"https://A.test.:{port}/")
+        assert isinstance(cleaned, CleanURL) and cleaned.host == "a.test"
+        resolver = FakeResolver({n: ["127.0.0.1"] for n in NAMES})
+        async with Fetcher(cfg, resolver=resolver, env={}) as fetcher:
+            await fetcher.fetch_all([(cleaned.url, LinkKind.PAGE)], out.append)
+
+    with ThreadServer(http1_page, tls(ca.issue_cert(*NAMES), ("http/1.1",))) as srv:
+        asyncio.run(main(srv.port))
+    assert verdicts(out, cfg) == [(LinkStatus.OK, "http_200")]
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])

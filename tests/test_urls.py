@@ -124,9 +124,12 @@ def test_fragment_with_at_sign_is_dropped() -> None:
     assert clean_ok("http://127.0.0.1#@evil.example/").url == "http://127.0.0.1/"
 
 
-def test_trailing_dot_is_kept_in_the_url_but_not_in_the_host() -> None:
+def test_a_trailing_dot_is_dropped_from_the_url_and_the_host() -> None:
+    """It names the same site, and TLS names have no dot (SNI, certificates): kept, every
+    working https site written so failed its certificate check."""
     result = clean_ok("http://LocalHost./x")
-    assert (result.url, result.host) == ("http://localhost./x", "localhost")
+    assert (result.url, result.host) == ("http://localhost/x", "localhost")
+    assert clean_ok("https://news.example.:8443/a").url == "https://news.example:8443/a"
 
 
 # --- rows 5, 9, 10, 12, 14-18: rejected, with the right reason --------------------------------

@@ -39,7 +39,8 @@ Policy, in the order it is applied:
    65536, -1, "+80", "8_0" and full-width digits); effective ports below
    1024 not in ``allowed_low_ports`` are ``skipped``/``forbidden_port``.
 9. The result is rebuilt from the parsed parts: default port dropped, fragment dropped, empty
-   path ``/``, IPv6 compressed. ``host`` is lower-case punycode without the trailing dot.
+   path ``/``, IPv6 compressed, a host's trailing dot dropped (as curl does for TLS; it
+   names the same site). ``host`` is lower-case punycode.
 
 ``resolve_url`` reads a reference as browsers do (the URL Standard): a backslash before the
 query is a slash, extra slashes before a host count as two, and an empty query (``/q?``) is
@@ -463,7 +464,7 @@ def _clean_cached(
         if problem is not None:
             return _invalid("bad_host", problem)
         host = raw_host.rstrip(".")
-        netloc = raw_host
+        netloc = host  # "news.example." failed every certificate check (SNI has no dot)
     default = DEFAULT_PORTS[scheme]
     port = default if parsed.port is None else parsed.port
     if not 0 < port <= 65535:
