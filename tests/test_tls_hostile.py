@@ -185,6 +185,19 @@ def test_a_host_written_with_a_trailing_dot_passes_the_certificate_check(
 
 
 @pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
+def test_a_server_that_closes_during_the_handshake_is_a_tls_error(bundle: str,
+                                                                  http2: bool) -> None:
+    """TCP was up, the server read the ClientHello and hung up: ``tls`` on every path (the
+    HTTP/1.1 transport said ``connect``, a connection-level failure for the breaker)."""
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+
+    cfg = config(bundle, http2=http2)
+    results, _ = fetch(hang_up, cfg, ["/"], context=None)
+    assert verdicts(results, cfg) == [(LinkStatus.ERROR, "tls")]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
 def test_a_handshake_that_stalls_after_client_hello_times_out(bundle: str,
                                                               http2: bool) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -389,13 +389,17 @@ class H1Transport(httpx.AsyncBaseTransport):
         ips = await self._guard.addresses(host, port)
         loop = pool.loop
 
+        up: list[bool] = []  # TCP is up: a reset now is the TLS handshake's, as on httpcore's
+
         def made() -> _Conn:  # asyncio calls this once TCP is up, before any TLS handshake
+            up.append(True)
             if connected is not None:
                 connected()
             return _Conn(loop)
 
         error: httpcore.ConnectError | None = None
         for ip in ips[:CONNECT_TRIES]:
+            up.clear()
             try:
                 async with asyncio.timeout(timeout):
                     _, proto = await self._dial(made, ip, port, context,
@@ -405,6 +409,9 @@ class H1Transport(httpx.AsyncBaseTransport):
             except (ssl.SSLError, ssl.CertificateError) as exc:
                 raise httpcore.ConnectError(str(exc)) from exc  # TLS: no other address
             except OSError as exc:  # refused/unreachable: try the next address
+                if up and context is not None:  # (paths: tls, not connect)
+                    cause = ssl.SSLError(f"closed during the TLS handshake: {exc}")
+                    raise httpcore.ConnectError(str(cause)) from cause
                 error = httpcore.ConnectError(str(exc) or type(exc).__name__)
                 error.__cause__ = exc
                 continue
