@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from enricher.fixups import cdn_follows, prune_dead
+from enricher.fixups import cache_url_kept, cdn_follows, prune_dead
 from enricher.livepage import LIVE_PAGE as LIVE_PAGE
 from enricher.livepage import kept_image, live_page, page_image
 from enricher.livepage import with_probe as with_probe  # app's
@@ -122,11 +122,11 @@ def slot_entry(
         result = replace(result, status=LinkStatus.ERROR, reason="not_an_image", page=None)
     if history and result is not None and not _settled(result, previous):
         return dict(previous)
-    if result is None:
+    if result is None:  # not fetched (invalid, or --exclude): previousUrl stays all the same
         status = slot.status or LinkStatus.SKIPPED
         entry: dict[str, Any] = {"status": status.value, "reason": slot.reason or "not_checked"}
         entry["since"] = _since(previous, status.value, now)
-        return entry
+        return _keep_previous_url(entry, previous, slot.url)
     entry = {"status": result.status.value}
     if result.http_status is not None:
         entry["httpStatus"] = result.http_status
@@ -149,8 +149,13 @@ def slot_entry(
     # night) must not restart the streak it shows
     entry["since"] = _since(previous, result.status.value, result.since or now,
                             result.checked_at)
+    return _keep_previous_url(entry, previous, slot.url)
+
+
+def _keep_previous_url(entry: dict[str, Any], previous: Mapping[str, Any], url: str
+                       ) -> dict[str, Any]:
     old_url = previous.get("previousUrl")
-    if isinstance(old_url, str) and old_url != slot.url:
+    if isinstance(old_url, str) and old_url != url:
         entry["previousUrl"] = old_url  # kept from an earlier --update-redirects
     return entry
 
@@ -362,6 +367,7 @@ def build_edits(
             and entry.get("status") == "redirected"
             and not _elsewhere(result, entry)  # not to a page of other content
             and reads_back(result.final_url)  # a record holding it means that URL
+            and cache_url_kept(slot, result.final_url, holder)
         ):
             fixed = _with_fragment(result.final_url, slot.raw)
             fixes.setdefault(slot.holder, {})[slot.key] = fixed

@@ -2,7 +2,8 @@
 ``enrich.build_edits`` (where ``--update-redirects`` and ``--fill-missing`` decide).
 
 - ``cdn_follows``: a ``cdnAmpWebUrl`` built from the ``ampWebUrl`` that a fix-up replaces is
-  rebuilt from the new one (else the next run would find it mismatched).
+  rebuilt from the new one (else the next run would find it mismatched); ``cache_url_kept``:
+  a ``cdnAmpWebUrl``'s own redirect is written only to its ``ampWebUrl``'s cache URL.
 - ``prune_dead``: ``--prune-dead`` moves related items whose ``webUrl`` is confirmed dead to
   ``deadRelated`` (a ``spans.MoveItems`` edit: their text moves verbatim).
 
@@ -28,6 +29,18 @@ def cdn_follows(slot: LinkRef, new: str, holder: Mapping[str, Any] | None) -> di
             (old := amp_cache_url(slot.url)) and same_amp_cache_url(old, cdn.strip()):
         return {"cdnAmpWebUrl": rebuilt}
     return {}
+
+
+def cache_url_kept(slot: LinkRef, new: str, holder: Mapping[str, Any] | None) -> bool:
+    """May ``--update-redirects`` write ``new`` over ``slot``? Not over a ``cdnAmpWebUrl``
+    unless ``new`` is the cache URL of the holder's ``ampWebUrl`` still: a cache that sends
+    its URL on to the publisher's page made the field a non-cache URL, which the next run
+    found mismatched (``amp_cache_mismatch``), losing the old URL's ``previousUrl``."""
+    if slot.key != "cdnAmpWebUrl":
+        return True
+    amp = holder.get("ampWebUrl") if holder is not None else None
+    built = amp_cache_url(amp.strip()) if isinstance(amp, str) else None
+    return built is not None and same_amp_cache_url(built, new)
 
 
 def prune_dead(

@@ -644,3 +644,41 @@ def test_a_redirect_to_a_listing_or_gate_never_stands_for_the_article(final: str
                             EnrichOptions(now=NOW, update_redirects=True, fill_missing=True))
         assert "livePage" not in edits[()], final  # stays as it was
         assert "webUrl" not in edits[()], final  # never written over the article's URL
+
+
+@pytest.mark.parametrize("status", [None, LinkStatus.INVALID])
+def test_previous_url_survives_a_night_the_url_was_not_fetched(
+        status: LinkStatus | None) -> None:
+    """A slot skipped tonight (``--exclude``) or invalid: its entry is rewritten without a
+    result, and the ``previousUrl`` an earlier ``--update-redirects`` kept was lost for good
+    (README: "the old URL is in previousUrl for a person to put back")."""
+    url, old = "https://b.example/z", "https://b.example/y"
+    data = {"webUrl": url, "linkCheck": {"webUrl": {
+        "status": "ok", "since": "2026-11-01T03:00:00Z", "previousUrl": old}}}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url, status=status,
+                   reason="bad_url" if status else None)]
+    edits = build_edits(data, slots, {}, EnrichOptions(now=NOW))
+    entry = edits[()]["linkCheck"]["webUrl"]
+    assert entry["status"] == (status or LinkStatus.SKIPPED).value
+    assert entry["previousUrl"] == old
+
+
+def test_update_redirects_never_writes_a_non_cache_url_over_cdn_amp_web_url() -> None:
+    """The AMP cache answered 301 to the publisher's AMP page: written over
+    ``cdnAmpWebUrl``, the next run found the field mismatched (``amp_cache_mismatch``) and
+    the cache URL was lost from the record. It stays, ``redirected`` with ``finalUrl``."""
+    from enricher.links import amp_cache_url
+
+    amp = "https://b.example/amp/y"
+    cdn = amp_cache_url(amp) or ""
+    data = {"related": [{"webUrl": "https://b.example/y", "ampWebUrl": amp,
+                         "cdnAmpWebUrl": cdn}]}
+    slots = [_slot(("related", 0), "ampWebUrl", LinkKind.REACH, amp),
+             _slot(("related", 0), "cdnAmpWebUrl", LinkKind.REACH, cdn)]
+    results = {amp: _result(amp, LinkStatus.OK, kind=LinkKind.REACH),
+               cdn: _result(cdn, LinkStatus.REDIRECTED, kind=LinkKind.REACH, http_status=301,
+                            final_url=amp)}
+    edits = build_edits(data, slots, results, EnrichOptions(now=NOW, update_redirects=True))
+    assert "cdnAmpWebUrl" not in edits[("related", 0)]
+    entry = edits[("related", 0)]["linkCheck"]["cdnAmpWebUrl"]
+    assert (entry["status"], entry["finalUrl"]) == ("redirected", amp)
