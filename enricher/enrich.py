@@ -152,7 +152,7 @@ def slot_entry(
     return _keep_previous_url(entry, previous, slot.url)
 
 
-def _keep_previous_url(entry: dict[str, Any], previous: Mapping[str, Any], url: str
+def _keep_previous_url(entry: dict[str, Any], previous: Mapping[str, Any], url: str | None
                        ) -> dict[str, Any]:
     old_url = previous.get("previousUrl")
     if isinstance(old_url, str) and old_url != url:
