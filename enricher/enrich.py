@@ -443,7 +443,9 @@ def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],
                 edits: dict[HolderPath, dict[str, Any]], options: EnrichOptions,
                 places: Mapping[int, HolderPath] | None) -> None:
     """``--out``: what the last written copy holds and this run does not replace (the live
-    page of a holder whose page failed tonight, values filled in earlier) is written again."""
+    page of a holder whose page failed tonight) is written again, and values filled in
+    earlier stand, as they would in a record enriched in place (tonight's fill never
+    replaces them)."""
     for path in list(edits):
         then = _earlier(data, previous, path, _PAGE_KEYS, places, True)
         if then is None:
@@ -455,6 +457,5 @@ def _carry_over(data: Mapping[str, Any], previous: Mapping[str, Any],
         if options.fill_missing and holder is not None:
             for key in ("title", "excerpt", "images"):
                 empty = holder.get(key) in (None, []) or _empty(holder.get(key))
-                if key not in mine and empty and not _empty(then.get(key)) \
-                        and then.get(key) != []:
-                    mine[key] = then[key]
+                if empty and not _empty(then.get(key)) and then.get(key) != []:
+                    mine[key] = then[key]  # filled earlier: present, so never replaced

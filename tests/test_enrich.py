@@ -682,3 +682,29 @@ def test_update_redirects_never_writes_a_non_cache_url_over_cdn_amp_web_url() ->
     assert "cdnAmpWebUrl" not in edits[("related", 0)]
     entry = edits[("related", 0)]["linkCheck"]["cdnAmpWebUrl"]
     assert (entry["status"], entry["finalUrl"]) == ("redirected", amp)
+
+
+def test_an_out_copy_keeps_the_values_it_filled_in_when_the_page_changes() -> None:
+    """``--out --fill-missing``: the record's title stays empty, so each night could fill
+    it again; the copy's filled title, excerpt and images are present values there, as in a
+    record enriched in place, and tonight's changed page must not replace them."""
+    url, img, img2 = "https://b.example/y", "https://b.example/i.png", "https://b.example/j.png"
+    data: dict[str, Any] = {"webUrl": url, "title": "", "excerpt": None}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    options = EnrichOptions(now=NOW, fill_missing=True)
+
+    def night(title: str, image: str) -> dict[str, Any]:
+        page = PageMeta(title=title, description=f"About {title}",
+                        image=ImageInfo(url=image, type="png"))
+        results = {url: _result(url, LinkStatus.OK, page=page),
+                   image: _result(image, LinkStatus.OK, kind=LinkKind.IMAGE,
+                                  image=ImageInfo(type="png"))}
+        return results
+
+    first = build_edits(data, slots, night("Bike lanes", img), options)[()]
+    assert (first["title"], first["excerpt"]) == ("Bike lanes", "About Bike lanes")
+    copy = {**data, **first}
+    later = build_edits(data, slots, night("Bike lanes (updated)", img2), options, copy)[()]
+    assert (later["title"], later["excerpt"]) == ("Bike lanes", "About Bike lanes")
+    assert later["images"] == first["images"]
+    assert later["livePage"]["title"] == "Bike lanes (updated)"  # the page's own: tonight's
