@@ -24,7 +24,7 @@ from enricher.links import URL_FIELDS
 from enricher.models import HolderPath, LinkRef, LinkResult, RecordError, shown_name
 from enricher.policy import LinkPolicy, record_slots
 from enricher.progress import Reporter
-from enricher.spans import where
+from enricher.spans import MoveItems, where
 
 _OTHER_OUT = "choose another --out folder or use --in-place"
 FILLED = ("title", "excerpt", "images")  # the keys --fill-missing writes (enrich._fill)
@@ -110,16 +110,19 @@ async def write_phase(
                 if isinstance(copy, records.Record):
                     earlier, current = copy.data, copy.raw
         try:
-            edits = build_edits(record.data, refs, results, options, earlier)
+            edits: Mapping[HolderPath, Mapping[str, Any]] = build_edits(
+                record.data, refs, results, options, earlier)
             try:
                 new = records.apply_edits(record, edits)
             except records.EditError as exc:
-                if isinstance(exc, records.PartialEdit):
+                if isinstance(exc, records.PartialEdit):  # the moves were refused: the rest
+                    edits = {h: {k: v for k, v in keys.items() if not isinstance(v, MoveItems)}
+                             for h, keys in edits.items()}  # is what --dry-run names
                     raise
                 # a value a fix-up cannot change without changing another (an anchored
                 # empty title, an anchored URL that an alias repeats): the record gets
-                # every other edit, and the error says what was left
-                new, what, line = _settle(record, edits, partial(
+                # every other edit (what --dry-run names), and the error says what was left
+                new, what, line, edits = _settle(record, edits, partial(
                     _rebuild, record.data, refs, results, options, earlier), options, exc)
                 raise records.PartialEdit(f"{what}: {exc}", new, line or exc.line) from None
         except records.PartialEdit as exc:  # --prune-dead refused; every other edit stands
@@ -213,10 +216,12 @@ def _rebuild(data: Mapping[str, Any], refs: Sequence[LinkRef], results: Mapping[
 
 def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]],
             rebuild: Callable[..., Mapping[HolderPath, Mapping[str, Any]]],
-            options: EnrichOptions, error: records.EditError) -> tuple[bytes, str, int | None]:
-    """The record with the fix-ups its text cannot take left out, what was left, and the
-    line of the first value left. Raises ``error`` when leaving fix-ups out does not help
-    (the trouble is elsewhere: the record's edits without any fix-up do not fit either)."""
+            options: EnrichOptions, error: records.EditError
+            ) -> tuple[bytes, str, int | None, Mapping[HolderPath, Mapping[str, Any]]]:
+    """The record with the fix-ups its text cannot take left out, what was left, the line
+    of the first value left, and the edits kept. Raises ``error`` when leaving fix-ups out
+    does not help (the trouble is elsewhere: the record's edits without any fix-up do not
+    fit either)."""
     kept, left = _fixups_that_fit(record, edits, rebuild, options)
     if not left:
         raise error
@@ -225,7 +230,7 @@ def _settle(record: records.Record, edits: Mapping[HolderPath, Mapping[str, Any]
                      for flag, names in left.items())
     first = min((record.line_of(*name) or 0 for names in left.values() for name in names),
                 default=0)
-    return records.apply_edits(record, kept), what, first or None  # (tried: it fits)
+    return records.apply_edits(record, kept), what, first or None, kept  # (tried: it fits)
 
 
 _URL_KEYS = frozenset(path.rpartition("[].")[2].rpartition(".")[2] for path, _ in URL_FIELDS)

@@ -369,3 +369,24 @@ def test_fix_ups_that_do_not_fit_are_found_by_halving() -> None:
     assert _fitting(names, fits, left) == set(names) - bad
     assert left == [names[7], names[1500]]
     assert len(trials) <= 2 * 2 * 11 + 1  # two bad values, about log2(2000) halvings each
+
+
+def test_a_dry_run_does_not_name_a_fix_up_the_real_run_leaves_out(tmp_path: Path) -> None:
+    """An anchored empty title that an alias repeats: the real run leaves it (and says so);
+    the dry run named it among the changes all the same."""
+    from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
+
+    url = "https://a.example/ok2"
+    path = tmp_path / "r.md"
+    path.write_text(f"---\nrelated:\n  - title: &t ''\n    webUrl: {url}\n"
+                    "  - title: *t\n    webUrl: not a url\n---\nbody\n", encoding="utf-8")
+    page = LinkResult(url=url, kind=LinkKind.PAGE, status=LinkStatus.OK, reason="http_200",
+                      http_status=200, page=PageMeta(title="Filled", description="D"))
+    lines: list[str] = []
+    reporter = QuietReporter(Console(file=io.StringIO()), False)
+    config = Config(in_place=True, fill_missing=True, dry_run=True)
+    asyncio.run(app.write_phase([(path, "r.md")], {url: page}, config, reporter,
+                                "2026-11-27T00:00:00Z", lines))
+    (line,) = lines
+    assert line.startswith("r.md: ") and "related[0].excerpt" in line
+    assert "related[0].title" not in line
