@@ -10,6 +10,7 @@ This module must not fetch (it loads a CA file at most), read records or print.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from enricher.config import (
     shown_duration,
 )
 from enricher.finding import check_inputs as check_inputs  # cli's: inputs before the run
-from enricher.finding import is_record_name, special_file, symlink_loop
+from enricher.finding import input_folder, is_record_name, special_file, symlink_loop
 from enricher.settings import ConfigError, Settings, flag_name
 
 
@@ -213,11 +214,12 @@ _HISTORY_FILES = ("", ".lock", "-wal", "-shm", "-journal")
 def _check_overlaps(outputs: Sequence[tuple[str, str]], state: str | None,
                     inputs: Sequence[str]) -> None:
     """ConfigError when an output is another output's file, a file of the history, or a
-    record file in an input folder (paths compared resolved)."""
+    record file in an input folder or a glob's folder (paths compared resolved)."""
     history = {os.path.realpath(state) + end for end in _HISTORY_FILES} | {
         os.path.realpath(state + end) for end in _HISTORY_FILES} if state else set()
-    folders = [os.path.realpath(item).rstrip(os.sep) + os.sep
-               for item in inputs if item != "-" and os.path.isdir(item)]
+    folders = [os.path.realpath(input_folder(item)).rstrip(os.sep) + os.sep  # a glob's too
+               for item in inputs if item != "-" and (os.path.isdir(item) or (
+                   glob.has_magic(item) and not os.path.lexists(item)))]
     seen: dict[str, tuple[str, str]] = {}  # realpath -> (option, path) writing it
     for option, path in outputs:
         real = os.path.realpath("/dev/stdout" if path == "-" else path)
