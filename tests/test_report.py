@@ -1151,3 +1151,16 @@ def test_the_junit_report_is_written_case_by_case() -> None:
     suite = ET.fromstring(out.getvalue()).find("testsuite")
     assert suite is not None and len(suite.findall("testcase")) == 3000 + 2  # + record errors
     assert suite.get("failures") == "2000"
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_a_report_from_the_history_claims_no_counts_it_does_not_have(fmt: str) -> None:
+    """``enricher report`` rebuilds the last finished run from the history, which keeps
+    no request or record counts: the header said "0 requests · 0 B · 0 records read" of a
+    run that had read 2 records and made 10 requests."""
+    run = replace(sample_run(), command="report", options={"state": ".enricher/state.sqlite"},
+                  requests=0, bytes_read=0, records=RecordCounts())
+    text = render(run, fmt, fail_on=ALL_FAIL)
+    assert "the last finished run in .enricher/state.sqlite" in text
+    assert "0 requests" not in text and "records read" not in text and "0 B" not in text
+    assert "requests" in render(sample_run(), fmt, fail_on=ALL_FAIL)  # a run keeps them

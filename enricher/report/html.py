@@ -36,14 +36,12 @@ from enricher.report.model import (
     Entry,
     change_tags,
     change_urls,
-    counted,
     counts_by_status,
     entries,
-    human_bytes,
-    human_seconds,
     origin_text,
     printable,
     redirects_worth_updating,
+    run_line,
     top_failing_hosts,
     totals,
 )
@@ -301,11 +299,7 @@ def _html_lines(run: RunResult, fail_on: frozenset[str], changes: Changes | None
         f"<title>enricher link report: {h(run.command)} {h(run.started_at)}</title>",
         f"<style>{STYLE}</style></head><body>",
         "<header><h1>Link report</h1>",
-        f'<p class="meta">enricher {h(run.command)} · started {h(run.started_at)} · finished '
-        f"{h(run.finished_at)} · run time {h(human_seconds(t.elapsed_s))} · "
-        f"{counted(t.requests, 'request')} · {h(human_bytes(t.bytes_read))} · "
-        f"{counted(run.records.read, 'record')} read, {run.records.changed} changed, "
-        f"{run.records.failed} failed</p>",
+        f'<p class="meta">{h(run_line(run, t))}</p>',
     ]
     if run.aborted:
         out.append(f'<p class="aborted">Run aborted: {h(run.aborted)}</p>')

@@ -26,14 +26,12 @@ from enricher.report.model import (
     Changes,
     Entry,
     change_urls,
-    counted,
     counts_by_status,
     fail_statuses,
-    human_bytes,
-    human_seconds,
     links_with_status,
     printable,
     redirects_worth_updating,
+    run_line,
     top_failing_hosts,
     totals,
 )
@@ -123,13 +121,7 @@ def render_markdown(
 ) -> str:
     t = totals(run, fail_on)
     out = ["# Link report", ""]
-    out.append(
-        f"{md_code('enricher ' + run.command)} · started {md_text(run.started_at)} · "
-        f"finished {md_text(run.finished_at)} · run time {human_seconds(t.elapsed_s)} · "
-        f"{counted(t.requests, 'request')} · {human_bytes(t.bytes_read)} · "
-        f"{counted(run.records.read, 'record')} read, {run.records.changed} changed, "
-        f"{run.records.failed} failed"
-    )
+    out.append(run_line(run, t, md_code, md_text))
     out.append("")
     if run.aborted:
         out += [f"**Run aborted:** {md_code(run.aborted)}", ""]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -311,6 +311,20 @@ def origin_text(origin: Origin) -> str:
     """``file:line field`` (line omitted when unknown)."""
     where = f"{origin.file}:{origin.line}" if origin.line else origin.file
     return f"{where} {origin.field}"
+
+
+def run_line(run: RunResult, t: Totals, code: Callable[[str], str] = str,
+             text: Callable[[str], str] = str) -> str:
+    """The report's one line about the run (``code`` marks the command up, ``text`` escapes
+    values). A report from the history (``enricher report``) shows the last finished run's
+    times, not its requests or records, which the history does not keep (they showed as 0)."""
+    head = (f"{code('enricher ' + run.command)} · started {text(run.started_at)} · finished "
+            f"{text(run.finished_at)} · run time {human_seconds(t.elapsed_s)}")
+    if run.command == "report":
+        return f"{head} (the last finished run in {text(str(run.options.get('state')))})"
+    return (f"{head} · {counted(t.requests, 'request')} · {human_bytes(t.bytes_read)} · "
+            f"{counted(run.records.read, 'record')} read, {run.records.changed} changed, "
+            f"{run.records.failed} failed")
 
 
 def human_bytes(n: int) -> str:
