@@ -14,8 +14,8 @@
 - ``check``/``check_async`` and ``enrich``/``enrich_async`` run the whole pipeline (records
   read, URLs fetched politely, verdicts, page metadata; ``enrich`` also writes the records as
   ``enricher enrich`` does) and return the :class:`RunResult` every report renders from. With
-  no ``config`` they keep no history (the command line keeps one in
-  ``.enricher/state.sqlite``); give ``Config(state_file=...)`` for one.
+  no ``config`` they keep no history; a ``Config`` has the command line's default, a
+  history in ``.enricher/state.sqlite`` (``Config(state_file=None)`` for none).
 - ``links`` lists URL slots without touching the network.
 - ``extract_page`` is the extraction the enrichment uses, on a page you already have.
 - ``main`` is the command line in-process (arguments, reports, exit status); from inside a
@@ -85,10 +85,16 @@ def enrich(paths: Sequence[str], config: Config | None = None) -> RunResult:
 async def _run(command: str, paths: Sequence[str], config: Config | None, *, write: bool
                ) -> RunResult:
     from enricher import app
+    from enricher.preflight import check_network
     from enricher.progress import QuietReporter
+    from enricher.settings import ConfigError
 
     quiet = QuietReporter(Console(file=io.StringIO()), False)  # errors are in the result
     config = replace(config or _NO_HISTORY, reading_worker=False)  # see Config
+    try:
+        check_network(config)  # a missing SSL_CERT_FILE: the command line's usage error
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     return await app.run(command, list(paths), config, quiet, write=write)
 
 

@@ -112,3 +112,16 @@ def test_errors_a_caller_can_cause_are_the_apis_own(tmp_path: Path) -> None:
     (tmp_path / "state.sqlite").write_text("not a database", encoding="utf-8")
     with pytest.raises(api.StateError):
         api.check([str(tmp_path / "news")], api.Config(state_file=str(tmp_path / "state.sqlite")))
+
+
+def test_unusable_proxy_or_ca_settings_are_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the command line (exit 2, one line): a bare ValueError came out of the run."""
+    (tmp_path / "a.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(api.UsageError, match=r"missing\.pem"):
+        api.check([str(tmp_path / "a.md")])
+    monkeypatch.delenv("SSL_CERT_FILE")
+    config = api.Config(fetch=api.FetchConfig(proxy="socks5://127.0.0.1:1080"), state_file=None)
+    with pytest.raises(api.UsageError, match=r"only http:// and https:// proxies"):
+        api.check([str(tmp_path / "a.md")], config)

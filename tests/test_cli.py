@@ -307,8 +307,8 @@ def _one_line_usage_error(code: int, err: str) -> None:
         ([], {"https_proxy": "http://"}, "https_proxy 'http://': no valid host"),
         (["--proxy", "http://[bad"], {}, "proxy 'http://[bad': no valid host name or address"),
         ([], {"HTTPS_PROXY": "http://a b:3128"}, "HTTPS_PROXY 'http://a b:3128': no valid host"),
-        (["--ca-bundle", "nonexist.pem"], {}, "--ca-bundle nonexist.pem: No such file"),
-        (["--ca-bundle", "note.txt"], {}, "--ca-bundle note.txt: no certificate"),
+        (["--ca-bundle", "nonexist.pem"], {}, "nonexist.pem (set by --ca-bundle): No such file"),
+        (["--ca-bundle", "note.txt"], {}, "note.txt (set by --ca-bundle): no certificate"),
         ([], {"SSL_CERT_FILE": "/nonexist"}, "SSL_CERT_FILE=/nonexist: No such file"),
     ],
 )

@@ -74,8 +74,9 @@ def test_a_history_whose_folder_does_not_exist_is_said_once_before_the_run(
     ({}, {"ENRICHER_PROXY": "ftp://p"}, "", "ENRICHER_PROXY 'ftp://p'"),
     ({}, {}, 'proxy = "ftp://p"\n', "enricher.toml:1: proxy 'ftp://p'"),
     ({}, {}, '# CA\nca_bundle = "missing.pem"\n',
-     "from {dir}/enricher.toml:2: ca_bundle missing.pem"),
-    ({"ca_bundle": "missing.pem"}, {}, 'ca_bundle = "other.pem"\n', "from --ca-bundle missing"),
+     "from missing.pem (set by {dir}/enricher.toml:2: ca_bundle)"),
+    ({"ca_bundle": "missing.pem"}, {}, 'ca_bundle = "other.pem"\n',
+     "from missing.pem (set by --ca-bundle)"),
 ])
 def test_a_bad_proxy_or_ca_bundle_names_where_it_was_set(
         tmp_path: Path, flags: dict[str, object], environ: dict[str, str], toml: str,

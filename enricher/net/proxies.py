@@ -36,8 +36,8 @@ def ssl_context(ca_bundle: str | None, env: Mapping[str, str], label: str = "ca_
     ``label`` names where ca_bundle was set (``Settings.labels``)."""
     cafile = ca_bundle or env.get("SSL_CERT_FILE") or None
     capath = None if ca_bundle else (env.get("SSL_CERT_DIR") or None)
-    source = (f"{label} {ca_bundle}" if ca_bundle else f"SSL_CERT_FILE={cafile}" if cafile
-              else f"SSL_CERT_DIR={capath}")
+    source = (f"{ca_bundle} (set by {label})" if ca_bundle else f"SSL_CERT_FILE={cafile}"
+              if cafile else f"SSL_CERT_DIR={capath}")
     if cafile is None and capath is None:
         cafile = certifi.where()
         source = f"certifi {cafile}"
