@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -33,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-import yaml
 from yaml.nodes import MappingNode, SequenceNode
 
 from enricher import frontmatter, spans
@@ -50,8 +48,7 @@ from enricher.models import HolderPath, RecordError
 from enricher.spans import DELETE as DELETE
 from enricher.spans import EditError as EditError
 from enricher.spans import MoveItems as MoveItems
-
-_SIMPLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # strings dumped plain; all others double-quoted
+from enricher.yamlout import dump_lines
 
 
 class _TooLarge(EditError):
@@ -196,46 +193,6 @@ def read_record(
 # --- editing -------------------------------------------------------------------------------
 
 
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """safe_dump with simple strings plain, all other strings double-quoted, no anchors."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = None if _SIMPLE.fullmatch(data) else '"'
-    return dumper.represent_scalar(spans.STR_TAG, data, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-_DUMPED: dict[str, list[str]] = {}  # repr of plain (key, value) -> lines; statuses repeat a lot
-
-
-def _dump(key: Any, value: Any) -> list[str]:
-    """``key: value`` as YAML lines relative to column 0, without line ends."""
-    memo = repr((key, value))  # values are plain data (spans.plain), so repr is faithful
-    lines = _DUMPED.get(memo)
-    if lines is None:
-        try:
-            text = yaml.dump(
-                {key: value},
-                Dumper=_Dumper,
-                default_flow_style=False,
-                allow_unicode=True,
-                sort_keys=False,
-                width=1 << 30,
-            )
-        except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
-            raise EditError(f"cannot write {key!r}: {exc}") from None
-        if len(_DUMPED) >= 4096:
-            _DUMPED.clear()
-        lines = _DUMPED[memo] = text[:-1].split("\n")
-    return list(lines)
-
-
 def apply_edits(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> bytes:
     """The record's new bytes with ``edits`` (holder -> {key: value, DELETE or MoveItems})
     applied.
@@ -267,7 +224,7 @@ def _apply(record: Record, edits: Mapping[HolderPath, Mapping[str, Any]]) -> byt
     front = text[start:end]  # node marks are offsets into the front matter
     try:
         ops, expected = spans.plan(
-            front, record._newline, record._root, record._shared, record.data, edits, _dump
+            front, record._newline, record._root, record._shared, record.data, edits, dump_lines
         )
     except EditError as exc:
         if exc.index is None:

@@ -456,7 +456,7 @@ def test_a_comment_after_a_value_replaced_by_a_block_stays_on_its_key_line(
     text = "---\ntitle: t\nimages: []  # none yet\nexcerpt: e\n---\nbody\n"
     record = reread(tmp_path, text.replace("\n", newline).encode())
     new = records.apply_edits(record, {(): {"images": [{"url": "https://a.example/i.png"}]}})
-    expected = ("---\ntitle: t\nimages:  # none yet\n- url: \"https://a.example/i.png\"\n"
+    expected = ("---\ntitle: t\nimages:  # none yet\n  - url: \"https://a.example/i.png\"\n"
                 "excerpt: e\n---\nbody\n")
     assert new.decode() == expected.replace("\n", newline)
 
@@ -529,7 +529,7 @@ def test_values_are_normalised() -> None:
 
     record = read(FIXTURES / "missing-fields.md")
     new = records.apply_edits(record, {(): {"linkCheck": {"status": Status.OK, "hops": ("a",)}}})
-    assert b"linkCheck:\n  status: ok\n  hops:\n  - a\n" in new
+    assert b"linkCheck:\n  status: ok\n  hops:\n    - a\n" in new
 
 
 # --- finding files -------------------------------------------------------------------------
