@@ -9,11 +9,13 @@ Order (WHATWG "determine the encoding", simplified):
    (Not done for 7-bit encodings such as ISO-2022-JP, or UTF-16.)
 3. the declared encodings, in order: the HTTP ``Content-Type`` charset, a ``<meta charset>``
    or ``http-equiv`` content-type in the first :data:`META_SCAN_BYTES` bytes (scanned as
-   ASCII on the raw bytes), then an XML declaration. The first one under which the bytes
-   decode without error is used; a wrong multi-byte header charset therefore falls through
-   to the page's own declaration (a single-byte one such as ``iso-8859-1`` decodes any
-   bytes, so it wins, as it does in browsers). When none decodes cleanly, the declared
-   encoding with the fewest replacement characters wins (ties: the earlier one);
+   ASCII on the raw bytes; when none is there and the bytes are not UTF-8, in the first
+   :data:`LATE_META_SCAN_BYTES`, as browsers re-decode a page on a late one), then an XML
+   declaration. The first one under which the bytes decode without error is used; a wrong
+   multi-byte header charset therefore falls through to the page's own declaration (a
+   single-byte one such as ``iso-8859-1`` decodes any bytes, so it wins, as it does in
+   browsers). When none decodes cleanly, the declared encoding with the fewest replacement
+   characters wins (ties: the earlier one);
 4. otherwise UTF-8 with U+FFFD replacement, or windows-1252 when UTF-8 fails badly: with
    nothing declared, when most non-ASCII bytes are invalid (the page is really a legacy
    single-byte encoding); with UTF-8 declared, as browsers follow it, only when fewer
@@ -36,11 +38,15 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["META_SCAN_BYTES", "charset_from_content_type", "decode_html", "lookup_label"]
+__all__ = ["LATE_META_SCAN_BYTES", "META_SCAN_BYTES", "charset_from_content_type", "decode_html",
+           "lookup_label"]
 
 #: How far into the body ``<meta charset>`` is looked for (WHATWG says 1024; real pages
 #: often put it after long comments or inline styles).
 META_SCAN_BYTES = 2048
+#: How far it is looked for when none was found there and the bytes are not UTF-8 (a
+#: legacy page with a long script or style first: browsers re-decode on a late meta).
+LATE_META_SCAN_BYTES = 64 * 1024
 
 # WHATWG label -> Python codec. Only labels that occur on the web in practice.
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -126,8 +132,8 @@ def charset_from_content_type(content_type: str | None) -> str | None:
     return lookup_label(m.group(1)) if m else None
 
 
-def _meta_charset(body: bytes) -> str | None:
-    for found in _META_CHARSET.finditer(body, 0, META_SCAN_BYTES):  # a meta saying charset=
+def _meta_charset(body: bytes, scan: int = META_SCAN_BYTES) -> str | None:
+    for found in _META_CHARSET.finditer(body, 0, scan):  # a meta saying charset=
         start = found.start()
         if body.rfind(b"<!--", 0, start) > body.rfind(b"-->", 0, start):
             continue  # commented out
@@ -183,6 +189,11 @@ def _utf8_or_cp1252(body: bytes, declared: bool) -> str:
     return _decode(body, "cp1252")[0] if legacy else text
 
 
+def _declared(*found: str | None) -> list[str]:
+    """The encodings declared, in order, each once."""
+    return list(dict.fromkeys(codec for codec in found if codec))
+
+
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode a page body as a browser would (see the module docstring). Never raises."""
     if not body:
@@ -190,15 +201,17 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return _decode(body[len(bom):], codec)[0]
-    declared: list[str] = []
-    for found in (charset_from_content_type(content_type), _meta_charset(body),
-                  _xml_charset(body)):
-        if found and found not in declared:
-            declared.append(found)
+    header, meta = charset_from_content_type(content_type), _meta_charset(body)
+    xml = _xml_charset(body)
+    declared = _declared(header, meta, xml)
     if not (declared and declared[0] in _SEVEN_BIT | _UTF16) and not body.isascii():
         valid = _strict_utf8(body)
         if valid is not None:
             return valid
+    if meta is None and len(body) > META_SCAN_BYTES and (not body.isascii() or b"\x1b" in body):
+        late = _meta_charset(body, LATE_META_SCAN_BYTES)  # not UTF-8: worth a longer look
+        if late is not None:
+            declared = _declared(header, late, xml)
     if not declared or declared == ["utf-8"]:
         return _utf8_or_cp1252(body, bool(declared))
     best, best_errors = "", -1

@@ -49,13 +49,15 @@ _CONTENT_OG_TYPES = ("article", "video.", "music.", "book")
 
 @dataclass(frozen=True, slots=True)
 class PageSignals:
-    """What soft-404 detection needs from a page: its ``<title>`` and first ``<h1>``,
-    cleaned, with site names left in ("Page not found | Site")."""
+    """What soft-404 detection needs from a page: its ``<title>``, first ``<h1>``, og:title
+    and twitter:title, cleaned, with site names left in ("Page not found | Site")."""
 
     title: str | None = None
     h1: str | None = None
     article: bool = False  # content markup: og:type article or a medium, published time,
     # JSON-LD Article or VideoObject ... (never a soft 404)
+    headlines: tuple[str, ...] = ()  # og:title, twitter:title: a headline of its own there
+    # contradicts a not-found title
 
 
 def _index_metas(nodes: list[Any], into: dict[str, str]) -> None:
@@ -219,7 +221,9 @@ def extract_with_signals(html: str, url: str, *, provider: str | None = None,
         article = ((doc.meta("og:type") or "").strip().lower().startswith(_CONTENT_OG_TYPES)
                    or bool(doc.meta("article:published_time"))
                    or doc.story())
-        return meta, PageSignals(title=title, h1=h1, article=article)
+        headlines = tuple(text for key in ("og:title", "twitter:title")
+                          if (text := clean_text(doc.meta(key), DEFAULT_TITLE_MAX_CHARS)))
+        return meta, PageSignals(title=title, h1=h1, article=article, headlines=headlines)
     except Exception:  # pragma: no cover - rules are guarded; this is the last net
         return PageMeta(), PageSignals()
 

@@ -73,7 +73,7 @@ def interpret(
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
                     page.site_name, article=signals.article,
-                    temporary=_temporary(fetched),
+                    temporary=_temporary(fetched), headlines=signals.headlines,
                 )
         elif 200 <= status < 300 and (fetched.kind is LinkKind.IMAGE
                                       or ctype.startswith("image/")):  # (cited as both)

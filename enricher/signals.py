@@ -5,15 +5,21 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
 
 * a challenge needs a vendor's signature: Cloudflare's ``cf-mitigated: challenge`` header
   or its challenge-page markers, AWS WAF's ``x-amzn-waf-action`` header, Akamai's "Access
-  Denied ... Reference #", DataDome's captcha host or headers, PerimeterX's ``px-captcha``
-  / "Press & Hold", Incapsula's and Sucuri's block pages. A page merely titled "Just a
-  moment..." is not one, nor a page that loads a vendor's sensor script (PerimeterX's,
-  Incapsula's resource).
+  Denied ... Reference #", DataDome's captcha host as a script's source or in its ``dd``
+  object, or its headers, PerimeterX's ``px-captcha`` element or captcha script (its "Press
+  & Hold" only under the wall's title, or on an error status with a PerimeterX marker),
+  Incapsula's block frame and Sucuri's block page. A page merely titled "Just a moment..."
+  is not one, nor a page that loads a vendor's sensor script (PerimeterX's, Incapsula's
+  resource), nor one whose headline or a link quotes a wall ("Press & Hold to confirm you
+  are a human", "Incapsula incident ID: 123", the captcha host's name).
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
   major languages: a whole separator-delimited part ("Page not found | Site", every other
   part the site's name as its host or og:site_name says) or a part that is a not-found
   sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
-  title that names only the site or also says not found ("Page not found | Any Name").
+  title that names only the site or also says not found ("Page not found | Any Name"); and
+  no headline of the page's own (its og:title, twitter:title or h1, when not a not-found or
+  error phrase nor the site's name) contradicts it: a live story under a broken template's
+  "404 Not Found" title is doubt.
   Or a deep article URL redirected permanently (301/308 all the way: a 302 may be a geo,
   consent or bot gate) to its own host's root or to a section that is a prefix of it (not
   a view or an attachment of a page to the page: ``/slug/amp``, ``/slug/2``,
@@ -69,18 +75,29 @@ _CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     (
         "datadome",
         ("captcha-delivery",),
-        re.compile(r"(?:geo\.)?captcha-delivery\.com|ct\.captcha-delivery", re.I),
+        # its captcha host as a script's or frame's source, or in the wall's ``dd`` object
+        # (not as a link or a headline: an article may name the host)
+        re.compile(r"src\s*=\s*[\"']?(?:https?:)?//[\w.-]*captcha-delivery\.com"
+                   r"|\bdd\s*=\s*\{[^{}<]{0,1000}?captcha-delivery\.com", re.I),
     ),
     (
         "perimeterx",
-        ("px-captcha", "_pxcaptcha", "perimeterx", "hold"),
-        # "Press & Hold" as an element's text (a <p>, a <div>), not in a <title> or a meta
-        # description: a story about the CAPTCHA quotes it in its own headline
-        re.compile(r"px-captcha|_pxCaptcha|captcha\.perimeterx\.net|<(?!title\b)[a-z][^<>]*>"
-                   r"\s*press (?:&amp;|&) hold[^<]{0,80}(?:human|robot|confirm)", re.I),
+        ("px-captcha", "_pxcaptcha", "captcha.p", "_pxjsclientsrc", "_pxcustomlogo",
+         "_pxblockedurl"),
+        # the wall's own markup: its captcha element (an attribute, or the block page's
+        # meta description), its captcha script's source, the block page's settings. Not
+        # the sensor script ordinary pages load, nor "Press & Hold" in a page's text (a
+        # story about the CAPTCHA quotes it in its headline or a link: see _PX_HOLD)
+        re.compile(r"\b(?:id|class)\s*=\s*[\"']?(?:[\w-]+\s+){0,5}px-captcha\b"
+                   r"|\bcontent\s*=\s*[\"']px-captcha[\"']|\b_pxCaptcha"
+                   r"|src\s*=\s*[\"'](?:https?:)?//captcha\.(?:px-cdn\.net|(?:px-cdn\.)?"
+                   r"perimeterx\.net)/|\b_px(?:JsClientSrc|CustomLogo|BlockedUrl)\s*=", re.I),
     ),
     ("incapsula", ("incapsula",),
-     re.compile(r"_Incapsula_Resource\?SWUDNSAI|Incapsula incident ID:?\s*\d", re.I)),
+     # its block page's frame: the resource as the frame's source, the incident ID as its
+     # text (an article may quote "Incapsula incident ID: 1234" in a headline)
+     re.compile(r"src\s*=\s*[\"']?/_Incapsula_Resource\?[SC]WUDNSAI"
+                r"|<iframe\b[^<>]*>[^<]{0,80}Incapsula incident ID:?\s*\d", re.I)),
     (
         "sucuri",
         ("sucuri",),
@@ -88,6 +105,13 @@ _CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
                    r"sucuri\.net/privacy-policy.{0,500}?blocked", re.I | re.S),
     ),
 )
+# PerimeterX's "Press & Hold" as an element's text (not in a <title> or a meta description),
+# evidence only with the wall's own title, or on an error status with a PerimeterX marker
+_PX_HOLD = re.compile(r"<(?!title\b)[a-z][^<>]*>\s*press (?:&amp;|&) hold[^<]{0,80}"
+                      r"(?:human|robot|confirm)", re.I)
+_PX_WALL_TITLE = re.compile(r"<title>\s*access to this page has been denied\.?\s*</title>",
+                            re.I)
+_PX_MARKERS = ("_pxappid", "_pxhd", "_pxvid", "_pxuuid", "perimeterx", "px-cdn", "/_px")
 
 
 def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) -> str | None:
@@ -108,6 +132,10 @@ def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) 
         cloudflare_ok = vendor != "cloudflare" or any(m in text for m in _CLOUDFLARE_MARKERS)
         if cloudflare_ok and pattern.search(text):
             return vendor
+    if "hold" in lower and _PX_HOLD.search(text) and (_PX_WALL_TITLE.search(text) or (
+            status >= 400 and (any(m in lower for m in _PX_MARKERS)
+                               or "_pxhd" in h.get("set-cookie", "")))):
+        return "perimeterx"
     akamai = h.get("server", "").lower().startswith("akamaighost")
     if akamai and status == 403 and "Reference #" in text:
         return "akamai"
@@ -172,6 +200,18 @@ _ERROR_PAGE_HINT = re.compile(
     r"\b|accueil\b|inicio\b", re.I)
 _ASIDE = re.compile(r"\(\s*[^\W\d_]")  # "(and why that is fine": a headline goes on; "(404)" not
 MAX_SENTENCE_TAIL_WORDS = 6  # "... does not exist or has been moved"
+# what an error page's own og:title or h1 says besides "not found" ("Oops!", "Nothing here",
+# "Looks like you're lost", "This is somewhat embarrassing"): no headline of an article
+_ERROR_WORDS = re.compile(
+    r"\b(?:404|410|errors?|fehler|erreur|errore|oops|whoops|oups|hoppla|sorry|hmm+|uh[\s-]?oh|"
+    r"lost|missing|gone|vanished|disappeared|wandered|moved|removed|deleted|unavailable|"
+    r"expired|nothing|problem|wrong|broken|awkward|embarrassing|dead\s+end|"
+    r"(?:can'?t|can’t|cannot|couldn'?t|couldn’t|could\s+not|unable\s+to)\s+(?:be\s+)?"
+    r"(?:find|found|locate|reach)|not\s+(?:here|there|available))\b", re.I)
+_WORDS = re.compile(r"[^\W_]+")
+_CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+MIN_HEADLINE_WORDS = 4  # "Mayor wins the vote"; "Nothing to see" or "Home" is none
+MIN_CJK_HEADLINE_CHARS = 8
 
 # a path that *is* an error page: "/404", "/404.html", "/not-found", "/errors/404",
 # "/en/page-not-found" (a bare /error, /Error.aspx or /errors/403 names some other failure:
@@ -236,6 +276,24 @@ def _says_not_found(text: str | None, names: tuple[str, ...] | None) -> bool:
     return any(found) and all(
         hit or (len(p.split()) <= MAX_SITE_WORDS if names is None else is_site_name(p, names))
         for p, hit in zip(parts, found, strict=True))
+
+
+def _is_headline(text: str | None, title: str, names: tuple[str, ...]) -> bool:
+    """Whether a page's og:title, twitter:title or first h1 is a headline of its own, which
+    contradicts a not-found title (a live story under a broken template's "404 Not Found"):
+    several words besides the site's name, no not-found or error wording, and not merely
+    the title's own words again (an error page's og:title repeats its site's name or
+    tagline). Error pages' own ("Oops!", "Nothing here", "Page not found | Site") are none."""
+    if not text or _ERROR_WORDS.search(text) or _NOT_FOUND_SENTENCE.search(text) \
+            or _NOT_FOUND_PART.search(text):
+        return False
+    rest = " ".join(p for p in _PARTS.split(text.strip()[:300])
+                    if p.strip() and not is_site_name(p.strip(), names))
+    words = _WORDS.findall(rest.lower())
+    if not words or set(words) <= set(_WORDS.findall(title.lower())):
+        return False
+    return len(words) >= MIN_HEADLINE_WORDS or (
+        len(_CJK_TEXT.findall(rest)) >= MIN_CJK_HEADLINE_CHARS)
 
 
 def _site_like(text: str | None, names: tuple[str, ...]) -> bool:
@@ -364,7 +422,8 @@ def lands_elsewhere(url: str, final_url: str | None) -> bool:
 
 def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str | None,
                     text_prefix: str = "", site_name: str | None = None, *,
-                    article: bool = False, temporary: bool = False) -> str | None:
+                    article: bool = False, temporary: bool = False,
+                    headlines: tuple[str, ...] = ()) -> str | None:
     """Why a 200 page is really "not found" (``not_found_title``, ``not_found_h1``,
     ``redirect_to_root``, ``redirect_to_section``, ``redirect_to_error_page``,
     ``parked_domain``), or None. The h1 counts only under a title that names nothing but
@@ -373,17 +432,24 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
     Article in its JSON-LD); such a page is a story, whatever its title says ("Not Found |
     Roger Ebert" is a film review) or wherever a redirect led: never a soft 404.
     ``temporary``: a hop of the redirect chain was temporary (302, 303, 307); a redirect to
-    the front page or a section then says nothing (one to an error page still does)."""
+    the front page or a section then says nothing (one to an error page still does).
+    ``headlines``: the page's og:title and twitter:title; one of them or the h1 that is a
+    headline of its own (not a not-found or error phrase, nor the site's name) is doubt:
+    the title or h1 saying "not found" then counts for nothing."""
     if article:
         return None
     if (title or h1) and not _names_error(url):
         names = tuple({*host_names(url), *host_names(final_url),
                        *((name_key(site_name),) if site_name else ())} - {""})
         if _says_not_found(title, names):
-            return "not_found_title"
-        if _says_not_found(h1, names) and (_site_like(title, names)
-                                          or _says_not_found(title, None)):
-            return "not_found_h1"  # the h1 is the message, the title agrees or names the site
+            reason: str | None = "not_found_title"
+        elif _says_not_found(h1, names) and (_site_like(title, names)
+                                            or _says_not_found(title, None)):
+            reason = "not_found_h1"  # the h1 is the message, the title agrees or names the site
+        else:
+            reason = None
+        if reason and not any(_is_headline(text, title or "", names) for text in (h1, *headlines)):
+            return reason
     reason = _redirect_reason(url, final_url, temporary)
     if reason:
         return reason
@@ -399,8 +465,10 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
 
 def is_soft_404(url: str, final_url: str | None, title: str | None, h1: str | None,
                 text_prefix: str = "", site_name: str | None = None, *,
-                article: bool = False, temporary: bool = False) -> bool:
+                article: bool = False, temporary: bool = False,
+                headlines: tuple[str, ...] = ()) -> bool:
     """Whether a successful response is really a "not found" page (verdict dead,
     reason soft_404). Only strong evidence counts; see the module docstring."""
     return soft_404_reason(url, final_url, title, h1, text_prefix, site_name,
-                           article=article, temporary=temporary) is not None
+                           article=article, temporary=temporary,
+                           headlines=headlines) is not None

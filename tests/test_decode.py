@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enricher.decode import (
+    LATE_META_SCAN_BYTES,
     META_SCAN_BYTES,
     charset_from_content_type,
     decode_html,
@@ -122,11 +123,44 @@ def test_unknown_labels_are_ignored() -> None:
     assert charset_from_content_type(None) is None
 
 
-def test_meta_after_the_scan_window_is_not_used() -> None:
-    filler = "<!--" + "x" * META_SCAN_BYTES + "-->"
+def test_meta_after_the_late_scan_window_is_not_used() -> None:
+    filler = "<!--" + "x" * LATE_META_SCAN_BYTES + "-->"
     text = f"<html><head>{filler}<meta charset=koi8-r><title>тест</title></head></html>"
     decoded = decode_html(text.encode("koi8-r"), None)
     assert "тест" not in decoded  # not declared in time: decoded as windows-1252, no crash
+
+
+@pytest.mark.parametrize(("label", "codec", "title"), [
+    ("windows-1251", "cp1251", "Новости дня"),
+    ("Shift_JIS", "shift_jis", JAPANESE),
+    ("ISO-8859-2", "iso8859_2", "Zażółć gęślą jaźń"),
+    ("koi8-r", "koi8_r", "Привет, мир"),
+    ("euc-kr", "euc_kr", "한국어 뉴스"),
+])
+@pytest.mark.parametrize("declare", ['<meta charset="{}">',
+                                     "<meta http-equiv='Content-Type' content='text/html; "
+                                     "charset={}'>"])
+@pytest.mark.parametrize("filler", [META_SCAN_BYTES, 30_000])
+def test_a_late_meta_on_a_legacy_page_is_used(label: str, codec: str, title: str,
+                                              declare: str, filler: int) -> None:
+    """A legacy page whose meta comes after a long script or style (past the first
+    META_SCAN_BYTES): its bytes are no UTF-8, so the meta is looked for further, as a
+    browser re-decodes on it (they were windows-1252 mojibake: "Íîâîñòè äíÿ")."""
+    text = (f"<html><head><script>{'x' * filler}</script>{declare.format(label)}"
+            f"<title>{title}</title></head><body><p>{title}</p></body></html>")
+    assert text.index("<meta") > META_SCAN_BYTES
+    assert decode_html(text.encode(codec), "text/html") == text
+    assert decode_html(text.encode(codec), None) == text
+
+
+def test_a_late_meta_never_beats_utf8_the_header_or_a_comment() -> None:
+    text = (f"<html><head><style>{'x' * 3000}</style><meta charset=windows-1251>"
+            "<title>Новости</title></head></html>")
+    assert decode_html(text.encode("utf-8"), None) == text  # valid UTF-8 wins, as before
+    koi = text.encode("koi8-r")  # the HTTP header outranks any meta, early or late
+    assert decode_html(koi, "text/html; charset=koi8-r") == text
+    late_comment = text.replace("<meta charset=windows-1251>", "<!-- <meta charset=koi8-r> -->")
+    assert "Новости" not in decode_html(late_comment.encode("koi8-r"), None)
 
 
 def test_gb2312_label_decodes_as_gb18030() -> None:

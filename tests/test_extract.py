@@ -381,6 +381,17 @@ def test_signals_title_and_h1() -> None:
                                           "<h1>Oops</h1>"), URL)
     assert signals.title == "Page not found | Site"
     assert signals.h1 == "Oops"
+    assert signals.headlines == ()
+
+
+def test_signals_headlines_are_og_and_twitter_titles() -> None:
+    head = ('<title>404 Not Found</title><meta property="og:title" content=" Bike  lanes &amp; '
+            'more "><meta name="twitter:title" content="Bike lanes, the vote">'
+            '<meta property="og:description" content="Not a headline">')
+    _, signals = extract_with_signals(doc(head, ""), URL)
+    assert signals.headlines == ("Bike lanes & more", "Bike lanes, the vote")
+    _, empty = extract_with_signals(doc('<meta property="og:title" content="  ">', ""), URL)
+    assert empty.headlines == ()
 
 
 @pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/pages not present")

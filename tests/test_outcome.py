@@ -145,3 +145,52 @@ def test_an_amp_url_sent_for_good_to_the_error_or_front_page_is_dead() -> None:
     assert reach("https://news.example/", code=302) is LinkStatus.OK
     assert reach("https://news.example/2024/05/bikes-story") is LinkStatus.REDIRECTED
     assert reach("https://amp.news.example/2024/05/bikes-story") is LinkStatus.REDIRECTED
+
+
+def _html(html: bytes, content_type: str = HTML, status: int = 200) -> FetchResult:
+    return FetchResult(url="https://news.example/a/story.html", kind=LinkKind.PAGE,
+                       http_status=status, content_type=content_type, body=html)
+
+
+def test_a_story_quoting_a_bot_wall_in_its_headline_or_a_link_is_ok() -> None:
+    """From an audit: a live story whose h1 (or a link in its navigation, in the first
+    4 KiB) quotes PerimeterX's "Press & Hold" was blocked/challenge."""
+    story = (b'<html><head><title>Inside the CAPTCHA wars | Daily Paper</title><meta property='
+             b'"og:type" content="article"></head><body><nav><a href="/x">Press &amp; Hold to '
+             b"confirm you are human? Readers hate it</a></nav><h1>Press &amp; Hold to confirm "
+             b"you are a human: inside the CAPTCHA wars</h1></body></html>")
+    result = interpret(_html(story), (), None, Config())
+    assert (result.status, result.reason) == (LinkStatus.OK, "http_200")
+    assert result.page is not None and result.page.title is not None
+    assert "CAPTCHA wars" in result.page.title
+
+
+def test_a_live_story_under_a_not_found_title_is_ok_but_an_error_page_is_dead() -> None:
+    """From an audit: a blog post (og:type blog: no article markup) whose broken template
+    says "404 Not Found" in its <title> was dead/soft_404, though its og:title, or its h1,
+    is the story's headline. An error page's own og:title (the site's name, "Page not
+    found") and h1 ("Oops! Nothing here") keep it a soft 404."""
+    headline = b"Council approves new bike lanes on Main Street"
+    blog = (b'<html><head><title>404 Not Found</title><meta property="og:type" content="blog">'
+            b'<meta property="og:title" content="' + headline + b'"></head><body></body></html>')
+    h1 = (b"<html><head><title>Page not found | News</title></head><body><h1>" + headline
+          + b"</h1><p>The council voted.</p></body></html>")
+    for live in (blog, h1):
+        result = interpret(_html(live), (), None, Config())
+        assert (result.status, result.reason) == (LinkStatus.OK, "http_200"), live
+    for og_title, shown in ((b"News", b"Oops! Nothing here"), (b"Page not found | News", b"404"),
+                            (b"Error 404", b"Sorry")):
+        error_page = (b'<html><head><title>Page not found | News</title><meta property='
+                      b'"og:title" content="' + og_title + b'"></head><body><h1>' + shown
+                      + b"</h1></body></html>")
+        result = interpret(_html(error_page), (), None, Config())
+        assert (result.status, result.reason) == (LinkStatus.DEAD, "soft_404"), og_title
+
+
+def test_a_legacy_page_declaring_its_charset_late_is_decoded_by_it() -> None:
+    """From an audit: a windows-1251 page whose meta charset followed a long script (past
+    the first 2 KiB) had a mojibake title ("Íîâîñòè äíÿ")."""
+    page = ("<html><head><script>" + "x" * 2100 + '</script><meta charset="windows-1251">'
+            "<title>Новости дня</title></head><body></body></html>").encode("cp1251")
+    result = interpret(_html(page, "text/html"), (), None, Config())
+    assert result.page is not None and result.page.title == "Новости дня"

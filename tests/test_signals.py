@@ -36,6 +36,22 @@ PERIMETERX = ('<html><head><title>Access to this page has been denied</title></h
 INCAPSULA = ('<html><body><iframe src="/_Incapsula_Resource?SWUDNSAI=30">Request unsuccessful.'
              " Incapsula incident ID: 12345-678</iframe></body></html>")
 
+# PerimeterX's block page as its SDKs write it: the captcha element is drawn by its script
+PX_BLOCK_PAGE = ('<html lang="en"><head><meta charset="utf-8"><meta name="description" '
+                 'content="px-captcha"><title>Access to this page has been denied</title></head>'
+                 "<body><script>window._pxVid = ''; window._pxUuid = 'a1b2';\n"
+                 "window._pxAppId = 'PXab12cd'; window._pxJsClientSrc = '/ab12cd/init.js';\n"
+                 "window._pxHostUrl = '/ab12cd/xhr';</script></body></html>")
+PX_HOLD_UNDER_ITS_TITLE = ("<html><head><title>Access to this page has been denied</title>"
+                           "</head><body><h1>Access to this page has been denied</h1><p>Press "
+                           "&amp; Hold to confirm you are a human (and not a bot).</p>")
+# a story about bot walls: its headline, a link in its navigation, its description quote one
+CAPTCHA_STORY = ('<html><head><title>Inside the CAPTCHA wars | Daily Paper</title><meta '
+                 'property="og:type" content="article"></head><body><h1>Press &amp; Hold to '
+                 "confirm you are a human: inside the CAPTCHA wars</h1>")
+CAPTCHA_LINK = ('<html><head><title>Daily Paper</title></head><body><nav><a href="/captcha">'
+                "Press &amp; Hold to confirm you are human? Readers hate it</a></nav>")
+
 
 @pytest.mark.parametrize(("headers", "status", "text", "vendor"), [
     ({"cf-mitigated": "challenge"}, 403, "", "cloudflare"),
@@ -52,6 +68,24 @@ INCAPSULA = ('<html><body><iframe src="/_Incapsula_Resource?SWUDNSAI=30">Request
     ({}, 200, INCAPSULA, "incapsula"),
     ({}, 403, "<html><head><title>Sucuri WebSite Firewall - Access Denied</title></head>",
      "sucuri"),
+    # the walls as their vendors write them, without the element the test page above has
+    ({}, 403, PX_BLOCK_PAGE, "perimeterx"),
+    ({}, 200, PX_BLOCK_PAGE, "perimeterx"),
+    ({}, 403, '<script src="https://captcha.px-cdn.net/PXab12/captcha.js?a=c&m=0"></script>',
+     "perimeterx"),
+    ({}, 403, '<div class="px-captcha-error-container"><p>Before we continue...</p></div>',
+     "perimeterx"),
+    ({}, 403, PX_HOLD_UNDER_ITS_TITLE, "perimeterx"),
+    ({}, 200, PX_HOLD_UNDER_ITS_TITLE, "perimeterx"),
+    ({}, 403, "<head><script>window._pxAppId = 'PXHYx10rg3';</script></head><body><h1>Access "
+              "denied</h1><p>Press &amp; Hold to confirm you are a human (and not a bot).</p>",
+     "perimeterx"),
+    ({}, 403, '<iframe src="https://geo.captcha-delivery.com/captcha/?initialCid=AHrl"></iframe>',
+     "datadome"),
+    ({}, 403, "<script>var dd={'rt':'c','cid':'AHrlqAAA','host':'geo.captcha-delivery.com'}"
+              "</script>", "datadome"),
+    ({}, 200, '<iframe id="main-iframe" src="/_Incapsula_Resource?CWUDNSAI=24&xinfo=1">'
+              "Request unsuccessful. Incapsula incident ID: 1234-5678</iframe>", "incapsula"),
 ])
 def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
                               vendor: str) -> None:
@@ -79,6 +113,21 @@ def test_challenge_signatures(headers: dict[str, str], status: int, text: str,
     # bot-wall vendors' scripts on ordinary pages: PerimeterX's sensor, Incapsula's resource
     ({}, 200, '<head><script src="//client.perimeterx.net/PXa1b2c3/main.min.js"></script>'),
     ({}, 200, '<script src="/_Incapsula_Resource?SWJIYLWA=719d34d31c8e3a6e6fffd4"></script>'),
+    # "Press & Hold" in a story's own headline or a link, with or without the site's own
+    # PerimeterX sensor: no wall (it was blocked/challenge), and on a site's 404 page no
+    # wall either (dead, not blocked)
+    ({}, 200, CAPTCHA_STORY),
+    ({}, 200, CAPTCHA_LINK),
+    ({}, 404, CAPTCHA_LINK),
+    ({}, 200, '<head><script src="//client.perimeterx.net/PXa1b2c3/main.min.js"></script>'
+              "<script>window._pxAppId = 'PXa1b2c3';</script></head>" + CAPTCHA_STORY),
+    ({}, 200, '<p><a href="/tech">Press & hold to confirm you are not a robot: why?</a></p>'),
+    # other walls' signatures quoted by a story: in its headline, a link, its description
+    ({}, 200, "<h1>Incapsula incident ID: 1234-5678 – what the error means</h1>"),
+    ({}, 200, '<h1>Why am I sent to geo.captcha-delivery.com?</h1><a href="https://geo.'
+              'captcha-delivery.com/captcha/">the captcha page</a>'),
+    ({}, 200, '<head><title>How px-captcha works</title><meta name="description" content="'
+              'How px-captcha works, and why PerimeterX draws it"></head>'),
 ])
 def test_ordinary_pages_are_not_challenges(headers: dict[str, str], status: int,
                                            text: str) -> None:
@@ -478,3 +527,59 @@ def test_lands_elsewhere_tells_listings_and_gates_from_a_moved_article(
     assert lands_elsewhere("https://x.com/2021/05/council-approves-bike-lanes",
                            final) is elsewhere
     assert not lands_elsewhere("https://x.com/about", "https://x.com/en/")  # no article
+
+
+
+@pytest.mark.parametrize(("title", "h1", "headlines"), [
+    # a live story under a broken template's not-found title: its og:title, twitter:title
+    # or first h1 is a headline of its own (they were dead/soft_404 without article markup)
+    ("404 Not Found", None, ("Council approves new bike lanes on Main Street",)),
+    ("Page not found | Example News", None,
+     ("Example News", "Council approves new bike lanes on Main Street")),
+    ("Page not found | Example News", "Council approves new bike lanes on Main Street", ()),
+    ("404 Not Found", "Council approves new bike lanes | Example News", ()),
+    ("ページが見つかりません", "東京都が新しい自転車専用道路を承認", ()),
+    # an h1 message under a title naming the site, with the story's og:title
+    ("Example News", "Page not found", ("Council approves new bike lanes on Main Street",)),
+])
+def test_a_headline_of_its_own_contradicts_a_not_found_title(
+        title: str, h1: str, headlines: tuple[str, ...]) -> None:
+    assert soft_404_reason(ARTICLE, None, title, h1, headlines=headlines) is None
+    assert not is_soft_404(ARTICLE, None, title, h1, headlines=headlines)
+    message = h1 if h1 == "Page not found" else None  # the same page without its headline
+    assert soft_404_reason(ARTICLE, None, title, message) in ("not_found_title", "not_found_h1")
+
+
+@pytest.mark.parametrize(("h1", "headlines"), [
+    # error pages' own og:title and h1: the site's name, not-found or error wording, a
+    # word or two; they never contradict "not found"
+    (None, ("Example News",)),
+    (None, ("Page not found | Example News",)),
+    (None, ("404 Not Found", "Error 404")),
+    (None, ("Oops!",)),
+    (None, ("Example News - Home",)),
+    ("Nothing here", ()),
+    ("Sorry", ("Example News",)),
+    ("This is somewhat embarrassing, isn't it?", ()),
+    ("Looks like you're lost", ()),
+    ("We can't find the page you asked for", ()),
+    ("Something went wrong on our end", ()),
+    ("Seite nicht gefunden", ("Seite nicht gefunden | Example News",)),
+    ("Uh oh, this page has wandered off", ()),
+    ("The page you requested is not available", ()),
+    ("ページが見つかりませんでした", ()),
+])
+def test_an_error_pages_own_headlines_keep_it_a_soft_404(
+        h1: str | None, headlines: tuple[str, ...]) -> None:
+    assert soft_404_reason(ARTICLE, None, "Page not found | Example News", h1,
+                           headlines=headlines) == "not_found_title"
+
+
+def test_an_og_title_repeating_the_titles_site_part_is_no_headline() -> None:
+    """A site's name we cannot tell from its host (no og:site_name), in the title beside
+    "Page not found" and alone in og:title: the title's own words, no headline."""
+    title = "Page not found | Daily Planet Metro Edition"
+    assert soft_404_reason(ARTICLE, None, title, "Page not found",
+                           headlines=("Daily Planet Metro Edition",)) == "not_found_h1"
+    assert soft_404_reason(ARTICLE, None, title, "Page not found",
+                           headlines=("Daily Planet wins the metro award",)) is None
