@@ -213,6 +213,7 @@ class LinkResult:
     since: str | None = None  # when this status was first seen
     confirmed: bool | None = None  # dead in enough consecutive runs (history)
     bytes_read: int = 0
+    detail: str | None = None  # what the failure said (a certificate expired...); failures only
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ know about records beyond the origins it is handed.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -25,6 +26,7 @@ from enricher.models import (
     LinkStatus,
     Origin,
     PageMeta,
+    shown_name,
 )
 from enricher.net.urls import CleanURL, clean_url
 from enricher.signals import is_challenge, is_soft_404
@@ -45,6 +47,16 @@ def utc_now() -> str:
 
 
 _last: tuple[datetime | None, str] = (None, "")
+
+
+_USERINFO = re.compile(r"//[^/@\s]*@")  # a proxy URL's password, should a message quote it
+_DETAIL_CHARS = 300
+
+
+def _shown_detail(text: str) -> str:
+    """A failure's own words, one line, capped, printable (a server's text may carry
+    control characters), never with a URL's user:password."""
+    return shown_name(_USERINFO.sub("//", " ".join(text.split()))[:_DETAIL_CHARS])
 
 
 def interpret(
@@ -100,7 +112,8 @@ def interpret(
         not_image=not_image,
         accepted=config.fetch.accepted_status,
     )
-    if verdict.status not in (LinkStatus.OK, LinkStatus.REDIRECTED):
+    good = verdict.status in (LinkStatus.OK, LinkStatus.REDIRECTED)
+    if not good:
         page = None  # never report metadata of an error, challenge or soft-404 page
     return LinkResult(
         url=fetched.url,
@@ -118,6 +131,7 @@ def interpret(
         page=page,
         image=image,
         bytes_read=fetched.bytes_read,
+        detail=None if good or not fetched.detail else _shown_detail(fetched.detail),
     )
 
 

@@ -87,6 +87,7 @@ class _Base:
                 Text.assemble(
                     (f"{result.status.value:<10}", STATUS_STYLE[result.status]),
                     f" {result.reason}{code} {result.url}",
+                    f" ({result.detail})" if result.detail else "",
                 ),
                 soft_wrap=True,
                 highlight=False,

@@ -194,3 +194,22 @@ def test_a_legacy_page_declaring_its_charset_late_is_decoded_by_it() -> None:
             "<title>Новости дня</title></head><body></body></html>").encode("cp1251")
     result = interpret(_html(page, "text/html"), (), None, Config())
     assert result.page is not None and result.page.title == "Новости дня"
+
+
+def test_a_failures_own_words_reach_the_result_as_one_printable_line() -> None:
+    """``error tls`` said nothing of why: an expired certificate and a missing --ca-bundle
+    looked alike. The fetcher's detail now reaches the result (the results line, -v), on
+    one line, its control characters escaped, a proxy URL's password never quoted."""
+    said = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired\n\x1b[2J (_ssl.c:1006)"
+    tls = FetchResult(url="https://news.example/a", kind=LinkKind.PAGE, attempts=1,
+                      failure="tls", detail=said)
+    result = interpret(tls, (), None, Config())
+    assert (result.status, result.reason) == (LinkStatus.ERROR, "tls")
+    assert result.detail == ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired "
+                             "\\x1b[2J (_ssl.c:1006)")
+    proxy = replace(tls, failure="proxy", detail="proxy unreachable: http://u:secret@p:3128")
+    assert "secret" not in (interpret(proxy, (), None, Config()).detail or "")
+    fine = FetchResult(url="https://news.example/a", kind=LinkKind.PAGE, http_status=200,
+                       attempts=1, content_type="text/html", body=b"<title>Hi</title>",
+                       detail="a note")
+    assert interpret(fine, (), None, Config()).detail is None

@@ -50,3 +50,17 @@ def test_counts_already_shown_are_not_repeated_at_the_end() -> None:
     reporter.advance(_result(1))
     reporter.close()
     assert _lines(out) == ["checking links (1 to do)", "checking links 1/1 (0.1/s) ok 1"]
+
+
+def test_a_verbose_line_says_what_the_failure_said() -> None:
+    from enricher.progress import QuietReporter
+
+    out = io.StringIO()
+    reporter = QuietReporter(Console(file=out, width=300, color_system=None), True)
+    reporter.advance(LinkResult("https://a.example/x", LinkKind.PAGE, LinkStatus.ERROR, "tls",
+                                detail="certificate has expired"))
+    reporter.advance(LinkResult("https://a.example/y", LinkKind.PAGE, LinkStatus.OK, "http_200",
+                                http_status=200))
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("tls https://a.example/x (certificate has expired)")
+    assert lines[1].endswith("http_200 200 https://a.example/y")

@@ -76,6 +76,7 @@ def result_to_dict(r: LinkResult) -> dict[str, Any]:
         "reused": r.reused,
         "since": r.since,
         "confirmed": r.confirmed,
+        "detail": r.detail,
     }
 
 
@@ -103,6 +104,7 @@ def entry_to_dict(e: Entry, tags: tuple[str, ...] | None = None) -> dict[str, An
             "reused": False,
             "since": None,
             "confirmed": None,
+            "detail": None,
         }
     if tags is not None:
         line["changes"] = list(tags)
