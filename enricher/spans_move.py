@@ -42,7 +42,8 @@ _INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is no
 def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
     """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
     with the comments inside the item, the comment lines right below it indented past its
-    ``-`` (as its keys are), and the comment lines right above its ``-``."""
+    ``-`` (as its keys are), and the comment lines right above its ``-`` (above the first
+    item, those indented at least as its ``-``)."""
     is_list = seq.id == "sequence"  # a scalar (``deadRelated: none``) has no flow_style
     if not is_list or seq.flow_style or id(seq) in shared:
         how = ("not a list" if not is_list
@@ -64,9 +65,10 @@ def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple
         while (row := text[end:_next_line(text, end)]).lstrip(" ").startswith("#") and (
                 len(row) - len(row.lstrip(" ")) > column):  # its own trailing comments
             end = _next_line(text, end)
-        while out and line > out[-1][1]:  # take the comment lines right above the dash
-            above = _line_start(text, line - 1)
-            if text[above:line].strip()[:1] != "#":
+        while line > (out[-1][1] if out else 0):  # the comment lines right above the dash
+            above = _line_start(text, line - 1)  # (above the first item: indented as its
+            row = text[above:line]  # dash at least; one at the key's column is the key's)
+            if row.strip()[:1] != "#" or (not out and len(row) - len(row.lstrip(" ")) < column):
                 break
             line = above
         out.append((line, end, column))

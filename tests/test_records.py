@@ -1400,3 +1400,20 @@ def test_a_filled_empty_value_leaves_the_comments_after_it_once(tmp_path: Path) 
     new = records.apply_edits(read(path), {(): {"excerpt": "E"}}).decode()
     assert new == ("---\ntitle: T\nexcerpt: E\n# --- images: ask the photo desk ---\n"
                    "images: []\n---\nbody\n")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_moved_first_item_takes_the_comment_lines_above_its_dash(
+        tmp_path: Path, newline: str) -> None:
+    """The first item's comment above its ``-`` stayed in ``related``, over the next item
+    (for every other item it moved along). One at the key's column stays: it is the key's."""
+    text = ("---\nrelated:\n# the list's own\n  # first: the dead one\n  - title: A\n"
+            "    webUrl: https://a.example/gone\n  # about B\n  - title: B\n"
+            "    webUrl: https://b.example/ok\n---\nbody\n")
+    record = reread(tmp_path, text.replace("\n", newline).encode())
+    new = records.apply_edits(record, {(): {"related": records.MoveItems((0,), "deadRelated")}})
+    kept, dead = new.decode().replace(newline, "\n").split("deadRelated:\n")
+    assert kept == ("---\nrelated:\n# the list's own\n  # about B\n  - title: B\n"
+                    "    webUrl: https://b.example/ok\n")
+    assert dead == ("  # first: the dead one\n  - title: A\n"
+                    "    webUrl: https://a.example/gone\n---\nbody\n")
