@@ -708,3 +708,29 @@ def test_an_out_copy_keeps_the_values_it_filled_in_when_the_page_changes() -> No
     assert (later["title"], later["excerpt"]) == ("Bike lanes", "About Bike lanes")
     assert later["images"] == first["images"]
     assert later["livePage"]["title"] == "Bike lanes (updated)"  # the page's own: tonight's
+
+
+@pytest.mark.parametrize(("tonight", "confirmed", "kept"), [
+    (LinkStatus.ERROR, None, True),  # a 503 night: the dead entry stays
+    (LinkStatus.TIMEOUT, None, True),
+    (LinkStatus.BLOCKED, None, True),
+    (LinkStatus.DEAD, False, True),  # dead again, the history counting anew: still confirmed
+    (LinkStatus.OK, None, False),  # recovered: written
+])
+def test_one_bad_night_never_unconfirms_a_dead_entry(tonight: LinkStatus, confirmed: bool | None,
+                                                     kept: bool) -> None:
+    """A confirmed dead link, then a night of 503s: the record said error/http_503 with a new
+    ``since``, and the next 404 night dead, confirmed: false, so --prune-dead waited three
+    runs more (README: one bad night never changes a record)."""
+    url = "https://a.example/x"
+    entry = {"status": "dead", "httpStatus": 404, "reason": "http_404", "confirmed": True,
+             "since": "2026-11-01T03:00:00Z"}
+    data = {"webUrl": url, "linkCheck": {"webUrl": entry}}
+    slots = [_slot((), "webUrl", LinkKind.PAGE, url)]
+    code = {LinkStatus.DEAD: 404, LinkStatus.OK: 200, LinkStatus.ERROR: 503}.get(tonight)
+    result = _result(url, tonight, http_status=code, confirmed=confirmed,
+                     reason="http_404" if tonight is LinkStatus.DEAD else "x")
+    got = build_edits(data, slots, {url: result}, EnrichOptions(now=NOW, history=True))
+    assert (got[()]["linkCheck"]["webUrl"] == entry) is kept
+    if tonight is LinkStatus.DEAD:
+        assert got[()]["linkCheck"]["webUrl"]["since"] == "2026-11-01T03:00:00Z"
