@@ -329,6 +329,27 @@ def test_no_cookies_or_credentials_are_sent() -> None:  # row 27
 
 # --- hostile responses (rows 29-40) -----------------------------------------------------------
 
+def test_a_404_page_that_cannot_be_read_is_still_a_404() -> None:
+    """Its start is read only to tell a bot wall apart; when that read fails (a length too
+    large to read, a broken gzip, an unknown coding, a body that drips) the status decides:
+    dead, at once (it was error/too_large, decoding, ... or a timeout after every retry)."""
+    heads = {"/huge": b"Content-Length: 10000000000\r\n\r\n",
+             "/gzip": b"Content-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
+             "/zstd": b"Content-Encoding: zstd\r\nContent-Length: 4\r\n\r\nabcd"}
+
+    async def broken(request: Request, conn: Conn) -> None:
+        await conn.send(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+                        + heads.get(request.path, b"Content-Length: 999\r\n\r\n"))
+        while request.path == "/drip":
+            await conn.send(b"a")
+            await asyncio.sleep(0.05)
+
+    r = run(broken, ["/huge", "/gzip", "/zstd", "/drip"], replace(FAST, max_attempts=3))
+    for path in ("/huge", "/gzip", "/zstd", "/drip"):
+        result = r.at(path)
+        assert (status(result), result.attempts) == ((LinkStatus.DEAD, "http_404"), 1), path
+
+
 def test_huge_content_length_is_not_read() -> None:  # row 29
     async def huge(request: Request, conn: Conn) -> None:
         await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
