@@ -91,7 +91,7 @@ _RAW_CAP = 200  # characters of the short text shown for non-string values
 _AMP_CACHE_DOMAIN = "cdn.ampproject.org"
 _MAX_LABEL = 63
 
-LineOf = Callable[[HolderPath, str], int | None]
+LineOf = Callable[[HolderPath, str | int], int | None]  # key, or index in a list
 
 
 class ShapeProblem(NamedTuple):
@@ -145,7 +145,7 @@ def extract_links(
     refs: list[LinkRef] = []
     problems: list[ShapeProblem] = []
 
-    def where(holder: HolderPath, key: str) -> int | None:
+    def where(holder: HolderPath, key: str | int) -> int | None:
         return line_of(holder, key) if line_of is not None else None
 
     def slot(holder: HolderPath, field: str, key: str, kind: LinkKind, value: object) -> None:
@@ -201,7 +201,7 @@ def extract_links(
                             bad.append(index)
                 if bad_count:
                     problems.append(ShapeProblem(_not_mappings(prefix + key, bad, bad_count),
-                                                 where(holder, key)))
+                                                 where((*holder, key), bad[0])))  # the first
 
     if not isinstance(data, Mapping):
         return LinkSlots((), (ShapeProblem("front matter is not a mapping"),))

@@ -96,13 +96,18 @@ class Record:
         mark[0] = at
         return mark[1]
 
-    def line_of(self, holder: HolderPath, key: str) -> int | None:
-        """1-based file line of the value of ``key`` in the mapping at ``holder``, or None."""
+    def line_of(self, holder: HolderPath, key: str | int) -> int | None:
+        """1-based file line of the value of ``key`` in the mapping at ``holder`` (or of item
+        ``key`` of the list there), or None."""
         if holder in self._paths:
             path = self._paths[holder]
         else:
             path = self._paths[holder] = spans.find(self._root, holder)
-        if path is None or not isinstance(path[-1], MappingNode):
+        if path is not None and isinstance(key, int) and isinstance(path[-1], SequenceNode):
+            items = path[-1].value
+            return self._line_at(self._fm[0] + items[key].start_mark.index) if 0 <= key < len(
+                items) else None
+        if path is None or not isinstance(path[-1], MappingNode) or isinstance(key, int):
             return None
         found = _pair(path[-1], key)
         if found is None:

@@ -1417,3 +1417,18 @@ def test_a_moved_first_item_takes_the_comment_lines_above_its_dash(
                     "    webUrl: https://b.example/ok\n")
     assert dead == ("  # first: the dead one\n  - title: A\n"
                     "    webUrl: https://a.example/gone\n---\nbody\n")
+
+
+def test_a_list_item_that_is_no_mapping_is_named_at_its_own_line(tmp_path: Path) -> None:
+    """``images[2] is not a mapping`` pointed at ``images[0]``'s line (the list's)."""
+    from enricher import api
+
+    path = tmp_path / "f.md"
+    path.write_text('---\ntitle: "t"\nimages:\n  - url: "https://a.example/a"\n'
+                    '  - url: "https://a.example/b"\n  - "str"\nrelated:\n'
+                    '  - webUrl: "https://a.example/c"\n  - 7\n---\n', encoding="utf-8")
+    _, errors = api.links([str(path)])
+    assert sorted((e.line, e.message.split(" is ")[0]) for e in errors) == [
+        (6, "images[2]"), (9, "related[1]")]
+    record = read(path)
+    assert record.line_of(("images",), 2) == 6 and record.line_of(("images",), 3) is None
