@@ -17,9 +17,9 @@ Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
   part the site's name as its host or og:site_name says) or a part that is a not-found
   sentence ("Sorry, the page you are looking for does not exist"); or such an h1 under a
   title that names only the site or also says not found ("Page not found | Any Name"); and
-  no headline of the page's own (its og:title, twitter:title or h1, when not a not-found or
-  error phrase nor the site's name) contradicts it: a live story under a broken template's
-  "404 Not Found" title is doubt.
+  no headline of the URL's story (an og:title, twitter:title or h1 sharing two words with
+  the URL's slug, not a not-found or error phrase nor the site's name) contradicts it: a
+  live story under a broken template's "404 Not Found" title is doubt.
   Or a deep article URL redirected permanently (301/308 all the way: a 302 may be a geo,
   consent or bot gate) to its own host's root or to a section that is a prefix of it (not
   a view or an attachment of a page to the page: ``/slug/amp``, ``/slug/2``,
@@ -211,6 +211,7 @@ _ERROR_WORDS = re.compile(
 _WORDS = re.compile(r"[^\W_]+")
 _CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 MIN_HEADLINE_WORDS = 4  # "Mayor wins the vote"; "Nothing to see" or "Home" is none
+MIN_SLUG_WORD, MIN_SLUG_MATCH = 3, 2  # a headline shares two words of 3+ letters with its slug
 MIN_CJK_HEADLINE_CHARS = 8
 
 # a path that *is* an error page: "/404", "/404.html", "/not-found", "/errors/404",
@@ -278,13 +279,23 @@ def _says_not_found(text: str | None, names: tuple[str, ...] | None) -> bool:
         for p, hit in zip(parts, found, strict=True))
 
 
-def _is_headline(text: str | None, title: str, names: tuple[str, ...]) -> bool:
-    """Whether a page's og:title, twitter:title or first h1 is a headline of its own, which
-    contradicts a not-found title (a live story under a broken template's "404 Not Found"):
-    several words besides the site's name, no not-found or error wording, and not merely
-    the title's own words again (an error page's og:title repeats its site's name or
-    tagline). Error pages' own ("Oops!", "Nothing here", "Page not found | Site") are none."""
-    if not text or _ERROR_WORDS.search(text) or _NOT_FOUND_SENTENCE.search(text) \
+def _slug_words(url: str | None) -> set[str]:
+    """The words of a URL's last path segment (``/blog/scaling-nsq`` -> scaling, nsq)."""
+    last = unquote(urlsplit(url or "").path).rstrip("/").rpartition("/")[2].lower()
+    return {w for w in _WORDS.findall(last) if len(w) >= MIN_SLUG_WORD and not w.isdigit()}
+
+
+def _is_headline(text: str | None, title: str, names: tuple[str, ...], slug: set[str]
+                 ) -> bool:
+    """Whether a page's og:title, twitter:title or first h1 is the headline of the story its
+    URL names, which contradicts a not-found title (a live story under a broken template's
+    "404 Not Found"): it shares two or more words with the URL's slug (an error page does
+    not know what was asked for: its message, in any language, and its site-wide og:title
+    share none), has several words besides the site's name, no not-found or error wording,
+    and is not merely the title's own words again."""
+    if not text or len(slug & set(_WORDS.findall(text.lower()))) < MIN_SLUG_MATCH:
+        return False
+    if _ERROR_WORDS.search(text) or _NOT_FOUND_SENTENCE.search(text) \
             or _NOT_FOUND_PART.search(text):
         return False
     rest = " ".join(p for p in _PARTS.split(text.strip()[:300])
@@ -433,9 +444,10 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
     Roger Ebert" is a film review) or wherever a redirect led: never a soft 404.
     ``temporary``: a hop of the redirect chain was temporary (302, 303, 307); a redirect to
     the front page or a section then says nothing (one to an error page still does).
-    ``headlines``: the page's og:title and twitter:title; one of them or the h1 that is a
-    headline of its own (not a not-found or error phrase, nor the site's name) is doubt:
-    the title or h1 saying "not found" then counts for nothing."""
+    ``headlines``: the page's og:title and twitter:title; one of them or the h1 that is the
+    headline of the URL's story (it shares words with the URL's slug, and is no not-found
+    or error phrase, nor the site's name) is doubt: the title or h1 saying "not found" then
+    counts for nothing."""
     if article:
         return None
     if (title or h1) and not _names_error(url):
@@ -448,7 +460,9 @@ def soft_404_reason(url: str, final_url: str | None, title: str | None, h1: str 
             reason = "not_found_h1"  # the h1 is the message, the title agrees or names the site
         else:
             reason = None
-        if reason and not any(_is_headline(text, title or "", names) for text in (h1, *headlines)):
+        slug = _slug_words(url) | _slug_words(final_url)
+        if reason and not any(_is_headline(text, title or "", names, slug)
+                              for text in (h1, *headlines)):
             return reason
     reason = _redirect_reason(url, final_url, temporary)
     if reason:

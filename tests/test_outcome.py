@@ -175,8 +175,9 @@ def test_a_live_story_under_a_not_found_title_is_ok_but_an_error_page_is_dead() 
             b'<meta property="og:title" content="' + headline + b'"></head><body></body></html>')
     h1 = (b"<html><head><title>Page not found | News</title></head><body><h1>" + headline
           + b"</h1><p>The council voted.</p></body></html>")
+    at = "https://news.example/2021/council-approves-new-bike-lanes"  # the slug: the story's
     for live in (blog, h1):
-        result = interpret(_html(live), (), None, Config())
+        result = interpret(replace(_html(live), url=at), (), None, Config())
         assert (result.status, result.reason) == (LinkStatus.OK, "http_200"), live
     for og_title, shown in ((b"News", b"Oops! Nothing here"), (b"Page not found | News", b"404"),
                             (b"Error 404", b"Sorry")):
