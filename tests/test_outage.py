@@ -335,21 +335,47 @@ def untrusted_proxy(handler: object, urls: list[str], ca: trustme.CA
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("how", ["dropped", "untrusted"])
+@pytest.mark.parametrize(("scheme", "how"), [
+    ("https", "dropped"), ("http", "untrusted"), ("https", "untrusted")])
 def test_a_proxy_failing_before_it_passes_the_request_on_is_an_outage(
         scheme: str, how: str, ca: trustme.CA) -> None:
-    """A proxy that closes every CONNECT (or request) unanswered, or an https:// proxy whose
-    certificate is missing from the bundle: the sites were never asked. Each URL was
-    error/protocol or error/tls, a verdict on 25 sites, and the run went on and wrote them;
-    now error/proxy, and the run is judged an outage (README: "never a verdict on the
-    site")."""
+    """A proxy that closes every CONNECT unanswered, or an https:// proxy whose certificate
+    is missing from the bundle: the sites were never asked. Each URL was error/protocol or
+    error/tls, a verdict on 25 sites, and the run went on and wrote them; now error/proxy,
+    and the run is judged an outage (README: "never a verdict on the site"). (A plain http
+    request closed unanswered may be the site's reset, relayed: the next test.)"""
     urls = [f"{scheme}://site{i}.test/a" for i in range(25)]
     out, fetcher = (via_proxy(dropping_proxy, urls) if how == "dropped"
                     else untrusted_proxy(refusing_proxy, urls, ca))
     assert out and {r.failure for r in out.values()} == {"proxy"}
     assert all("the proxy failed" in (r.detail or "") for r in out.values())
     assert fetcher.network_down
+
+
+def test_a_sites_own_reset_relayed_by_a_proxy_is_the_sites() -> None:
+    """A proxy that relays a plain http site's bytes as they come: the site's reset or
+    garbage is the site's failure (a review found it blamed on the proxy, and a HEAD that
+    the site mishandles no longer fell back to GET: an ok AMP link became error/proxy)."""
+    async def relaying(request: Request, conn: Conn) -> None:
+        if "/reset" in request.target or request.method == "HEAD":
+            conn.close()  # the site hung up, and the proxy passes that on
+        else:
+            await conn.respond(200, page())
+
+    async def main() -> dict[str, FetchResult]:
+        async with NetServer(relaying) as proxy:
+            config = replace(FAST, proxy=f"http://127.0.0.1:{proxy.port}")
+            out: dict[str, FetchResult] = {}
+            async with Fetcher(config, resolver=FakeResolver({}), **GUARD) as fetcher:
+                await fetcher.fetch_all([("http://a.test/reset", LinkKind.PAGE),
+                                         ("http://a.test/amp", LinkKind.REACH)],
+                                        lambda r: out.__setitem__(r.url, r))
+            return out
+
+    out = asyncio.run(main())
+    assert out["http://a.test/reset"].failure in ("protocol", "reset")
+    amp = out["http://a.test/amp"]
+    assert (amp.failure, amp.http_status) == (None, 200)  # HEAD failed, GET answered
 
 
 @pytest.mark.parametrize("gone_first", [False, True])

@@ -49,9 +49,9 @@ far the attempt got: our deadline before the request left is a connect timeout (
 a TCP connection was made: then only the TLS handshake stalled, up); a connect timeout after
 TCP connected is up too. Through a proxy, a connection-stage failure is ``proxy`` (never
 ``dns``, dead, for a site that was never asked), a timeout before any answer came back is
-down, and a refused tunnel, or a TLS, protocol or reset failure before the proxy passed the
-request on (its own certificate, a dropped CONNECT), is ``proxy``: proxy evidence, judged at
-the end of the fetch.
+down, and a refused tunnel, or a failure only the proxy can have caused
+(``AttemptMarks.proxys_own``: its own certificate, a dropped CONNECT), is ``proxy``: proxy
+evidence, judged at the end of the fetch.
 This module must not schedule, retry or decide verdicts.
 """
 
@@ -234,22 +234,30 @@ class AttemptMarks:
             self.sent = True
             self._on_sent()
 
-    def reached(self, scheme: str) -> bool:
-        """Through a proxy: did it pass the request on to the site?"""
-        return self.headed or (scheme == "https" and self.tunnel)
+    def proxys_own(self, scheme: str) -> frozenset[str]:
+        """Through a proxy: the failures that, this far, only the proxy can have caused. An
+        https link's before its tunnel opened (its TLS, a dropped or garbled CONNECT); a
+        plain http link's TLS before any answer (to an https:// proxy: a reset or garbage
+        may be the site's, relayed by the proxy as it came)."""
+        if scheme == "https":
+            return frozenset() if self.tunnel else _BEFORE_TUNNEL
+        return frozenset() if self.headed else _TLS_ONLY
+
+
+_BEFORE_TUNNEL, _TLS_ONLY = frozenset({"tls", "protocol", "reset"}), frozenset({"tls"})
 
 
 def attempt_failure(exc: BaseException, *, sent: bool, connected: bool, deadline: float,
                     waited: float, read_timeout: float, proxied: bool = False,
-                    headed: bool = False, reached: bool = True) -> Failure:
+                    headed: bool = False, proxys: frozenset[str] = frozenset()) -> Failure:
     """``failure_of`` for one attempt that got this far: request head ``sent``, TCP
     ``connected``, response head received (``headed``), ``waited`` seconds in all; through
-    a proxy, ``reached``: it passed the request on (a tunnel opened, or a head came back)."""
+    a proxy, ``proxys``: the failure tokens only the proxy can have caused this far."""
     failed = failure_of(exc)
     if proxied and not isinstance(exc, GuardError):
         if failed.connect_stage and not connected:
             return Failure("proxy", f"proxy unreachable: {failed.detail}", True, Evidence.DOWN)
-        if not reached and failed.token in ("tls", "protocol", "reset"):  # the proxy's own
+        if failed.token in proxys:  # the proxy's own
             return Failure("proxy", f"the proxy failed: {failed.detail}", False,
                            Evidence.PROXY)  # TLS, a dropped CONNECT: the site was not asked
     if isinstance(exc, TimeoutError) and failed.token == "timeout":  # our deadline

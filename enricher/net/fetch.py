@@ -451,7 +451,7 @@ class Fetcher:
         except Exception as exc:
             failed = attempt_failure(
                 exc, sent=marks.sent, connected=marks.connected, proxied=via,
-                headed=marks.headed, reached=marks.reached(url.scheme),
+                headed=marks.headed, proxys=marks.proxys_own(url.scheme),
                 deadline=self.config.request_deadline,
                 waited=self._clock() - began, read_timeout=self.config.read_timeout)
             if failed.token in _REFUSED:  # the address policy stopped it: nothing was sent,
