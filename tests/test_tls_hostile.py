@@ -197,6 +197,33 @@ def test_a_server_that_closes_during_the_handshake_is_a_tls_error(bundle: str,
     assert verdicts(results, cfg) == [(LinkStatus.ERROR, "tls")]
 
 
+def test_a_reset_in_one_addresss_handshake_tries_the_next(ca: trustme.CA, bundle: str) -> None:
+    """A host with two addresses, the first resetting in the TLS handshake: the next one is
+    tried (as for a refused connection), and answers; and the detail of a TLS hang-up reads
+    as a sentence, not a Python tuple."""
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.transport.abort()  # an RST, mid-handshake
+
+    async def main() -> list[FetchResult]:
+        bad = await asyncio.start_server(reset, "127.0.0.1", 0)
+        port = bad.sockets[0].getsockname()[1]
+        good = await asyncio.start_server(http1_page, "127.0.0.2", port,
+                                          ssl=tls(ca.issue_cert(*NAMES), ("http/1.1",)))
+        out: list[FetchResult] = []
+        resolver = FakeResolver({"a.test": ["127.0.0.1", "127.0.0.2"], "h2.test": ["127.0.0.1"]})
+        async with Fetcher(config(bundle, http2=False), resolver=resolver, env={}) as fetcher:
+            await fetcher.fetch_all([(f"https://a.test:{port}/", LinkKind.PAGE),
+                                     (f"https://h2.test:{port}/", LinkKind.PAGE)], out.append)
+        for server in (bad, good):
+            server.close()
+        return sorted(out, key=lambda r: r.url)
+
+    two, one = asyncio.run(main())
+    assert (two.http_status, two.failure) == (200, None)
+    assert one.failure == "tls" and (one.detail or "").startswith("closed during the TLS")
+
+
 @pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
 def test_a_handshake_that_stalls_after_client_hello_times_out(bundle: str,
                                                               http2: bool) -> None:

@@ -408,12 +408,13 @@ class H1Transport(httpx.AsyncBaseTransport):
                 raise httpcore.ConnectTimeout(f"connect to {ip}:{port} timed out") from exc
             except (ssl.SSLError, ssl.CertificateError) as exc:
                 raise httpcore.ConnectError(str(exc)) from exc  # TLS: no other address
-            except OSError as exc:  # refused/unreachable: try the next address
-                if up and context is not None:  # (paths: tls, not connect)
-                    cause = ssl.SSLError(f"closed during the TLS handshake: {exc}")
-                    raise httpcore.ConnectError(str(cause)) from cause
-                error = httpcore.ConnectError(str(exc) or type(exc).__name__)
-                error.__cause__ = exc
+            except OSError as exc:  # refused/unreachable, or a reset in the TLS handshake (tls,
+                cause: OSError = exc  # not connect): try the next address
+                if up and context is not None:
+                    cause = ssl.SSLError(ssl.SSL_ERROR_EOF,
+                                         f"closed during the TLS handshake: {exc}")
+                error = httpcore.ConnectError(str(cause) or type(cause).__name__)
+                error.__cause__ = cause
                 continue
             assert isinstance(proto, _Conn)
             pool.live.add(proto)
