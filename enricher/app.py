@@ -35,7 +35,6 @@ from enricher.models import (
     RunResult,
     Sources,
 )
-from enricher.net.client import TransportFactory
 from enricher.net.fetch import Fetcher
 from enricher.net.guard import Resolver
 from enricher.nightly import Nightly
@@ -276,7 +275,7 @@ def _check_network(fetcher: Fetcher) -> None:
     """Abort the run, before anything is written, when the outage guard judged the network
     down (the fetcher stopped as soon as it did)."""
     if fetcher.network_down:
-        proxy = isinstance(fetcher.make, TransportFactory) and bool(fetcher.make.routes)
+        proxy = fetcher.proxied * 2 >= max(fetcher.requests, 1)  # most went through one
         raise Aborted(
             "the proxy looks down: nearly every site failed through it (it could not be "
             "reached, did not answer, refused, or failed before passing requests on); no "

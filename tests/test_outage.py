@@ -512,6 +512,25 @@ def test_an_outage_behind_a_proxy_names_the_proxy(tmp_path: Path) -> None:
     assert "check that it is up and lets us through" in run.aborted
 
 
+def test_an_outage_names_the_proxy_only_when_requests_went_through_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY set for apt on an offline laptop, every link https: nothing went through
+    the proxy, and the abort sent the user to check it."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"r{i:02}.md").write_text(
+            f'---\ntitle: "Story {i}"\nwebUrl: "https://s{i}.test/story"\n---\n', "utf-8")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    names: dict[str, object] = {f"s{i}.test": socket.gaierror(socket.EAI_AGAIN, "no network")
+                                for i in range(25)}
+    config = Config(fetch=FAST, state_file=None, **GUARD)
+    console = Console(file=io.StringIO(), width=200)
+    run = asyncio.run(app.run("check", [str(folder)], config, QuietReporter(console, False),
+                              write=False, resolver=FakeResolver(names)))
+    assert run.aborted is not None and run.aborted.startswith("the network looks down")
+
+
 def test_a_night_behind_a_refusing_proxy_writes_no_record(tmp_path: Path) -> None:
     """``enrich --in-place`` with a history, the proxy refusing every tunnel: the records'
     dead entries (and their ``since``) stay as they were, where they became error/proxy."""

@@ -154,7 +154,7 @@ class Fetcher:
         self._headers: dict[tuple[str, LinkKind], list[tuple[str, str]]] = {}
         self._on_result: Callable[[FetchResult], None] = lambda r: None
         self._conditional: Callable[[str, LinkKind], Mapping[str, str] | None] | None = None
-        self._requests = self._bytes = 0
+        self._requests = self._bytes = self.proxied = 0  # proxied: requests through a proxy
         self._no_head: set[str] = set()  # hosts where a HEAD hung: their links go by GET
         self._outage = OutageGuard(outage_min_hosts, outage_ratio,  # a DNS canary vouches
                                    trust_nxdomain=bool(config.dns_canary))  # for NXDOMAIN
@@ -426,7 +426,7 @@ class Fetcher:
         while delay > 0:
             await asyncio.sleep(delay)
             delay = sched.hold_delay(key)
-        self._requests += 1
+        self._requests, self.proxied = self._requests + 1, self.proxied + via
         marks = AttemptMarks(lambda: sched.sent(key))  # spacing counts from when the request
         began = self._clock()  # has really left (handshake and head written): nothing
         try:  # shortens the next gap
