@@ -234,11 +234,14 @@ def _check_overlaps(outputs: Sequence[tuple[str, str]], state: str | None,
         # the name the next run's folder walk finds, and the file it leads to
         named = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
                              os.path.basename(path))
-        if path != "-" and any(is_record_name(os.path.basename(place)) and
-                               place.startswith(folder)
-                               for place in (named, real) for folder in folders):
-            raise ConfigError(f"{option} {path}: is inside an input folder, so the next run "
-                              "would read it as a record; write it elsewhere")
+        inside = next((folder for place in (named, real) for folder in folders
+                       if is_record_name(os.path.basename(place)) and place.startswith(folder)),
+                      None) if path != "-" else None
+        if inside is not None:
+            shown = inside.rstrip(os.sep) or os.sep
+            raise ConfigError(f"{option} {path}: is inside an input folder ({shown}), so a "
+                              "run over that folder would read it as a record; write it "
+                              "elsewhere")
 
 
 def _is_record(path: Path) -> bool:

@@ -48,7 +48,7 @@ def test_a_record_named_output_is_refused_only_inside_a_folder_input() -> None:
     check_outputs([("--report", "news/links.json")], inputs=["news"])
     check_outputs([("--report", "news.md")], inputs=["news"])  # beside it, not inside
     for path in ("news/links.md", "news/deep/x.Markdown"):
-        with pytest.raises(ConfigError, match="the next run would read it as a record"):
+        with pytest.raises(ConfigError, match="a run over that folder would read it as a record"):
             check_outputs([("--report", path)], inputs=["news"])
 
 
