@@ -1164,3 +1164,18 @@ def test_a_report_from_the_history_claims_no_counts_it_does_not_have(fmt: str) -
     assert "the last finished run in .enricher/state.sqlite" in text
     assert "0 requests" not in text and "records read" not in text and "0 B" not in text
     assert "requests" in render(sample_run(), fmt, fail_on=ALL_FAIL)  # a run keeps them
+
+
+def test_redirects_worth_updating_leave_out_those_update_redirects_refuses() -> None:
+    """A deep article sent for good to the front page or a listing: --update-redirects does
+    not write it, and the report recommended it all the same."""
+    def moved(url: str, final: str) -> LinkResult:
+        return LinkResult(url, LinkKind.PAGE, LinkStatus.REDIRECTED, "http_301",
+                          http_status=301, final_url=final, sources=(Origin("a.md", "webUrl"),))
+
+    run = replace(sample_run(), results=(
+        moved("https://a.example/2021/05/bike-lanes", "https://a.example/"),
+        moved("https://a.example/2021/05/bus-lanes", "https://a.example/category/news/"),
+        moved("https://a.example/2021/05/tram-lanes", "https://a.example/2021/05/trams")))
+    assert [e.url for e in redirects_worth_updating(run)] == [
+        "https://a.example/2021/05/tram-lanes"]

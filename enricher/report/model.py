@@ -40,6 +40,7 @@ from enricher.models import (
     StillDead,
     undecodable_byte,
 )
+from enricher.signals import lands_elsewhere
 from enricher.textclean import hidden_characters
 
 __all__ = ["Changes", "StillDead"]
@@ -219,7 +220,9 @@ def top_failing_hosts(
 
 
 def redirects_worth_updating(run: RunResult) -> tuple[Entry, ...]:
-    """Permanent redirects to a different, working URL: the fields could cite the target."""
+    """Permanent redirects to a different, working URL: the fields could cite the target.
+    Not one to a page that is no article (a front page, a section, a listing, a gate:
+    ``lands_elsewhere``), which ``--update-redirects`` refuses too."""
     return tuple(
         e
         for e in entries(run)
@@ -227,6 +230,7 @@ def redirects_worth_updating(run: RunResult) -> tuple[Entry, ...]:
         and e.result is not None
         and e.result.final_url
         and e.result.final_url != e.url
+        and not lands_elsewhere(e.result.url, e.result.final_url)
     )
 
 
