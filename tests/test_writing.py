@@ -244,11 +244,9 @@ def _partly_written(path: Path, results: dict[str, Any], config: Config
     return error.message, dict(record.data)
 
 
-def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_path: Path) -> None:
-    """An anchored empty title that an alias repeats cannot be filled without changing the
-    alias too: --fill-missing leaves it, names it, and the record still gets its linkCheck
-    (before, the whole record was refused) and its other fills (the item's excerpt: before,
-    one unfillable value left every value of the record empty)."""
+def _anchored_title(tmp_path: Path) -> tuple[Path, str, Any]:
+    """A record whose empty related[0].title is anchored and repeated by an alias (no fill
+    fits), and its page's result (title and description to fill from)."""
     from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
 
     url = "https://a.example/ok2"
@@ -257,6 +255,15 @@ def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_pat
                     "  - title: *t\n    webUrl: not a url\n---\nbody\n", encoding="utf-8")
     page = LinkResult(url=url, kind=LinkKind.PAGE, status=LinkStatus.OK, reason="http_200",
                       http_status=200, page=PageMeta(title="Filled", description="D"))
+    return path, url, page
+
+
+def test_a_value_fill_missing_cannot_fill_leaves_the_other_edits_written(tmp_path: Path) -> None:
+    """An anchored empty title that an alias repeats cannot be filled without changing the
+    alias too: --fill-missing leaves it, names it, and the record still gets its linkCheck
+    (before, the whole record was refused) and its other fills (the item's excerpt: before,
+    one unfillable value left every value of the record empty)."""
+    path, url, page = _anchored_title(tmp_path)
     message, data = _partly_written(path, {url: page}, Config(in_place=True, fill_missing=True))
     assert "--fill-missing left related[0].title as it is: " in message
     related = data["related"]
@@ -374,14 +381,7 @@ def test_fix_ups_that_do_not_fit_are_found_by_halving() -> None:
 def test_a_dry_run_does_not_name_a_fix_up_the_real_run_leaves_out(tmp_path: Path) -> None:
     """An anchored empty title that an alias repeats: the real run leaves it (and says so);
     the dry run named it among the changes all the same."""
-    from enricher.models import LinkKind, LinkResult, LinkStatus, PageMeta
-
-    url = "https://a.example/ok2"
-    path = tmp_path / "r.md"
-    path.write_text(f"---\nrelated:\n  - title: &t ''\n    webUrl: {url}\n"
-                    "  - title: *t\n    webUrl: not a url\n---\nbody\n", encoding="utf-8")
-    page = LinkResult(url=url, kind=LinkKind.PAGE, status=LinkStatus.OK, reason="http_200",
-                      http_status=200, page=PageMeta(title="Filled", description="D"))
+    path, url, page = _anchored_title(tmp_path)
     lines: list[str] = []
     reporter = QuietReporter(Console(file=io.StringIO()), False)
     config = Config(in_place=True, fill_missing=True, dry_run=True)
