@@ -330,9 +330,10 @@ def test_no_cookies_or_credentials_are_sent() -> None:  # row 27
 # --- hostile responses (rows 29-40) -----------------------------------------------------------
 
 def test_a_404_page_that_cannot_be_read_is_still_a_404() -> None:
-    """Its start is read only to tell a bot wall apart; when that read fails (a length too
-    large to read, a broken gzip, an unknown coding, a body that drips) the status decides:
-    dead, at once (it was error/too_large, decoding, ... or a timeout after every retry)."""
+    """Its start is read only to tell a bot wall apart; when nothing of it can be seen (a
+    length over 1 GiB, an unknown coding) the status decides: dead, at once (it was
+    error/too_large or bad_encoding). One that is slow, cut or broken may be a wall that
+    stalled after its markers (a review): never dead, as before."""
     heads = {"/huge": b"Content-Length: 10000000000\r\n\r\n",
              "/gzip": b"Content-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
              "/zstd": b"Content-Encoding: zstd\r\nContent-Length: 4\r\n\r\nabcd"}
@@ -343,11 +344,19 @@ def test_a_404_page_that_cannot_be_read_is_still_a_404() -> None:
         while request.path == "/drip":
             await conn.send(b"a")
             await asyncio.sleep(0.05)
+        if request.path == "/wall":  # a wall's markers, then a stall (server latency)
+            await conn.send(b'<title>Access to this page has been denied</title>'
+                            b'<div id="px-captcha"></div>')
+            await asyncio.sleep(2)
 
-    r = run(broken, ["/huge", "/gzip", "/zstd", "/drip"], replace(FAST, max_attempts=3))
-    for path in ("/huge", "/gzip", "/zstd", "/drip"):
+    heads["/wall"] = b"Content-Length: 30000\r\n\r\n"
+    r = run(broken, ["/huge", "/gzip", "/zstd", "/drip", "/wall"], replace(FAST, max_attempts=3))
+    for path in ("/huge", "/zstd"):
         result = r.at(path)
         assert (status(result), result.attempts) == ((LinkStatus.DEAD, "http_404"), 1), path
+    assert status(r.at("/gzip")) == (LinkStatus.ERROR, "decoding")
+    assert status(r.at("/drip"))[0] is LinkStatus.TIMEOUT
+    assert status(r.at("/wall"))[0] is not LinkStatus.DEAD
 
 
 def test_huge_content_length_is_not_read() -> None:  # row 29

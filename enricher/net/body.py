@@ -47,7 +47,9 @@ _MAX_TOKENS = 5
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 CHECKED_ERROR_STATUS = frozenset({404, 410})  # dead answers whose page start is checked
 ERROR_PAGE_BYTES = 16 * 1024  # of such a page: enough for any bot wall's markers
-ERROR_PAGE_SECONDS = 2.0  # to read them (a body dripping a byte a second: the status decides)
+# a 404/410 page's read failures before any of it was seen (a length over 1 GiB, an unknown
+# or stacked coding): no wall either, the status decides (a slow, cut or broken one may be)
+UNSEEN_FAILURES = frozenset({"too_large", "bad_encoding"})
 _KNOWN = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "br": "br"}
 # real compressions we do not undo (never asked for in Accept-Encoding): their bytes are
 # no page; any other single token is taken as no coding at all
@@ -321,16 +323,14 @@ async def read_response(
     try:
         declared = declared_length(kept.get("content-length"))
         decoder = BoundedDecoder(coding_of(kept.get("content-encoding")), limit)
-        async with asyncio.timeout(min(ERROR_PAGE_SECONDS, config.read_timeout)
-                                   if wall_check else None):
-            body = await read_bounded(stream, decoder, limit=limit, count=count,
-                                      stop_at_head=kind is LinkKind.PAGE and not wall_check,
-                                      expected=declared,
-                                      after_head=config.page_after_head_bytes)
+        body = await read_bounded(stream, decoder, limit=limit, count=count,
+                                  stop_at_head=kind is LinkKind.PAGE and not wall_check,
+                                  expected=declared,
+                                  after_head=config.page_after_head_bytes)
     except Exception as exc:
-        if wall_check:  # a 404 page too large, broken or dripping: it shows no wall, and
-            return Reply(http_status=status, retry_after=wait, headers=kept)  # 404 is dead
         failed = failure_of(exc)
+        if wall_check and failed.token in UNSEEN_FAILURES:  # nothing of the page to see: a
+            return Reply(http_status=status, retry_after=wait, headers=kept)  # 404 is dead
         return Reply(http_status=status, failure=failed.token, detail=failed.detail,
                      retry_after=wait, headers=kept)
     return Reply(http_status=status, headers=kept, body=body)
