@@ -340,8 +340,14 @@ def build_edits(
         return result.final_url not in (None, result.url) and result.page is not None and \
             isinstance(title, str) and title_drift(title, result.page.title)
 
-    pages = _best_pages(slots, results, lambda slot, result: options.history and not _settled(
-        result, _previous_entry(earlier_of(slot), slot.key)), drifted)
+    def held(slot: LinkRef, result: LinkResult) -> bool:
+        """One bad night of a good page: it holds its place (a dead one does not: the next
+        page stands in, as it did while it was dead)."""
+        before = _previous_entry(earlier_of(slot), slot.key)
+        return options.history and before.get("status") in ("ok", "redirected") and not \
+            _settled(result, before)
+
+    pages = _best_pages(slots, results, held, drifted)
     for slot in slots:
         holder = holder_mapping(data, slot.holder)
         result = results.get(slot.url) if slot.url else None

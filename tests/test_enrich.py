@@ -734,3 +734,40 @@ def test_one_bad_night_never_unconfirms_a_dead_entry(tonight: LinkStatus, confir
     assert (got[()]["linkCheck"]["webUrl"] == entry) is kept
     if tonight is LinkStatus.DEAD:
         assert got[()]["linkCheck"]["webUrl"]["since"] == "2026-11-01T03:00:00Z"
+
+
+def test_a_dead_web_url_lets_the_original_urls_page_stand_in_on_a_bad_night() -> None:
+    """While webUrl was dead, originalUrl's page stood in for livePage and --fill-missing; a
+    night of timeouts (the dead entry kept) shut it out, for as long as the dead site kept
+    failing otherwise (a review of the rule that keeps a dead entry)."""
+    data = {"title": "", "originalUrl": "https://o.example/a", "webUrl": "https://a.example/x",
+            "linkCheck": {"webUrl": {"status": "dead", "confirmed": True,
+                                     "since": "2026-01-01T00:00:00Z"}}}
+    slots = [_slot((), "originalUrl", LinkKind.PAGE, "https://o.example/a"),
+             _slot((), "webUrl", LinkKind.PAGE, "https://a.example/x")]
+    results = {"https://o.example/a": _result("https://o.example/a", LinkStatus.OK,
+                                              page=PageMeta(title="Other story")),
+               "https://a.example/x": _result("https://a.example/x", LinkStatus.TIMEOUT,
+                                              reason="timeout")}
+    edits = build_edits(data, slots, results,
+                        EnrichOptions(now=NOW, history=True, fill_missing=True))[()]
+    assert edits["linkCheck"]["webUrl"]["status"] == "dead"  # kept
+    assert edits["livePage"]["title"] == "Other story" and edits["title"] == "Other story"
+
+
+def test_prune_dead_moves_an_item_its_kept_entry_says_is_confirmed_dead() -> None:
+    """Confirmed dead, a 503 night (the entry kept, the history's count restarted), then
+    404 again: the record said confirmed: true, but --prune-dead, reading the history's
+    confirmation alone, left the item for runs more."""
+    from enricher.spans import MoveItems
+
+    url = "https://r.example/0"
+    data = {"related": [{"webUrl": url, "linkCheck": {"webUrl": {
+        "status": "dead", "confirmed": True, "since": "2026-01-01T00:00:00Z"}}}]}
+    slots = [_slot(("related", 0), "webUrl", LinkKind.PAGE, url)]
+    options = EnrichOptions(now=NOW, history=True, prune_dead=True)
+    for result, moved in ((_result(url, LinkStatus.DEAD, http_status=404, confirmed=False), True),
+                          (_result(url, LinkStatus.ERROR, http_status=503, reason="http_503"),
+                           False)):  # not on a night it is not dead
+        edits = build_edits(data, slots, {url: result}, options)
+        assert (edits.get(()) == {"related": MoveItems((0,), "deadRelated")}) is moved
