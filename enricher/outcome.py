@@ -29,7 +29,8 @@ from enricher.models import (
     shown_name,
 )
 from enricher.net.urls import CleanURL, clean_url
-from enricher.signals import is_challenge, is_soft_404
+from enricher.signals import is_soft_404
+from enricher.walls import is_challenge
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _SUCCESS_SCAN_CHARS = 4096  # of a 2xx page searched for a bot wall's markers

@@ -1,17 +1,8 @@
-"""Page-level signals: bot walls (challenge pages) and soft 404s. Pure predicates over
-response headers, status, the decoded start of the page, URLs and the page's title/h1.
+"""Page-level signals: soft 404s (bot walls are ``walls``'). Pure predicates over URLs,
+the page's title, h1 and headlines, and the decoded start of the page.
 
-Both fire only on strong evidence; when in doubt a page is ordinary (``ok``):
+They fire only on strong evidence; when in doubt a page is ordinary (``ok``):
 
-* a challenge needs a vendor's signature: Cloudflare's ``cf-mitigated: challenge`` header
-  or its challenge-page markers, AWS WAF's ``x-amzn-waf-action`` header, Akamai's "Access
-  Denied ... Reference #", DataDome's captcha host as a script's source or in its ``dd``
-  object, or its headers, PerimeterX's ``px-captcha`` element or captcha script (its "Press
-  & Hold" only under the wall's title, or on an error status with a PerimeterX marker),
-  Incapsula's block frame and Sucuri's block page. A page merely titled "Just a moment..."
-  is not one, nor a page that loads a vendor's sensor script (PerimeterX's, Incapsula's
-  resource), nor one whose headline or a link quotes a wall ("Press & Hold to confirm you
-  are a human", "Incapsula incident ID: 123", the captcha host's name).
 * a soft 404 needs a title or first ``<h1>`` that *is* a not-found message, in one of the
   major languages: a whole separator-delimited part ("Page not found | Site", every other
   part the site's name as its host or og:site_name says) or a part that is a not-found
@@ -40,112 +31,17 @@ This module must not do I/O or parse HTML (``extract`` gives the title and h1).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from enricher.textclean import host_names, is_site_name, name_key
 
-__all__ = ["challenge_vendor", "is_challenge", "is_soft_404", "soft_404_reason"]
+__all__ = ["is_soft_404", "lands_elsewhere", "lands_on_front", "soft_404_reason"]
 
-TEXT_SCAN_CHARS = 64 * 1024  # of the page start searched for markers
 MAX_SITE_WORDS = 6  # words of a part that may be a site name we do not know
 # parked-domain pages are small and carry no article markup; a longer page that mentions
 # parked domains or domain sales is an article about them
 PARKED_MAX_PAGE_CHARS = 24 * 1024
-
-# --- challenges ---------------------------------------------------------------------------
-
-_CLOUDFLARE_MARKERS = ("cf-chl", "challenge-platform", "_cf_chl_opt", "cf_chl_",
-                       "cf-browser-verification", "cf-challenge")
-# vendor, literal markers (lower case; one must occur before the pattern is tried: a plain
-# substring test costs microseconds where a case-folding regex over the page costs ms), pattern
-_CHALLENGE_TEXT: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
-    (
-        "cloudflare",
-        ("just a moment", "attention required", "please wait"),
-        re.compile(r"<title>\s*(?:just a moment\.\.\.|attention required! \| "
-                   r"cloudflare|please wait\.\.\.)\s*</title>", re.I),
-    ),
-    (
-        "akamai",
-        ("access denied",),
-        re.compile(r"<title>\s*access denied\s*</title>.{0,2000}?reference"
-                   r"(?:\s|&#32;)*(?:#|&#35;)\s*[\d.a-f]+", re.I | re.S),
-    ),
-    (
-        "datadome",
-        ("captcha-delivery",),
-        # its captcha host as a script's or frame's source, or in the wall's ``dd`` object
-        # (not as a link or a headline: an article may name the host)
-        re.compile(r"src\s*=\s*[\"']?(?:https?:)?//[\w.-]*captcha-delivery\.com"
-                   r"|\bdd\s*=\s*\{[^{}<]{0,1000}?captcha-delivery\.com", re.I),
-    ),
-    (
-        "perimeterx",
-        ("px-captcha", "_pxcaptcha", "captcha.p", "_pxjsclientsrc", "_pxcustomlogo",
-         "_pxblockedurl"),
-        # the wall's own markup: its captcha element (an attribute, or the block page's
-        # meta description), its captcha script's source, the block page's settings. Not
-        # the sensor script ordinary pages load, nor "Press & Hold" in a page's text (a
-        # story about the CAPTCHA quotes it in its headline or a link: see _PX_HOLD)
-        re.compile(r"\b(?:id|class)\s*=\s*[\"']?(?:[\w-]+\s+){0,5}px-captcha\b"
-                   r"|\bcontent\s*=\s*[\"']px-captcha[\"']|\b_pxCaptcha"
-                   r"|src\s*=\s*[\"'](?:https?:)?//captcha\.(?:px-cdn\.net|(?:px-cdn\.)?"
-                   r"perimeterx\.net)/|\b_px(?:JsClientSrc|CustomLogo|BlockedUrl)\s*=", re.I),
-    ),
-    ("incapsula", ("incapsula",),
-     # its block page's frame: the resource as the frame's source, the incident ID as its
-     # text (an article may quote "Incapsula incident ID: 1234" in a headline)
-     re.compile(r"src\s*=\s*[\"']?/_Incapsula_Resource\?[SC]WUDNSAI"
-                r"|<iframe\b[^<>]*>[^<]{0,80}Incapsula incident ID:?\s*\d", re.I)),
-    (
-        "sucuri",
-        ("sucuri",),
-        re.compile(r"<title>\s*Sucuri WebSite Firewall - Access Denied\s*</title>|"
-                   r"sucuri\.net/privacy-policy.{0,500}?blocked", re.I | re.S),
-    ),
-)
-# PerimeterX's "Press & Hold" as an element's text (not in a <title> or a meta description),
-# evidence only with the wall's own title, or on an error status with a PerimeterX marker
-_PX_HOLD = re.compile(r"<(?!title\b)[a-z][^<>]*>\s*press (?:&amp;|&) hold[^<]{0,80}"
-                      r"(?:human|robot|confirm)", re.I)
-_PX_WALL_TITLE = re.compile(r"<title>\s*access to this page has been denied\.?\s*</title>",
-                            re.I)
-_PX_MARKERS = ("_pxappid", "_pxhd", "_pxvid", "_pxuuid", "perimeterx", "px-cdn", "/_px")
-
-
-def challenge_vendor(headers: Mapping[str, str], status: int, text_prefix: str) -> str | None:
-    """The bot-wall vendor whose challenge or block page this is, or None."""
-    h = {k.lower(): v for k, v in headers.items()}
-    if h.get("cf-mitigated", "").strip().lower() == "challenge":
-        return "cloudflare"
-    if h.get("x-amzn-waf-action", "").strip().lower() in ("challenge", "captcha"):
-        return "aws"  # AWS WAF (a 202 or 405 with an empty or script page)
-    datadome = "x-datadome" in h or "x-dd-b" in h or "datadome=" in h.get("set-cookie", "")
-    if datadome and status in (401, 403, 405, 429):
-        return "datadome"
-    text = text_prefix[:TEXT_SCAN_CHARS]
-    lower = text.lower()
-    for vendor, markers, pattern in _CHALLENGE_TEXT:
-        if not any(m in lower for m in markers):
-            continue
-        cloudflare_ok = vendor != "cloudflare" or any(m in text for m in _CLOUDFLARE_MARKERS)
-        if cloudflare_ok and pattern.search(text):
-            return vendor
-    if "hold" in lower and _PX_HOLD.search(text) and (_PX_WALL_TITLE.search(text) or (
-            status >= 400 and (any(m in lower for m in _PX_MARKERS)
-                               or "_pxhd" in h.get("set-cookie", "")))):
-        return "perimeterx"
-    akamai = h.get("server", "").lower().startswith("akamaighost")
-    if akamai and status == 403 and "Reference #" in text:
-        return "akamai"
-    return None
-
-
-def is_challenge(headers: Mapping[str, str], status: int, text_prefix: str) -> bool:
-    """Whether the response is a bot wall's challenge or block page (never parse it)."""
-    return challenge_vendor(headers, status, text_prefix) is not None
-
 
 # --- soft 404 -----------------------------------------------------------------------------
 
@@ -207,7 +103,12 @@ _ERROR_WORDS = re.compile(
     r"lost|missing|gone|vanished|disappeared|wandered|moved|removed|deleted|unavailable|"
     r"expired|nothing|problem|wrong|broken|awkward|embarrassing|dead\s+end|"
     r"(?:can'?t|can’t|cannot|couldn'?t|couldn’t|could\s+not|unable\s+to)\s+(?:be\s+)?"
-    r"(?:find|found|locate|reach)|not\s+(?:here|there|available))\b", re.I)
+    r"(?:find|found|locate|reach)|not\s+(?:here|there|available)|results?\s+for|"
+    r"searched\s+for|looking\s+for|did\s+you\s+mean)\b", re.I)  # (echoing what was asked)
+_STOPWORDS = frozenset(re.findall(r"\w+", (  # function words: no slug's match
+    "the and for you with are was this that from your our not but all has have its into "
+    "about after over what when how why who will can der die das und von mit den dem ein "
+    "eine les des une pour sur dans par del los las una con por para che per gli della")))
 _WORDS = re.compile(r"[^\W_]+")
 _CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 MIN_HEADLINE_WORDS = 4  # "Mayor wins the vote"; "Nothing to see" or "Home" is none
@@ -279,10 +180,20 @@ def _says_not_found(text: str | None, names: tuple[str, ...] | None) -> bool:
         for p, hit in zip(parts, found, strict=True))
 
 
+def _content_words(text: str) -> set[str]:
+    """Lower-case words of 3+ letters, accents folded, no numbers or function words."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower())
+                     if not unicodedata.combining(c))
+    return {w for w in _WORDS.findall(folded)
+            if len(w) >= MIN_SLUG_WORD and not w.isdigit() and w not in _STOPWORDS}
+
+
 def _slug_words(url: str | None) -> set[str]:
-    """The words of a URL's last path segment (``/blog/scaling-nsq`` -> scaling, nsq)."""
-    last = unquote(urlsplit(url or "").path).rstrip("/").rpartition("/")[2].lower()
-    return {w for w in _WORDS.findall(last) if len(w) >= MIN_SLUG_WORD and not w.isdigit()}
+    """The words of a URL's slug: its path segment with the most (``/blog/scaling-nsq/amp``
+    -> scaling, nsq; ``.html`` and the like dropped)."""
+    segments = unquote(urlsplit(url or "").path).split("/")
+    found = [_content_words(re.sub(r"\.[a-z0-9]{1,5}$", "", s.lower())) for s in segments]
+    return max(found, key=len, default=set())
 
 
 def _is_headline(text: str | None, title: str, names: tuple[str, ...], slug: set[str]
@@ -293,7 +204,7 @@ def _is_headline(text: str | None, title: str, names: tuple[str, ...], slug: set
     not know what was asked for: its message, in any language, and its site-wide og:title
     share none), has several words besides the site's name, no not-found or error wording,
     and is not merely the title's own words again."""
-    if not text or len(slug & set(_WORDS.findall(text.lower()))) < MIN_SLUG_MATCH:
+    if not text or len(slug & _content_words(text)) < MIN_SLUG_MATCH:
         return False
     if _ERROR_WORDS.search(text) or _NOT_FOUND_SENTENCE.search(text) \
             or _NOT_FOUND_PART.search(text):

@@ -7,14 +7,8 @@ import pytest
 
 from enricher.decode import decode_html
 from enricher.extract import extract_with_signals
-from enricher.signals import (
-    challenge_vendor,
-    is_challenge,
-    is_soft_404,
-    lands_elsewhere,
-    lands_on_front,
-    soft_404_reason,
-)
+from enricher.signals import is_soft_404, lands_elsewhere, lands_on_front, soft_404_reason
+from enricher.walls import challenge_vendor, is_challenge
 
 ARTICLE = "https://news.example.org/world/2021/05/06/big-story"
 
@@ -610,3 +604,24 @@ def test_an_og_title_repeating_the_titles_site_part_is_no_headline() -> None:
                            headlines=("Daily Planet Metro Edition",)) == "not_found_h1"
     assert soft_404_reason(url, None, title, "Page not found",
                            headlines=("Daily Planet wins the metro award",)) is None
+
+
+@pytest.mark.parametrize(("url", "headline", "story"), [
+    # the slug is not the last segment, or wears an extension; accents folded
+    ("https://n.example/blog/scaling-nsq/amp", "Scaling NSQ to 750 billion messages", True),
+    ("https://n.example/scaling-nsq/index.html", "Scaling NSQ to 750 billion messages", True),
+    ("https://n.example/fr/le-senat-vote-la-reforme", "Le Sénat vote la réforme", True),
+    # function words are no match: a site-wide og:title shares "the", "and", "for"
+    ("https://n.example/the-mayor-and-the-council-agree-on-budget-for-schools",
+     "Example News: the latest news and analysis for you", False),
+    # an error page echoing what was asked for names no story
+    ("https://n.example/2021/council-approves-bike-lanes",
+     "No results for 'council approves bike lanes'", False),
+    ("https://n.example/2021/council-approves-bike-lanes",
+     "You searched for council approves bike lanes", False),
+])
+def test_a_headline_is_the_urls_story_by_its_slugs_content_words(
+        url: str, headline: str, story: bool) -> None:
+    reason = soft_404_reason(url, None, "Page not found | Example News", None,
+                             headlines=(headline,))
+    assert (reason is None) is story
