@@ -104,9 +104,10 @@ class Record:
         else:
             path = self._paths[holder] = spans.find(self._root, holder)
         if path is not None and isinstance(key, int) and isinstance(path[-1], SequenceNode):
-            items = path[-1].value
-            return self._line_at(self._fm[0] + items[key].start_mark.index) if 0 <= key < len(
-                items) else None
+            items, at = path[-1].value, path[-1].start_mark.index
+            if not 0 <= key < len(items):
+                return None  # an alias's node is where its anchor is: then the list's line
+            return self._line_at(self._fm[0] + max(items[key].start_mark.index, at))
         if path is None or not isinstance(path[-1], MappingNode) or isinstance(key, int):
             return None
         found = _pair(path[-1], key)

@@ -39,11 +39,13 @@ _DASH = re.compile(r"( *)-[ \t]+")  # what may precede a movable item on its fir
 _INDENTED = re.compile(r"(?m)^(?=[^\r\n])")  # where to indent a line that is not empty
 
 
-def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple[int, int, int]]:
+def _items(text: str, seq: Any, shared: frozenset[int], name: str, key_column: int = -1
+           ) -> list[tuple[int, int, int]]:
     """``(start, end, dash column)`` of each item of the block sequence ``seq``: whole lines,
     with the comments inside the item, the comment lines right below it indented past its
     ``-`` (as its keys are), and the comment lines right above its ``-`` (above the first
-    item, those indented at least as its ``-``)."""
+    item, those indented at least as its ``-`` and deeper than the list's key at
+    ``key_column``: one at the key's column is the key's, also when the dashes are there)."""
     is_list = seq.id == "sequence"  # a scalar (``deadRelated: none``) has no flow_style
     if not is_list or seq.flow_style or id(seq) in shared:
         how = ("not a list" if not is_list
@@ -68,7 +70,8 @@ def _items(text: str, seq: Any, shared: frozenset[int], name: str) -> list[tuple
         while line > (out[-1][1] if out else 0):  # the comment lines right above the dash
             above = _line_start(text, line - 1)  # (above the first item: indented as its
             row = text[above:line]  # dash at least; one at the key's column is the key's)
-            if row.strip()[:1] != "#" or (not out and len(row) - len(row.lstrip(" ")) < column):
+            indent = len(row) - len(row.lstrip(" "))
+            if row.strip()[:1] != "#" or (not out and (indent < column or indent <= key_column)):
                 break
             line = above
         out.append((line, end, column))
@@ -83,7 +86,8 @@ def move_ops(text: str, newline: str, node: Any, shared: frozenset[int], holder:
     name = where((*holder, key))
     if key not in pairs:
         raise EditError(f"cannot move items of {name}: no such key")
-    source = _items(text, pairs[key][1], shared, name)
+    source = _items(text, pairs[key][1], shared, name, _start(pairs[key][0]) - _line_start(
+        text, _start(pairs[key][0])))
     ops: list[Op] = []
     block, column = "", source[move.indexes[0]][2]
     moving = set(move.indexes)

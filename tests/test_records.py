@@ -1432,3 +1432,18 @@ def test_a_list_item_that_is_no_mapping_is_named_at_its_own_line(tmp_path: Path)
         (6, "images[2]"), (9, "related[1]")]
     record = read(path)
     assert record.line_of(("images",), 2) == 6 and record.line_of(("images",), 3) is None
+    path.write_text('---\ntitle: &t "x"\nimages:\n  - url: "https://a.example/a"\n'
+                    '  - *t\n---\n', encoding="utf-8")  # an alias: the list's line, not 2
+    assert read(path).line_of(("images",), 1) == 4
+
+
+def test_with_dashes_at_the_keys_column_the_lists_comment_stays(tmp_path: Path) -> None:
+    """``related:`` / ``# about the list`` / ``- title: A``: the comment at the key's column
+    is the list's (or the key's), not the first item's, also where the dashes sit there."""
+    text = ("---\nrelated:\n# about the list\n- title: A\n  webUrl: https://a.example/gone\n"
+            "- title: B\n  webUrl: https://b.example/ok\n---\nbody\n")
+    record = reread(tmp_path, text.encode())
+    new = records.apply_edits(record, {(): {"related": records.MoveItems((0,), "deadRelated")}})
+    kept, dead = new.decode().split("deadRelated:\n")
+    assert kept == "---\nrelated:\n# about the list\n- title: B\n  webUrl: https://b.example/ok\n"
+    assert dead.startswith("- title: A\n")
