@@ -58,15 +58,14 @@ def prune_dead(
     dead: set[int] = set()
     for slot in slots:
         result = results.get(slot.url) if slot.url else None
-        entry = edits.get(slot.holder, {}).get("linkCheck", {}).get(slot.key, {})
         if (
             len(slot.holder) == 2
             and slot.holder[0] == "related"
             and slot.key == "webUrl"
             and result is not None
-            and result.status is LinkStatus.DEAD  # dead tonight, and confirmed: by the
-            and (result.confirmed or entry.get("confirmed") is True)  # history, or by the
-        ):  # entry it keeps (one bad night between restarted the history's count)
+            and result.status is LinkStatus.DEAD
+            and result.confirmed  # by the history: a record's entry is not tied to its URL
+        ):
             dead.add(int(slot.holder[1]))
     if dead:
         edits.setdefault((), {})["related"] = MoveItems(tuple(sorted(dead)), "deadRelated")

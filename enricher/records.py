@@ -104,10 +104,16 @@ class Record:
         else:
             path = self._paths[holder] = spans.find(self._root, holder)
         if path is not None and isinstance(key, int) and isinstance(path[-1], SequenceNode):
-            items, at = path[-1].value, path[-1].start_mark.index
+            items = path[-1].value
             if not 0 <= key < len(items):
-                return None  # an alias's node is where its anchor is: then the list's line
-            return self._line_at(self._fm[0] + max(items[key].start_mark.index, at))
+                return None
+            at = items[key].start_mark.index  # an item starts after all before it ends; an
+            if at < max([path[-1].start_mark.index, *(n.end_mark.index for n in items[:key])]):
+                # alias's node is where its anchor is (before it): the list's key line instead
+                found = _pair(path[-2], holder[-1]) if len(path) > 1 and isinstance(
+                    path[-2], MappingNode) and isinstance(holder[-1], str) else None
+                return self._line_at(self._fm[0] + found[0].start_mark.index) if found else None
+            return self._line_at(self._fm[0] + at)
         if path is None or not isinstance(path[-1], MappingNode) or isinstance(key, int):
             return None
         found = _pair(path[-1], key)

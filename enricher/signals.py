@@ -103,8 +103,9 @@ _ERROR_WORDS = re.compile(
     r"lost|missing|gone|vanished|disappeared|wandered|moved|removed|deleted|unavailable|"
     r"expired|nothing|problem|wrong|broken|awkward|embarrassing|dead\s+end|"
     r"(?:can'?t|can’t|cannot|couldn'?t|couldn’t|could\s+not|unable\s+to)\s+(?:be\s+)?"
-    r"(?:find|found|locate|reach)|not\s+(?:here|there|available)|results?\s+for|"
-    r"searched\s+for|looking\s+for|did\s+you\s+mean)\b", re.I)  # (echoing what was asked)
+    r"(?:find|found|locate|reach)|not\s+(?:here|there|available))\b"
+    r"|^\W*(?:(?:no|\d+)\s+)?(?:search\s+)?results?\s+for\b|^\W*you\s+searched\s+for\b"
+    r"|^\W*(?:were\s+you\s+)?looking\s+for\b|^\W*did\s+you\s+mean\b", re.I)  # echoes
 _STOPWORDS = frozenset(re.findall(r"\w+", (  # function words: no slug's match
     "the and for you with are was this that from your our not but all has have its into "
     "about after over what when how why who will can der die das und von mit den dem ein "
@@ -193,7 +194,7 @@ def _slug_words(url: str | None) -> set[str]:
     -> scaling, nsq; ``.html`` and the like dropped)."""
     segments = unquote(urlsplit(url or "").path).split("/")
     found = [_content_words(re.sub(r"\.[a-z0-9]{1,5}$", "", s.lower())) for s in segments]
-    return max(found, key=len, default=set())
+    return max(reversed(found), key=len, default=set())  # a tie: the later (not a section)
 
 
 def _is_headline(text: str | None, title: str, names: tuple[str, ...], slug: set[str]

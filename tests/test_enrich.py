@@ -755,10 +755,10 @@ def test_a_dead_web_url_lets_the_original_urls_page_stand_in_on_a_bad_night() ->
     assert edits["livePage"]["title"] == "Other story" and edits["title"] == "Other story"
 
 
-def test_prune_dead_moves_an_item_its_kept_entry_says_is_confirmed_dead() -> None:
-    """Confirmed dead, a 503 night (the entry kept, the history's count restarted), then
-    404 again: the record said confirmed: true, but --prune-dead, reading the history's
-    confirmation alone, left the item for runs more."""
+def test_prune_dead_follows_the_historys_confirmation_not_the_entrys() -> None:
+    """A record's entry is not tied to its URL: an editor who puts an item back from
+    deadRelated with a corrected URL leaves its old ``confirmed: true`` entry, and trusting it
+    moved the item on the new URL's first 404 (a review). Only the history confirms."""
     from enricher.spans import MoveItems
 
     url = "https://r.example/0"
@@ -766,8 +766,7 @@ def test_prune_dead_moves_an_item_its_kept_entry_says_is_confirmed_dead() -> Non
         "status": "dead", "confirmed": True, "since": "2026-01-01T00:00:00Z"}}}]}
     slots = [_slot(("related", 0), "webUrl", LinkKind.PAGE, url)]
     options = EnrichOptions(now=NOW, history=True, prune_dead=True)
-    for result, moved in ((_result(url, LinkStatus.DEAD, http_status=404, confirmed=False), True),
-                          (_result(url, LinkStatus.ERROR, http_status=503, reason="http_503"),
-                           False)):  # not on a night it is not dead
+    for confirmed in (False, True):
+        result = _result(url, LinkStatus.DEAD, http_status=404, confirmed=confirmed)
         edits = build_edits(data, slots, {url: result}, options)
-        assert (edits.get(()) == {"related": MoveItems((0,), "deadRelated")}) is moved
+        assert (edits.get(()) == {"related": MoveItems((0,), "deadRelated")}) is confirmed

@@ -1432,9 +1432,10 @@ def test_a_list_item_that_is_no_mapping_is_named_at_its_own_line(tmp_path: Path)
         (6, "images[2]"), (9, "related[1]")]
     record = read(path)
     assert record.line_of(("images",), 2) == 6 and record.line_of(("images",), 3) is None
-    path.write_text('---\ntitle: &t "x"\nimages:\n  - url: "https://a.example/a"\n'
-                    '  - *t\n---\n', encoding="utf-8")  # an alias: the list's line, not 2
-    assert read(path).line_of(("images",), 1) == 4
+    path.write_text('---\ntitle: &t "x"\nimages:\n  - &u url: "https://a.example/a"\n'
+                    '  - *t\n  - *u\n---\n', encoding="utf-8")  # aliases: the key's line,
+    record = read(path)  # not the anchor's (2), nor images[0]'s (4)
+    assert record.line_of(("images",), 1) == record.line_of(("images",), 2) == 3
 
 
 def test_with_dashes_at_the_keys_column_the_lists_comment_stays(tmp_path: Path) -> None:

@@ -619,6 +619,14 @@ def test_an_og_title_repeating_the_titles_site_part_is_no_headline() -> None:
      "No results for 'council approves bike lanes'", False),
     ("https://n.example/2021/council-approves-bike-lanes",
      "You searched for council approves bike lanes", False),
+    # ...only at its start: a headline may say "looking for" or "results for"
+    ("https://n.example/2024/05/police-looking-for-suspect-in-downtown-shooting",
+     "Police looking for suspect in downtown shooting", True),
+    ("https://n.example/2024/05/election-results-for-ohio-counties",
+     "Election results for Ohio counties and key races", True),
+    # a section segment with as many words as the slug: the slug is the later one
+    ("https://n.example/news/local-news/mayor-resigns", "Mayor resigns after council vote", True),
+    ("https://n.example/arts-and-culture/opera-returns", "The opera returns to the city", True),
 ])
 def test_a_headline_is_the_urls_story_by_its_slugs_content_words(
         url: str, headline: str, story: bool) -> None:
