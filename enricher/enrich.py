@@ -102,7 +102,8 @@ def _settled(result: LinkResult, previous: Mapping[str, Any]) -> bool:
     """With a history, one bad night never changes a record: a failure replaces a good
     entry only once it is a confirmed dead link, and a dead entry only when it is dead
     again, not less confirmed (a 503 night made a confirmed dead link error, and the next
-    404 night unconfirmed, with a new ``since``: --prune-dead waited three runs more)."""
+    404 night unconfirmed, with a new ``since``; --prune-dead goes by the history all the
+    same: an entry is not tied to its URL)."""
     before = previous.get("status")
     if result.status not in BAD or before not in ("ok", "redirected", "dead"):
         return True  # (a tuple: an odd stored status, a list or a mapping, is not hashable)
