@@ -8,16 +8,16 @@ Writing is surgical: ``apply_edits`` splices freshly dumped ``key: value`` text 
 original text at the offsets the marks give, so every other byte (quotes, order, comments,
 blank lines, CRLF, BOM, the Markdown body) stays as it was; the result is re-parsed and
 compared with the intended data before it is returned, so an unusual layout (``? `` complex
-keys, say) gives an EditError, never a wrong file. Values are dumped by ``yaml.dump`` with
-the safe representer: block style, simple words plain, every other string double-quoted
-(one line, escapes for control characters), no anchors. Files are replaced atomically.
+keys, say) gives an EditError, never a wrong file. Values are dumped by ``yamlout`` (safe
+representer: block style, lists indented under their key, simple words plain, every other
+string double-quoted, one line, no anchors). Files are replaced atomically.
 
 Symlinks: a symlinked record file is followed and its *target* is rewritten (realpath).
 Finding records (files, folders, globs, stdin) lives in ``enricher.finding``; its public
 names are re-exported here.
 
-Only this module (for dumping) and frontmatter.py import yaml. It must not re-dump YAML it
-does not own, touch the body, know about links or the network, or print.
+Only this module (for node types), yamlout.py and frontmatter.py import yaml. It must not
+re-dump YAML it does not own, touch the body, know about links or the network, or print.
 """
 
 from __future__ import annotations
