@@ -103,7 +103,9 @@ def h2_token(exc: BaseException) -> str | None:
     reset (RST_STREAM: REFUSED_STREAM is safe to retry, RFC 9113 8.7); a body shorter or
     longer than its content-length, and any use of the connection h2 closed then: h2 fails
     every stream of the connection, and the stream that read the bad frame need not be the
-    one at fault (that one fails again on its retry). h2's guards against a server's floods
+    one at fault (that one fails again on its retry); a graceful GOAWAY (NO_ERROR: nginx
+    after ``keepalive_requests``, on reload) that httpcore fails the waiting streams with,
+    though the server may still answer them. h2's guards against a server's floods
     (``DenialOfServiceError``, too many CONTINUATION frames ...) are ``protocol``."""
     current: BaseException | None = exc
     for _ in range(8):
@@ -113,7 +115,9 @@ def h2_token(exc: BaseException) -> str | None:
             return "protocol"
         if isinstance(current, h2.exceptions.TooManyStreamsError
                       | h2.exceptions.InvalidBodyLengthError) or any(
-                isinstance(arg, h2.events.StreamReset) for arg in current.args[:1]) or (
+                isinstance(arg, h2.events.StreamReset) or (
+                    isinstance(arg, h2.events.ConnectionTerminated) and arg.error_code == 0)
+                for arg in current.args[:1]) or (
                 isinstance(current, h2.exceptions.ProtocolError)
                 and str(current).endswith("in state ConnectionState.CLOSED")):
             return "reset"
