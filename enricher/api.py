@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -95,7 +95,11 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
         check_network(config)  # a missing SSL_CERT_FILE: the command line's usage error
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    return await app.run(command, list(paths), config, quiet, write=write)
+    run = await app.run(command, list(paths), config, quiet, write=write)
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():  # the run stopped cleanly (aborted:
+        raise asyncio.CancelledError  # interrupted); the caller's cancel, timeout or Ctrl-C
+    return run  # goes on as asyncio code expects
 
 
 def links(paths: Sequence[str], config: Config | None = None
@@ -119,9 +123,17 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
     Never raises."""
     from enricher.decode import decode_html
     from enricher.extract import extract
+    from enricher.outcome import clean_page_urls
 
-    text = decode_html(html, content_type) if isinstance(html, bytes) else html
-    return extract(text, url, provider=provider)
+    if isinstance(html, bytearray | memoryview):
+        html = bytes(html)
+    ctype = content_type if isinstance(content_type, str) else None
+    text = decode_html(html, ctype) if isinstance(html, bytes) else html
+    page = extract(text, url, provider=provider)
+    try:  # its URLs as the enrichment keeps them (credentials, bad ports: none)
+        return clean_page_urls(page, Config(), url)
+    except Exception:  # an unclean page URL: the page's own URLs as found
+        return page
 
 
 def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None
@@ -140,5 +152,13 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
         asyncio.get_running_loop()
     except RuntimeError:  # no loop here: the usual case
         return cli_main(list(argv), env)
+    stops: list[Callable[[], None]] = []  # the worker thread gets no signals: Ctrl-C here
+    env.on_stop = stops.append  # stops its run as SIGINT would (exit 3, nothing half-written)
     with concurrent.futures.ThreadPoolExecutor(1) as worker:  # asyncio.run needs its own
-        return worker.submit(cli_main, list(argv), env).result()
+        future = worker.submit(cli_main, list(argv), env)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            for stop in stops:
+                stop()
+            return future.result()

@@ -14,7 +14,7 @@ import errno
 import io
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, TextIO
@@ -60,6 +60,7 @@ class Env:
     environ: Mapping[str, str] | None = None  # ENRICHER_*, proxy and CA variables; None: os.environ
     find_config: bool = True  # look for enricher.toml / pyproject.toml from the working folder
     reading_worker: bool = True  # False from enricher.api (see Config.reading_worker)
+    on_stop: Callable[[Callable[[], None]], None] | None = None  # gets a SIGINT-like stop
 
 
 def _settings(args: argparse.Namespace, env: Env) -> Settings:
@@ -266,6 +267,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings, env: Env, err: C
 
         # plain handlers, not loop.add_signal_handler: asyncio resets those to the defaults
         # when the loop closes, and a SIGTERM then killed the process (exit -15)
+        if env.on_stop is not None:  # api.main's worker thread: its caller's Ctrl-C
+            env.on_stop(lambda: stop(signal.SIGINT, None))
         with contextlib.suppress(ValueError):  # not the main thread
             for sig in _STOP_SIGNALS:  # a hang-up nohup ignores stays ignored
                 if sig != signal.SIGHUP or handlers[sig] is not signal.SIG_IGN:

@@ -82,7 +82,7 @@ def interpret(
             if not challenge and 200 <= status < 300 and fetched.kind is LinkKind.PAGE:
                 final = fetched.final_url or fetched.url
                 page, signals = extract_with_signals(text, final, provider=provider)
-                page = _clean_page_urls(page, config, final)
+                page = clean_page_urls(page, config, final)
                 soft_404 = is_soft_404(
                     fetched.url, fetched.final_url, signals.title, signals.h1, text,
                     page.site_name, article=signals.article,
@@ -153,7 +153,7 @@ def _clean_url_or_none(url: str | None, config: Config, clean: str = "") -> str 
     return cleaned.url if isinstance(cleaned, CleanURL) else None
 
 
-def _clean_page_urls(page: PageMeta, config: Config, fetched: str) -> PageMeta:
+def clean_page_urls(page: PageMeta, config: Config, fetched: str) -> PageMeta:
     """The page's URLs cleaned; ``fetched``, the (clean) URL the page came from."""
     image = page.image
     if image is not None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import io
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +128,85 @@ def test_unusable_proxy_or_ca_settings_are_a_usage_error(
     config = api.Config(fetch=api.FetchConfig(proxy="socks5://127.0.0.1:1080"), state_file=None)
     with pytest.raises(api.UsageError, match=r"only http:// and https:// proxies"):
         api.check([str(tmp_path / "a.md")], config)
+
+
+def _hanging_web(tmp_path: Path) -> tuple[Path, Any, Any]:
+    """A record whose page never answers, served by a thread's server; the event set when a
+    request came (no sleeps: the test waits for it)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    came = threading.Event()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                conn.recv(4096)
+                came.set()  # and never answers
+
+    threading.Thread(target=accept, daemon=True).start()
+    record = tmp_path / "a.md"
+    record.write_text(f'---\ntitle: "T"\nwebUrl: "http://127.0.0.1:{port}/story"\n---\nB\n',
+                      encoding="utf-8")
+    return record, came, server
+
+
+def test_a_cancelled_or_timed_out_call_raises_as_asyncio_code_expects(tmp_path: Path) -> None:
+    """``asyncio.timeout`` around check_async gave no TimeoutError but a partial RunResult
+    (aborted: interrupted), and a cancelled task returned normally: the run stops cleanly
+    and the cancellation goes on."""
+    record, _, server = _hanging_web(tmp_path)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await api.check_async([str(record)], FAST)
+        task = asyncio.create_task(api.check_async([str(record)], FAST))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.close()
+
+
+def test_main_in_a_running_loop_stops_on_its_callers_interrupt(tmp_path: Path) -> None:
+    """In a notebook, api.main runs in a worker thread, which gets no signals: Ctrl-C came
+    only after the run, which had rewritten the records. The caller's interrupt now stops
+    the run as SIGINT does: exit 3, no record written."""
+    from enricher.cli import Env
+    from enricher.cli import main as cli_main
+
+    record, came, server = _hanging_web(tmp_path)
+    before = record.read_bytes()
+    stops: list[Any] = []
+    env = Env(stdout=io.StringIO(), stderr=io.StringIO(), reading_worker=False,
+              on_stop=stops.append, find_config=False)
+    argv = ["enrich", str(record), "--in-place", "--allow-private", "--no-state",
+            "--max-attempts", "1", "--timeout", "30s"]
+    with concurrent.futures.ThreadPoolExecutor(1) as worker:
+        future = worker.submit(cli_main, argv, env)
+        assert came.wait(10)  # the run is fetching
+        stops[0]()
+        assert future.result(10) == 3
+    server.close()
+    assert record.read_bytes() == before
+
+
+def test_extract_page_keeps_page_urls_as_the_enrichment_does() -> None:
+    """extract_page gave the page's URLs as found: credentials, a port out of range, which
+    the enrichment drops (it promises the same extraction)."""
+    html = (b'<html><head><title>A story</title><meta property="og:image" '
+            b'content="http://user:pw@e.example/x.png"><link rel="canonical" '
+            b'href="http://e.example:99999999/c"></head></html>')
+    for page_bytes in (html, bytearray(html), memoryview(html)):
+        meta = api.extract_page(page_bytes, "https://e.example/story")
+        assert meta.title == "A story" and meta.image is None and meta.canonical_url is None
