@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
@@ -89,8 +90,16 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
     from enricher.progress import QuietReporter
     from enricher.settings import ConfigError
 
-    quiet = QuietReporter(Console(file=io.StringIO()), False)  # errors are in the result
+    class Quiet(QuietReporter):  # record errors are in the result; the run's own lines (a
+        def log(self, message: str) -> None:  # path without records, a file skipped) are
+            if message.startswith("enricher: "):  # Python warnings, not lost
+                warnings.warn(message.removeprefix("enricher: "), UserWarning, stacklevel=2)
+
+    quiet = Quiet(Console(file=io.StringIO()), False)
     config = replace(config or _NO_HISTORY, reading_worker=False)  # see Config
+    include, exclude = config.include, config.exclude  # one pattern as a string is one
+    config = replace(config, include=(include,) if isinstance(include, str) else include,
+                     exclude=(exclude,) if isinstance(exclude, str) else exclude)
     try:
         check_network(config)  # a missing SSL_CERT_FILE: the command line's usage error
     except ConfigError as exc:

@@ -210,3 +210,25 @@ def test_extract_page_keeps_page_urls_as_the_enrichment_does() -> None:
     for page_bytes in (html, bytearray(html), memoryview(html)):
         meta = api.extract_page(page_bytes, "https://e.example/story")
         assert meta.title == "A story" and meta.image is None and meta.canonical_url is None
+
+
+def test_the_runs_own_warnings_are_python_warnings(tmp_path: Path) -> None:
+    """A folder without records passed in silence (the command line warns: a moved or
+    mistyped folder must not pass a nightly run unnoticed)."""
+    (tmp_path / "empty").mkdir()
+    with pytest.warns(UserWarning, match="no records"):
+        run = api.check([str(tmp_path / "empty")], FAST)
+    assert run.records.read == 0
+
+
+def test_one_include_pattern_given_as_a_string_is_one_pattern(tmp_path: Path) -> None:
+    """``Config(include="art")`` was the patterns a, r and t."""
+    from dataclasses import replace
+
+    (tmp_path / "a.md").write_text('---\ntitle: "T"\nwebUrl: "https://x.example/art"\n'
+                                   'originalUrl: "https://x.example/zzz"\n---\n', "utf-8")
+    config = replace(FAST, include="art", exclude="^https://x.example/a")  # type: ignore[arg-type]
+    run = api.check([str(tmp_path / "a.md")], config)
+    assert sorted((r.raw, r.reason) for r in run.slot_results) == [
+        ("https://x.example/art", "excluded"), ("https://x.example/zzz", "not_included")]
+    assert not run.results  # nothing fetched
