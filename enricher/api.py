@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -162,12 +163,20 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     except RuntimeError:  # no loop here: the usual case
         return cli_main(list(argv), env)
     stops: list[Callable[[], None]] = []  # the worker thread gets no signals: Ctrl-C here
-    env.on_stop = stops.append  # stops its run as SIGINT would (exit 3, nothing half-written)
+    interrupted = threading.Event()  # stops its run as SIGINT would (exit 3, no half-done
+
+    def on_stop(stop: Callable[[], None]) -> None:  # record), also one that starts after
+        stops.append(stop)
+        if interrupted.is_set():
+            stop()
+
+    env.on_stop = on_stop
     with concurrent.futures.ThreadPoolExecutor(1) as worker:  # asyncio.run needs its own
         future = worker.submit(cli_main, list(argv), env)
         try:
             return future.result()
         except KeyboardInterrupt:
-            for stop in stops:
+            interrupted.set()
+            for stop in list(stops):
                 stop()
             return future.result()
