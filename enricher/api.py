@@ -91,25 +91,34 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
     from enricher.progress import QuietReporter
     from enricher.settings import ConfigError
 
-    class Quiet(QuietReporter):  # record errors are in the result; the run's own lines (a
-        def log(self, message: str) -> None:  # path without records, a file skipped) are
-            if message.startswith("enricher: "):  # Python warnings, not lost
-                warnings.warn(message.removeprefix("enricher: "), UserWarning, stacklevel=2)
+    said: list[str] = []  # the run's own lines (a path without records, a file skipped):
 
-    quiet = Quiet(Console(file=io.StringIO()), False)
-    config = replace(config or _NO_HISTORY, reading_worker=False)  # see Config
-    include, exclude = config.include, config.exclude  # one pattern as a string is one
-    config = replace(config, include=(include,) if isinstance(include, str) else include,
-                     exclude=(exclude,) if isinstance(exclude, str) else exclude)
+    class Quiet(QuietReporter):  # Python warnings once the run is over (a caller's "error"
+        def log(self, message: str) -> None:  # filter must not stop it); record errors
+            if message.startswith("enricher: "):  # are in the result
+                said.append(message.removeprefix("enricher: "))
+
+    config = replace(_normal(config or _NO_HISTORY), reading_worker=False)  # see Config
     try:
         check_network(config)  # a missing SSL_CERT_FILE: the command line's usage error
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    run = await app.run(command, list(paths), config, quiet, write=write)
     task = asyncio.current_task()
-    if task is not None and task.cancelling():  # the run stopped cleanly (aborted:
-        raise asyncio.CancelledError  # interrupted); the caller's cancel, timeout or Ctrl-C
-    return run  # goes on as asyncio code expects
+    cancelling = task.cancelling() if task is not None else 0
+    run = await app.run(command, list(paths), config, Quiet(Console(file=io.StringIO()), False),
+                        write=write)
+    for line in said:
+        warnings.warn(line, UserWarning, stacklevel=3)
+    if run.aborted == "interrupted" and task is not None and task.cancelling() > cancelling:
+        raise asyncio.CancelledError  # stopped cleanly; the caller's cancel, timeout or
+    return run  # Ctrl-C goes on as asyncio code expects
+
+
+def _normal(config: Config) -> Config:
+    """One include or exclude pattern given as a string is one pattern, not one a character."""
+    include, exclude = config.include, config.exclude
+    return replace(config, include=(include,) if isinstance(include, str) else include,
+                   exclude=(exclude,) if isinstance(exclude, str) else exclude)
 
 
 def links(paths: Sequence[str], config: Config | None = None
@@ -120,7 +129,7 @@ def links(paths: Sequence[str], config: Config | None = None
     from enricher.inventory import Inventory, iter_slots
 
     inventory = Inventory()
-    found = list(iter_slots(list(paths), config or _NO_HISTORY, inventory))
+    found = list(iter_slots(list(paths), _normal(config or _NO_HISTORY), inventory))
     return found, list(inventory.errors)
 
 
@@ -133,6 +142,7 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
     Never raises."""
     from enricher.decode import decode_html
     from enricher.extract import extract
+    from enricher.net.urls import CleanURL, clean_url
     from enricher.outcome import clean_page_urls
 
     if isinstance(html, bytearray | memoryview):
@@ -140,9 +150,10 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
     ctype = content_type if isinstance(content_type, str) else None
     text = decode_html(html, ctype) if isinstance(html, bytes) else html
     page = extract(text, url, provider=provider)
-    try:  # its URLs as the enrichment keeps them (credentials, bad ports: none)
-        return clean_page_urls(page, Config(), url)
-    except Exception:  # an unclean page URL: the page's own URLs as found
+    found = clean_url(url)  # the page's URLs as the enrichment keeps them (credentials, bad
+    try:  # ports: none), also where one repeats the url given
+        return clean_page_urls(page, Config(), found.url if isinstance(found, CleanURL) else "")
+    except Exception:  # pragma: no cover - cleaning never raises; the page as found then
         return page
 
 
@@ -179,4 +190,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
             interrupted.set()
             for stop in list(stops):
                 stop()
-            return future.result()
+            status = future.result()
+            if not stops:  # a command without a run to stop (links, report), or one over
+                raise  # before its run began: the interrupt is the caller's
+            return status

@@ -232,3 +232,37 @@ def test_one_include_pattern_given_as_a_string_is_one_pattern(tmp_path: Path) ->
     assert sorted((r.raw, r.reason) for r in run.slot_results) == [
         ("https://x.example/art", "excluded"), ("https://x.example/zzz", "not_included")]
     assert not run.results  # nothing fetched
+
+
+def test_links_takes_one_include_pattern_as_a_string_too(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    (tmp_path / "a.md").write_text('---\ntitle: "T"\nwebUrl: "https://x.example/keep"\n'
+                                   'originalUrl: "https://x.example/drop"\n---\n', "utf-8")
+    found, _ = api.links([str(tmp_path / "a.md")], replace(FAST, include="keep"))  # type: ignore[arg-type]
+    assert sorted((r.raw, r.reason) for r in found) == [
+        ("https://x.example/drop", "not_included"), ("https://x.example/keep", None)]
+
+
+def test_extract_page_drops_credentials_also_in_a_canonical_repeating_the_url() -> None:
+    page = b'<link rel="canonical" href="https://u:p@example.com/story">'
+    assert api.extract_page(page, "https://u:p@example.com/story").canonical_url is None
+
+
+def test_a_warnings_as_errors_filter_does_not_stop_a_run(tmp_path: Path) -> None:
+    """The run's warning lines are issued once it is over: a caller's "error" filter got
+    the warning out of the middle of the run, which the history recorded as interrupted."""
+    import warnings
+    from dataclasses import replace
+
+    from enricher.state import History
+
+    (tmp_path / "empty").mkdir()
+    state = tmp_path / "state.sqlite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="no records"):
+            api.check([str(tmp_path / "empty")], replace(FAST, state_file=str(state)))
+    with History.open(state, read_only=True) as history:
+        assert [run.state for run in history.runs(1)] == ["finished"]
+
