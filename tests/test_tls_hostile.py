@@ -250,6 +250,14 @@ class H2Peer:
                 initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
         self.state.initiate_connection()
 
+    async def answer(self, stream: int) -> None:
+        """The page, after a simulated latency."""
+        await asyncio.sleep(0.05)
+        self.state.send_headers(stream, [(":status", "200"), *HTML,
+                                         ("content-length", str(len(PAGE)))])
+        self.state.send_data(stream, PAGE, end_stream=True)
+        await self.flush()
+
     async def flush(self) -> None:
         data = self.state.data_to_send()
         if data:
@@ -363,18 +371,11 @@ def test_lowering_max_concurrent_streams_mid_connection(ca: trustme.CA, bundle: 
         peer.state.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1})
         tasks: set[asyncio.Task[None]] = set()
 
-        async def answer(stream: int) -> None:
-            await asyncio.sleep(0.05)  # simulated latency
-            peer.state.send_headers(stream, [(":status", "200"), *HTML,
-                                             ("content-length", str(len(PAGE)))])
-            peer.state.send_data(stream, PAGE, end_stream=True)
-            await peer.flush()
-
         while True:
             for event in await peer.events():
                 if isinstance(event, h2.events.RequestReceived):
                     assert event.stream_id is not None
-                    tasks.add(asyncio.create_task(answer(event.stream_id)))
+                    tasks.add(asyncio.create_task(peer.answer(event.stream_id)))
 
     cfg = config(bundle, max_attempts=3, request_deadline=1.0, backoff_base=0.01)
     paths = [f"/p{i}" for i in range(4)]
@@ -395,19 +396,12 @@ def test_a_graceful_goaway_after_some_requests_is_retried(ca: trustme.CA, bundle
         tasks: set[asyncio.Task[None]] = set()
         taken = 0
 
-        async def answer(stream: int) -> None:
-            await asyncio.sleep(0.05)  # simulated latency
-            peer.state.send_headers(stream, [(":status", "200"), *HTML,
-                                             ("content-length", str(len(PAGE)))])
-            peer.state.send_data(stream, PAGE, end_stream=True)
-            await peer.flush()
-
         while True:
             for event in await peer.events():
                 if isinstance(event, h2.events.RequestReceived) and taken < 2:
                     assert event.stream_id is not None
                     taken += 1
-                    tasks.add(asyncio.create_task(answer(event.stream_id)))
+                    tasks.add(asyncio.create_task(peer.answer(event.stream_id)))
                     if taken == 2:  # the second request on this connection: the last (a
                         goaway = hf.GoAwayFrame(0, last_stream_id=event.stream_id)  # frame
                         peer.writer.write(goaway.serialize())  # of our own: h2 would then
