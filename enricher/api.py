@@ -98,7 +98,7 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
             if message.startswith("enricher: "):  # are in the result
                 said.append(message.removeprefix("enricher: "))
 
-    config = replace(_normal(config or _NO_HISTORY), reading_worker=False)  # see Config
+    config = replace(config or _NO_HISTORY, reading_worker=False)  # see Config
     try:
         check_network(config)  # a missing SSL_CERT_FILE: the command line's usage error
     except ConfigError as exc:
@@ -114,12 +114,6 @@ async def _run(command: str, paths: Sequence[str], config: Config | None, *, wri
     return run  # Ctrl-C goes on as asyncio code expects
 
 
-def _normal(config: Config) -> Config:
-    """One include or exclude pattern given as a string is one pattern, not one a character."""
-    include, exclude = config.include, config.exclude
-    return replace(config, include=(include,) if isinstance(include, str) else include,
-                   exclude=(exclude,) if isinstance(exclude, str) else exclude)
-
 
 def links(paths: Sequence[str], config: Config | None = None
           ) -> tuple[list[LinkRef], list[RecordError]]:
@@ -129,7 +123,7 @@ def links(paths: Sequence[str], config: Config | None = None
     from enricher.inventory import Inventory, iter_slots
 
     inventory = Inventory()
-    found = list(iter_slots(list(paths), _normal(config or _NO_HISTORY), inventory))
+    found = list(iter_slots(list(paths), config or _NO_HISTORY, inventory))
     return found, list(inventory.errors)
 
 
@@ -152,7 +146,7 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
     page = extract(text, url, provider=provider)
     found = clean_url(url)  # the page's URLs as the enrichment keeps them (credentials, bad
     try:  # ports: none), also where one repeats the url given
-        return clean_page_urls(page, Config(), found.url if isinstance(found, CleanURL) else "")
+        return clean_page_urls(page, _NO_HISTORY, found.url if isinstance(found, CleanURL) else "")
     except Exception:  # pragma: no cover - cleaning never raises; the page as found then
         return page
 

@@ -183,3 +183,10 @@ class Config:
     # turns it off: a spawned worker re-imports the caller's ``__main__`` (an unguarded
     # script would run twice)
     reading_worker: bool = True
+
+    def __post_init__(self) -> None:
+        # one include or exclude pattern given as a string (a library caller's
+        # ``Config(include="art")``) is one pattern, not one a character
+        for name in ("include", "exclude"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
